@@ -1,0 +1,178 @@
+"""The kernel contract every backend implements.
+
+A backend stores tensor data in its own buffer objects (a numpy array, a CuPy array, an
+OpenCL buffer wrapper, ...). The engine never looks inside a buffer: it only passes buffers
+back to the backend's kernels, together with the shapes and dtypes it has already checked.
+
+Conventions for every primitive:
+- Buffers are dense and row-major (C order) with the shape the engine tracks.
+- Shapes are tuples of ints; dtypes are the strings ``"float32"``, ``"int32"``, ``"bool"``
+  (and ``"float64"`` where ``capabilities["float64"]`` is true).
+- Inputs of a binary op already share a dtype (the engine casts first); broadcasting follows
+  numpy rules and the engine passes the broadcast ``out_shape``.
+- Kernels never modify their inputs and always return a fresh buffer (``reshape`` may return a
+  view that shares storage, since the engine never writes to buffers in place).
+
+A backend may additionally offer fused versions of engine composites (``softmax``,
+``log_softmax``, ``conv2d``, optimizer updates, ...): it lists their names in ``fused`` and
+implements a method of the same name; the engine calls it instead of the composite.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+# Elementwise unary ops: name -> meaning (numpy semantics unless stated).
+UNARY_OPS: dict[str, str] = {
+    "neg": "-x",
+    "abs": "|x|",
+    "sign": "sign(x)",
+    "square": "x*x",
+    "sqrt": "sqrt(x)",
+    "rsqrt": "1/sqrt(x)",
+    "exp": "e^x",
+    "log": "natural log",
+    "log1p": "log(1+x)",
+    "expm1": "e^x - 1",
+    "reciprocal": "1/x",
+    "floor": "floor(x)",
+    "ceil": "ceil(x)",
+    "round": "round half to even (as TF.js)",
+    "sin": "sin(x)",
+    "cos": "cos(x)",
+    "tan": "tan(x)",
+    "tanh": "tanh(x)",
+    "sigmoid": "1/(1+e^-x)",
+    "erf": "error function",
+    "relu": "max(x, 0)",
+    "softplus": "log(1+e^x), stable",
+    "logical_not": "bool only",
+    "is_nan": "-> bool",
+    "is_finite": "-> bool",
+}
+
+# Elementwise binary ops with numpy broadcasting.
+BINARY_OPS: dict[str, str] = {
+    "add": "a+b",
+    "sub": "a-b",
+    "mul": "a*b",
+    "div": "a/b (int32: floor division, as TF.js)",
+    "floor_div": "floor(a/b)",
+    "mod": "a - floor(a/b)*b (sign of b, as numpy/TF.js)",
+    "pow": "a**b",
+    "maximum": "max(a, b)",
+    "minimum": "min(a, b)",
+    "atan2": "atan2(a, b)",
+    "equal": "-> bool",
+    "not_equal": "-> bool",
+    "less": "-> bool",
+    "less_equal": "-> bool",
+    "greater": "-> bool",
+    "greater_equal": "-> bool",
+    "logical_and": "bool only",
+    "logical_or": "bool only",
+    "logical_xor": "bool only",
+}
+
+COMPARISON_OPS = frozenset(
+    {"equal", "not_equal", "less", "less_equal", "greater", "greater_equal"}
+)
+LOGICAL_OPS = frozenset({"logical_and", "logical_or", "logical_xor", "logical_not"})
+PREDICATE_OPS = frozenset({"is_nan", "is_finite"})
+
+REDUCE_OPS = ("sum", "prod", "max", "min", "any", "all")
+ARG_REDUCE_OPS = ("argmax", "argmin")
+
+# The primitive methods a backend must implement, with their signatures.
+PRIMITIVES: dict[str, str] = {
+    "from_numpy": "(array: np.ndarray) -> buf  # host to device; array is C-contiguous",
+    "to_numpy": "(buf, shape, dtype) -> np.ndarray  # device to host",
+    "unary": "(op, x, shape, dtype) -> buf  # op in UNARY_OPS; out dtype is bool for predicates",
+    "binary": "(op, a, a_shape, b, b_shape, out_shape, dtype) -> buf  # op in BINARY_OPS",
+    "where": "(cond, c_shape, a, a_shape, b, b_shape, out_shape, dtype) -> buf",
+    "cast": "(x, shape, dtype_from, dtype_to) -> buf",
+    "reduce": "(op, x, shape, dtype, axes) -> buf  # axes sorted, non-empty; output drops them",
+    "arg_reduce": "(op, x, shape, dtype, axis) -> int32 buf  # first index on ties",
+    "cumsum": "(x, shape, dtype, axis, exclusive, reverse) -> buf",
+    "matmul": "(a, a_shape, b, b_shape, dtype, transpose_a, transpose_b) -> buf  # 3-D, equal batch",
+    "transpose": "(x, shape, dtype, perm) -> buf",
+    "reshape": "(x, shape, dtype, new_shape) -> buf  # may share storage",
+    "slice": "(x, shape, dtype, begin, size, step) -> buf  # step may be negative",
+    "concat": "(xs, shapes, dtype, axis) -> buf",
+    "pad": "(x, shape, dtype, paddings, value) -> buf  # paddings: ((before, after), ...)",
+    "gather": "(x, shape, dtype, indices, indices_shape, axis) -> buf  # indices int32, in range",
+    "scatter_add": "(updates, updates_shape, dtype, indices, indices_shape, axis, dim) -> buf",
+    "one_hot": "(indices, shape, depth, on, off, dtype) -> buf  # indices int32",
+    "fill": "(shape, value, dtype) -> buf",
+}
+
+
+class Backend:
+    """Base class of every backend; subclasses implement every name in ``PRIMITIVES``."""
+
+    name: ClassVar[str] = "base"
+    #: Fused overrides of engine composites this backend implements (method names).
+    fused: ClassVar[frozenset[str]] = frozenset()
+    #: What the backend supports; the engine checks these before dispatching.
+    capabilities: ClassVar[dict[str, Any]] = {
+        "dtypes": ("float32", "int32", "bool"),
+        "float64": False,
+    }
+
+    def device_info(self) -> str:
+        """One line naming the device the kernels run on."""
+        return "host"
+
+    def nbytes(self, buf: Any) -> int:
+        """Bytes held by one buffer (for ``engine.memory()``)."""
+        return int(buf.nbytes)
+
+    def synchronize(self) -> None:
+        """Wait until queued kernels finish (a no-op on synchronous backends)."""
+
+    def has(self, kernel: str) -> bool:
+        """True when the backend offers a fused kernel for the composite ``kernel``."""
+        return kernel in self.fused
+
+    @classmethod
+    def missing_primitives(cls) -> list[str]:
+        """Primitive names this class leaves unimplemented."""
+        return [
+            name
+            for name in PRIMITIVES
+            if getattr(cls, name, None) is getattr(Backend, name, None)
+            or not callable(getattr(cls, name, None))
+        ]
+
+    # Each primitive raises until a subclass implements it; the registry checks
+    # ``missing_primitives`` before a backend is ever used.
+    def _missing(self, name: str) -> None:
+        raise NotImplementedError(f"backend {self.name!r} does not implement primitive {name!r}")
+
+
+def _stub(name: str):
+    def method(self, *args, **kwargs):
+        self._missing(name)
+
+    method.__name__ = name
+    method.__doc__ = PRIMITIVES[name]
+    return method
+
+
+for _name in PRIMITIVES:
+    setattr(Backend, _name, _stub(_name))
+
+
+def numpy_dtype(dtype: str) -> np.dtype:
+    """The numpy dtype for an engine dtype name."""
+    return np.dtype(np.bool_ if dtype == "bool" else dtype)
+
+
+def out_dtype_unary(op: str, dtype: str) -> str:
+    return "bool" if op in PREDICATE_OPS or op in LOGICAL_OPS else dtype
+
+
+def out_dtype_binary(op: str, dtype: str) -> str:
+    return "bool" if op in COMPARISON_OPS or op in LOGICAL_OPS else dtype

@@ -1,0 +1,193 @@
+"""Every primitive of the kernel contract in plain numpy (buffers are numpy arrays)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from backends.base import Backend, numpy_dtype
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _softplus(x):
+    return np.logaddexp(x, np.zeros((), x.dtype)).astype(x.dtype, copy=False)
+
+
+def _sigmoid(x):
+    # Split by sign so neither branch overflows.
+    out = np.empty_like(x)
+    pos = x >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
+    e = np.exp(x[~pos])
+    out[~pos] = e / (1.0 + e)
+    return out
+
+
+UNARY = {
+    "neg": np.negative,
+    "abs": np.abs,
+    "sign": np.sign,
+    "square": np.square,
+    "sqrt": np.sqrt,
+    "rsqrt": lambda x: 1 / np.sqrt(x),
+    "exp": np.exp,
+    "log": np.log,
+    "log1p": np.log1p,
+    "expm1": np.expm1,
+    "reciprocal": np.reciprocal,
+    "floor": np.floor,
+    "ceil": np.ceil,
+    "round": np.rint,
+    "sin": np.sin,
+    "cos": np.cos,
+    "tan": np.tan,
+    "tanh": np.tanh,
+    "sigmoid": _sigmoid,
+    "erf": lambda x: _erf(x).astype(x.dtype),
+    "relu": lambda x: np.maximum(x, np.zeros((), x.dtype)),
+    "softplus": _softplus,
+    "logical_not": np.logical_not,
+    "is_nan": np.isnan,
+    "is_finite": np.isfinite,
+}
+
+
+def _int_div(a, b):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.floor_divide(a, np.where(b == 0, 1, b)) * (b != 0)
+
+
+def _mod(a, b):
+    if a.dtype.kind == "i":
+        return np.mod(a, np.where(b == 0, 1, b)) * (b != 0)
+    return np.mod(a, b)
+
+
+BINARY = {
+    "add": np.add,
+    "sub": np.subtract,
+    "mul": np.multiply,
+    "div": lambda a, b: _int_div(a, b) if a.dtype.kind == "i" else np.divide(a, b),
+    "floor_div": lambda a, b: _int_div(a, b) if a.dtype.kind == "i" else np.floor_divide(a, b),
+    "mod": _mod,
+    "pow": lambda a, b: np.power(a, np.where(b < 0, 0, b)) if a.dtype.kind == "i" else np.power(a, b),
+    "maximum": np.maximum,
+    "minimum": np.minimum,
+    "atan2": np.arctan2,
+    "equal": np.equal,
+    "not_equal": np.not_equal,
+    "less": np.less,
+    "less_equal": np.less_equal,
+    "greater": np.greater,
+    "greater_equal": np.greater_equal,
+    "logical_and": np.logical_and,
+    "logical_or": np.logical_or,
+    "logical_xor": np.logical_xor,
+}
+
+REDUCE = {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min, "any": np.any, "all": np.all}
+
+
+class NumpyBackend(Backend):
+    """Reference implementation: simple, obviously right, not fast."""
+
+    name = "numpy"
+    capabilities = {"dtypes": ("float32", "int32", "bool", "float64"), "float64": True}
+
+    def device_info(self) -> str:
+        return f"host CPU via numpy {np.__version__}"
+
+    def from_numpy(self, array):
+        return np.array(array, copy=True, order="C")
+
+    def to_numpy(self, buf, shape, dtype):
+        return np.array(buf, copy=True).reshape(shape)
+
+    def unary(self, op, x, shape, dtype):
+        with np.errstate(all="ignore"):
+            out = UNARY[op](x)
+        return np.ascontiguousarray(out)
+
+    def binary(self, op, a, a_shape, b, b_shape, out_shape, dtype):
+        with np.errstate(all="ignore"):
+            out = BINARY[op](a, b)
+        if out.dtype != np.bool_:
+            out = out.astype(numpy_dtype(dtype), copy=False)
+        return np.ascontiguousarray(np.broadcast_to(out, out_shape))
+
+    def where(self, cond, c_shape, a, a_shape, b, b_shape, out_shape, dtype):
+        return np.ascontiguousarray(np.broadcast_to(np.where(cond, a, b), out_shape))
+
+    def cast(self, x, shape, dtype_from, dtype_to):
+        if dtype_to == "int32" and dtype_from.startswith("float"):
+            with np.errstate(invalid="ignore"):
+                x = np.trunc(x)
+        return x.astype(numpy_dtype(dtype_to))
+
+    def reduce(self, op, x, shape, dtype, axes):
+        out = REDUCE[op](x, axis=tuple(axes))
+        return np.ascontiguousarray(np.asarray(out, dtype=numpy_dtype(dtype)))
+
+    def arg_reduce(self, op, x, shape, dtype, axis):
+        fn = np.argmax if op == "argmax" else np.argmin
+        return np.ascontiguousarray(fn(x, axis=axis).astype(np.int32))
+
+    def cumsum(self, x, shape, dtype, axis, exclusive, reverse):
+        if reverse:
+            x = np.flip(x, axis)
+        out = np.cumsum(x, axis=axis, dtype=x.dtype)
+        if exclusive:
+            out = out - x
+        if reverse:
+            out = np.flip(out, axis)
+        return np.ascontiguousarray(out)
+
+    def matmul(self, a, a_shape, b, b_shape, dtype, transpose_a, transpose_b):
+        if transpose_a:
+            a = a.transpose(0, 2, 1)
+        if transpose_b:
+            b = b.transpose(0, 2, 1)
+        return np.ascontiguousarray(np.matmul(a, b))
+
+    def transpose(self, x, shape, dtype, perm):
+        return np.ascontiguousarray(x.transpose(perm))
+
+    def reshape(self, x, shape, dtype, new_shape):
+        return x.reshape(new_shape)
+
+    def slice(self, x, shape, dtype, begin, size, step):
+        index = tuple(
+            slice(b, b + s * st if b + s * st >= 0 else None, st) if s else slice(0, 0)
+            for b, s, st in zip(begin, size, step)
+        )
+        return np.ascontiguousarray(x[index])
+
+    def concat(self, xs, shapes, dtype, axis):
+        return np.concatenate(xs, axis=axis)
+
+    def pad(self, x, shape, dtype, paddings, value):
+        return np.pad(x, paddings, constant_values=value)
+
+    def gather(self, x, shape, dtype, indices, indices_shape, axis):
+        return np.ascontiguousarray(np.take(x, indices, axis=axis))
+
+    def scatter_add(self, updates, updates_shape, dtype, indices, indices_shape, axis, dim):
+        lead = updates_shape[:axis]
+        trail = updates_shape[axis + len(indices_shape) :]
+        out = np.zeros(lead + (dim,) + trail, dtype=updates.dtype)
+        u = updates.reshape(lead + (-1,) + trail)
+        np.add.at(out, (slice(None),) * axis + (indices.reshape(-1),), u)
+        return out
+
+    def one_hot(self, indices, shape, depth, on, off, dtype):
+        out = np.full(tuple(shape) + (depth,), off, dtype=numpy_dtype(dtype))
+        idx = indices.reshape(-1)
+        flat = out.reshape(-1, depth)
+        valid = (idx >= 0) & (idx < depth)
+        flat[np.nonzero(valid)[0], idx[valid]] = on
+        return out
+
+    def fill(self, shape, value, dtype):
+        return np.full(shape, value, dtype=numpy_dtype(dtype))

@@ -1,0 +1,195 @@
+"""Reverse-mode autodiff: a tape of kernel calls, walked backwards through ``GRADIENTS``.
+
+Only calls that depend on a watched tensor are recorded, so code outside ``grad`` pays nothing
+and code inside pays one set lookup per input. Gradient functions are written with engine ops,
+so they run on every backend, and nested tapes give higher-order gradients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from engine import dispatch
+from engine.tensor import Tensor, Variable
+
+
+class _Node:
+    __slots__ = ("name", "inputs", "attrs", "out")
+
+    def __init__(self, name, inputs, attrs, out):
+        self.name = name
+        self.inputs = inputs
+        self.attrs = attrs
+        self.out = out
+
+
+class Tape:
+    """Records the kernel calls reachable from the watched tensors."""
+
+    def __init__(self, watch: Sequence[Tensor] = (), track_variables: bool = False):
+        self.nodes: list[_Node] = []
+        self.tracked: set[int] = {t.id for t in watch}
+        self.track_variables = track_variables
+        self.variables: dict[int, Variable] = {}
+
+    def record(self, name: str, inputs: Sequence[Tensor], attrs: dict, out: Tensor) -> None:
+        tracked = self.tracked
+        hit = False
+        for t in inputs:
+            if t.id in tracked:
+                hit = True
+            elif self.track_variables and isinstance(t, Variable) and t.trainable:
+                tracked.add(t.id)
+                self.variables[t.id] = t
+                hit = True
+        if hit:
+            tracked.add(out.id)
+            self.nodes.append(_Node(name, tuple(inputs), attrs, out))
+
+    def __enter__(self):
+        dispatch.tapes.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        dispatch.tapes.remove(self)
+        return False
+
+    def gradient(self, y: Tensor, xs: Sequence[Tensor], dy: Tensor | None = None) -> list:
+        """d(sum(y * dy))/dx for each x (None where x does not reach y)."""
+        from engine import ops
+        from engine.gradients import GRADIENTS
+
+        if y.id not in self.tracked:
+            return [None] * len(xs)
+        grads: dict[int, Tensor] = {y.id: ops.ones_like(y) if dy is None else dy}
+        for node in reversed(self.nodes):
+            g = grads.pop(node.out.id, None)
+            if g is None:
+                continue
+            fn = GRADIENTS.get(node.name)
+            if fn is None:
+                raise NotImplementedError(f"no gradient registered for kernel {node.name!r}")
+            in_grads = fn(g, node.inputs, node.out, node.attrs)
+            for inp, gi in zip(node.inputs, in_grads):
+                if gi is None or inp.id not in self.tracked:
+                    continue
+                if gi.shape != inp.shape:
+                    gi = ops.sum_to_shape(gi, inp.shape)
+                prev = grads.get(inp.id)
+                grads[inp.id] = gi if prev is None else ops.add(prev, gi)
+        return [grads.get(x.id) for x in xs]
+
+
+def _as_list(xs: Any) -> tuple[list[Tensor], bool]:
+    if isinstance(xs, (list, tuple)):
+        return list(xs), True
+    return [xs], False
+
+
+def _check_y(y: Any, fname: str) -> Tensor:
+    if not isinstance(y, Tensor):
+        raise TypeError(f"{fname}: the function must return a Tensor, got {type(y).__name__}")
+    return y
+
+
+def _no_path(fname: str, which: str) -> ValueError:
+    return ValueError(
+        f"{fname}: no path leads from {which} to the function's output; "
+        "make sure the output is computed from it with engine ops"
+    )
+
+
+def value_and_grads(f: Callable[..., Tensor]) -> Callable:
+    """``value_and_grads(f)(*xs) -> (f(*xs), [df/dx for x in xs])``."""
+
+    def wrapped(*xs, dy: Tensor | None = None):
+        from engine import ops
+
+        ts = [ops.as_tensor(x) for x in xs]
+        with Tape(watch=ts) as tape:
+            y = _check_y(f(*ts), "grads")
+        gs = tape.gradient(y, ts, dy)
+        for i, g in enumerate(gs):
+            if g is None:
+                raise _no_path("grads", f"argument {i}")
+        return y, gs
+
+    return wrapped
+
+
+def grads(f: Callable[..., Tensor]) -> Callable:
+    """``grads(f)(*xs) -> [df/dx for x in xs]``."""
+    vg = value_and_grads(f)
+    return lambda *xs, dy=None: vg(*xs, dy=dy)[1]
+
+
+def value_and_grad(f: Callable[[Tensor], Tensor]) -> Callable:
+    """``value_and_grad(f)(x) -> (f(x), df/dx)``."""
+    vg = value_and_grads(f)
+
+    def wrapped(x, dy=None):
+        y, (g,) = vg(x, dy=dy)
+        return y, g
+
+    return wrapped
+
+
+def grad(f: Callable[[Tensor], Tensor]) -> Callable:
+    """``grad(f)(x) -> df/dx``."""
+    vg = value_and_grad(f)
+    return lambda x, dy=None: vg(x, dy=dy)[1]
+
+
+def variable_grads(f: Callable[[], Tensor], var_list: Sequence[Variable] | None = None) -> dict:
+    """``{"value": f(), "grads": {variable name: gradient}}`` for the trainable variables f
+    uses (or exactly ``var_list``)."""
+    if var_list is not None:
+        tape = Tape(watch=list(var_list))
+    else:
+        tape = Tape(track_variables=True)
+    with tape:
+        y = _check_y(f(), "variable_grads")
+    if y.size != 1:
+        raise ValueError(f"variable_grads: f must return a scalar, got shape {y.shape}")
+    variables = list(var_list) if var_list is not None else list(tape.variables.values())
+    if not variables:
+        raise ValueError("variable_grads: f uses no trainable variable")
+    gs = tape.gradient(y, variables)
+    out = {}
+    for v, g in zip(variables, gs):
+        if g is None:
+            if var_list is not None:
+                raise _no_path("variable_grads", f"variable {v.name!r}")
+            continue
+        out[v.name] = g
+    return {"value": y, "grads": out}
+
+
+def custom_grad(f: Callable) -> Callable:
+    """Wrap ``f(*xs) -> (y, grad_fn)`` where ``grad_fn(dy) -> [dx...]`` defines the gradient."""
+
+    def wrapped(*xs):
+        from engine import ops
+
+        ts = [ops.as_tensor(x) for x in xs]
+        saved = list(dispatch.tapes)
+        dispatch.tapes.clear()
+        try:
+            y, grad_fn = f(*ts)
+        finally:
+            dispatch.tapes.extend(saved)
+        y = ops.identity(y, _record=False)
+        attrs = {"grad_fn": grad_fn}
+        for tape in dispatch.tapes:
+            tape.record("custom", ts, attrs, y)
+        return y
+
+    return wrapped
+
+
+def stop_gradient(x: Tensor) -> Tensor:
+    """The same values, with no gradient flowing back."""
+    from engine import ops
+
+    return ops.identity(x, _record=False)

@@ -1,0 +1,287 @@
+"""The gradient table: ``GRADIENTS[kernel](dy, inputs, out, attrs) -> grads per input``.
+
+Written with engine ops only, so every backend shares it; ``None`` means "no gradient".
+Broadcast gradients come back at the broadcast shape; the tape reduces them to each input's
+shape with ``sum_to_shape``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from engine import ops
+from engine.tensor import Tensor
+
+GRADIENTS: dict = {}
+
+
+def gradient(*names: str):
+    def register(fn):
+        for n in names:
+            GRADIENTS[n] = fn
+        return fn
+
+    return register
+
+
+def _float(x: Tensor) -> bool:
+    return x.dtype in ("float32", "float64")
+
+
+# --- unary ------------------------------------------------------------------------------------
+_UNARY = {
+    "neg": lambda dy, x, y: ops.neg(dy),
+    "abs": lambda dy, x, y: ops.mul(dy, ops.sign(x)),
+    "square": lambda dy, x, y: ops.mul(dy, ops.mul(x, 2.0)),
+    "sqrt": lambda dy, x, y: ops.div(dy, ops.mul(y, 2.0)),
+    "rsqrt": lambda dy, x, y: ops.mul(dy, ops.mul(ops.div(y, x), -0.5)),
+    "exp": lambda dy, x, y: ops.mul(dy, y),
+    "log": lambda dy, x, y: ops.div(dy, x),
+    "log1p": lambda dy, x, y: ops.div(dy, ops.add(x, 1.0)),
+    "expm1": lambda dy, x, y: ops.mul(dy, ops.add(y, 1.0)),
+    "reciprocal": lambda dy, x, y: ops.neg(ops.mul(dy, ops.square(y))),
+    "sin": lambda dy, x, y: ops.mul(dy, ops.cos(x)),
+    "cos": lambda dy, x, y: ops.neg(ops.mul(dy, ops.sin(x))),
+    "tan": lambda dy, x, y: ops.mul(dy, ops.add(ops.square(y), 1.0)),
+    "tanh": lambda dy, x, y: ops.mul(dy, ops.sub(1.0, ops.square(y))),
+    "sigmoid": lambda dy, x, y: ops.mul(dy, ops.mul(y, ops.sub(1.0, y))),
+    "erf": lambda dy, x, y: ops.mul(dy, ops.mul(ops.exp(ops.neg(ops.square(x))), 2 / math.sqrt(math.pi))),
+    "relu": lambda dy, x, y: ops.mul(dy, ops.cast(ops.greater(x, 0), dy.dtype)),
+    "softplus": lambda dy, x, y: ops.mul(dy, ops.sigmoid(x)),
+    "sign": lambda dy, x, y: ops.zeros_like(x),
+    "floor": lambda dy, x, y: ops.zeros_like(x),
+    "ceil": lambda dy, x, y: ops.zeros_like(x),
+    "round": lambda dy, x, y: ops.zeros_like(x),
+}
+
+
+def _unary(rule):
+    def fn(dy, inputs, out, attrs):
+        (x,) = inputs
+        if not _float(x):
+            return [None]
+        return [rule(dy, x, out)]
+
+    return fn
+
+
+for _name, _rule in _UNARY.items():
+    GRADIENTS[_name] = _unary(_rule)
+
+
+@gradient("logical_not", "is_nan", "is_finite", "equal", "not_equal", "less", "less_equal",
+          "greater", "greater_equal", "logical_and", "logical_or", "logical_xor", "argmax",
+          "argmin", "any", "all", "one_hot", "fill")
+def _none(dy, inputs, out, attrs):
+    return [None] * len(inputs)
+
+
+# --- binary -----------------------------------------------------------------------------------
+@gradient("add")
+def _add(dy, inputs, out, attrs):
+    return [dy, dy]
+
+
+@gradient("sub")
+def _sub(dy, inputs, out, attrs):
+    return [dy, ops.neg(dy)]
+
+
+@gradient("mul")
+def _mul(dy, inputs, out, attrs):
+    a, b = inputs
+    return [ops.mul(dy, b), ops.mul(dy, a)]
+
+
+@gradient("div")
+def _div(dy, inputs, out, attrs):
+    a, b = inputs
+    if not _float(a):
+        return [None, None]
+    return [ops.div(dy, b), ops.neg(ops.mul(dy, ops.div(out, b)))]
+
+
+@gradient("floor_div")
+def _floor_div(dy, inputs, out, attrs):
+    return [ops.zeros_like(inputs[0]) if _float(inputs[0]) else None, None]
+
+
+@gradient("mod")
+def _mod(dy, inputs, out, attrs):
+    a, b = inputs
+    if not _float(a):
+        return [None, None]
+    return [dy, ops.neg(ops.mul(dy, ops.floor(ops.div(a, b))))]
+
+
+@gradient("pow")
+def _pow(dy, inputs, out, attrs):
+    a, b = inputs
+    if not _float(a):
+        return [None, None]
+    da = ops.mul(dy, ops.mul(b, ops.pow(a, ops.sub(b, 1.0))))
+    safe = ops.where(ops.greater(a, 0), a, ops.ones_like(a))
+    db = ops.mul(dy, ops.where(ops.greater(a, 0), ops.mul(out, ops.log(safe)), ops.zeros_like(out)))
+    return [da, db]
+
+
+@gradient("maximum")
+def _maximum(dy, inputs, out, attrs):
+    a, b = inputs
+    mask = ops.greater_equal(a, b)
+    return [ops.where(mask, dy, 0.0), ops.where(mask, 0.0, dy)]
+
+
+@gradient("minimum")
+def _minimum(dy, inputs, out, attrs):
+    a, b = inputs
+    mask = ops.less_equal(a, b)
+    return [ops.where(mask, dy, 0.0), ops.where(mask, 0.0, dy)]
+
+
+@gradient("atan2")
+def _atan2(dy, inputs, out, attrs):
+    a, b = inputs
+    d = ops.add(ops.square(a), ops.square(b))
+    return [ops.mul(dy, ops.div(b, d)), ops.neg(ops.mul(dy, ops.div(a, d)))]
+
+
+@gradient("where")
+def _where(dy, inputs, out, attrs):
+    c, _, _ = inputs
+    zero = ops.zeros_like(dy)
+    return [None, ops.where(c, dy, zero), ops.where(c, zero, dy)]
+
+
+@gradient("cast")
+def _cast(dy, inputs, out, attrs):
+    (x,) = inputs
+    return [ops.cast(dy, x.dtype) if _float(x) and _float(dy) else None]
+
+
+@gradient("reshape", "identity")
+def _reshape(dy, inputs, out, attrs):
+    return [ops.reshape(dy, inputs[0].shape)]
+
+
+# --- reductions -------------------------------------------------------------------------------
+def _keep_shape(x: Tensor, axes) -> tuple:
+    return tuple(1 if i in axes else s for i, s in enumerate(x.shape))
+
+
+@gradient("sum")
+def _sum(dy, inputs, out, attrs):
+    (x,) = inputs
+    if not _float(x):
+        return [None]
+    return [ops.broadcast_to(ops.reshape(dy, _keep_shape(x, attrs["axes"])), x.shape)]
+
+
+@gradient("prod")
+def _prod(dy, inputs, out, attrs):
+    (x,) = inputs
+    shape = _keep_shape(x, attrs["axes"])
+    return [ops.div(ops.mul(ops.reshape(dy, shape), ops.reshape(out, shape)), x)]
+
+
+@gradient("reduce_max", "reduce_min")
+def _max(dy, inputs, out, attrs):
+    (x,) = inputs
+    if not _float(x):
+        return [None]
+    shape = _keep_shape(x, attrs["axes"])
+    mask = ops.cast(ops.equal(x, ops.reshape(out, shape)), dy.dtype)
+    return [ops.mul(mask, ops.reshape(dy, shape))]
+
+
+@gradient("cumsum")
+def _cumsum(dy, inputs, out, attrs):
+    return [ops.cumsum(dy, attrs["axis"], attrs["exclusive"], not attrs["reverse"])]
+
+
+# --- linear algebra ---------------------------------------------------------------------------
+@gradient("matmul")
+def _matmul(dy, inputs, out, attrs):
+    from engine.ops.linalg import _mm3
+
+    a, b = inputs
+    ta, tb = attrs["transpose_a"], attrs["transpose_b"]
+    if not ta and not tb:
+        return [_mm3(dy, b, False, True), _mm3(a, dy, True, False)]
+    if not ta and tb:
+        return [_mm3(dy, b, False, False), _mm3(dy, a, True, False)]
+    if ta and not tb:
+        return [_mm3(b, dy, False, True), _mm3(a, dy, False, False)]
+    return [_mm3(b, dy, True, True), _mm3(dy, a, True, True)]
+
+
+# --- shape ops --------------------------------------------------------------------------------
+@gradient("transpose")
+def _transpose(dy, inputs, out, attrs):
+    perm = attrs["perm"]
+    return [ops.transpose(dy, tuple(np.argsort(perm)))]
+
+
+@gradient("slice")
+def _slice(dy, inputs, out, attrs):
+    (x,) = inputs
+    begin, size, step = attrs["begin"], attrs["size"], attrs["step"]
+    if all(s == 1 for s in step):
+        return [ops.pad(dy, [(b, d - b - s) for b, s, d in zip(begin, size, x.shape)])]
+    grids = np.meshgrid(
+        *[np.arange(s) * st + b for b, s, st in zip(begin, size, step)], indexing="ij"
+    )
+    lin = np.ravel_multi_index(grids, x.shape).reshape(-1).astype(np.int32) if dy.size else np.zeros(0, np.int32)
+    flat = ops.scatter_add(ops.reshape(dy, (-1,)), ops.tensor(lin, dtype="int32"), 0, x.size)
+    return [ops.reshape(flat, x.shape)]
+
+
+@gradient("concat")
+def _concat(dy, inputs, out, attrs):
+    axis = attrs["axis"]
+    return ops.split(dy, [t.shape[axis] for t in inputs], axis)
+
+
+@gradient("pad")
+def _pad(dy, inputs, out, attrs):
+    (x,) = inputs
+    return [ops.slice(dy, [a for a, _ in attrs["paddings"]], x.shape)]
+
+
+@gradient("gather")
+def _gather(dy, inputs, out, attrs):
+    x, idx = inputs
+    return [ops.scatter_add(dy, idx, attrs["axis"], x.shape[attrs["axis"]]), None]
+
+
+@gradient("scatter_add")
+def _scatter_add(dy, inputs, out, attrs):
+    _, idx = inputs
+    return [ops.gather(dy, idx, attrs["axis"], _checked=True), None]
+
+
+# --- fused composites a backend may provide ----------------------------------------------------
+@gradient("softmax")
+def _softmax(dy, inputs, out, attrs):
+    axis = attrs["axis"]
+    return [ops.mul(out, ops.sub(dy, ops.sum(ops.mul(dy, out), axis, keepdims=True)))]
+
+
+@gradient("log_softmax")
+def _log_softmax(dy, inputs, out, attrs):
+    axis = attrs["axis"]
+    return [ops.sub(dy, ops.mul(ops.exp(out), ops.sum(dy, axis, keepdims=True)))]
+
+
+@gradient("custom")
+def _custom(dy, inputs, out, attrs):
+    gs = attrs["grad_fn"](dy)
+    gs = list(gs) if isinstance(gs, (list, tuple)) else [gs]
+    if len(gs) != len(inputs):
+        raise ValueError(
+            f"custom_grad: the gradient function returned {len(gs)} gradients for "
+            f"{len(inputs)} inputs"
+        )
+    return [None if g is None else ops.as_tensor(g) for g in gs]

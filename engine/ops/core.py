@@ -1,0 +1,238 @@
+"""Conversion, shape helpers and the generic elementwise dispatchers used by every op."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from backends.base import LOGICAL_OPS, out_dtype_binary, out_dtype_unary
+from engine import dispatch, dtypes
+from engine.tensor import Tensor
+
+Shape = tuple[int, ...]
+
+#: Unary ops that backends also implement for int32 (every other one runs on floats).
+INT_UNARY_OPS = frozenset({"neg", "abs", "sign", "square", "relu", "is_nan", "is_finite"})
+
+
+def tensor(values: Any, shape: Sequence[int] | None = None, dtype: Any = None) -> Tensor:
+    """A tensor from nested lists, numbers, numpy arrays or another tensor."""
+    if isinstance(values, Tensor):
+        t = values if dtype is None else cast(values, dtype)
+        return t if shape is None else reshape(t, shape)
+    arr = np.asarray(values)
+    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.infer_dtype(arr)
+    if dt == "int32" and arr.dtype.kind == "f":
+        arr = np.trunc(arr)
+    arr = np.ascontiguousarray(arr, dtype=dtypes.to_numpy_dtype(dt))
+    if shape is not None:
+        shape = tuple(int(s) for s in shape)
+        if arr.size == 1 and int(np.prod(shape)) != 1:
+            arr = np.full(shape, arr.reshape(()), dtype=arr.dtype)
+        elif arr.size != int(np.prod(shape)):
+            raise ValueError(
+                f"tensor: {arr.size} values cannot fill shape {shape} "
+                f"({int(np.prod(shape))} elements)"
+            )
+        arr = arr.reshape(shape)
+    return dispatch.from_host(arr, dt)
+
+
+def scalar(value: Any, dtype: Any = None) -> Tensor:
+    return tensor(value, (), dtype)
+
+
+def as_tensor(x: Any, dtype: str | None = None) -> Tensor:
+    """``x`` as a Tensor; Python numbers take ``dtype`` when given (weak typing)."""
+    if isinstance(x, Tensor):
+        return x
+    if dtype is not None and isinstance(x, (bool, int, float, np.number)) and not (
+        isinstance(x, float) and dtype in ("int32", "bool")
+    ):
+        return tensor(x, None, dtype)
+    return tensor(x)
+
+
+def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    """Bring two operands to tensors of one dtype (Python scalars adopt the other's dtype)."""
+    if isinstance(a, Tensor) and not isinstance(b, Tensor):
+        b = as_tensor(b, a.dtype)
+    elif isinstance(b, Tensor) and not isinstance(a, Tensor):
+        a = as_tensor(a, b.dtype)
+    else:
+        a, b = as_tensor(a), as_tensor(b)
+    if a.dtype != b.dtype:
+        dt = dtypes.upcast(a.dtype, b.dtype)
+        a, b = cast(a, dt), cast(b, dt)
+    return a, b
+
+
+def broadcast_shapes(a: Shape, b: Shape, op: str = "op") -> Shape:
+    """numpy broadcasting of two shapes, with an error naming the op and shapes."""
+    if a == b:
+        return a
+    n = max(len(a), len(b))
+    pa = (1,) * (n - len(a)) + tuple(a)
+    pb = (1,) * (n - len(b)) + tuple(b)
+    out = []
+    for x, y in zip(pa, pb):
+        if x == y or y == 1:
+            out.append(x)
+        elif x == 1:
+            out.append(y)
+        else:
+            raise ValueError(
+                f"{op}: shapes {tuple(a)} and {tuple(b)} cannot be broadcast together "
+                "(each dimension must match or be 1); reshape or expand_dims one operand"
+            )
+    return tuple(out)
+
+
+def normalize_axis(axis: int, rank: int, op: str = "op") -> int:
+    if not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
+    if not -rank <= axis < max(rank, 1):
+        raise ValueError(f"{op}: axis {axis} is out of range for a tensor of rank {rank}")
+    return int(axis) % max(rank, 1)
+
+
+def normalize_axes(axis: Any, rank: int, op: str = "op") -> tuple[int, ...]:
+    """Sorted unique axes; None means all."""
+    if axis is None:
+        return tuple(range(rank))
+    if isinstance(axis, (list, tuple)):
+        axes = {normalize_axis(a, rank, op) for a in axis}
+        return tuple(sorted(axes))
+    return (normalize_axis(axis, rank, op),)
+
+
+def unary(op: str, x: Any) -> Tensor:
+    """Dispatch an elementwise unary primitive."""
+    x = as_tensor(x)
+    if op in LOGICAL_OPS:
+        if x.dtype != "bool":
+            x = cast(x, "bool")
+    elif op not in INT_UNARY_OPS and x.dtype != "float32" and x.dtype != "float64":
+        x = cast(x, "float32")  # transcendental ops on ints compute in float32, as TF.js
+    elif x.dtype == "bool":
+        x = cast(x, "int32")
+    out_dt = out_dtype_unary(op, x.dtype)
+    return dispatch.run(
+        op, (x,), {}, x.shape, out_dt, lambda be, b: be.unary(op, b, x.shape, x.dtype)
+    )
+
+
+def binary(op: str, a: Any, b: Any) -> Tensor:
+    """Dispatch an elementwise binary primitive with broadcasting."""
+    a, b = _pair(a, b)
+    if op in LOGICAL_OPS and a.dtype != "bool":
+        a, b = cast(a, "bool"), cast(b, "bool")
+    elif op not in LOGICAL_OPS and a.dtype == "bool" and op not in ("equal", "not_equal"):
+        a, b = cast(a, "int32"), cast(b, "int32")
+    elif op == "atan2" and a.dtype == "int32":
+        a, b = cast(a, "float32"), cast(b, "float32")
+    shape = broadcast_shapes(a.shape, b.shape, op)
+    dt = a.dtype
+    out_dt = out_dtype_binary(op, dt)
+    sa, sb = a.shape, b.shape
+    return dispatch.run(
+        op,
+        (a, b),
+        {},
+        shape,
+        out_dt,
+        lambda be, x, y: be.binary(op, x, sa, y, sb, shape, dt),
+    )
+
+
+def cast(x: Any, dtype: Any) -> Tensor:
+    """Convert to ``dtype`` (float to int truncates toward zero, as TF.js)."""
+    x = as_tensor(x)
+    dt = dtypes.as_dtype(dtype)
+    if x.dtype == dt:
+        return x
+    src = x.dtype
+    return dispatch.run(
+        "cast",
+        (x,),
+        {"dtype": dt},
+        x.shape,
+        dt,
+        lambda be, b: be.cast(b, x.shape, src, dt),
+    )
+
+
+def reshape(x: Any, shape: Sequence[int]) -> Tensor:
+    """Same values in a new shape; one dimension may be -1."""
+    x = as_tensor(x)
+    shape = tuple(int(s) for s in (shape if isinstance(shape, (list, tuple)) else (shape,)))
+    if shape.count(-1) > 1:
+        raise ValueError(f"reshape: at most one dimension may be -1, got {shape}")
+    if -1 in shape:
+        known = int(np.prod([s for s in shape if s != -1]))
+        if known == 0 or x.size % known:
+            raise ValueError(
+                f"reshape: cannot reshape shape {x.shape} ({x.size} elements) into {shape}"
+            )
+        shape = tuple(x.size // known if s == -1 else s for s in shape)
+    if int(np.prod(shape)) != x.size or any(s < 0 for s in shape):
+        raise ValueError(
+            f"reshape: cannot reshape shape {x.shape} ({x.size} elements) into {shape} "
+            f"({int(np.prod(shape))} elements)"
+        )
+    if shape == x.shape:
+        return x
+    return dispatch.run(
+        "reshape",
+        (x,),
+        {"shape": shape},
+        shape,
+        x.dtype,
+        lambda be, b: be.reshape(b, x.shape, x.dtype, shape),
+    )
+
+
+def identity(x: Any, _record: bool = True) -> Tensor:
+    """A new tensor with the same values (optionally invisible to gradient tapes)."""
+    x = as_tensor(x)
+    if _record:
+        return dispatch.run(
+            "identity",
+            (x,),
+            {},
+            x.shape,
+            x.dtype,
+            lambda be, b: be.reshape(b, x.shape, x.dtype, x.shape),
+        )
+    saved = list(dispatch.tapes)
+    dispatch.tapes.clear()
+    try:
+        return dispatch.run(
+            "stop_gradient",
+            (x,),
+            {},
+            x.shape,
+            x.dtype,
+            lambda be, b: be.reshape(b, x.shape, x.dtype, x.shape),
+        )
+    finally:
+        dispatch.tapes.extend(saved)
+
+
+def sum_to_shape(g: Tensor, shape: Shape) -> Tensor:
+    """Reduce a broadcast gradient back to ``shape`` (the one broadcast-gradient helper)."""
+    from engine.ops.reduction import sum as reduce_sum
+
+    if g.shape == tuple(shape):
+        return g
+    extra = len(g.shape) - len(shape)
+    axes = list(range(extra))
+    for i, s in enumerate(shape):
+        if s == 1 and g.shape[extra + i] != 1:
+            axes.append(extra + i)
+    if axes:
+        g = reduce_sum(g, tuple(axes), keepdims=True)
+    return reshape(g, shape)
+

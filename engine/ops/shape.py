@@ -1,0 +1,414 @@
+"""Shape ops: transpose, slicing, concat, pad, gather/scatter, tile and their composites."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from engine import dispatch
+from engine.ops.core import as_tensor, cast, normalize_axis, reshape, tensor
+from engine.tensor import Tensor
+
+
+def transpose(x: Any, perm: Sequence[int] | None = None) -> Tensor:
+    """Permute dimensions (reverses them when ``perm`` is None)."""
+    x = as_tensor(x)
+    perm = tuple(reversed(range(x.rank))) if perm is None else tuple(int(p) for p in perm)
+    if sorted(perm) != list(range(x.rank)):
+        raise ValueError(
+            f"transpose: perm {perm} is not a permutation of the {x.rank} axes of shape {x.shape}"
+        )
+    if perm == tuple(range(x.rank)):
+        return x
+    shape = tuple(x.shape[p] for p in perm)
+    src, dt = x.shape, x.dtype
+    return dispatch.run(
+        "transpose",
+        (x,),
+        {"perm": perm},
+        shape,
+        dt,
+        lambda be, b: be.transpose(b, src, dt, perm),
+    )
+
+
+def expand_dims(x: Any, axis: int = 0) -> Tensor:
+    x = as_tensor(x)
+    axis = normalize_axis(axis, x.rank + 1, "expand_dims")
+    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+
+
+def squeeze(x: Any, axis: Any = None) -> Tensor:
+    """Drop size-1 dimensions (all of them, or those in ``axis``)."""
+    x = as_tensor(x)
+    if axis is None:
+        axes = {i for i, s in enumerate(x.shape) if s == 1}
+    else:
+        axes = {normalize_axis(a, x.rank, "squeeze") for a in (axis if isinstance(axis, (list, tuple)) else [axis])}
+        for a in axes:
+            if x.shape[a] != 1:
+                raise ValueError(f"squeeze: axis {a} of shape {x.shape} has size {x.shape[a]}, not 1")
+    return reshape(x, tuple(s for i, s in enumerate(x.shape) if i not in axes))
+
+
+def slice(x: Any, begin: Any, size: Any = None) -> Tensor:  # noqa: A001
+    """``x[begin : begin + size]`` per axis; size -1 means to the end (TF.js ``slice``)."""
+    x = as_tensor(x)
+    begin = [begin] if isinstance(begin, int) else list(begin)
+    begin += [0] * (x.rank - len(begin))
+    if size is None:
+        size = [-1] * x.rank
+    size = [size] if isinstance(size, int) else list(size)
+    size += [-1] * (x.rank - len(size))
+    b2, s2 = [], []
+    for i, (b, s, d) in enumerate(zip(begin, size, x.shape)):
+        if not 0 <= b <= d:
+            raise ValueError(f"slice: begin {begin} is out of range for shape {x.shape} (axis {i})")
+        s = d - b if s == -1 else s
+        if s < 0 or b + s > d:
+            raise ValueError(f"slice: begin {begin} + size {size} exceeds shape {x.shape} (axis {i})")
+        b2.append(b)
+        s2.append(s)
+    return _slice(x, tuple(b2), tuple(s2), (1,) * x.rank)
+
+
+def _slice(x: Tensor, begin: tuple, size: tuple, step: tuple) -> Tensor:
+    if begin == (0,) * x.rank and size == x.shape and step == (1,) * x.rank:
+        return x
+    src, dt = x.shape, x.dtype
+    return dispatch.run(
+        "slice",
+        (x,),
+        {"begin": begin, "size": size, "step": step},
+        size,
+        dt,
+        lambda be, b: be.slice(b, src, dt, begin, size, step),
+    )
+
+
+def strided_slice_index(x: Tensor, index: Any) -> Tensor:
+    """``t[...]``: ints, slices with steps, None, Ellipsis; an int tensor or list gathers."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    if builtins.any(isinstance(i, (Tensor, list, np.ndarray)) for i in index):
+        if len(index) != 1:
+            raise IndexError("indexing with a tensor or list is supported on the first axis only")
+        return gather(x, index[0], 0)
+    n_ell = builtins.sum(1 for i in index if i is Ellipsis)
+    if n_ell > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    n_real = builtins.sum(1 for i in index if i is not None and i is not Ellipsis)
+    if n_real > x.rank:
+        raise IndexError(f"too many indices ({n_real}) for a tensor of rank {x.rank}")
+    if n_ell == 0:
+        index = index + (Ellipsis,)
+    full: list = []
+    for i in index:
+        if i is Ellipsis:
+            full.extend([builtins.slice(None)] * (x.rank - n_real))
+        else:
+            full.append(i)
+    begin, size, step, out_shape = [], [], [], []
+    axis = 0
+    for i in full:
+        if i is None:
+            out_shape.append(1)
+            continue
+        d = x.shape[axis]
+        if isinstance(i, (int, np.integer)):
+            j = int(i) + d if i < 0 else int(i)
+            if not 0 <= j < d:
+                raise IndexError(f"index {i} is out of range for axis {axis} of size {d}")
+            begin.append(j)
+            size.append(1)
+            step.append(1)
+        elif isinstance(i, builtins.slice):
+            start, stop, st = i.indices(d)
+            n = len(range(start, stop, st))
+            begin.append(start if n else 0)
+            size.append(n)
+            step.append(st if n else 1)
+            out_shape.append(n)
+        else:
+            raise IndexError(f"unsupported index {i!r}; use ints, slices, None or ...")
+        axis += 1
+    out = _slice(x, tuple(begin), tuple(size), tuple(step))
+    return reshape(out, tuple(out_shape))
+
+
+def reverse(x: Any, axis: Any = None) -> Tensor:
+    """Reverse along ``axis`` (all axes when None)."""
+    x = as_tensor(x)
+    axes = range(x.rank) if axis is None else [normalize_axis(a, x.rank, "reverse") for a in (axis if isinstance(axis, (list, tuple)) else [axis])]
+    begin, step = [0] * x.rank, [1] * x.rank
+    for a in axes:
+        if x.shape[a] > 1:
+            begin[a], step[a] = x.shape[a] - 1, -1
+    return _slice(x, tuple(begin), x.shape, tuple(step))
+
+
+def concat(xs: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join tensors along ``axis``; other dimensions must match."""
+    from engine.ops.core import _pair
+
+    ts = [as_tensor(t) for t in xs]
+    if not ts:
+        raise ValueError("concat: needs at least one tensor")
+    dt = ts[0].dtype
+    for t in ts[1:]:
+        if t.dtype != dt:
+            _, probe = _pair(ts[0], t)
+            dt = probe.dtype
+    ts = [cast(t, dt) for t in ts]
+    rank = ts[0].rank
+    if rank == 0:
+        raise ValueError("concat: cannot concatenate scalars; use stack")
+    axis = normalize_axis(axis, rank, "concat")
+    for t in ts:
+        if t.rank != rank or builtins.any(
+            t.shape[i] != ts[0].shape[i] for i in range(rank) if i != axis
+        ):
+            raise ValueError(
+                f"concat: shapes {[t.shape for t in ts]} differ outside axis {axis}"
+            )
+    if len(ts) == 1:
+        return ts[0]
+    shapes = tuple(t.shape for t in ts)
+    shape = list(ts[0].shape)
+    shape[axis] = builtins.sum(s[axis] for s in shapes)
+    shape = tuple(shape)
+    return dispatch.run(
+        "concat",
+        tuple(ts),
+        {"axis": axis},
+        shape,
+        dt,
+        lambda be, *bs: be.concat(list(bs), shapes, dt, axis),
+    )
+
+
+def stack(xs: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join same-shape tensors along a new axis."""
+    ts = [as_tensor(t) for t in xs]
+    if not ts:
+        raise ValueError("stack: needs at least one tensor")
+    if builtins.any(t.shape != ts[0].shape for t in ts):
+        raise ValueError(f"stack: all shapes must match, got {[t.shape for t in ts]}")
+    axis = normalize_axis(axis, ts[0].rank + 1, "stack")
+    return concat([expand_dims(t, axis) for t in ts], axis)
+
+
+def unstack(x: Any, axis: int = 0) -> list[Tensor]:
+    x = as_tensor(x)
+    axis = normalize_axis(axis, x.rank, "unstack")
+    return [squeeze(p, axis) for p in split(x, x.shape[axis], axis)] if x.shape[axis] else []
+
+
+def split(x: Any, num_or_size_splits: Any, axis: int = 0) -> list[Tensor]:
+    """Split into equal parts (an int) or parts of the given sizes (one may be -1)."""
+    x = as_tensor(x)
+    axis = normalize_axis(axis, x.rank, "split")
+    d = x.shape[axis]
+    if isinstance(num_or_size_splits, int):
+        n = num_or_size_splits
+        if n <= 0 or d % n:
+            raise ValueError(f"split: axis {axis} of size {d} cannot be split into {n} equal parts")
+        sizes = [d // n] * n
+    else:
+        sizes = list(num_or_size_splits)
+        if sizes.count(-1) == 1:
+            sizes[sizes.index(-1)] = d - (builtins.sum(sizes) + 1)
+        if builtins.sum(sizes) != d or builtins.any(s < 0 for s in sizes):
+            raise ValueError(f"split: sizes {num_or_size_splits} do not add up to {d} (axis {axis})")
+    out, start = [], 0
+    for s in sizes:
+        begin = [0] * x.rank
+        size = list(x.shape)
+        begin[axis], size[axis] = start, s
+        out.append(_slice(x, tuple(begin), tuple(size), (1,) * x.rank))
+        start += s
+    return out
+
+
+def pad(x: Any, paddings: Sequence[Sequence[int]], constant_value: float = 0) -> Tensor:
+    """Pad with a constant; ``paddings`` is one (before, after) pair per axis."""
+    x = as_tensor(x)
+    pads = tuple((int(a), int(b)) for a, b in paddings)
+    if len(pads) != x.rank or builtins.any(a < 0 or b < 0 for a, b in pads):
+        raise ValueError(
+            f"pad: paddings {paddings} must give a non-negative (before, after) pair "
+            f"for each of the {x.rank} axes of shape {x.shape}"
+        )
+    if builtins.all(p == (0, 0) for p in pads):
+        return x
+    shape = tuple(s + a + b for s, (a, b) in zip(x.shape, pads))
+    src, dt = x.shape, x.dtype
+    return dispatch.run(
+        "pad",
+        (x,),
+        {"paddings": pads, "value": constant_value},
+        shape,
+        dt,
+        lambda be, b: be.pad(b, src, dt, pads, constant_value),
+    )
+
+
+def _index_tensor(indices: Any, op: str) -> Tensor:
+    idx = indices if isinstance(indices, Tensor) else tensor(indices, dtype="int32")
+    if idx.dtype != "int32":
+        if idx.dtype == "float32":
+            raise TypeError(f"{op}: indices must be int32, got float32")
+        idx = cast(idx, "int32")
+    return idx
+
+
+def gather(x: Any, indices: Any, axis: int = 0, _checked: bool = False) -> Tensor:
+    """Take slices of ``x`` along ``axis`` at ``indices`` (int32; checked in range)."""
+    x = as_tensor(x)
+    idx = _index_tensor(indices, "gather")
+    axis = normalize_axis(axis, x.rank, "gather")
+    if not _checked and idx.size:
+        arr = idx.numpy()
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi >= x.shape[axis]:
+            raise IndexError(
+                f"gather: indices must be in [0, {x.shape[axis]}) for axis {axis} of shape "
+                f"{x.shape}, got values from {lo} to {hi}"
+            )
+    shape = x.shape[:axis] + idx.shape + x.shape[axis + 1 :]
+    src, dt, ishape = x.shape, x.dtype, idx.shape
+    return dispatch.run(
+        "gather",
+        (x, idx),
+        {"axis": axis},
+        shape,
+        dt,
+        lambda be, b, i: be.gather(b, src, dt, i, ishape, axis),
+    )
+
+
+def scatter_add(updates: Any, indices: Any, axis: int, dim: int) -> Tensor:
+    """The adjoint of gather: a tensor with ``dim`` rows on ``axis`` where each slice of
+    ``updates`` is added at its index (used for gather's gradient and scatter_nd)."""
+    u = as_tensor(updates)
+    idx = _index_tensor(indices, "scatter_add")
+    shape = u.shape[:axis] + (dim,) + u.shape[axis + idx.rank :]
+    ushape, dt, ishape = u.shape, u.dtype, idx.shape
+    return dispatch.run(
+        "scatter_add",
+        (u, idx),
+        {"axis": axis, "dim": dim},
+        shape,
+        dt,
+        lambda be, b, i: be.scatter_add(b, ushape, dt, i, ishape, axis, dim),
+    )
+
+
+def _linear_indices(indices: Tensor, shape: tuple, op: str) -> Tensor:
+    from engine.ops.math import mul
+    from engine.ops.reduction import sum as rsum
+
+    k = indices.shape[-1]
+    if k > len(shape):
+        raise ValueError(f"{op}: index depth {k} exceeds the rank of shape {shape}")
+    strides = np.cumprod((1,) + tuple(reversed(shape[:k])))[:-1][::-1].astype(np.int32)
+    return rsum(mul(indices, tensor(strides.copy(), dtype="int32")), -1)
+
+
+def gather_nd(x: Any, indices: Any) -> Tensor:
+    """Gather slices addressed by the last axis of ``indices`` (TF ``gatherND``)."""
+    x = as_tensor(x)
+    idx = _index_tensor(indices, "gather_nd")
+    k = idx.shape[-1]
+    flat = reshape(x, (-1,) + x.shape[k:]) if k else reshape(x, (1,) + x.shape)
+    lin = _linear_indices(idx, x.shape, "gather_nd")
+    return gather(flat, lin, 0)
+
+
+def scatter_nd(indices: Any, updates: Any, shape: Sequence[int]) -> Tensor:
+    """Zeros of ``shape`` with ``updates`` added at ``indices`` (TF ``scatterND``)."""
+    idx = _index_tensor(indices, "scatter_nd")
+    shape = tuple(int(s) for s in shape)
+    k = idx.shape[-1]
+    lin = _linear_indices(idx, shape, "scatter_nd")
+    n = int(np.prod(shape[:k]))
+    out = scatter_add(updates, lin, 0, n)
+    return reshape(out, shape)
+
+
+def tile(x: Any, reps: Sequence[int]) -> Tensor:
+    """Repeat ``x`` ``reps[i]`` times along axis i."""
+    x = as_tensor(x)
+    reps = [int(r) for r in reps]
+    if len(reps) != x.rank or builtins.any(r < 0 for r in reps):
+        raise ValueError(f"tile: reps {reps} must give a non-negative count for each of the {x.rank} axes")
+    for axis, r in enumerate(reps):
+        if r != 1:
+            idx = np.tile(np.arange(x.shape[axis], dtype=np.int32), r)
+            x = gather(x, tensor(idx, dtype="int32"), axis, _checked=True)
+    return x
+
+
+def broadcast_to(x: Any, shape: Sequence[int]) -> Tensor:
+    """Broadcast to ``shape`` by numpy rules."""
+    from engine.ops.core import broadcast_shapes
+    from engine.ops.creation import fill
+    from engine.ops.math import where
+
+    x = as_tensor(x)
+    shape = tuple(int(s) for s in shape)
+    if broadcast_shapes(x.shape, shape, "broadcast_to") != shape:
+        raise ValueError(f"broadcast_to: shape {x.shape} cannot be broadcast to {shape}")
+    if x.shape == shape:
+        return x
+    return where(fill(shape, True, "bool"), x, x)
+
+
+def one_hot(indices: Any, depth: int, on_value: float = 1, off_value: float = 0, dtype: str = "float32") -> Tensor:
+    """One-hot rows of length ``depth``; out-of-range indices give all ``off_value``."""
+    from engine.dtypes import as_dtype
+
+    idx = _index_tensor(indices, "one_hot")
+    if int(depth) < 0:
+        raise ValueError(f"one_hot: depth must be >= 0, got {depth}")
+    depth = int(depth)
+    dt = as_dtype(dtype)
+    ishape = idx.shape
+    return dispatch.run(
+        "one_hot",
+        (idx,),
+        {"depth": depth},
+        ishape + (depth,),
+        dt,
+        lambda be, i: be.one_hot(i, ishape, depth, on_value, off_value, dt),
+    )
+
+
+def top_k(x: Any, k: int = 1, sorted: bool = True) -> tuple[Tensor, Tensor]:  # noqa: A002
+    """The ``k`` largest values along the last axis and their int32 indices."""
+    from engine.autodiff import stop_gradient
+    from engine.ops.math import where
+    from engine.ops.reduction import argmax
+
+    x = as_tensor(x)
+    if x.rank == 0 or not 0 <= k <= x.shape[-1]:
+        raise ValueError(f"top_k: k={k} must be in [0, {x.shape[-1] if x.rank else 0}]")
+    work = stop_gradient(x) if x.dtype != "bool" else cast(x, "int32")
+    low = float("-inf") if work.dtype.startswith("float") else -(2**31)
+    idxs = []
+    for _ in range(k):
+        i = argmax(work, -1)
+        idxs.append(i)
+        work = where(one_hot(i, x.shape[-1], dtype="bool"), low, work)
+    if not idxs:
+        empty = x.shape[:-1] + (0,)
+        return reshape(tensor([], dtype=x.dtype), empty), reshape(tensor([], dtype="int32"), empty)
+    indices = stack(idxs, -1)
+    flat = reshape(x, (-1, x.shape[-1]))
+    rows = np.arange(flat.shape[0], dtype=np.int32)[:, None] * x.shape[-1]
+    lin = reshape(indices, (-1, k)) + tensor(rows, dtype="int32")
+    values = reshape(gather(reshape(x, (-1,)), reshape(lin, (-1,)), 0, _checked=True), indices.shape)
+    return values, indices

@@ -1,0 +1,230 @@
+"""Backend registry and selection, with TF.js semantics (tfjs-compat.md §1).
+
+Factories are stored lazily; nothing is probed at import. The active backend is the highest
+priority whose factory succeeds (ties go to the first registered). ``TENSORWEAVE_BACKEND``
+and ``set_backend`` are strict: a backend that cannot start raises with its reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from backends.base import Backend
+
+ENV_VAR = "TENSORWEAVE_BACKEND"
+
+
+class BackendError(RuntimeError):
+    """A backend could not be found or started."""
+
+
+@dataclass
+class _Entry:
+    name: str
+    factory: Callable[[], Backend]
+    priority: int | Callable[[], int]
+    order: int
+    instance: Backend | None = None
+    reason: str | None = None  # why the factory failed, once tried
+    tried: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def resolved_priority(self) -> int:
+        if callable(self.priority):
+            try:
+                return int(self.priority())
+            except Exception:  # a priority probe that fails ranks the backend last
+                return -(10**9)
+        return int(self.priority)
+
+
+_entries: dict[str, _Entry] = {}
+_order = 0
+_active: str | None = None
+_builtins_loaded = False
+
+
+def _load_builtins() -> None:
+    global _builtins_loaded
+    if not _builtins_loaded:
+        _builtins_loaded = True
+        import backends
+
+        backends.register_builtin_backends(register_backend)
+
+
+def register_backend(
+    name: str, factory: Callable[[], Backend], priority: int | Callable[[], int] = 1
+) -> bool:
+    """Register a lazy backend factory. A duplicate name keeps the first (returns False)."""
+    global _order
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"backend name must be a non-empty string, got {name!r}")
+    if name in _entries:
+        warnings.warn(f"backend {name!r} is already registered; keeping the first", stacklevel=2)
+        return False
+    _order += 1
+    _entries[name] = _Entry(name, factory, priority, _order)
+    return True
+
+
+def remove_backend(name: str) -> None:
+    """Forget a backend (and its instance). Removing the active one re-selects lazily."""
+    global _active
+    _load_builtins()
+    if name not in _entries:
+        raise BackendError(_unknown_message(name))
+    del _entries[name]
+    if _active == name:
+        _active = None
+
+
+def _unknown_message(name: str) -> str:
+    names = sorted(_entries)
+    hint = difflib.get_close_matches(str(name), names, n=1)
+    msg = f"unknown backend {name!r}; registered backends: {', '.join(names) or 'none'}"
+    if hint:
+        msg += f". Did you mean {hint[0]!r}?"
+    return msg
+
+
+def _start(entry: _Entry) -> Backend | None:
+    """Instantiate a backend once; remember the failure reason."""
+    if entry.instance is not None:
+        return entry.instance
+    if entry.tried and entry.reason:
+        return None
+    entry.tried = True
+    try:
+        instance = entry.factory()
+        if not isinstance(instance, Backend):
+            raise TypeError(f"factory returned {type(instance).__name__}, expected a Backend")
+        missing = type(instance).missing_primitives()
+        if missing:
+            raise TypeError(f"missing primitives: {', '.join(missing)}")
+    except Exception as exc:  # any failure makes the backend unavailable, with its reason
+        entry.reason = f"{type(exc).__name__}: {exc}"
+        return None
+    entry.instance = instance
+    entry.reason = None
+    return instance
+
+
+def _sorted_entries() -> list[_Entry]:
+    return sorted(_entries.values(), key=lambda e: (-e.resolved_priority(), e.order))
+
+
+def _select_best() -> str:
+    for entry in _sorted_entries():
+        if _start(entry) is not None:
+            return entry.name
+        warnings.warn(
+            f"tensorweave backend {entry.name!r} is unavailable: {entry.reason}", stacklevel=3
+        )
+    raise BackendError(
+        "no backend could start: "
+        + "; ".join(f"{e.name}: {e.reason}" for e in _entries.values())
+    )
+
+
+def _start_strict(name: str, source: str) -> Backend:
+    if name not in _entries:
+        raise BackendError(f"{source}: {_unknown_message(name)}")
+    instance = _start(_entries[name])
+    if instance is None:
+        raise BackendError(
+            f"{source}: backend {name!r} cannot start: {_entries[name].reason}. "
+            f"Registered backends: {', '.join(sorted(_entries))}"
+        )
+    return instance
+
+
+def get_backend() -> str:
+    """Name of the active backend, choosing it now if nothing has chosen it yet."""
+    global _active
+    if _active is None or _active not in _entries:
+        _load_builtins()
+        env = os.environ.get(ENV_VAR, "").strip()
+        if env:
+            _start_strict(env, f"{ENV_VAR}={env}")
+            _active = env
+        else:
+            _active = _select_best()
+    return _active
+
+
+def backend() -> Backend:
+    """The active backend object."""
+    return _entries[get_backend()].instance  # type: ignore[return-value]
+
+
+def find_backend(name: str) -> Backend | None:
+    """The backend object named ``name``, started if needed; None if it cannot start."""
+    _load_builtins()
+    entry = _entries.get(name)
+    return None if entry is None else _start(entry)
+
+
+def set_backend(name: str) -> bool:
+    """Make ``name`` the active backend; raises with the reason if it cannot start."""
+    global _active
+    _load_builtins()
+    _start_strict(name, "set_backend")
+    _active = name
+    return True
+
+
+def list_backends() -> list[dict[str, Any]]:
+    """Every registered backend: name, priority, available, reason, device (starts each)."""
+    _load_builtins()
+    rows = []
+    for entry in _sorted_entries():
+        instance = _start(entry)
+        device = ""
+        if instance is not None:
+            try:
+                device = instance.device_info()
+            except Exception as exc:
+                device = f"? ({exc})"
+        rows.append(
+            {
+                "name": entry.name,
+                "priority": entry.resolved_priority(),
+                "available": instance is not None,
+                "reason": entry.reason,
+                "device": device,
+            }
+        )
+    return rows
+
+
+@contextlib.contextmanager
+def backend_scope(name: str) -> Iterator[Backend]:
+    """Run a block on backend ``name``, then restore the previous choice."""
+    global _active
+    previous = _active
+    set_backend(name)
+    try:
+        yield _entries[name].instance  # type: ignore[misc]
+    finally:
+        _active = previous
+
+
+def instance_of(name: str) -> Backend:
+    """The started instance of a registered backend (for data movement)."""
+    entry = _entries.get(name)
+    if entry is None or entry.instance is None:
+        raise BackendError(f"backend {name!r} holding this tensor is no longer available")
+    return entry.instance
+
+
+def reset_for_tests() -> None:
+    """Forget the active choice (tests use this after changing the environment)."""
+    global _active
+    _active = None

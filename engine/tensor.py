@@ -1,0 +1,313 @@
+"""Tensor and Variable: a shape, a dtype and a buffer on one backend."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+
+from engine import memory, registry
+
+_ids = itertools.count(1)
+
+
+class Tensor:
+    """An immutable n-d array living on one backend. Ops return new tensors."""
+
+    __slots__ = ("_storage", "shape", "dtype", "id", "_kept", "__weakref__")
+    __array_priority__ = 100  # numpy defers to our operators
+
+    def __init__(self, storage: memory.Storage, shape: tuple[int, ...], dtype: str):
+        self._storage = storage
+        self.shape = shape
+        self.dtype = dtype
+        self.id = next(_ids)
+        self._kept = False
+        memory.count_tensor(storage.backend, 1)
+        memory.track(self)
+
+    def __del__(self):
+        s = self._storage
+        if s is not None:
+            memory.count_tensor(s.backend, -1)
+
+    # --- data -----------------------------------------------------------------------------
+    @property
+    def backend(self) -> str:
+        return self._live().backend
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def is_disposed(self) -> bool:
+        return self._storage is None
+
+    def _live(self) -> memory.Storage:
+        s = self._storage
+        if s is None:
+            raise RuntimeError(
+                f"tensor {self.id} (shape {self.shape}, {self.dtype}) was disposed; "
+                "use engine.keep(t) to keep it past a tidy scope"
+            )
+        return s
+
+    def buffer_on(self, backend_name: str) -> Any:
+        """This tensor's buffer on ``backend_name``, moving the data there first if needed."""
+        s = self._live()
+        if s.backend != backend_name:
+            host = registry.instance_of(s.backend).to_numpy(s.buf, self.shape, self.dtype)
+            target = registry.instance_of(backend_name)
+            buf = target.from_numpy(np.ascontiguousarray(host))
+            memory.count_tensor(s.backend, -1)
+            memory.count_tensor(backend_name, 1)
+            self._storage = memory.Storage(buf, backend_name, target.nbytes(buf))
+            memory.count_move()
+            return buf
+        return s.buf
+
+    def numpy(self) -> np.ndarray:
+        """A host copy of the values as a numpy array."""
+        s = self._live()
+        out = registry.instance_of(s.backend).to_numpy(s.buf, self.shape, self.dtype)
+        return np.asarray(out).reshape(self.shape)
+
+    data_sync = numpy
+    array_sync = numpy
+
+    def tolist(self) -> Any:
+        return self.numpy().tolist()
+
+    array = tolist
+
+    def item(self) -> Any:
+        if self.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def __array__(self, dtype=None, copy=None):
+        out = self.numpy()
+        return out if dtype is None else out.astype(dtype)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        return bool(self.item())
+
+    def __index__(self) -> int:
+        if self.dtype != "int32":
+            raise TypeError(f"only int32 tensors can be used as an index, got {self.dtype}")
+        return int(self.item())
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a scalar tensor")
+        return self.shape[0]
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a scalar tensor")
+        from engine import ops
+
+        return iter(ops.unstack(self, 0))
+
+    def __repr__(self) -> str:
+        if self._storage is None:
+            return f"Tensor(<disposed>, shape={self.shape}, dtype={self.dtype})"
+        values = np.array2string(self.numpy(), separator=", ", threshold=20)
+        return f"Tensor({values}, shape={self.shape}, dtype={self.dtype}, backend={self.backend})"
+
+    def dispose(self) -> None:
+        s = self._storage
+        if s is not None:
+            self._storage = None
+            memory.count_tensor(s.backend, -1)
+
+    def clone(self) -> Tensor:
+        from engine import ops
+
+        return ops.identity(self)
+
+    # --- operators (implemented in engine.ops) ----------------------------------------------
+    def __add__(self, o):
+        return _ops().add(self, o)
+
+    def __radd__(self, o):
+        return _ops().add(o, self)
+
+    def __sub__(self, o):
+        return _ops().sub(self, o)
+
+    def __rsub__(self, o):
+        return _ops().sub(o, self)
+
+    def __mul__(self, o):
+        return _ops().mul(self, o)
+
+    def __rmul__(self, o):
+        return _ops().mul(o, self)
+
+    def __truediv__(self, o):
+        return _ops().div(self, o)
+
+    def __rtruediv__(self, o):
+        return _ops().div(o, self)
+
+    def __floordiv__(self, o):
+        return _ops().floor_div(self, o)
+
+    def __rfloordiv__(self, o):
+        return _ops().floor_div(o, self)
+
+    def __mod__(self, o):
+        return _ops().mod(self, o)
+
+    def __rmod__(self, o):
+        return _ops().mod(o, self)
+
+    def __pow__(self, o):
+        return _ops().pow(self, o)
+
+    def __rpow__(self, o):
+        return _ops().pow(o, self)
+
+    def __matmul__(self, o):
+        return _ops().matmul(self, o)
+
+    def __rmatmul__(self, o):
+        return _ops().matmul(o, self)
+
+    def __neg__(self):
+        return _ops().neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _ops().abs(self)
+
+    def __invert__(self):
+        return _ops().logical_not(self)
+
+    def __and__(self, o):
+        return _ops().logical_and(self, o)
+
+    def __or__(self, o):
+        return _ops().logical_or(self, o)
+
+    def __xor__(self, o):
+        return _ops().logical_xor(self, o)
+
+    def __lt__(self, o):
+        return _ops().less(self, o)
+
+    def __le__(self, o):
+        return _ops().less_equal(self, o)
+
+    def __gt__(self, o):
+        return _ops().greater(self, o)
+
+    def __ge__(self, o):
+        return _ops().greater_equal(self, o)
+
+    def __eq__(self, o):  # elementwise, as numpy
+        return _ops().equal(self, o)
+
+    def __ne__(self, o):
+        return _ops().not_equal(self, o)
+
+    __hash__ = object.__hash__
+
+    def __getitem__(self, index):
+        return _ops().strided_slice_index(self, index)
+
+    # --- common method forms ------------------------------------------------------------------
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (list, tuple)):
+            shape = shape[0]
+        return _ops().reshape(self, shape)
+
+    def transpose(self, perm=None):
+        return _ops().transpose(self, perm)
+
+    @property
+    def T(self):
+        return _ops().transpose(self)
+
+    def astype(self, dtype):
+        return _ops().cast(self, dtype)
+
+    def sum(self, axis=None, keepdims=False):
+        return _ops().sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return _ops().mean(self, axis, keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return _ops().max(self, axis, keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return _ops().min(self, axis, keepdims)
+
+    def argmax(self, axis=None):
+        return _ops().argmax(self, axis)
+
+    def flatten(self):
+        return _ops().reshape(self, (-1,))
+
+
+class Variable(Tensor):
+    """A mutable tensor: ``assign`` replaces its value. Trainable ones get gradients."""
+
+    __slots__ = ("trainable", "name")
+    _names = itertools.count(1)
+
+    def __init__(self, storage, shape, dtype, trainable: bool = True, name: str | None = None):
+        super().__init__(storage, shape, dtype)
+        self._kept = True  # variables outlive tidy scopes, as in TF.js
+        self.trainable = trainable
+        self.name = name or f"Variable{next(Variable._names)}"
+
+    def assign(self, value: Any) -> Variable:
+        """Replace the value; shape and dtype must match."""
+        from engine import ops
+
+        value = ops.as_tensor(value, self.dtype)
+        if value.shape != self.shape or value.dtype != self.dtype:
+            raise ValueError(
+                f"Variable {self.name!r}.assign: expected shape {self.shape} {self.dtype}, "
+                f"got shape {value.shape} {value.dtype}"
+            )
+        s = value._live()
+        old = self._live()
+        if old.backend != s.backend:
+            memory.count_tensor(old.backend, -1)
+            memory.count_tensor(s.backend, 1)
+        self._storage = s
+        return self
+
+    def dispose(self) -> None:
+        super().dispose()
+
+    def __repr__(self) -> str:
+        return f"Variable({self.name!r}, " + super().__repr__()[7:]
+
+
+def _ops():
+    from engine import ops
+
+    return ops

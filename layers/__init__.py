@@ -1,0 +1,1 @@
+"""Layers, models, losses, metrics, callbacks, the training loop and save/load."""
