@@ -1,1 +1,224 @@
-"""Layers, models, losses, metrics, callbacks, the training loop and save/load."""
+"""Layers, models, losses, metrics, callbacks, the training loop and save/load.
+
+``layers.dense(units=4)`` and ``layers.Dense(4)`` build the same layer; string identifiers accept
+TF.js camelCase and Keras snake_case spellings ('glorotNormal' / 'glorot_normal').
+"""
+
+from layers import activations, constraints, data, initializers, regularizers
+from layers.base import (
+    LAYER_CLASSES,
+    InputLayer,
+    Layer,
+    SymbolicTensor,
+    deserialize_layer,
+    get_layer_class,
+    input,
+    register_layer,
+    serialize_layer,
+)
+from layers.convolutional import (
+    Conv1D,
+    Conv2D,
+    Conv2DTranspose,
+    DepthwiseConv2D,
+    SeparableConv2D,
+    UpSampling2D,
+    ZeroPadding2D,
+)
+from layers.core import (
+    Activation,
+    AlphaDropout,
+    Dense,
+    Dropout,
+    Embedding,
+    Flatten,
+    GaussianNoise,
+    Permute,
+    RepeatVector,
+    Reshape,
+)
+from layers.merge import (
+    Add,
+    Average,
+    Concatenate,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
+from layers.models import Model, Sequential, model, sequential
+from layers.normalization import BatchNormalization, LayerNormalization
+from layers.pooling import (
+    AveragePooling1D,
+    AveragePooling2D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    MaxPooling1D,
+    MaxPooling2D,
+)
+from layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed
+
+# Keras aliases of class names, registered so configs using them load too.
+MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = (
+    MaxPooling1D,
+    MaxPooling2D,
+    AveragePooling1D,
+    AveragePooling2D,
+)
+for _alias, _cls in {
+    "MaxPool1D": MaxPool1D,
+    "MaxPool2D": MaxPool2D,
+    "AvgPool1D": AvgPool1D,
+    "AvgPool2D": AvgPool2D,
+    "Convolution2D": Conv2D,
+    "Convolution1D": Conv1D,
+}.items():
+    register_layer(_cls, _alias)
+
+# Factories in snake_case (TF.js ``tf.layers.dense(...)``): each builds the class of the same name.
+activation = Activation
+alpha_dropout = AlphaDropout
+average_pooling1d = AveragePooling1D
+average_pooling2d = AveragePooling2D
+batch_normalization = BatchNormalization
+bidirectional = Bidirectional
+conv1d = Conv1D
+conv2d = Conv2D
+conv2d_transpose = Conv2DTranspose
+dense = Dense
+depthwise_conv2d = DepthwiseConv2D
+dropout = Dropout
+embedding = Embedding
+flatten = Flatten
+gaussian_noise = GaussianNoise
+global_average_pooling1d = GlobalAveragePooling1D
+global_average_pooling2d = GlobalAveragePooling2D
+global_max_pooling1d = GlobalMaxPooling1D
+global_max_pooling2d = GlobalMaxPooling2D
+gru = GRU
+input_layer = InputLayer
+layer_normalization = LayerNormalization
+lstm = LSTM
+max_pooling1d = MaxPooling1D
+max_pooling2d = MaxPooling2D
+permute = Permute
+repeat_vector = RepeatVector
+reshape = Reshape
+separable_conv2d = SeparableConv2D
+simple_rnn = SimpleRNN
+time_distributed = TimeDistributed
+up_sampling2d = UpSampling2D
+zero_padding2d = ZeroPadding2D
+
+__all__ = [
+    "Activation",
+    "Add",
+    "AlphaDropout",
+    "Average",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "AvgPool1D",
+    "AvgPool2D",
+    "BatchNormalization",
+    "Bidirectional",
+    "Concatenate",
+    "Conv1D",
+    "Conv2D",
+    "Conv2DTranspose",
+    "Dense",
+    "DepthwiseConv2D",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "GRU",
+    "GaussianNoise",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "InputLayer",
+    "LAYER_CLASSES",
+    "LSTM",
+    "Layer",
+    "LayerNormalization",
+    "MaxPool1D",
+    "MaxPool2D",
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "Maximum",
+    "Minimum",
+    "Model",
+    "Multiply",
+    "Permute",
+    "RepeatVector",
+    "Reshape",
+    "SeparableConv2D",
+    "Sequential",
+    "SimpleRNN",
+    "Subtract",
+    "SymbolicTensor",
+    "TimeDistributed",
+    "UpSampling2D",
+    "ZeroPadding2D",
+    "activation",
+    "activations",
+    "add",
+    "alpha_dropout",
+    "average",
+    "average_pooling1d",
+    "average_pooling2d",
+    "batch_normalization",
+    "bidirectional",
+    "concatenate",
+    "constraints",
+    "conv1d",
+    "conv2d",
+    "conv2d_transpose",
+    "data",
+    "dense",
+    "depthwise_conv2d",
+    "deserialize_layer",
+    "dropout",
+    "embedding",
+    "flatten",
+    "gaussian_noise",
+    "get_layer_class",
+    "global_average_pooling1d",
+    "global_average_pooling2d",
+    "global_max_pooling1d",
+    "global_max_pooling2d",
+    "gru",
+    "initializers",
+    "input",
+    "input_layer",
+    "layer_normalization",
+    "lstm",
+    "max_pooling1d",
+    "max_pooling2d",
+    "maximum",
+    "minimum",
+    "model",
+    "multiply",
+    "permute",
+    "register_layer",
+    "regularizers",
+    "repeat_vector",
+    "reshape",
+    "separable_conv2d",
+    "sequential",
+    "serialize_layer",
+    "simple_rnn",
+    "subtract",
+    "time_distributed",
+    "up_sampling2d",
+    "zero_padding2d",
+]

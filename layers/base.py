@@ -1,0 +1,539 @@
+"""Layer base class, symbolic tensors, graph nodes, the input layer and the class registry.
+
+A layer is built lazily from the first input shape it sees. Called on engine tensors (or numpy)
+it computes; called on :class:`SymbolicTensor` objects (from :func:`input`) it records a graph
+node and returns symbolic outputs, which :func:`layers.model` turns into a model.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+import engine as tw
+from engine import Tensor, Variable
+from layers import constraints as _constraints
+from layers import initializers as _initializers
+from layers import regularizers as _regularizers
+from layers.utils import Shape, normalize_shape, reserve_name, to_snake_case, unique_name
+
+#: class name ("Dense", "Conv2D", ...) -> Layer subclass, for loaders and ``from_config``.
+LAYER_CLASSES: dict[str, type] = {}
+
+
+def register_layer(cls: type, name: str | None = None) -> type:
+    """Add ``cls`` to the registry under ``name`` (its class name by default)."""
+    LAYER_CLASSES[name or cls.__name__] = cls
+    return cls
+
+
+def get_layer_class(class_name: str) -> type:
+    """The registered layer class called ``class_name``, with a clear error otherwise."""
+    try:
+        return LAYER_CLASSES[class_name]
+    except KeyError:
+        raise ValueError(
+            f"unknown layer class {class_name!r}; known: {', '.join(sorted(LAYER_CLASSES))}"
+        ) from None
+
+
+class SymbolicTensor:
+    """A placeholder flowing through layer calls: a shape (None = unknown) and where it came from."""
+
+    def __init__(
+        self, shape: Shape, dtype: str, layer: Layer, node_index: int, tensor_index: int, name: str
+    ):
+        self.shape = tuple(shape)
+        self.dtype = dtype
+        self.layer = layer
+        self.node_index = node_index
+        self.tensor_index = tensor_index
+        self.name = name
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    @property
+    def node(self) -> Node:
+        return self.layer._inbound_nodes[self.node_index]
+
+    def __repr__(self) -> str:
+        return f"SymbolicTensor(name={self.name!r}, shape={self.shape}, dtype={self.dtype})"
+
+
+class Node:
+    """One call of ``layer`` on symbolic ``inputs`` producing ``outputs``."""
+
+    def __init__(self, layer: Layer, inputs: list[SymbolicTensor], single: bool, kwargs: dict):
+        self.layer = layer
+        self.inputs = inputs
+        self.single = single  # the layer was called with one tensor, not a list
+        self.kwargs = kwargs
+        self.outputs: list[SymbolicTensor] = []
+
+
+class _WeightEntry:
+    __slots__ = ("var", "short_name", "trainable", "regularizer", "constraint")
+
+    def __init__(self, var, short_name, trainable, regularizer, constraint):
+        self.var = var
+        self.short_name = short_name
+        self.trainable = trainable
+        self.regularizer = regularizer
+        self.constraint = constraint
+
+
+def _to_tensor(x: Any) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    arr = np.asarray(x)
+    if arr.dtype.kind in "iub":
+        return tw.tensor(arr, dtype="int32" if arr.dtype.kind != "b" else "bool")
+    return tw.tensor(arr, dtype="float32")
+
+
+class Layer:
+    """Base of every layer and model. Subclasses implement ``build``, ``call``,
+    ``compute_output_shape`` and ``get_config``."""
+
+    #: ``check_input_shape`` rules, set by subclasses: exact rank, minimum rank (batch included).
+    ndim: int | None = None
+    min_ndim: int | None = None
+    supports_masking = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("_"):
+            register_layer(cls)
+
+    def __init__(
+        self,
+        name: str | None = None,
+        trainable: bool = True,
+        input_shape: Sequence[int | None] | None = None,
+        batch_input_shape: Sequence[int | None] | None = None,
+        input_dim: int | None = None,
+        batch_size: int | None = None,
+        dtype: str | None = None,
+        weights: list | None = None,
+        **kwargs: Any,
+    ):
+        if kwargs:
+            accepted = {
+                p
+                for klass in type(self).__mro__
+                if "__init__" in vars(klass) and klass is not object
+                for p in inspect.signature(vars(klass)["__init__"]).parameters
+                if p not in ("self", "kwargs", "args")
+            }
+            hints = [m for k in kwargs for m in difflib.get_close_matches(k, accepted, 1)]
+            hint = f" (did you mean {', '.join(repr(h) for h in hints)}?)" if hints else ""
+            raise TypeError(
+                f"{type(self).__name__}: unknown argument(s) {sorted(kwargs)}{hint}; "
+                f"accepted: {', '.join(sorted(accepted))}"
+            )
+        cls_name = self.class_name
+        if name is None:
+            name = unique_name(f"{to_snake_case(cls_name)}_{cls_name}")
+        elif not isinstance(name, str) or not name:
+            raise TypeError(f"{type(self).__name__}: name must be a non-empty string, got {name!r}")
+        else:
+            reserve_name(name)
+        self.name = name
+        self._trainable = bool(trainable)
+        self.built = False
+        self._entries: list[_WeightEntry] = []
+        self._sublayers: list[Layer] = []
+        self._inbound_nodes: list[Node] = []
+        self._activity_losses: list[Tensor] = []
+        self.activity_regularizer = None
+        self.dtype = "float32" if dtype is None else str(dtype)
+        if batch_input_shape is not None:
+            self._batch_input_shape = normalize_shape(batch_input_shape)
+        elif input_shape is not None:
+            self._batch_input_shape = (batch_size,) + normalize_shape(input_shape)
+        elif input_dim is not None:
+            self._batch_input_shape = (batch_size, int(input_dim))
+        else:
+            self._batch_input_shape = None
+        self._initial_weights = weights
+        self._input_axes: dict[int, int] = {}
+
+    # --- identity -------------------------------------------------------------------------------
+    @property
+    def class_name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{self.class_name} name={self.name!r} built={self.built}>"
+
+    # --- weights ----------------------------------------------------------------------------------
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = bool(value)
+        for e in self._entries:
+            e.var.trainable = self._trainable and e.trainable
+        for sub in self._sublayers:
+            sub.trainable = value
+
+    def add_weight(
+        self,
+        name: str,
+        shape: Sequence[int],
+        initializer: Any = "glorotUniform",
+        dtype: str = "float32",
+        trainable: bool = True,
+        regularizer: Any = None,
+        constraint: Any = None,
+    ) -> Variable:
+        """Create a weight ``<layer name>/<name>`` from ``initializer`` and track it."""
+        init = _initializers.get(initializer)
+        value = init(tuple(int(s) for s in shape), dtype)
+        var = tw.variable(
+            value, trainable=trainable and self._trainable, name=f"{self.name}/{name}"
+        )
+        self._entries.append(
+            _WeightEntry(
+                var, name, trainable, _regularizers.get(regularizer), _constraints.get(constraint)
+            )
+        )
+        return var
+
+    def _all_entries(self) -> list[_WeightEntry]:
+        out, seen = [], set()
+        for e in self._entries:
+            out.append(e)
+            seen.add(id(e))
+        for sub in self._sublayers:
+            for e in sub._all_entries():
+                if id(e) not in seen:
+                    seen.add(id(e))
+                    out.append(e)
+        return out
+
+    @property
+    def trainable_weights(self) -> list[Variable]:
+        if not self._trainable:
+            return []
+        out = [e.var for e in self._entries if e.trainable]
+        seen = {id(v) for v in out}
+        for sub in self._sublayers:
+            for v in sub.trainable_weights:
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    out.append(v)
+        return out
+
+    @property
+    def non_trainable_weights(self) -> list[Variable]:
+        train = {id(v) for v in self.trainable_weights}
+        return [e.var for e in self._all_entries() if id(e.var) not in train]
+
+    @property
+    def weights(self) -> list[Variable]:
+        """Trainable weights, then non-trainable ones (TF.js and Keras order)."""
+        return self.trainable_weights + self.non_trainable_weights
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Assign values in ``weights`` order; count and shapes are checked before anything changes."""
+        own = self.weights
+        weights = list(weights)
+        if len(weights) != len(own):
+            raise ValueError(
+                f"{self.name}.set_weights: expected {len(own)} arrays "
+                f"({', '.join(f'{w.name} {w.shape}' for w in own) or 'none'}), got {len(weights)}"
+            )
+        values = []
+        for w, v in zip(own, weights, strict=False):
+            arr = v.numpy() if isinstance(v, Tensor) else np.asarray(v)
+            if tuple(arr.shape) != tuple(w.shape):
+                raise ValueError(
+                    f"{self.name}.set_weights: weight {w.name!r} has shape {w.shape}, got an array of shape {tuple(arr.shape)}"
+                )
+            values.append(arr)
+        for w, arr in zip(own, values, strict=False):
+            w.assign(tw.tensor(arr, dtype=w.dtype))
+
+    def count_params(self) -> int:
+        return int(sum(w.size for w in self.weights))
+
+    def regularization_losses(self) -> list[Tensor]:
+        """Scalar penalties from the current weights (and the last call's activity penalties)."""
+        out = [e.regularizer(e.var) for e in self._all_entries() if e.regularizer is not None]
+        for layer in self._walk():
+            out.extend(layer._activity_losses)
+        return out
+
+    def _walk(self) -> list[Layer]:
+        """This layer and every layer nested in it, each once."""
+        out, seen, todo = [], set(), [self]
+        while todo:
+            layer = todo.pop(0)
+            if id(layer) not in seen:
+                seen.add(id(layer))
+                out.append(layer)
+                todo.extend(layer._sublayers)
+        return out
+
+    @property
+    def losses(self) -> list[Tensor]:
+        return self.regularization_losses()
+
+    def apply_constraints(self) -> None:
+        """Project each constrained weight (called after each optimizer update)."""
+        for e in self._all_entries():
+            if e.constraint is not None:
+                e.var.assign(e.constraint(e.var))
+
+    # --- building and calling -------------------------------------------------------------------
+    def build(self, input_shape: Any) -> None:
+        """Create the weights for ``input_shape`` (batch dimension included, may be None)."""
+        self.built = True
+
+    def call(self, inputs: Any, training: bool = False, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{self.class_name}.call is not implemented")
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        return mask if self.supports_masking else None
+
+    def _bad_input(self, shape: Any, expected: str) -> ValueError:
+        return ValueError(
+            f"Input to layer {self.name!r} ({self.class_name}) is incompatible: expected {expected}, got shape {shape}"
+        )
+
+    def check_input_shape(self, input_shape: Any) -> None:
+        """Raise a clear error when ``input_shape`` does not fit this layer (before any change)."""
+        if isinstance(input_shape, list):
+            if self.ndim is not None or self.min_ndim is not None:
+                raise ValueError(
+                    f"layer {self.name!r} ({self.class_name}) expects one input, got {len(input_shape)}"
+                )
+            return
+        shape = tuple(input_shape)
+        if self.ndim is not None and len(shape) != self.ndim:
+            raise self._bad_input(shape, f"rank {self.ndim} (batch included)")
+        if self.min_ndim is not None and len(shape) < self.min_ndim:
+            raise self._bad_input(shape, f"rank >= {self.min_ndim} (batch included)")
+        for axis, size in self._input_axes.items():
+            got = shape[axis]
+            if got is not None and got != size:
+                raise self._bad_input(shape, f"axis {axis} of size {size}")
+
+    def _maybe_build(self, input_shape: Any) -> None:
+        if not self.built:
+            self.build(input_shape)
+            self.built = True
+            if self._initial_weights is not None:
+                self.set_weights(self._initial_weights)
+                self._initial_weights = None
+
+    def __call__(self, inputs: Any, training: bool | None = None, **kwargs: Any) -> Any:
+        # a list of tensors/arrays is several inputs; nested lists of numbers are one array
+        single = not isinstance(inputs, (list, tuple)) or not all(
+            isinstance(e, (Tensor, SymbolicTensor, np.ndarray)) for e in inputs
+        )
+        flat = [inputs] if single else list(inputs)
+        n_sym = sum(isinstance(t, SymbolicTensor) for t in flat)
+        if n_sym:
+            if n_sym != len(flat):
+                raise TypeError(
+                    f"layer {self.name!r}: cannot mix symbolic tensors and concrete values in one call"
+                )
+            return self._call_symbolic(flat, single, kwargs)
+        tensors = [_to_tensor(t) for t in flat]
+        mask = kwargs.pop("mask", None)
+        return self._call_eager(tensors[0] if single else tensors, bool(training), mask, **kwargs)
+
+    apply = __call__
+
+    def _call_eager(self, inputs: Any, training: bool, mask: Any = None, **kwargs: Any) -> Any:
+        shape = [t.shape for t in inputs] if isinstance(inputs, list) else inputs.shape
+        self.check_input_shape(shape)
+        self._maybe_build(shape)
+        if mask is not None and "mask" in inspect.signature(self.call).parameters:
+            kwargs["mask"] = mask
+        out = self.call(inputs, training=training, **kwargs)
+        if self.activity_regularizer is not None and training:
+            self._activity_losses = [
+                tw.div(self.activity_regularizer(o), float(o.shape[0]) if o.rank else 1.0)
+                for o in (out if isinstance(out, list) else [out])
+            ]
+        return out
+
+    def _call_symbolic(self, flat: list[SymbolicTensor], single: bool, kwargs: dict) -> Any:
+        shape = flat[0].shape if single else [t.shape for t in flat]
+        self.check_input_shape(shape)
+        self._maybe_build(shape)
+        out_shape = self.compute_output_shape(shape)
+        node = Node(self, flat, single, dict(kwargs))
+        index = len(self._inbound_nodes)
+        self._inbound_nodes.append(node)
+        multi = isinstance(out_shape, list)
+        shapes = out_shape if multi else [out_shape]
+        for i, s in enumerate(shapes):
+            suffix = f"/{i}" if multi else ""
+            node.outputs.append(
+                SymbolicTensor(
+                    tuple(s), "float32", self, index, i, f"{self.name}/{self.name}{suffix}"
+                )
+            )
+        return node.outputs if multi else node.outputs[0]
+
+    # --- shapes of the recorded graph -------------------------------------------------------------
+    @property
+    def input_shape(self) -> Any:
+        if not self._inbound_nodes:
+            if self._batch_input_shape is not None:
+                return self._batch_input_shape
+            raise AttributeError(f"layer {self.name!r} has not been called on a symbolic input yet")
+        node = self._inbound_nodes[0]
+        shapes = [t.shape for t in node.inputs]
+        return shapes[0] if node.single else shapes
+
+    @property
+    def output_shape(self) -> Any:
+        if not self._inbound_nodes:
+            raise AttributeError(f"layer {self.name!r} has not been called on a symbolic input yet")
+        shapes = [t.shape for t in self._inbound_nodes[0].outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    # --- config -------------------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        """Keras-JSON config (snake_case keys) that ``from_config`` turns back into this layer."""
+        config: dict[str, Any] = {
+            "name": self.name,
+            "trainable": self._trainable,
+            "dtype": self.dtype,
+        }
+        if self._batch_input_shape is not None:
+            config["batch_input_shape"] = list(self._batch_input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> Layer:
+        """``cls(**config)`` after snake-casing the keys and dropping Keras bookkeeping keys
+        that carry no meaning here (``time_major``, ``registered_name``, ...)."""
+        config = {
+            to_snake_case(k): v
+            for k, v in config.items()
+            if to_snake_case(k) not in IGNORED_CONFIG_KEYS
+        }
+        dtype = config.get("dtype")
+        if isinstance(dtype, dict):  # a Keras 3 dtype policy
+            config["dtype"] = (dtype.get("config") or {}).get("name", "float32")
+        return cls(**config)
+
+
+#: Config keys written by Keras / TF.js that ``from_config`` ignores.
+IGNORED_CONFIG_KEYS = frozenset(
+    {
+        "time_major",
+        "zero_output_for_mask",
+        "module",
+        "registered_name",
+        "build_config",
+        "autocast",
+        "synchronized",
+        "input_dtype",
+        "ragged",
+        "lora_rank",
+    }
+)
+
+
+def serialize_layer(layer: Layer) -> dict:
+    return {"class_name": layer.class_name, "config": layer.get_config()}
+
+
+def deserialize_layer(spec: dict) -> Layer:
+    """A layer from ``{"class_name": ..., "config": {...}}`` through the registry."""
+    return get_layer_class(spec["class_name"]).from_config(dict(spec.get("config") or {}))
+
+
+class InputLayer(Layer):
+    """The source of a model's symbolic input; holds no weights."""
+
+    def __init__(
+        self,
+        input_shape: Sequence[int | None] | None = None,
+        batch_size: int | None = None,
+        batch_input_shape: Sequence[int | None] | None = None,
+        dtype: str | None = None,
+        sparse: bool = False,
+        name: str | None = None,
+        batch_shape: Sequence[int | None] | None = None,
+        **kwargs: Any,
+    ):
+        if batch_input_shape is None:
+            batch_input_shape = batch_shape  # the Keras 3 spelling
+        if input_shape is None and batch_input_shape is None:
+            raise ValueError(
+                "InputLayer needs input_shape (without the batch) or batch_input_shape"
+            )
+        if name is None:
+            name = unique_name("input")
+        super().__init__(
+            name=name,
+            input_shape=input_shape,
+            batch_input_shape=batch_input_shape,
+            batch_size=batch_size,
+            dtype=dtype,
+            **kwargs,
+        )
+        self.sparse = sparse
+        self.built = True
+        node = Node(self, [], True, {})
+        self._inbound_nodes.append(node)
+        node.outputs.append(
+            SymbolicTensor(self._batch_input_shape, self.dtype, self, 0, 0, self.name)
+        )
+
+    @property
+    def output(self) -> SymbolicTensor:
+        return self._inbound_nodes[0].outputs[0]
+
+    def call(self, inputs, training=False):
+        return inputs
+
+    def get_config(self) -> dict:
+        return {
+            "batch_input_shape": list(self._batch_input_shape),
+            "dtype": self.dtype,
+            "sparse": self.sparse,
+            "name": self.name,
+        }
+
+
+def input(  # noqa: A001
+    shape: Sequence[int | None] | None = None,
+    batch_shape: Sequence[int | None] | None = None,
+    name: str | None = None,
+    dtype: str | None = None,
+    batch_size: int | None = None,
+) -> SymbolicTensor:
+    """A symbolic model input; ``shape`` excludes the batch dimension (TF.js ``tf.input``)."""
+    if shape is None and batch_shape is None:
+        raise ValueError("input() needs shape (without the batch dimension) or batch_shape")
+    layer = InputLayer(
+        input_shape=shape,
+        batch_input_shape=batch_shape,
+        batch_size=batch_size,
+        name=name,
+        dtype=dtype,
+    )
+    return layer.output

@@ -1,0 +1,411 @@
+"""Core layers: Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector, Embedding,
+GaussianNoise, AlphaDropout."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import engine as tw
+from engine import Tensor
+from layers import activations as _activations
+from layers import constraints as _constraints
+from layers import initializers as _initializers
+from layers import regularizers as _regularizers
+from layers.base import Layer
+from layers.utils import prod
+
+
+def _conf_init(x) -> dict:
+    return _initializers.serialize(x)
+
+
+class Dense(Layer):
+    """``activation(x @ kernel + bias)`` on the last axis; kernel (in, units)."""
+
+    min_ndim = 2
+    supports_masking = True
+
+    def __init__(
+        self,
+        units: int,
+        activation: Any = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorotNormal",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        if int(units) <= 0:
+            raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
+        self.units = int(units)
+        self.activation = _activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = _initializers.get(kernel_initializer)
+        self.bias_initializer = _initializers.get(bias_initializer)
+        self.kernel_regularizer = _regularizers.get(kernel_regularizer)
+        self.bias_regularizer = _regularizers.get(bias_regularizer)
+        self.activity_regularizer = _regularizers.get(activity_regularizer)
+        self.kernel_constraint = _constraints.get(kernel_constraint)
+        self.bias_constraint = _constraints.get(bias_constraint)
+        self.kernel = self.bias = None
+
+    def build(self, input_shape):
+        in_dim = input_shape[-1]
+        if in_dim is None:
+            raise ValueError(
+                f"Dense {self.name!r}: the last input dimension must be known, got shape {input_shape}"
+            )
+        self.kernel = self.add_weight(
+            "kernel",
+            (in_dim, self.units),
+            self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                "bias",
+                (self.units,),
+                self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+        self._input_axes = {-1: in_dim}
+        self.built = True
+
+    def call(self, inputs, training=False):
+        x = inputs
+        if x.dtype != "float32":
+            x = tw.cast(x, "float32")
+        if x.rank == 2:
+            out = tw.matmul(x, self.kernel)
+        else:
+            lead = x.shape[:-1]
+            out = tw.reshape(
+                tw.matmul(tw.reshape(x, (-1, x.shape[-1])), self.kernel), lead + (self.units,)
+            )
+        if self.use_bias:
+            out = tw.add(out, self.bias)
+        return self.activation(out)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": self.activation.name,
+            "use_bias": self.use_bias,
+            "kernel_initializer": _conf_init(self.kernel_initializer),
+            "bias_initializer": _conf_init(self.bias_initializer),
+            "kernel_regularizer": _regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": _regularizers.serialize(self.bias_regularizer),
+            "activity_regularizer": _regularizers.serialize(self.activity_regularizer),
+            "kernel_constraint": _constraints.serialize(self.kernel_constraint),
+            "bias_constraint": _constraints.serialize(self.bias_constraint),
+        }
+
+
+class Activation(Layer):
+    """Apply a named activation function."""
+
+    supports_masking = True
+
+    def __init__(self, activation: Any, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.activation = _activations.get(activation)
+
+    def call(self, inputs, training=False):
+        return self.activation(inputs)
+
+    def get_config(self):
+        return {**super().get_config(), "activation": self.activation.name}
+
+
+class Dropout(Layer):
+    """During training, zero a fraction ``rate`` of the inputs and scale the rest by 1/(1-rate)."""
+
+    supports_masking = True
+
+    def __init__(
+        self,
+        rate: float,
+        noise_shape: Sequence[int | None] | None = None,
+        seed: int | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        if not 0 <= float(rate) < 1:
+            raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
+        self.rate = float(rate)
+        self.noise_shape = None if noise_shape is None else list(noise_shape)
+        self.seed = seed
+
+    def _noise_shape(self, x: Tensor):
+        if self.noise_shape is None:
+            return None
+        return tuple(
+            d if n is None else int(n) for n, d in zip(self.noise_shape, x.shape, strict=False)
+        )
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0:
+            return inputs
+        return tw.dropout(inputs, self.rate, self._noise_shape(inputs), self.seed)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "rate": self.rate,
+            "noise_shape": self.noise_shape,
+            "seed": self.seed,
+        }
+
+
+class Flatten(Layer):
+    """Collapse every non-batch dimension into one."""
+
+    min_ndim = 2
+
+    def __init__(self, data_format: str | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.data_format = data_format or "channels_last"
+
+    def call(self, inputs, training=False):
+        if inputs.rank == 2:
+            return inputs
+        return tw.reshape(inputs, (inputs.shape[0], -1))
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        return (input_shape[0], None if any(s is None for s in rest) else prod(rest))
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
+
+
+class Reshape(Layer):
+    """Reshape the non-batch dimensions to ``target_shape`` (one entry may be -1)."""
+
+    def __init__(self, target_shape: Sequence[int], **kwargs: Any):
+        super().__init__(**kwargs)
+        self.target_shape = tuple(-1 if s is None else int(s) for s in target_shape)
+        if sum(s == -1 for s in self.target_shape) > 1:
+            raise ValueError(f"Reshape: at most one -1 in target_shape, got {self.target_shape}")
+
+    def _resolve(self, rest: Sequence[int | None]) -> tuple:
+        if any(s is None for s in rest):
+            return tuple(None if s == -1 else s for s in self.target_shape)
+        total = prod(rest)
+        known = prod(s for s in self.target_shape if s != -1)
+        if -1 in self.target_shape:
+            if known == 0 or total % known:
+                raise ValueError(
+                    f"Reshape {self.name!r}: cannot reshape input of shape {tuple(rest)} ({total} values) to {self.target_shape}"
+                )
+            return tuple(total // known if s == -1 else s for s in self.target_shape)
+        if known != total:
+            raise ValueError(
+                f"Reshape {self.name!r}: cannot reshape input of shape {tuple(rest)} ({total} values) to {self.target_shape}"
+            )
+        return self.target_shape
+
+    def check_input_shape(self, input_shape):
+        super().check_input_shape(input_shape)
+        self._resolve(tuple(input_shape)[1:])
+
+    def call(self, inputs, training=False):
+        return tw.reshape(inputs, (inputs.shape[0],) + self._resolve(inputs.shape[1:]))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + self._resolve(input_shape[1:])
+
+    def get_config(self):
+        return {**super().get_config(), "target_shape": list(self.target_shape)}
+
+
+class Permute(Layer):
+    """Permute the non-batch dimensions; ``dims`` is 1-based, as Keras (``(2, 1)`` swaps them)."""
+
+    def __init__(self, dims: Sequence[int], **kwargs: Any):
+        super().__init__(**kwargs)
+        self.dims = tuple(int(d) for d in dims)
+        if sorted(self.dims) != list(range(1, len(self.dims) + 1)):
+            raise ValueError(
+                f"Permute: dims must be a permutation of 1..{len(self.dims)}, got {self.dims}"
+            )
+        self.ndim = len(self.dims) + 1
+
+    def call(self, inputs, training=False):
+        return tw.transpose(inputs, (0,) + self.dims)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + tuple(input_shape[d] for d in self.dims)
+
+    def get_config(self):
+        return {**super().get_config(), "dims": list(self.dims)}
+
+
+class RepeatVector(Layer):
+    """(batch, features) -> (batch, n, features)."""
+
+    ndim = 2
+
+    def __init__(self, n: int, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.n = int(n)
+
+    def call(self, inputs, training=False):
+        return tw.tile(tw.expand_dims(inputs, 1), (1, self.n, 1))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.n, input_shape[1])
+
+    def get_config(self):
+        return {**super().get_config(), "n": self.n}
+
+
+class Embedding(Layer):
+    """Look up rows of an (input_dim, output_dim) table for integer inputs."""
+
+    def __init__(
+        self,
+        input_dim: int,
+        output_dim: int,
+        embeddings_initializer: Any = "randomUniform",
+        embeddings_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        embeddings_constraint: Any = None,
+        mask_zero: bool = False,
+        input_length: Any = None,
+        **kwargs: Any,
+    ):
+        if (
+            input_length is not None
+            and kwargs.get("input_shape") is None
+            and kwargs.get("batch_input_shape") is None
+        ):
+            length = (
+                list(input_length) if isinstance(input_length, (list, tuple)) else [input_length]
+            )
+            kwargs["input_shape"] = length
+        super().__init__(**kwargs)
+        self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+        self.embeddings_initializer = _initializers.get(embeddings_initializer)
+        self.embeddings_regularizer = _regularizers.get(embeddings_regularizer)
+        self.activity_regularizer = _regularizers.get(activity_regularizer)
+        self.embeddings_constraint = _constraints.get(embeddings_constraint)
+        self.mask_zero = bool(mask_zero)
+        self.input_length = input_length
+        self.embeddings = None
+
+    def build(self, input_shape):
+        self.embeddings = self.add_weight(
+            "embeddings",
+            (self.input_dim, self.output_dim),
+            self.embeddings_initializer,
+            regularizer=self.embeddings_regularizer,
+            constraint=self.embeddings_constraint,
+        )
+        self.built = True
+
+    def call(self, inputs, training=False):
+        idx = inputs if inputs.dtype == "int32" else tw.cast(inputs, "int32")
+        return tw.gather(self.embeddings, idx, 0)
+
+    def compute_mask(self, inputs, mask=None):
+        if not self.mask_zero:
+            return None
+        return tw.not_equal(inputs, tw.zeros_like(inputs))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.output_dim,)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "input_dim": self.input_dim,
+            "output_dim": self.output_dim,
+            "embeddings_initializer": _conf_init(self.embeddings_initializer),
+            "embeddings_regularizer": _regularizers.serialize(self.embeddings_regularizer),
+            "activity_regularizer": _regularizers.serialize(self.activity_regularizer),
+            "embeddings_constraint": _constraints.serialize(self.embeddings_constraint),
+            "mask_zero": self.mask_zero,
+            "input_length": self.input_length,
+        }
+
+
+class GaussianNoise(Layer):
+    """During training, add zero-mean normal noise of standard deviation ``stddev``."""
+
+    supports_masking = True
+
+    def __init__(self, stddev: float, seed: int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.stddev = float(stddev)
+        self.seed = seed
+
+    def call(self, inputs, training=False):
+        if not training:
+            return inputs
+        return tw.add(inputs, tw.random_normal(inputs.shape, 0.0, self.stddev, seed=self.seed))
+
+    def get_config(self):
+        return {**super().get_config(), "stddev": self.stddev, "seed": self.seed}
+
+
+class AlphaDropout(Layer):
+    """Dropout that keeps the self-normalising mean and variance (for selu networks)."""
+
+    supports_masking = True
+    _ALPHA = 1.6732632423543772848170429916717
+    _SCALE = 1.0507009873554804934193349852946
+
+    def __init__(
+        self,
+        rate: float,
+        noise_shape: Sequence[int] | None = None,
+        seed: int | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        if not 0 <= float(rate) < 1:
+            raise ValueError(f"AlphaDropout: rate must be in [0, 1), got {rate}")
+        self.rate = float(rate)
+        self.noise_shape = None if noise_shape is None else list(noise_shape)
+        self.seed = seed
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0:
+            return inputs
+        shape = (
+            inputs.shape
+            if self.noise_shape is None
+            else tuple(
+                d if n is None else int(n)
+                for n, d in zip(self.noise_shape, inputs.shape, strict=False)
+            )
+        )
+        alpha_p = -self._ALPHA * self._SCALE
+        kept = tw.cast(
+            tw.greater_equal(tw.random_uniform(shape, seed=self.seed), self.rate), "float32"
+        )
+        a = ((1 - self.rate) * (1 + self.rate * alpha_p**2)) ** -0.5
+        b = -a * alpha_p * self.rate
+        x = tw.add(tw.mul(inputs, kept), tw.mul(tw.sub(1.0, kept), alpha_p))
+        return tw.add(tw.mul(x, a), b)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "rate": self.rate,
+            "noise_shape": self.noise_shape,
+            "seed": self.seed,
+        }

@@ -1,0 +1,544 @@
+"""Models: the functional ``Model`` (a graph of layer calls) and ``Sequential`` (a stack)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import engine as tw
+from engine import Tensor
+from layers.base import InputLayer, Layer, Node, SymbolicTensor, deserialize_layer, serialize_layer
+from layers.training import TrainingMixin
+from layers.utils import unique_name
+
+
+def _as_list(x: Any) -> list:
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+class Model(TrainingMixin, Layer):
+    """A graph of layers from symbolic ``inputs`` to ``outputs`` (TF.js ``tf.model``)."""
+
+    def __init__(
+        self, inputs: Any = None, outputs: Any = None, name: str | None = None, **kwargs: Any
+    ):
+        Layer.__init__(self, name=name or unique_name(self.class_name.lower()), **kwargs)
+        self.stop_training = False
+        self.inputs: list[SymbolicTensor] = []
+        self.outputs: list[SymbolicTensor] = []
+        self._nodes: list[Node] = []
+        self._layers: list[Layer] = []
+        if inputs is not None or outputs is not None:
+            if inputs is None or outputs is None:
+                raise ValueError("model() needs both inputs and outputs")
+            self._init_graph(_as_list(inputs), _as_list(outputs))
+
+    # --- graph ---------------------------------------------------------------------------------------
+    def _init_graph(self, inputs: list, outputs: list) -> None:
+        for t in inputs + outputs:
+            if not isinstance(t, SymbolicTensor):
+                raise TypeError(
+                    f"model inputs and outputs must be symbolic tensors (from layers.input() and layer calls), got {type(t).__name__}"
+                )
+        for t in inputs:
+            if not isinstance(t.layer, InputLayer):
+                raise ValueError(
+                    f"model input {t.name!r} is not produced by layers.input(); pass the result of input()"
+                )
+        input_ids = {id(t) for t in inputs}
+        order: list[Node] = []
+        visited: set[int] = set()
+        in_progress: set[int] = set()
+
+        def visit(t: SymbolicTensor) -> None:
+            if id(t) in input_ids:
+                return
+            node = t.node
+            if isinstance(node.layer, InputLayer):
+                raise ValueError(
+                    f"an output of the model depends on input {t.name!r}, which is not in the model's inputs "
+                    f"({[i.name for i in inputs]})"
+                )
+            if id(node) in visited:
+                return
+            if id(node) in in_progress:
+                raise ValueError("the layer graph has a cycle")
+            in_progress.add(id(node))
+            for i in node.inputs:
+                visit(i)
+            in_progress.discard(id(node))
+            visited.add(id(node))
+            order.append(node)
+
+        for t in outputs:
+            visit(t)
+        self.inputs, self.outputs, self._nodes = inputs, outputs, order
+        layers_: list[Layer] = []
+        seen: set[int] = set()
+        for layer in [t.layer for t in inputs] + [n.layer for n in order]:
+            if id(layer) not in seen:
+                seen.add(id(layer))
+                layers_.append(layer)
+        names = [la.name for la in layers_]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"layer names must be unique within a model; repeated: {dup}")
+        self._layers = layers_
+        self._sublayers = [la for la in layers_ if not isinstance(la, InputLayer)]
+        self.built = True
+
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._layers)
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """The layer called ``name`` (or at ``index`` of ``layers``)."""
+        if index is not None:
+            return self.layers[index]
+        for la in self.layers:
+            if la.name == name:
+                return la
+        raise ValueError(f"no layer named {name!r}; layers: {[la.name for la in self.layers]}")
+
+    @property
+    def input_shapes(self) -> list[tuple]:
+        return [t.shape for t in self.inputs]
+
+    @property
+    def output_shapes(self) -> list[tuple]:
+        return [t.shape for t in self.outputs]
+
+    @property
+    def input_names(self) -> list[str]:
+        return [t.layer.name for t in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [t.layer.name for t in self.outputs]
+
+    # --- running ---------------------------------------------------------------------------------------
+    def _ensure_built(self, inputs: list[Tensor]) -> None:
+        if not self.built:
+            raise ValueError(
+                f"model {self.name!r} has no inputs yet; give the first layer an input_shape"
+            )
+
+    def run(self, inputs: Sequence[Tensor], training: bool = False) -> list[Tensor]:
+        """Forward pass: one tensor per model input in, one per output out (always a list)."""
+        inputs = list(inputs)
+        self._ensure_built(inputs)
+        if len(inputs) != len(self.inputs):
+            raise ValueError(
+                f"model {self.name!r} expects {len(self.inputs)} input(s), got {len(inputs)}"
+            )
+        for la in self._walk():
+            la._activity_losses = []
+        values: dict[int, Tensor] = {}
+        masks: dict[int, Any] = {}
+        for sym, t in zip(self.inputs, inputs, strict=False):
+            values[id(sym)] = t
+        for node in self._nodes:
+            args = [values[id(t)] for t in node.inputs]
+            in_masks = [masks.get(id(t)) for t in node.inputs]
+            x = args[0] if node.single else args
+            m = (
+                in_masks[0]
+                if node.single
+                else (in_masks if any(mm is not None for mm in in_masks) else None)
+            )
+            out = node.layer._call_eager(x, training, m, **node.kwargs)
+            outs = out if isinstance(out, list) else [out]
+            out_mask = node.layer.compute_mask(x, m)
+            out_masks = out_mask if isinstance(out_mask, list) else [out_mask] * len(outs)
+            for sym, o, om in zip(node.outputs, outs, out_masks, strict=False):
+                values[id(sym)] = o
+                if om is not None:
+                    masks[id(sym)] = om
+        return [values[id(t)] for t in self.outputs]
+
+    # Layer interface, so a model can be used as a layer in another model.
+    def build(self, input_shape: Any) -> None:
+        self.built = True
+
+    def check_input_shape(self, input_shape: Any) -> None:
+        shapes = input_shape if isinstance(input_shape, list) else [input_shape]
+        if self.inputs and len(shapes) != len(self.inputs):
+            raise ValueError(
+                f"model {self.name!r} expects {len(self.inputs)} input(s), got {len(shapes)}"
+            )
+        for i, (s, sym) in enumerate(zip(shapes, self.inputs, strict=False)):
+            if len(s) != len(sym.shape) or any(
+                a is not None and b is not None and a != b
+                for a, b in zip(s[1:], sym.shape[1:], strict=False)
+            ):
+                raise ValueError(
+                    f"model {self.name!r} input {i}: expected shape {sym.shape}, got {tuple(s)}"
+                )
+
+    def call(self, inputs: Any, training: bool = False, **kwargs: Any) -> Any:
+        outs = self.run(_as_list(inputs), training)
+        return outs[0] if len(outs) == 1 else outs
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shapes = [tuple(s) for s in self.output_shapes]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    def _call_symbolic(self, flat, single, kwargs):
+        self._ensure_built([])
+        return Layer._call_symbolic(self, flat, single, kwargs)
+
+    # --- inference -------------------------------------------------------------------------------------
+    def predict(self, x: Any, batch_size: int = 32, verbose: int = 0) -> Tensor | list[Tensor]:
+        """Outputs for ``x`` computed in batches of ``batch_size`` (tensors, one per output)."""
+        from layers.data import as_input_list
+
+        if int(batch_size) <= 0:
+            raise ValueError(f"predict: batch_size must be a positive integer, got {batch_size}")
+        xs = as_input_list(x, self)
+        n = xs[0].shape[0]
+        pieces: list[list[Tensor]] = []
+        for start in range(0, n, int(batch_size)):
+            stop = min(start + int(batch_size), n)
+            batch = (
+                xs if (start == 0 and stop == n) else [tw.slice(t, start, stop - start) for t in xs]
+            )
+            pieces.append(self.run(batch, training=False))
+        if not pieces:
+            raise ValueError("predict: x has no samples")
+        outs = [
+            p[0] if len(pieces) == 1 else tw.concat(list(p), 0) for p in zip(*pieces, strict=False)
+        ]
+        return outs[0] if len(outs) == 1 else outs
+
+    def predict_on_batch(self, x: Any) -> Tensor | list[Tensor]:
+        """Outputs for ``x`` in one batch."""
+        from layers.data import as_input_list
+
+        outs = self.run(as_input_list(x, self), training=False)
+        return outs[0] if len(outs) == 1 else outs
+
+    # --- description -------------------------------------------------------------------------------
+    def summary(
+        self,
+        line_length: int | None = None,
+        positions: Sequence[float] | None = None,
+        print_fn: Callable[[str], Any] | None = None,
+    ) -> str:
+        """Print (with ``print_fn``, default ``print``) and return a table of layers, output shapes and
+        parameter counts, as TF.js / Keras."""
+        functional = not isinstance(self, Sequential)
+        line_length = line_length or (98 if functional else 65)
+        cols = ["Layer (type)", "Output shape", "Param #"] + (
+            ["Receives inputs"] if functional else []
+        )
+        pos = list(positions or ([0.33, 0.55, 0.67, 1.0] if functional else [0.45, 0.85, 1.0]))
+        if pos[-1] <= 1:
+            pos = [int(line_length * p) for p in pos]
+
+        def row(fields: list[str]) -> str:
+            line = ""
+            for i, f in enumerate(fields):
+                line = (line + str(f))[: pos[i] - 1] if i else str(f)[: pos[i] - 1]
+                line = line.ljust(pos[i])
+            return line.rstrip()
+
+        lines = [f'Model: "{self.name}"', "_" * line_length, row(cols), "=" * line_length]
+        node_ids = {id(n) for n in self._nodes}
+        shown = self.layers
+        for i, la in enumerate(shown):
+            nodes = [
+                n for n in la._inbound_nodes if id(n) in node_ids or isinstance(la, InputLayer)
+            ]
+            if len(nodes) != 1:
+                shape_s = "multiple"
+            else:
+                shapes = [t.shape for t in nodes[0].outputs]
+                shape = shapes[0] if len(shapes) == 1 else shapes
+                shape_s = str(list(shape) if isinstance(shape, tuple) else [list(s) for s in shape])
+                shape_s = shape_s.replace("None", "null")
+            name = f"{la.name} ({la.class_name})"
+            fields = [name, shape_s, str(la.count_params())]
+            if functional:
+                srcs = [
+                    f"{t.layer.name}[{_model_node_index(self, t)}][{t.tensor_index}]"
+                    for node in nodes
+                    for t in node.inputs
+                ]
+                fields.append(", ".join(srcs))
+            lines.append(row(fields))
+            lines.append(("=" if i == len(shown) - 1 else "_") * line_length)
+        trainable = int(sum(w.size for w in self.trainable_weights))
+        non_trainable = int(sum(w.size for w in self.non_trainable_weights))
+        lines += [
+            f"Total params: {trainable + non_trainable:,}",
+            f"Trainable params: {trainable:,}",
+            f"Non-trainable params: {non_trainable:,}",
+            "_" * line_length,
+        ]
+        text = "\n".join(lines)
+        for line in lines:
+            (print_fn or print)(line)
+        return text
+
+    # --- config ----------------------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        """Keras functional config: layers with inbound nodes, input and output layers."""
+        node_ids = {id(n) for n in self._nodes}
+        entries = []
+        for la in self.layers:
+            inbound = []
+            for node in la._inbound_nodes:
+                if id(node) in node_ids:
+                    inbound.append(
+                        [
+                            [
+                                t.layer.name,
+                                _model_node_index(self, t),
+                                t.tensor_index,
+                                dict(node.kwargs),
+                            ]
+                            for t in node.inputs
+                        ]
+                    )
+            spec = serialize_layer(la)
+            entries.append(
+                {
+                    "name": la.name,
+                    "class_name": spec["class_name"],
+                    "config": spec["config"],
+                    "inbound_nodes": inbound,
+                }
+            )
+        return {
+            "name": self.name,
+            "layers": entries,
+            "input_layers": [
+                [t.layer.name, _model_node_index(self, t), t.tensor_index] for t in self.inputs
+            ],
+            "output_layers": [
+                [t.layer.name, _model_node_index(self, t), t.tensor_index] for t in self.outputs
+            ],
+        }
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Model:
+        """Rebuild a functional model from ``get_config()`` output (Keras / TF.js JSON)."""
+        created: dict[str, Layer] = {}
+        outputs_of: dict[str, list[list[SymbolicTensor]]] = {}
+        pending: list[tuple[dict, list]] = []
+        for entry in config["layers"]:
+            la = deserialize_layer({"class_name": entry["class_name"], "config": entry["config"]})
+            created[entry["name"]] = la
+            if isinstance(la, InputLayer):
+                outputs_of[entry["name"]] = [la._inbound_nodes[0].outputs]
+            else:
+                outputs_of[entry["name"]] = []
+                pending.extend((entry, nd) for nd in entry.get("inbound_nodes") or [])
+        while pending:
+            progress = False
+            rest = []
+            blocked: set[str] = set()
+            for entry, nd in pending:
+                if entry["name"] in blocked:  # a shared layer's nodes are rebuilt in order
+                    rest.append((entry, nd))
+                    continue
+                try:
+                    args = [outputs_of[src][ni][ti] for src, ni, ti, *_ in nd]
+                except (KeyError, IndexError):
+                    rest.append((entry, nd))
+                    blocked.add(entry["name"])
+                    continue
+                kwargs = nd[0][3] if nd and len(nd[0]) > 3 and nd[0][3] else {}
+                out = created[entry["name"]](args[0] if len(args) == 1 else args, **kwargs)
+                outputs_of[entry["name"]].append(_as_list(out))
+                progress = True
+            if not progress:
+                raise ValueError(
+                    f"model config: cannot resolve inbound nodes of {[e['name'] for e, _ in rest]}"
+                )
+            pending = rest
+        ins = [outputs_of[n][i][t] for n, i, t in config["input_layers"]]
+        outs = [outputs_of[n][i][t] for n, i, t in config["output_layers"]]
+        return Model(inputs=ins, outputs=outs, name=config.get("name"))
+
+
+def _model_node_index(model: Model, t: SymbolicTensor) -> int:
+    """Index of the node producing ``t`` among its layer's nodes that belong to ``model``."""
+    node_ids = {id(n) for n in model._nodes}
+    mine = [
+        n for n in t.layer._inbound_nodes if id(n) in node_ids or isinstance(t.layer, InputLayer)
+    ]
+    for i, n in enumerate(mine):
+        if n is t.node:
+            return i
+    return t.node_index
+
+
+class Sequential(Model):
+    """A linear stack of layers (TF.js ``tf.sequential``)."""
+
+    def __init__(
+        self, layers: Sequence[Layer] | None = None, name: str | None = None, **kwargs: Any
+    ):
+        super().__init__(name=name, **kwargs)
+        self._stack: list[Layer] = []
+        self._input_layer: InputLayer | None = None
+        for la in layers or []:
+            self.add(la)
+
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._stack)
+
+    def add(self, layer: Layer) -> None:
+        """Append ``layer``; the first layer's input_shape (or an InputLayer) fixes the model's input."""
+        if isinstance(layer, SymbolicTensor):
+            layer = layer.layer
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add expects a layer, got {type(layer).__name__}")
+        if isinstance(layer, InputLayer):
+            if self._stack or self._input_layer is not None:
+                raise ValueError("an InputLayer can only be the first layer of a Sequential model")
+            self._input_layer = layer
+            self._connect()
+            return
+        if any(la is layer for la in self._stack):
+            raise ValueError(f"layer {layer.name!r} is already in this model")
+        if any(la.name == layer.name for la in self._stack):
+            raise ValueError(
+                f"a layer named {layer.name!r} is already in this model; layer names must be unique"
+            )
+        if not self._stack and self._input_layer is None:
+            shape = layer._batch_input_shape
+            if shape is None and isinstance(layer, Model) and layer.inputs:
+                shape = layer.inputs[0].shape
+            if shape is not None:
+                self._input_layer = InputLayer(batch_input_shape=shape)
+        self._stack.append(layer)
+        if self._input_layer is not None:
+            if self.outputs:
+                out = layer(self.outputs[0])
+                if isinstance(out, list):
+                    self._stack.pop()
+                    raise ValueError(
+                        f"layers in a Sequential model must have one output; {layer.name!r} has {len(out)}"
+                    )
+                self._init_graph(list(self.inputs), [out])
+            else:
+                self._connect()
+
+    def pop(self) -> Layer:
+        """Remove and return the last layer."""
+        if not self._stack:
+            raise ValueError("Sequential.pop: the model has no layers")
+        layer = self._stack.pop()
+        self._connect()
+        return layer
+
+    def _connect(self) -> None:
+        """(Re)build the graph from the input layer through every layer of the stack."""
+        if self._input_layer is None or not self._stack:
+            self.inputs, self.outputs, self._nodes, self._layers, self._sublayers = (
+                [],
+                [],
+                [],
+                [],
+                list(self._stack),
+            )
+            self.built = False
+            if self._input_layer is not None:
+                self.inputs = [self._input_layer.output]
+            return
+        x = self._input_layer.output
+        for la in self._stack:
+            x = la(x)
+            if isinstance(x, list):
+                raise ValueError(
+                    f"layers in a Sequential model must have one output; {la.name!r} has {len(x)}"
+                )
+        self._init_graph([self._input_layer.output], [x])
+
+    def _not_built(self) -> ValueError:
+        return ValueError(
+            f"Sequential model {self.name!r} does not know its input shape yet; give the first layer "
+            "input_shape=... (or input_dim / batch_input_shape), call model.build(shape), or predict once"
+        )
+
+    @property
+    def output_names(self) -> list[str]:
+        if not self.built:
+            raise self._not_built()
+        return super().output_names
+
+    @property
+    def output_shapes(self) -> list[tuple]:
+        if not self.built:
+            raise self._not_built()
+        return super().output_shapes
+
+    def _ensure_built(self, inputs: list[Tensor]) -> None:
+        if self.built:
+            return
+        if not self._stack:
+            raise ValueError(f"Sequential model {self.name!r} has no layers; add some first")
+        if not inputs:
+            raise ValueError(
+                f"Sequential model {self.name!r} does not know its input shape yet; give the first layer "
+                "input_shape=... or call it on data first"
+            )
+        self.build((None,) + tuple(inputs[0].shape[1:]))
+
+    def build(self, input_shape: Any = None) -> None:
+        """Fix the input shape (batch dimension first, may be None) and build every layer."""
+        if self.built:
+            return
+        if input_shape is None:
+            raise ValueError("Sequential.build needs an input shape")
+        self._input_layer = InputLayer(batch_input_shape=(None,) + tuple(input_shape)[1:])
+        self._connect()
+
+    def check_input_shape(self, input_shape: Any) -> None:
+        if self.built:
+            super().check_input_shape(input_shape)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        if not self.built:
+            self.build(input_shape)
+        return super().compute_output_shape(input_shape)
+
+    def _call_symbolic(self, flat, single, kwargs):
+        if not self.built:
+            self.build(flat[0].shape)
+        return Layer._call_symbolic(self, flat, single, kwargs)
+
+    def get_config(self) -> dict:
+        specs = []
+        for i, la in enumerate(self._stack):
+            spec = serialize_layer(la)
+            if (
+                i == 0
+                and self._input_layer is not None
+                and "batch_input_shape" not in spec["config"]
+            ):
+                spec["config"]["batch_input_shape"] = list(self._input_layer._batch_input_shape)
+            specs.append(spec)
+        return {"name": self.name, "layers": specs}
+
+    @classmethod
+    def from_config(cls, config: Any, custom_objects: dict | None = None) -> Sequential:
+        if isinstance(config, list):  # old Keras / TF.js form: a bare list of layers
+            config = {"layers": config}
+        return cls([deserialize_layer(s) for s in config["layers"]], name=config.get("name"))
+
+
+def sequential(layers: Sequence[Layer] | None = None, name: str | None = None) -> Sequential:
+    """A Sequential model from a list of layers (TF.js ``tf.sequential``)."""
+    return Sequential(layers, name=name)
+
+
+def model(inputs: Any, outputs: Any, name: str | None = None) -> Model:
+    """A functional model from symbolic inputs to outputs (TF.js ``tf.model``)."""
+    return Model(inputs=inputs, outputs=outputs, name=name)
+
+
+__all__ = ["Model", "Sequential", "model", "sequential"]
