@@ -66,6 +66,7 @@ from layers.pooling import (
     MaxPooling2D,
 )
 from layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed
+from layers.saving import load_model as load_model
 
 # Keras aliases of class names, registered so configs using them load too.
 MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = (

@@ -217,6 +217,12 @@ class Model(TrainingMixin, Layer):
         outs = self.run(as_input_list(x, self), training=False)
         return outs[0] if len(outs) == 1 else outs
 
+    def save(self, path: Any, include_optimizer: bool = False) -> Any:
+        """Save to the folder ``path`` in the TF.js layers format (see ``layers.saving``)."""
+        from layers.saving import save_model
+
+        return save_model(self, path, include_optimizer)
+
     # --- description -------------------------------------------------------------------------------
     def summary(
         self,

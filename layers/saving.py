@@ -1,0 +1,424 @@
+"""Save and load models in the TensorFlow.js layers format (``shared/spec/tfjs-compat.md`` §5).
+
+A saved model is a folder holding ``model.json`` (``modelTopology`` in Keras JSON, a
+``weightsManifest``, ``format: "layers-model"``, optionally ``trainingConfig``) and
+``weights.bin`` (the raw little-endian arrays in manifest order: trainable weights, then
+non-trainable ones, then, with ``include_optimizer``, the optimizer's ``iter`` and slots in
+group ``optimizer``). Weight names are TF.js's: ``<layer name>/<weight name>``, wrapped layers
+as TF.js scopes them (``bidirectional_Bidirectional1/forward_lstm_LSTM1/kernel``).
+
+The format itself lives in :mod:`layers.tfjs_format` (weights) and :mod:`layers.tfjs_topology`
+(JSON); this module writes and reads folders. Saving is atomic: the files are written and fsynced in a temporary folder beside the target,
+which then replaces the target in one rename (an exchange on Linux), so a crash or a full disk
+leaves the previous save intact. Loading accepts the folder or its ``model.json``, several
+groups and shards, quantised weights (uint8/uint16 with scale and min, float16), TF.js and
+Keras spellings (including the Keras 3 functional form), and checks everything (files, sizes,
+shapes, dtypes, names) before returning a model: a malformed save raises
+:class:`ModelLoadError` naming the file and the weight, and no half-loaded model escapes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import json
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import engine as tw
+from layers.models import Model, Sequential
+from layers.tfjs_format import (
+    FORMAT,
+    MODEL_JSON,
+    OPTIMIZER_GROUP,
+    TFJS_LAYERS_VERSION,
+    WEIGHTS_BIN,
+    DecodedWeight,
+    ModelLoadError,
+    decode_group,
+    encode_weights,
+    generated_by,
+    match_weights,
+    name_aliases,
+    weight_names,
+)
+from layers.tfjs_topology import model_from_topology, optimizer_from_config, training_config
+
+
+# --- paths ------------------------------------------------------------------------------------------
+def _local_path(path: str | os.PathLike) -> Path:
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if text.startswith("file://"):
+        text = text[len("file://") :]
+    elif "://" in text:
+        scheme = text.split("://", 1)[0]
+        raise ValueError(
+            f"unsupported location {text!r}: only local paths and file:// are supported, not {scheme}://"
+        )
+    if not text:
+        raise ValueError("the model path is empty")
+    return Path(text).expanduser()
+
+
+def _optimizer_weights(model: Model, names: dict[str, str]) -> list[tuple[str, Any]]:
+    """TF.js order: ``iter``, then for each slot kind, that slot of every trainable weight."""
+    opt = model.optimizer
+    entries = opt.get_weights()
+    it = [e for e in entries if e["name"] == "iter"]
+    slots: dict[str, Any] = {e["name"]: e["tensor"] for e in entries if e["name"] != "iter"}
+    out: list[tuple[str, Any]] = [("iter", it[0]["tensor"] if it else np.int32(opt.iterations))]
+    trainable = [v.name for v in model.trainable_weights]
+    for slot in opt.slot_names:
+        for vname in trainable:
+            value = slots.get(f"{vname}/{slot}")
+            if value is not None:
+                out.append((f"{names[vname]}/{slot}", value))
+    return out
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    raise TypeError(f"cannot write {type(value).__name__} {value!r} to model.json")
+
+
+def model_to_artifacts(model: Model, include_optimizer: bool = False) -> tuple[dict, bytes]:
+    """The ``model.json`` content (with a manifest pointing at ``weights.bin``) and the weight
+    bytes, as TF.js's ``model.save`` writes them."""
+    if not isinstance(model, Model):
+        raise TypeError(
+            f"save expects a model (Sequential or functional), got {type(model).__name__}"
+        )
+    if not model.built:
+        raise ValueError(
+            f"model {model.name!r} is not built: give its first layer an input_shape (or call it on data) before saving"
+        )
+    topology = {
+        "class_name": "Sequential" if isinstance(model, Sequential) else "Model",
+        "config": model.get_config(),
+        "keras_version": f"tfjs-layers {TFJS_LAYERS_VERSION}",
+        "backend": "tensor_flow.js",
+    }
+    named = weight_names(model)
+    specs, chunks = encode_weights([(n, v) for n, v in named])
+    artifacts: dict[str, Any] = {
+        "modelTopology": topology,
+        "format": FORMAT,
+        "generatedBy": generated_by(),
+        "convertedBy": None,
+    }
+    if include_optimizer:
+        if not getattr(model, "is_compiled", False) or model.optimizer is None:
+            raise ValueError(
+                f"include_optimizer=True but model {model.name!r} is not compiled; call compile() first "
+                "or save with include_optimizer=False"
+            )
+        artifacts["trainingConfig"] = training_config(model)
+        by_var = {v.name: n for n, v in named}
+        ospecs, ochunks = encode_weights(_optimizer_weights(model, by_var), OPTIMIZER_GROUP)
+        specs += ospecs
+        chunks += ochunks
+    artifacts["weightsManifest"] = [{"paths": [WEIGHTS_BIN], "weights": specs}]
+    return artifacts, b"".join(chunks)
+
+
+# --- atomic write ---------------------------------------------------------------------------------------
+def _write_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` and fsync it."""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on a directory; the files themselves were synced
+    finally:
+        os.close(fd)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    at_fdcwd, rename_exchange = -100, 2
+    if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _swap_in(stage: Path, target: Path) -> Path | None:
+    """Put ``stage`` at ``target`` in one step; returns the path now holding the old contents."""
+    if not target.exists():
+        os.rename(stage, target)
+        return None
+    if _exchange(stage, target):
+        return stage
+    backup = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+    os.rename(target, backup)
+    try:
+        os.rename(stage, target)
+    except BaseException:
+        os.rename(backup, target)
+        raise
+    return backup
+
+
+def _old_model_files(folder: Path) -> set[str]:
+    """model.json and the weight files its manifest names (replaced by a new save)."""
+    names = {MODEL_JSON}
+    try:
+        doc = json.loads((folder / MODEL_JSON).read_text())
+        for group in doc.get("weightsManifest") or []:
+            names.update(os.path.normpath(p) for p in group.get("paths") or [])
+    except (OSError, ValueError, AttributeError, TypeError):
+        pass
+    return names
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _carry_over(old: Path, stage: Path, replaced: set[str]) -> None:
+    """Keep files of the old folder that are not part of the model (hard links, no copies)."""
+    for entry in old.iterdir():
+        if entry.name in replaced or (stage / entry.name).exists():
+            continue
+        dst = stage / entry.name
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry), dst)
+        elif entry.is_dir():
+            shutil.copytree(entry, dst, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(str(entry), str(dst))
+
+
+def write_folder_atomic(folder: str | os.PathLike, files: Mapping[str, bytes]) -> Path:
+    """Make ``folder`` hold ``files`` (name -> bytes), replacing a previous save in one step.
+
+    Files are written and fsynced in a temporary folder beside ``folder`` which then takes its
+    place; other files already in ``folder`` are kept. On any failure ``folder`` is untouched
+    and the temporary folder is removed."""
+    target = Path(folder)
+    target = target.parent.resolve() / target.name
+    if target.exists() and not target.is_dir():
+        raise FileExistsError(f"cannot save to {target}: it exists and is not a folder")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    old: Path | None = None
+    try:
+        for name, data in files.items():
+            _write_file(stage / name, data)
+        if target.exists():
+            _carry_over(target, stage, _old_model_files(target) | set(files))
+        _fsync_dir(stage)
+        old = _swap_in(stage, target)
+        _fsync_dir(target.parent)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def save_model(model: Model, path: str | os.PathLike, include_optimizer: bool = False) -> Path:
+    """Save ``model`` to the folder ``path`` (``file://`` accepted) as ``model.json`` +
+    ``weights.bin`` in the TF.js layers format; with ``include_optimizer`` also the training
+    config and the optimizer state. Atomic: a failed save leaves a previous one intact.
+    Returns the folder."""
+    target = _local_path(path)
+    if target.suffix.lower() == ".json":
+        raise ValueError(
+            f"save() takes a folder, got the file path {os.fspath(path)!r}; pass the folder "
+            f"({str(target.parent)!r}) and model.json and weights.bin are written inside it"
+        )
+    artifacts, data = model_to_artifacts(model, include_optimizer)
+    text = json.dumps(artifacts, default=_json_default)
+    return write_folder_atomic(target, {MODEL_JSON: text.encode("utf-8"), WEIGHTS_BIN: data})
+
+
+def _compile_from(model: Model, tc: Any, where: str) -> bool:
+    """Compile ``model`` as ``trainingConfig`` says. An optimizer, loss or metric we do not
+    support leaves the model uncompiled with a warning (the model itself is fine)."""
+    if not isinstance(tc, Mapping):
+        raise ModelLoadError(f"{where}: trainingConfig must be an object, got {type(tc).__name__}")
+    ignored = [
+        k
+        for k in ("loss_weights", "weighted_metrics", "sample_weight_mode")
+        if tc.get(k) is not None
+    ]
+    if ignored:
+        warnings.warn(
+            f"{where}: trainingConfig {ignored} are not supported and were ignored", stacklevel=3
+        )
+    try:
+        optimizer = optimizer_from_config(tc.get("optimizer_config"), where)
+        model.compile(optimizer=optimizer, loss=tc.get("loss"), metrics=tc.get("metrics"))
+    except Exception as e:
+        warnings.warn(
+            f"{where}: cannot compile from trainingConfig (optimizer {tc.get('optimizer_config')!r}, "
+            f"loss {tc.get('loss')!r}, metrics {tc.get('metrics')!r}): {e}; the model is returned "
+            "uncompiled, call compile() before training",
+            stacklevel=3,
+        )
+        return False
+    return True
+
+
+def _restore_optimizer(model: Model, decoded: list[DecodedWeight], where: str) -> None:
+    named = weight_names(model)
+    by_name = {n: v for n, v in named}
+    state: list[tuple[str, np.ndarray]] = []
+    for d in decoded:
+        if d.name == "iter":
+            if d.value.size != 1:
+                raise ModelLoadError(
+                    f"{d.file}: optimizer weight 'iter' must be a scalar, got shape {list(d.value.shape)}"
+                )
+            state.append(("iter", d.value.reshape(()).astype(np.int32)))
+            continue
+        vname, _, slot = d.name.rpartition("/")
+        var = next((by_name[a] for a in name_aliases(vname) if a in by_name), None)
+        if var is None:
+            raise ModelLoadError(
+                f"{d.file}: optimizer weight {d.name!r} names no weight of the model"
+            )
+        if tuple(d.value.shape) != tuple(var.shape):
+            raise ModelLoadError(
+                f"{d.file}: optimizer weight {d.name!r} has shape {list(d.value.shape)}, its variable {list(var.shape)}"
+            )
+        state.append((f"{var.name}/{slot}", d.value))
+    try:
+        model.optimizer.set_weights([(n, tw.tensor(v)) for n, v in state])
+    except Exception as e:
+        raise ModelLoadError(f"{where}: cannot restore the optimizer state: {e}") from e
+
+
+# --- loading: entry points -----------------------------------------------------------------------------
+def _read_json(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ModelLoadError(
+            f"{path}: no such file; pass a folder holding model.json or the model.json path"
+        ) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ModelLoadError(f"{path}: cannot read: {e}") from e
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ModelLoadError(
+            f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}"
+        ) from None
+    if not isinstance(doc, dict):
+        raise ModelLoadError(
+            f"{path}: expected a JSON object with modelTopology and weightsManifest"
+        )
+    return doc
+
+
+def model_json_path(path: str | os.PathLike) -> Path:
+    """The ``model.json`` of a saved model given its folder or the file itself."""
+    p = _local_path(path)
+    if p.is_dir():
+        return p / MODEL_JSON
+    if p.exists() or p.suffix.lower() == ".json":
+        return p
+    raise ModelLoadError(
+        f"{p}: no such folder or file; pass a folder holding model.json or the model.json path"
+    )
+
+
+def load_model(path: str | os.PathLike, compile: bool = True) -> Model:  # noqa: A002
+    """A model saved in the TF.js layers format: ``path`` is the folder or its ``model.json``
+    (``file://`` accepted). Weights are matched by name; with a ``trainingConfig`` (and
+    ``compile``) the model is compiled and any saved optimizer state restored. Raises
+    :class:`ModelLoadError` (a ValueError) naming the file and weight on malformed input."""
+    json_path = model_json_path(path)
+    doc = _read_json(json_path)
+    where = str(json_path)
+    fmt = doc.get("format")
+    if fmt is not None and fmt != FORMAT:
+        raise ModelLoadError(
+            f"{where}: format is {fmt!r}; only TF.js layers models ({FORMAT!r}) can be loaded"
+        )
+    if "modelTopology" not in doc:
+        raise ModelLoadError(f"{where}: no modelTopology; not a TF.js layers model")
+    manifest = doc.get("weightsManifest")
+    decoded: list[DecodedWeight] = []
+    if manifest is not None:
+        if not isinstance(manifest, list):
+            raise ModelLoadError(
+                f"{where}: weightsManifest must be a list of groups, got {type(manifest).__name__}"
+            )
+        for gi, group in enumerate(manifest):
+            if not isinstance(group, Mapping):
+                raise ModelLoadError(
+                    f"{where}: weightsManifest[{gi}] must be an object with paths and weights"
+                )
+            decoded.extend(decode_group(json_path.parent, group, gi, where))
+    model_part = [d for d in decoded if d.spec.get("group") != OPTIMIZER_GROUP]
+    opt_part = [d for d in decoded if d.spec.get("group") == OPTIMIZER_GROUP]
+    model = model_from_topology(doc["modelTopology"], where)
+    if manifest is None and model.weights:
+        raise ModelLoadError(
+            f"{where}: no weightsManifest, so the model's {len(model.weights)} weights cannot be loaded"
+        )
+    pairs = match_weights(model, model_part, where)
+    tc = doc.get("trainingConfig")
+    if tc is None and isinstance(doc["modelTopology"], Mapping):
+        tc = doc["modelTopology"].get("training_config")  # the Keras-converter form
+    compiled = bool(compile and tc is not None and _compile_from(model, tc, where))
+    for var, value in pairs:
+        var.assign(tw.tensor(value, dtype=var.dtype))
+    if compiled and opt_part:
+        _restore_optimizer(model, opt_part, where)
+    return model
+
+
+__all__ = [
+    "ModelLoadError",
+    "load_model",
+    "model_from_topology",
+    "model_json_path",
+    "model_to_artifacts",
+    "save_model",
+    "weight_names",
+    "write_folder_atomic",
+]
