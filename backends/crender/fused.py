@@ -1,0 +1,199 @@
+"""Fused engine composites on rendered kernels: softmax, log_softmax and optimizer updates.
+
+Each replaces a chain of primitive launches by one kernel with the composite's arithmetic in
+the same order (``engine.ops.activations``, ``engine.train.optimizers``); results can differ from
+the chain in the last bit where the C compiler contracts a*b+c into a fused multiply-add.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from math import prod
+from typing import Any
+
+import numpy as np
+
+from backends.crender import kernels as K
+from backends.crender.dialect import Dialect
+
+_i32 = np.int32
+#: Rows at least this long get a work-group each; shorter rows a thread each.
+SOFTMAX_TREE_MIN_R = 128
+
+
+def render_softmax(d: Dialect, dtype: str, wg: int) -> str:
+    """``softmax_tree`` (a work-group per row, local-memory trees for max and sum) and
+    ``softmax_serial`` (a thread per row) over the middle axis of (O, R, I); ``log_`` picks
+    log_softmax."""
+    t, g, s = d.ctype(dtype), d.global_qual, "_f32" if dtype == "float32" else "_f64"
+    inf = d.inf(dtype)
+    write = """
+    {t} z = x[j] - m;
+    out[j] = log_ ? z - ls : exp(z) / sum;"""
+    write = write.format(t=t)
+    body = f"""
+{d.kernel_prefix} void softmax_serial({g} {t}* out, {g} const {t}* x, int R, int I, int n,
+                                       int log_) {{
+  int o = {d.global_id()};
+  if (o >= n) return;
+  int base = (o / I) * R * I + (o % I);
+  {t} m = -{inf};
+  for (int r = 0; r < R; ++r) m = tw_max{s}(m, x[base + r * I]);
+  {t} sum = ({t})0;
+  for (int r = 0; r < R; ++r) sum += exp(x[base + r * I] - m);
+  {t} ls = log(sum);
+  for (int r = 0; r < R; ++r) {{
+    int j = base + r * I;{write}
+  }}
+}}
+{d.kernel_prefix} void softmax_tree({g} {t}* out, {g} const {t}* x, int R, int I, int log_) {{
+  {d.local_qual} {t} buf[{wg}];
+  int o = {d.group_id()};
+  int l = {d.local_id()};
+  int base = (o / I) * R * I + (o % I);
+  {t} m = -{inf};
+  for (int r = l; r < R; r += {wg}) m = tw_max{s}(m, x[base + r * I]);
+  buf[l] = m;
+  {d.barrier}
+  for (int k = {wg // 2}; k > 0; k >>= 1) {{
+    if (l < k) buf[l] = tw_max{s}(buf[l], buf[l + k]);
+    {d.barrier}
+  }}
+  m = buf[0];
+  {d.barrier}
+  {t} sum = ({t})0;
+  for (int r = l; r < R; r += {wg}) sum += exp(x[base + r * I] - m);
+  buf[l] = sum;
+  {d.barrier}
+  for (int k = {wg // 2}; k > 0; k >>= 1) {{
+    if (l < k) buf[l] = buf[l] + buf[l + k];
+    {d.barrier}
+  }}
+  sum = buf[0];
+  {t} ls = log(sum);
+  for (int r = l; r < R; r += {wg}) {{
+    int j = base + r * I;{write}
+  }}
+}}
+"""
+    return K._program(d, (dtype,), body)
+
+
+# name -> (slot count, scalar argument names, statements computing nw and ns0.. from w, gr, s0..)
+UPDATES: dict[str, tuple[int, tuple[str, ...], str]] = {
+    "sgd_update": (0, ("lr",), "nw[i] = w[i] - gr[i] * lr;"),
+    "momentum_update": (
+        1,
+        ("lr", "mom", "nesterov"),
+        "T a = s0[i] * mom + gr[i]; ns0[i] = a;"
+        " T step = nesterov ? gr[i] + a * mom : a; nw[i] = w[i] - step * lr;",
+    ),
+    "adam_update": (
+        2,
+        ("lr", "b1", "c1", "b2", "c2", "bc1", "bc2", "eps"),
+        "T m = s0[i] * b1 + gr[i] * c1; T v = s1[i] * b2 + (gr[i] * gr[i]) * c2;"
+        " ns0[i] = m; ns1[i] = v;"
+        " T step = (m / bc1) / (sqrt(v / bc2) + eps); nw[i] = w[i] - step * lr;",
+    ),
+}
+
+# name -> hyper keywords -> scalar values in UPDATES order (Python floats, as the composite).
+HYPER: dict[str, Callable[..., tuple]] = {
+    "sgd_update": lambda lr: (lr,),
+    "momentum_update": lambda lr, momentum, nesterov: (lr, momentum, int(nesterov)),
+    "adam_update": lambda lr, beta1, beta2, epsilon, t: (
+        lr,
+        beta1,
+        1 - beta1,
+        beta2,
+        1 - beta2,
+        1 - beta1**t,
+        1 - beta2**t,
+        epsilon,
+    ),
+}
+
+
+def render_update(d: Dialect, name: str, dtype: str) -> str:
+    """One elementwise kernel ``name`` applying an optimizer step to contiguous buffers."""
+    nslots, scalars, stmts = UPDATES[name]
+    t, g = d.ctype(dtype), d.global_qual
+    params = [f"{g} {t}* nw"] + [f"{g} {t}* ns{k}" for k in range(nslots)]
+    params += [f"{g} const {t}* w", f"{g} const {t}* gr"]
+    params += [f"{g} const {t}* s{k}" for k in range(nslots)]
+    params += [f"int {s}" if s == "nesterov" else f"{t} {s}" for s in scalars] + ["int n"]
+    body = f"""
+{d.kernel_prefix} void {name}({", ".join(params)}) {{
+  int i = {d.global_id()};
+  if (i >= n) return;
+  {stmts.replace("T ", f"{t} ")}
+}}
+"""
+    return K._program(d, (dtype,), body)
+
+
+class FusedOps:
+    """Mixin for ``RenderedBackend``: the fused composites listed in its ``fused``."""
+
+    FUSED = frozenset({"softmax", "log_softmax", *UPDATES})
+
+    def _softmax(self: Any, x: Any, shape: tuple, dtype: str, axis: int, log_: bool) -> Any:
+        self._check_dtype(dtype)
+        o, r, i = prod(shape[:axis]), shape[axis], prod(shape[axis + 1 :])
+        out = self._empty(shape, dtype)
+        if o * r * i == 0:
+            return out
+        src = self._source(render_softmax, dtype, self.group_size)
+        if r < SOFTMAX_TREE_MIN_R:
+            args = [out, x, _i32(r), _i32(i), _i32(o * i), _i32(log_)]
+            self._run1d(src, "softmax_serial", o * i, args)
+        else:
+            kern = self._kernel(src, "softmax_tree")
+            self._launch(kern, (o * i,), (self.group_size,), [out, x, _i32(r), _i32(i), _i32(log_)])
+        return out
+
+    def softmax(self, x: Any, shape: tuple, dtype: str, axis: int) -> Any:
+        """exp(x - max) / sum along ``axis`` in one kernel."""
+        return self._softmax(x, shape, dtype, axis, False)
+
+    def log_softmax(self, x: Any, shape: tuple, dtype: str, axis: int) -> Any:
+        """(x - max) - log(sum(exp(x - max))) along ``axis`` in one kernel."""
+        return self._softmax(x, shape, dtype, axis, True)
+
+    def _update(
+        self: Any, name: str, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, hyper: dict
+    ) -> tuple:
+        self._check_dtype(dtype)
+        nslots, scalars, _ = UPDATES[name]
+        if len(slots) != nslots:
+            raise ValueError(f"{name}: expected {nslots} slot buffers, got {len(slots)}")
+        outs = [self._empty(shape, dtype) for _ in range(nslots + 1)]
+        n = prod(shape)
+        if n:
+            values = HYPER[name](**hyper)
+            sc = [
+                _i32(v) if s == "nesterov" else self._scalar(v, dtype)
+                for s, v in zip(scalars, values, strict=True)
+            ]
+            self._run1d(
+                self._source(render_update, name, dtype),
+                name,
+                n,
+                [*outs, w, g, *slots, *sc, _i32(n)],
+            )
+        return tuple(outs)
+
+    def sgd_update(
+        self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper: Any
+    ) -> tuple:
+        return self._update("sgd_update", shape, dtype, w, g, slots, hyper)
+
+    def momentum_update(
+        self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper: Any
+    ) -> tuple:
+        return self._update("momentum_update", shape, dtype, w, g, slots, hyper)
+
+    def adam_update(
+        self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper: Any
+    ) -> tuple:
+        return self._update("adam_update", shape, dtype, w, g, slots, hyper)
