@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import weakref
 from typing import Any
 
 import numpy as np
@@ -66,9 +67,13 @@ class Tensor:
         """This tensor's buffer on ``backend_name``, moving the data there first if needed."""
         s = self._live()
         if s.backend != backend_name:
+            if self.dtype == "float64":
+                from engine.ops.core import check_dtype_supported
+
+                check_dtype_supported("float64", "moving a tensor", backend_name)
             host = registry.instance_of(s.backend).to_numpy(s.buf, self.shape, self.dtype)
             target = registry.instance_of(backend_name)
-            buf = target.from_numpy(np.ascontiguousarray(host))
+            buf = target.from_numpy(np.array(host, order="C").reshape(self.shape))
             memory.count_tensor(s.backend, -1)
             memory.count_tensor(backend_name, 1)
             self._storage = memory.Storage(buf, backend_name, target.nbytes(buf))
@@ -106,6 +111,11 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self) -> bool:
+        if self.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor of shape {self.shape} is ambiguous; "
+                "use engine.any(t) or engine.all(t)"
+            )
         return bool(self.item())
 
     def __index__(self) -> int:
@@ -281,12 +291,14 @@ class Variable(Tensor):
         self._kept = True  # variables outlive tidy scopes, as in TF.js
         self.trainable = trainable
         self.name = name or f"Variable{next(Variable._names)}"
+        _variables.setdefault(self.name, weakref.WeakSet()).add(self)
 
     def assign(self, value: Any) -> Variable:
         """Replace the value; shape and dtype must match."""
         from engine import ops
 
-        value = ops.as_tensor(value, self.dtype)
+        if not isinstance(value, Tensor):  # host values take the variable's dtype
+            value = ops.tensor(value, dtype=self.dtype)
         if value.shape != self.shape or value.dtype != self.dtype:
             raise ValueError(
                 f"Variable {self.name!r}.assign: expected shape {self.shape} {self.dtype}, "
@@ -305,6 +317,17 @@ class Variable(Tensor):
 
     def __repr__(self) -> str:
         return f"Variable({self.name!r}, " + super().__repr__()[7:]
+
+
+# name -> the live variables of that name (names are unique in practice; loading a model twice
+# can repeat them, so lookups say when a name is ambiguous).
+_variables: dict[str, weakref.WeakSet] = {}
+
+
+def find_variables(name: str) -> list[Variable]:
+    """The live, undisposed variables named ``name``."""
+    found = _variables.get(name)
+    return [v for v in found if not v.is_disposed] if found else []
 
 
 def _ops():

@@ -4,7 +4,17 @@
 TF.js camelCase and Keras snake_case spellings ('glorotNormal' / 'glorot_normal').
 """
 
-from layers import activations, constraints, data, initializers, regularizers
+from layers import (
+    activations,
+    callbacks,
+    constraints,
+    data,
+    datasets,
+    initializers,
+    losses,
+    metrics,
+    regularizers,
+)
 from layers.base import (
     LAYER_CLASSES,
     InputLayer,
@@ -16,6 +26,7 @@ from layers.base import (
     register_layer,
     serialize_layer,
 )
+from layers.callbacks import History
 from layers.convolutional import (
     Conv1D,
     Conv2D,
@@ -66,7 +77,7 @@ from layers.pooling import (
     MaxPooling2D,
 )
 from layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed
-from layers.saving import load_model as load_model
+from layers.saving import load_model
 
 # Keras aliases of class names, registered so configs using them load too.
 MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = (
@@ -121,6 +132,12 @@ up_sampling2d = UpSampling2D
 zero_padding2d = ZeroPadding2D
 
 __all__ = [
+    "History",
+    "callbacks",
+    "datasets",
+    "load_model",
+    "losses",
+    "metrics",
     "Activation",
     "Add",
     "AlphaDropout",

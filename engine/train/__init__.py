@@ -1,0 +1,41 @@
+"""Optimizers (``tw.train.adam(...)``), with TensorFlow.js's update rules and defaults."""
+
+from engine.train.optimizers import (
+    CLASSES,
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    Adamax,
+    Momentum,
+    Optimizer,
+    RMSProp,
+    adadelta,
+    adagrad,
+    adam,
+    adamax,
+    get,
+    momentum,
+    rmsprop,
+    sgd,
+)
+
+__all__ = [
+    "CLASSES",
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "Adamax",
+    "Momentum",
+    "Optimizer",
+    "RMSProp",
+    "adadelta",
+    "adagrad",
+    "adam",
+    "adamax",
+    "get",
+    "momentum",
+    "rmsprop",
+    "sgd",
+]

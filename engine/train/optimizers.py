@@ -1,0 +1,615 @@
+"""Optimizers with TensorFlow.js's update rules and defaults (``shared/spec/tfjs-compat.md`` §2).
+
+Each optimizer keeps per-variable slot variables (moments, accumulators) keyed by the
+variable's name, and one ``_update(var, grad, slots)`` that computes the new value of the
+variable and of its slots with engine ops. Two deliberate deviations from TF.js 4.x, where TF.js
+has bugs: centered RMSProp adds epsilon inside the square root (``sqrt(ms - mg^2 + eps)``; TF.js
+subtracts it and gives NaN for small gradients), and Adadelta follows the published algorithm
+(TF.js reads its accumulators in an order that makes every step equal to plain SGD).
+
+Fused updates
+-------------
+Before running the composite update, ``apply_gradients`` asks the active backend
+``backend.has("<kind>_update")`` (``sgd_update``, ``momentum_update``, ``adam_update``,
+``adamax_update``, ``rmsprop_update``, ``adagrad_update``, ``adadelta_update``). A backend that
+offers one implements::
+
+    def adam_update(self, shape: tuple, dtype: str, w, g, slots: tuple, **hyper) -> tuple
+
+``w``, ``g`` and each entry of ``slots`` are that backend's buffers (dense, row-major, all of
+``shape`` and ``dtype``); the method returns fresh buffers ``(new_w, *new_slots)`` in the order
+of ``slots`` (it may not modify its inputs). ``hyper`` holds the Python floats/bools of the
+step, exactly the keywords documented on each class's ``_update`` (``Adam``: ``lr, beta1,
+beta2, epsilon, t``; ``Adamax``: ``lr_t, beta1, beta2, epsilon, t``; ``SGD``: ``lr``;
+``Momentum``: ``lr, momentum, nesterov``; ``RMSProp``: ``lr, decay, momentum, epsilon,
+centered``; ``Adagrad``: ``lr, epsilon``; ``Adadelta``: ``lr, rho, epsilon``), where ``t`` is the
+1-based step number. Slot order is each class's ``slot_names``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, ClassVar
+
+from engine import ops, registry
+from engine.autodiff import Tape
+from engine.memory import Storage, tidy
+from engine.tensor import Tensor, Variable, find_variables
+
+EPSILON = 1e-7
+
+
+def _eps(epsilon: float | None) -> float:
+    return EPSILON if epsilon is None else float(epsilon)
+
+
+class Optimizer:
+    """Base class: gradient application, slot state, config and weights."""
+
+    class_name: ClassVar[str] = "Optimizer"
+    #: Names of the per-variable slots, in the order ``_update`` takes and returns them.
+    slot_names: ClassVar[tuple[str, ...]] = ()
+    #: The fused backend kernel that can replace ``_update``.
+    kernel: ClassVar[str] = ""
+
+    def __init__(self, learning_rate: float):
+        self.learning_rate = float(learning_rate)
+        self.iterations = 0
+        self._slots: dict[str, list[Variable]] = {}
+        self._vars: dict[str, Variable] = {}
+
+    # --- public API -----------------------------------------------------------------------
+    def minimize(
+        self,
+        f: Callable[[], Tensor],
+        return_cost: bool = False,
+        var_list: Sequence[Variable] | None = None,
+    ) -> Tensor | None:
+        """Compute ``f()``, its gradients w.r.t. the trainable variables it uses (or
+        ``var_list``), and apply them. Returns the cost when ``return_cost``."""
+        tape = Tape(watch=list(var_list)) if var_list is not None else Tape(track_variables=True)
+        with tape:
+            y = f()
+        if not isinstance(y, Tensor) or y.size != 1:
+            raise ValueError(
+                "minimize: f must return a scalar Tensor, got "
+                + (f"shape {y.shape}" if isinstance(y, Tensor) else type(y).__name__)
+            )
+        variables = list(var_list) if var_list is not None else list(tape.variables.values())
+        if not variables:
+            raise ValueError("minimize: f uses no trainable variable; pass var_list")
+        gs = tape.gradient(y, variables)
+        pairs = [(g, v) for g, v in zip(gs, variables, strict=False) if g is not None]
+        if not pairs:
+            raise ValueError("minimize: no variable receives a gradient from f")
+        self.apply_gradients(pairs)
+        if return_cost:
+            return y
+        y.dispose()
+        return None
+
+    def apply_gradients(
+        self, grads: Mapping[str, Tensor] | Iterable[tuple[Tensor, Variable]]
+    ) -> None:
+        """Apply one step: ``grads`` is ``{variable name: gradient}`` (as returned by
+        ``variable_grads``) or a list of ``(gradient, variable)`` pairs."""
+        pairs = self._pairs(grads)
+        be = registry.backend()
+        fused = bool(self.kernel) and be.has(self.kernel)
+        with tidy():
+            for g, var in pairs:
+                if g is None:
+                    continue
+                if g.shape != var.shape:
+                    raise ValueError(
+                        f"{self.class_name}.apply_gradients: gradient of {var.name!r} has shape "
+                        f"{g.shape}, the variable has shape {var.shape}"
+                    )
+                slots = self._get_slots(var)
+                hyper = self._hyper()
+                if fused:
+                    new = self._run_fused(be, var, g, slots, hyper)
+                else:
+                    new = self._update(var, ops.cast(g, var.dtype), tuple(slots), **hyper)
+                var.assign(new[0])
+                for s, v in zip(slots, new[1:], strict=False):
+                    s.assign(v)
+        self.iterations += 1
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments (snake_case), so ``type(opt)(**opt.get_config())``
+        rebuilds it."""
+        return {"learning_rate": self.learning_rate}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Optimizer:
+        return cls(**dict(config))
+
+    def get_weights(self) -> list[dict[str, Any]]:
+        """The state as TF.js ``NamedTensor``s: ``{"name": "iter", "tensor": int32 scalar}``
+        first, then ``"<variable name>/<slot>"`` for every slot of every variable seen."""
+        out: list[dict[str, Any]] = [
+            {"name": "iter", "tensor": ops.scalar(self.iterations, "int32")}
+        ]
+        for vname, slots in self._slots.items():
+            for sname, s in zip(self.slot_names, slots, strict=False):
+                out.append({"name": f"{vname}/{sname}", "tensor": ops.identity(s)})
+        return out
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Restore state saved by ``get_weights`` (dicts or ``(name, tensor)`` pairs; the
+        ``iter`` entry sets ``iterations``)."""
+        named: list[tuple[str, Any]] = []
+        for w in weights:
+            if isinstance(w, Mapping):
+                named.append((w["name"], w["tensor"]))
+            else:
+                name, value = w
+                named.append((name, value))
+        slots: dict[str, dict[str, Any]] = {}
+        for name, value in named:
+            if name == "iter":
+                self.iterations = int(ops.as_tensor(value).numpy().reshape(()))
+                continue
+            vname, _, sname = name.rpartition("/")
+            if sname not in self.slot_names:
+                raise ValueError(
+                    f"{self.class_name}.set_weights: unknown slot {name!r}; this optimizer has "
+                    f"slots {list(self.slot_names)} (named '<variable>/<slot>') and 'iter'"
+                )
+            slots.setdefault(vname, {})[sname] = value
+        for vname, by_slot in slots.items():
+            missing = [s for s in self.slot_names if s not in by_slot]
+            if missing:
+                raise ValueError(
+                    f"{self.class_name}.set_weights: variable {vname!r} lacks slots {missing}"
+                )
+            vals = [ops.as_tensor(by_slot[s], "float32") for s in self.slot_names]
+            self._slots[vname] = [
+                ops.variable(ops.identity(v), trainable=False, name=f"{vname}/{s}")
+                for v, s in zip(vals, self.slot_names, strict=False)
+            ]
+
+    def dispose(self) -> None:
+        """Drop the slot variables (state starts over)."""
+        for slots in self._slots.values():
+            for s in slots:
+                s.dispose()
+        self._slots.clear()
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{self.class_name}({args})"
+
+    # --- per optimizer ----------------------------------------------------------------------
+    def _hyper(self) -> dict[str, Any]:
+        """The keyword arguments of this step's ``_update`` (and of the fused kernel)."""
+        raise NotImplementedError
+
+    def _update(self, var: Tensor, grad: Tensor, slots: tuple[Tensor, ...], **hyper: Any) -> tuple:
+        """``(new value, *new slots)`` for one variable."""
+        raise NotImplementedError
+
+    def _initial_slot(self, var: Variable, name: str) -> Tensor:
+        return ops.zeros_like(var)
+
+    # --- helpers -----------------------------------------------------------------------------
+    def _get_slots(self, var: Variable) -> list[Variable]:
+        slots = self._slots.get(var.name)
+        if slots is None or any(s.shape != var.shape for s in slots):
+            slots = [
+                ops.variable(self._initial_slot(var, s), trainable=False, name=f"{var.name}/{s}")
+                for s in self.slot_names
+            ]
+            self._slots[var.name] = slots
+        return slots
+
+    def _run_fused(self, be: Any, var: Variable, g: Tensor, slots: list[Variable], hyper: dict):
+        name_be = registry.get_backend()
+        bufs = getattr(be, self.kernel)(
+            var.shape,
+            var.dtype,
+            var.buffer_on(name_be),
+            ops.cast(g, var.dtype).buffer_on(name_be),
+            tuple(s.buffer_on(name_be) for s in slots),
+            **hyper,
+        )
+        return [Tensor(Storage(b, name_be, be.nbytes(b)), var.shape, var.dtype) for b in bufs]
+
+    def _pairs(self, grads: Any) -> list[tuple[Tensor, Variable]]:
+        if isinstance(grads, Mapping):
+            pairs = []
+            for name, g in grads.items():
+                pairs.append((g, self._lookup(name)))
+            return pairs
+        pairs = []
+        for item in grads:
+            g, v = item
+            if not isinstance(v, Variable):
+                raise TypeError(
+                    f"{self.class_name}.apply_gradients: expected (gradient, Variable) pairs, got "
+                    f"a {type(v).__name__} in second place"
+                )
+            self._vars[v.name] = v
+            pairs.append((g, v))
+        return pairs
+
+    def _lookup(self, name: str) -> Variable:
+        v = self._vars.get(name)
+        if v is not None and not v.is_disposed:
+            return v
+        # A variable this optimizer has not met yet: find the live one with that name.
+        found = find_variables(name)
+        if len(found) != 1:
+            why = "no live variable has" if not found else f"{len(found)} live variables have"
+            raise ValueError(
+                f"{self.class_name}.apply_gradients: {why} the name {name!r}; pass a list of "
+                "(gradient, variable) pairs instead"
+            )
+        self._vars[name] = found[0]
+        return found[0]
+
+
+class SGD(Optimizer):
+    """``w -= lr * g``."""
+
+    class_name = "SGD"
+    kernel = "sgd_update"
+
+    def _hyper(self) -> dict[str, Any]:
+        return {"lr": self.learning_rate}
+
+    def _update(self, var, grad, slots, *, lr):
+        return (ops.sub(var, ops.mul(grad, lr)),)
+
+
+class Momentum(Optimizer):
+    """``a = m*a + g``; ``w -= lr*a``, or with Nesterov ``w -= lr*(g + m*a)``."""
+
+    class_name = "Momentum"
+    slot_names = ("momentum",)
+    kernel = "momentum_update"
+
+    def __init__(self, learning_rate: float, momentum: float, use_nesterov: bool = False):
+        super().__init__(learning_rate)
+        self.momentum = float(momentum)
+        self.use_nesterov = bool(use_nesterov)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "learning_rate": self.learning_rate,
+            "momentum": self.momentum,
+            "use_nesterov": self.use_nesterov,
+        }
+
+    def _hyper(self) -> dict[str, Any]:
+        return {"lr": self.learning_rate, "momentum": self.momentum, "nesterov": self.use_nesterov}
+
+    def _update(self, var, grad, slots, *, lr, momentum, nesterov):
+        (a,) = slots
+        a = ops.add(ops.mul(a, momentum), grad)
+        step = ops.add(grad, ops.mul(a, momentum)) if nesterov else a
+        return ops.sub(var, ops.mul(step, lr)), a
+
+
+class Adam(Optimizer):
+    """``m = b1*m + (1-b1)*g``; ``v = b2*v + (1-b2)*g^2``;
+    ``w -= lr * (m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps)``."""
+
+    class_name = "Adam"
+    slot_names = ("m", "v")
+    kernel = "adam_update"
+
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float | None = None,
+    ):
+        super().__init__(learning_rate)
+        self.beta1 = float(beta1)
+        self.beta2 = float(beta2)
+        self.epsilon = _eps(epsilon)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "learning_rate": self.learning_rate,
+            "beta1": self.beta1,
+            "beta2": self.beta2,
+            "epsilon": self.epsilon,
+        }
+
+    def _hyper(self) -> dict[str, Any]:
+        return {
+            "lr": self.learning_rate,
+            "beta1": self.beta1,
+            "beta2": self.beta2,
+            "epsilon": self.epsilon,
+            "t": self.iterations + 1,
+        }
+
+    def _update(self, var, grad, slots, *, lr, beta1, beta2, epsilon, t):
+        m, v = slots
+        m = ops.add(ops.mul(m, beta1), ops.mul(grad, 1 - beta1))
+        v = ops.add(ops.mul(v, beta2), ops.mul(ops.square(grad), 1 - beta2))
+        m_hat = ops.div(m, 1 - beta1**t)
+        v_hat = ops.div(v, 1 - beta2**t)
+        step = ops.div(m_hat, ops.add(ops.sqrt(v_hat), epsilon))
+        return ops.sub(var, ops.mul(step, lr)), m, v
+
+
+class Adamax(Optimizer):
+    """``lr_t = lr/(1+decay*iterations)``; ``m = b1*m + (1-b1)*g``; ``u = max(b2*u, |g|)``;
+    ``w -= lr_t/(1-b1^t) * m/(u+eps)``."""
+
+    class_name = "Adamax"
+    slot_names = ("m", "v")
+    kernel = "adamax_update"
+
+    def __init__(
+        self,
+        learning_rate: float = 0.002,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float | None = None,
+        decay: float = 0.0,
+    ):
+        super().__init__(learning_rate)
+        self.beta1 = float(beta1)
+        self.beta2 = float(beta2)
+        self.epsilon = _eps(epsilon)
+        self.decay = float(decay)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "learning_rate": self.learning_rate,
+            "beta1": self.beta1,
+            "beta2": self.beta2,
+            "epsilon": self.epsilon,
+            "decay": self.decay,
+        }
+
+    def _hyper(self) -> dict[str, Any]:
+        return {
+            "lr_t": self.learning_rate / (1 + self.decay * self.iterations),
+            "beta1": self.beta1,
+            "beta2": self.beta2,
+            "epsilon": self.epsilon,
+            "t": self.iterations + 1,
+        }
+
+    def _update(self, var, grad, slots, *, lr_t, beta1, beta2, epsilon, t):
+        m, u = slots
+        m = ops.add(ops.mul(m, beta1), ops.mul(grad, 1 - beta1))
+        u = ops.maximum(ops.mul(u, beta2), ops.abs(grad))
+        step = ops.div(m, ops.add(u, epsilon))
+        return ops.sub(var, ops.mul(step, lr_t / (1 - beta1**t))), m, u
+
+
+class RMSProp(Optimizer):
+    """``ms = decay*ms + (1-decay)*g^2``; ``M = mom*M + lr*g/sqrt(ms+eps)`` (centered:
+    ``mg = decay*mg + (1-decay)*g`` and ``sqrt(ms - mg^2 + eps)``); ``w -= M``."""
+
+    class_name = "RMSProp"
+    kernel = "rmsprop_update"
+
+    def __init__(
+        self,
+        learning_rate: float,
+        decay: float = 0.9,
+        momentum: float = 0.0,
+        epsilon: float | None = None,
+        centered: bool = False,
+    ):
+        super().__init__(learning_rate)
+        self.decay = float(decay)
+        self.momentum = float(momentum)
+        self.epsilon = _eps(epsilon)
+        self.centered = bool(centered)
+
+    @property
+    def slot_names(self) -> tuple[str, ...]:  # type: ignore[override]
+        return ("rms", "momentum", "mg") if self.centered else ("rms", "momentum")
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "learning_rate": self.learning_rate,
+            "decay": self.decay,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "centered": self.centered,
+        }
+
+    def _hyper(self) -> dict[str, Any]:
+        return {
+            "lr": self.learning_rate,
+            "decay": self.decay,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "centered": self.centered,
+        }
+
+    def _update(self, var, grad, slots, *, lr, decay, momentum, epsilon, centered):
+        ms, mom = slots[0], slots[1]
+        ms = ops.add(ops.mul(ms, decay), ops.mul(ops.square(grad), 1 - decay))
+        if centered:
+            mg = ops.add(ops.mul(slots[2], decay), ops.mul(grad, 1 - decay))
+            denom = ops.sqrt(ops.add(ops.sub(ms, ops.square(mg)), epsilon))
+        else:
+            denom = ops.sqrt(ops.add(ms, epsilon))
+        mom = ops.add(ops.mul(mom, momentum), ops.div(ops.mul(grad, lr), denom))
+        new = ops.sub(var, mom)
+        return (new, ms, mom, mg) if centered else (new, ms, mom)
+
+
+class Adagrad(Optimizer):
+    """``acc += g^2`` (from ``initial_accumulator_value``); ``w -= lr*g/sqrt(acc + 1e-7)``."""
+
+    class_name = "Adagrad"
+    slot_names = ("accumulator",)
+    kernel = "adagrad_update"
+
+    def __init__(self, learning_rate: float, initial_accumulator_value: float = 0.1):
+        super().__init__(learning_rate)
+        self.initial_accumulator_value = float(initial_accumulator_value)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "learning_rate": self.learning_rate,
+            "initial_accumulator_value": self.initial_accumulator_value,
+        }
+
+    def _initial_slot(self, var: Variable, name: str) -> Tensor:
+        return ops.fill(var.shape, self.initial_accumulator_value, var.dtype)
+
+    def _hyper(self) -> dict[str, Any]:
+        return {"lr": self.learning_rate, "epsilon": EPSILON}
+
+    def _update(self, var, grad, slots, *, lr, epsilon):
+        (acc,) = slots
+        acc = ops.add(acc, ops.square(grad))
+        step = ops.div(grad, ops.sqrt(ops.add(acc, epsilon)))
+        return ops.sub(var, ops.mul(step, lr)), acc
+
+
+class Adadelta(Optimizer):
+    """The published algorithm (Zeiler 2012, as Keras): ``accG = rho*accG + (1-rho)*g^2``;
+    ``upd = sqrt(accU+eps)/sqrt(accG+eps) * g``; ``accU = rho*accU + (1-rho)*upd^2``;
+    ``w -= lr*upd``. (TF.js 4.x's adadelta reduces to plain SGD: a bug not copied.)
+
+    The default learning rate is 0.001 (``tf.train.adadelta()``, Keras); tfjs-layers' string
+    ``'adadelta'`` builds lr 1.0 instead, while ours builds 0.001."""
+
+    class_name = "Adadelta"
+    slot_names = ("accum_grad", "accum_var")
+    kernel = "adadelta_update"
+
+    def __init__(
+        self, learning_rate: float = 0.001, rho: float = 0.95, epsilon: float | None = None
+    ):
+        super().__init__(learning_rate)
+        self.rho = float(rho)
+        self.epsilon = _eps(epsilon)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"learning_rate": self.learning_rate, "rho": self.rho, "epsilon": self.epsilon}
+
+    def _hyper(self) -> dict[str, Any]:
+        return {"lr": self.learning_rate, "rho": self.rho, "epsilon": self.epsilon}
+
+    def _update(self, var, grad, slots, *, lr, rho, epsilon):
+        acc_g, acc_u = slots
+        acc_g = ops.add(ops.mul(acc_g, rho), ops.mul(ops.square(grad), 1 - rho))
+        upd = ops.mul(
+            ops.div(ops.sqrt(ops.add(acc_u, epsilon)), ops.sqrt(ops.add(acc_g, epsilon))), grad
+        )
+        acc_u = ops.add(ops.mul(acc_u, rho), ops.mul(ops.square(upd), 1 - rho))
+        return ops.sub(var, ops.mul(upd, lr)), acc_g, acc_u
+
+
+# --- factories (TF.js ``tf.train.*``) ------------------------------------------------------------
+
+
+def sgd(learning_rate: float) -> SGD:
+    """Plain gradient descent."""
+    return SGD(learning_rate)
+
+
+def momentum(learning_rate: float, momentum: float, use_nesterov: bool = False) -> Momentum:
+    """Gradient descent with (optionally Nesterov) momentum."""
+    return Momentum(learning_rate, momentum, use_nesterov)
+
+
+def adam(
+    learning_rate: float = 0.001,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    epsilon: float | None = None,
+) -> Adam:
+    """Adam; epsilon defaults to 1e-7."""
+    return Adam(learning_rate, beta1, beta2, epsilon)
+
+
+def adamax(
+    learning_rate: float = 0.002,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    epsilon: float | None = None,
+    decay: float = 0.0,
+) -> Adamax:
+    """Adamax (infinity-norm Adam) with optional learning-rate decay."""
+    return Adamax(learning_rate, beta1, beta2, epsilon, decay)
+
+
+def rmsprop(
+    learning_rate: float,
+    decay: float = 0.9,
+    momentum: float = 0.0,
+    epsilon: float | None = None,
+    centered: bool = False,
+) -> RMSProp:
+    """RMSProp, optionally centered (epsilon inside the square root)."""
+    return RMSProp(learning_rate, decay, momentum, epsilon, centered)
+
+
+def adagrad(learning_rate: float, initial_accumulator_value: float = 0.1) -> Adagrad:
+    """Adagrad."""
+    return Adagrad(learning_rate, initial_accumulator_value)
+
+
+def adadelta(
+    learning_rate: float = 0.001, rho: float = 0.95, epsilon: float | None = None
+) -> Adadelta:
+    """Adadelta (the published algorithm)."""
+    return Adadelta(learning_rate, rho, epsilon)
+
+
+# --- string identifiers (tfjs-compat §2) ---------------------------------------------------------
+
+#: What each compile string builds: the defaults of the string table of tfjs-compat.md §2.
+_STRING_TABLE: dict[str, Callable[[], Optimizer]] = {
+    "sgd": lambda: SGD(0.01),
+    "momentum": lambda: Momentum(0.01, 0.9),
+    "adam": lambda: Adam(0.001, 0.9, 0.999, EPSILON),
+    "rmsprop": lambda: RMSProp(0.001, 0.9, 0.0, EPSILON),
+    "adagrad": lambda: Adagrad(0.01, 0.1),
+    "adadelta": lambda: Adadelta(0.001, 0.95, EPSILON),
+    "adamax": lambda: Adamax(0.002, 0.9, 0.999, EPSILON, 0.0),
+}
+
+CLASSES: dict[str, type[Optimizer]] = {
+    c.class_name: c for c in (SGD, Momentum, Adam, Adamax, RMSProp, Adagrad, Adadelta)
+}
+
+
+def _key(name: str) -> str:
+    return name.replace("_", "").replace("-", "").lower()
+
+
+def get(identifier: Any) -> Optimizer:
+    """An optimizer from a string (``'adam'``, ``'Adam'``, ``'RMSProp'``, ``'rms_prop'``,
+    ``'momentum'``, ...: any case, camelCase or snake_case), a ``{"class_name", "config"}``
+    dict, or an instance (returned as is)."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str):
+        factory = _STRING_TABLE.get(_key(identifier))
+        if factory is None:
+            raise ValueError(
+                f"unknown optimizer {identifier!r}; accepted names: "
+                f"{', '.join(sorted(_STRING_TABLE))} (any case, camelCase or snake_case, e.g. "
+                f"'Adam', 'RMSProp'), or an optimizer instance such as engine.train.adam(0.01)"
+            )
+        return factory()
+    if isinstance(identifier, Mapping) and "class_name" in identifier:
+        cls = {_key(k): c for k, c in CLASSES.items()}.get(_key(identifier["class_name"]))
+        if cls is None:
+            raise ValueError(
+                f"unknown optimizer class {identifier['class_name']!r}; known: {sorted(CLASSES)}"
+            )
+        return cls.from_config(identifier.get("config", {}))
+    raise TypeError(
+        f"cannot interpret {identifier!r} as an optimizer: pass a name such as 'adam' or an "
+        "optimizer instance such as engine.train.adam(0.01)"
+    )

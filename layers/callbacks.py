@@ -1,0 +1,469 @@
+"""Training callbacks: the ``Callback`` base, ``History``, early stopping (with
+restore-best-weights), checkpoints, LR reduction on plateaus, NaN termination, lambdas and a
+tqdm progress bar (``tfjs-compat.md`` §3)."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import engine as tw
+
+Logs = dict[str, float]
+
+
+class Callback:
+    """Base class: override any hook. ``self.model`` and ``self.params`` are set by ``fit``."""
+
+    def __init__(self) -> None:
+        self.model: Any = None
+        self.params: dict[str, Any] = {}
+
+    def set_model(self, model: Any) -> None:
+        self.model = model
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        self.params = params
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        """Before the first epoch."""
+
+    def on_train_end(self, logs: Logs | None = None) -> None:
+        """After the last epoch (or when training stops)."""
+
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
+        """Before each epoch (``epoch`` counts from 0, or from ``initial_epoch``)."""
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        """After each epoch and its validation; ``logs`` holds the epoch's values."""
+
+    def on_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        """Before each batch; ``logs`` has ``batch`` and ``size``."""
+
+    def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        """After each batch; ``logs`` has the batch's loss and metrics."""
+
+    # Keras spellings
+    def on_train_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        self.on_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        self.on_batch_end(batch, logs)
+
+
+class CallbackList:
+    """Dispatches each hook to every callback in order."""
+
+    def __init__(self, callbacks: Iterable[Callback], model: Any, params: dict[str, Any]):
+        self.callbacks = list(callbacks)
+        for cb in self.callbacks:
+            cb.set_model(model)
+            cb.set_params(params)
+
+    def _call(self, hook: str, *args: Any) -> None:
+        for cb in self.callbacks:
+            getattr(cb, hook)(*args)
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        self._call("on_train_begin", logs)
+
+    def on_train_end(self, logs: Logs | None = None) -> None:
+        self._call("on_train_end", logs)
+
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
+        self._call("on_epoch_begin", epoch, logs)
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        self._call("on_epoch_end", epoch, logs)
+
+    def on_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        self._call("on_batch_begin", batch, logs)
+
+    def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        self._call("on_batch_end", batch, logs)
+
+
+class History(Callback):
+    """Records every epoch's logs: ``history`` (name -> list of values), ``epoch``, ``params``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        self.epoch = []
+        self.history = {}
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        self.epoch.append(epoch)
+        for k, v in (logs or {}).items():
+            self.history.setdefault(k, []).append(v)
+
+    def __repr__(self) -> str:
+        return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
+
+
+def _mode_op(mode: str, monitor: str, who: str) -> Callable[[float, float], bool]:
+    mode = mode.lower()
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"{who}: mode must be 'auto', 'min' or 'max', got {mode!r}")
+    if mode == "max" or (mode == "auto" and "acc" in monitor):
+        return lambda a, b: a > b
+    return lambda a, b: a < b
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
+    epochs. ``mode='auto'`` maximises names containing ``acc`` and minimises the rest.
+    ``baseline``: training stops unless the monitored value beats it within ``patience``.
+    ``restore_best_weights``: at the end, put back the weights of the best epoch (TF.js
+    cannot: #8488)."""
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        min_delta: float = 0.0,
+        patience: int = 0,
+        verbose: int = 0,
+        mode: str = "auto",
+        baseline: float | None = None,
+        restore_best_weights: bool = False,
+    ):
+        super().__init__()
+        self.monitor = monitor
+        self.min_delta = abs(float(min_delta))
+        self.patience = int(patience)
+        self.verbose = verbose
+        self.baseline = baseline
+        self.restore_best_weights = restore_best_weights
+        self.better = _mode_op(mode, monitor, "early_stopping")
+        self.maximize = self.better(1.0, 0.0)
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best = math.nan
+        self.best_epoch: int | None = None
+        self.best_weights: list | None = None
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best_epoch = None
+        self.best_weights = None
+        if self.baseline is not None:
+            self.best = float(self.baseline)
+        else:
+            self.best = -math.inf if self.maximize else math.inf
+
+    def _improved(self, current: float) -> bool:
+        delta = self.min_delta if self.maximize else -self.min_delta
+        return self.better(current - delta, self.best)
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        current = (logs or {}).get(self.monitor)
+        if current is None:
+            warnings.warn(
+                f"early_stopping: metric {self.monitor!r} is not in the logs (available: "
+                f"{sorted(logs or {})}); for val_* metrics pass validation data",
+                stacklevel=2,
+            )
+            return
+        if self._improved(current):
+            self.best = current
+            self.best_epoch = epoch
+            self.wait = 0
+            if self.restore_best_weights:
+                self.best_weights = _snapshot(self.model)
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs: Logs | None = None) -> None:
+        if self.restore_best_weights and self.best_weights is not None:
+            _restore(self.model, self.best_weights)
+            if self.verbose:
+                print(f"Restored the weights of epoch {self.best_epoch} (best {self.monitor})")
+        if self.stopped_epoch and self.verbose:
+            print(f"Epoch {self.stopped_epoch}: early stopping")
+
+
+def _snapshot(model: Any) -> list:
+    """Copies of the model's weight values (buffers are never written in place, so
+    sharing them with the variables is safe)."""
+    return [tw.keep(tw.identity(w)) for w in model.weights]
+
+
+def _restore(model: Any, values: list) -> None:
+    for w, v in zip(model.weights, values, strict=False):
+        w.assign(v)
+
+
+class ModelCheckpoint(Callback):
+    """Save the model after each epoch to ``filepath`` (``{epoch}`` and log names may appear
+    in it, e.g. ``'ckpt/e{epoch:02d}'``); with ``save_best_only`` only when ``monitor``
+    improves. Each save writes a temporary folder next to the target and renames it into
+    place, so an interrupted save never leaves a half-written model."""
+
+    def __init__(
+        self,
+        filepath: str | os.PathLike,
+        monitor: str = "val_loss",
+        verbose: int = 0,
+        save_best_only: bool = False,
+        mode: str = "auto",
+    ):
+        super().__init__()
+        self.filepath = os.fspath(filepath)
+        self.monitor = monitor
+        self.verbose = verbose
+        self.save_best_only = save_best_only
+        self.better = _mode_op(mode, monitor, "model_checkpoint")
+        self.best = math.nan
+        self.saved: list[str] = []
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        if not callable(getattr(self.model, "save", None)):
+            raise RuntimeError(
+                "model_checkpoint needs model.save(path), which this model does not have "
+                "(save/load is not available in this build)"
+            )
+        self.best = -math.inf if self.better(1.0, 0.0) else math.inf
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        logs = logs or {}
+        if self.save_best_only:
+            current = logs.get(self.monitor)
+            if current is None:
+                warnings.warn(
+                    f"model_checkpoint: {self.monitor!r} is not in the logs "
+                    f"(available: {sorted(logs)}); not saving",
+                    stacklevel=2,
+                )
+                return
+            if not self.better(current, self.best):
+                return
+            self.best = current
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        save_atomically(self.model, path)
+        self.saved.append(path)
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: saved the model to {path}")
+
+
+def save_atomically(model: Any, path: str) -> None:
+    """``model.save`` into a temporary sibling folder, then rename it over ``path``."""
+    path = os.path.abspath(path)
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=parent)
+    try:
+        model.save(tmp)
+        if os.path.isdir(path):
+            old = tempfile.mkdtemp(prefix=".old-" + os.path.basename(path) + "-", dir=parent)
+            os.rmdir(old)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+class TerminateOnNaN(Callback):
+    """Stop training as soon as a batch loss is NaN or infinite."""
+
+    def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            print(f"Batch {batch}: invalid loss {loss}, terminating training", file=sys.stderr)
+            self.model.stop_training = True
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply the optimizer's learning rate by ``factor`` when ``monitor`` stops improving
+    for ``patience`` epochs (Keras semantics; ``lr`` is added to the logs)."""
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        verbose: int = 0,
+        mode: str = "auto",
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+    ):
+        super().__init__()
+        if factor >= 1.0:
+            raise ValueError(f"reduce_lr_on_plateau: factor must be < 1, got {factor}")
+        self.monitor = monitor
+        self.factor = float(factor)
+        self.patience = int(patience)
+        self.verbose = verbose
+        self.min_delta = abs(float(min_delta))
+        self.cooldown = int(cooldown)
+        self.min_lr = float(min_lr)
+        self.better = _mode_op(mode, monitor, "reduce_lr_on_plateau")
+        self.maximize = self.better(1.0, 0.0)
+        self.wait = 0
+        self.cooldown_counter = 0
+        self.best = math.inf
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        self.wait = 0
+        self.cooldown_counter = 0
+        self.best = -math.inf if self.maximize else math.inf
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        logs = logs if logs is not None else {}
+        opt = self.model.optimizer
+        logs["lr"] = opt.learning_rate
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(
+                f"reduce_lr_on_plateau: {self.monitor!r} is not in the logs "
+                f"(available: {sorted(logs)})",
+                stacklevel=2,
+            )
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        delta = self.min_delta if self.maximize else -self.min_delta
+        if self.better(current - delta, self.best):
+            self.best = current
+            self.wait = 0
+        elif self.cooldown_counter <= 0:
+            self.wait += 1
+            if self.wait >= self.patience:
+                new_lr = max(opt.learning_rate * self.factor, self.min_lr)
+                if new_lr < opt.learning_rate:
+                    opt.learning_rate = new_lr
+                    if self.verbose:
+                        print(f"Epoch {epoch + 1}: learning rate reduced to {new_lr:.4g}")
+                self.cooldown_counter = self.cooldown
+                self.wait = 0
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions: ``lambda_callback(on_epoch_end=lambda epoch, logs: ...)``."""
+
+    HOOKS = (
+        "on_train_begin",
+        "on_train_end",
+        "on_epoch_begin",
+        "on_epoch_end",
+        "on_batch_begin",
+        "on_batch_end",
+    )
+
+    def __init__(self, **hooks: Callable | None):
+        super().__init__()
+        for name, fn in hooks.items():
+            if name not in self.HOOKS:
+                raise ValueError(f"lambda_callback: unknown hook {name!r}; hooks: {self.HOOKS}")
+            if fn is not None:
+                setattr(self, name, fn)
+
+
+class ProgressBar(Callback):
+    """verbose=1: one tqdm bar per epoch (batches, ETA, loss and metrics); verbose=2: one line
+    per epoch."""
+
+    def __init__(self, verbose: int = 1, file: Any = None):
+        super().__init__()
+        self.verbose = verbose
+        self.file = file
+        self.bar: Any = None
+        self._sums: dict[str, float] = {}
+        self._count = 0
+
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
+        self._sums, self._count = {}, 0
+        if self.verbose == 1:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(
+                total=self.params.get("steps"),
+                desc=f"Epoch {epoch + 1}/{self.params.get('epochs', '?')}",
+                unit="batch",
+                file=self.file,
+                leave=True,
+                dynamic_ncols=True,
+            )
+
+    def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        logs = logs or {}
+        size = logs.get("size", 1)
+        self._count += size
+        for k, v in logs.items():
+            if k not in ("batch", "size"):
+                self._sums[k] = self._sums.get(k, 0.0) + v * size
+        if self.bar is not None:
+            self.bar.update(1)
+            if batch % 10 == 0 or batch + 1 == self.params.get("steps"):
+                self.bar.set_postfix(
+                    {k: f"{s / self._count:.4f}" for k, s in self._sums.items()}, refresh=False
+                )
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        text = {k: f"{v:.4f}" for k, v in (logs or {}).items()}
+        if self.bar is not None:
+            self.bar.set_postfix(text, refresh=True)
+            self.bar.close()
+            self.bar = None
+        elif self.verbose == 2:
+            line = " - ".join(f"{k}: {v}" for k, v in text.items())
+            print(f"Epoch {epoch + 1}/{self.params.get('epochs', '?')} - {line}", file=self.file)
+
+    def on_train_end(self, logs: Logs | None = None) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+# --- factories (TF.js ``tf.callbacks.*`` style) --------------------------------------------------
+
+
+def early_stopping(**kwargs: Any) -> EarlyStopping:
+    """See ``EarlyStopping``."""
+    return EarlyStopping(**kwargs)
+
+
+def model_checkpoint(filepath: str | os.PathLike, **kwargs: Any) -> ModelCheckpoint:
+    """See ``ModelCheckpoint``."""
+    return ModelCheckpoint(filepath, **kwargs)
+
+
+def terminate_on_nan() -> TerminateOnNaN:
+    """See ``TerminateOnNaN``."""
+    return TerminateOnNaN()
+
+
+def reduce_lr_on_plateau(**kwargs: Any) -> ReduceLROnPlateau:
+    """See ``ReduceLROnPlateau``."""
+    return ReduceLROnPlateau(**kwargs)
+
+
+def lambda_callback(**hooks: Callable | None) -> LambdaCallback:
+    """See ``LambdaCallback``."""
+    return LambdaCallback(**hooks)
+
+
+def progress_bar(verbose: int = 1, file: Any = None) -> ProgressBar:
+    """See ``ProgressBar``."""
+    return ProgressBar(verbose, file)
+
+
+earlyStopping = early_stopping  # noqa: N816

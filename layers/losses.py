@@ -1,0 +1,257 @@
+"""Loss functions with TF.js's formulas (``shared/spec/tfjs-compat.md`` §2).
+
+Every loss takes ``(y_true, y_pred)`` and returns the per-sample loss: reduced over the last
+axis only (shape ``y_pred.shape[:-1]``); the training loop takes the (weighted) mean over
+samples. ``eps`` is 1e-7 as in TF.js. Names resolve through ``get``: TF.js camelCase
+(``'meanSquaredError'``), Keras snake_case (``'mean_squared_error'``), any case, and the
+aliases ``mse``, ``mae``, ``mape``, ``msle``, ``kld``, ``cosine``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import engine as tw
+from engine import Tensor
+
+EPS = 1e-7
+LossFn = Callable[[Any, Any], Tensor]
+
+
+def _prep(y_true: Any, y_pred: Any) -> tuple[Tensor, Tensor]:
+    t = tw.as_tensor(y_true)
+    p = tw.as_tensor(y_pred)
+    if t.dtype != "float32":
+        t = tw.cast(t, "float32")
+    if p.dtype != "float32":
+        p = tw.cast(p, "float32")
+    return t, p
+
+
+def mean_squared_error(y_true: Any, y_pred: Any) -> Tensor:
+    """mean((p - t)^2) over the last axis."""
+    t, p = _prep(y_true, y_pred)
+    return tw.mean(tw.square(tw.sub(p, t)), -1)
+
+
+def mean_absolute_error(y_true: Any, y_pred: Any) -> Tensor:
+    """mean(|p - t|) over the last axis."""
+    t, p = _prep(y_true, y_pred)
+    return tw.mean(tw.abs(tw.sub(p, t)), -1)
+
+
+def mean_absolute_percentage_error(y_true: Any, y_pred: Any) -> Tensor:
+    """100 * mean(|(t - p) / clip(|t|, eps, inf)|)."""
+    t, p = _prep(y_true, y_pred)
+    diff = tw.div(tw.sub(t, p), tw.maximum(tw.abs(t), EPS))
+    return tw.mul(tw.mean(tw.abs(diff), -1), 100.0)
+
+
+def mean_squared_logarithmic_error(y_true: Any, y_pred: Any) -> Tensor:
+    """mean((log(1 + clip(p, eps)) - log(1 + clip(t, eps)))^2)."""
+    t, p = _prep(y_true, y_pred)
+    a = tw.log1p(tw.maximum(p, EPS))
+    b = tw.log1p(tw.maximum(t, EPS))
+    return tw.mean(tw.square(tw.sub(a, b)), -1)
+
+
+def hinge(y_true: Any, y_pred: Any) -> Tensor:
+    """mean(max(0, 1 - t*p)) (targets are used as given, as in TF.js)."""
+    t, p = _prep(y_true, y_pred)
+    return tw.mean(tw.relu(tw.sub(1.0, tw.mul(t, p))), -1)
+
+
+def squared_hinge(y_true: Any, y_pred: Any) -> Tensor:
+    """mean(max(0, 1 - t*p)^2)."""
+    t, p = _prep(y_true, y_pred)
+    return tw.mean(tw.square(tw.relu(tw.sub(1.0, tw.mul(t, p)))), -1)
+
+
+def categorical_hinge(y_true: Any, y_pred: Any) -> Tensor:
+    """max(0, 1 + max((1 - t)*p) - sum(t*p))."""
+    t, p = _prep(y_true, y_pred)
+    pos = tw.sum(tw.mul(t, p), -1)
+    neg = tw.max(tw.mul(tw.sub(1.0, t), p), -1)
+    return tw.relu(tw.add(tw.sub(neg, pos), 1.0))
+
+
+def logcosh(y_true: Any, y_pred: Any) -> Tensor:
+    """mean(d + softplus(-2d) - ln 2), d = p - t."""
+    t, p = _prep(y_true, y_pred)
+    d = tw.sub(p, t)
+    return tw.mean(tw.sub(tw.add(d, tw.softplus(tw.mul(d, -2.0))), math.log(2.0)), -1)
+
+
+def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False) -> Tensor:
+    """-sum(t * log(clip(p / sum(p), eps, 1 - eps))); softmax first when ``from_logits``."""
+    t, p = _prep(y_true, y_pred)
+    if from_logits:
+        p = tw.softmax(p, -1)
+    else:
+        p = tw.div(p, tw.sum(p, -1, keepdims=True))
+    p = tw.clip_by_value(p, EPS, 1 - EPS)
+    return tw.neg(tw.sum(tw.mul(t, tw.log(p)), -1))
+
+
+def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False) -> Tensor:
+    """Integer class labels (shape ``y_pred.shape[:-1]``, optionally with a trailing 1) turned
+    one-hot, then categorical crossentropy."""
+    t = tw.as_tensor(y_true)
+    p = tw.as_tensor(y_pred)
+    if p.dtype != "float32":
+        p = tw.cast(p, "float32")
+    labels = tw.cast(tw.floor(tw.cast(t, "float32")) if t.dtype != "int32" else t, "int32")
+    n_classes = p.shape[-1]
+    if labels.size * n_classes != p.size:
+        raise ValueError(
+            f"sparse_categorical_crossentropy: {labels.size} labels (shape {labels.shape}) do not "
+            f"match predictions of shape {p.shape}: expected one integer label per row, shape "
+            f"{p.shape[:-1]} or {p.shape[:-1] + (1,)}"
+        )
+    one_hot = tw.reshape(tw.one_hot(tw.reshape(labels, (-1,)), n_classes), p.shape)
+    return categorical_crossentropy(one_hot, p, from_logits)
+
+
+def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False) -> Tensor:
+    """With y = clip(p, eps, 1-eps), z = log(y/(1-y)) (or z = p from logits):
+    mean(relu(z) - z*t + log1p(exp(-|z|)))."""
+    t, p = _prep(y_true, y_pred)
+    if from_logits:
+        z = p
+    else:
+        y = tw.clip_by_value(p, EPS, 1 - EPS)
+        z = tw.log(tw.div(y, tw.sub(1.0, y)))
+    per = tw.add(tw.sub(tw.relu(z), tw.mul(z, t)), tw.log1p(tw.exp(tw.neg(tw.abs(z)))))
+    return tw.mean(per, -1)
+
+
+def kullback_leibler_divergence(y_true: Any, y_pred: Any) -> Tensor:
+    """sum(t * log(clip(t, eps, 1) / clip(p, eps, 1)))."""
+    t, p = _prep(y_true, y_pred)
+    tc = tw.clip_by_value(t, EPS, 1.0)
+    pc = tw.clip_by_value(p, EPS, 1.0)
+    return tw.sum(tw.mul(t, tw.log(tw.div(tc, pc))), -1)
+
+
+def poisson(y_true: Any, y_pred: Any) -> Tensor:
+    """mean(p - t*log(p + eps))."""
+    t, p = _prep(y_true, y_pred)
+    return tw.mean(tw.sub(p, tw.mul(t, tw.log(tw.add(p, EPS)))), -1)
+
+
+def _l2_normalize(x: Tensor) -> Tensor:
+    sq = tw.sum(tw.square(x), -1, keepdims=True)
+    return tw.div(x, tw.sqrt(tw.maximum(sq, EPS)))
+
+
+def cosine_proximity(y_true: Any, y_pred: Any) -> Tensor:
+    """-sum(l2norm(t) * l2norm(p)), l2norm(x) = x / sqrt(max(sum(x^2), eps))."""
+    t, p = _prep(y_true, y_pred)
+    return tw.neg(tw.sum(tw.mul(_l2_normalize(t), _l2_normalize(p)), -1))
+
+
+# TF.js camelCase name -> function (the canonical names).
+LOSSES: dict[str, LossFn] = {
+    "meanSquaredError": mean_squared_error,
+    "meanAbsoluteError": mean_absolute_error,
+    "meanAbsolutePercentageError": mean_absolute_percentage_error,
+    "meanSquaredLogarithmicError": mean_squared_logarithmic_error,
+    "hinge": hinge,
+    "squaredHinge": squared_hinge,
+    "categoricalHinge": categorical_hinge,
+    "logcosh": logcosh,
+    "categoricalCrossentropy": categorical_crossentropy,
+    "sparseCategoricalCrossentropy": sparse_categorical_crossentropy,
+    "binaryCrossentropy": binary_crossentropy,
+    "kullbackLeiblerDivergence": kullback_leibler_divergence,
+    "poisson": poisson,
+    "cosineProximity": cosine_proximity,
+}
+
+ALIASES: dict[str, str] = {
+    "mse": "meanSquaredError",
+    "mae": "meanAbsoluteError",
+    "mape": "meanAbsolutePercentageError",
+    "msle": "meanSquaredLogarithmicError",
+    "kld": "kullbackLeiblerDivergence",
+    "kl_divergence": "kullbackLeiblerDivergence",
+    "cosine": "cosineProximity",
+    "log_cosh": "logcosh",
+}
+
+# short names
+mse = MSE = mean_squared_error
+mae = MAE = mean_absolute_error
+mape = MAPE = mean_absolute_percentage_error
+msle = MSLE = mean_squared_logarithmic_error
+kld = KLD = kl_divergence = kullback_leibler_divergence
+cosine = cosine_proximity
+log_cosh = logcosh
+
+# TF.js camelCase spellings of the functions
+meanSquaredError = mean_squared_error  # noqa: N816
+meanAbsoluteError = mean_absolute_error  # noqa: N816
+meanAbsolutePercentageError = mean_absolute_percentage_error  # noqa: N816
+meanSquaredLogarithmicError = mean_squared_logarithmic_error  # noqa: N816
+squaredHinge = squared_hinge  # noqa: N816
+categoricalHinge = categorical_hinge  # noqa: N816
+categoricalCrossentropy = categorical_crossentropy  # noqa: N816
+sparseCategoricalCrossentropy = sparse_categorical_crossentropy  # noqa: N816
+binaryCrossentropy = binary_crossentropy  # noqa: N816
+kullbackLeiblerDivergence = kullback_leibler_divergence  # noqa: N816
+cosineProximity = cosine_proximity  # noqa: N816
+
+
+def normalize_name(name: str) -> str:
+    """The lookup key of a name: case, underscores and dashes ignored."""
+    return name.replace("_", "").replace("-", "").lower()
+
+
+def _table() -> dict[str, str]:
+    out = {normalize_name(k): k for k in LOSSES}
+    out.update({normalize_name(k): v for k, v in ALIASES.items()})
+    return out
+
+
+_KEYS = _table()
+
+
+def canonical_name(identifier: Any) -> str | None:
+    """The TF.js camelCase name of a loss string or function (None for other callables)."""
+    if isinstance(identifier, str):
+        return _KEYS.get(normalize_name(identifier))
+    for name, fn in LOSSES.items():
+        if fn is identifier:
+            return name
+    return None
+
+
+def accepted_names() -> list[str]:
+    """Every spelling listed in errors: the camelCase names, their snake_case forms, aliases."""
+    snake = [_snake(k) for k in LOSSES]
+    return sorted(set(LOSSES) | set(snake) | set(ALIASES))
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in name)
+
+
+def get(identifier: Any) -> LossFn:
+    """A loss function from a name (any spelling above) or a callable
+    ``(y_true, y_pred) -> per-sample tensor`` (returned as is)."""
+    if isinstance(identifier, str):
+        name = _KEYS.get(normalize_name(identifier))
+        if name is None:
+            raise ValueError(
+                f"unknown loss {identifier!r}; accepted names: {', '.join(accepted_names())} "
+                "(any case), or a callable (y_true, y_pred) -> per-sample loss"
+            )
+        return LOSSES[name]
+    if callable(identifier):
+        return identifier
+    raise TypeError(
+        f"cannot interpret {identifier!r} as a loss: pass a name such as "
+        "'categoricalCrossentropy' or a callable (y_true, y_pred) -> per-sample loss"
+    )

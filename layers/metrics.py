@@ -1,0 +1,226 @@
+"""Metrics: accuracies, precision/recall, top-k, and every loss (``tfjs-compat.md`` §2).
+
+A metric takes ``(y_true, y_pred)`` and returns per-sample values (accuracies, losses) or one
+value for the batch (precision, recall); the training loop logs the mean of what it returns,
+averaged over batches weighted by batch size (as TF.js).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import engine as tw
+from engine import Tensor
+from layers import losses as _losses
+
+MetricFn = Callable[[Any, Any], Tensor]
+THRESHOLD = 0.5
+
+
+def _prep(y_true: Any, y_pred: Any) -> tuple[Tensor, Tensor]:
+    t = tw.as_tensor(y_true)
+    p = tw.as_tensor(y_pred)
+    return (
+        t if t.dtype == "float32" else tw.cast(t, "float32"),
+        p if p.dtype == "float32" else tw.cast(p, "float32"),
+    )
+
+
+def binary_accuracy(y_true: Any, y_pred: Any) -> Tensor:
+    """mean(t == (p > 0.5)) over the last axis."""
+    t, p = _prep(y_true, y_pred)
+    hit = tw.equal(t, tw.cast(tw.greater(p, THRESHOLD), "float32"))
+    return tw.mean(tw.cast(hit, "float32"), -1)
+
+
+def categorical_accuracy(y_true: Any, y_pred: Any) -> Tensor:
+    """argmax(t) == argmax(p), per sample."""
+    t, p = _prep(y_true, y_pred)
+    return tw.cast(tw.equal(tw.argmax(t, -1), tw.argmax(p, -1)), "float32")
+
+
+def _labels(y_true: Any, y_pred: Tensor) -> Tensor:
+    t = tw.as_tensor(y_true)
+    if t.dtype != "int32":
+        t = tw.cast(tw.floor(tw.cast(t, "float32")), "int32")
+    lead = y_pred.shape[:-1]
+    if t.size != math.prod(lead):
+        raise ValueError(
+            f"sparse metric: labels of shape {t.shape} do not match predictions of shape "
+            f"{y_pred.shape}: expected shape {lead} or {lead + (1,)}"
+        )
+    return tw.reshape(t, lead)
+
+
+def sparse_categorical_accuracy(y_true: Any, y_pred: Any) -> Tensor:
+    """Integer label == argmax(p), per sample."""
+    p = tw.as_tensor(y_pred)
+    return tw.cast(tw.equal(_labels(y_true, p), tw.argmax(p, -1)), "float32")
+
+
+def _confusion(y_true: Any, y_pred: Any) -> tuple[Tensor, Tensor, Tensor]:
+    t, p = _prep(y_true, y_pred)
+    pred = tw.cast(tw.greater(p, THRESHOLD), "float32")
+    pos = tw.cast(tw.equal(t, 1.0), "float32")
+    tp = tw.sum(tw.mul(pred, pos))
+    fp = tw.sum(tw.mul(pred, tw.sub(1.0, pos)))
+    fn = tw.sum(tw.mul(tw.sub(1.0, pred), pos))
+    return tp, fp, fn
+
+
+def _safe_ratio(num: Tensor, den: Tensor) -> Tensor:
+    return tw.where(tw.greater(den, 0.0), tw.div(num, tw.maximum(den, 1.0)), 0.0)
+
+
+def precision(y_true: Any, y_pred: Any) -> Tensor:
+    """tp / (tp + fp) with predictions thresholded at 0.5 (0 when nothing is predicted
+    positive). One value for the batch. TF.js only counts predictions exactly equal to 1,
+    which reads 0 for sigmoid outputs: not copied."""
+    tp, fp, _ = _confusion(y_true, y_pred)
+    return _safe_ratio(tp, tw.add(tp, fp))
+
+
+def recall(y_true: Any, y_pred: Any) -> Tensor:
+    """tp / (tp + fn) with predictions thresholded at 0.5 (0 without positive targets)."""
+    tp, _, fn = _confusion(y_true, y_pred)
+    return _safe_ratio(tp, tw.add(tp, fn))
+
+
+def _in_top_k(p: Tensor, labels: Tensor, k: int) -> Tensor:
+    # the target is in the top k when fewer than k classes score strictly higher (TF in_top_k)
+    n = p.shape[-1]
+    target = tw.sum(tw.mul(p, tw.one_hot(labels, n)), -1, keepdims=True)
+    higher = tw.sum(tw.cast(tw.greater(p, target), "float32"), -1)
+    return tw.cast(tw.less(higher, float(k)), "float32")
+
+
+def top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> Tensor:
+    """1 where argmax(t) is among the k highest predictions."""
+    t, p = _prep(y_true, y_pred)
+    return _in_top_k(p, tw.argmax(t, -1), k)
+
+
+def sparse_top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> Tensor:
+    """1 where the integer label is among the k highest predictions."""
+    p = tw.as_tensor(y_pred)
+    if p.dtype != "float32":
+        p = tw.cast(p, "float32")
+    return _in_top_k(p, _labels(y_true, p), k)
+
+
+METRICS: dict[str, MetricFn] = {
+    "binaryAccuracy": binary_accuracy,
+    "categoricalAccuracy": categorical_accuracy,
+    "sparseCategoricalAccuracy": sparse_categorical_accuracy,
+    "precision": precision,
+    "recall": recall,
+    "topKCategoricalAccuracy": top_k_categorical_accuracy,
+    "sparseTopKCategoricalAccuracy": sparse_top_k_categorical_accuracy,
+}
+ALIASES: dict[str, str] = {
+    "top_k": "topKCategoricalAccuracy",
+    "topK": "topKCategoricalAccuracy",
+    "sparse_top_k": "sparseTopKCategoricalAccuracy",
+    "sparseTopK": "sparseTopKCategoricalAccuracy",
+}
+
+# TF.js camelCase spellings and short names
+binaryAccuracy = binary_accuracy  # noqa: N816
+categoricalAccuracy = categorical_accuracy  # noqa: N816
+sparseCategoricalAccuracy = sparse_categorical_accuracy  # noqa: N816
+topKCategoricalAccuracy = top_k_categorical_accuracy  # noqa: N816
+sparseTopKCategoricalAccuracy = sparse_top_k_categorical_accuracy  # noqa: N816
+top_k = top_k_categorical_accuracy
+sparse_top_k = sparse_top_k_categorical_accuracy
+
+# every loss is also a metric
+mean_squared_error = mse = MSE = _losses.mean_squared_error
+mean_absolute_error = mae = MAE = _losses.mean_absolute_error
+mean_absolute_percentage_error = mape = MAPE = _losses.mean_absolute_percentage_error
+mean_squared_logarithmic_error = msle = MSLE = _losses.mean_squared_logarithmic_error
+hinge = _losses.hinge
+squared_hinge = _losses.squared_hinge
+categorical_hinge = _losses.categorical_hinge
+logcosh = _losses.logcosh
+categorical_crossentropy = _losses.categorical_crossentropy
+sparse_categorical_crossentropy = _losses.sparse_categorical_crossentropy
+binary_crossentropy = _losses.binary_crossentropy
+kullback_leibler_divergence = kld = _losses.kullback_leibler_divergence
+poisson = _losses.poisson
+cosine_proximity = cosine = _losses.cosine_proximity
+
+#: Strings resolved per output by the training loop (``acc`` -> binary, categorical or sparse
+#: accuracy; ``ce`` -> the matching crossentropy), logged under the short name.
+PER_OUTPUT = {"accuracy": "acc", "acc": "acc", "crossentropy": "ce", "ce": "ce"}
+
+_norm = _losses.normalize_name
+
+
+def _table() -> dict[str, MetricFn]:
+    out: dict[str, MetricFn] = {}
+    for name, fn in _losses.LOSSES.items():
+        out[_norm(name)] = fn
+    for alias, name in _losses.ALIASES.items():
+        out[_norm(alias)] = _losses.LOSSES[name]
+    for name, fn in METRICS.items():
+        out[_norm(name)] = fn
+    for alias, name in ALIASES.items():
+        out[_norm(alias)] = METRICS[name]
+    return out
+
+
+_KEYS = _table()
+
+
+def accepted_names() -> list[str]:
+    """Every metric string ``get`` and ``compile`` accept (besides other cases/spellings)."""
+    return sorted(
+        set(PER_OUTPUT)
+        | set(METRICS)
+        | {_losses._snake(k) for k in METRICS}
+        | set(ALIASES)
+        | set(_losses.accepted_names())
+    )
+
+
+def get(identifier: Any) -> MetricFn:
+    """A metric function from a name (camelCase, snake_case, any case, aliases ``mse``,
+    ``top_k``, ...) or a callable (returned as is). ``'accuracy'`` depends on the output and
+    loss: the training loop resolves it with ``resolve_accuracy``."""
+    if isinstance(identifier, str):
+        fn = _KEYS.get(_norm(identifier))
+        if fn is None:
+            raise ValueError(
+                f"unknown metric {identifier!r}; accepted names: {', '.join(accepted_names())} "
+                "(any case), or a callable (y_true, y_pred) -> values"
+            )
+        return fn
+    if callable(identifier):
+        return identifier
+    raise TypeError(
+        f"cannot interpret {identifier!r} as a metric: pass a name such as 'accuracy' or a "
+        "callable (y_true, y_pred) -> values"
+    )
+
+
+def resolve_per_output(name: str, output_shape: tuple, loss_fn: Any) -> MetricFn:
+    """``'accuracy'``/``'acc'``/``'crossentropy'``/``'ce'`` for one output, as TF.js: the binary
+    form when the output's last dimension is 1 or the loss is binary crossentropy, the sparse
+    form when the loss is sparse categorical crossentropy, the categorical form otherwise."""
+    kind = PER_OUTPUT[name.lower()]
+    last = output_shape[-1] if output_shape else None
+    if last == 1 or loss_fn is _losses.binary_crossentropy:
+        return binary_accuracy if kind == "acc" else _losses.binary_crossentropy
+    if loss_fn is _losses.sparse_categorical_crossentropy:
+        return (
+            sparse_categorical_accuracy
+            if kind == "acc"
+            else _losses.sparse_categorical_crossentropy
+        )
+    return categorical_accuracy if kind == "acc" else _losses.categorical_crossentropy
+
+
+def is_per_output(identifier: Any) -> bool:
+    return isinstance(identifier, str) and identifier.lower() in PER_OUTPUT

@@ -1,0 +1,693 @@
+"""The training loop: ``compile``, ``fit``, ``fit_dataset``, ``evaluate``, ``train_on_batch``
+with TF.js semantics (``shared/spec/tfjs-compat.md`` §2-3).
+
+``TrainingMixin`` is mixed into ``layers.models.Model``; it relies on the model's
+``run(inputs, training)``, ``trainable_weights``, ``weights``, ``input_shapes``,
+``output_shapes``, ``input_names``, ``output_names``, ``regularization_losses()`` and
+``apply_constraints()``.
+
+Per batch: loss = sum over outputs of mean(per-sample loss * weight), plus the regularisation
+penalties; its gradients update the trainable weights. Every step runs inside ``tw.tidy``, so
+``tw.memory()`` stays flat across epochs. Epoch logs are batch-size-weighted means. Validation
+(and ``evaluate``) compute the same losses without the regularisation term, as TF.js does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+import engine as tw
+from engine import Tensor
+from engine.autodiff import Tape
+from layers import callbacks as cbks
+from layers import losses as losses_mod
+from layers import metrics as metrics_mod
+from layers.data import _convert, as_input_list, split_inputs
+
+
+def _is_array_like(x: Any) -> bool:
+    return isinstance(x, (Tensor, np.ndarray)) or hasattr(x, "__array__")
+
+
+def _shape_str(shape: Sequence[Any]) -> str:
+    return (
+        "("
+        + ", ".join("None" if s is None else str(s) for s in shape)
+        + (",)" if len(shape) == 1 else ")")
+    )
+
+
+class _Data:
+    """Converted arrays of one fit/evaluate call: inputs, targets and per-output weights."""
+
+    def __init__(self, xs: list[Tensor], ys: list[Tensor], ws: list[Tensor | None]):
+        self.xs, self.ys, self.ws = xs, ys, ws
+
+    @property
+    def n(self) -> int:
+        return self.xs[0].shape[0]
+
+    def take(self, idx: np.ndarray | None, start: int = 0, stop: int = 0) -> _Data:
+        """The rows ``idx`` (a gather), or the contiguous rows ``start:stop`` when idx is None."""
+        if idx is None:
+
+            def pick(t: Tensor) -> Tensor:
+                if start == 0 and stop == t.shape[0]:
+                    return t
+                return tw.slice(t, start, stop - start)
+        else:
+            it = tw.tensor(idx, dtype="int32")
+
+            def pick(t: Tensor) -> Tensor:
+                return tw.gather(t, it, 0, _checked=True)
+
+        return _Data(
+            [pick(t) for t in self.xs],
+            [pick(t) for t in self.ys],
+            [None if w is None else pick(w) for w in self.ws],
+        )
+
+
+class TrainingMixin:
+    """compile / fit / evaluate / train_on_batch for models (TF.js ``LayersModel`` semantics)."""
+
+    optimizer: Any = None
+    loss_functions: list = []
+    metrics_names: list[str] = []
+    is_compiled: bool = False
+    stop_training: bool = False
+
+    # --- compile ------------------------------------------------------------------------------
+    def compile(self, optimizer: Any, loss: Any, metrics: Any = None) -> None:
+        """Set the optimizer (a name of tfjs-compat §2, any case, or an instance), the loss
+        (name, callable, list per output or dict by output name) and the metrics (list for every
+        output, or dict by output name). Everything is checked before the model changes;
+        recompiling keeps the weights, and a string optimizer starts fresh."""
+        from engine import train
+
+        names = list(self.output_names)
+        shapes = [tuple(s) for s in self.output_shapes]
+        opt = train.get(optimizer)
+        loss_fns = self._resolve_losses(loss, names)
+        metric_entries = self._resolve_metrics(metrics, names, shapes, loss_fns)
+        self.optimizer = opt
+        self.loss_functions = loss_fns
+        self._metric_entries = metric_entries
+        multi = len(names) > 1
+        self.metrics_names = (
+            ["loss"]
+            + ([f"{n}_loss" for n in names] if multi else [])
+            + [e[1] for e in metric_entries]
+        )
+        self.loss = loss
+        self.compile_metrics = metrics
+        self.is_compiled = True
+
+    @staticmethod
+    def _resolve_losses(loss: Any, names: list[str]) -> list:
+        n = len(names)
+        if isinstance(loss, Mapping):
+            unknown = sorted(set(loss) - set(names))
+            if unknown:
+                raise ValueError(
+                    f"compile: loss dict has keys {unknown} that are not outputs; outputs: {names}"
+                )
+            missing = [k for k in names if k not in loss]
+            if missing:
+                raise ValueError(
+                    f"compile: loss dict lacks outputs {missing}; give a loss for every output {names}"
+                )
+            return [losses_mod.get(loss[k]) for k in names]
+        if isinstance(loss, (list, tuple)):
+            if len(loss) != n:
+                raise ValueError(
+                    f"compile: got {len(loss)} losses for a model with {n} output(s) {names}; "
+                    "give one per output, a dict by output name, or a single loss for all"
+                )
+            return [losses_mod.get(v) for v in loss]
+        if loss is None:
+            raise ValueError("compile: a loss is required, e.g. loss='meanSquaredError'")
+        fn = losses_mod.get(loss)
+        return [fn] * n
+
+    @staticmethod
+    def _resolve_metrics(
+        metrics: Any, names: list[str], shapes: list[tuple], loss_fns: list
+    ) -> list:
+        """[(output index, logged name, function)], outputs in order, then metrics in order."""
+        n = len(names)
+        if metrics is None:
+            per = [[] for _ in names]
+        elif isinstance(metrics, Mapping):
+            unknown = sorted(set(metrics) - set(names))
+            if unknown:
+                raise ValueError(
+                    f"compile: metrics dict has keys {unknown} that are not outputs; outputs: {names}"
+                )
+            per = []
+            for k in names:
+                v = metrics.get(k, [])
+                per.append(list(v) if isinstance(v, (list, tuple)) else [v])
+        else:
+            items = list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
+            per = [items for _ in names]
+        entries = []
+        for i, items in enumerate(per):
+            for m in items:
+                if metrics_mod.is_per_output(m):
+                    fn = metrics_mod.resolve_per_output(m, shapes[i], loss_fns[i])
+                    short = metrics_mod.PER_OUTPUT[m.lower()]
+                else:
+                    fn = metrics_mod.get(m)
+                    short = m if isinstance(m, str) else getattr(m, "__name__", type(m).__name__)
+                entries.append((i, f"{names[i]}_{short}" if n > 1 else short, fn))
+        return entries
+
+    def _check_compiled(self, what: str) -> None:
+        if not self.is_compiled:
+            raise RuntimeError(
+                f"{what}: the model is not compiled; call model.compile(optimizer=..., loss=...) "
+                f"before {what}"
+            )
+
+    # --- data conversion ------------------------------------------------------------------------
+    def _targets(self, y: Any) -> list[Tensor]:
+        names = list(self.output_names)
+        parts = split_inputs(y, names, "target")
+        out = []
+        for i, (p, name) in enumerate(zip(parts, names, strict=False)):
+            t = _convert(p, f"target {name!r}")
+            if t.rank == 1:
+                t = tw.reshape(t, (t.shape[0], 1))
+            out_shape = tuple(self.output_shapes[i])
+            fn = self.loss_functions[i]
+            if fn is losses_mod.sparse_categorical_crossentropy:
+                expected = out_shape[:-1] + (1,)
+                if t.rank == len(expected) - 1:  # (N, T) labels for (N, T, C) outputs
+                    t = tw.reshape(t, t.shape + (1,))
+            elif losses_mod.canonical_name(fn) is not None:
+                expected = out_shape
+            else:
+                expected = (None,) + tuple(None for _ in t.shape[1:])
+            if len(t.shape) != len(expected) or any(
+                e is not None and e != g for e, g in zip(expected[1:], t.shape[1:], strict=False)
+            ):
+                raise ValueError(
+                    f"target for output {name!r}: expected shape {_shape_str(expected)} (the "
+                    f"model's output has shape {_shape_str(out_shape)}), received an array of shape "
+                    f"{_shape_str(t.shape)}"
+                )
+            out.append(t)
+        return out
+
+    def _weights(
+        self, ys: list[Tensor], sample_weight: Any, class_weight: Any
+    ) -> list[Tensor | None]:
+        names = list(self.output_names)
+        n_out = len(names)
+        sws: list[Any] = [None] * n_out
+        if sample_weight is not None:
+            if isinstance(sample_weight, Mapping) or (
+                isinstance(sample_weight, (list, tuple)) and n_out > 1
+            ):
+                sws = split_inputs(sample_weight, names, "sample_weight")
+            else:
+                sws = [sample_weight] * n_out
+        cws: list[Any] = [None] * n_out
+        if class_weight is not None:
+            if not isinstance(class_weight, Mapping):
+                raise TypeError(
+                    f"class_weight must be a dict {{class: weight}}, got {type(class_weight).__name__}"
+                )
+            if n_out > 1 and set(class_weight) <= set(names):
+                cws = [class_weight.get(k) for k in names]
+            else:
+                cws = [class_weight] * n_out
+        out: list[Tensor | None] = []
+        for i, (y, sw, cw) in enumerate(zip(ys, sws, cws, strict=False)):
+            w = None
+            if sw is not None:
+                arr = sw.numpy() if isinstance(sw, Tensor) else np.asarray(sw, dtype=np.float32)
+                arr = arr.astype(np.float32).reshape(-1)
+                if arr.shape[0] != y.shape[0]:
+                    raise ValueError(
+                        f"sample_weight for output {names[i]!r} has {arr.shape[0]} values but there are "
+                        f"{y.shape[0]} samples; give one weight per sample"
+                    )
+                w = arr
+            if cw is not None:
+                cwa = _class_weights(y.numpy(), cw, names[i])
+                w = cwa if w is None else w * cwa
+            out.append(None if w is None else tw.tensor(w, dtype="float32"))
+        return out
+
+    def _data(
+        self, x: Any, y: Any, sample_weight: Any = None, class_weight: Any = None, what: str = "fit"
+    ) -> _Data:
+        xs = as_input_list(x, self)
+        ys = self._targets(y)
+        counts_x = [t.shape[0] for t in xs]
+        counts_y = [t.shape[0] for t in ys]
+        if len(set(counts_x + counts_y)) > 1:
+            raise ValueError(
+                f"{what}: x and y must have the same number of samples; x has "
+                f"{counts_x[0] if len(counts_x) == 1 else counts_x} and y has "
+                f"{counts_y[0] if len(counts_y) == 1 else counts_y}"
+            )
+        if counts_x[0] == 0:
+            raise ValueError(f"{what}: x has no samples")
+        return _Data(xs, ys, self._weights(ys, sample_weight, class_weight))
+
+    def _validation(self, validation_data: Any) -> _Data:
+        if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
+            raise ValueError(
+                "validation_data must be (x, y) or (x, y, sample_weight), got "
+                f"{type(validation_data).__name__}"
+                + (
+                    f" of length {len(validation_data)}"
+                    if hasattr(validation_data, "__len__")
+                    else ""
+                )
+            )
+        vx, vy = validation_data[0], validation_data[1]
+        sw = validation_data[2] if len(validation_data) == 3 else None
+        return self._data(vx, vy, sw, None, "validation_data")
+
+    # --- one batch ----------------------------------------------------------------------------------
+    def _losses(self, outs: list[Tensor], d: _Data) -> list[Tensor]:
+        out = []
+        for fn, y, p, w in zip(self.loss_functions, d.ys, outs, d.ws, strict=False):
+            per = fn(y, p)
+            if per.rank > 1:
+                per = tw.mean(per, tuple(range(1, per.rank)))
+            if w is not None:
+                if per.rank == 0:
+                    per = tw.mul(tw.mean(w), per)
+                else:
+                    per = tw.mul(per, w)
+            out.append(tw.mean(per))
+        return out
+
+    def _metric_values(self, outs: list[Tensor], d: _Data) -> list[Tensor]:
+        return [tw.mean(fn(d.ys[i], outs[i])) for i, _, fn in self._metric_entries]
+
+    def _train_step(self, d: _Data) -> np.ndarray:
+        def step() -> np.ndarray:
+            params = list(self.trainable_weights)
+            tape = Tape(watch=params)
+            with tape:
+                outs = self.run(d.xs, training=True)
+                per_out = self._losses(outs, d)
+                total = per_out[0]
+                for t in per_out[1:]:
+                    total = tw.add(total, t)
+                for r in self.regularization_losses():
+                    total = tw.add(total, tw.sum(r))
+            grads = tape.gradient(total, params) if params else []
+            values = [total] + (per_out if len(per_out) > 1 else []) + self._metric_values(outs, d)
+            host = tw.stack([tw.cast(tw.reshape(v, ()), "float32") for v in values]).numpy()
+            pairs = [(g, v) for g, v in zip(grads, params, strict=False) if g is not None]
+            if pairs:
+                self.optimizer.apply_gradients(pairs)
+                self.apply_constraints()
+            return host
+
+        return tw.tidy(step)
+
+    def _test_step(self, d: _Data) -> np.ndarray:
+        def step() -> np.ndarray:
+            outs = self.run(d.xs, training=False)
+            per_out = self._losses(outs, d)
+            total = per_out[0]
+            for t in per_out[1:]:
+                total = tw.add(total, t)
+            values = [total] + (per_out if len(per_out) > 1 else []) + self._metric_values(outs, d)
+            return tw.stack([tw.cast(tw.reshape(v, ()), "float32") for v in values]).numpy()
+
+        return tw.tidy(step)
+
+    def _evaluate_data(self, d: _Data, batch_size: int) -> np.ndarray:
+        sums = np.zeros(len(self.metrics_names), dtype=np.float64)
+        for start in range(0, d.n, batch_size):
+            stop = min(start + batch_size, d.n)
+            sums += self._test_step(d.take(None, start, stop)).astype(np.float64) * (stop - start)
+        return sums / d.n
+
+    # --- fit ---------------------------------------------------------------------------------------
+    def fit(
+        self,
+        x: Any,
+        y: Any,
+        batch_size: int = 32,
+        epochs: int = 1,
+        verbose: int = 1,
+        callbacks: Sequence[cbks.Callback] | cbks.Callback | None = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: bool | str = True,
+        class_weight: Mapping | None = None,
+        sample_weight: Any = None,
+        initial_epoch: int = 0,
+        steps_per_epoch: int | None = None,
+    ) -> cbks.History:
+        """Train for ``epochs`` epochs (from ``initial_epoch``); returns the ``History``."""
+        self._check_compiled("fit")
+        batch_size = _positive_int(batch_size, "batch_size")
+        epochs = int(epochs)
+        initial_epoch = int(initial_epoch)
+        if steps_per_epoch is not None:
+            steps_per_epoch = _positive_int(steps_per_epoch, "steps_per_epoch")
+        data = self._data(x, y, sample_weight, class_weight, "fit")
+        val: _Data | None = None
+        if validation_data is not None:
+            val = self._validation(validation_data)
+        elif validation_split:
+            if not 0.0 < float(validation_split) < 1.0:
+                raise ValueError(
+                    f"fit: validation_split must be between 0 and 1 (exclusive), got {validation_split}"
+                )
+            split_at = int(math.floor(data.n * (1.0 - float(validation_split))))
+            if split_at < 1:
+                raise ValueError(
+                    f"fit: validation_split={validation_split} leaves no training samples out of "
+                    f"{data.n}; use a smaller split or more data"
+                )
+            data, val = data.take(None, 0, split_at), data.take(None, split_at, data.n)
+        n = data.n
+        steps = steps_per_epoch or math.ceil(n / batch_size)
+        batches = _BatchStream(n, batch_size, bool(shuffle), steps_per_epoch)
+        params = {
+            "epochs": epochs,
+            "initial_epoch": initial_epoch,
+            "samples": n,
+            "steps": steps,
+            "batch_size": batch_size,
+            "verbose": verbose,
+            "do_validation": val is not None,
+            "metrics": self._log_names(val is not None),
+        }
+
+        def run_epoch(epoch: int, cb: cbks.CallbackList) -> tuple[np.ndarray, int, bool]:
+            sums = np.zeros(len(self.metrics_names), dtype=np.float64)
+            count = 0
+            complete = True
+            for b, (idx, start, stop) in enumerate(batches.epoch()):
+                size = len(idx) if idx is not None else stop - start
+                cb.on_batch_begin(b, {"batch": b, "size": size})
+                vals = self._train_step(data.take(idx, start, stop))
+                sums += vals.astype(np.float64) * size
+                count += size
+                logs = {"batch": b, "size": size}
+                logs.update(zip(self.metrics_names, (float(v) for v in vals), strict=False))
+                cb.on_batch_end(b, logs)
+                if self.stop_training and b + 1 < steps:
+                    complete = False
+                    break
+            return sums, count, complete
+
+        return self._loop(
+            run_epoch, epochs, initial_epoch, verbose, callbacks, params, val, batch_size
+        )
+
+    def _log_names(self, with_val: bool) -> list[str]:
+        return list(self.metrics_names) + (
+            [f"val_{k}" for k in self.metrics_names] if with_val else []
+        )
+
+    def _loop(
+        self, run_epoch, epochs, initial_epoch, verbose, callbacks, params, val, batch_size
+    ) -> cbks.History:
+        history = cbks.History()
+        user = (
+            []
+            if callbacks is None
+            else ([callbacks] if isinstance(callbacks, cbks.Callback) else list(callbacks))
+        )
+        for c in user:
+            if not isinstance(c, cbks.Callback) and not all(
+                hasattr(c, h) for h in ("on_epoch_end", "set_model")
+            ):
+                raise TypeError(f"callbacks must be Callback objects, got {type(c).__name__}")
+        extra = [cbks.ProgressBar(verbose)] if verbose else []
+        cb = cbks.CallbackList(extra + user + [history], self, params)
+        self.history = history
+        self.stop_training = False
+        cb.on_train_begin({})
+        for epoch in range(initial_epoch, epochs):
+            cb.on_epoch_begin(epoch, {})
+            sums, count, complete = run_epoch(epoch, cb)
+            logs: dict[str, float] = {}
+            if count:
+                logs.update(zip(self.metrics_names, (float(s / count) for s in sums), strict=False))
+            if val is not None and complete:
+                if isinstance(val, _DatasetValidation):
+                    vals = val.evaluate()
+                else:
+                    vals = self._evaluate_data(val, batch_size)
+                logs.update(
+                    zip(
+                        (f"val_{k}" for k in self.metrics_names),
+                        (float(v) for v in vals),
+                        strict=False,
+                    )
+                )
+            cb.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cb.on_train_end({})
+        return history
+
+    def fit_dataset(
+        self,
+        dataset: Iterable[Any],
+        epochs: int = 1,
+        batches_per_epoch: int | None = None,
+        validation_data: Any = None,
+        verbose: int = 1,
+        callbacks: Sequence[cbks.Callback] | cbks.Callback | None = None,
+        class_weight: Mapping | None = None,
+        initial_epoch: int = 0,
+        validation_batch_size: int = 32,
+    ) -> cbks.History:
+        """Train on an iterable of batches: each ``(x, y)``, ``(x, y, sample_weight)`` or TF.js's
+        ``{"xs": x, "ys": y}``. Without ``batches_per_epoch`` every epoch iterates the dataset
+        afresh; with it, epochs draw that many batches from one running iterator (restarted
+        when a re-iterable dataset runs out). ``validation_data`` is ``(x, y[, sample_weight])``
+        arrays or an iterable of batches."""
+        self._check_compiled("fit_dataset")
+        if batches_per_epoch is not None:
+            batches_per_epoch = _positive_int(batches_per_epoch, "batches_per_epoch")
+        val_arrays: _Data | None = None
+        val_batches: Any = None
+        if validation_data is not None:
+            first = (
+                validation_data[0]
+                if isinstance(validation_data, (list, tuple)) and validation_data
+                else None
+            )
+            if (
+                isinstance(validation_data, (list, tuple))
+                and len(validation_data) in (2, 3)
+                and _is_array_like(first)
+            ):
+                val_arrays = self._validation(validation_data)
+            else:
+                val_batches = validation_data
+        steps = batches_per_epoch
+        if steps is None and hasattr(dataset, "__len__"):
+            steps = len(dataset)  # type: ignore[arg-type]
+        params = {
+            "epochs": int(epochs),
+            "initial_epoch": int(initial_epoch),
+            "steps": steps,
+            "verbose": verbose,
+            "do_validation": validation_data is not None,
+            "metrics": self._log_names(validation_data is not None),
+        }
+        state: dict[str, Iterator | None] = {"it": None}
+
+        def next_batch() -> Any:
+            if batches_per_epoch is None:
+                return next(state["it"])  # type: ignore[arg-type]
+            if state["it"] is None:
+                state["it"] = iter(dataset)
+            try:
+                return next(state["it"])  # type: ignore[arg-type]
+            except StopIteration:
+                if iter(dataset) is dataset:  # a one-shot iterator: nothing more to read
+                    raise
+                state["it"] = iter(dataset)
+                return next(state["it"])  # type: ignore[arg-type]
+
+        def run_epoch(epoch: int, cb: cbks.CallbackList) -> tuple[np.ndarray, int, bool]:
+            if batches_per_epoch is None:
+                state["it"] = iter(dataset)
+            sums = np.zeros(len(self.metrics_names), dtype=np.float64)
+            count, b = 0, 0
+            while batches_per_epoch is None or b < batches_per_epoch:
+                try:
+                    item = next_batch()
+                except StopIteration:
+                    if batches_per_epoch is not None:
+                        import warnings
+
+                        warnings.warn(
+                            f"fit_dataset: the dataset ran out after {b} batches of epoch {epoch + 1} "
+                            f"(batches_per_epoch={batches_per_epoch}); stopping training",
+                            stacklevel=3,
+                        )
+                        self.stop_training = True
+                    break
+                bx, by, bw = _unpack_batch(item)
+                d = self._data(bx, by, bw, class_weight, "fit_dataset")
+                cb.on_batch_begin(b, {"batch": b, "size": d.n})
+                vals = self._train_step(d)
+                sums += vals.astype(np.float64) * d.n
+                count += d.n
+                logs = {"batch": b, "size": d.n}
+                logs.update(zip(self.metrics_names, (float(v) for v in vals), strict=False))
+                cb.on_batch_end(b, logs)
+                b += 1
+                if self.stop_training:
+                    break
+            if count == 0 and not self.stop_training:
+                raise ValueError("fit_dataset: the dataset yielded no batches")
+            return sums, count, not self.stop_training
+
+        if val_batches is not None:
+            val = _DatasetValidation(self, val_batches)
+        else:
+            val = val_arrays
+        return self._loop(
+            run_epoch,
+            int(epochs),
+            int(initial_epoch),
+            verbose,
+            callbacks,
+            params,
+            val,
+            validation_batch_size,
+        )
+
+    # --- evaluate / train_on_batch ---------------------------------------------------------------------
+    def evaluate(
+        self, x: Any, y: Any, batch_size: int = 32, verbose: int = 0, sample_weight: Any = None
+    ) -> float | list[float]:
+        """The loss (and metrics, in ``metrics_names`` order) over ``x``/``y`` as Python floats:
+        a float when there is only the loss, else a list."""
+        self._check_compiled("evaluate")
+        batch_size = _positive_int(batch_size, "batch_size")
+        d = self._data(x, y, sample_weight, None, "evaluate")
+        vals = [float(v) for v in self._evaluate_data(d, batch_size)]
+        if verbose:
+            print(
+                " - ".join(f"{k}: {v:.4f}" for k, v in zip(self.metrics_names, vals, strict=False))
+            )
+        return vals[0] if len(vals) == 1 else vals
+
+    def evaluate_dataset(self, dataset: Iterable[Any]) -> float | list[float]:
+        """``evaluate`` over an iterable of ``(x, y[, sample_weight])`` batches."""
+        self._check_compiled("evaluate_dataset")
+        vals = [float(v) for v in _DatasetValidation(self, dataset).evaluate()]
+        return vals[0] if len(vals) == 1 else vals
+
+    def train_on_batch(
+        self, x: Any, y: Any, sample_weight: Any = None, class_weight: Mapping | None = None
+    ) -> float | list[float]:
+        """One optimizer step on exactly this batch; returns the loss (and metrics) as floats."""
+        self._check_compiled("train_on_batch")
+        d = self._data(x, y, sample_weight, class_weight, "train_on_batch")
+        vals = [float(v) for v in self._train_step(d)]
+        return vals[0] if len(vals) == 1 else vals
+
+    def test_on_batch(self, x: Any, y: Any, sample_weight: Any = None) -> float | list[float]:
+        """Loss (and metrics) on one batch without training."""
+        self._check_compiled("test_on_batch")
+        d = self._data(x, y, sample_weight, None, "test_on_batch")
+        vals = [float(v) for v in self._test_step(d)]
+        return vals[0] if len(vals) == 1 else vals
+
+
+class _DatasetValidation:
+    """Validation over an iterable of batches (for ``fit_dataset``)."""
+
+    def __init__(self, model: TrainingMixin, dataset: Iterable[Any]):
+        self.model = model
+        self.dataset = dataset
+
+    def evaluate(self) -> np.ndarray:
+        m = self.model
+        sums = np.zeros(len(m.metrics_names), dtype=np.float64)
+        count = 0
+        for item in self.dataset:
+            bx, by, bw = _unpack_batch(item)
+            d = m._data(bx, by, bw, None, "validation")
+            sums += m._test_step(d).astype(np.float64) * d.n
+            count += d.n
+        if count == 0:
+            raise ValueError("validation dataset yielded no batches")
+        return sums / count
+
+
+def _unpack_batch(item: Any) -> tuple[Any, Any, Any]:
+    if isinstance(item, Mapping):
+        if "xs" in item and "ys" in item:
+            return item["xs"], item["ys"], item.get("sample_weight")
+        if "x" in item and "y" in item:
+            return item["x"], item["y"], item.get("sample_weight")
+    if isinstance(item, (list, tuple)) and len(item) in (2, 3):
+        return item[0], item[1], item[2] if len(item) == 3 else None
+    raise ValueError(
+        "each dataset element must be (x, y), (x, y, sample_weight) or {'xs': x, 'ys': y}, got "
+        f"{type(item).__name__}"
+    )
+
+
+class _BatchStream:
+    """Batches of row indices for each epoch: reshuffled every epoch when ``shuffle``;
+    with ``steps_per_epoch`` epochs take that many batches from a continuing stream."""
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool, steps: int | None):
+        self.n, self.batch_size, self.shuffle, self.steps = n, batch_size, shuffle, steps
+        self._pending: list[tuple[np.ndarray | None, int, int]] = []
+
+    def _one_pass(self) -> list[tuple[np.ndarray | None, int, int]]:
+        perm = tw.rng().permutation(self.n).astype(np.int32) if self.shuffle else None
+        out = []
+        for start in range(0, self.n, self.batch_size):
+            stop = min(start + self.batch_size, self.n)
+            out.append((None if perm is None else perm[start:stop], start, stop))
+        return out
+
+    def epoch(self) -> Iterator[tuple[np.ndarray | None, int, int]]:
+        if self.steps is None:
+            yield from self._one_pass()
+            return
+        for _ in range(self.steps):
+            if not self._pending:
+                self._pending = self._one_pass()
+            yield self._pending.pop(0)
+
+
+def _class_weights(y: np.ndarray, class_weight: Mapping, output: str) -> np.ndarray:
+    y = y.reshape(y.shape[0], -1)
+    classes = np.argmax(y, axis=1) if y.shape[1] > 1 else np.round(y[:, 0]).astype(np.int64)
+    table = {int(k): float(v) for k, v in class_weight.items()}
+    present = sorted({int(c) for c in np.unique(classes)})
+    missing = [c for c in present if c not in table]
+    if missing:
+        raise ValueError(
+            f"class_weight for output {output!r} has no weight for classes {missing} "
+            f"(classes present in y: {present}); list every class"
+        )
+    return np.array([table[int(c)] for c in classes], dtype=np.float32)
+
+
+def _positive_int(v: Any, name: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    return int(v)
