@@ -76,9 +76,7 @@ BINARY_OPS: dict[str, str] = {
     "logical_xor": "bool only",
 }
 
-COMPARISON_OPS = frozenset(
-    {"equal", "not_equal", "less", "less_equal", "greater", "greater_equal"}
-)
+COMPARISON_OPS = frozenset({"equal", "not_equal", "less", "less_equal", "greater", "greater_equal"})
 LOGICAL_OPS = frozenset({"logical_and", "logical_or", "logical_xor", "logical_not"})
 PREDICATE_OPS = frozenset({"is_nan", "is_finite"})
 

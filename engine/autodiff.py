@@ -32,6 +32,10 @@ class Tape:
         self.tracked: set[int] = {t.id for t in watch}
         self.track_variables = track_variables
         self.variables: dict[int, Variable] = {}
+        #: ids of the tensors the backward pass reads (recorded inputs and outputs); a tidy
+        #: scope closing while this tape records hands them to the outer scope instead of
+        #: disposing them (as TF.js keeps the tensors a kernel saves for backward).
+        self.saved: set[int] = set()
 
     def record(self, name: str, inputs: Sequence[Tensor], attrs: dict, out: Tensor) -> None:
         tracked = self.tracked
@@ -45,6 +49,8 @@ class Tape:
                 hit = True
         if hit:
             tracked.add(out.id)
+            self.saved.add(out.id)
+            self.saved.update(t.id for t in inputs)
             self.nodes.append(_Node(name, tuple(inputs), attrs, out))
 
     def __enter__(self):
@@ -60,6 +66,13 @@ class Tape:
         from engine import ops
         from engine.gradients import GRADIENTS
 
+        if dy is not None:
+            dy = ops.as_tensor(dy, y.dtype)
+            if dy.shape != y.shape:
+                raise ValueError(
+                    f"gradient: dy has shape {dy.shape} but the function's output has shape "
+                    f"{y.shape}; they must match"
+                )
         if y.id not in self.tracked:
             return [None] * len(xs)
         grads: dict[int, Tensor] = {y.id: ops.ones_like(y) if dy is None else dy}
@@ -71,7 +84,7 @@ class Tape:
             if fn is None:
                 raise NotImplementedError(f"no gradient registered for kernel {node.name!r}")
             in_grads = fn(g, node.inputs, node.out, node.attrs)
-            for inp, gi in zip(node.inputs, in_grads):
+            for inp, gi in zip(node.inputs, in_grads, strict=True):
                 if gi is None or inp.id not in self.tracked:
                     continue
                 if gi.shape != inp.shape:
@@ -112,6 +125,11 @@ def value_and_grads(f: Callable[..., Tensor]) -> Callable:
         gs = tape.gradient(y, ts, dy)
         for i, g in enumerate(gs):
             if g is None:
+                if ts[i].dtype not in ("float32", "float64"):
+                    raise TypeError(
+                        f"grads: argument {i} is {ts[i].dtype}; gradients flow only to float "
+                        "tensors (cast it to float32 first)"
+                    )
                 raise _no_path("grads", f"argument {i}")
         return y, gs
 
@@ -157,7 +175,7 @@ def variable_grads(f: Callable[[], Tensor], var_list: Sequence[Variable] | None 
         raise ValueError("variable_grads: f uses no trainable variable")
     gs = tape.gradient(y, variables)
     out = {}
-    for v, g in zip(variables, gs):
+    for v, g in zip(variables, gs, strict=True):
         if g is None:
             if var_list is not None:
                 raise _no_path("variable_grads", f"variable {v.name!r}")

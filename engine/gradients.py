@@ -182,8 +182,21 @@ def _sum(dy, inputs, out, attrs):
 @gradient("prod")
 def _prod(dy, inputs, out, attrs):
     (x,) = inputs
-    shape = _keep_shape(x, attrs["axes"])
-    return [ops.div(ops.mul(ops.reshape(dy, shape), ops.reshape(out, shape)), x)]
+    if not _float(x):
+        return [None]
+    axes = attrs["axes"]
+    shape = _keep_shape(x, axes)
+    # d prod / d x_i = product of the others; not out / x_i, which is nan where x_i == 0.
+    is_zero = ops.equal(x, 0.0)
+    nonzero = ops.where(is_zero, ops.ones_like(x), x)
+    prod_nz = ops.prod(nonzero, axes, keepdims=True)
+    zeros = ops.sum(ops.cast(is_zero, x.dtype), axes, keepdims=True)
+    others = ops.where(
+        ops.equal(zeros, 0.0),
+        ops.div(prod_nz, nonzero),
+        ops.where(ops.logical_and(is_zero, ops.equal(zeros, 1.0)), prod_nz, ops.zeros_like(x)),
+    )
+    return [ops.mul(ops.reshape(dy, shape), others)]
 
 
 @gradient("reduce_max", "reduce_min")
@@ -229,9 +242,9 @@ def _slice(dy, inputs, out, attrs):
     (x,) = inputs
     begin, size, step = attrs["begin"], attrs["size"], attrs["step"]
     if all(s == 1 for s in step):
-        return [ops.pad(dy, [(b, d - b - s) for b, s, d in zip(begin, size, x.shape)])]
+        return [ops.pad(dy, [(b, d - b - s) for b, s, d in zip(begin, size, x.shape, strict=True)])]
     grids = np.meshgrid(
-        *[np.arange(s) * st + b for b, s, st in zip(begin, size, step)], indexing="ij"
+        *[np.arange(s) * st + b for b, s, st in zip(begin, size, step, strict=True)], indexing="ij"
     )
     lin = np.ravel_multi_index(grids, x.shape).reshape(-1).astype(np.int32) if dy.size else np.zeros(0, np.int32)
     flat = ops.scatter_add(ops.reshape(dy, (-1,)), ops.tensor(lin, dtype="int32"), 0, x.size)

@@ -92,12 +92,16 @@ class _Tidy:
         return False
 
     def close(self, result: Any) -> None:
+        from engine import dispatch
+
         created = _scopes.pop()
         spare: set[int] = set()
         _collect(result, spare)
         outer = _scopes[-1] if _scopes else None
+        tapes = dispatch.tapes
         for t in created:
-            if id(t) in spare or t._kept:
+            # Tensors an active gradient tape will read in its backward pass survive too.
+            if id(t) in spare or t._kept or (tapes and any(t.id in tp.saved for tp in tapes)):
                 if outer is not None:
                     outer.append(t)
             else:

@@ -8,6 +8,12 @@ import numpy as np
 
 from backends.base import Backend, numpy_dtype
 
+
+def _c(a):
+    """A C-contiguous array; unlike np.ascontiguousarray, keeps 0-d arrays 0-d."""
+    return np.asarray(a, order="C")
+
+
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
@@ -72,7 +78,9 @@ BINARY = {
     "div": lambda a, b: _int_div(a, b) if a.dtype.kind == "i" else np.divide(a, b),
     "floor_div": lambda a, b: _int_div(a, b) if a.dtype.kind == "i" else np.floor_divide(a, b),
     "mod": _mod,
-    "pow": lambda a, b: np.power(a, np.where(b < 0, 0, b)) if a.dtype.kind == "i" else np.power(a, b),
+    "pow": lambda a, b: (
+        np.power(a, np.where(b < 0, 0, b)) if a.dtype.kind == "i" else np.power(a, b)
+    ),
     "maximum": np.maximum,
     "minimum": np.minimum,
     "atan2": np.arctan2,
@@ -87,7 +95,14 @@ BINARY = {
     "logical_xor": np.logical_xor,
 }
 
-REDUCE = {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min, "any": np.any, "all": np.all}
+REDUCE = {
+    "sum": np.sum,
+    "prod": np.prod,
+    "max": np.max,
+    "min": np.min,
+    "any": np.any,
+    "all": np.all,
+}
 
 
 class NumpyBackend(Backend):
@@ -108,17 +123,17 @@ class NumpyBackend(Backend):
     def unary(self, op, x, shape, dtype):
         with np.errstate(all="ignore"):
             out = UNARY[op](x)
-        return np.ascontiguousarray(out)
+        return _c(out)
 
     def binary(self, op, a, a_shape, b, b_shape, out_shape, dtype):
         with np.errstate(all="ignore"):
             out = BINARY[op](a, b)
         if out.dtype != np.bool_:
             out = out.astype(numpy_dtype(dtype), copy=False)
-        return np.ascontiguousarray(np.broadcast_to(out, out_shape))
+        return _c(np.broadcast_to(out, out_shape))
 
     def where(self, cond, c_shape, a, a_shape, b, b_shape, out_shape, dtype):
-        return np.ascontiguousarray(np.broadcast_to(np.where(cond, a, b), out_shape))
+        return _c(np.broadcast_to(np.where(cond, a, b), out_shape))
 
     def cast(self, x, shape, dtype_from, dtype_to):
         if dtype_to == "int32" and dtype_from.startswith("float"):
@@ -128,11 +143,11 @@ class NumpyBackend(Backend):
 
     def reduce(self, op, x, shape, dtype, axes):
         out = REDUCE[op](x, axis=tuple(axes))
-        return np.ascontiguousarray(np.asarray(out, dtype=numpy_dtype(dtype)))
+        return _c(np.asarray(out, dtype=numpy_dtype(dtype)))
 
     def arg_reduce(self, op, x, shape, dtype, axis):
         fn = np.argmax if op == "argmax" else np.argmin
-        return np.ascontiguousarray(fn(x, axis=axis).astype(np.int32))
+        return _c(fn(x, axis=axis).astype(np.int32))
 
     def cumsum(self, x, shape, dtype, axis, exclusive, reverse):
         if reverse:
@@ -142,17 +157,17 @@ class NumpyBackend(Backend):
             out = out - x
         if reverse:
             out = np.flip(out, axis)
-        return np.ascontiguousarray(out)
+        return _c(out)
 
     def matmul(self, a, a_shape, b, b_shape, dtype, transpose_a, transpose_b):
         if transpose_a:
             a = a.transpose(0, 2, 1)
         if transpose_b:
             b = b.transpose(0, 2, 1)
-        return np.ascontiguousarray(np.matmul(a, b))
+        return _c(np.matmul(a, b))
 
     def transpose(self, x, shape, dtype, perm):
-        return np.ascontiguousarray(x.transpose(perm))
+        return _c(x.transpose(perm))
 
     def reshape(self, x, shape, dtype, new_shape):
         return x.reshape(new_shape)
@@ -160,9 +175,9 @@ class NumpyBackend(Backend):
     def slice(self, x, shape, dtype, begin, size, step):
         index = tuple(
             slice(b, b + s * st if b + s * st >= 0 else None, st) if s else slice(0, 0)
-            for b, s, st in zip(begin, size, step)
+            for b, s, st in zip(begin, size, step, strict=True)
         )
-        return np.ascontiguousarray(x[index])
+        return _c(x[index])
 
     def concat(self, xs, shapes, dtype, axis):
         return np.concatenate(xs, axis=axis)
@@ -171,7 +186,7 @@ class NumpyBackend(Backend):
         return np.pad(x, paddings, constant_values=value)
 
     def gather(self, x, shape, dtype, indices, indices_shape, axis):
-        return np.ascontiguousarray(np.take(x, indices, axis=axis))
+        return _c(np.take(x, indices, axis=axis))
 
     def scatter_add(self, updates, updates_shape, dtype, indices, indices_shape, axis, dim):
         lead = updates_shape[:axis]
@@ -183,6 +198,8 @@ class NumpyBackend(Backend):
 
     def one_hot(self, indices, shape, depth, on, off, dtype):
         out = np.full(tuple(shape) + (depth,), off, dtype=numpy_dtype(dtype))
+        if out.size == 0:
+            return out
         idx = indices.reshape(-1)
         flat = out.reshape(-1, depth)
         valid = (idx >= 0) & (idx < depth)

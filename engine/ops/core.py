@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from backends.base import LOGICAL_OPS, out_dtype_binary, out_dtype_unary
-from engine import dispatch, dtypes
+from engine import dispatch, dtypes, registry
 from engine.tensor import Tensor
 
 Shape = tuple[int, ...]
@@ -18,15 +18,25 @@ INT_UNARY_OPS = frozenset({"neg", "abs", "sign", "square", "relu", "is_nan", "is
 
 
 def tensor(values: Any, shape: Sequence[int] | None = None, dtype: Any = None) -> Tensor:
-    """A tensor from nested lists, numbers, numpy arrays or another tensor."""
+    """A tensor from nested lists, numbers, numpy arrays or another tensor.
+
+    Without ``dtype``: Python numbers (ints too) give float32 as in TF.js, Python bools give
+    bool; numpy arrays keep their kind (ints -> int32, floats -> float32, bools -> bool)."""
     if isinstance(values, Tensor):
         t = values if dtype is None else cast(values, dtype)
         return t if shape is None else reshape(t, shape)
     arr = np.asarray(values)
-    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.infer_dtype(arr)
+    if dtype is not None:
+        dt = dtypes.as_dtype(dtype)
+    else:
+        dt = dtypes.infer_dtype(arr)
+        if dt == "int32" and not isinstance(values, (np.ndarray, np.generic)):
+            dt = "float32"  # Python numbers are float32, as JS numbers in TF.js
     if dt == "int32" and arr.dtype.kind == "f":
         arr = np.trunc(arr)
-    arr = np.ascontiguousarray(arr, dtype=dtypes.to_numpy_dtype(dt))
+    check_dtype_supported(dt, "tensor")
+    # np.array, not np.ascontiguousarray: the latter turns a 0-d array into shape (1,)
+    arr = np.array(arr, dtype=dtypes.to_numpy_dtype(dt), order="C")
     if shape is not None:
         shape = tuple(int(s) for s in shape)
         if arr.size == 1 and int(np.prod(shape)) != 1:
@@ -40,6 +50,18 @@ def tensor(values: Any, shape: Sequence[int] | None = None, dtype: Any = None) -
     return dispatch.from_host(arr, dt)
 
 
+def check_dtype_supported(dtype: str, op: str, backend_name: str | None = None) -> None:
+    """float64 only where the backend's ``capabilities["float64"]`` says so."""
+    if dtype == "float64":
+        name = backend_name or registry.get_backend()
+        be = registry.instance_of(name)
+        if not be.capabilities.get("float64"):
+            raise TypeError(
+                f"{op}: backend {name!r} does not support float64 "
+                f"(capabilities['float64'] is False); use float32"
+            )
+
+
 def scalar(value: Any, dtype: Any = None) -> Tensor:
     return tensor(value, (), dtype)
 
@@ -48,10 +70,14 @@ def as_tensor(x: Any, dtype: str | None = None) -> Tensor:
     """``x`` as a Tensor; Python numbers take ``dtype`` when given (weak typing)."""
     if isinstance(x, Tensor):
         return x
-    if dtype is not None and isinstance(x, (bool, int, float, np.number)) and not (
-        isinstance(x, float) and dtype in ("int32", "bool")
-    ):
-        return tensor(x, None, dtype)
+    if dtype is not None and isinstance(x, (bool, int, float, np.number, np.bool_)):
+        # A Python scalar takes the other operand's dtype when that loses nothing: bools go
+        # anywhere, ints into int32/float, floats into floats; otherwise int32 / float32.
+        if isinstance(x, (bool, np.bool_)):
+            return tensor(x, None, dtype)
+        if isinstance(x, (int, np.integer)):
+            return tensor(x, None, "int32" if dtype == "bool" else dtype)
+        return tensor(x, None, dtype if dtype in ("float32", "float64") else "float32")
     return tensor(x)
 
 
@@ -77,7 +103,7 @@ def broadcast_shapes(a: Shape, b: Shape, op: str = "op") -> Shape:
     pa = (1,) * (n - len(a)) + tuple(a)
     pb = (1,) * (n - len(b)) + tuple(b)
     out = []
-    for x, y in zip(pa, pb):
+    for x, y in zip(pa, pb, strict=True):
         if x == y or y == 1:
             out.append(x)
         elif x == 1:
@@ -153,6 +179,7 @@ def cast(x: Any, dtype: Any) -> Tensor:
     dt = dtypes.as_dtype(dtype)
     if x.dtype == dt:
         return x
+    check_dtype_supported(dt, "cast")
     src = x.dtype
     return dispatch.run(
         "cast",

@@ -14,7 +14,7 @@ import numpy as np
 
 from engine import registry
 from engine.ops.activations import _float
-from engine.ops.core import as_tensor, reshape, tensor
+from engine.ops.core import reshape, tensor
 from engine.ops.creation import random_uniform
 from engine.ops.linalg import matmul
 from engine.ops.math import add, div, floor, mul, rsqrt, sub
@@ -165,7 +165,7 @@ def conv2d_input_grad(dy: Tensor, f: Tensor, x_shape: tuple, strides, padding, d
     """Gradient of conv2d with respect to its input (col2im of dy @ filter^T)."""
     kh, kw, c, oc = f.shape
     n = x_shape[0]
-    (_, _), (oh, ow), pads = _geometry(x_shape, kh, kw, strides, padding, dilations)[0:3]
+    _, (oh, ow), pads = _geometry(x_shape, kh, kw, strides, padding, dilations)
     if dy.shape[1:3] != (oh, ow):
         raise ValueError(f"conv2d_transpose: input spatial shape {dy.shape[1:3]} must be {(oh, ow)} for output shape {x_shape}")
     hp = x_shape[1] + pads[0][0] + pads[0][1]

@@ -134,9 +134,11 @@ def cumsum(x: Any, axis: int = 0, exclusive: bool = False, reverse: bool = False
 def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """log(sum(exp(x))) computed stably."""
     from engine.autodiff import stop_gradient
+    from engine.ops.math import is_finite, where
 
     x = as_tensor(x)
     m = stop_gradient(max(x, axis, keepdims=True))
+    m = where(is_finite(m), m, 0.0)  # all -inf (or an inf) gives -inf (inf), not nan
     out = log(sum(exp(sub(x, m)), axis, keepdims=True)) + m
     if not keepdims:
         axes = normalize_axes(axis, x.rank, "logsumexp")

@@ -63,8 +63,13 @@ def slice(x: Any, begin: Any, size: Any = None) -> Tensor:  # noqa: A001
         size = [-1] * x.rank
     size = [size] if isinstance(size, int) else list(size)
     size += [-1] * (x.rank - len(size))
+    if len(begin) != x.rank or len(size) != x.rank:
+        raise ValueError(
+            f"slice: begin {begin} and size {size} must have at most {x.rank} entries "
+            f"for shape {x.shape}"
+        )
     b2, s2 = [], []
-    for i, (b, s, d) in enumerate(zip(begin, size, x.shape)):
+    for i, (b, s, d) in enumerate(zip(begin, size, x.shape, strict=True)):
         if not 0 <= b <= d:
             raise ValueError(f"slice: begin {begin} is out of range for shape {x.shape} (axis {i})")
         s = d - b if s == -1 else s
@@ -96,6 +101,17 @@ def strided_slice_index(x: Tensor, index: Any) -> Tensor:
     if builtins.any(isinstance(i, (Tensor, list, np.ndarray)) for i in index):
         if len(index) != 1:
             raise IndexError("indexing with a tensor or list is supported on the first axis only")
+        i0 = index[0]
+        is_bool = (
+            i0.dtype == "bool"
+            if isinstance(i0, Tensor)
+            else np.asarray(i0).dtype == np.bool_
+        )
+        if is_bool:
+            raise IndexError(
+                "boolean mask indexing is not supported; use where(mask, x, other) or "
+                "gather(x, indices) with int32 indices"
+            )
         return gather(x, index[0], 0)
     n_ell = builtins.sum(1 for i in index if i is Ellipsis)
     if n_ell > 1:
@@ -244,7 +260,7 @@ def pad(x: Any, paddings: Sequence[Sequence[int]], constant_value: float = 0) ->
         )
     if builtins.all(p == (0, 0) for p in pads):
         return x
-    shape = tuple(s + a + b for s, (a, b) in zip(x.shape, pads))
+    shape = tuple(s + a + b for s, (a, b) in zip(x.shape, pads, strict=True))
     src, dt = x.shape, x.dtype
     return dispatch.run(
         "pad",
@@ -257,11 +273,17 @@ def pad(x: Any, paddings: Sequence[Sequence[int]], constant_value: float = 0) ->
 
 
 def _index_tensor(indices: Any, op: str) -> Tensor:
-    idx = indices if isinstance(indices, Tensor) else tensor(indices, dtype="int32")
+    if isinstance(indices, Tensor):
+        idx = indices
+    else:
+        arr = np.asarray(indices)
+        if arr.dtype.kind == "b" or (arr.dtype.kind == "f" and not np.all(arr == np.trunc(arr))):
+            raise TypeError(f"{op}: indices must be integers, got {arr.dtype} values")
+        idx = tensor(arr, dtype="int32")
     if idx.dtype != "int32":
-        if idx.dtype == "float32":
-            raise TypeError(f"{op}: indices must be int32, got float32")
-        idx = cast(idx, "int32")
+        raise TypeError(
+            f"{op}: indices must be int32, got {idx.dtype}; use cast(indices, 'int32')"
+        )
     return idx
 
 
@@ -396,13 +418,24 @@ def top_k(x: Any, k: int = 1, sorted: bool = True) -> tuple[Tensor, Tensor]:  # 
     x = as_tensor(x)
     if x.rank == 0 or not 0 <= k <= x.shape[-1]:
         raise ValueError(f"top_k: k={k} must be in [0, {x.shape[-1] if x.rank else 0}]")
+    from engine.ops.math import logical_and, logical_not, logical_or
+    from engine.ops.reduction import any as reduce_any
+
     work = stop_gradient(x) if x.dtype != "bool" else cast(x, "int32")
     low = float("-inf") if work.dtype.startswith("float") else -(2**31)
+    n = x.shape[-1]
+    taken = None
     idxs = []
     for _ in range(k):
-        i = argmax(work, -1)
+        i = argmax(work if taken is None else where(taken, low, work), -1)
+        if taken is not None:
+            # When every value left equals ``low`` (-inf), argmax may land on a taken
+            # position: take the first free one instead.
+            clash = reduce_any(logical_and(one_hot(i, n, dtype="bool"), taken), -1)
+            i = where(clash, argmax(logical_not(taken), -1), i)
         idxs.append(i)
-        work = where(one_hot(i, x.shape[-1], dtype="bool"), low, work)
+        hit = one_hot(i, n, dtype="bool")
+        taken = hit if taken is None else logical_or(taken, hit)
     if not idxs:
         empty = x.shape[:-1] + (0,)
         return reshape(tensor([], dtype=x.dtype), empty), reshape(tensor([], dtype="int32"), empty)
