@@ -1,0 +1,119 @@
+"""Optional peer frameworks (PyTorch on CPU, JAX) running the seed model's training epoch.
+
+Each peer exposes ``prepare_epoch(w0, x, y, batch_size) -> (call, weights)``: ``call()`` runs
+one epoch in order (no shuffle) from the current state and returns the epoch's sample-weighted
+mean loss; ``weights()`` returns ``[W1, b1, W2, b2]`` as numpy. Same math as
+``bench.mnist_numpy``: softmax, TF.js categorical crossentropy (renormalise, clip), Adam with
+lr 0.001, betas (0.9, 0.999), eps 1e-7. Nothing here is imported unless the peer is installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from bench.mnist_numpy import BETA1, BETA2, EPS, LR
+
+PEERS = ("torch", "jax")
+
+
+def probe(name: str) -> tuple[bool, str]:
+    """``(available, detail)``: the version and device, or why the peer is skipped."""
+    if importlib.util.find_spec(name) is None:
+        return False, f"{name} not installed (optional peer; `pip install {name}` to compare)"
+    try:
+        mod = importlib.import_module(name)
+    except Exception as exc:  # an install that cannot import is reported, not raised
+        return False, f"{name} failed to import: {type(exc).__name__}: {exc}"
+    version = getattr(mod, "__version__", "?")
+    if name == "torch":
+        return True, f"torch {version} (CPU, {mod.get_num_threads()} threads)"
+    return True, f"jax {version} ({mod.default_backend()})"
+
+
+def module(name: str) -> ModuleType:
+    """This module's implementation namespace for peer ``name``."""
+    return _Torch if name == "torch" else _Jax  # type: ignore[return-value]
+
+
+class _Torch:
+    @staticmethod
+    def prepare_epoch(
+        w0: list[np.ndarray], x: np.ndarray, y: np.ndarray, batch_size: int
+    ) -> tuple[Callable[[], float], Callable[[], list[np.ndarray]]]:
+        import torch
+
+        params = [torch.tensor(w, dtype=torch.float32, requires_grad=True) for w in w0]
+        opt = torch.optim.Adam(params, lr=LR, betas=(BETA1, BETA2), eps=EPS)
+        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+        def step(xb: Any, yb: Any) -> float:
+            w1, b1, w2, b2 = params
+            p = torch.softmax(torch.relu(xb @ w1 + b1) @ w2 + b2, dim=1)
+            q = torch.clamp(p / p.sum(dim=1, keepdim=True), EPS, 1 - EPS)
+            loss = -(yb * torch.log(q)).sum(dim=1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return float(loss.detach())
+
+        def call() -> float:
+            total = 0.0
+            for s in range(0, xt.shape[0], batch_size):
+                xb, yb = xt[s : s + batch_size], yt[s : s + batch_size]
+                total += step(xb, yb) * xb.shape[0]
+            return total / xt.shape[0]
+
+        return call, lambda: [p.detach().numpy().copy() for p in params]
+
+
+class _Jax:
+    @staticmethod
+    def prepare_epoch(
+        w0: list[np.ndarray], x: np.ndarray, y: np.ndarray, batch_size: int
+    ) -> tuple[Callable[[], float], Callable[[], list[np.ndarray]]]:
+        import jax
+        import jax.numpy as jnp
+
+        def loss_fn(params: list[Any], xb: Any, yb: Any) -> Any:
+            w1, b1, w2, b2 = params
+            p = jax.nn.softmax(jax.nn.relu(xb @ w1 + b1) @ w2 + b2, axis=1)
+            q = jnp.clip(p / p.sum(axis=1, keepdims=True), EPS, 1 - EPS)
+            return -(yb * jnp.log(q)).sum(axis=1).mean()
+
+        @jax.jit
+        def step(params: list[Any], m: list[Any], v: list[Any], t: Any, xb: Any, yb: Any):
+            loss, g = jax.value_and_grad(loss_fn)(params, xb, yb)
+            m = [BETA1 * mi + (1 - BETA1) * gi for mi, gi in zip(m, g, strict=True)]
+            v = [BETA2 * vi + (1 - BETA2) * gi * gi for vi, gi in zip(v, g, strict=True)]
+            c1, c2 = 1 - BETA1**t, 1 - BETA2**t
+            params = [
+                p - LR * (mi / c1) / (jnp.sqrt(vi / c2) + EPS)
+                for p, mi, vi in zip(params, m, v, strict=True)
+            ]
+            return params, m, v, loss
+
+        state: dict[str, Any] = {
+            "params": [jnp.asarray(w) for w in w0],
+            "m": [jnp.zeros_like(jnp.asarray(w)) for w in w0],
+            "v": [jnp.zeros_like(jnp.asarray(w)) for w in w0],
+            "t": 0,
+        }
+        xj, yj = jnp.asarray(x), jnp.asarray(y)
+
+        def call() -> float:
+            total = 0.0
+            p, m, v = state["params"], state["m"], state["v"]
+            for s in range(0, x.shape[0], batch_size):
+                state["t"] += 1
+                xb, yb = xj[s : s + batch_size], yj[s : s + batch_size]
+                p, m, v, loss = step(p, m, v, jnp.float32(state["t"]), xb, yb)
+                total += float(loss) * xb.shape[0]
+            state["params"], state["m"], state["v"] = p, m, v
+            return total / x.shape[0]
+
+        return call, lambda: [np.asarray(p) for p in state["params"]]

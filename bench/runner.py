@@ -1,0 +1,217 @@
+"""Timing: first call (compile) apart from steady state, warm-up, repeats, correctness checks."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import math
+import statistics
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+import engine as tw
+from bench.common import Prepared, Skip, Target
+
+
+@dataclass
+class Config:
+    """How hard to measure; ``quick`` trades precision for a run under a minute."""
+
+    quick: bool = False
+    repeats: int = 7
+    warmup: int = 2
+    min_repeats: int = 3
+    min_sample_s: float = 0.05  # an inner loop makes each timed sample at least this long
+    budget_s: float = 10.0  # steady-state time per (workload, target) before repeats shrink
+    long_call_s: float = 30.0  # a steady call longer than this is timed once
+
+    @classmethod
+    def make(cls, quick: bool, repeats: int | None = None, **kw: Any) -> Config:
+        base = cls(quick, 3, 1, 2, 0.01, 1.0, 1.0, **kw) if quick else cls(False, **kw)
+        if repeats is not None:
+            base.repeats = max(1, repeats)
+            base.min_repeats = min(base.min_repeats, base.repeats)
+        return base
+
+
+@dataclass
+class Result:
+    """One row of the table: a workload on one target."""
+
+    workload: str
+    group: str
+    target: str
+    kind: str
+    status: str  # "ok" | "wrong" | "error" | "skipped"
+    unit: str
+    tolerance: float
+    first_call_s: float | None = None
+    median_s: float | None = None
+    min_s: float | None = None
+    repeats: int = 0
+    inner: int = 0
+    samples_s: list[float] = field(default_factory=list)
+    throughput: float | None = None
+    fraction_of_ceiling: float | None = None
+    ratio_vs_numpy: float | None = None
+    max_rel_err: float | None = None
+    note: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if d["max_rel_err"] is not None and not math.isfinite(d["max_rel_err"]):
+            d["max_rel_err"] = None  # shape mismatch or non-finite output (see note)
+        return d
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+@contextlib.contextmanager
+def _scope(target: Target) -> Iterator[None]:
+    if target.kind == "backend":
+        with tw.backend_scope(target.name):
+            yield
+    else:
+        yield
+
+
+def _wrong(res: Result) -> None:
+    res.status = "wrong"
+    if res.max_rel_err is not None and not math.isfinite(res.max_rel_err):
+        res.note = "wrong shape or non-finite values"
+
+
+def _bad(err: float | None, tol: float) -> bool:
+    return err is not None and not (math.isfinite(err) and err <= tol)
+
+
+def measure(workload: Any, target: Target, cfg: Config) -> Result | None:
+    """Time ``workload`` on ``target``; None when the workload does not apply to it."""
+    res = Result(
+        workload.name, workload.group, target.name, target.kind, "ok", workload.unit,
+        workload.tolerance,
+    )  # fmt: skip
+    gc.collect()
+    try:
+        with _scope(target):
+            prepared = workload.prepare(target)
+            if prepared is None:
+                return None
+            _time(prepared, target, cfg, res)
+    except Skip as exc:
+        res.status, res.note = "skipped", str(exc)
+    except Exception as exc:  # a backend that raises is reported in its row, never hidden
+        res.status, res.note = "error", _describe(exc)
+    if res.status != "ok":  # no speed is ever reported for a wrong or failed result
+        res.first_call_s = res.median_s = res.min_s = None
+        res.samples_s = []
+    return res
+
+
+def _time(p: Prepared, target: Target, cfg: Config, res: Result) -> None:
+    clock = time.perf_counter
+    t0 = clock()
+    out = p.call()
+    target.sync()
+    res.first_call_s = clock() - t0
+    res.max_rel_err = p.check(out, 0)
+    if _bad(res.max_rel_err, res.tolerance):
+        _wrong(res)
+        return
+    problem = p.sanity(out) if p.sanity else None
+    if problem:
+        _wrong(res)
+        res.note = problem
+        return
+    single = res.first_call_s
+    warmups = max(1, cfg.warmup)  # one at least: it measures the steady state
+    for _ in range(warmups):
+        t0 = clock()
+        out = p.call()
+        target.sync()
+        single = clock() - t0
+        if single * (warmups + cfg.repeats) > cfg.budget_s:
+            break  # long calls: one warm-up is enough
+    inner, repeats, samples = 1, 1, [single]
+    if single <= cfg.long_call_s:  # else the (steady) warm-up call is the one sample
+        if p.repeatable:
+            inner = int(min(10_000, max(1, math.ceil(cfg.min_sample_s / max(single, 1e-9)))))
+        repeats = cfg.repeats
+        if single * inner * repeats > cfg.budget_s:
+            repeats = max(cfg.min_repeats, int(cfg.budget_s / max(single * inner, 1e-9)))
+        samples = []
+        for _ in range(repeats):
+            t0 = clock()
+            for _ in range(inner):
+                out = p.call()
+            target.sync()
+            samples.append((clock() - t0) / inner)
+    again = p.check(out, 1)
+    if again is not None:
+        res.max_rel_err = max(res.max_rel_err or 0.0, again)
+        if _bad(again, res.tolerance):
+            _wrong(res)
+            return
+    res.samples_s = samples
+    res.median_s = statistics.median(samples)
+    res.min_s = min(samples)
+    res.repeats, res.inner = repeats, inner
+
+
+def fill_derived(results: list[Result], workloads: dict[str, Any], ceilings: dict) -> None:
+    """Throughput, fraction of the machine's ceiling, and the ratio to the numpy backend."""
+    base = {
+        r.workload: r.median_s
+        for r in results
+        if r.target == "numpy" and r.kind == "backend" and r.status == "ok"
+    }
+    for r in results:
+        if r.status != "ok" or not r.median_s:
+            continue
+        w = workloads[r.workload]
+        if r.unit == "us/op":
+            r.throughput = r.median_s / w.ops_per_call * 1e6
+        elif r.unit == "GFLOP/s":
+            r.throughput = w.flops / r.median_s / 1e9
+            r.fraction_of_ceiling = r.throughput / ceilings["blas_gflops"]
+        else:
+            r.throughput = w.bytes / r.median_s / 1e9
+            r.fraction_of_ceiling = r.throughput / ceilings["memcpy_gbps"]
+        if r.workload in base:
+            r.ratio_vs_numpy = base[r.workload] / r.median_s
+
+
+def measure_ceilings(quick: bool) -> dict[str, Any]:
+    """The host's own ceilings, measured now: numpy BLAS float32 matmul and memory copy."""
+    gflops, size = 0.0, 0
+    for n in (512, 1024) if quick else (1024, 2048):
+        a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+        a @ a  # warm-up (thread pool start)
+        for _ in range(5):
+            t0 = time.perf_counter()
+            a @ a
+            rate = 2.0 * n**3 / (time.perf_counter() - t0) / 1e9
+            if rate > gflops:
+                gflops, size = rate, n
+    nbytes = (32 if quick else 128) << 20
+    src = np.ones(nbytes // 4, np.float32)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)
+    best_copy = math.inf
+    for _ in range(5 if quick else 10):
+        t0 = time.perf_counter()
+        np.copyto(dst, src)
+        best_copy = min(best_copy, time.perf_counter() - t0)
+    return {
+        "blas_gflops": gflops,
+        "blas_size": size,
+        "memcpy_gbps": 2.0 * nbytes / best_copy / 1e9,  # read + write, like the GB/s rows
+        "memcpy_bytes": nbytes,
+    }
