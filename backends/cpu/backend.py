@@ -1,0 +1,668 @@
+"""The ``cpu`` backend: numba kernels on C-contiguous numpy buffers.
+
+Elementwise ops, where, reductions, arg-reductions, cumsum, gather/scatter_add, int32 matmul
+and the fused softmax/log_softmax run as numba kernels (``backends.cpu.kernels``), serial below
+``parallel_threshold`` elements and split over threads with ``prange`` above it. Float matmul
+goes to BLAS through numpy's matmul. Pure data movement where numpy is already a single
+allocation-free pass (transpose copy, reshape, slice, concat, pad, cast, fill, one_hot) uses
+numpy directly.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+# libgomp's idle threads spin ~300k iterations before sleeping: on a loaded 2-core machine that
+# starved the other processes and made our parallel kernels 5-10x slower than serial ones.
+# Sleeping at once (OMP_WAIT_POLICY=PASSIVE) costs ~25-50 us of wake-up per parallel call.
+# A short spin keeps the wake-up at ~3-5 us and the waste small. Users' settings win; this must
+# happen before numba loads its OpenMP layer (on the first parallel kernel call).
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ.setdefault("GOMP_SPINCOUNT", "20000")
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+
+from backends.base import Backend, numpy_dtype  # noqa: E402
+from backends.cpu import kernels as K  # noqa: E402
+
+_UNARY_FLOAT = {name: i for i, name in enumerate(K.UNARY_FLOAT)}
+_UNARY_INT = {name: i for i, name in enumerate(K.UNARY_INT)}
+_UNARY_PRED = {name: i for i, name in enumerate(K.UNARY_PRED)}
+_BINARY_ARITH = {name: i for i, name in enumerate(K.BINARY_ARITH)}
+_BINARY_CMP = {name: i for i, name in enumerate(K.BINARY_CMP)}
+_REDUCE = {name: i for i, name in enumerate(K.REDUCE)}
+_REDUCE_IDENTITY = {"sum": 0, "prod": 1, "any": False, "all": True}
+
+_NO_BITS = np.empty(0, np.int32)
+_RAW = {1: np.dtype(np.uint8), 4: np.dtype(np.int32), 8: np.dtype(np.int64)}
+_F32 = np.dtype(np.float32)
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_INT32 = np.dtype(np.int32)
+_BOOL = np.dtype(np.bool_)
+
+#: Default element count from which kernels run in parallel. Measured on 2 cores (best of 300,
+#: us, serial/parallel): add 64K 10.1/8.5, 32K 5.4/6.3; exp 32K 16.3/11.8; row sums are ~2x
+#: cheaper per element, so reductions use twice this (sum 128K 8.8/8.2, 64K 6.3/7.4).
+PARALLEL_THRESHOLD = 1 << 16
+#: Smallest piece of work one parallel task gets (elements).
+MIN_BLOCK = 1 << 14
+#: Rows longer than this reduce in chunks of this many elements (a multiple of the kernels'
+#: 4096-element summation block), in parallel when large enough.
+SPLIT_CHUNK = 1 << 16
+#: In adaptive mode, every this many calls of a kernel family re-measure the path not taken.
+_PROBE_EVERY = 8
+
+
+@functools.lru_cache(maxsize=4096)
+def _strided(shapes: tuple, out_shape: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Collapsed output dims and per-operand element strides (0 where broadcast).
+
+    Size-1 output dims are dropped and adjacent dims that are contiguous for every operand
+    are merged, so a same-shape op is one flat dimension and a row-vector broadcast is two.
+    """
+    nd = len(out_shape)
+    per_op = []
+    for s in shapes:
+        s = (1,) * (nd - len(s)) + tuple(s)
+        strides = [0] * nd
+        acc = 1
+        for d in range(nd - 1, -1, -1):
+            strides[d] = acc if s[d] != 1 else 0
+            acc *= s[d]
+        per_op.append(strides)
+    dims: list[int] = []
+    cols: list[list[int]] = []
+    for d in range(nd):
+        n = out_shape[d]
+        if n == 1:
+            continue
+        cur = [st[d] for st in per_op]
+        if dims and all(prev == c * n for prev, c in zip(cols[-1], cur, strict=True)):
+            dims[-1] *= n
+            cols[-1] = cur
+        else:
+            dims.append(n)
+            cols.append(cur)
+    if not dims:
+        dims, cols = [1], [[0] * len(shapes)]
+    shape = np.array(dims, np.int64)
+    st = np.ascontiguousarray(np.array(cols, np.int64).T)
+    shape.flags.writeable = False
+    st.flags.writeable = False
+    return shape, st
+
+
+def _prod(xs: Sequence[int]) -> int:
+    return math.prod(xs)
+
+
+@functools.lru_cache(maxsize=4096)
+def _reduce_plan(shape: tuple, axes: tuple) -> tuple[tuple, tuple]:
+    """Output shape and the (P, R, Q) passes that reduce ``axes`` of ``shape``.
+
+    Adjacent kept / reduced dims merge into groups (size-1 dims are dropped); each pass reduces
+    the last remaining reduced group as the middle axis of a (P, R, Q) view.
+    """
+    red_axes = set(axes)
+    out_shape = tuple(s for i, s in enumerate(shape) if i not in red_axes)
+    groups: list[list] = []
+    for i, s in enumerate(shape):
+        if s == 1:
+            continue
+        red = i in red_axes
+        if groups and groups[-1][1] == red:
+            groups[-1][0] *= s
+        else:
+            groups.append([s, red])
+    steps = []
+    while any(g[1] for g in groups):
+        g = max(i for i, grp in enumerate(groups) if grp[1])
+        p = _prod(grp[0] for grp in groups[:g])
+        q = _prod(grp[0] for grp in groups[g + 1 :])
+        steps.append((p, groups[g][0], q))
+        del groups[g]
+        if 0 < g < len(groups) and groups[g - 1][1] == groups[g][1]:
+            groups[g - 1][0] *= groups[g][0]
+            del groups[g]
+    return out_shape, tuple(steps)
+
+
+@functools.lru_cache(maxsize=16)
+def _scalars(dt: np.dtype) -> tuple:
+    """(zero, one) as scalars of ``dt``: kernels then compute in that dtype."""
+    return dt.type(0), dt.type(1)
+
+
+class CpuBackend(Backend):
+    """Multi-threaded CPU kernels compiled with numba (lazily, per dtype, cached on disk)."""
+
+    name = "cpu"
+    fused: ClassVar[frozenset[str]] = frozenset({"softmax", "log_softmax"})
+    capabilities: ClassVar[dict[str, Any]] = {
+        "dtypes": ("float32", "int32", "bool", "float64"),
+        "float64": True,
+    }
+
+    def __init__(self, parallel_threshold: int = PARALLEL_THRESHOLD, adaptive: bool = True) -> None:
+        #: Element count from which kernels may run multi-threaded (0: always, huge: never).
+        self.parallel_threshold = int(parallel_threshold)
+        #: Above the threshold, pick serial or parallel per kernel family by measured speed
+        #: (False: always parallel above the threshold). On a shared 2-core machine a busy
+        #: core makes a 2-thread kernel wait for a time slice, 2x slower than serial; the
+        #: chooser then stays serial until a periodic probe finds parallel faster again.
+        self.adaptive = bool(adaptive)
+        self._stats: dict[Any, list] = {}
+        self._tl = threading.local()
+
+    def device_info(self) -> str:
+        return f"host CPU via numba {numba.__version__} ({numba.get_num_threads()} threads)"
+
+    # --- helpers ----------------------------------------------------------------------------
+    def _par(self, n: int, key: Any, scale: int = 1) -> bool:
+        """Run this call in parallel? ``key`` names the kernel (op, dtype) for the adaptive
+        chooser; ``scale`` multiplies the threshold for cheap kernels.
+
+        Every call that may go parallel must be followed by ``_done()`` after the kernel ran.
+        """
+        if n < scale * self.parallel_threshold or n <= 1:
+            return False
+        if not self.adaptive:
+            return True
+        st = self._stats.get(key)
+        if st is None:
+            # ns/element serial, parallel (medians); calls; runs serial, parallel; samples
+            st = self._stats[key] = [0.0, 0.0, 0, 0, 0, [], []]
+        st[2] += 1
+        if st[4] < 2:
+            use_par = True  # the first run of each path is a warm-up (it may compile)
+        elif st[3] < 2:
+            use_par = False
+        else:
+            use_par = st[1] <= st[0]
+            if st[2] % _PROBE_EVERY == 0:
+                use_par = not use_par  # re-measure the path not taken
+        self._tl.pending = (st, use_par, n, time.perf_counter_ns())
+        return use_par
+
+    def _done(self) -> None:
+        """Record the time of the call ``_par`` decided (adaptive mode)."""
+        pending = getattr(self._tl, "pending", None)
+        if pending is None:
+            return
+        self._tl.pending = None
+        st, use_par, n, t0 = pending
+        ns = (time.perf_counter_ns() - t0) / n
+        i = 1 if use_par else 0
+        st[3 + i] += 1
+        if st[3 + i] == 1:
+            return  # warm-up run, not recorded
+        samples = st[5 + i]
+        samples.append(ns)
+        if len(samples) > 5:
+            del samples[0]
+        st[i] = sorted(samples)[len(samples) // 2]  # median of the last 5: ignores outliers
+
+    @staticmethod
+    def _block(total: int) -> int:
+        tasks = 4 * numba.get_num_threads()
+        return max(MIN_BLOCK, -(-total // tasks))
+
+    @staticmethod
+    def _rows_per_task(rows: int, row_len: int) -> int:
+        """Rows per parallel task: about 4 tasks per thread, each at least MIN_BLOCK elements."""
+        tasks = 4 * numba.get_num_threads()
+        by_count = -(-rows // tasks)
+        by_size = -(-MIN_BLOCK // max(row_len, 1))
+        return max(1, by_count, by_size)
+
+    # --- transfer ---------------------------------------------------------------------------
+    def from_numpy(self, array: np.ndarray) -> np.ndarray:
+        return np.array(array, copy=True, order="C")
+
+    def to_numpy(self, buf: np.ndarray, shape: tuple, dtype: str) -> np.ndarray:
+        return np.array(buf, copy=True).reshape(shape)
+
+    # --- elementwise ------------------------------------------------------------------------
+    def unary(self, op: str, x: np.ndarray, shape: tuple, dtype: str) -> np.ndarray:
+        xf = x.reshape(-1)
+        n = xf.size
+        dt = x.dtype
+        if op in _UNARY_PRED:
+            if op == "logical_not" and dt != _BOOL:
+                raise TypeError(f"unary {op!r} needs a bool input, got {dt}")
+            out = np.empty(shape, _BOOL)
+            if n:
+                code = _UNARY_PRED[op]
+                if self._par(n, ("unary", op, dt.char)):
+                    K.unary_pred_par(code, xf, out.reshape(-1), self._block(n))
+                else:
+                    K.unary_pred(code, xf, out.reshape(-1), 0, n)
+                self._done()
+            return out
+        out = np.empty(shape, dt)
+        if dt in _FLOATS:
+            code = _UNARY_FLOAT.get(op)
+            if code is None:
+                raise ValueError(f"unknown unary op {op!r}; expected one of {sorted(_UNARY_FLOAT)}")
+            if n:
+                one = _scalars(dt)[1]
+                if self._par(n, ("unary", op, dt.char)):
+                    K.unary_float_par(code, xf, out.reshape(-1), one, self._block(n))
+                else:
+                    K.unary_float(code, xf, out.reshape(-1), one, 0, n)
+                self._done()
+            return out
+        if dt == _INT32:
+            code = _UNARY_INT.get(op)
+            if code is None:
+                raise TypeError(
+                    f"unary {op!r} is not defined for int32 (the engine computes it in float32); "
+                    f"int32 supports {sorted(_UNARY_INT)} and the predicates"
+                )
+            if n:
+                if self._par(n, ("unary", op, dt.char)):
+                    K.unary_int_par(code, xf, out.reshape(-1), self._block(n))
+                else:
+                    K.unary_int(code, xf, out.reshape(-1), 0, n)
+                self._done()
+            return out
+        raise TypeError(
+            f"unary {op!r} is not defined for dtype {dt}; expected float32/float64/int32"
+        )
+
+    def binary(
+        self,
+        op: str,
+        a: np.ndarray,
+        a_shape: tuple,
+        b: np.ndarray,
+        b_shape: tuple,
+        out_shape: tuple,
+        dtype: str,
+    ) -> np.ndarray:
+        dt = a.dtype
+        code = _BINARY_CMP.get(op)
+        if code is not None:
+            fn, fn_par, out_dt = K.binary_cmp, K.binary_cmp_par, _BOOL
+            if code == 4 or code == 5:  # a > b is b < a: one kernel loop fewer to compile
+                code -= 2
+                a, a_shape, b, b_shape = b, b_shape, a, a_shape
+        else:
+            code = _BINARY_ARITH.get(op)
+            if code is None:
+                raise ValueError(
+                    f"unknown binary op {op!r}; expected one of "
+                    f"{sorted(_BINARY_ARITH) + sorted(_BINARY_CMP)}"
+                )
+            if dt in _FLOATS:
+                fn, fn_par = K.binary_float, K.binary_float_par
+            elif dt == _INT32:
+                fn, fn_par = K.binary_int, K.binary_int_par
+            else:
+                raise TypeError(
+                    f"binary {op!r} is not defined for dtype {dt}; expected float or int32"
+                )
+            out_dt = dt
+        out = np.empty(out_shape, out_dt)
+        n = out.size
+        if n:
+            shape, st = _strided((a_shape, b_shape), tuple(out_shape))
+            if self._par(n, ("binary", op, dt.char)):
+                fn_par(
+                    code, a.reshape(-1), b.reshape(-1), out.reshape(-1), shape, st, self._block(n)
+                )
+            else:
+                fn(code, a.reshape(-1), b.reshape(-1), out.reshape(-1), shape, st, 0, n)
+            self._done()
+        return out
+
+    def where(
+        self,
+        cond: np.ndarray,
+        c_shape: tuple,
+        a: np.ndarray,
+        a_shape: tuple,
+        b: np.ndarray,
+        b_shape: tuple,
+        out_shape: tuple,
+        dtype: str,
+    ) -> np.ndarray:
+        out = np.empty(out_shape, a.dtype)
+        n = out.size
+        if n:
+            shape, st = _strided((c_shape, a_shape, b_shape), tuple(out_shape))
+            # Pure data movement: run on same-width integer views, so float32 and int32 share
+            # one compiled kernel (and bool/uint8, float64/int64).
+            raw = _RAW[a.dtype.itemsize]
+            args = (
+                cond.reshape(-1),
+                a.reshape(-1).view(raw),
+                b.reshape(-1).view(raw),
+                out.reshape(-1).view(raw),
+                shape,
+                st,
+            )
+            if self._par(n, "where"):
+                K.where_par(*args, self._block(n))
+            else:
+                K.where(*args, 0, n)
+            self._done()
+        return out
+
+    def cast(self, x: np.ndarray, shape: tuple, dtype_from: str, dtype_to: str) -> np.ndarray:
+        # One numpy pass; float -> int is a C cast, which truncates toward zero.
+        if dtype_to == "int32" and dtype_from.startswith("float"):
+            with np.errstate(invalid="ignore"):
+                return x.astype(np.int32)
+        return x.astype(numpy_dtype(dtype_to))
+
+    # --- reductions -------------------------------------------------------------------------
+    def reduce(
+        self, op: str, x: np.ndarray, shape: tuple, dtype: str, axes: Sequence[int]
+    ) -> np.ndarray:
+        code = _REDUCE.get(op)
+        if code is None:
+            raise ValueError(f"unknown reduce op {op!r}; expected one of {list(K.REDUCE)}")
+        dt = x.dtype
+        if (dt == _BOOL) != (op in ("any", "all")) and op not in ("max", "min"):
+            raise TypeError(
+                f"reduce {op!r} is not defined for dtype {dt} (any/all need bool input, "
+                "sum/prod need numbers; the engine casts first)"
+            )
+        out_shape, steps = _reduce_plan(tuple(shape), tuple(axes))
+        if _prod(out_shape) == 0:
+            return np.empty(out_shape, dt)
+        if x.size == 0:
+            if op not in _REDUCE_IDENTITY:
+                raise ValueError(f"reduce {op!r}: cannot reduce an empty axis of shape {shape}")
+            return np.full(out_shape, _REDUCE_IDENTITY[op], dt)
+        if not steps:  # only size-1 axes reduced: a fresh copy
+            return x.reshape(out_shape).copy()
+        zero, one = _scalars(dt)
+        cur = x.reshape(-1)
+        for p, r, q in steps:
+            cur = self._reduce_prq(code, cur, p, r, q, zero, one)
+        return cur.reshape(out_shape)
+
+    def _reduce_prq(
+        self, code: int, x: np.ndarray, p: int, r: int, q: int, zero, one
+    ) -> np.ndarray:
+        total = p * r * q
+        nt = numba.get_num_threads()
+        if q == 1 and (code == 2 or code == 3) and x.dtype == _F32:
+            return self._f32_extreme_rows(code == 2, x, p, r).view(np.float32)
+        out = np.empty(p * q, x.dtype)
+        if q == 1 and r > SPLIT_CHUNK:
+            # Long rows: fixed-size chunk partials, then the partials. The chunking depends on
+            # the shape only, so serial and parallel runs give bit-identical sums.
+            k = -(-r // SPLIT_CHUNK)
+            partial = np.empty(p * k, x.dtype)
+            if self._par(total, ("reduce", code, x.dtype.char), 2):
+                K.reduce_rows_split_par(code, x, partial, r, k, SPLIT_CHUNK, zero, one)
+            else:
+                K.reduce_rows_split(code, x, partial, r, k, SPLIT_CHUNK, zero, one, 0, p * k)
+            self._done()
+            K.reduce_rows(code, partial, out, k, zero, one, 0, p)
+        elif q == 1:
+            if p > 1 and self._par(total, ("reduce", code, x.dtype.char), 2):
+                K.reduce_rows_par(code, x, out, r, zero, one, self._rows_per_task(p, r))
+            else:
+                K.reduce_rows(code, x, out, r, zero, one, 0, p)
+            self._done()
+        elif p < 8 and r * q > 2 * SPLIT_CHUNK and r >= 4:
+            # Few, long reductions over a leading axis: blocks of rows into partial rows, then
+            # the partials. Blocking depends on the shape only (serial == parallel, bitwise).
+            chunk_rows = max(2, SPLIT_CHUNK // q)
+            k = -(-r // chunk_rows)
+            partial = np.empty(p * k * q, x.dtype)
+            if self._par(total, ("reduce", code, x.dtype.char), 2):
+                K.reduce_mid_split_par(code, x, partial, r, q, k, chunk_rows)
+            else:
+                K.reduce_mid_split(code, x, partial, r, q, k, chunk_rows, 0, p * k)
+            self._done()
+            K.reduce_mid(code, partial, out, k, q, 0, p, 0, q)
+        elif not self._par(total, ("reduce", code, x.dtype.char), 2):
+            K.reduce_mid(code, x, out, r, q, 0, p, 0, q)
+            self._done()
+        else:
+            per_p = max(1, -(-4 * nt // p))
+            q_chunk = max(-(-q // per_p), min(q, 256))
+            K.reduce_mid_par(code, x, out, p, r, q, q_chunk)
+            self._done()
+        return out
+
+    def _f32_extreme_rows(self, is_max: bool, x: np.ndarray, p: int, r: int) -> np.ndarray:
+        """Row max/min of float32 through the vectorised int32-key kernel (returns bits)."""
+        b = x.view(np.int32)
+        out = np.empty(p, np.int32)
+        nt = numba.get_num_threads()
+        if not self._par(p * r, ("reduce_f32", is_max), 2):
+            K.reduce_f32_extreme_rows(is_max, b, out, r, 0, p)
+        elif p >= 2 * nt:
+            K.reduce_f32_extreme_rows_par(is_max, b, out, r, self._rows_per_task(p, r))
+        else:
+            k = max(1, min(-(-4 * nt // p), -(-r // MIN_BLOCK)))
+            chunk = -(-r // k)
+            k = -(-r // chunk)
+            partial = np.empty(p * k, np.int32)
+            K.reduce_f32_extreme_split_par(is_max, b, partial, p, r, k, chunk)
+            K.reduce_f32_extreme_rows(is_max, partial.view(np.int32), out, k, 0, p)
+        self._done()
+        return out
+
+    def arg_reduce(self, op: str, x: np.ndarray, shape: tuple, dtype: str, axis: int) -> np.ndarray:
+        if op not in ("argmax", "argmin"):
+            raise ValueError(f"unknown arg-reduce op {op!r}; expected 'argmax' or 'argmin'")
+        p, r, q = _prod(shape[:axis]), shape[axis], _prod(shape[axis + 1 :])
+        out = np.empty(shape[:axis] + shape[axis + 1 :], np.int32)
+        if out.size == 0:
+            return out
+        if r == 0:
+            raise ValueError(f"{op}: cannot take {op} over an empty axis (shape {shape})")
+        xf, of = x.reshape(-1), out.reshape(-1)
+        is_max = op == "argmax"
+        bits = xf.view(np.int32) if (q == 1 and x.dtype == np.float32) else _NO_BITS
+        if p > 1 and self._par(x.size, ("arg_reduce", q == 1, x.dtype.char), 2):
+            K.arg_reduce_par(is_max, xf, bits, of, p, r, q, self._rows_per_task(p, r * q))
+        else:
+            K.arg_reduce(is_max, xf, bits, of, r, q, 0, p)
+        self._done()
+        return out
+
+    def cumsum(
+        self, x: np.ndarray, shape: tuple, dtype: str, axis: int, exclusive: bool, reverse: bool
+    ) -> np.ndarray:
+        p, r, q = _prod(shape[:axis]), shape[axis], _prod(shape[axis + 1 :])
+        out = np.empty(shape, x.dtype)
+        if out.size == 0:
+            return out
+        xf, of = x.reshape(-1), out.reshape(-1)
+        ex, rev = bool(exclusive), bool(reverse)
+        if p > 1 and self._par(x.size, "cumsum"):
+            K.cumsum_par(xf, of, p, r, q, ex, rev, self._rows_per_task(p, r * q))
+        else:
+            K.cumsum(xf, of, r, q, ex, rev, 0, p)
+        self._done()
+        return out
+
+    # --- linear algebra ---------------------------------------------------------------------
+    def matmul(
+        self,
+        a: np.ndarray,
+        a_shape: tuple,
+        b: np.ndarray,
+        b_shape: tuple,
+        dtype: str,
+        transpose_a: bool,
+        transpose_b: bool,
+    ) -> np.ndarray:
+        if a.dtype in _FLOATS:
+            # BLAS (sgemm/dgemm) through numpy; transposed views need no copy.
+            av = a.transpose(0, 2, 1) if transpose_a else a
+            bv = b.transpose(0, 2, 1) if transpose_b else b
+            if a_shape[0] == 1:
+                return np.matmul(av[0], bv[0]).reshape((1,) + (av.shape[1], bv.shape[2]))
+            return np.matmul(av, bv)
+        if a.dtype != _INT32:
+            raise TypeError(
+                f"matmul is not defined for dtype {a.dtype}; expected float32/float64/int32"
+            )
+        batch = a_shape[0]
+        m = a_shape[2] if transpose_a else a_shape[1]
+        k = a_shape[1] if transpose_a else a_shape[2]
+        n = b_shape[1] if transpose_b else b_shape[2]
+        out = np.empty((batch, m, n), np.int32)
+        rows = batch * m
+        if out.size == 0:
+            return out
+        args = (a.reshape(-1), b.reshape(-1), out.reshape(-1))
+        if rows > 1 and self._par(rows * n * max(k, 1) // 8, "matmul"):
+            K.matmul_int_par(
+                *args, batch, m, k, n, transpose_a, transpose_b, self._rows_per_task(rows, n * k)
+            )
+        else:
+            K.matmul_int(*args, m, k, n, transpose_a, transpose_b, 0, rows)
+        self._done()
+        return out
+
+    # --- data movement (numpy is already one allocation-free pass) --------------------------
+    def transpose(self, x: np.ndarray, shape: tuple, dtype: str, perm: Sequence[int]) -> np.ndarray:
+        return np.asarray(x.transpose(perm), order="C")
+
+    def reshape(self, x: np.ndarray, shape: tuple, dtype: str, new_shape: tuple) -> np.ndarray:
+        return x.reshape(new_shape)
+
+    def slice(
+        self,
+        x: np.ndarray,
+        shape: tuple,
+        dtype: str,
+        begin: Sequence[int],
+        size: Sequence[int],
+        step: Sequence[int],
+    ) -> np.ndarray:
+        index = tuple(
+            slice(b, b + s * st if b + s * st >= 0 else None, st) if s else slice(0, 0)
+            for b, s, st in zip(begin, size, step, strict=True)
+        )
+        return np.asarray(x[index], order="C")
+
+    def concat(
+        self, xs: Sequence[np.ndarray], shapes: Sequence[tuple], dtype: str, axis: int
+    ) -> np.ndarray:
+        return np.concatenate(xs, axis=axis)
+
+    def pad(
+        self,
+        x: np.ndarray,
+        shape: tuple,
+        dtype: str,
+        paddings: Sequence[tuple[int, int]],
+        value: Any,
+    ) -> np.ndarray:
+        out_shape = tuple(s + lo + hi for s, (lo, hi) in zip(shape, paddings, strict=True))
+        out = np.full(out_shape, value, dtype=x.dtype)
+        out[tuple(slice(lo, lo + s) for s, (lo, _) in zip(shape, paddings, strict=True))] = x
+        return out
+
+    def gather(
+        self,
+        x: np.ndarray,
+        shape: tuple,
+        dtype: str,
+        indices: np.ndarray,
+        indices_shape: tuple,
+        axis: int,
+    ) -> np.ndarray:
+        p, d, q = _prod(shape[:axis]), shape[axis], _prod(shape[axis + 1 :])
+        m = _prod(indices_shape)
+        out = np.empty(
+            tuple(shape[:axis]) + tuple(indices_shape) + tuple(shape[axis + 1 :]), x.dtype
+        )
+        if out.size == 0:
+            return out
+        raw = _RAW[x.dtype.itemsize]  # a copy: one kernel per element width
+        args = (x.reshape(-1).view(raw), indices.reshape(-1), out.reshape(-1).view(raw), d, q, m)
+        if self._par(out.size, "gather"):
+            K.gather_par(*args, self._rows_per_task(p * m, q))
+        else:
+            K.gather(*args, 0, p * m)
+        self._done()
+        return out
+
+    def scatter_add(
+        self,
+        updates: np.ndarray,
+        updates_shape: tuple,
+        dtype: str,
+        indices: np.ndarray,
+        indices_shape: tuple,
+        axis: int,
+        dim: int,
+    ) -> np.ndarray:
+        lead = tuple(updates_shape[:axis])
+        trail = tuple(updates_shape[axis + len(indices_shape) :])
+        p, q, m = _prod(lead), _prod(trail), _prod(indices_shape)
+        out = np.zeros(lead + (dim,) + trail, updates.dtype)
+        if out.size == 0 or m == 0:
+            return out
+        args = (updates.reshape(-1), indices.reshape(-1), out.reshape(-1))
+        if self._par(updates.size, "scatter_add"):
+            nt = numba.get_num_threads()
+            per_p = max(1, -(-2 * nt // p))
+            q_chunk = max(-(-q // per_p), min(q, 256))
+            K.scatter_add_par(*args, p, dim, q, m, q_chunk)
+        else:
+            K.scatter_add(*args, dim, q, m, 0, p, 0, q)
+        self._done()
+        return out
+
+    def one_hot(
+        self, indices: np.ndarray, shape: tuple, depth: int, on: Any, off: Any, dtype: str
+    ) -> np.ndarray:
+        out = np.full(tuple(shape) + (depth,), off, dtype=numpy_dtype(dtype))
+        if out.size == 0:
+            return out
+        idx = indices.reshape(-1)
+        flat = out.reshape(-1, depth)
+        valid = (idx >= 0) & (idx < depth)
+        flat[np.nonzero(valid)[0], idx[valid]] = on
+        return out
+
+    def fill(self, shape: tuple, value: Any, dtype: str) -> np.ndarray:
+        return np.full(shape, value, dtype=numpy_dtype(dtype))
+
+    # --- fused composites -------------------------------------------------------------------
+    def _softmax(self, x: np.ndarray, shape: tuple, axis: int, log: bool) -> np.ndarray:
+        if x.dtype not in _FLOATS:
+            raise TypeError(f"softmax needs a float input, got {x.dtype}")
+        p, r, q = _prod(shape[:axis]), shape[axis], _prod(shape[axis + 1 :])
+        out = np.empty(shape, x.dtype)
+        if out.size == 0:
+            return out
+        xf, of = x.reshape(-1), out.reshape(-1)
+        zero = _scalars(x.dtype)[0]
+        if p > 1 and self._par(x.size, "softmax"):
+            K.softmax_par(xf, of, p, r, q, log, zero, self._rows_per_task(p, r * q))
+        else:
+            K.softmax(xf, of, r, q, log, zero, 0, p)
+        self._done()
+        return out
+
+    def softmax(self, x: np.ndarray, shape: tuple, dtype: str, axis: int) -> np.ndarray:
+        """exp(x - max) / sum along ``axis`` in one pass per row (fused engine composite)."""
+        return self._softmax(x, shape, axis, False)
+
+    def log_softmax(self, x: np.ndarray, shape: tuple, dtype: str, axis: int) -> np.ndarray:
+        """(x - max) - log(sum(exp(x - max))) along ``axis`` (fused engine composite)."""
+        return self._softmax(x, shape, axis, True)
+
+    # Optimizer one-pass updates: add their names to ``fused`` and a method per update here,
+    # backed by a serial/parallel kernel pair in ``backends.cpu.kernels`` (see its last section).
