@@ -2,7 +2,8 @@
 
 ``run`` picks the active backend, moves inputs that live elsewhere, calls the kernel, wraps the
 result in a Tensor, and records the call on every active gradient tape (and trace) that
-follows one of its inputs.
+follows one of its inputs. ``run_multi`` does the same for kernels with several outputs
+(fused optimizer updates); ``recorders`` are the active ``engine.trace`` captures.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from engine import memory, registry
-from engine.tensor import Tensor
+from engine.tensor import Tensor, recorders
 
 # Active gradient tapes (engine.autodiff pushes/pops) and observers (tracing, profiling).
 tapes: list = []
 observers: list[Callable] = []
+__all__ = ["from_host", "observers", "recorders", "run", "run_multi", "tapes"]
 
 
 def run(
@@ -38,7 +40,35 @@ def run(
     if observers:
         for obs in observers:
             obs(name, inputs, attrs, out)
+    if recorders:
+        recorders[-1].op(name, inputs, invoke, (out,))
     return out
+
+
+def run_multi(
+    name: str,
+    inputs: Sequence[Tensor],
+    attrs: dict[str, Any],
+    outputs: Sequence[tuple[tuple[int, ...], str]],
+    invoke: Callable[..., Sequence[Any]],
+) -> list[Tensor]:
+    """Run kernel ``name`` with several outputs: ``invoke(backend, *buffers)`` returns one
+    buffer per ``(shape, dtype)`` of ``outputs``. Not recorded on gradient tapes."""
+    name_be = registry.get_backend()
+    be = registry.instance_of(name_be)
+    bufs = [t.buffer_on(name_be) for t in inputs]
+    res = invoke(be, *bufs)
+    outs = [
+        Tensor(memory.Storage(b, name_be, be.nbytes(b)), shape, dtype)
+        for b, (shape, dtype) in zip(res, outputs, strict=True)
+    ]
+    if observers:
+        for obs in observers:
+            for out in outs:
+                obs(name, inputs, attrs, out)
+    if recorders:
+        recorders[-1].op(name, inputs, invoke, outs, True)
+    return outs
 
 
 def from_host(array, dtype: str) -> Tensor:
@@ -46,4 +76,7 @@ def from_host(array, dtype: str) -> Tensor:
     name_be = registry.get_backend()
     be = registry.instance_of(name_be)
     buf = be.from_numpy(array)
-    return Tensor(memory.Storage(buf, name_be, be.nbytes(buf)), tuple(array.shape), dtype)
+    out = Tensor(memory.Storage(buf, name_be, be.nbytes(buf)), tuple(array.shape), dtype)
+    if recorders:
+        recorders[-1].upload(out)
+    return out

@@ -12,6 +12,10 @@ from engine import memory, registry
 
 _ids = itertools.count(1)
 
+#: Active ``engine.trace`` recorders (innermost last): told of host reads, variable creation
+#: and assignments. ``engine.dispatch.recorders`` is this list.
+recorders: list = []
+
 
 class Tensor:
     """An immutable n-d array living on one backend. Ops return new tensors."""
@@ -84,6 +88,8 @@ class Tensor:
     def numpy(self) -> np.ndarray:
         """A host copy of the values as a numpy array."""
         s = self._live()
+        if recorders:
+            recorders[-1].host_read(self)
         out = registry.instance_of(s.backend).to_numpy(s.buf, self.shape, self.dtype)
         return np.asarray(out).reshape(self.shape)
 
@@ -292,6 +298,8 @@ class Variable(Tensor):
         self.trainable = trainable
         self.name = name or f"Variable{next(Variable._names)}"
         _variables.setdefault(self.name, weakref.WeakSet()).add(self)
+        if recorders:
+            recorders[-1].variable_created(self)
 
     def assign(self, value: Any) -> Variable:
         """Replace the value; shape and dtype must match."""
@@ -310,6 +318,8 @@ class Variable(Tensor):
             memory.count_tensor(old.backend, -1)
             memory.count_tensor(s.backend, 1)
         self._storage = s
+        if recorders:
+            recorders[-1].assign(self, value)
         return self
 
     def dispose(self) -> None:

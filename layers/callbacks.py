@@ -9,6 +9,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -379,15 +380,19 @@ class LambdaCallback(Callback):
 
 class ProgressBar(Callback):
     """verbose=1: one tqdm bar per epoch (batches, ETA, loss and metrics); verbose=2: one line
-    per epoch."""
+    per epoch. When batch logs carry no values (a traced ``fit``), the bar reads the model's
+    running means (``model._running_logs()``, one device read) at most every ``interval``
+    seconds."""
 
-    def __init__(self, verbose: int = 1, file: Any = None):
+    def __init__(self, verbose: int = 1, file: Any = None, interval: float = 0.25):
         super().__init__()
         self.verbose = verbose
         self.file = file
+        self.interval = float(interval)
         self.bar: Any = None
         self._sums: dict[str, float] = {}
         self._count = 0
+        self._last = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         self._sums, self._count = {}, 0
@@ -407,15 +412,28 @@ class ProgressBar(Callback):
         logs = logs or {}
         size = logs.get("size", 1)
         self._count += size
+        values = False
         for k, v in logs.items():
             if k not in ("batch", "size"):
+                values = True
                 self._sums[k] = self._sums.get(k, 0.0) + v * size
         if self.bar is not None:
             self.bar.update(1)
-            if batch % 10 == 0 or batch + 1 == self.params.get("steps"):
-                self.bar.set_postfix(
-                    {k: f"{s / self._count:.4f}" for k, s in self._sums.items()}, refresh=False
-                )
+            last = batch + 1 == self.params.get("steps")
+            if values:
+                if batch % 10 == 0 or last:
+                    self.bar.set_postfix(
+                        {k: f"{s / self._count:.4f}" for k, s in self._sums.items()},
+                        refresh=False,
+                    )
+                return
+            now = time.monotonic()
+            running = getattr(self.model, "_running_logs", None)
+            if running is not None and (last or now - self._last >= self.interval):
+                self._last = now
+                means = running()
+                if means:
+                    self.bar.set_postfix({k: f"{v:.4f}" for k, v in means.items()}, refresh=False)
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         text = {k: f"{v:.4f}" for k, v in (logs or {}).items()}

@@ -202,7 +202,7 @@ class Model(TrainingMixin, Layer):
             batch = (
                 xs if (start == 0 and stop == n) else [tw.slice(t, start, stop - start) for t in xs]
             )
-            pieces.append(self.run(batch, training=False))
+            pieces.append(self._forward(batch))  # traced when compiled with jit
         if not pieces:
             raise ValueError("predict: x has no samples")
         outs = [
@@ -214,7 +214,7 @@ class Model(TrainingMixin, Layer):
         """Outputs for ``x`` in one batch."""
         from layers.data import as_input_list
 
-        outs = self.run(as_input_list(x, self), training=False)
+        outs = self._forward(as_input_list(x, self))
         return outs[0] if len(outs) == 1 else outs
 
     def save(self, path: Any, include_optimizer: bool = False) -> Any:

@@ -10,6 +10,16 @@ Per batch: loss = sum over outputs of mean(per-sample loss * weight), plus the r
 penalties; its gradients update the trainable weights. Every step runs inside ``tw.tidy``, so
 ``tw.memory()`` stays flat across epochs. Epoch logs are batch-size-weighted means. Validation
 (and ``evaluate``) compute the same losses without the regularisation term, as TF.js does.
+
+With ``compile(..., jit=True)`` (the default) each step runs through an ``engine.trace``
+cache keyed by the batch's shapes and dtypes, which weights are absent, the backend and the
+trainable variables: the first step of a signature is captured, later ones replay its kernels
+(a signature that cannot be traced runs eagerly, the reason logged once on
+``tensorweave.trace``). Loss and metric sums then accumulate on the device, in a float32
+vector per epoch read at the epoch's end; batch logs carry the batch's values only when a
+callback other than the progress bar and the history reads them (those batches synchronise),
+and the progress bar reads the running means at most ``PROGRESS_INTERVAL`` times a second.
+``jit=False`` keeps the eager loop, which reads every batch's values.
 """
 
 from __future__ import annotations
@@ -21,8 +31,9 @@ from typing import Any
 import numpy as np
 
 import engine as tw
-from engine import Tensor
+from engine import Tensor, registry
 from engine.autodiff import Tape
+from engine.trace import TraceCache
 from layers import callbacks as cbks
 from layers import losses as losses_mod
 from layers import metrics as metrics_mod
@@ -72,21 +83,42 @@ class _Data:
         )
 
 
+#: Seconds between two reads of the running loss by the progress bar (jit mode).
+PROGRESS_INTERVAL = 0.25
+
+
+def _needs_batch_values(callbacks: Sequence[Any]) -> bool:
+    """True when a callback other than the progress bar and the history reads batch logs."""
+    for c in callbacks:
+        if isinstance(c, (cbks.ProgressBar, cbks.History)):
+            continue
+        if any(h in getattr(c, "__dict__", {}) for h in ("on_batch_end", "on_train_batch_end")):
+            return True
+        for h in ("on_batch_end", "on_train_batch_end"):
+            if getattr(type(c), h, None) is not getattr(cbks.Callback, h):
+                return True
+    return False
+
+
 class TrainingMixin:
     """compile / fit / evaluate / train_on_batch for models (TF.js ``LayersModel`` semantics)."""
 
     optimizer: Any = None
+    jit: bool = False
+    _running: Any = None
     loss_functions: list = []
     metrics_names: list[str] = []
     is_compiled: bool = False
     stop_training: bool = False
 
     # --- compile ------------------------------------------------------------------------------
-    def compile(self, optimizer: Any, loss: Any, metrics: Any = None) -> None:
+    def compile(self, optimizer: Any, loss: Any, metrics: Any = None, jit: bool = True) -> None:
         """Set the optimizer (a name of tfjs-compat §2, any case, or an instance), the loss
         (name, callable, list per output or dict by output name) and the metrics (list for every
         output, or dict by output name). Everything is checked before the model changes;
-        recompiling keeps the weights, and a string optimizer starts fresh."""
+        recompiling keeps the weights, and a string optimizer starts fresh. ``jit=True`` traces
+        the train, test and predict steps and replays them (``jit=False``: eager, for
+        debugging)."""
         from engine import train
 
         names = list(self.output_names)
@@ -105,6 +137,12 @@ class TrainingMixin:
         )
         self.loss = loss
         self.compile_metrics = metrics
+        self.jit = bool(jit)
+        self._traces = {
+            "train": TraceCache("train step"),
+            "test": TraceCache("test step"),
+            "predict": TraceCache("predict step"),
+        }
         self.is_compiled = True
 
     @staticmethod
@@ -295,6 +333,40 @@ class TrainingMixin:
     def _metric_values(self, outs: list[Tensor], d: _Data) -> list[Tensor]:
         return [tw.mean(fn(d.ys[i], outs[i])) for i, _, fn in self._metric_entries]
 
+    def _train_values(self, d: _Data) -> Tensor:
+        """One optimizer step on ``d``; returns the loss (and metrics) as a float32 vector."""
+        params = list(self.trainable_weights)
+        tape = Tape(watch=params)
+        with tape:
+            outs = self.run(d.xs, training=True)
+            per_out = self._losses(outs, d)
+            total = per_out[0]
+            for t in per_out[1:]:
+                total = tw.add(total, t)
+            for r in self.regularization_losses():
+                total = tw.add(total, tw.sum(r))
+        grads = tape.gradient(total, params) if params else []
+        values = [total] + (per_out if len(per_out) > 1 else []) + self._metric_values(outs, d)
+        stacked = tw.stack([tw.cast(tw.reshape(v, ()), "float32") for v in values])
+        return self._apply(stacked, grads, params)
+
+    def _apply(self, stacked: Tensor | None, grads: list, params: list) -> Tensor | None:
+        """Apply the gradients and the constraints; returns ``stacked``."""
+        pairs = [(g, v) for g, v in zip(grads, params, strict=False) if g is not None]
+        if pairs:
+            self.optimizer.apply_gradients(pairs)
+            self.apply_constraints()
+        return stacked
+
+    def _test_values(self, d: _Data) -> Tensor:
+        outs = self.run(d.xs, training=False)
+        per_out = self._losses(outs, d)
+        total = per_out[0]
+        for t in per_out[1:]:
+            total = tw.add(total, t)
+        values = [total] + (per_out if len(per_out) > 1 else []) + self._metric_values(outs, d)
+        return tw.stack([tw.cast(tw.reshape(v, ()), "float32") for v in values])
+
     def _train_step(self, d: _Data) -> np.ndarray:
         def step() -> np.ndarray:
             params = list(self.trainable_weights)
@@ -310,27 +382,70 @@ class TrainingMixin:
             grads = tape.gradient(total, params) if params else []
             values = [total] + (per_out if len(per_out) > 1 else []) + self._metric_values(outs, d)
             host = tw.stack([tw.cast(tw.reshape(v, ()), "float32") for v in values]).numpy()
-            pairs = [(g, v) for g, v in zip(grads, params, strict=False) if g is not None]
-            if pairs:
-                self.optimizer.apply_gradients(pairs)
-                self.apply_constraints()
+            self._apply(None, grads, params)
             return host
 
         return tw.tidy(step)
 
     def _test_step(self, d: _Data) -> np.ndarray:
-        def step() -> np.ndarray:
-            outs = self.run(d.xs, training=False)
-            per_out = self._losses(outs, d)
-            total = per_out[0]
-            for t in per_out[1:]:
-                total = tw.add(total, t)
-            values = [total] + (per_out if len(per_out) > 1 else []) + self._metric_values(outs, d)
-            return tw.stack([tw.cast(tw.reshape(v, ()), "float32") for v in values]).numpy()
+        return tw.tidy(lambda: self._test_values(d).numpy())
 
-        return tw.tidy(step)
+    def _traced(self, kind: str, d: _Data, acc: Tensor | None) -> tuple[Tensor, Tensor]:
+        """``(values, acc + values * batch size)`` for one batch, through the trace cache of
+        ``kind`` ("train" or "test")."""
+        n_x, n_y = len(d.xs), len(d.ys)
+        mask = tuple(w is not None for w in d.ws)
+        size = float(d.n)
+        if acc is None:
+            acc = tw.zeros([len(self.metrics_names)])
+        args = [*d.xs, *d.ys, *(w for w in d.ws if w is not None), acc]
+        body = self._train_values if kind == "train" else self._test_values
+
+        def fn(*a: Tensor) -> tuple[Tensor, Tensor]:
+            def inner() -> tuple[Tensor, Tensor]:
+                ws_it = iter(a[n_x + n_y : -1])
+                ws = [next(ws_it) if m else None for m in mask]
+                dd = _Data(list(a[:n_x]), list(a[n_x : n_x + n_y]), ws)
+                values = body(dd)
+                return values, tw.add(a[-1], tw.mul(values, size))
+
+            return tw.tidy(inner)
+
+        return self._traces[kind](self._signature(kind, args, mask), fn, args)
+
+    def _signature(self, kind: str, args: list[Tensor], mask: tuple) -> tuple:
+        return (
+            kind,
+            tuple((t.shape, t.dtype) for t in args),
+            mask,
+            registry.get_backend(),
+            id(self.optimizer),
+            tuple(id(v) for v in self.trainable_weights) if kind == "train" else (),
+        )
+
+    def _forward(self, xs: list[Tensor]) -> list[Tensor]:
+        """``run(xs, training=False)``, traced when the model was compiled with ``jit``."""
+        if not self.jit:
+            return self.run(xs, training=False)
+        key = ("predict", tuple((t.shape, t.dtype) for t in xs), registry.get_backend())
+        return self._traces["predict"](
+            key, lambda *a: tw.tidy(lambda: list(self.run(list(a), training=False))), xs
+        )
+
+    def _running_logs(self) -> dict[str, float] | None:
+        """The running epoch means (jit mode; one device read), for the progress bar."""
+        r = self._running
+        if r is None or r.acc is None or not r.count:
+            return None
+        return dict(zip(self.metrics_names, (float(v) for v in r.sums() / r.count), strict=False))
 
     def _evaluate_data(self, d: _Data, batch_size: int) -> np.ndarray:
+        if self.jit:
+            acc = None
+            for start in range(0, d.n, batch_size):
+                stop = min(start + batch_size, d.n)
+                _, acc = self._traced("test", d.take(None, start, stop), acc)
+            return acc.numpy().astype(np.float64) / d.n
         sums = np.zeros(len(self.metrics_names), dtype=np.float64)
         for start in range(0, d.n, batch_size):
             stop = min(start + batch_size, d.n)
@@ -392,22 +507,19 @@ class TrainingMixin:
         }
 
         def run_epoch(epoch: int, cb: cbks.CallbackList) -> tuple[np.ndarray, int, bool]:
-            sums = np.zeros(len(self.metrics_names), dtype=np.float64)
-            count = 0
+            run = self._running = _Running(self, cb)
             complete = True
             for b, (idx, start, stop) in enumerate(batches.epoch()):
                 size = len(idx) if idx is not None else stop - start
                 cb.on_batch_begin(b, {"batch": b, "size": size})
-                vals = self._train_step(data.take(idx, start, stop))
-                sums += vals.astype(np.float64) * size
-                count += size
                 logs = {"batch": b, "size": size}
-                logs.update(zip(self.metrics_names, (float(v) for v in vals), strict=False))
+                logs.update(run.train(data.take(idx, start, stop)))
                 cb.on_batch_end(b, logs)
                 if self.stop_training and b + 1 < steps:
                     complete = False
                     break
-            return sums, count, complete
+            self._running = None
+            return run.sums(), run.count, complete
 
         return self._loop(
             run_epoch, epochs, initial_epoch, verbose, callbacks, params, val, batch_size
@@ -526,8 +638,8 @@ class TrainingMixin:
         def run_epoch(epoch: int, cb: cbks.CallbackList) -> tuple[np.ndarray, int, bool]:
             if batches_per_epoch is None:
                 state["it"] = iter(dataset)
-            sums = np.zeros(len(self.metrics_names), dtype=np.float64)
-            count, b = 0, 0
+            run = self._running = _Running(self, cb)
+            b = 0
             while batches_per_epoch is None or b < batches_per_epoch:
                 try:
                     item = next_batch()
@@ -545,18 +657,16 @@ class TrainingMixin:
                 bx, by, bw = _unpack_batch(item)
                 d = self._data(bx, by, bw, class_weight, "fit_dataset")
                 cb.on_batch_begin(b, {"batch": b, "size": d.n})
-                vals = self._train_step(d)
-                sums += vals.astype(np.float64) * d.n
-                count += d.n
                 logs = {"batch": b, "size": d.n}
-                logs.update(zip(self.metrics_names, (float(v) for v in vals), strict=False))
+                logs.update(run.train(d))
                 cb.on_batch_end(b, logs)
                 b += 1
                 if self.stop_training:
                     break
-            if count == 0 and not self.stop_training:
+            self._running = None
+            if run.count == 0 and not self.stop_training:
                 raise ValueError("fit_dataset: the dataset yielded no batches")
-            return sums, count, not self.stop_training
+            return run.sums(), run.count, not self.stop_training
 
         if val_batches is not None:
             val = _DatasetValidation(self, val_batches)
@@ -601,14 +711,20 @@ class TrainingMixin:
         """One optimizer step on exactly this batch; returns the loss (and metrics) as floats."""
         self._check_compiled("train_on_batch")
         d = self._data(x, y, sample_weight, class_weight, "train_on_batch")
-        vals = [float(v) for v in self._train_step(d)]
+        if self.jit:
+            vals = [float(v) for v in self._traced("train", d, None)[0].numpy()]
+        else:
+            vals = [float(v) for v in self._train_step(d)]
         return vals[0] if len(vals) == 1 else vals
 
     def test_on_batch(self, x: Any, y: Any, sample_weight: Any = None) -> float | list[float]:
         """Loss (and metrics) on one batch without training."""
         self._check_compiled("test_on_batch")
         d = self._data(x, y, sample_weight, None, "test_on_batch")
-        vals = [float(v) for v in self._test_step(d)]
+        if self.jit:
+            vals = [float(v) for v in self._traced("test", d, None)[0].numpy()]
+        else:
+            vals = [float(v) for v in self._test_step(d)]
         return vals[0] if len(vals) == 1 else vals
 
 
@@ -622,15 +738,52 @@ class _DatasetValidation:
     def evaluate(self) -> np.ndarray:
         m = self.model
         sums = np.zeros(len(m.metrics_names), dtype=np.float64)
+        acc = None
         count = 0
         for item in self.dataset:
             bx, by, bw = _unpack_batch(item)
             d = m._data(bx, by, bw, None, "validation")
-            sums += m._test_step(d).astype(np.float64) * d.n
+            if m.jit:
+                _, acc = m._traced("test", d, acc)
+            else:
+                sums += m._test_step(d).astype(np.float64) * d.n
             count += d.n
         if count == 0:
             raise ValueError("validation dataset yielded no batches")
+        if acc is not None:
+            sums = acc.numpy().astype(np.float64)
         return sums / count
+
+
+class _Running:
+    """One epoch's loss and metric sums: on the host (eager) or in a device vector (jit)."""
+
+    def __init__(self, model: TrainingMixin, cb: cbks.CallbackList):
+        self.model = model
+        self.jit = model.jit
+        self.values = not self.jit or _needs_batch_values(cb.callbacks)
+        self._sums = np.zeros(len(model.metrics_names), dtype=np.float64)
+        self.acc: Tensor | None = None
+        self.count = 0
+
+    def train(self, d: _Data) -> dict[str, float]:
+        """One step; returns the batch's values when they are to be logged."""
+        names = self.model.metrics_names
+        if not self.jit:
+            vals = self.model._train_step(d)
+            self._sums += vals.astype(np.float64) * d.n
+            self.count += d.n
+            return dict(zip(names, (float(v) for v in vals), strict=False))
+        values, self.acc = self.model._traced("train", d, self.acc)
+        self.count += d.n
+        if self.values:
+            return dict(zip(names, (float(v) for v in values.numpy()), strict=False))
+        return {}
+
+    def sums(self) -> np.ndarray:
+        if self.acc is not None:
+            return self.acc.numpy().astype(np.float64)
+        return self._sums
 
 
 def _unpack_batch(item: Any) -> tuple[Any, Any, Any]:

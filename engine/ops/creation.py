@@ -109,32 +109,54 @@ def linspace(start: float, stop: float, num: int) -> Tensor:
     return tensor(np.linspace(start, stop, int(num)), dtype="float32")
 
 
+def _random(name: str, shape: tuple[int, ...], dt: str, attrs: dict, draw) -> Tensor:
+    """A kernel whose invoke draws ``draw(generator)`` on the host at each call and uploads it:
+    replaying a trace draws fresh values from the global seed sequence, in eager order."""
+    from engine.ops.core import check_dtype_supported
+
+    check_dtype_supported(dt, name)
+    seed = attrs.get("seed")
+    np_dt = dtypes.to_numpy_dtype(dt)
+
+    def invoke(be: Any) -> Any:
+        arr = np.array(draw(rng(seed)), dtype=np_dt, order="C").reshape(shape)
+        return be.from_numpy(arr)
+
+    return dispatch.run(name, (), attrs, shape, dt, invoke)
+
+
 def random_uniform(shape: Sequence[int], minval: float = 0, maxval: float = 1, dtype: Any = "float32", seed: int | None = None) -> Tensor:
     """Uniform values in [minval, maxval)."""
     shape = _shape(shape, "random_uniform")
     dt = dtypes.as_dtype(dtype)
-    g = rng(seed)
+    attrs = {"minval": minval, "maxval": maxval, "seed": seed}
     if dt == "int32":
-        return tensor(g.integers(int(minval), int(maxval), size=shape), dtype="int32")
-    return tensor(g.uniform(minval, maxval, size=shape), dtype=dt)
+        lo, hi = int(minval), int(maxval)
+        return _random("random_uniform", shape, dt, attrs, lambda g: g.integers(lo, hi, size=shape))
+    return _random("random_uniform", shape, dt, attrs, lambda g: g.uniform(minval, maxval, size=shape))
 
 
 def random_normal(shape: Sequence[int], mean: float = 0, stddev: float = 1, dtype: Any = "float32", seed: int | None = None) -> Tensor:
     shape = _shape(shape, "random_normal")
-    return tensor(rng(seed).normal(mean, stddev, size=shape), dtype=dtypes.as_dtype(dtype))
+    attrs = {"mean": mean, "stddev": stddev, "seed": seed}
+    return _random("random_normal", shape, dtypes.as_dtype(dtype), attrs, lambda g: g.normal(mean, stddev, size=shape))
 
 
 def truncated_normal(shape: Sequence[int], mean: float = 0, stddev: float = 1, dtype: Any = "float32", seed: int | None = None) -> Tensor:
     """Normal values, redrawn when more than two standard deviations from the mean."""
     shape = _shape(shape, "truncated_normal")
-    g = rng(seed)
     n = int(np.prod(shape))
-    out = g.normal(0, 1, size=n)
-    bad = np.abs(out) > 2
-    while bad.any():
-        out[bad] = g.normal(0, 1, size=int(bad.sum()))
+
+    def draw(g: np.random.Generator) -> np.ndarray:
+        out = g.normal(0, 1, size=n)
         bad = np.abs(out) > 2
-    return tensor((out * stddev + mean).reshape(shape), dtype=dtypes.as_dtype(dtype))
+        while bad.any():
+            out[bad] = g.normal(0, 1, size=int(bad.sum()))
+            bad = np.abs(out) > 2
+        return (out * stddev + mean).reshape(shape)
+
+    attrs = {"mean": mean, "stddev": stddev, "seed": seed}
+    return _random("truncated_normal", shape, dtypes.as_dtype(dtype), attrs, draw)
 
 
 def variable(initial_value: Any, trainable: bool = True, name: str | None = None, dtype: Any = None) -> Variable:

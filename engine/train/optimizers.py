@@ -23,17 +23,30 @@ step, exactly the keywords documented on each class's ``_update`` (``Adam``: ``l
 beta2, epsilon, t``; ``Adamax``: ``lr_t, beta1, beta2, epsilon, t``; ``SGD``: ``lr``;
 ``Momentum``: ``lr, momentum, nesterov``; ``RMSProp``: ``lr, decay, momentum, epsilon,
 centered``; ``Adagrad``: ``lr, epsilon``; ``Adadelta``: ``lr, rho, epsilon``), where ``t`` is the
-1-based step number. Slot order is each class's ``slot_names``.
+1-based step number. Slot order is each class's ``slot_names``. The fused kernel runs through
+``engine.dispatch.run_multi`` and reads ``hyper`` when it is invoked, so a replayed trace
+(``engine.trace``) passes the values of the step being replayed.
+
+Device state
+------------
+Values that change from step to step live in non-trainable scalar variables (``_state``), so a
+traced training step replays correctly: the learning rate (``learning_rate`` is a Python
+property mirroring it; setting it assigns the variable), and for Adam and Adamax, TF.js-style,
+the 1-based step number ``t`` (float32, exact to 2^24) from which the bias corrections
+``1 - beta^t`` are computed on the device, advanced with an op after each step. The composite ``_update`` takes ``_device_hyper()``,
+where those values are scalar tensors. ``iterations`` is a Python mirror counted on the host
+(also on replay); setting it (``set_weights``) re-derives the device state.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from engine import ops, registry
+from engine import dispatch, ops, registry, trace
 from engine.autodiff import Tape
-from engine.memory import Storage, tidy
+from engine.memory import tidy
 from engine.tensor import Tensor, Variable, find_variables
 
 EPSILON = 1e-7
@@ -41,6 +54,14 @@ EPSILON = 1e-7
 
 def _eps(epsilon: float | None) -> float:
     return EPSILON if epsilon is None else float(epsilon)
+
+
+def _bias_correction(beta: float, t: Tensor) -> Tensor:
+    """``1 - beta^t`` on the device as ``-expm1(t * log(beta))``: float32 ``beta^t`` loses
+    the digits that matter when beta is close to 1."""
+    if beta <= 0:
+        return ops.fill((), 1.0, "float32")
+    return ops.neg(ops.expm1(ops.mul(t, math.log(beta))))
 
 
 class Optimizer:
@@ -53,10 +74,60 @@ class Optimizer:
     kernel: ClassVar[str] = ""
 
     def __init__(self, learning_rate: float):
-        self.learning_rate = float(learning_rate)
-        self.iterations = 0
+        self._state: dict[str, Variable] = {}
+        self._lr = float(learning_rate)
+        self._iterations = 0
         self._slots: dict[str, list[Variable]] = {}
         self._vars: dict[str, Variable] = {}
+
+    # --- step-varying state ----------------------------------------------------------------
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate (a Python float; setting it updates the device copy too)."""
+        return self._lr
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        self._lr = float(value)
+        var = self._state.get("lr")
+        if var is not None:
+            var.assign(ops.scalar(self._lr, "float32"))
+
+    @property
+    def iterations(self) -> int:
+        """Steps applied so far."""
+        return self._iterations
+
+    @iterations.setter
+    def iterations(self, value: int) -> None:
+        self._iterations = int(value)
+        for name, v in self._state_values().items():
+            var = self._state.get(name)
+            if var is not None:
+                var.assign(ops.scalar(v, "float32"))
+
+    def _state_values(self) -> dict[str, float]:
+        """The device state's values before step ``iterations + 1``."""
+        return {"lr": self._lr}
+
+    def _ensure_state(self) -> dict[str, Variable]:
+        if not self._state:
+            self._state = {
+                k: ops.variable(ops.scalar(v, "float32"), trainable=False)
+                for k, v in self._state_values().items()
+            }
+        return self._state
+
+    def _device_hyper(self, state: dict[str, Variable]) -> dict[str, Any]:
+        """The keyword arguments of this step's composite ``_update`` (scalar tensors for the
+        values that change between steps)."""
+        return {**self._hyper(), "lr": state["lr"]}
+
+    def _advance_state(self, state: dict[str, Variable]) -> None:
+        """Move the device state on by one step, with ops."""
+
+    def _count_step(self) -> None:
+        self._iterations += 1
 
     # --- public API -----------------------------------------------------------------------
     def minimize(
@@ -96,7 +167,9 @@ class Optimizer:
         pairs = self._pairs(grads)
         be = registry.backend()
         fused = bool(self.kernel) and be.has(self.kernel)
+        state = self._ensure_state()
         with tidy():
+            hyper: dict[str, Any] | None = None
             for g, var in pairs:
                 if g is None:
                     continue
@@ -106,15 +179,18 @@ class Optimizer:
                         f"{g.shape}, the variable has shape {var.shape}"
                     )
                 slots = self._get_slots(var)
-                hyper = self._hyper()
                 if fused:
-                    new = self._run_fused(be, var, g, slots, hyper)
+                    new = self._run_fused(var, g, slots)
                 else:
+                    if hyper is None:
+                        hyper = self._device_hyper(state)
                     new = self._update(var, ops.cast(g, var.dtype), tuple(slots), **hyper)
                 var.assign(new[0])
                 for s, v in zip(slots, new[1:], strict=False):
                     s.assign(v)
-        self.iterations += 1
+            self._advance_state(state)
+        self._count_step()
+        trace.host_effect(self._count_step)
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments (snake_case), so ``type(opt)(**opt.get_config())``
@@ -176,6 +252,9 @@ class Optimizer:
             for s in slots:
                 s.dispose()
         self._slots.clear()
+        for v in self._state.values():
+            v.dispose()
+        self._state = {}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -183,7 +262,7 @@ class Optimizer:
 
     # --- per optimizer ----------------------------------------------------------------------
     def _hyper(self) -> dict[str, Any]:
-        """The keyword arguments of this step's ``_update`` (and of the fused kernel)."""
+        """The keyword arguments of this step's fused kernel (Python values)."""
         raise NotImplementedError
 
     def _update(self, var: Tensor, grad: Tensor, slots: tuple[Tensor, ...], **hyper: Any) -> tuple:
@@ -204,17 +283,20 @@ class Optimizer:
             self._slots[var.name] = slots
         return slots
 
-    def _run_fused(self, be: Any, var: Variable, g: Tensor, slots: list[Variable], hyper: dict):
-        name_be = registry.get_backend()
-        bufs = getattr(be, self.kernel)(
-            var.shape,
-            var.dtype,
-            var.buffer_on(name_be),
-            ops.cast(g, var.dtype).buffer_on(name_be),
-            tuple(s.buffer_on(name_be) for s in slots),
-            **hyper,
+    def _run_fused(self, var: Variable, g: Tensor, slots: list[Variable]) -> list[Tensor]:
+        kernel, shape, dtype = self.kernel, var.shape, var.dtype
+
+        def invoke(be: Any, w: Any, gb: Any, *sb: Any) -> Any:
+            # hyper is read at call time: a replayed trace sees the step being replayed
+            return getattr(be, kernel)(shape, dtype, w, gb, sb, **self._hyper())
+
+        return dispatch.run_multi(
+            kernel,
+            (var, ops.cast(g, dtype), *slots),
+            {},
+            [(shape, dtype)] * (1 + len(slots)),
+            invoke,
         )
-        return [Tensor(Storage(b, name_be, be.nbytes(b)), var.shape, var.dtype) for b in bufs]
 
     def _pairs(self, grads: Any) -> list[tuple[Tensor, Variable]]:
         if isinstance(grads, Mapping):
@@ -329,12 +411,29 @@ class Adam(Optimizer):
             "t": self.iterations + 1,
         }
 
-    def _update(self, var, grad, slots, *, lr, beta1, beta2, epsilon, t):
+    def _state_values(self) -> dict[str, float]:
+        return {"lr": self._lr, "t": float(self.iterations + 1)}
+
+    def _device_hyper(self, state: dict[str, Variable]) -> dict[str, Any]:
+        return {
+            "lr": state["lr"],
+            "beta1": self.beta1,
+            "beta2": self.beta2,
+            "epsilon": self.epsilon,
+            "bc1": _bias_correction(self.beta1, state["t"]),
+            "bc2": _bias_correction(self.beta2, state["t"]),
+        }
+
+    def _advance_state(self, state: dict[str, Variable]) -> None:
+        state["t"].assign(ops.add(state["t"], 1.0))
+
+    def _update(self, var, grad, slots, *, lr, beta1, beta2, epsilon, bc1, bc2):
+        """``bc1``, ``bc2``: the bias corrections ``1 - beta^t`` of this step."""
         m, v = slots
         m = ops.add(ops.mul(m, beta1), ops.mul(grad, 1 - beta1))
         v = ops.add(ops.mul(v, beta2), ops.mul(ops.square(grad), 1 - beta2))
-        m_hat = ops.div(m, 1 - beta1**t)
-        v_hat = ops.div(v, 1 - beta2**t)
+        m_hat = ops.div(m, bc1)
+        v_hat = ops.div(v, bc2)
         step = ops.div(m_hat, ops.add(ops.sqrt(v_hat), epsilon))
         return ops.sub(var, ops.mul(step, lr)), m, v
 
@@ -379,12 +478,29 @@ class Adamax(Optimizer):
             "t": self.iterations + 1,
         }
 
-    def _update(self, var, grad, slots, *, lr_t, beta1, beta2, epsilon, t):
+    def _state_values(self) -> dict[str, float]:
+        return {"lr": self._lr, "t": float(self.iterations + 1)}
+
+    def _device_hyper(self, state: dict[str, Variable]) -> dict[str, Any]:
+        t = state["t"]
+        lr_t = ops.div(state["lr"], ops.add(ops.mul(ops.sub(t, 1.0), self.decay), 1.0))
+        return {
+            "beta1": self.beta1,
+            "beta2": self.beta2,
+            "epsilon": self.epsilon,
+            "lr_c": ops.div(lr_t, _bias_correction(self.beta1, t)),
+        }
+
+    def _advance_state(self, state: dict[str, Variable]) -> None:
+        state["t"].assign(ops.add(state["t"], 1.0))
+
+    def _update(self, var, grad, slots, *, beta1, beta2, epsilon, lr_c):
+        """``lr_c``: this step's ``lr_t / (1 - beta1^t)``."""
         m, u = slots
         m = ops.add(ops.mul(m, beta1), ops.mul(grad, 1 - beta1))
         u = ops.maximum(ops.mul(u, beta2), ops.abs(grad))
         step = ops.div(m, ops.add(u, epsilon))
-        return ops.sub(var, ops.mul(step, lr_t / (1 - beta1**t))), m, u
+        return ops.sub(var, ops.mul(step, lr_c)), m, u
 
 
 class RMSProp(Optimizer):

@@ -1,0 +1,395 @@
+"""Trace one call of a function, replay it later without Python op dispatch.
+
+``capture(fn, args)`` runs ``fn(*args)`` eagerly once while a recorder listens to
+``engine.dispatch`` (kernel calls and host uploads) and to ``Variable`` (assignments, creation,
+host reads). The result is a ``Trace``: the list of ``invoke(backend, *buffers)`` calls with the
+references of their inputs, the variable assignments and host-side effects in program order,
+and the references of the outputs. ``Trace.replay(args)`` walks that list calling each kernel
+directly: no Tensor objects, no shape inference, no tape.
+
+An op input is one of: a tensor produced earlier in the trace (a slot), a ``Variable`` (its
+*current* buffer is read at replay, since ``assign`` swaps storage), a positional argument of
+``fn`` (bound per replay), or any other tensor that existed before the capture or was uploaded
+from the host during it (a constant: its buffer is kept alive by the trace).
+
+A capture fails, and ``fn`` still completes eagerly, when the function reads a tensor back to
+the host (data-dependent control flow), creates variables (first-call state: optimizer slots,
+lazily built layers; such a capture is retried), or uses a tensor made outside dispatch.
+Kernels whose inputs are all constants are folded into constants at capture. ``TraceCache``
+keeps one trace per signature and logs why a signature runs eagerly, once, on
+the ``tensorweave.trace`` logger.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
+
+from engine import dispatch, registry
+from engine.memory import Storage, count_tensor
+from engine.tensor import Tensor, Variable, _ids
+
+log = logging.getLogger("tensorweave.trace")
+
+#: Kernels with a side effect (they draw from the global RNG): never dropped as dead code.
+EFFECT_KERNELS = frozenset({"random_uniform", "random_normal", "truncated_normal"})
+
+# reference kinds of an op input / output / assigned value
+_SLOT, _ARG, _VAR, _CONST = 0, 1, 2, 3
+# step kinds
+_OP, _ASSIGN, _HOST = 0, 1, 2
+
+#: How many captures of one signature may be retried (each fails only by creating variables).
+MAX_RETRIES = 3
+
+
+class _Recorder:
+    """Listens to dispatch during one capture and builds the step list."""
+
+    def __init__(self, args: Sequence[Tensor], backend: str):
+        self.backend = backend
+        self.start_id = next(_ids)
+        self.arg_of = {a.id: i for i, a in reversed(list(enumerate(args)))}
+        self.slot_of: dict[int, int] = {}
+        self.nslots = 0
+        self.const_of: dict[int, int] = {}
+        self.consts: list[Storage] = []
+        self.var_of: dict[int, int] = {}
+        self.vars: list[Variable] = []
+        self.steps: list[tuple] = []
+        self.failed: str | None = None
+        self.retry = False
+
+    # --- hooks ---------------------------------------------------------------------------------
+    def op(
+        self,
+        name: str,
+        inputs: Sequence[Tensor],
+        invoke: Callable,
+        outs: Sequence[Tensor],
+        multi: bool = False,
+    ) -> None:
+        if self.failed:
+            return
+        ins = tuple(self._ref(t) for t in inputs)
+        if name not in EFFECT_KERNELS and all(r[0] == _CONST for r in ins):
+            for o in outs:  # a pure function of constants: fold it, keeping its result
+                self.upload(o)
+            return
+        slots = []
+        for o in outs:
+            self.slot_of[o.id] = self.nslots
+            slots.append(self.nslots)
+            self.nslots += 1
+        self.steps.append((_OP, name, invoke, ins, tuple(slots), multi))
+
+    def upload(self, t: Tensor) -> None:
+        if not self.failed:
+            self.const_of[t.id] = len(self.consts)
+            self.consts.append(t._live())
+
+    def assign(self, var: Variable, value: Tensor) -> None:
+        if not self.failed:
+            self.steps.append((_ASSIGN, self._var(var), self._ref(value)))
+
+    def host_read(self, t: Tensor) -> None:
+        if not self.failed:
+            self.failed = f"the step reads a tensor of shape {t.shape} back to the host"
+
+    def variable_created(self, var: Variable) -> None:
+        if not self.failed:
+            self.failed = f"the step creates variable {var.name!r} (first-call state)"
+            self.retry = True
+
+    def host_effect(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` again at this point of every replay (Python-side state, e.g. counters)."""
+        if not self.failed:
+            self.steps.append((_HOST, fn))
+
+    # --- references ----------------------------------------------------------------------------
+    def _var(self, v: Variable) -> int:
+        i = self.var_of.get(v.id)
+        if i is None:
+            i = self.var_of[v.id] = len(self.vars)
+            self.vars.append(v)
+        return i
+
+    def _ref(self, t: Tensor) -> tuple[int, int]:
+        i = self.arg_of.get(t.id)
+        if i is not None:
+            return (_ARG, i)
+        i = self.slot_of.get(t.id)
+        if i is not None:
+            return (_SLOT, i)
+        if isinstance(t, Variable):
+            return (_VAR, self._var(t))
+        i = self.const_of.get(t.id)
+        if i is not None:
+            return (_CONST, i)
+        if t.id >= self.start_id:
+            self.failed = f"a tensor of shape {t.shape} was made outside engine.dispatch"
+            return (_CONST, 0)
+        s = t._live()
+        if s.backend != self.backend:
+            t.buffer_on(self.backend)
+            s = t._live()
+        self.const_of[t.id] = len(self.consts)
+        self.consts.append(s)
+        return (_CONST, self.const_of[t.id])
+
+
+class Trace:
+    """A recorded call: replay it with new positional tensors of the same shapes and dtypes."""
+
+    def __init__(self, rec: _Recorder, out_refs: list, out_meta: list, treedef: Any):
+        self.backend = rec.backend
+        self.vars = rec.vars
+        self.consts = rec.consts
+        self.nslots = rec.nslots
+        self._out_refs = out_refs
+        self._out_meta = out_meta
+        self._treedef = treedef
+        self.steps = self._plan(rec.steps, out_refs)
+        self.const_bufs = [s.buf for s in self.consts]
+
+    @property
+    def num_kernels(self) -> int:
+        """Kernel launches per replay."""
+        return sum(1 for s in self.steps if s[0] == _OP)
+
+    def _plan(self, steps: list[tuple], out_refs: list) -> list[tuple]:
+        """Drop ops whose results are never used, and free each slot after its last use."""
+        live = {r[1] for r in out_refs if r is not None and r[0] == _SLOT}
+        kept: list[tuple] = []
+        for st in reversed(steps):
+            if st[0] == _OP:
+                if st[1] not in EFFECT_KERNELS and not any(o in live for o in st[4]):
+                    continue
+                live.update(r[1] for r in st[3] if r[0] == _SLOT)
+            elif st[0] == _ASSIGN and st[2][0] == _SLOT:
+                live.add(st[2][1])
+            kept.append(st)
+        kept.reverse()
+        keep_to_end = {r[1] for r in out_refs if r is not None and r[0] == _SLOT}
+        last: dict[int, int] = {}
+        for pos, st in enumerate(kept):
+            if st[0] == _OP:
+                for r in st[3]:
+                    if r[0] == _SLOT:
+                        last[r[1]] = pos
+                for o in st[4]:
+                    last.setdefault(o, pos)
+            elif st[0] == _ASSIGN and st[2][0] == _SLOT:
+                last[st[2][1]] = pos
+        frees: dict[int, list[int]] = {}
+        for slot, pos in last.items():
+            if slot not in keep_to_end:
+                frees.setdefault(pos, []).append(slot)
+        out = []
+        for pos, st in enumerate(kept):
+            f = tuple(frees.get(pos, ()))
+            if st[0] == _OP:
+                _, name, invoke, ins, outs, multi = st
+                out.append((_OP, invoke, ins, outs, multi, f))
+            elif st[0] == _ASSIGN:
+                out.append((_ASSIGN, st[1], st[2], f))
+            else:
+                out.append(st)
+        return out
+
+    def replay(self, args: Sequence[Tensor]) -> Any:
+        """Run the recorded kernels on ``args``; returns outputs shaped as the captured ones."""
+        name = self.backend
+        be = registry.instance_of(name)
+        nbytes = be.nbytes
+
+        slots: list[Any] = [None] * self.nslots
+        argst = []
+        for a in args:
+            a.buffer_on(name)
+            argst.append(a._live())
+        consts = self.const_bufs
+        vars_ = self.vars
+
+        for st in self.steps:
+            kind = st[0]
+            if kind == _OP:
+                _, invoke, ins, outs, multi, frees = st
+                res = invoke(
+                    be,
+                    *[
+                        slots[i].buf
+                        if k == _SLOT
+                        else consts[i]
+                        if k == _CONST
+                        else argst[i].buf
+                        if k == _ARG
+                        else vars_[i].buffer_on(name)
+                        for k, i in ins
+                    ],
+                )
+                if multi:
+                    for o, b in zip(outs, res, strict=True):
+                        slots[o] = Storage(b, name, nbytes(b))
+                else:
+                    slots[outs[0]] = Storage(res, name, nbytes(res))
+            elif kind == _ASSIGN:
+                _, vi, r, frees = st
+                k, i = r
+                if k == _SLOT:
+                    s = slots[i]
+                elif k == _ARG:
+                    s = argst[i]
+                elif k == _CONST:
+                    s = self.consts[i]
+                else:
+                    s = vars_[i]._live()
+                _set_storage(vars_[vi], s)
+            else:
+                st[1]()
+                continue
+            for i in frees:
+                slots[i] = None
+        outs_t: list[Tensor | None] = []
+        for r, meta in zip(self._out_refs, self._out_meta, strict=True):
+            if r is None:
+                outs_t.append(None)
+                continue
+            k, i = r
+            if k == _SLOT:
+                s = slots[i]
+            elif k == _ARG:
+                s = argst[i]
+            elif k == _CONST:
+                s = self.consts[i]
+            else:
+                s = vars_[i]._live()
+            outs_t.append(Tensor(s, meta[0], meta[1]))
+        return _unflatten(self._treedef, iter(outs_t))
+
+
+def _set_storage(var: Variable, s: Storage) -> None:
+    old = var._live()
+    if old.backend != s.backend:
+        count_tensor(old.backend, -1)
+        count_tensor(s.backend, 1)
+    var._storage = s
+
+
+def _flatten(obj: Any, out: list) -> Any:
+    """Flatten nested lists/tuples of tensors (and None) into ``out``; returns the tree."""
+    if type(obj) in (list, tuple):
+        return (type(obj), [_flatten(o, out) for o in obj])
+    if obj is None or isinstance(obj, Tensor):
+        out.append(obj)
+        return None
+    raise TypeError(f"the function returns a {type(obj).__name__}, not tensors")
+
+
+def _unflatten(tree: Any, it: Any) -> Any:
+    if tree is None:
+        return next(it)
+    kind, items = tree
+    return kind(_unflatten(t, it) for t in items)
+
+
+def current() -> _Recorder | None:
+    """The recorder of the capture in progress, if any."""
+    return dispatch.recorders[-1] if dispatch.recorders else None
+
+
+def host_effect(fn: Callable[[], None]) -> None:
+    """Register ``fn`` to run at this point of every replay of the capture in progress (no-op
+    outside a capture). For Python-side state kept in step with the device, e.g. a counter."""
+    rec = current()
+    if rec is not None:
+        rec.host_effect(fn)
+
+
+def capture(
+    fn: Callable[..., Any], args: Sequence[Tensor]
+) -> tuple[Any, Trace | None, str | None, bool]:
+    """Run ``fn(*args)`` eagerly while recording. Returns ``(outputs, trace, reason, retry)``:
+    ``trace`` is None when the call cannot be replayed (``reason`` says why; ``retry`` is True
+    when a later capture may succeed)."""
+    if dispatch.recorders:
+        return fn(*args), None, "nested capture", False
+    rec = _Recorder(args, registry.get_backend())
+    dispatch.recorders.append(rec)
+    try:
+        result = fn(*args)
+    finally:
+        dispatch.recorders.remove(rec)
+    if rec.failed:
+        return result, None, rec.failed, rec.retry
+    flat: list = []
+    try:
+        tree = _flatten(result, flat)
+    except TypeError as e:
+        return result, None, str(e), False
+    refs = []
+    meta = []
+    for t in flat:
+        if t is None:
+            refs.append(None)
+            meta.append(None)
+            continue
+        refs.append(rec._ref(t))
+        meta.append((t.shape, t.dtype))
+    if rec.failed:
+        return result, None, rec.failed, rec.retry
+    return result, Trace(rec, refs, meta, tree), None, False
+
+
+class TraceCache:
+    """Traces of one function by signature: the first call of a signature captures, later calls
+    replay; a signature that cannot be traced runs eagerly, its reason logged once. At most
+    ``max_traces`` signatures are kept; further ones run eagerly."""
+
+    def __init__(self, what: str, max_traces: int = 32):
+        self.what = what
+        self.max_traces = max_traces
+        self.traces: dict[Hashable, Trace] = {}
+        self.eager: dict[Hashable, str] = {}
+        self.attempts: dict[Hashable, int] = {}
+
+    def clear(self) -> None:
+        self.traces.clear()
+        self.eager.clear()
+        self.attempts.clear()
+
+    def __call__(self, key: Hashable, fn: Callable[..., Any], args: Sequence[Tensor]) -> Any:
+        """``fn(*args)``, replayed from the trace of ``key`` when there is one. ``key`` must
+        determine everything ``fn`` does apart from the values of ``args``."""
+        if len({id(a) for a in args}) != len(args):  # the same tensor twice: part of the key
+            first: dict[int, int] = {}
+            key = (key, tuple(first.setdefault(id(a), i) for i, a in enumerate(args)))
+        tr = self.traces.get(key)
+        if tr is not None and not dispatch.tapes and not dispatch.recorders:
+            return tr.replay(args)
+        if key in self.eager or dispatch.tapes or dispatch.recorders:
+            return fn(*args)
+        if len(self.traces) >= self.max_traces:
+            self._give_up(key, args, f"more than {self.max_traces} signatures")
+            return fn(*args)
+        out, tr, reason, retry = capture(fn, args)
+        if tr is not None:
+            self.traces[key] = tr
+            return out
+        n = self.attempts.get(key, 0) + 1
+        self.attempts[key] = n
+        if not retry or n >= MAX_RETRIES:
+            self._give_up(key, args, reason or "unknown")
+        return out
+
+    def _give_up(self, key: Hashable, args: Sequence[Tensor], reason: str) -> None:
+        self.eager[key] = reason
+        shapes = ", ".join(f"{t.dtype}{list(t.shape)}" for t in args)
+        log.warning(
+            "%s runs eagerly on %s for arguments (%s): %s",
+            self.what,
+            registry.get_backend(),
+            shapes,
+            reason,
+        )
