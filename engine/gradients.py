@@ -288,6 +288,51 @@ def _log_softmax(dy, inputs, out, attrs):
     return [ops.sub(dy, ops.mul(ops.exp(out), ops.sum(dy, axis, keepdims=True)))]
 
 
+@gradient("fused_matmul")
+def _fused_matmul(dy, inputs, out, attrs):
+    """dy through the activation (read from the output), then the matmul and bias gradients."""
+    a, b = inputs[0], inputs[1]
+    act = attrs["activation"]
+    if act == "relu":
+        dz = ops.mul(dy, ops.cast(ops.greater(out, 0), dy.dtype))
+    elif act == "relu6":
+        dz = ops.mul(dy, ops.cast(ops.logical_and(ops.greater(out, 0), ops.less(out, 6)), dy.dtype))
+    elif act == "elu":  # alpha 1: y + 1 = exp(x) where x <= 0
+        dz = ops.where(ops.greater(out, 0), dy, ops.mul(dy, ops.add(out, 1.0)))
+    elif act == "sigmoid":
+        dz = ops.mul(dy, ops.mul(out, ops.sub(1.0, out)))
+    elif act == "tanh":
+        dz = ops.mul(dy, ops.sub(1.0, ops.square(out)))
+    elif act == "leakyrelu":  # alpha >= 0, so out > 0 exactly where the input is
+        dz = ops.where(ops.greater(out, 0), dy, ops.mul(dy, attrs["alpha"]))
+    else:
+        dz = dy
+    ta, tb = attrs["transpose_a"], attrs["transpose_b"]
+    if not ta and not tb:
+        da, db = ops.matmul(dz, b, False, True), ops.matmul(a, dz, True, False)
+    elif not ta and tb:
+        da, db = ops.matmul(dz, b), ops.matmul(dz, a, True, False)
+    elif ta and not tb:
+        da, db = ops.matmul(b, dz, False, True), ops.matmul(a, dz)
+    else:
+        da, db = ops.matmul(b, dz, True, True), ops.matmul(dz, a, True, True)
+    return [da, db] if len(inputs) == 2 else [da, db, dz]
+
+
+@gradient("categorical_crossentropy")
+def _categorical_crossentropy(dy, inputs, out, attrs):
+    from engine.ops.losses import (
+        categorical_crossentropy_grad,
+        categorical_crossentropy_target_grad,
+    )
+
+    t, p = inputs
+    axis, logits = attrs["axis"], attrs["from_logits"]
+    dp = categorical_crossentropy_grad(dy, t, p, logits, axis)
+    dt = categorical_crossentropy_target_grad(dy, p, logits, axis) if attrs["target_grad"] else None
+    return [dt, dp]
+
+
 @gradient("custom")
 def _custom(dy, inputs, out, attrs):
     gs = attrs["grad_fn"](dy)

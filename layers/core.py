@@ -15,6 +15,16 @@ from layers import regularizers as _regularizers
 from layers.base import Layer
 from layers.utils import prod
 
+#: Activation functions ``tw.fused_matmul`` applies itself, by the name it takes.
+_FUSABLE = {
+    _activations.linear.fn: "linear",
+    tw.relu: "relu",
+    tw.relu6: "relu6",
+    tw.elu: "elu",
+    tw.sigmoid: "sigmoid",
+    tw.tanh: "tanh",
+}
+
 
 def _conf_init(x) -> dict:
     return _initializers.serialize(x)
@@ -84,12 +94,14 @@ class Dense(Layer):
         if x.dtype != "float32":
             x = tw.cast(x, "float32")
         if x.rank == 2:
-            out = tw.matmul(x, self.kernel)
-        else:
-            lead = x.shape[:-1]
-            out = tw.reshape(
-                tw.matmul(tw.reshape(x, (-1, x.shape[-1])), self.kernel), lead + (self.units,)
-            )
+            # One fused matmul + bias + activation where the activation is one it knows.
+            act = _FUSABLE.get(self.activation.fn)
+            out = tw.fused_matmul(x, self.kernel, self.bias if self.use_bias else None, act)
+            return out if act is not None else self.activation(out)
+        lead = x.shape[:-1]
+        out = tw.reshape(
+            tw.matmul(tw.reshape(x, (-1, x.shape[-1])), self.kernel), lead + (self.units,)
+        )
         if self.use_bias:
             out = tw.add(out, self.bias)
         return self.activation(out)

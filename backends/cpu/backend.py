@@ -38,6 +38,7 @@ _UNARY_PRED = {name: i for i, name in enumerate(K.UNARY_PRED)}
 _BINARY_ARITH = {name: i for i, name in enumerate(K.BINARY_ARITH)}
 _BINARY_CMP = {name: i for i, name in enumerate(K.BINARY_CMP)}
 _REDUCE = {name: i for i, name in enumerate(K.REDUCE)}
+_ACTIVATIONS = {name: i for i, name in enumerate(K.FUSED_ACTIVATIONS)}
 _REDUCE_IDENTITY = {"sum": 0, "prod": 1, "any": False, "all": True}
 
 _NO_BITS = np.empty(0, np.int32)
@@ -140,11 +141,72 @@ def _scalars(dt: np.dtype) -> tuple:
     return dt.type(0), dt.type(1)
 
 
+def _bias_correction(beta: float, t: float) -> float:
+    """``1 - beta^t`` as the composite computes it on the device: -expm1(t * log(beta)) in
+    float32 (1 when beta <= 0)."""
+    if beta <= 0:
+        return 1.0
+    f32 = np.float32
+    return float(-np.expm1(f32(t) * f32(math.log(beta))))
+
+
+# Optimizer name -> hyper keywords -> (scalars in K.OPT_UPDATES order, flag).
+_OPT_HYPER: dict[str, Any] = {
+    "sgd_update": lambda lr: ((lr,), False),
+    "momentum_update": lambda lr, momentum, nesterov: ((lr, momentum), bool(nesterov)),
+    "adam_update": lambda lr, beta1, beta2, epsilon, t: (
+        (
+            lr,
+            beta1,
+            1 - beta1,
+            beta2,
+            1 - beta2,
+            _bias_correction(beta1, t),
+            _bias_correction(beta2, t),
+            epsilon,
+        ),
+        False,
+    ),
+    "adamax_update": lambda lr_t, beta1, beta2, epsilon, t: (
+        (
+            float(np.float32(lr_t) / np.float32(_bias_correction(beta1, t))),
+            beta1,
+            1 - beta1,
+            beta2,
+            epsilon,
+        ),
+        False,
+    ),
+    "rmsprop_update": lambda lr, decay, momentum, epsilon, centered: (
+        (lr, decay, 1 - decay, momentum, epsilon),
+        bool(centered),
+    ),
+    "adagrad_update": lambda lr, epsilon: ((lr, epsilon), False),
+    "adadelta_update": lambda lr, rho, epsilon: ((lr, rho, 1 - rho, epsilon), False),
+}
+
+
+def _opt_slots(name: str, flag: bool) -> int:
+    """Slot buffers optimizer ``name`` takes (centered rmsprop has a third, ``mg``)."""
+    if name == "rmsprop_update":
+        return 3 if flag else 2
+    return {"sgd_update": 0, "momentum_update": 1, "adagrad_update": 1}.get(name, 2)
+
+
 class CpuBackend(Backend):
     """Multi-threaded CPU kernels compiled with numba (lazily, per dtype, cached on disk)."""
 
     name = "cpu"
-    fused: ClassVar[frozenset[str]] = frozenset({"softmax", "log_softmax"})
+    fused: ClassVar[frozenset[str]] = frozenset(
+        {
+            "softmax",
+            "log_softmax",
+            "fused_matmul",
+            "categorical_crossentropy",
+            "categorical_crossentropy_grad",
+            *K.OPT_UPDATES,
+        }
+    )
     capabilities: ClassVar[dict[str, Any]] = {
         "dtypes": ("float32", "int32", "bool", "float64"),
         "float64": True,
@@ -664,5 +726,161 @@ class CpuBackend(Backend):
         """(x - max) - log(sum(exp(x - max))) along ``axis`` (fused engine composite)."""
         return self._softmax(x, shape, axis, True)
 
-    # Optimizer one-pass updates: add their names to ``fused`` and a method per update here,
-    # backed by a serial/parallel kernel pair in ``backends.cpu.kernels`` (see its last section).
+    def fused_matmul(
+        self,
+        a: np.ndarray,
+        a_shape: tuple,
+        b: np.ndarray,
+        b_shape: tuple,
+        bias: np.ndarray | None,
+        bias_shape: tuple | None,
+        dtype: str,
+        transpose_a: bool,
+        transpose_b: bool,
+        activation: str,
+        alpha: float,
+    ) -> np.ndarray:
+        """``activation(op(a) @ op(b) + bias)`` for 2-D float operands: BLAS, then one numba
+        pass over the fresh product for bias and activation. ``bias`` is None, a scalar or a
+        row of N values."""
+        if a.dtype not in _FLOATS:
+            raise TypeError(f"fused_matmul needs float operands, got {a.dtype}")
+        code = _ACTIVATIONS.get(activation)
+        if code is None:
+            raise ValueError(
+                f"fused_matmul: unknown activation {activation!r}; expected one of "
+                f"{list(K.FUSED_ACTIVATIONS)}"
+            )
+        av = a.reshape(a_shape)
+        bv = b.reshape(b_shape)
+        out = np.matmul(av.T if transpose_a else av, bv.T if transpose_b else bv)
+        if not out.flags.c_contiguous:
+            out = np.ascontiguousarray(out)
+        m, n = out.shape
+        if out.size == 0 or (bias is None and code == 0):
+            return out
+        bflat = np.empty(0, out.dtype) if bias is None else bias.reshape(-1)
+        step = 0 if bflat.size == 1 else 1
+        one = _scalars(out.dtype)[1]
+        al = out.dtype.type(alpha)
+        of = out.reshape(-1)
+        if m > 1 and self._par(out.size, ("fused_matmul", code, out.dtype.char)):
+            K.bias_act_par(of, bflat, step, m, n, code, al, one, self._rows_per_task(m, n))
+        else:
+            K.bias_act(of, bflat, step, n, code, al, one, 0, m)
+        self._done()
+        return out
+
+    def _cce_args(self, x: np.ndarray, shape: tuple) -> tuple:
+        if x.dtype not in _FLOATS:
+            raise TypeError(f"categorical_crossentropy needs float inputs, got {x.dtype}")
+        dt = x.dtype
+        return _prod(shape[:-1]), shape[-1], dt.type(1e-7), dt.type(1 - 1e-7), _scalars(dt)[0]
+
+    def categorical_crossentropy(
+        self, t: np.ndarray, x: np.ndarray, shape: tuple, dtype: str, from_logits: bool
+    ) -> np.ndarray:
+        """Per-row ``-sum(t * log(clip(q, eps, 1 - eps)))`` over the last axis, ``q`` the
+        renormalised ``x`` (or its softmax), in one pass per row (fused engine composite)."""
+        p, r, eps, hi, zero = self._cce_args(x, shape)
+        out = np.empty(shape[:-1], x.dtype)
+        if out.size == 0:
+            return out
+        tf, xf, of = t.reshape(-1), x.reshape(-1), out.reshape(-1)
+        lg = bool(from_logits)
+        if p > 1 and self._par(x.size, ("cce", x.dtype.char)):
+            K.cce_par(tf, xf, of, p, r, lg, eps, hi, zero, self._rows_per_task(p, r))
+        else:
+            K.cce(tf, xf, of, r, lg, eps, hi, zero, 0, p)
+        self._done()
+        return out
+
+    def categorical_crossentropy_grad(
+        self,
+        dy: np.ndarray,
+        t: np.ndarray,
+        x: np.ndarray,
+        shape: tuple,
+        dtype: str,
+        from_logits: bool,
+    ) -> np.ndarray:
+        """d ``categorical_crossentropy`` / d x times the per-row ``dy``, one pass per row."""
+        p, r, eps, hi, zero = self._cce_args(x, shape)
+        out = np.empty(shape, x.dtype)
+        if out.size == 0:
+            return out
+        args = (dy.reshape(-1), t.reshape(-1), x.reshape(-1), out.reshape(-1))
+        lg = bool(from_logits)
+        if p > 1 and self._par(x.size, ("cce_grad", x.dtype.char)):
+            K.cce_grad_par(*args, p, r, lg, eps, hi, zero, self._rows_per_task(p, r))
+        else:
+            K.cce_grad(*args, r, lg, eps, hi, zero, 0, p)
+        self._done()
+        return out
+
+    # --- optimizer one-pass updates (engine.train.optimizers: the ``<kind>_update`` hook) -----
+    def _update(
+        self, name: str, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, hyper: dict
+    ) -> tuple:
+        """Run ``K.opt_update`` for optimizer ``name``: fresh buffers ``(new_w, *new_slots)``."""
+        dt = w.dtype
+        if dt not in _FLOATS:
+            raise TypeError(f"{name} needs float buffers, got {dt}")
+        values, flag = _OPT_HYPER[name](**hyper)
+        nslots = _opt_slots(name, flag)
+        if len(slots) != nslots:
+            raise ValueError(f"{name}: expected {nslots} slot buffers, got {len(slots)}")
+        h = np.array(values, dt)
+        flat = [w.reshape(-1), g.reshape(-1)] + [s.reshape(-1) for s in slots]
+        outs = [np.empty(shape, dt) for _ in range(nslots + 1)]
+        oflat = [o.reshape(-1) for o in outs]
+        empty = np.empty(0, dt)
+        ins = flat[2:] + [empty] * (3 - nslots)
+        news = oflat[1:] + [empty] * (3 - nslots)
+        n = flat[0].size
+        if n:
+            args = (K.OPT_CODES[name], flag, flat[0], flat[1], *ins, oflat[0], *news, h)
+            if self._par(n, ("opt_update", name, dt.char)):
+                K.opt_update_par(*args, self._block(n))
+            else:
+                K.opt_update(*args, 0, n)
+            self._done()
+        return tuple(outs)
+
+    def sgd_update(self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper) -> tuple:
+        """``w - g*lr`` in one pass."""
+        return self._update("sgd_update", shape, dtype, w, g, slots, hyper)
+
+    def momentum_update(
+        self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper
+    ) -> tuple:
+        """Momentum (optionally Nesterov): new value and accumulator in one pass."""
+        return self._update("momentum_update", shape, dtype, w, g, slots, hyper)
+
+    def adam_update(self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper) -> tuple:
+        """Adam: new value, m and v in one pass."""
+        return self._update("adam_update", shape, dtype, w, g, slots, hyper)
+
+    def adamax_update(
+        self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper
+    ) -> tuple:
+        """Adamax: new value, m and u in one pass."""
+        return self._update("adamax_update", shape, dtype, w, g, slots, hyper)
+
+    def rmsprop_update(
+        self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper
+    ) -> tuple:
+        """RMSProp (optionally centered): new value, ms, mom (and mg) in one pass."""
+        return self._update("rmsprop_update", shape, dtype, w, g, slots, hyper)
+
+    def adagrad_update(
+        self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper
+    ) -> tuple:
+        """Adagrad: new value and accumulator in one pass."""
+        return self._update("adagrad_update", shape, dtype, w, g, slots, hyper)
+
+    def adadelta_update(
+        self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper
+    ) -> tuple:
+        """Adadelta: new value and both accumulators in one pass."""
+        return self._update("adadelta_update", shape, dtype, w, g, slots, hyper)

@@ -1205,6 +1205,248 @@ def softmax_par(x, out, p_rows, r, q, log, zero, rows_per_task):
 
 
 # =============================================================================================
-# Optimizer one-pass updates (sgd/momentum/adam, ...) go here: one serial range kernel plus a
-# ``*_par`` twin each, exposed as fused methods on CpuBackend and listed in ``CpuBackend.fused``.
+# Fused matmul epilogue: bias + activation in place on the fresh (M, N) product
 # =============================================================================================
+#: Activation codes of ``bias_act`` (engine.ops.linalg.FUSED_ACTIVATIONS order).
+FUSED_ACTIVATIONS = ("linear", "relu", "relu6", "elu", "sigmoid", "tanh", "leakyrelu")
+
+
+@njit(**_OPTS)
+def bias_act(out, bias, bias_step, n, act, alpha, one, r0, r1):
+    """``out[r, j] = act(out[r, j] + bias[j * bias_step])`` for rows r in [r0, r1), in place.
+
+    ``bias`` is empty for no bias; ``bias_step`` is 1 for a row of N values, 0 for a scalar.
+    Each activation has its own loop (the same formulas as the unary kernels)."""
+    zero = one - one
+    six = one * 6
+    has_bias = bias.size > 0
+    for r in range(r0, r1):
+        o = out[r * n : (r + 1) * n]
+        if has_bias:
+            if bias_step == 0:
+                b0 = bias[0]
+                for j in range(n):
+                    o[j] += b0
+            else:
+                for j in range(n):
+                    o[j] += bias[j]
+        if act == 1:
+            for j in range(n):
+                v = o[j]
+                o[j] = v if (v > zero or v != v) else zero
+        elif act == 2:
+            for j in range(n):
+                v = o[j]
+                v = v if (v > zero or v != v) else zero
+                o[j] = six if v > six else v
+        elif act == 3:
+            for j in range(n):
+                v = o[j]
+                if not v > zero:
+                    o[j] = np.expm1(v)
+        elif act == 4:
+            for j in range(n):
+                v = o[j]
+                e = fast_exp(-abs(v))
+                o[j] = (one if v >= zero else e) / (one + e)
+        elif act == 5:
+            for j in range(n):
+                o[j] = fast_tanh(o[j])
+        elif act == 6:
+            for j in range(n):
+                v = o[j]
+                o[j] = v if v > zero else v * alpha
+
+
+@njit(**_PAR)
+def bias_act_par(out, bias, bias_step, m, n, act, alpha, one, rows_per_task):
+    for k in prange(_blocks(m, rows_per_task)):
+        s = k * rows_per_task
+        bias_act(out, bias, bias_step, n, act, alpha, one, s, min(s + rows_per_task, m))
+
+
+# =============================================================================================
+# Fused categorical crossentropy (TF.js formula) over contiguous rows, and its gradient
+# =============================================================================================
+@njit(**_OPTS)
+def _cce_probs(xs, q, logits, zero):
+    """Fill ``q`` with the row's unnormalised probabilities; return their sum."""
+    r = xs.size
+    if logits:
+        m = row_max(xs)
+        for i in range(r):
+            q[i] = fast_exp(xs[i] - m)
+    else:
+        for i in range(r):
+            q[i] = xs[i]
+    return _sum_fast(q, zero)
+
+
+@njit(**_RED)
+def cce(t, x, out, r, logits, eps, one_m_eps, zero, p0, p1):
+    """out[p] = -sum_i t[p, i] * log(clip(q[p, i], eps, 1 - eps)) for rows p in [p0, p1),
+    q = x / sum(x) or softmax(x) (``logits``)."""
+    q = np.empty(r, x.dtype)
+    for p in range(p0, p1):
+        xs = x[p * r : (p + 1) * r]
+        ts = t[p * r : (p + 1) * r]
+        s = _cce_probs(xs, q, logits, zero)
+        acc = zero
+        for i in range(r):
+            v = q[i] / s
+            c = eps if v < eps else (one_m_eps if v > one_m_eps else v)
+            acc += ts[i] * fast_log(c)
+        out[p] = -acc
+
+
+@njit(**_RED_PAR)
+def cce_par(t, x, out, p_rows, r, logits, eps, one_m_eps, zero, rows_per_task):
+    for k in prange(_blocks(p_rows, rows_per_task)):
+        s = k * rows_per_task
+        cce(t, x, out, r, logits, eps, one_m_eps, zero, s, min(s + rows_per_task, p_rows))
+
+
+@njit(**_RED)
+def cce_grad(dy, t, x, out, r, logits, eps, one_m_eps, zero, p0, p1):
+    """d cce / d x times dy[p]: with g = -t/q where eps <= q <= 1 - eps (else 0),
+    (g - sum(g q)) / s for probabilities, q (g - sum(g q)) from logits."""
+    q = np.empty(r, x.dtype)
+    g = np.empty(r, x.dtype)
+    for p in range(p0, p1):
+        xs = x[p * r : (p + 1) * r]
+        ts = t[p * r : (p + 1) * r]
+        o = out[p * r : (p + 1) * r]
+        s = _cce_probs(xs, q, logits, zero)
+        dot = zero
+        for i in range(r):
+            v = q[i] / s
+            q[i] = v
+            gi = -ts[i] / v if (v >= eps and v <= one_m_eps) else zero
+            g[i] = gi
+            dot += gi * v
+        d = dy[p]
+        if logits:
+            for i in range(r):
+                o[i] = (q[i] * (g[i] - dot)) * d
+        else:
+            for i in range(r):
+                o[i] = ((g[i] - dot) / s) * d
+
+
+@njit(**_RED_PAR)
+def cce_grad_par(dy, t, x, out, p_rows, r, logits, eps, one_m_eps, zero, rows_per_task):
+    for k in prange(_blocks(p_rows, rows_per_task)):
+        s = k * rows_per_task
+        cce_grad(dy, t, x, out, r, logits, eps, one_m_eps, zero, s, min(s + rows_per_task, p_rows))
+
+
+# =============================================================================================
+# Optimizer one-pass updates: read w, g and the slots once, write the new value and slots once.
+# One generic kernel (the optimizer picked by a code outside the loop); each formula is the
+# composite ``_update`` of engine.train.optimizers op for op, in the buffers' dtype, so the
+# results are those of the composite chain (LLVM does not contract a*b+c without fastmath).
+# ``h`` holds the step's scalars (dtype of the buffers), in the order listed per optimizer.
+# =============================================================================================
+#: Optimizer codes of ``opt_update`` and the scalars each reads from ``h``.
+OPT_UPDATES = {
+    "sgd_update": ("lr",),
+    "momentum_update": ("lr", "momentum"),
+    "adam_update": ("lr", "beta1", "1-beta1", "beta2", "1-beta2", "bc1", "bc2", "epsilon"),
+    "adamax_update": ("lr_c", "beta1", "1-beta1", "beta2", "epsilon"),
+    "rmsprop_update": ("lr", "decay", "1-decay", "momentum", "epsilon"),
+    "adagrad_update": ("lr", "epsilon"),
+    "adadelta_update": ("lr", "rho", "1-rho", "epsilon"),
+}
+OPT_CODES = {name: i for i, name in enumerate(OPT_UPDATES)}
+
+
+@njit(**_OPTS)
+def opt_update(op, flag, w, g, s0, s1, s2, nw, n0, n1, n2, h, start, stop):
+    """One optimizer step on elements [start, stop): ``nw``/``n*`` get the new value/slots.
+
+    ``flag``: Nesterov for momentum, centered for rmsprop (then ``s2``/``n2`` are ``mg``).
+    Slices first, then 0-based loops: no wraparound checks, so the loops vectorise."""
+    n = stop - start
+    w, g, nw = w[start:stop], g[start:stop], nw[start:stop]
+    s0, s1, s2 = s0[start:stop], s1[start:stop], s2[start:stop]
+    n0, n1, n2 = n0[start:stop], n1[start:stop], n2[start:stop]
+    if op == 0:  # sgd: w - g*lr
+        lr = h[0]
+        for i in range(n):
+            nw[i] = w[i] - g[i] * lr
+    elif op == 1:  # momentum: a = a*m + g; w - (nesterov ? g + a*m : a)*lr
+        lr, mom = h[0], h[1]
+        if flag:
+            for i in range(n):
+                a = s0[i] * mom + g[i]
+                n0[i] = a
+                nw[i] = w[i] - (g[i] + a * mom) * lr
+        else:
+            for i in range(n):
+                a = s0[i] * mom + g[i]
+                n0[i] = a
+                nw[i] = w[i] - a * lr
+    elif op == 2:  # adam
+        lr, b1, c1, b2, c2, bc1, bc2, eps = h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]
+        for i in range(n):
+            gi = g[i]
+            m = s0[i] * b1 + gi * c1
+            v = s1[i] * b2 + (gi * gi) * c2
+            n0[i] = m
+            n1[i] = v
+            nw[i] = w[i] - ((m / bc1) / (np.sqrt(v / bc2) + eps)) * lr
+    elif op == 3:  # adamax: m = b1*m + (1-b1)*g; u = max(b2*u, |g|); w - m/(u+eps)*lr_c
+        lr_c, b1, c1, b2, eps = h[0], h[1], h[2], h[3], h[4]
+        for i in range(n):
+            gi = g[i]
+            m = s0[i] * b1 + gi * c1
+            ub = s1[i] * b2
+            ag = abs(gi)
+            u = ub if (ub >= ag or ub != ub) else ag
+            n0[i] = m
+            n1[i] = u
+            nw[i] = w[i] - (m / (u + eps)) * lr_c
+    elif op == 4:  # rmsprop (centered: mg and sqrt(ms - mg^2 + eps))
+        lr, d, c, mom, eps = h[0], h[1], h[2], h[3], h[4]
+        if flag:
+            for i in range(n):
+                gi = g[i]
+                ms = s0[i] * d + (gi * gi) * c
+                mg = s2[i] * d + gi * c
+                a = s1[i] * mom + (gi * lr) / np.sqrt((ms - mg * mg) + eps)
+                n0[i] = ms
+                n1[i] = a
+                n2[i] = mg
+                nw[i] = w[i] - a
+        else:
+            for i in range(n):
+                gi = g[i]
+                ms = s0[i] * d + (gi * gi) * c
+                a = s1[i] * mom + (gi * lr) / np.sqrt(ms + eps)
+                n0[i] = ms
+                n1[i] = a
+                nw[i] = w[i] - a
+    elif op == 5:  # adagrad: acc += g^2; w - g/sqrt(acc + eps)*lr
+        lr, eps = h[0], h[1]
+        for i in range(n):
+            gi = g[i]
+            acc = s0[i] + gi * gi
+            n0[i] = acc
+            nw[i] = w[i] - (gi / np.sqrt(acc + eps)) * lr
+    else:  # adadelta
+        lr, rho, c, eps = h[0], h[1], h[2], h[3]
+        for i in range(n):
+            gi = g[i]
+            ag = s0[i] * rho + (gi * gi) * c
+            upd = (np.sqrt(s1[i] + eps) / np.sqrt(ag + eps)) * gi
+            n0[i] = ag
+            n1[i] = s1[i] * rho + (upd * upd) * c
+            nw[i] = w[i] - upd * lr
+
+
+@njit(**_PAR)
+def opt_update_par(op, flag, w, g, s0, s1, s2, nw, n0, n1, n2, h, block):
+    total = w.size
+    for b in prange(_blocks(total, block)):
+        s = b * block
+        opt_update(op, flag, w, g, s0, s1, s2, nw, n0, n1, n2, h, s, min(s + block, total))

@@ -43,7 +43,8 @@ from engine.ops.creation import (
     zeros,
     zeros_like,
 )
-from engine.ops.linalg import dot, matmul, outer
+from engine.ops.linalg import FUSED_ACTIVATIONS, dot, fused_matmul, matmul, outer
+from engine.ops.losses import categorical_crossentropy
 from engine.ops.math import (
     abs,
     add,

@@ -1,10 +1,11 @@
-"""Matrix products: matmul (batched, with transposes), dot, outer."""
+"""Matrix products: matmul (batched, with transposes), dot, outer, and ``fused_matmul``
+(matmul + bias + activation, one kernel on backends that offer it)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from engine import dispatch
+from engine import dispatch, registry
 from engine.ops.core import _pair, broadcast_shapes, cast, reshape
 from engine.ops.shape import broadcast_to
 from engine.tensor import Tensor
@@ -34,7 +35,9 @@ def matmul(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False)
     if a.dtype == "bool":
         a, b = cast(a, "float32"), cast(b, "float32")
     if a.rank == 0 or b.rank == 0:
-        raise ValueError(f"matmul: operands must have rank >= 1, got shapes {a.shape} and {b.shape}")
+        raise ValueError(
+            f"matmul: operands must have rank >= 1, got shapes {a.shape} and {b.shape}"
+        )
     va, vb = a.rank == 1, b.rank == 1
     if va:
         a = reshape(a, (1, a.shape[0]))
@@ -80,3 +83,109 @@ def outer(a: Any, b: Any) -> Tensor:
     if a.rank != 1 or b.rank != 1:
         raise ValueError(f"outer: operands must be vectors, got {a.shape} and {b.shape}")
     return matmul(reshape(a, (-1, 1)), reshape(b, (1, -1)))
+
+
+#: Activations ``fused_matmul`` accepts (TF.js ``tf.fused.matMul`` names, plus ``tanh``).
+FUSED_ACTIVATIONS = ("linear", "relu", "relu6", "elu", "sigmoid", "tanh", "leakyrelu")
+
+
+def _activate(x: Tensor, activation: str, alpha: float) -> Tensor:
+    """The composite activation of ``fused_matmul`` (the engine's own activation ops)."""
+    from engine.ops import activations as act
+    from engine.ops import math as m
+
+    if activation == "linear":
+        return x
+    if activation == "relu":
+        return m.relu(x)
+    if activation == "relu6":
+        return act.relu6(x)
+    if activation == "elu":
+        return act.elu(x)
+    if activation == "sigmoid":
+        return m.sigmoid(x)
+    if activation == "tanh":
+        return m.tanh(x)
+    return act.leaky_relu(x, alpha)
+
+
+def _row_bias(bias: Tensor, n: int) -> bool:
+    """A bias the fused kernel takes: a scalar, or a row of ``n`` values ((n,) or (1, n))."""
+    if bias.rank <= 2 and bias.size == 1:
+        return True
+    return bias.shape in ((n,), (1, n))
+
+
+def fused_matmul(
+    a: Any,
+    b: Any,
+    bias: Any = None,
+    activation: str | None = None,
+    transpose_a: bool = False,
+    transpose_b: bool = False,
+    leakyrelu_alpha: float = 0.2,
+) -> Tensor:
+    """``activation(matmul(a, b) + bias)``, as TF.js's ``tf.fused.matMul``.
+
+    ``activation`` is one of ``FUSED_ACTIVATIONS`` (None means ``'linear'``; ``'elu'`` has
+    alpha 1; ``'leakyrelu'`` uses ``leakyrelu_alpha``). A backend that lists ``fused_matmul``
+    runs 2-D float operands with a scalar or row bias as one kernel; everything else is the
+    composite matmul + add + activation. The backend method::
+
+        fused_matmul(a, a_shape, b, b_shape, bias, bias_shape, dtype, transpose_a,
+                     transpose_b, activation, alpha) -> buf  # (M, N); bias None, size 1 or N
+    """
+    act = "linear" if activation is None else str(activation).lower().replace("_", "")
+    if act not in FUSED_ACTIVATIONS:
+        raise ValueError(
+            f"fused_matmul: unknown activation {activation!r}; expected one of "
+            f"{', '.join(FUSED_ACTIVATIONS)} (or None)"
+        )
+    alpha = float(leakyrelu_alpha)
+    a, b = _pair(a, b)
+    if bias is not None and not isinstance(bias, Tensor):
+        from engine.ops.core import as_tensor
+
+        bias = as_tensor(bias, a.dtype if a.dtype != "bool" else "float32")
+    be = registry.backend()
+    if (
+        a.rank == 2
+        and b.rank == 2
+        and a.dtype in ("float32", "float64")
+        and (
+            bias is None
+            or (
+                bias.dtype == a.dtype
+                and _row_bias(bias, (b.shape[0] if transpose_b else b.shape[1]))
+            )
+        )
+        and (act != "leakyrelu" or alpha >= 0)  # the gradient reads the sign from the output
+        and (bias is not None or act != "linear")
+        and be.has("fused_matmul")
+    ):
+        ta, tb = bool(transpose_a), bool(transpose_b)
+        m = a.shape[1] if ta else a.shape[0]
+        ka = a.shape[0] if ta else a.shape[1]
+        kb = b.shape[1] if tb else b.shape[0]
+        n = b.shape[0] if tb else b.shape[1]
+        if ka != kb:
+            raise ValueError(
+                f"fused_matmul: inner dimensions differ: shape {a.shape}"
+                f"{' (transposed)' if ta else ''} x shape {b.shape}"
+                f"{' (transposed)' if tb else ''} gives {ka} vs {kb}"
+            )
+        sa, sb, dt = a.shape, b.shape, a.dtype
+        sbias = None if bias is None else bias.shape
+        inputs = (a, b) if bias is None else (a, b, bias)
+        attrs = {"transpose_a": ta, "transpose_b": tb, "activation": act, "alpha": alpha}
+
+        def invoke(be, x, y, *z):
+            return be.fused_matmul(x, sa, y, sb, z[0] if z else None, sbias, dt, ta, tb, act, alpha)
+
+        return dispatch.run("fused_matmul", inputs, attrs, (m, n), dt, invoke)
+    from engine.ops.math import add
+
+    out = matmul(a, b, transpose_a, transpose_b)
+    if bias is not None:
+        out = add(out, bias)
+    return _activate(out, act, alpha)
