@@ -16,6 +16,12 @@ Conventions for every primitive:
 A backend may additionally offer fused versions of engine composites (``softmax``,
 ``log_softmax``, ``conv2d``, optimizer updates, ...): it lists their names in ``fused`` and
 implements a method of the same name; the engine calls it instead of the composite.
+Fusable composites and where their method signatures are documented:
+- ``softmax``, ``log_softmax``: ``(x, shape, dtype, axis) -> buf`` (engine/ops/activations.py)
+- ``fused_matmul``: matmul + bias + activation (engine/ops/linalg.py ``fused_matmul``)
+- ``categorical_crossentropy`` and ``categorical_crossentropy_grad`` (engine/ops/losses.py)
+- ``<kind>_update`` one-pass optimizer updates for sgd, momentum, adam, adamax, rmsprop,
+  adagrad, adadelta (engine/train/optimizers.py, module docstring)
 """
 
 from __future__ import annotations

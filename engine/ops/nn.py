@@ -20,7 +20,7 @@ from engine.ops.linalg import matmul
 from engine.ops.math import add, div, floor, mul, rsqrt, sub
 from engine.ops.reduction import max as reduce_max
 from engine.ops.reduction import sum as reduce_sum
-from engine.ops.shape import gather, pad, scatter_add, transpose
+from engine.ops.shape import gather, pad, scatter_add
 from engine.tensor import Tensor
 
 
@@ -33,7 +33,9 @@ def _pair(v: Any, name: str) -> tuple[int, int]:
     return v
 
 
-def conv_output_size(size: int, k: int, stride: int, dilation: int, padding: str) -> tuple[int, int, int]:
+def conv_output_size(
+    size: int, k: int, stride: int, dilation: int, padding: str
+) -> tuple[int, int, int]:
     """(output size, pad before, pad after) along one axis, TF rules."""
     ek = (k - 1) * dilation + 1
     if padding == "valid":
@@ -47,7 +49,9 @@ def conv_output_size(size: int, k: int, stride: int, dilation: int, padding: str
 
 
 @functools.lru_cache(maxsize=256)
-def _patch_indices(hp: int, wp: int, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, oh: int, ow: int) -> np.ndarray:
+def _patch_indices(
+    hp: int, wp: int, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, oh: int, ow: int
+) -> np.ndarray:
     """Flat (oh, ow, kh, kw) indices into a padded (hp*wp) image."""
     r = np.arange(oh)[:, None, None, None] * sh + np.arange(kh)[None, None, :, None] * dh
     c = np.arange(ow)[None, :, None, None] * sw + np.arange(kw)[None, None, None, :] * dw
@@ -96,9 +100,13 @@ def _im2col(x: Tensor, kh: int, kw: int, strides, padding, dilations, pad_value=
 
 def _check_conv(x: Tensor, f: Tensor, op: str, depthwise: bool = False) -> None:
     if x.rank != 4:
-        raise ValueError(f"{op}: input must be rank 4 (batch, height, width, channels), got shape {x.shape}")
+        raise ValueError(
+            f"{op}: input must be rank 4 (batch, height, width, channels), got shape {x.shape}"
+        )
     if f.rank != 4:
-        raise ValueError(f"{op}: filter must be rank 4 (height, width, in, out), got shape {f.shape}")
+        raise ValueError(
+            f"{op}: filter must be rank 4 (height, width, in, out), got shape {f.shape}"
+        )
     if f.shape[2] != x.shape[3]:
         raise ValueError(
             f"{op}: filter in-channels {f.shape[2]} (shape {f.shape}) must equal input channels "
@@ -106,7 +114,9 @@ def _check_conv(x: Tensor, f: Tensor, op: str, depthwise: bool = False) -> None:
         )
 
 
-def conv2d(x: Any, filter: Any, strides: Any = 1, padding: str = "valid", dilations: Any = 1) -> Tensor:  # noqa: A002
+def conv2d(
+    x: Any, filter: Any, strides: Any = 1, padding: str = "valid", dilations: Any = 1
+) -> Tensor:  # noqa: A002
     """2-D convolution, NHWC input and (kh, kw, in, out) filter, as TF.js ``conv2d``."""
     x, f = _float(x), _float(filter)
     squeeze = x.rank == 3
@@ -121,14 +131,18 @@ def conv2d(x: Any, filter: Any, strides: Any = 1, padding: str = "valid", dilati
     return reshape(out, out.shape[1:]) if squeeze else out
 
 
-def conv1d(x: Any, filter: Any, stride: int = 1, padding: str = "valid", dilation: int = 1) -> Tensor:  # noqa: A002
+def conv1d(
+    x: Any, filter: Any, stride: int = 1, padding: str = "valid", dilation: int = 1
+) -> Tensor:  # noqa: A002
     """1-D convolution, NWC input and (k, in, out) filter."""
     x, f = _float(x), _float(filter)
     squeeze = x.rank == 2
     if squeeze:
         x = reshape(x, (1,) + x.shape)
     if x.rank != 3 or f.rank != 3:
-        raise ValueError(f"conv1d: input must be rank 3 and filter rank 3, got {x.shape} and {f.shape}")
+        raise ValueError(
+            f"conv1d: input must be rank 3 and filter rank 3, got {x.shape} and {f.shape}"
+        )
     out = conv2d(
         reshape(x, (x.shape[0], 1) + x.shape[1:]),
         reshape(f, (1,) + f.shape),
@@ -141,7 +155,11 @@ def conv1d(x: Any, filter: Any, stride: int = 1, padding: str = "valid", dilatio
 
 
 def conv2d_transpose(
-    x: Any, filter: Any, output_shape: Sequence[int], strides: Any = 1, padding: str = "valid"  # noqa: A002
+    x: Any,
+    filter: Any,
+    output_shape: Sequence[int],
+    strides: Any = 1,
+    padding: str = "valid",  # noqa: A002
 ) -> Tensor:
     """The adjoint of conv2d: filter is (kh, kw, out_channels, in_channels), as TF.js."""
     x, f = _float(x), _float(filter)
@@ -167,7 +185,9 @@ def conv2d_input_grad(dy: Tensor, f: Tensor, x_shape: tuple, strides, padding, d
     n = x_shape[0]
     _, (oh, ow), pads = _geometry(x_shape, kh, kw, strides, padding, dilations)
     if dy.shape[1:3] != (oh, ow):
-        raise ValueError(f"conv2d_transpose: input spatial shape {dy.shape[1:3]} must be {(oh, ow)} for output shape {x_shape}")
+        raise ValueError(
+            f"conv2d_transpose: input spatial shape {dy.shape[1:3]} must be {(oh, ow)} for output shape {x_shape}"
+        )
     hp = x_shape[1] + pads[0][0] + pads[0][1]
     wp = x_shape[2] + pads[1][0] + pads[1][1]
     sh, sw = _pair(strides, "strides")
@@ -182,7 +202,9 @@ def conv2d_input_grad(dy: Tensor, f: Tensor, x_shape: tuple, strides, padding, d
     return tslice(dxp, (0, pads[0][0], pads[1][0], 0), x_shape)
 
 
-def depthwise_conv2d(x: Any, filter: Any, strides: Any = 1, padding: str = "valid", dilations: Any = 1) -> Tensor:  # noqa: A002
+def depthwise_conv2d(
+    x: Any, filter: Any, strides: Any = 1, padding: str = "valid", dilations: Any = 1
+) -> Tensor:  # noqa: A002
     """Per-channel convolution; filter (kh, kw, in, multiplier); output channels in*multiplier."""
     x, f = _float(x), _float(filter)
     squeeze = x.rank == 3
@@ -198,9 +220,16 @@ def depthwise_conv2d(x: Any, filter: Any, strides: Any = 1, padding: str = "vali
     return reshape(out, out.shape[1:]) if squeeze else out
 
 
-def separable_conv2d(x, depthwise_filter, pointwise_filter, strides=1, padding="valid", dilations=1) -> Tensor:
+def separable_conv2d(
+    x, depthwise_filter, pointwise_filter, strides=1, padding="valid", dilations=1
+) -> Tensor:
     """Depthwise convolution followed by a 1x1 pointwise convolution."""
-    return conv2d(depthwise_conv2d(x, depthwise_filter, strides, padding, dilations), pointwise_filter, 1, "valid")
+    return conv2d(
+        depthwise_conv2d(x, depthwise_filter, strides, padding, dilations),
+        pointwise_filter,
+        1,
+        "valid",
+    )
 
 
 def _pool(x: Any, pool_size: Any, strides: Any, padding: str, op: str) -> Tensor:
@@ -209,7 +238,9 @@ def _pool(x: Any, pool_size: Any, strides: Any, padding: str, op: str) -> Tensor
     if squeeze:
         x = reshape(x, (1,) + x.shape)
     if x.rank != 4:
-        raise ValueError(f"{op}: input must be rank 4 (batch, height, width, channels), got {x.shape}")
+        raise ValueError(
+            f"{op}: input must be rank 4 (batch, height, width, channels), got {x.shape}"
+        )
     kh, kw = _pair(pool_size, "pool_size")
     strides = (kh, kw) if strides is None else strides
     pad_value = float("-inf") if op == "max_pool" else 0.0
@@ -242,7 +273,14 @@ def avg_pool(x: Any, pool_size: Any, strides: Any = None, padding: str = "valid"
     return _pool(x, pool_size, strides, padding, "avg_pool")
 
 
-def batch_norm(x: Any, mean: Any, variance: Any, offset: Any = None, scale: Any = None, variance_epsilon: float = 0.001) -> Tensor:
+def batch_norm(
+    x: Any,
+    mean: Any,
+    variance: Any,
+    offset: Any = None,
+    scale: Any = None,
+    variance_epsilon: float = 0.001,
+) -> Tensor:
     """(x - mean) / sqrt(variance + eps) * scale + offset (TF.js ``batchNorm``)."""
     x = _float(x)
     inv = rsqrt(add(variance, variance_epsilon))
@@ -252,7 +290,9 @@ def batch_norm(x: Any, mean: Any, variance: Any, offset: Any = None, scale: Any 
     return add(out, offset) if offset is not None else out
 
 
-def dropout(x: Any, rate: float, noise_shape: Sequence[int] | None = None, seed: int | None = None) -> Tensor:
+def dropout(
+    x: Any, rate: float, noise_shape: Sequence[int] | None = None, seed: int | None = None
+) -> Tensor:
     """Zero each element with probability ``rate`` and scale the rest by 1/(1-rate)."""
     x = _float(x)
     if not 0 <= rate < 1:
@@ -264,7 +304,9 @@ def dropout(x: Any, rate: float, noise_shape: Sequence[int] | None = None, seed:
     return mul(x, mul(mask, 1.0 / keep))
 
 
-def local_response_normalization(x: Any, depth_radius: int = 5, bias: float = 1, alpha: float = 1, beta: float = 0.5) -> Tensor:
+def local_response_normalization(
+    x: Any, depth_radius: int = 5, bias: float = 1, alpha: float = 1, beta: float = 0.5
+) -> Tensor:
     """x / (bias + alpha * sum of squares over nearby channels) ** beta (NHWC)."""
     from engine.ops.math import pow, square
 
@@ -276,9 +318,3 @@ def local_response_normalization(x: Any, depth_radius: int = 5, bias: float = 1,
     windows = gather(padded, tensor(idx, dtype="int32"), x.rank - 1, _checked=True)
     s = reduce_sum(windows, -1)
     return div(x, pow(add(mul(s, alpha), bias), beta))
-
-
-def transpose_last(x: Tensor) -> Tensor:
-    perm = list(range(x.rank))
-    perm[-1], perm[-2] = perm[-2], perm[-1]
-    return transpose(x, perm)
