@@ -340,15 +340,17 @@ class TrainingMixin:
         with tape:
             outs = self.run(d.xs, training=True)
             per_out = self._losses(outs, d)
-            total = per_out[0]
-            for t in per_out[1:]:
-                total = tw.add(total, t)
+            total = _sum(per_out)
             for r in self.regularization_losses():
                 total = tw.add(total, tw.sum(r))
         grads = tape.gradient(total, params) if params else []
-        values = [total] + (per_out if len(per_out) > 1 else []) + self._metric_values(outs, d)
-        stacked = tw.stack([tw.cast(tw.reshape(v, ()), "float32") for v in values])
+        stacked = self._stack_logs(total, per_out, outs, d)
         return self._apply(stacked, grads, params)
+
+    def _stack_logs(self, total: Tensor, per_out: list, outs: list, d: _Data) -> Tensor:
+        """Loss, per-output losses (several outputs) and metrics as one float32 vector."""
+        values = [total] + (per_out if len(per_out) > 1 else []) + self._metric_values(outs, d)
+        return tw.stack([tw.cast(tw.reshape(v, ()), "float32") for v in values])
 
     def _apply(self, stacked: Tensor | None, grads: list, params: list) -> Tensor | None:
         """Apply the gradients and the constraints; returns ``stacked``."""
@@ -361,31 +363,11 @@ class TrainingMixin:
     def _test_values(self, d: _Data) -> Tensor:
         outs = self.run(d.xs, training=False)
         per_out = self._losses(outs, d)
-        total = per_out[0]
-        for t in per_out[1:]:
-            total = tw.add(total, t)
-        values = [total] + (per_out if len(per_out) > 1 else []) + self._metric_values(outs, d)
-        return tw.stack([tw.cast(tw.reshape(v, ()), "float32") for v in values])
+        return self._stack_logs(_sum(per_out), per_out, outs, d)
 
     def _train_step(self, d: _Data) -> np.ndarray:
-        def step() -> np.ndarray:
-            params = list(self.trainable_weights)
-            tape = Tape(watch=params)
-            with tape:
-                outs = self.run(d.xs, training=True)
-                per_out = self._losses(outs, d)
-                total = per_out[0]
-                for t in per_out[1:]:
-                    total = tw.add(total, t)
-                for r in self.regularization_losses():
-                    total = tw.add(total, tw.sum(r))
-            grads = tape.gradient(total, params) if params else []
-            values = [total] + (per_out if len(per_out) > 1 else []) + self._metric_values(outs, d)
-            host = tw.stack([tw.cast(tw.reshape(v, ()), "float32") for v in values]).numpy()
-            self._apply(None, grads, params)
-            return host
-
-        return tw.tidy(step)
+        """One eager optimizer step; the logs come back to the host."""
+        return tw.tidy(lambda: self._train_values(d).numpy())
 
     def _test_step(self, d: _Data) -> np.ndarray:
         return tw.tidy(lambda: self._test_values(d).numpy())
@@ -844,3 +826,10 @@ def _positive_int(v: Any, name: str) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
         raise ValueError(f"{name} must be a positive integer, got {v!r}")
     return int(v)
+
+
+def _sum(values: list[Tensor]) -> Tensor:
+    total = values[0]
+    for t in values[1:]:
+        total = tw.add(total, t)
+    return total
