@@ -58,19 +58,33 @@ def _patch_indices(
     return np.ascontiguousarray((r * wp + c).reshape(-1).astype(np.int32))
 
 
-_index_tensors: dict = {}
+_constants: dict = {}
+
+
+def _constant(build: Any, key: tuple, dtype: str) -> Tensor:
+    """``build(*key)`` (a host array) as a tensor on the active backend, uploaded once."""
+    from engine.memory import keep
+
+    k = (registry.get_backend(), build.__name__) + key
+    t = _constants.get(k)
+    if t is None or t.is_disposed:
+        t = keep(tensor(build(*key), dtype=dtype))
+        _constants[k] = t
+    return t
 
 
 def _indices_tensor(key: tuple) -> Tensor:
-    """The patch-index tensor for ``key`` on the active backend (uploaded once)."""
-    from engine.memory import keep
+    """The patch-index tensor for ``key`` on the active backend."""
+    return _constant(_patch_indices, key, "int32")
 
-    k = (registry.get_backend(),) + key
-    t = _index_tensors.get(k)
-    if t is None or t.is_disposed:
-        t = keep(tensor(_patch_indices(*key), dtype="int32"))
-        _index_tensors[k] = t
-    return t
+
+def _pool_counts(
+    h: int, w: int, pads: tuple, kh: int, kw: int, sh: int, sw: int, oh: int, ow: int
+) -> np.ndarray:
+    """How many real (unpadded) cells each pooling window covers, shaped (1, oh, ow, 1)."""
+    cnt = np.pad(np.ones((h, w), np.float32), pads).reshape(-1)
+    idx = _patch_indices(h + sum(pads[0]), w + sum(pads[1]), kh, kw, sh, sw, 1, 1, oh, ow)
+    return cnt[idx].reshape(oh, ow, kh * kw).sum(-1).reshape(1, oh, ow, 1)
 
 
 def _geometry(x_shape, kh, kw, strides, padding, dilations):
@@ -252,12 +266,9 @@ def _pool(x: Any, pool_size: Any, strides: Any, padding: str, op: str) -> Tensor
     else:
         out = reduce_sum(cols, 3)
         if any(p for pp in pads for p in pp):
-            ones = np.ones((1,) + x.shape[1:3] + (1,), np.float32)
-            cnt = np.pad(ones, ((0, 0), pads[0], pads[1], (0, 0)))
-            (sh, sw), (dh, dw) = _pair(strides, "strides"), (1, 1)
-            idx = _patch_indices(cnt.shape[1], cnt.shape[2], kh, kw, sh, sw, dh, dw, oh, ow)
-            counts = cnt.reshape(-1)[idx].reshape(oh, ow, kh * kw).sum(-1)
-            out = div(out, tensor(counts.reshape(1, oh, ow, 1), dtype="float32"))
+            sh, sw = _pair(strides, "strides")
+            key = (x.shape[1], x.shape[2], tuple(pads), kh, kw, sh, sw, oh, ow)
+            out = div(out, _constant(_pool_counts, key, "float32"))
         else:
             out = mul(out, 1.0 / (kh * kw))
     return reshape(out, out.shape[1:]) if squeeze else out
