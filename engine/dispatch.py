@@ -41,7 +41,7 @@ def run(
         for obs in observers:
             obs(name, inputs, attrs, out)
     if recorders:
-        recorders[-1].op(name, inputs, invoke, (out,))
+        recorders[-1].op(name, inputs, invoke, (out,), False, attrs)
     return out
 
 
@@ -67,7 +67,7 @@ def run_multi(
             for out in outs:
                 obs(name, inputs, attrs, out)
     if recorders:
-        recorders[-1].op(name, inputs, invoke, outs, True)
+        recorders[-1].op(name, inputs, invoke, outs, True, attrs)
     return outs
 
 

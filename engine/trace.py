@@ -23,10 +23,11 @@ the ``tensorweave.trace`` logger.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Hashable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from engine import dispatch, registry
+from engine import dispatch, fusion, registry
 from engine.memory import Storage, count_tensor
 from engine.tensor import Tensor, Variable, _ids
 
@@ -42,6 +43,18 @@ _OP, _ASSIGN, _HOST = 0, 1, 2
 
 #: How many captures of one signature may be retried (each fails only by creating variables).
 MAX_RETRIES = 3
+
+#: Let backends compile replays into programs (``Backend.trace_recorder``); False keeps the
+#: step-by-step replay (for debugging and for comparing the two).
+PROGRAMS = os.environ.get("TENSORWEAVE_PROGRAMS", "1") != "0"
+
+
+class OpMeta(NamedTuple):
+    """What a recorded op was: its attrs and the (shape, dtype) of its inputs and outputs."""
+
+    attrs: dict[str, Any]
+    inputs: tuple[tuple[tuple[int, ...], str], ...]
+    outputs: tuple[tuple[tuple[int, ...], str], ...]
 
 
 class _Recorder:
@@ -69,6 +82,7 @@ class _Recorder:
         invoke: Callable,
         outs: Sequence[Tensor],
         multi: bool = False,
+        attrs: dict[str, Any] | None = None,
     ) -> None:
         if self.failed:
             return
@@ -82,7 +96,12 @@ class _Recorder:
             self.slot_of[o.id] = self.nslots
             slots.append(self.nslots)
             self.nslots += 1
-        self.steps.append((_OP, name, invoke, ins, tuple(slots), multi))
+        meta = OpMeta(
+            attrs or {},
+            tuple((t.shape, t.dtype) for t in inputs),
+            tuple((o.shape, o.dtype) for o in outs),
+        )
+        self.steps.append((_OP, name, invoke, ins, tuple(slots), multi, meta))
 
     def upload(self, t: Tensor) -> None:
         if not self.failed:
@@ -150,8 +169,13 @@ class Trace:
         self._out_refs = out_refs
         self._out_meta = out_meta
         self._treedef = treedef
-        self.steps = self._plan(rec.steps, out_refs)
+        self.steps = self._plan(fusion.fuse(rec.steps, rec.backend), out_refs)
         self.const_bufs = [s.buf for s in self.consts]
+        #: The backend's compiled replay (``Backend.trace_recorder``), once recorded.
+        self.program: Any = None
+        #: Why no program was recorded (None while untried or when there is one).
+        self.program_reason: str | None = None
+        self._program_tried = False
 
     @property
     def num_kernels(self) -> int:
@@ -190,7 +214,7 @@ class Trace:
         for pos, st in enumerate(kept):
             f = tuple(frees.get(pos, ()))
             if st[0] == _OP:
-                _, name, invoke, ins, outs, multi = st
+                _, name, invoke, ins, outs, multi, _meta = st
                 out.append((_OP, invoke, ins, outs, multi, f))
             elif st[0] == _ASSIGN:
                 out.append((_ASSIGN, st[1], st[2], f))
@@ -199,9 +223,41 @@ class Trace:
         return out
 
     def replay(self, args: Sequence[Tensor]) -> Any:
-        """Run the recorded kernels on ``args``; returns outputs shaped as the captured ones."""
+        """Run the recorded kernels on ``args``; returns outputs shaped as the captured ones.
+
+        The first replay also records the backend's compiled program when it offers one
+        (``trace_recorder``); later replays run that program instead of the step list."""
         name = self.backend
         be = registry.instance_of(name)
+        if self.program is not None:
+            return self._run_program(be, args)
+        hook = None
+        if not self._program_tried and PROGRAMS and hasattr(be, "trace_recorder"):
+            self._program_tried = True
+            bufs = [a.buffer_on(name) for a in args]
+            hook = be.trace_recorder(bufs, [v.buffer_on(name) for v in self.vars])
+        try:
+            return self._replay(be, args, hook)
+        finally:
+            if hook is not None:
+                hook.close()
+
+    def _run_program(self, be: Any, args: Sequence[Tensor]) -> Any:
+        name = self.backend
+        nbytes = be.nbytes
+        outs, assigns = self.program.run(
+            [a.buffer_on(name) for a in args], [v.buffer_on(name) for v in self.vars]
+        )
+        vars_ = self.vars
+        for vi, buf in assigns:
+            _set_storage(vars_[vi], Storage(buf, name, nbytes(buf)))
+        outs_t: list[Tensor | None] = []
+        for buf, meta in zip(outs, self._out_meta, strict=True):
+            outs_t.append(None if meta is None else Tensor(Storage(buf, name, nbytes(buf)), *meta))
+        return _unflatten(self._treedef, iter(outs_t))
+
+    def _replay(self, be: Any, args: Sequence[Tensor], hook: Any) -> Any:
+        name = self.backend
         nbytes = be.nbytes
 
         slots: list[Any] = [None] * self.nslots
@@ -216,19 +272,22 @@ class Trace:
             kind = st[0]
             if kind == _OP:
                 _, invoke, ins, outs, multi, frees = st
-                res = invoke(
-                    be,
-                    *[
-                        slots[i].buf
-                        if k == _SLOT
-                        else consts[i]
-                        if k == _CONST
-                        else argst[i].buf
-                        if k == _ARG
-                        else vars_[i].buffer_on(name)
-                        for k, i in ins
-                    ],
-                )
+                bufs = [
+                    slots[i].buf
+                    if k == _SLOT
+                    else consts[i]
+                    if k == _CONST
+                    else argst[i].buf
+                    if k == _ARG
+                    else vars_[i].buffer_on(name)
+                    for k, i in ins
+                ]
+                if hook is None:
+                    res = invoke(be, *bufs)
+                else:
+                    hook.begin()
+                    res = invoke(be, *bufs)
+                    hook.end(invoke, bufs, res if multi else (res,))
                 if multi:
                     for o, b in zip(outs, res, strict=True):
                         slots[o] = Storage(b, name, nbytes(b))
@@ -245,8 +304,12 @@ class Trace:
                     s = self.consts[i]
                 else:
                     s = vars_[i]._live()
+                if hook is not None:
+                    hook.assign(vi, s.buf)
                 _set_storage(vars_[vi], s)
             else:
+                if hook is not None:
+                    hook.host(st[1])
                 st[1]()
                 continue
             for i in frees:
@@ -266,7 +329,16 @@ class Trace:
             else:
                 s = vars_[i]._live()
             outs_t.append(Tensor(s, meta[0], meta[1]))
+        if hook is not None:
+            self._finish_program(hook, [None if t is None else t._live().buf for t in outs_t])
         return _unflatten(self._treedef, iter(outs_t))
+
+    def _finish_program(self, hook: Any, out_bufs: list) -> None:
+        try:
+            self.program = hook.finish(out_bufs)
+        except Exception as e:  # the normal replay stays correct; say why it is kept
+            self.program_reason = f"{type(e).__name__}: {e}"
+            log.info("no %s program for this trace: %s", self.backend, self.program_reason)
 
 
 def _set_storage(var: Variable, s: Storage) -> None:

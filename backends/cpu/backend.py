@@ -186,6 +186,47 @@ _OPT_HYPER: dict[str, Any] = {
 }
 
 
+def _opt_hyper(name: str, hyper: dict) -> tuple:
+    """``_OPT_HYPER[name](**hyper)``, cached: every variable of a step shares the values."""
+    key = (name, *hyper.items())
+    hit = _HYPER_CACHE.get(key)
+    if hit is None:
+        if len(_HYPER_CACHE) > 64:
+            _HYPER_CACHE.clear()
+        hit = _HYPER_CACHE[key] = _OPT_HYPER[name](**hyper)
+    return hit
+
+
+_HYPER_CACHE: dict[tuple, tuple] = {}
+
+
+def _cast_into(out: np.ndarray, x: np.ndarray) -> None:
+    """Cast ``x`` into ``out`` (float to int truncates toward zero; NaN gives no warning)."""
+    with np.errstate(invalid="ignore"):
+        np.copyto(out, x, casting="unsafe")
+
+
+def _fill_into(out: np.ndarray, value: Any) -> None:
+    out.fill(value)
+
+
+def _concat_into(out: np.ndarray, axis: int, *xs: np.ndarray) -> None:
+    np.concatenate(xs, axis=axis, out=out)
+
+
+def _pad_into(out: np.ndarray, x: np.ndarray, inner: tuple, value: Any) -> None:
+    out.fill(value)
+    out[inner] = x
+
+
+def _one_hot_into(out: np.ndarray, idx: np.ndarray, depth: int, on: Any, off: Any) -> None:
+    out.fill(off)
+    if out.size:
+        flat = out.reshape(-1, depth)
+        valid = (idx >= 0) & (idx < depth)
+        flat[np.nonzero(valid)[0], idx[valid]] = on
+
+
 def _opt_slots(name: str, flag: bool) -> int:
     """Slot buffers optimizer ``name`` takes (centered rmsprop has a third, ``mg``)."""
     if name == "rmsprop_update":
@@ -225,6 +266,45 @@ class CpuBackend(Backend):
 
     def device_info(self) -> str:
         return f"host CPU via numba {numba.__version__} ({numba.get_num_threads()} threads)"
+
+    # --- trace programs (backends/cpu/program.py) -------------------------------------------
+    #: The recorder while a trace program is being recorded, else None.
+    _rec: Any = None
+    #: Host-argument arrays to rewrite while a program refreshes an op, else None.
+    _refresh: list | None = None
+
+    def _empty(self, shape: Any, dtype: Any) -> np.ndarray:
+        """A fresh output buffer (a planned, reused one when a trace program runs)."""
+        out = np.empty(shape, dtype)
+        if self._rec is not None:
+            self._rec.allocated(out)
+        return out
+
+    def _launch(self, fn: Any, *args: Any, **kwargs: Any) -> None:
+        """Run ``fn(*args)``: numpy/numba work whose effect depends only on the contents of its
+        array arguments (a trace program replays exactly these calls)."""
+        if self._rec is not None:
+            self._rec.launch(fn, args, kwargs)
+        else:
+            fn(*args, **kwargs)
+
+    def _host_args(self, *arrays: np.ndarray) -> bool:
+        """Declare launch arguments computed on the host per call (optimizer scalars). Returns
+        True when a program is refreshing this op: the caller then stops after this call,
+        which copied the new values into the recorded arrays."""
+        if self._refresh is not None:
+            for a in arrays:
+                np.copyto(self._refresh.pop(0), a)
+            return True
+        if self._rec is not None:
+            self._rec.host_args(arrays)
+        return False
+
+    def trace_recorder(self, arg_bufs: Sequence[Any], var_bufs: Sequence[Any]) -> Any:
+        """Start recording a trace program (engine.trace calls this for one replay)."""
+        from backends.cpu import program
+
+        return program.start(self, arg_bufs, var_bufs)
 
     # --- helpers ----------------------------------------------------------------------------
     def _par(self, n: int, key: Any, scale: int = 1) -> bool:
@@ -299,7 +379,7 @@ class CpuBackend(Backend):
         if op in _UNARY_PRED:
             if op == "logical_not" and dt != _BOOL:
                 raise TypeError(f"unary {op!r} needs a bool input, got {dt}")
-            out = np.empty(shape, _BOOL)
+            out = self._empty(shape, _BOOL)
             if n:
                 code = _UNARY_PRED[op]
                 if self._par(n, ("unary", op, dt.char)):
@@ -308,7 +388,7 @@ class CpuBackend(Backend):
                     K.unary_pred(code, xf, out.reshape(-1), 0, n)
                 self._done()
             return out
-        out = np.empty(shape, dt)
+        out = self._empty(shape, dt)
         if dt in _FLOATS:
             code = _UNARY_FLOAT.get(op)
             if code is None:
@@ -372,7 +452,7 @@ class CpuBackend(Backend):
                     f"binary {op!r} is not defined for dtype {dt}; expected float or int32"
                 )
             out_dt = dt
-        out = np.empty(out_shape, out_dt)
+        out = self._empty(out_shape, out_dt)
         n = out.size
         if n:
             shape, st = _strided((a_shape, b_shape), tuple(out_shape))
@@ -396,7 +476,7 @@ class CpuBackend(Backend):
         out_shape: tuple,
         dtype: str,
     ) -> np.ndarray:
-        out = np.empty(out_shape, a.dtype)
+        out = self._empty(out_shape, a.dtype)
         n = out.size
         if n:
             shape, st = _strided((c_shape, a_shape, b_shape), tuple(out_shape))
@@ -420,10 +500,9 @@ class CpuBackend(Backend):
 
     def cast(self, x: np.ndarray, shape: tuple, dtype_from: str, dtype_to: str) -> np.ndarray:
         # One numpy pass; float -> int is a C cast, which truncates toward zero.
-        if dtype_to == "int32" and dtype_from.startswith("float"):
-            with np.errstate(invalid="ignore"):
-                return x.astype(np.int32)
-        return x.astype(numpy_dtype(dtype_to))
+        out = self._empty(x.shape, numpy_dtype(dtype_to))
+        self._launch(_cast_into, out, x)
+        return out
 
     # --- reductions -------------------------------------------------------------------------
     def reduce(
@@ -440,13 +519,17 @@ class CpuBackend(Backend):
             )
         out_shape, steps = _reduce_plan(tuple(shape), tuple(axes))
         if _prod(out_shape) == 0:
-            return np.empty(out_shape, dt)
+            return self._empty(out_shape, dt)
         if x.size == 0:
             if op not in _REDUCE_IDENTITY:
                 raise ValueError(f"reduce {op!r}: cannot reduce an empty axis of shape {shape}")
-            return np.full(out_shape, _REDUCE_IDENTITY[op], dt)
+            out = self._empty(out_shape, dt)
+            self._launch(_fill_into, out, _REDUCE_IDENTITY[op])
+            return out
         if not steps:  # only size-1 axes reduced: a fresh copy
-            return x.reshape(out_shape).copy()
+            out = self._empty(out_shape, dt)
+            self._launch(np.copyto, out, x.reshape(out_shape))
+            return out
         zero, one = _scalars(dt)
         cur = x.reshape(-1)
         for p, r, q in steps:
@@ -460,12 +543,12 @@ class CpuBackend(Backend):
         nt = numba.get_num_threads()
         if q == 1 and (code == 2 or code == 3) and x.dtype == _F32:
             return self._f32_extreme_rows(code == 2, x, p, r).view(np.float32)
-        out = np.empty(p * q, x.dtype)
+        out = self._empty(p * q, x.dtype)
         if q == 1 and r > SPLIT_CHUNK:
             # Long rows: fixed-size chunk partials, then the partials. The chunking depends on
             # the shape only, so serial and parallel runs give bit-identical sums.
             k = -(-r // SPLIT_CHUNK)
-            partial = np.empty(p * k, x.dtype)
+            partial = self._empty(p * k, x.dtype)
             if self._par(total, ("reduce", code, x.dtype.char), 2):
                 K.reduce_rows_split_par(code, x, partial, r, k, SPLIT_CHUNK, zero, one)
             else:
@@ -483,7 +566,7 @@ class CpuBackend(Backend):
             # the partials. Blocking depends on the shape only (serial == parallel, bitwise).
             chunk_rows = max(2, SPLIT_CHUNK // q)
             k = -(-r // chunk_rows)
-            partial = np.empty(p * k * q, x.dtype)
+            partial = self._empty(p * k * q, x.dtype)
             if self._par(total, ("reduce", code, x.dtype.char), 2):
                 K.reduce_mid_split_par(code, x, partial, r, q, k, chunk_rows)
             else:
@@ -503,7 +586,7 @@ class CpuBackend(Backend):
     def _f32_extreme_rows(self, is_max: bool, x: np.ndarray, p: int, r: int) -> np.ndarray:
         """Row max/min of float32 through the vectorised int32-key kernel (returns bits)."""
         b = x.view(np.int32)
-        out = np.empty(p, np.int32)
+        out = self._empty(p, np.int32)
         nt = numba.get_num_threads()
         if not self._par(p * r, ("reduce_f32", is_max), 2):
             K.reduce_f32_extreme_rows(is_max, b, out, r, 0, p)
@@ -513,7 +596,7 @@ class CpuBackend(Backend):
             k = max(1, min(-(-4 * nt // p), -(-r // MIN_BLOCK)))
             chunk = -(-r // k)
             k = -(-r // chunk)
-            partial = np.empty(p * k, np.int32)
+            partial = self._empty(p * k, np.int32)
             K.reduce_f32_extreme_split_par(is_max, b, partial, p, r, k, chunk)
             K.reduce_f32_extreme_rows(is_max, partial.view(np.int32), out, k, 0, p)
         self._done()
@@ -523,7 +606,7 @@ class CpuBackend(Backend):
         if op not in ("argmax", "argmin"):
             raise ValueError(f"unknown arg-reduce op {op!r}; expected 'argmax' or 'argmin'")
         p, r, q = _prod(shape[:axis]), shape[axis], _prod(shape[axis + 1 :])
-        out = np.empty(shape[:axis] + shape[axis + 1 :], np.int32)
+        out = self._empty(shape[:axis] + shape[axis + 1 :], np.int32)
         if out.size == 0:
             return out
         if r == 0:
@@ -542,7 +625,7 @@ class CpuBackend(Backend):
         self, x: np.ndarray, shape: tuple, dtype: str, axis: int, exclusive: bool, reverse: bool
     ) -> np.ndarray:
         p, r, q = _prod(shape[:axis]), shape[axis], _prod(shape[axis + 1 :])
-        out = np.empty(shape, x.dtype)
+        out = self._empty(shape, x.dtype)
         if out.size == 0:
             return out
         xf, of = x.reshape(-1), out.reshape(-1)
@@ -569,9 +652,12 @@ class CpuBackend(Backend):
             # BLAS (sgemm/dgemm) through numpy; transposed views need no copy.
             av = a.transpose(0, 2, 1) if transpose_a else a
             bv = b.transpose(0, 2, 1) if transpose_b else b
+            out = self._empty((a_shape[0], av.shape[1], bv.shape[2]), a.dtype)
             if a_shape[0] == 1:
-                return np.matmul(av[0], bv[0]).reshape((1,) + (av.shape[1], bv.shape[2]))
-            return np.matmul(av, bv)
+                self._launch(np.matmul, av[0], bv[0], out[0])
+            else:
+                self._launch(np.matmul, av, bv, out)
+            return out
         if a.dtype != _INT32:
             raise TypeError(
                 f"matmul is not defined for dtype {a.dtype}; expected float32/float64/int32"
@@ -580,7 +666,7 @@ class CpuBackend(Backend):
         m = a_shape[2] if transpose_a else a_shape[1]
         k = a_shape[1] if transpose_a else a_shape[2]
         n = b_shape[1] if transpose_b else b_shape[2]
-        out = np.empty((batch, m, n), np.int32)
+        out = self._empty((batch, m, n), np.int32)
         rows = batch * m
         if out.size == 0:
             return out
@@ -596,7 +682,10 @@ class CpuBackend(Backend):
 
     # --- data movement (numpy is already one allocation-free pass) --------------------------
     def transpose(self, x: np.ndarray, shape: tuple, dtype: str, perm: Sequence[int]) -> np.ndarray:
-        return np.asarray(x.transpose(perm), order="C")
+        view = x.transpose(perm)
+        out = self._empty(view.shape, x.dtype)
+        self._launch(np.copyto, out, view)
+        return out
 
     def reshape(self, x: np.ndarray, shape: tuple, dtype: str, new_shape: tuple) -> np.ndarray:
         return x.reshape(new_shape)
@@ -614,12 +703,21 @@ class CpuBackend(Backend):
             slice(b, b + s * st if b + s * st >= 0 else None, st) if s else slice(0, 0)
             for b, s, st in zip(begin, size, step, strict=True)
         )
-        return np.asarray(x[index], order="C")
+        view = x[index]
+        if view.flags.c_contiguous:
+            return view
+        out = self._empty(view.shape, x.dtype)
+        self._launch(np.copyto, out, view)
+        return out
 
     def concat(
         self, xs: Sequence[np.ndarray], shapes: Sequence[tuple], dtype: str, axis: int
     ) -> np.ndarray:
-        return np.concatenate(xs, axis=axis)
+        out_shape = list(xs[0].shape)
+        out_shape[axis] = sum(x.shape[axis] for x in xs)
+        out = self._empty(tuple(out_shape), xs[0].dtype)
+        self._launch(_concat_into, out, axis, *xs)
+        return out
 
     def pad(
         self,
@@ -630,8 +728,9 @@ class CpuBackend(Backend):
         value: Any,
     ) -> np.ndarray:
         out_shape = tuple(s + lo + hi for s, (lo, hi) in zip(shape, paddings, strict=True))
-        out = np.full(out_shape, value, dtype=x.dtype)
-        out[tuple(slice(lo, lo + s) for s, (lo, _) in zip(shape, paddings, strict=True))] = x
+        out = self._empty(out_shape, x.dtype)
+        inner = tuple(slice(lo, lo + s) for s, (lo, _) in zip(shape, paddings, strict=True))
+        self._launch(_pad_into, out, x.reshape(shape), inner, value)
         return out
 
     def gather(
@@ -645,7 +744,7 @@ class CpuBackend(Backend):
     ) -> np.ndarray:
         p, d, q = _prod(shape[:axis]), shape[axis], _prod(shape[axis + 1 :])
         m = _prod(indices_shape)
-        out = np.empty(
+        out = self._empty(
             tuple(shape[:axis]) + tuple(indices_shape) + tuple(shape[axis + 1 :]), x.dtype
         )
         if out.size == 0:
@@ -672,7 +771,8 @@ class CpuBackend(Backend):
         lead = tuple(updates_shape[:axis])
         trail = tuple(updates_shape[axis + len(indices_shape) :])
         p, q, m = _prod(lead), _prod(trail), _prod(indices_shape)
-        out = np.zeros(lead + (dim,) + trail, updates.dtype)
+        out = self._empty(lead + (dim,) + trail, updates.dtype)
+        self._launch(_fill_into, out, 0)
         if out.size == 0 or m == 0:
             return out
         args = (updates.reshape(-1), indices.reshape(-1), out.reshape(-1))
@@ -689,24 +789,21 @@ class CpuBackend(Backend):
     def one_hot(
         self, indices: np.ndarray, shape: tuple, depth: int, on: Any, off: Any, dtype: str
     ) -> np.ndarray:
-        out = np.full(tuple(shape) + (depth,), off, dtype=numpy_dtype(dtype))
-        if out.size == 0:
-            return out
-        idx = indices.reshape(-1)
-        flat = out.reshape(-1, depth)
-        valid = (idx >= 0) & (idx < depth)
-        flat[np.nonzero(valid)[0], idx[valid]] = on
+        out = self._empty(tuple(shape) + (depth,), numpy_dtype(dtype))
+        self._launch(_one_hot_into, out, indices.reshape(-1), depth, on, off)
         return out
 
     def fill(self, shape: tuple, value: Any, dtype: str) -> np.ndarray:
-        return np.full(shape, value, dtype=numpy_dtype(dtype))
+        out = self._empty(shape, numpy_dtype(dtype))
+        self._launch(_fill_into, out, value)
+        return out
 
     # --- fused composites -------------------------------------------------------------------
     def _softmax(self, x: np.ndarray, shape: tuple, axis: int, log: bool) -> np.ndarray:
         if x.dtype not in _FLOATS:
             raise TypeError(f"softmax needs a float input, got {x.dtype}")
         p, r, q = _prod(shape[:axis]), shape[axis], _prod(shape[axis + 1 :])
-        out = np.empty(shape, x.dtype)
+        out = self._empty(shape, x.dtype)
         if out.size == 0:
             return out
         xf, of = x.reshape(-1), out.reshape(-1)
@@ -753,13 +850,14 @@ class CpuBackend(Backend):
             )
         av = a.reshape(a_shape)
         bv = b.reshape(b_shape)
-        out = np.matmul(av.T if transpose_a else av, bv.T if transpose_b else bv)
-        if not out.flags.c_contiguous:
-            out = np.ascontiguousarray(out)
+        av = av.T if transpose_a else av
+        bv = bv.T if transpose_b else bv
+        out = self._empty((av.shape[0], bv.shape[1]), np.result_type(av, bv))
+        self._launch(np.matmul, av, bv, out)
         m, n = out.shape
         if out.size == 0 or (bias is None and code == 0):
             return out
-        bflat = np.empty(0, out.dtype) if bias is None else bias.reshape(-1)
+        bflat = self._empty(0, out.dtype) if bias is None else bias.reshape(-1)
         step = 0 if bflat.size == 1 else 1
         one = _scalars(out.dtype)[1]
         al = out.dtype.type(alpha)
@@ -783,7 +881,7 @@ class CpuBackend(Backend):
         """Per-row ``-sum(t * log(clip(q, eps, 1 - eps)))`` over the last axis, ``q`` the
         renormalised ``x`` (or its softmax), in one pass per row (fused engine composite)."""
         p, r, eps, hi, zero = self._cce_args(x, shape)
-        out = np.empty(shape[:-1], x.dtype)
+        out = self._empty(shape[:-1], x.dtype)
         if out.size == 0:
             return out
         tf, xf, of = t.reshape(-1), x.reshape(-1), out.reshape(-1)
@@ -806,7 +904,7 @@ class CpuBackend(Backend):
     ) -> np.ndarray:
         """d ``categorical_crossentropy`` / d x times the per-row ``dy``, one pass per row."""
         p, r, eps, hi, zero = self._cce_args(x, shape)
-        out = np.empty(shape, x.dtype)
+        out = self._empty(shape, x.dtype)
         if out.size == 0:
             return out
         args = (dy.reshape(-1), t.reshape(-1), x.reshape(-1), out.reshape(-1))
@@ -823,18 +921,20 @@ class CpuBackend(Backend):
         self, name: str, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, hyper: dict
     ) -> tuple:
         """Run ``K.opt_update`` for optimizer ``name``: fresh buffers ``(new_w, *new_slots)``."""
-        dt = w.dtype
+        dt = numpy_dtype(dtype)
         if dt not in _FLOATS:
             raise TypeError(f"{name} needs float buffers, got {dt}")
-        values, flag = _OPT_HYPER[name](**hyper)
+        values, flag = _opt_hyper(name, hyper)
+        h = np.array(values, dt)
+        if self._host_args(h):
+            return ()
         nslots = _opt_slots(name, flag)
         if len(slots) != nslots:
             raise ValueError(f"{name}: expected {nslots} slot buffers, got {len(slots)}")
-        h = np.array(values, dt)
         flat = [w.reshape(-1), g.reshape(-1)] + [s.reshape(-1) for s in slots]
-        outs = [np.empty(shape, dt) for _ in range(nslots + 1)]
+        outs = [self._empty(shape, dt) for _ in range(nslots + 1)]
         oflat = [o.reshape(-1) for o in outs]
-        empty = np.empty(0, dt)
+        empty = self._empty(0, dt)
         ins = flat[2:] + [empty] * (3 - nslots)
         news = oflat[1:] + [empty] * (3 - nslots)
         n = flat[0].size
