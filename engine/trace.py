@@ -244,10 +244,47 @@ class Trace:
 
     def _run_program(self, be: Any, args: Sequence[Tensor]) -> Any:
         name = self.backend
-        nbytes = be.nbytes
         outs, assigns = self.program.run(
             [a.buffer_on(name) for a in args], [v.buffer_on(name) for v in self.vars]
         )
+        return self._program_results(be, outs, assigns)
+
+    def replay_batches(
+        self,
+        args: Sequence[Tensor],
+        batched: Sequence[int],
+        ranges: Sequence[tuple[int, int]],
+        carry: dict[int, int],
+    ) -> Any:
+        """Consecutive replays in one call of the backend's program: call k takes rows
+        ``ranges[k]`` (along axis 0) of each ``args[i]`` for ``i`` in ``batched``, the other
+        arguments as given, except those ``carry`` feeds (``{output index: argument index}``)
+        from call k - 1's outputs. Every range must give the traced shapes. Returns the last
+        call's outputs. Needs ``self.program`` (callers check it)."""
+        name = self.backend
+        be = registry.instance_of(name)
+        fixed = [a.buffer_on(name) for a in args]
+        steps = []
+        for start, stop in ranges:
+            bufs = list(fixed)
+            for i in batched:
+                t = args[i]
+                rank = len(t.shape)
+                bufs[i] = be.slice(
+                    fixed[i],
+                    t.shape,
+                    t.dtype,
+                    (start,) + (0,) * (rank - 1),
+                    (stop - start,) + t.shape[1:],
+                    (1,) * rank,
+                )
+            steps.append(bufs)
+        outs, assigns = self.program.run_many(steps, [v.buffer_on(name) for v in self.vars], carry)
+        return self._program_results(be, outs, assigns)
+
+    def _program_results(self, be: Any, outs: list, assigns: list) -> Any:
+        name = self.backend
+        nbytes = be.nbytes
         vars_ = self.vars
         for vi, buf in assigns:
             _set_storage(vars_[vi], Storage(buf, name, nbytes(buf)))

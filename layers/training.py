@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 import engine as tw
-from engine import Tensor, registry
+from engine import Tensor, dispatch, registry
 from engine.autodiff import Tape
 from engine.trace import TraceCache
 from layers import callbacks as cbks
@@ -85,6 +85,24 @@ class _Data:
 
 #: Seconds between two reads of the running loss by the progress bar (jit mode).
 PROGRESS_INTERVAL = 0.25
+
+
+#: Most batches one chunked replay runs (jit mode, no batch hooks; see ``_batch_hooks``).
+CHUNK_STEPS = 64
+
+
+def _batch_hooks(callbacks: Sequence[Any]) -> bool:
+    """True when a callback other than the progress bar and the history has batch hooks
+    (then every batch runs on its own, with its hooks around it)."""
+    hooks = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end")
+    for c in callbacks:
+        if isinstance(c, (cbks.ProgressBar, cbks.History)):
+            continue
+        if any(h in getattr(c, "__dict__", {}) for h in hooks):
+            return True
+        if any(getattr(type(c), h, None) is not getattr(cbks.Callback, h) for h in hooks):
+            return True
+    return False
 
 
 def _needs_batch_values(callbacks: Sequence[Any]) -> bool:
@@ -395,10 +413,31 @@ class TrainingMixin:
 
         return self._traces[kind](self._signature(kind, args, mask), fn, args)
 
-    def _signature(self, kind: str, args: list[Tensor], mask: tuple) -> tuple:
+    def _traced_chunk(
+        self, kind: str, d: _Data, size: int, steps: int, acc: Tensor | None
+    ) -> tuple[Tensor, Tensor] | None:
+        """Like ``_traced`` for ``steps`` consecutive batches of ``size`` rows of ``d``, in one
+        call of the step trace's compiled program; None (nothing ran) when that trace or its
+        program does not exist yet."""
+        cache = self._traces[kind]
+        if dispatch.tapes or dispatch.recorders:
+            return None
+        mask = tuple(w is not None for w in d.ws)
+        if acc is None:
+            acc = tw.zeros([len(self.metrics_names)])
+        args = [*d.xs, *d.ys, *(w for w in d.ws if w is not None), acc]
+        shapes = [((size,) + t.shape[1:], t.dtype) for t in args[:-1]] + [(acc.shape, acc.dtype)]
+        tr = cache.traces.get(self._signature(kind, shapes, mask))
+        if tr is None or tr.program is None or len({id(a) for a in args}) != len(args):
+            return None
+        ranges = [(k * size, (k + 1) * size) for k in range(steps)]
+        return tr.replay_batches(args, range(len(args) - 1), ranges, {1: len(args) - 1})
+
+    def _signature(self, kind: str, args: list, mask: tuple) -> tuple:
+        """The trace key of a step; ``args`` are its tensors or their ``(shape, dtype)``."""
         return (
             kind,
-            tuple((t.shape, t.dtype) for t in args),
+            tuple(a if type(a) is tuple else (a.shape, a.dtype) for a in args),
             mask,
             registry.get_backend(),
             id(self.optimizer),
@@ -491,13 +530,22 @@ class TrainingMixin:
         def run_epoch(epoch: int, cb: cbks.CallbackList) -> tuple[np.ndarray, int, bool]:
             run = self._running = _Running(self, cb)
             complete = True
-            for b, (idx, start, stop) in enumerate(batches.epoch()):
-                size = len(idx) if idx is not None else stop - start
-                cb.on_batch_begin(b, {"batch": b, "size": size})
-                logs = {"batch": b, "size": size}
-                logs.update(run.train(data.take(idx, start, stop)))
-                cb.on_batch_end(b, logs)
-                if self.stop_training and b + 1 < steps:
+            todo = list(batches.epoch())
+            chunked = self.jit and not run.values and not _batch_hooks(cb.callbacks)
+            b = 0
+            while b < len(todo):
+                # runs of equal-size batches go in one call when nothing watches each batch
+                done = run.train_chunk(data, todo[b : b + CHUNK_STEPS]) if chunked else 0
+                for k in range(b, b + max(done, 1)):
+                    idx, start, stop = todo[k]
+                    size = len(idx) if idx is not None else stop - start
+                    cb.on_batch_begin(k, {"batch": k, "size": size})
+                    logs = {"batch": k, "size": size}
+                    if not done:
+                        logs.update(run.train(data.take(idx, start, stop)))
+                    cb.on_batch_end(k, logs)
+                b += max(done, 1)
+                if self.stop_training and b < steps:
                     complete = False
                     break
             self._running = None
@@ -761,6 +809,29 @@ class _Running:
         if self.values:
             return dict(zip(names, (float(v) for v in values.numpy()), strict=False))
         return {}
+
+    def train_chunk(self, data: _Data, todo: list) -> int:
+        """Run the leading batches of ``todo`` that share one size in one chunked replay
+        (jit mode); returns how many ran (0: run the next batch on its own)."""
+        sizes = [len(i) if i is not None else stop - start for i, start, stop in todo]
+        n = 1
+        while n < len(sizes) and sizes[n] == sizes[0]:
+            n += 1
+        if n < 2:
+            return 0
+        if todo[0][0] is None and all(todo[k][1] == todo[0][1] + k * sizes[0] for k in range(n)):
+            rows = data.take(None, todo[0][1], todo[0][1] + n * sizes[0])
+        else:
+            idx = [todo[k][0] for k in range(n)]
+            if any(i is None for i in idx):
+                return 0
+            rows = data.take(np.concatenate(idx))
+        res = self.model._traced_chunk("train", rows, sizes[0], n, self.acc)
+        if res is None:
+            return 0
+        self.acc = res[1]
+        self.count += n * sizes[0]
+        return n
 
     def sums(self) -> np.ndarray:
         if self.acc is not None:

@@ -10,6 +10,7 @@ import engine as tw
 import layers
 from engine import registry, trace
 from engine.trace import TraceCache
+from layers import callbacks as cbks
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -105,7 +106,7 @@ def test_variable_values_read_between_steps_stay_put(cpu, monkeypatch):
         snaps.append((tw.identity(held), held.numpy().copy(), held))
         model.train_on_batch(x[start : start + 8], y[start : start + 8])
     assert len(runs) == 6  # every train_on_batch ran the program
-    for ident, copy, held in snaps:
+    for ident, copy, _held in snaps:
         np.testing.assert_array_equal(ident.numpy(), copy)
     assert not np.array_equal(snaps[0][1], model.weights[0].numpy())
 
@@ -130,3 +131,42 @@ def test_programs_can_be_switched_off(cpu, monkeypatch):
     for _ in range(3):
         cache("k", lambda a: tw.mul(a, 3.0), [tw.tensor(np.ones(5, np.float32))])
     assert cache.traces["k"].program is None
+
+
+class _Watch(cbks.Callback):
+    """A batch hook: forces every batch to run on its own."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def on_batch_end(self, batch, logs=None):
+        self.seen.append(batch)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_chunked_epochs_equal_batch_by_batch(cpu, monkeypatch, shuffle):
+    from backends.cpu.program import Program
+
+    chunks = []
+    real = Program.run_many
+    monkeypatch.setattr(
+        Program,
+        "run_many",
+        lambda self, steps, *a: chunks.append(len(steps)) or real(self, steps, *a),
+    )
+    x, y = _data(100)  # 12 batches of 8 and one of 4
+    results = []
+    for watch in (False, True):
+        model = _seed_model(metrics=["accuracy"])
+        tw.set_seed(5)
+        cbs = [_Watch()] if watch else None
+        hist = model.fit(x, y, batch_size=8, epochs=3, verbose=0, shuffle=shuffle, callbacks=cbs)
+        results.append(([w.numpy() for w in model.weights], hist.history))
+        if watch:
+            assert cbs[0].seen == list(range(13)) * 3
+    assert max(chunks) > 1  # the unwatched fit ran batches in chunks
+    (w_chunk, h_chunk), (w_each, h_each) = results
+    for a, b in zip(w_chunk, w_each, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert h_chunk == h_each
