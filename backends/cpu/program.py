@@ -29,8 +29,8 @@ depends on is not C-contiguous or two of them overlap.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
+from sys import getrefcount
 from typing import Any
 
 import numpy as np
@@ -76,14 +76,6 @@ RECORDABLE = frozenset(
 #: ones still held outside (they then belong to their holders).
 POOL_LIMIT = 4
 
-
-def _refcount_baseline() -> int:
-    pool = [np.empty(1)]
-    return _refs(pool, 0)
-
-
-def _refs(pool: list, i: int) -> int:
-    return sys.getrefcount(pool[i])
 
 
 class GiveUp(Exception):
@@ -518,16 +510,24 @@ def _resolve(dyn: list, s: tuple) -> np.ndarray:
     return np.ndarray(shape, dtype, buffer=base, offset=off, strides=strides)
 
 
-_BASELINE = _refcount_baseline()
-
-
 def _free_buffer(pool: list[np.ndarray]) -> np.ndarray:
-    """A buffer of the pool nothing outside the program holds (a new one if all are held)."""
-    for i in range(len(pool)):
-        if _refs(pool, i) <= _BASELINE:
-            return pool[i]
+    """A buffer of the pool nothing outside the program holds (a new one if all are held):
+    only the pool's list, the loop variable and getrefcount's argument refer to it."""
+    for b in pool:
+        if getrefcount(b) <= _BASELINE:
+            return b
     fresh = np.empty_like(pool[0])
     if len(pool) >= POOL_LIMIT:
         del pool[0]  # held outside for a while: it is its holders' now
     pool.append(fresh)
     return fresh
+
+
+def _baseline() -> int:
+    """getrefcount of a pooled buffer nobody else holds, measured as ``_free_buffer`` sees it."""
+    for b in [np.empty(1)]:
+        return getrefcount(b)
+    raise AssertionError("unreachable")
+
+
+_BASELINE = _baseline()
