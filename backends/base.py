@@ -106,7 +106,9 @@ PRIMITIVES: dict[str, str] = {
     "slice": "(x, shape, dtype, begin, size, step) -> buf  # step may be negative",
     "concat": "(xs, shapes, dtype, axis) -> buf",
     "pad": "(x, shape, dtype, paddings, value) -> buf  # paddings: ((before, after), ...)",
-    "gather": "(x, shape, dtype, indices, indices_shape, axis) -> buf  # indices int32, in range",
+    "gather": "(x, shape, dtype, indices, indices_shape, axis, check=False) -> buf  # indices "
+    "int32, in range; check=True (only with capabilities['gather_checks_indices']): raise "
+    "base.check_indices's IndexError instead",
     "scatter_add": "(updates, updates_shape, dtype, indices, indices_shape, axis, dim) -> buf",
     "one_hot": "(indices, shape, depth, on, off, dtype) -> buf  # indices int32",
     "fill": "(shape, value, dtype) -> buf",
@@ -167,6 +169,19 @@ def _stub(name: str):
 
 for _name in PRIMITIVES:
     setattr(Backend, _name, _stub(_name))
+
+
+def check_indices(indices: np.ndarray, size: int, shape: tuple, axis: int) -> None:
+    """Raise the engine's gather IndexError unless every index is in ``[0, size)`` (host
+    backends whose ``capabilities["gather_checks_indices"]`` is True run this themselves, so
+    a traced step needs no host read of the indices)."""
+    if indices.size:
+        lo, hi = int(indices.min()), int(indices.max())
+        if lo < 0 or hi >= size:
+            raise IndexError(
+                f"gather: indices must be in [0, {size}) for axis {axis} of shape {shape}, "
+                f"got values from {lo} to {hi}"
+            )
 
 
 def numpy_dtype(dtype: str) -> np.dtype:

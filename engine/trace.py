@@ -244,9 +244,13 @@ class Trace:
 
     def _run_program(self, be: Any, args: Sequence[Tensor]) -> Any:
         name = self.backend
-        outs, assigns = self.program.run(
-            [a.buffer_on(name) for a in args], [v.buffer_on(name) for v in self.vars]
-        )
+        try:
+            outs, assigns = self.program.run(
+                [a.buffer_on(name) for a in args], [v.buffer_on(name) for v in self.vars]
+            )
+        except Exception as e:
+            self._apply(be, getattr(e, "completed_assigns", ()))
+            raise
         return self._program_results(be, outs, assigns)
 
     def replay_batches(
@@ -279,15 +283,25 @@ class Trace:
                     (1,) * rank,
                 )
             steps.append(bufs)
-        outs, assigns = self.program.run_many(steps, [v.buffer_on(name) for v in self.vars], carry)
+        try:
+            outs, assigns = self.program.run_many(
+                steps, [v.buffer_on(name) for v in self.vars], carry
+            )
+        except Exception as e:  # keep the steps that completed, as a loop of calls would
+            self._apply(be, getattr(e, "completed_assigns", ()))
+            raise
         return self._program_results(be, outs, assigns)
+
+    def _apply(self, be: Any, assigns: Sequence[tuple[int, Any]]) -> None:
+        """Give the variables the buffers a program assigned them."""
+        name, nbytes, vars_ = self.backend, be.nbytes, self.vars
+        for vi, buf in assigns:
+            _set_storage(vars_[vi], Storage(buf, name, nbytes(buf)))
 
     def _program_results(self, be: Any, outs: list, assigns: list) -> Any:
         name = self.backend
         nbytes = be.nbytes
-        vars_ = self.vars
-        for vi, buf in assigns:
-            _set_storage(vars_[vi], Storage(buf, name, nbytes(buf)))
+        self._apply(be, assigns)
         outs_t: list[Tensor | None] = []
         for buf, meta in zip(outs, self._out_meta, strict=True):
             outs_t.append(None if meta is None else Tensor(Storage(buf, name, nbytes(buf)), *meta))

@@ -9,7 +9,7 @@ import pytest
 
 import engine as tw
 import layers
-from engine import dispatch, train
+from engine import dispatch, registry, train
 from engine.trace import TraceCache, capture
 from layers import callbacks as cbks
 
@@ -216,3 +216,43 @@ def test_fit_dataset_and_train_on_batch_traced_equal_eager(backend):
         out.append(([w.numpy() for w in m.weights], vals))
     _assert_same(out[0][0], out[1][0])
     np.testing.assert_allclose(out[1][1], out[0][1], rtol=1e-5)
+
+
+def _embedding_model(jit: bool):
+    tw.set_seed(2)
+    model = layers.sequential(
+        [
+            layers.embedding(input_dim=20, output_dim=4, input_length=5),
+            layers.flatten(),
+            layers.dense(units=3, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="categoricalCrossentropy", jit=jit)
+    return model
+
+
+def test_embedding_models_trace_and_check_indices_in_the_kernel(backend, caplog):
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 20, size=(48, 5)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 48)]
+    weights = []
+    with caplog.at_level(logging.WARNING, logger="tensorweave.trace"):
+        for jit in (False, True):
+            model = _embedding_model(jit)
+            model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
+            weights.append([w.numpy() for w in model.weights])
+    if registry.instance_of(backend).capabilities.get("gather_checks_indices"):  # no host read of the indices: the step traces
+        assert not model._traces["train"].eager, model._traces["train"].eager
+    _assert_same(*weights)
+    # an index out of range: a clear error, and the weights of the completed steps
+    bad = x.copy()
+    bad[20, 2] = 25
+    model = _embedding_model(True)
+    model.fit(x[:16], y[:16], batch_size=8, epochs=1, verbose=0, shuffle=False)
+    with pytest.raises(IndexError, match=r"\[0, 20\).*got values from \d+ to 25"):
+        model.fit(bad, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
+    ref = _embedding_model(True)
+    ref.fit(x[:16], y[:16], batch_size=8, epochs=1, verbose=0, shuffle=False)
+    ref.fit(bad[:16], y[:16], batch_size=8, epochs=1, verbose=0, shuffle=False)
+    _assert_same([w.numpy() for w in ref.weights], [w.numpy() for w in model.weights])
+    assert model.optimizer.iterations == ref.optimizer.iterations == 4

@@ -29,7 +29,7 @@ if "OMP_WAIT_POLICY" not in os.environ:
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
-from backends.base import Backend, numpy_dtype  # noqa: E402
+from backends.base import Backend, check_indices, numpy_dtype  # noqa: E402
 from backends.cpu import kernels as K  # noqa: E402
 
 _UNARY_FLOAT = {name: i for i, name in enumerate(K.UNARY_FLOAT)}
@@ -251,6 +251,7 @@ class CpuBackend(Backend):
     capabilities: ClassVar[dict[str, Any]] = {
         "dtypes": ("float32", "int32", "bool", "float64"),
         "float64": True,
+        "gather_checks_indices": True,
     }
 
     def __init__(self, parallel_threshold: int = PARALLEL_THRESHOLD, adaptive: bool = True) -> None:
@@ -741,8 +742,11 @@ class CpuBackend(Backend):
         indices: np.ndarray,
         indices_shape: tuple,
         axis: int,
+        check: bool = False,
     ) -> np.ndarray:
         p, d, q = _prod(shape[:axis]), shape[axis], _prod(shape[axis + 1 :])
+        if check:  # a launch: a trace program checks every batch's indices too
+            self._launch(check_indices, indices, d, tuple(shape), axis)
         m = _prod(indices_shape)
         out = self._empty(
             tuple(shape[:axis]) + tuple(indices_shape) + tuple(shape[axis + 1 :]), x.dtype

@@ -77,7 +77,6 @@ RECORDABLE = frozenset(
 POOL_LIMIT = 4
 
 
-
 class GiveUp(Exception):
     """Recording cannot produce a correct program; the reason is the message."""
 
@@ -422,15 +421,19 @@ class Program:
         var_cur = list(var_bufs)
         final: dict[int, Any] = {}
         outs: list = []
-        for k, arg_bufs in enumerate(steps):
-            if k and carry:
-                arg_bufs = list(arg_bufs)
-                for o, a in carry.items():
-                    arg_bufs[a] = outs[o]
-            outs, step_assigns = self._step(arg_bufs, var_cur)
-            for vi, b in step_assigns:
-                var_cur[vi] = final[vi] = b
-            step_assigns = None
+        try:
+            for k, arg_bufs in enumerate(steps):
+                if k and carry:
+                    arg_bufs = list(arg_bufs)
+                    for o, a in carry.items():
+                        arg_bufs[a] = outs[o]
+                outs, step_assigns = self._step(arg_bufs, var_cur)
+                for vi, b in step_assigns:
+                    var_cur[vi] = final[vi] = b
+                step_assigns = None
+        except Exception as e:  # the steps before the failing one stand, as in a loop
+            e.completed_assigns = list(final.items())  # type: ignore[attr-defined]
+            raise
         return outs, list(final.items())
 
     def _step(self, arg_bufs: Sequence[Any], var_bufs: Sequence[Any]) -> tuple[list, list]:

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from backends.base import Backend, numpy_dtype
+from backends.base import Backend, check_indices, numpy_dtype
 
 
 def _c(a):
@@ -109,7 +109,11 @@ class NumpyBackend(Backend):
     """Reference implementation: simple, obviously right, not fast."""
 
     name = "numpy"
-    capabilities = {"dtypes": ("float32", "int32", "bool", "float64"), "float64": True}
+    capabilities = {
+        "dtypes": ("float32", "int32", "bool", "float64"),
+        "float64": True,
+        "gather_checks_indices": True,
+    }
 
     def device_info(self) -> str:
         return f"host CPU via numpy {np.__version__}"
@@ -185,7 +189,9 @@ class NumpyBackend(Backend):
     def pad(self, x, shape, dtype, paddings, value):
         return np.pad(x, paddings, constant_values=value)
 
-    def gather(self, x, shape, dtype, indices, indices_shape, axis):
+    def gather(self, x, shape, dtype, indices, indices_shape, axis, check=False):
+        if check:
+            check_indices(indices, shape[axis], shape, axis)
         return _c(np.take(x, indices, axis=axis))
 
     def scatter_add(self, updates, updates_shape, dtype, indices, indices_shape, axis, dim):

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from engine import dispatch
+from backends.base import check_indices
+from engine import dispatch, registry
 from engine.ops.core import as_tensor, cast, normalize_axis, reshape, tensor
 from engine.tensor import Tensor
 
@@ -47,10 +48,15 @@ def squeeze(x: Any, axis: Any = None) -> Tensor:
     if axis is None:
         axes = {i for i, s in enumerate(x.shape) if s == 1}
     else:
-        axes = {normalize_axis(a, x.rank, "squeeze") for a in (axis if isinstance(axis, (list, tuple)) else [axis])}
+        axes = {
+            normalize_axis(a, x.rank, "squeeze")
+            for a in (axis if isinstance(axis, (list, tuple)) else [axis])
+        }
         for a in axes:
             if x.shape[a] != 1:
-                raise ValueError(f"squeeze: axis {a} of shape {x.shape} has size {x.shape[a]}, not 1")
+                raise ValueError(
+                    f"squeeze: axis {a} of shape {x.shape} has size {x.shape[a]}, not 1"
+                )
     return reshape(x, tuple(s for i, s in enumerate(x.shape) if i not in axes))
 
 
@@ -74,7 +80,9 @@ def slice(x: Any, begin: Any, size: Any = None) -> Tensor:  # noqa: A001
             raise ValueError(f"slice: begin {begin} is out of range for shape {x.shape} (axis {i})")
         s = d - b if s == -1 else s
         if s < 0 or b + s > d:
-            raise ValueError(f"slice: begin {begin} + size {size} exceeds shape {x.shape} (axis {i})")
+            raise ValueError(
+                f"slice: begin {begin} + size {size} exceeds shape {x.shape} (axis {i})"
+            )
         b2.append(b)
         s2.append(s)
     return _slice(x, tuple(b2), tuple(s2), (1,) * x.rank)
@@ -102,11 +110,7 @@ def strided_slice_index(x: Tensor, index: Any) -> Tensor:
         if len(index) != 1:
             raise IndexError("indexing with a tensor or list is supported on the first axis only")
         i0 = index[0]
-        is_bool = (
-            i0.dtype == "bool"
-            if isinstance(i0, Tensor)
-            else np.asarray(i0).dtype == np.bool_
-        )
+        is_bool = i0.dtype == "bool" if isinstance(i0, Tensor) else np.asarray(i0).dtype == np.bool_
         if is_bool:
             raise IndexError(
                 "boolean mask indexing is not supported; use where(mask, x, other) or "
@@ -158,7 +162,14 @@ def strided_slice_index(x: Tensor, index: Any) -> Tensor:
 def reverse(x: Any, axis: Any = None) -> Tensor:
     """Reverse along ``axis`` (all axes when None)."""
     x = as_tensor(x)
-    axes = range(x.rank) if axis is None else [normalize_axis(a, x.rank, "reverse") for a in (axis if isinstance(axis, (list, tuple)) else [axis])]
+    axes = (
+        range(x.rank)
+        if axis is None
+        else [
+            normalize_axis(a, x.rank, "reverse")
+            for a in (axis if isinstance(axis, (list, tuple)) else [axis])
+        ]
+    )
     begin, step = [0] * x.rank, [1] * x.rank
     for a in axes:
         if x.shape[a] > 1:
@@ -187,9 +198,7 @@ def concat(xs: Sequence[Any], axis: int = 0) -> Tensor:
         if t.rank != rank or builtins.any(
             t.shape[i] != ts[0].shape[i] for i in range(rank) if i != axis
         ):
-            raise ValueError(
-                f"concat: shapes {[t.shape for t in ts]} differ outside axis {axis}"
-            )
+            raise ValueError(f"concat: shapes {[t.shape for t in ts]} differ outside axis {axis}")
     if len(ts) == 1:
         return ts[0]
     shapes = tuple(t.shape for t in ts)
@@ -238,7 +247,9 @@ def split(x: Any, num_or_size_splits: Any, axis: int = 0) -> list[Tensor]:
         if sizes.count(-1) == 1:
             sizes[sizes.index(-1)] = d - (builtins.sum(sizes) + 1)
         if builtins.sum(sizes) != d or builtins.any(s < 0 for s in sizes):
-            raise ValueError(f"split: sizes {num_or_size_splits} do not add up to {d} (axis {axis})")
+            raise ValueError(
+                f"split: sizes {num_or_size_splits} do not add up to {d} (axis {axis})"
+            )
     out, start = [], 0
     for s in sizes:
         begin = [0] * x.rank
@@ -281,9 +292,7 @@ def _index_tensor(indices: Any, op: str) -> Tensor:
             raise TypeError(f"{op}: indices must be integers, got {arr.dtype} values")
         idx = tensor(arr, dtype="int32")
     if idx.dtype != "int32":
-        raise TypeError(
-            f"{op}: indices must be int32, got {idx.dtype}; use cast(indices, 'int32')"
-        )
+        raise TypeError(f"{op}: indices must be int32, got {idx.dtype}; use cast(indices, 'int32')")
     return idx
 
 
@@ -292,24 +301,25 @@ def gather(x: Any, indices: Any, axis: int = 0, _checked: bool = False) -> Tenso
     x = as_tensor(x)
     idx = _index_tensor(indices, "gather")
     axis = normalize_axis(axis, x.rank, "gather")
+    check = False
     if not _checked and idx.size:
-        arr = idx.numpy()
-        lo, hi = int(arr.min()), int(arr.max())
-        if lo < 0 or hi >= x.shape[axis]:
-            raise IndexError(
-                f"gather: indices must be in [0, {x.shape[axis]}) for axis {axis} of shape "
-                f"{x.shape}, got values from {lo} to {hi}"
-            )
+        be = registry.instance_of(registry.get_backend())
+        if be.capabilities.get("gather_checks_indices"):
+            check = True  # the kernel raises: no host read, so traced steps stay traced
+        else:
+            check_indices(idx.numpy(), x.shape[axis], x.shape, axis)
     shape = x.shape[:axis] + idx.shape + x.shape[axis + 1 :]
     src, dt, ishape = x.shape, x.dtype, idx.shape
-    return dispatch.run(
-        "gather",
-        (x, idx),
-        {"axis": axis},
-        shape,
-        dt,
-        lambda be, b, i: be.gather(b, src, dt, i, ishape, axis),
-    )
+    if check:
+
+        def invoke(be: Any, b: Any, i: Any) -> Any:
+            return be.gather(b, src, dt, i, ishape, axis, check=True)
+    else:
+
+        def invoke(be: Any, b: Any, i: Any) -> Any:
+            return be.gather(b, src, dt, i, ishape, axis)
+
+    return dispatch.run("gather", (x, idx), {"axis": axis}, shape, dt, invoke)
 
 
 def scatter_add(updates: Any, indices: Any, axis: int, dim: int) -> Tensor:
@@ -366,7 +376,9 @@ def tile(x: Any, reps: Sequence[int]) -> Tensor:
     x = as_tensor(x)
     reps = [int(r) for r in reps]
     if len(reps) != x.rank or builtins.any(r < 0 for r in reps):
-        raise ValueError(f"tile: reps {reps} must give a non-negative count for each of the {x.rank} axes")
+        raise ValueError(
+            f"tile: reps {reps} must give a non-negative count for each of the {x.rank} axes"
+        )
     for axis, r in enumerate(reps):
         if r != 1:
             idx = np.tile(np.arange(x.shape[axis], dtype=np.int32), r)
@@ -389,7 +401,9 @@ def broadcast_to(x: Any, shape: Sequence[int]) -> Tensor:
     return where(fill(shape, True, "bool"), x, x)
 
 
-def one_hot(indices: Any, depth: int, on_value: float = 1, off_value: float = 0, dtype: str = "float32") -> Tensor:
+def one_hot(
+    indices: Any, depth: int, on_value: float = 1, off_value: float = 0, dtype: str = "float32"
+) -> Tensor:
     """One-hot rows of length ``depth``; out-of-range indices give all ``off_value``."""
     from engine.dtypes import as_dtype
 
@@ -443,5 +457,7 @@ def top_k(x: Any, k: int = 1, sorted: bool = True) -> tuple[Tensor, Tensor]:  # 
     flat = reshape(x, (-1, x.shape[-1]))
     rows = np.arange(flat.shape[0], dtype=np.int32)[:, None] * x.shape[-1]
     lin = reshape(indices, (-1, k)) + tensor(rows, dtype="int32")
-    values = reshape(gather(reshape(x, (-1,)), reshape(lin, (-1,)), 0, _checked=True), indices.shape)
+    values = reshape(
+        gather(reshape(x, (-1,)), reshape(lin, (-1,)), 0, _checked=True), indices.shape
+    )
     return values, indices
