@@ -176,6 +176,7 @@ class Trace:
         #: Why no program was recorded (None while untried or when there is one).
         self.program_reason: str | None = None
         self._program_tried = False
+        self._program_attempts = 0
 
     @property
     def num_kernels(self) -> int:
@@ -236,10 +237,17 @@ class Trace:
             self._program_tried = True
             bufs = [a.buffer_on(name) for a in args]
             hook = be.trace_recorder(bufs, [v.buffer_on(name) for v in self.vars])
+            if hook is None:  # the backend is busy recording another trace: try again later
+                self._program_tried = False
         try:
             return self._replay(be, args, hook)
+        except Exception:
+            if hook is not None and self._program_attempts < 3:
+                self._program_tried = False  # the step failed (bad input?): record another
+            raise
         finally:
             if hook is not None:
+                self._program_attempts += 1
                 hook.close()
 
     def _run_program(self, be: Any, args: Sequence[Tensor]) -> Any:

@@ -271,8 +271,6 @@ class CpuBackend(Backend):
     # --- trace programs (backends/cpu/program.py) -------------------------------------------
     #: The recorder while a trace program is being recorded, else None.
     _rec: Any = None
-    #: Host-argument arrays to rewrite while a program refreshes an op, else None.
-    _refresh: list | None = None
 
     def _empty(self, shape: Any, dtype: Any) -> np.ndarray:
         """A fresh output buffer (a planned, reused one when a trace program runs)."""
@@ -293,9 +291,10 @@ class CpuBackend(Backend):
         """Declare launch arguments computed on the host per call (optimizer scalars). Returns
         True when a program is refreshing this op: the caller then stops after this call,
         which copied the new values into the recorded arrays."""
-        if self._refresh is not None:
+        refresh = getattr(self._tl, "refresh", None)  # set by a program refreshing this op
+        if refresh is not None:
             for a in arrays:
-                np.copyto(self._refresh.pop(0), a)
+                np.copyto(refresh.pop(0), a)
             return True
         if self._rec is not None:
             self._rec.host_args(arrays)

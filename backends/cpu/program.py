@@ -29,8 +29,10 @@ depends on is not C-contiguous or two of them overlap.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from sys import getrefcount
+from threading import get_ident
 from typing import Any
 
 import numpy as np
@@ -159,23 +161,25 @@ class Recorder:
         self.var_bufs = list(var_bufs)
         self._kernels: Any = None
         self._wrapped: list[str] = []
+        self.thread = get_ident()
 
     # --- hooks from the backend ---------------------------------------------------------
+    # (calls from other threads, e.g. eager ops meanwhile, run as usual and are not recorded)
     def launch(self, fn: Callable, args: tuple, kwargs: dict) -> None:
         fn(*args, **kwargs)
-        if self.cur is not None:
+        if self.cur is not None and get_ident() == self.thread:
             self.cur.launches.append((fn, args, kwargs))
 
     def allocated(self, a: np.ndarray) -> None:
-        if self.cur is not None:
+        if self.cur is not None and get_ident() == self.thread:
             self.cur.allocs.append(a)
 
     def host_args(self, arrays: tuple) -> None:
-        if self.cur is not None:
+        if self.cur is not None and get_ident() == self.thread:
             self.cur.host.extend(arrays)
 
     def entered(self, name: str) -> None:
-        if self.cur is not None:
+        if self.cur is not None and get_ident() == self.thread:
             self.cur.entered.add(name)
 
     # --- hooks from the engine ----------------------------------------------------------
@@ -220,13 +224,14 @@ def _marking(rec: Recorder, name: str, method: Callable) -> Callable:
     return marked
 
 
-def start(be: Any, arg_bufs: Sequence[Any], var_bufs: Sequence[Any]) -> Recorder:
+def start(be: Any, arg_bufs: Sequence[Any], var_bufs: Sequence[Any]) -> Recorder | None:
     """Put backend ``be`` in recording mode for one replay; the engine then calls the
-    recorder's hooks and ``finish`` (or ``close`` when the replay fails)."""
+    recorder's hooks and ``finish`` (or ``close`` when the replay fails). None while another
+    thread records."""
     from backends.cpu import backend as module
 
     if be._rec is not None:
-        raise RuntimeError("a trace program is already being recorded")
+        return None
     rec = Recorder(be, arg_bufs, var_bufs)
     rec._kernels = module.K
     rec._wrapped = []
@@ -395,6 +400,7 @@ class Program:
         first_pool = len(arg_meta) + len(var_meta)
         self.pools = [(first_pool + i, [r]) for i, r in enumerate(pool_roots)]
         self.backend: Any = None
+        self._lock = threading.Lock()  # one run at a time: the planned buffers are shared
 
     @property
     def num_launches(self) -> int:
@@ -418,6 +424,12 @@ class Program:
         variable values the previous one assigned. Returns the last step's outputs and each
         assigned variable's final buffer (in the order of first assignment). Only the current
         buffers are held between steps, so the pools keep cycling through two buffers."""
+        with self._lock:
+            return self._run_many(steps, var_bufs, carry)
+
+    def _run_many(
+        self, steps: Sequence[Sequence[Any]], var_bufs: Sequence[Any], carry: dict[int, int]
+    ) -> tuple[list, list]:
         var_cur = list(var_bufs)
         final: dict[int, Any] = {}
         outs: list = []
@@ -483,11 +495,12 @@ class Program:
                         dyn[first + j] = r
             elif kind == _REFRESH:
                 _, invoke, nin, host = it
-                be._refresh = list(host)
+                tl = be._tl
+                tl.refresh = list(host)
                 try:
                     invoke(be, *([None] * nin))
                 finally:
-                    left, be._refresh = be._refresh, None
+                    left, tl.refresh = tl.refresh, None
                 if left:
                     raise RuntimeError("a refreshed op registered fewer host arrays than recorded")
             elif kind == _ASSIGN:
