@@ -170,3 +170,34 @@ def test_chunked_epochs_equal_batch_by_batch(cpu, monkeypatch, shuffle):
     for a, b in zip(w_chunk, w_each, strict=True):
         np.testing.assert_array_equal(a, b)
     assert h_chunk == h_each
+
+
+def test_concurrent_replays_of_one_program_stay_correct(cpu):
+    import threading
+
+    cache = TraceCache("test fn")
+
+    def f(a):
+        return tw.relu(tw.add(tw.mul(a, 2.0), 1.0))
+
+    inputs = [np.full((64, 64), v, np.float32) for v in range(-4, 4)]
+    for x in inputs[:3]:
+        cache("k", f, [tw.tensor(x)])
+    assert cache.traces["k"].program is not None
+    errors = []
+
+    def work(x):
+        try:
+            with tw.backend_scope("cpu"):
+                for _ in range(50):
+                    got = cache("k", f, [tw.tensor(x)]).numpy()
+                    np.testing.assert_array_equal(got, np.maximum(2 * x + 1, 0))
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(x,)) for x in inputs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
