@@ -463,9 +463,19 @@ class TrainingMixin:
     def _evaluate_data(self, d: _Data, batch_size: int) -> np.ndarray:
         if self.jit:
             acc = None
-            for start in range(0, d.n, batch_size):
+            start = 0
+            while start < d.n:
+                full = min((d.n - start) // batch_size, CHUNK_STEPS)
+                if full >= 2:  # equal batches in one program call when there is one
+                    rows = d.take(None, start, start + full * batch_size)
+                    res = self._traced_chunk("test", rows, batch_size, full, acc)
+                    if res is not None:
+                        acc = res[1]
+                        start += full * batch_size
+                        continue
                 stop = min(start + batch_size, d.n)
                 _, acc = self._traced("test", d.take(None, start, stop), acc)
+                start = stop
             return acc.numpy().astype(np.float64) / d.n
         sums = np.zeros(len(self.metrics_names), dtype=np.float64)
         for start in range(0, d.n, batch_size):

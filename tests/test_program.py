@@ -201,3 +201,22 @@ def test_concurrent_replays_of_one_program_stay_correct(cpu):
     for t in threads:
         t.join()
     assert not errors, errors[0]
+
+
+def test_evaluate_runs_chunks_and_equals_eager(cpu, monkeypatch):
+    from backends.cpu.program import Program
+
+    chunks = []
+    real = Program.run_many
+    monkeypatch.setattr(
+        Program,
+        "run_many",
+        lambda self, steps, *a: chunks.append(len(steps)) or real(self, steps, *a),
+    )
+    x, y = _data(100)
+    out = []
+    for jit in (False, True):
+        model = _seed_model(jit, metrics=["accuracy"])
+        out.append([model.evaluate(x, y, batch_size=8, verbose=0) for _ in range(3)])
+    assert max(chunks) > 1
+    np.testing.assert_allclose(np.array(out[1], float), np.array(out[0], float), rtol=1e-6)
