@@ -18,6 +18,7 @@ import numpy as np
 import engine as tw
 from bench.common import Prepared, Target, rel_err
 from bench.train import TrainWorkload
+from bench.train_cnn import CnnTrainWorkload
 
 
 @dataclass
@@ -207,7 +208,11 @@ def op_workloads(quick: bool) -> list[Workload]:
 def all_workloads(quick: bool, data_dir: str | None = None) -> list[Any]:
     """Every workload in table order."""
     samples = 1024 if quick else None
-    return [*op_workloads(quick), *(TrainWorkload(b, samples, data_dir) for b in (32, 256))]
+    return [
+        *op_workloads(quick),
+        *(TrainWorkload(b, samples, data_dir) for b in (32, 256)),
+        CnnTrainWorkload(quick, data_dir),
+    ]
 
 
 def select(workloads: list[Any], patterns: list[str] | None) -> list[Any]:

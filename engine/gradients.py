@@ -276,6 +276,70 @@ def _scatter_add(dy, inputs, out, attrs):
 
 
 # --- fused composites a backend may provide ----------------------------------------------------
+@gradient("conv2d", "fused_conv2d")
+def _conv2d(dy, inputs, out, attrs):
+    """Fused stride-1 convolution (+ bias, + relu): the filter and bias gradients in one
+    kernel (``conv2d_backprop_filter``), the input gradient through ``conv2d_input_grad``."""
+    from engine.ops.nn import conv2d_backprop_filter, conv2d_input_grad
+
+    x, f = inputs[0], inputs[1]
+    pads, dil, act = attrs["pads"], attrs["dilations"], attrs["activation"]
+    packed = conv2d_backprop_filter(x, dy, out, pads, dil, act)
+    nf = f.size
+    df = ops.reshape(ops.slice(packed, [0], [nf]), f.shape)
+    dz = dy if act == "linear" else ops.mul(dy, ops.cast(ops.greater(out, 0), dy.dtype))
+    dx = conv2d_input_grad(dz, f, x.shape, 1, ("explicit", pads), dil)
+    if len(inputs) == 2:
+        return [dx, df]
+    return [dx, df, ops.slice(packed, [nf], [f.shape[3]])]
+
+
+@gradient("conv2d_backprop_filter")
+def _conv2d_backprop_filter(g, inputs, out, attrs):
+    """P = [filter_grad(x, dz), sum(dz)] with dz = mask * dy: linear in dy, bilinear in x."""
+    from engine.ops.nn import conv2d, conv2d_input_grad
+
+    x, dy = inputs[0], inputs[1]
+    kh, kw = attrs["kernel"]
+    pads, dil = attrs["pads"], attrs["dilations"]
+    c, o = x.shape[3], dy.shape[3]
+    nf = kh * kw * c * o
+    gf = ops.reshape(ops.slice(g, [0], [nf]), (kh, kw, c, o))
+    gb = ops.slice(g, [nf], [o])
+    mask = None
+    if len(inputs) == 3:
+        mask = ops.cast(ops.greater(inputs[2], 0), dy.dtype)
+    d_dy = ops.add(conv2d(x, gf, 1, ("explicit", pads), dil), gb)
+    dz = dy
+    if mask is not None:
+        d_dy = ops.mul(d_dy, mask)
+        dz = ops.mul(dy, mask)
+    dx = conv2d_input_grad(dz, gf, x.shape, 1, ("explicit", pads), dil)
+    return [dx, d_dy] + ([None] if mask is not None else [])
+
+
+@gradient("max_pool")
+def _max_pool(dy, inputs, out, attrs):
+    from engine.ops.nn import max_pool_grad
+
+    (x,) = inputs
+    return [max_pool_grad(dy, x, out, attrs["pool"], attrs["strides"], attrs["pads"])]
+
+
+@gradient("max_pool_grad")
+def _max_pool_grad(g, inputs, out, attrs):
+    """Linear in dy: each window sums g over its cells equal to the max; x, out: none."""
+    from engine.ops.nn import _pool_cols
+
+    _, x, pooled = inputs
+    n, oh, ow, c = pooled.shape
+    pool, strides, pads = attrs["pool"], attrs["strides"], attrs["pads"]
+    xc = _pool_cols(x, pool, strides, pads, float("-inf"))
+    gc = _pool_cols(g, pool, strides, pads, 0.0)
+    mask = ops.cast(ops.equal(xc, ops.reshape(pooled, (n, oh, ow, 1, c))), g.dtype)
+    return [ops.sum(ops.mul(mask, gc), 3), None, None]
+
+
 @gradient("softmax")
 def _softmax(dy, inputs, out, attrs):
     axis = attrs["axis"]

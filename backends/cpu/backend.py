@@ -227,6 +227,12 @@ def _one_hot_into(out: np.ndarray, idx: np.ndarray, depth: int, on: Any, off: An
         flat[np.nonzero(valid)[0], idx[valid]] = on
 
 
+@functools.lru_cache(maxsize=8)
+def _none(dt: np.dtype) -> np.ndarray:
+    """A shared empty array of ``dt``: the "no bias / no output" argument of conv kernels."""
+    return np.empty(0, dt)
+
+
 def _opt_slots(name: str, flag: bool) -> int:
     """Slot buffers optimizer ``name`` takes (centered rmsprop has a third, ``mg``)."""
     if name == "rmsprop_update":
@@ -245,6 +251,11 @@ class CpuBackend(Backend):
             "fused_matmul",
             "categorical_crossentropy",
             "categorical_crossentropy_grad",
+            "conv2d",
+            "fused_conv2d",
+            "conv2d_backprop_filter",
+            "max_pool",
+            "max_pool_grad",
             *K.OPT_UPDATES,
         }
     )
@@ -918,6 +929,171 @@ class CpuBackend(Backend):
             K.cce_grad(*args, r, lg, eps, hi, zero, 0, p)
         self._done()
         return out
+
+    # --- fused convolution and max pooling (backends/cpu/conv.py; engine/ops/nn.py) ---------
+    @staticmethod
+    def _conv_geo(x_shape: tuple, f_shape: tuple, pads: tuple, dilations: tuple) -> tuple:
+        """The ``geo`` tuple of ``backends.cpu.conv`` for a stride-1 convolution."""
+        _, h, w, c = x_shape
+        kh, kw, _, o = f_shape
+        dh, dw = int(dilations[0]), int(dilations[1])
+        (pt, pb), (pl, pr) = pads
+        oh = h + pt + pb - (kh - 1) * dh
+        ow = w + pl + pr - (kw - 1) * dw
+        return tuple(int(v) for v in (h, w, c, o, kh, kw, dh, dw, pt, pl, oh, ow))
+
+    def _images_per_task(self, n: int) -> int:
+        return max(1, -(-n // (4 * numba.get_num_threads())))
+
+    def conv2d(
+        self,
+        x: np.ndarray,
+        x_shape: tuple,
+        f: np.ndarray,
+        f_shape: tuple,
+        bias: np.ndarray | None,
+        dtype: str,
+        pads: tuple,
+        dilations: tuple,
+        activation: str,
+    ) -> np.ndarray:
+        """Stride-1 NHWC convolution, optionally + bias and relu, in one pass per image
+        (fused engine composite; ``backends.cpu.conv.conv2d``)."""
+        from backends.cpu import conv as CV
+
+        if x.dtype not in _FLOATS or f.dtype != x.dtype:
+            raise TypeError(f"conv2d needs float operands of one dtype, got {x.dtype}, {f.dtype}")
+        geo = self._conv_geo(x_shape, f_shape, pads, dilations)
+        n = x_shape[0]
+        out = self._empty((n, geo[10], geo[11], f_shape[3]), x.dtype)
+        if out.size == 0:
+            return out
+        act = 1 if activation == "relu" else 0
+        b = _none(x.dtype) if bias is None else bias.reshape(-1)
+        args = (x.reshape(-1), f.reshape(-1), b, out.reshape(-1), act, geo)
+        if n > 1 and self._par(out.size * x_shape[3], ("conv2d", x.dtype.char)):
+            self._launch(CV.conv2d_par, *args, n, self._images_per_task(n))
+        else:
+            self._launch(CV.conv2d, *args, 0, n)
+        self._done()
+        return out
+
+    def fused_conv2d(
+        self,
+        x: np.ndarray,
+        x_shape: tuple,
+        f: np.ndarray,
+        f_shape: tuple,
+        bias: np.ndarray | None,
+        dtype: str,
+        pads: tuple,
+        dilations: tuple,
+        activation: str,
+    ) -> np.ndarray:
+        """``activation(conv2d(x, f) + bias)``, stride 1, linear or relu (one kernel)."""
+        return self.conv2d(x, x_shape, f, f_shape, bias, dtype, pads, dilations, activation)
+
+    def conv2d_backprop_filter(
+        self,
+        x: np.ndarray,
+        x_shape: tuple,
+        dy: np.ndarray,
+        dy_shape: tuple,
+        out: np.ndarray | None,
+        dtype: str,
+        pads: tuple,
+        dilations: tuple,
+        activation: str,
+    ) -> np.ndarray:
+        """Filter gradient (KH*KW*C*O values) then bias gradient (O values) of a stride-1
+        convolution, through the relu read from ``out`` when given, in one pass over ``dy``."""
+        from backends.cpu import conv as CV
+
+        if x.dtype not in _FLOATS or dy.dtype != x.dtype:
+            raise TypeError(f"conv2d_backprop_filter needs float operands, got {x.dtype}")
+        n, oh, ow, o = dy_shape
+        kh = (x_shape[1] + sum(pads[0]) - oh) // int(dilations[0]) + 1
+        kw = (x_shape[2] + sum(pads[1]) - ow) // int(dilations[1]) + 1
+        geo = self._conv_geo(x_shape, (kh, kw, x_shape[3], o), pads, dilations)
+        nf = kh * kw * x_shape[3] * o
+        res = self._empty(nf + o, x.dtype)
+        act = 1 if activation == "relu" and out is not None else 0
+        ob = _none(x.dtype) if act == 0 else out.reshape(-1)
+        blocks = max(1, min(n, 4))
+        args = (x.reshape(-1), dy.reshape(-1), ob, act, geo, n, blocks, res[:nf], res[nf:])
+        if n == 0:
+            self._launch(_fill_into, res, 0)
+        elif n > 1 and self._par(dy.size * x_shape[3], ("conv2d_bpf", x.dtype.char)):
+            self._launch(CV.conv2d_filter_grad_par, *args)
+        else:
+            self._launch(CV.conv2d_filter_grad, *args)
+        self._done()
+        return res
+
+    def max_pool(
+        self,
+        x: np.ndarray,
+        x_shape: tuple,
+        dtype: str,
+        pool: tuple,
+        strides: tuple,
+        pads: tuple,
+    ) -> np.ndarray:
+        """NHWC max pooling (padding cells never win; NaN does) in one pass."""
+        from backends.cpu import conv as CV
+
+        geo, out_shape = self._pool_geo(x_shape, pool, strides, pads)
+        if x.dtype not in _FLOATS:
+            raise TypeError(f"max_pool needs a float input, got {x.dtype}")
+        out = self._empty(out_shape, x.dtype)
+        n = x_shape[0]
+        if out.size == 0:
+            return out
+        args = (x.reshape(-1), out.reshape(-1), geo)
+        if n > 1 and self._par(x.size, ("max_pool", x.dtype.char)):
+            self._launch(CV.max_pool_par, *args, n, self._images_per_task(n))
+        else:
+            self._launch(CV.max_pool, *args, 0, n)
+        self._done()
+        return out
+
+    def max_pool_grad(
+        self,
+        dy: np.ndarray,
+        x: np.ndarray,
+        out: np.ndarray,
+        x_shape: tuple,
+        dtype: str,
+        pool: tuple,
+        strides: tuple,
+        pads: tuple,
+    ) -> np.ndarray:
+        """Gradient of ``max_pool``: each window's ``dy`` to every cell equal to its max."""
+        from backends.cpu import conv as CV
+
+        geo, _ = self._pool_geo(x_shape, pool, strides, pads)
+        dx = self._empty(x_shape, x.dtype)
+        n = x_shape[0]
+        if dx.size == 0:
+            return dx
+        args = (dy.reshape(-1), x.reshape(-1), out.reshape(-1), dx.reshape(-1), geo)
+        if n > 1 and self._par(x.size, ("max_pool_grad", x.dtype.char)):
+            self._launch(CV.max_pool_grad_par, *args, n, self._images_per_task(n))
+        else:
+            self._launch(CV.max_pool_grad, *args, 0, n)
+        self._done()
+        return dx
+
+    @staticmethod
+    def _pool_geo(x_shape: tuple, pool: tuple, strides: tuple, pads: tuple) -> tuple:
+        n, h, w, c = x_shape
+        kh, kw = pool
+        sh, sw = strides
+        (pt, pb), (pl, pr) = pads
+        oh = (h + pt + pb - kh) // sh + 1
+        ow = (w + pl + pr - kw) // sw + 1
+        geo = tuple(int(v) for v in (h, w, c, kh, kw, sh, sw, pt, pl, oh, ow))
+        return geo, (n, oh, ow, c)
 
     # --- optimizer one-pass updates (engine.train.optimizers: the ``<kind>_update`` hook) -----
     def _update(

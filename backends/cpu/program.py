@@ -71,6 +71,11 @@ RECORDABLE = frozenset(
         "rmsprop_update",
         "adagrad_update",
         "adadelta_update",
+        "conv2d",
+        "fused_conv2d",
+        "conv2d_backprop_filter",
+        "max_pool",
+        "max_pool_grad",
     }
 )
 

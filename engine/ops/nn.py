@@ -2,6 +2,18 @@
 
 im2col is one ``gather`` with host-computed patch indices (cached), so its gradient is one
 ``scatter_add`` and every backend gets convolutions from two primitives and a matmul.
+
+A backend may fuse (``Backend.fused``; signatures below, buffers NHWC and C-contiguous):
+
+- ``conv2d`` / ``fused_conv2d``: ``(x, x_shape, f, f_shape, bias, dtype, pads, dilations,
+  activation) -> buf`` for stride 1; ``bias`` is None or O values, ``activation`` "linear" or
+  "relu", ``pads`` ((top, bottom), (left, right)).
+- ``conv2d_backprop_filter``: ``(x, x_shape, dy, dy_shape, out, dtype, pads, dilations,
+  activation) -> buf``: the filter gradient (KH*KW*C*O values) then the bias gradient (O),
+  through the relu (read from ``out``, None when linear).
+- ``max_pool``: ``(x, x_shape, dtype, pool, strides, pads) -> buf``; ``max_pool_grad``:
+  ``(dy, x, out, x_shape, dtype, pool, strides, pads) -> buf`` (every input cell equal to its
+  window's max gets the window's ``dy``, as the composite's gradient).
 """
 
 from __future__ import annotations
@@ -12,15 +24,16 @@ from typing import Any
 
 import numpy as np
 
-from engine import registry
+from engine import dispatch, registry
 from engine.ops.activations import _float
 from engine.ops.core import reshape, tensor
 from engine.ops.creation import random_uniform
 from engine.ops.linalg import matmul
-from engine.ops.math import add, div, floor, mul, rsqrt, sub
+from engine.ops.math import add, cast, div, equal, floor, greater, mul, rsqrt, sub
 from engine.ops.reduction import max as reduce_max
 from engine.ops.reduction import sum as reduce_sum
-from engine.ops.shape import gather, pad, scatter_add
+from engine.ops.shape import concat, gather, pad, scatter_add
+from engine.ops.shape import slice as tslice
 from engine.tensor import Tensor
 
 
@@ -88,8 +101,15 @@ def _pool_counts(
 
 
 def _geometry(x_shape, kh, kw, strides, padding, dilations):
+    """((sh, sw, dh, dw), (oh, ow), pads); ``padding`` is 'valid', 'same' or, internally,
+    ``("explicit", ((top, bottom), (left, right)))`` (the gradients of fused kernels)."""
     sh, sw = _pair(strides, "strides")
     dh, dw = _pair(dilations, "dilations")
+    if isinstance(padding, tuple) and padding and padding[0] == "explicit":
+        pads = tuple(tuple(int(v) for v in p) for p in padding[1])
+        oh = (x_shape[1] + sum(pads[0]) - (kh - 1) * dh - 1) // sh + 1
+        ow = (x_shape[2] + sum(pads[1]) - (kw - 1) * dw - 1) // sw + 1
+        return (sh, sw, dh, dw), (oh, ow), pads
     if isinstance(padding, str):
         padding = padding.lower()
     oh, pt, pb = conv_output_size(x_shape[1], kh, sh, dh, padding)
@@ -137,12 +157,109 @@ def conv2d(
     if squeeze:
         x = reshape(x, (1,) + x.shape)
     _check_conv(x, f, "conv2d")
+    out = _fused_conv(x, f, None, strides, padding, dilations, "linear", "conv2d")
+    if out is None:
+        out = _conv2d_composite(x, f, strides, padding, dilations)
+    return reshape(out, out.shape[1:]) if squeeze else out
+
+
+def _conv2d_composite(x: Tensor, f: Tensor, strides, padding, dilations) -> Tensor:
     kh, kw, c, oc = f.shape
     cols, (oh, ow), _, _ = _im2col(x, kh, kw, strides, padding, dilations)
     n = x.shape[0]
     out = matmul(reshape(cols, (n * oh * ow, kh * kw * c)), reshape(f, (kh * kw * c, oc)))
-    out = reshape(out, (n, oh, ow, oc))
+    return reshape(out, (n, oh, ow, oc))
+
+
+def _fused_conv(
+    x: Tensor, f: Tensor, bias: Tensor | None, strides, padding, dilations, act: str, name: str
+) -> Tensor | None:
+    """The backend's fused ``name`` kernel (stride 1, float, linear/relu), or None."""
+    be = registry.backend()
+    if not be.has(name) or act not in ("linear", "relu") or x.dtype != f.dtype:
+        return None
+    if bias is not None and (bias.dtype != x.dtype or bias.shape != (f.shape[3],)):
+        return None
+    (sh, sw, dh, dw), (oh, ow), pads = _geometry(x.shape, f.shape[0], f.shape[1], strides,
+                                                  padding, dilations)  # fmt: skip
+    if (sh, sw) != (1, 1):
+        return None
+    if oh <= 0 or ow <= 0:
+        raise ValueError(
+            f"kernel {f.shape[0]}x{f.shape[1]} (dilation {dh}x{dw}) does not fit input of shape "
+            f"{x.shape} with padding {padding!r}"
+        )
+    xs, fs, dt, dil = x.shape, f.shape, x.dtype, (dh, dw)
+    attrs = {"pads": pads, "dilations": dil, "activation": act, "bias": bias is not None}
+    out_shape = (xs[0], oh, ow, fs[3])
+    inputs = (x, f) if bias is None else (x, f, bias)
+
+    def invoke(b, xb, fb, *bb):
+        return getattr(b, name)(xb, xs, fb, fs, bb[0] if bb else None, dt, pads, dil, act)
+
+    return dispatch.run(name, inputs, attrs, out_shape, dt, invoke)
+
+
+def fused_conv2d(
+    x: Any,
+    filter: Any,  # noqa: A002
+    strides: Any = 1,
+    padding: str = "valid",
+    dilations: Any = 1,
+    bias: Any = None,
+    activation: str = "linear",
+) -> Tensor:
+    """``activation(conv2d(x, filter) + bias)`` (TF.js ``tf.fused.conv2d``): one kernel where
+    the backend fuses it (stride 1, linear or relu), else conv2d, add and the activation."""
+    from engine.ops.core import as_tensor
+    from engine.ops.linalg import _activate
+
+    x, f = _float(x), _float(filter)
+    squeeze = x.rank == 3
+    if squeeze:
+        x = reshape(x, (1,) + x.shape)
+    _check_conv(x, f, "fused_conv2d")
+    b = None if bias is None else as_tensor(bias, x.dtype)
+    act = (activation or "linear").lower()
+    out = _fused_conv(x, f, b, strides, padding, dilations, act, "fused_conv2d")
+    if out is None:
+        out = conv2d(x, f, strides, padding, dilations)
+        if b is not None:
+            out = add(out, b)
+        out = _activate(out, act, 0.2)
     return reshape(out, out.shape[1:]) if squeeze else out
+
+
+def conv2d_backprop_filter(
+    x: Tensor, dy: Tensor, out: Tensor | None, pads: tuple, dilations: tuple, act: str
+) -> Tensor:
+    """The filter gradient (KH*KW*C*O values) then the bias gradient (O values) of a stride-1
+    ``fused_conv2d`` with output ``out`` (read for the relu), as one flat tensor."""
+    kh = (x.shape[1] + pads[0][0] + pads[0][1] - dy.shape[1]) // dilations[0] + 1
+    kw = (x.shape[2] + pads[1][0] + pads[1][1] - dy.shape[2]) // dilations[1] + 1
+    c, o = x.shape[3], dy.shape[3]
+    size = kh * kw * c * o + o
+    be = registry.backend()
+    relu_out = out if act == "relu" else None
+    if be.has("conv2d_backprop_filter") and x.dtype == dy.dtype:
+        xs, ds, dt = x.shape, dy.shape, x.dtype
+        attrs = {"pads": pads, "dilations": dilations, "activation": act, "kernel": (kh, kw)}
+        inputs = (x, dy) if relu_out is None else (x, dy, relu_out)
+
+        def invoke(b, xb, db, *ob):
+            return b.conv2d_backprop_filter(
+                xb, xs, db, ds, ob[0] if ob else None, dt, pads, dilations, act
+            )
+
+        return dispatch.run("conv2d_backprop_filter", inputs, attrs, (size,), dt, invoke)
+    dz = dy if relu_out is None else mul(dy, cast(greater(relu_out, 0), dy.dtype))
+    padding = ((0, 0), pads[0], pads[1], (0, 0))
+    cols, _, _, _ = _im2col(pad(x, padding), kh, kw, 1, "valid", dilations)
+    n, oh, ow = dy.shape[:3]
+    m = n * oh * ow
+    df = matmul(reshape(cols, (m, kh * kw * c)), reshape(dz, (m, o)), transpose_a=True)
+    db = reduce_sum(reshape(dz, (m, o)), 0)
+    return concat([reshape(df, (-1,)), db], 0)
 
 
 def conv1d(
@@ -257,6 +374,23 @@ def _pool(x: Any, pool_size: Any, strides: Any, padding: str, op: str) -> Tensor
         )
     kh, kw = _pair(pool_size, "pool_size")
     strides = (kh, kw) if strides is None else strides
+    if op == "max_pool" and registry.backend().has("max_pool"):
+        (sh, sw, _, _), (oh, ow), pads = _geometry(x.shape, kh, kw, strides, padding, 1)
+        if oh <= 0 or ow <= 0:
+            raise ValueError(
+                f"pool {kh}x{kw} does not fit input of shape {x.shape} with padding {padding!r}"
+            )
+        xs, dt, pool, st = x.shape, x.dtype, (kh, kw), (sh, sw)
+        attrs = {"pool": pool, "strides": st, "pads": pads}
+        out = dispatch.run(
+            "max_pool",
+            (x,),
+            attrs,
+            (xs[0], oh, ow, xs[3]),
+            dt,
+            lambda b, xb: b.max_pool(xb, xs, dt, pool, st, pads),
+        )
+        return reshape(out, out.shape[1:]) if squeeze else out
     pad_value = float("-inf") if op == "max_pool" else 0.0
     cols, (oh, ow), pads, _ = _im2col(x, kh, kw, strides, padding, 1, pad_value)
     n, c = x.shape[0], x.shape[3]
@@ -272,6 +406,38 @@ def _pool(x: Any, pool_size: Any, strides: Any, padding: str, op: str) -> Tensor
         else:
             out = mul(out, 1.0 / (kh * kw))
     return reshape(out, out.shape[1:]) if squeeze else out
+
+
+def _pool_cols(t: Tensor, pool: tuple, strides: tuple, pads: tuple, pad_value: float) -> Tensor:
+    """(N, OH, OW, KH*KW, C) windows of ``t`` with explicit ``pads``."""
+    tp = pad(t, ((0, 0), pads[0], pads[1], (0, 0)), pad_value)
+    cols, (oh, ow), _, _ = _im2col(tp, pool[0], pool[1], strides, "valid", 1)
+    return reshape(cols, (t.shape[0], oh, ow, pool[0] * pool[1], t.shape[3]))
+
+
+def max_pool_grad(dy: Tensor, x: Tensor, out: Tensor, pool: tuple, strides: tuple, pads: tuple):
+    """Gradient of ``max_pool``: each window's ``dy`` to every input cell equal to its max."""
+    be = registry.backend()
+    if be.has("max_pool_grad") and dy.dtype == x.dtype == out.dtype:
+        xs, dt = x.shape, x.dtype
+        return dispatch.run(
+            "max_pool_grad",
+            (dy, x, out),
+            {"pool": pool, "strides": strides, "pads": pads},
+            xs,
+            dt,
+            lambda b, db, xb, ob: b.max_pool_grad(db, xb, ob, xs, dt, pool, strides, pads),
+        )
+    n, oh, ow, c = out.shape
+    cols = _pool_cols(x, pool, strides, pads, float("-inf"))
+    mask = cast(equal(cols, reshape(out, (n, oh, ow, 1, c))), dy.dtype)
+    dcols = mul(mask, reshape(dy, (n, oh, ow, 1, c)))
+    hp = x.shape[1] + pads[0][0] + pads[0][1]
+    wp = x.shape[2] + pads[1][0] + pads[1][1]
+    key = (hp, wp, pool[0], pool[1], strides[0], strides[1], 1, 1, oh, ow)
+    dcols = reshape(dcols, (n, oh * ow * pool[0] * pool[1], c))
+    dxp = reshape(scatter_add(dcols, _indices_tensor(key), 1, hp * wp), (n, hp, wp, c))
+    return tslice(dxp, (0, pads[0][0], pads[1][0], 0), x.shape)
 
 
 def max_pool(x: Any, pool_size: Any, strides: Any = None, padding: str = "valid") -> Tensor:

@@ -1,0 +1,237 @@
+"""The ``train_cnn`` workload: a small CNN's training epoch on MNIST, and its references.
+
+Model (channels last): Conv2D(16 filters, 3x3, valid, relu) -> MaxPooling2D(2) -> Flatten ->
+Dense(10, softmax); Adam (lr 0.001, TF.js defaults), categorical crossentropy, batch 32, no
+shuffle. ``NumpyCNN`` is the same epoch written by hand in numpy (forward, backward, Adam): in
+float64 it is the oracle every row is checked against, in float32 the ``numpy-ref`` row.
+
+Samples: the first 8,192 MNIST test images (``--quick``: 1,024). At batch 32 that is 256 steps:
+about 0.5-1 s on the ``cpu`` backend and 2-3 s on the ``numpy`` backend on a 2-core machine,
+long enough for a stable median, short enough for a few repeats.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import engine as tw
+from bench.common import Skip, Target
+from bench.mnist_numpy import BETA1, BETA2, EPS, LR
+from bench.train import TrainWorkload
+
+FILTERS, KERNEL, POOL, SIDE, CLASSES = 16, 3, 2, 28, 10
+CONV_SIDE = SIDE - KERNEL + 1  # 26
+POOL_SIDE = CONV_SIDE // POOL  # 13
+FLAT = POOL_SIDE * POOL_SIDE * FILTERS  # 2704
+SAMPLES, QUICK_SAMPLES = 8192, 1024
+
+
+def initial_weights(seed: int = 0) -> list[np.ndarray]:
+    """Glorot-uniform kernels and zero biases: ``[K (3,3,1,16), b (16,), W (2704,10), c (10,)]``."""
+    rng = np.random.default_rng(seed)
+
+    def glorot(shape: tuple[int, ...], fan_in: int, fan_out: int) -> np.ndarray:
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        return rng.uniform(-limit, limit, shape).astype(np.float32)
+
+    k2 = KERNEL * KERNEL
+    return [
+        glorot((KERNEL, KERNEL, 1, FILTERS), k2, k2 * FILTERS),
+        np.zeros(FILTERS, np.float32),
+        glorot((FLAT, CLASSES), FLAT, CLASSES),
+        np.zeros(CLASSES, np.float32),
+    ]
+
+
+def epoch_flops(n: int) -> float:
+    """Multiply-add FLOPs of one epoch on ``n`` samples: the convolution forward and filter
+    gradient, the dense forward, weight gradient and input gradient."""
+    conv = 2 * CONV_SIDE * CONV_SIDE * FILTERS * KERNEL * KERNEL
+    dense = 2 * FLAT * CLASSES
+    return float(n * (2 * conv + 3 * dense))
+
+
+def _windows(x: np.ndarray) -> np.ndarray:
+    """(B, 26, 26, 3, 3) patches of (B, 28, 28) images."""
+    return np.lib.stride_tricks.sliding_window_view(x, (KERNEL, KERNEL), axis=(1, 2))
+
+
+class NumpyCNN:
+    """The CNN's state (weights, Adam moments) in one dtype; gradients written out by hand."""
+
+    def __init__(self, weights: list[np.ndarray], dtype: type = np.float32):
+        self.dtype = np.dtype(dtype)
+        self.w = [np.array(p, dtype=self.dtype) for p in weights]
+        self.m = [np.zeros_like(p) for p in self.w]
+        self.v = [np.zeros_like(p) for p in self.w]
+        self.t = 0
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> float:
+        """One batch: forward, backward, Adam. ``x`` (B, 28, 28, 1). Returns the mean loss."""
+        k, b, w, c = self.w
+        bsz = x.shape[0]
+        eps = self.dtype.type(EPS)
+        win = _windows(x[..., 0])  # (B, 26, 26, 3, 3)
+        kk = k[:, :, 0, :]  # (3, 3, 16)
+        a = np.einsum("bhwij,ijo->bhwo", win, kk) + b
+        h = np.maximum(a, 0)
+        blocks = h.reshape(bsz, POOL_SIDE, POOL, POOL_SIDE, POOL, FILTERS)
+        pooled = blocks.max(axis=(2, 4))  # (B, 13, 13, 16)
+        flat = pooled.reshape(bsz, FLAT)
+        z = flat @ w + c
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        p = e / e.sum(axis=1, keepdims=True)
+        s = p.sum(axis=1, keepdims=True)
+        q = p / s
+        cl = np.clip(q, eps, 1 - eps)
+        loss = float(-(y * np.log(cl)).sum(axis=1).mean())
+        # backward: mean, -y log c, clip, renormalise, softmax (as bench.mnist_numpy)
+        dc = -y / cl / bsz
+        dq = dc * ((q >= eps) & (q <= 1 - eps))
+        dp = dq / s - (dq * p).sum(axis=1, keepdims=True) / (s * s)
+        dz = p * (dp - (dp * p).sum(axis=1, keepdims=True))
+        g_w = flat.T @ dz
+        g_c = dz.sum(axis=0)
+        dpool = (dz @ w.T).reshape(bsz, POOL_SIDE, 1, POOL_SIDE, 1, FILTERS)
+        mask = blocks == pooled[:, :, None, :, None, :]  # every tied max gets dy (engine rule)
+        dh = (mask * dpool).reshape(bsz, CONV_SIDE, CONV_SIDE, FILTERS)
+        da = dh * (a > 0)
+        g_k = np.einsum("bhwij,bhwo->ijo", win, da)[:, :, None, :]
+        g_b = da.sum(axis=(0, 1, 2))
+        self._adam([g_k, g_b, g_w, g_c])
+        return loss
+
+    def _adam(self, grads: list[np.ndarray]) -> None:
+        self.t += 1
+        one = self.dtype.type(1)
+        b1, b2 = self.dtype.type(BETA1), self.dtype.type(BETA2)
+        c1, c2 = one - b1**self.t, one - b2**self.t
+        lr, eps = self.dtype.type(LR), self.dtype.type(EPS)
+        for i, g in enumerate(grads):
+            g = g.astype(self.dtype, copy=False)
+            self.m[i] = b1 * self.m[i] + (one - b1) * g
+            self.v[i] = b2 * self.v[i] + (one - b2) * (g * g)
+            self.w[i] = self.w[i] - lr * (self.m[i] / c1) / (np.sqrt(self.v[i] / c2) + eps)
+
+    def epoch(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> float:
+        """One epoch in order; the sample-weighted mean loss (as ``fit``)."""
+        x = x.astype(self.dtype, copy=False)
+        y = y.astype(self.dtype, copy=False)
+        total = 0.0
+        for start in range(0, x.shape[0], batch_size):
+            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+            total += self.step(xb, yb) * xb.shape[0]
+        return total / x.shape[0]
+
+
+class CnnTrainWorkload(TrainWorkload):
+    """One epoch of the small CNN; the checks of :class:`bench.train.TrainWorkload` (weights
+    after ``CHECK_STEPS`` batches within ``tolerance`` of the float64 hand-written epoch, the
+    full epoch's loss and weights within ``EPOCH_TOLERANCE``)."""
+
+    def __init__(self, quick: bool, data_dir: str | None = None, batch_size: int = 32):
+        super().__init__(batch_size, QUICK_SAMPLES if quick else SAMPLES, data_dir)
+        self.name = "train_cnn"
+
+    @property
+    def description(self) -> str:
+        x, _, source = self.data()
+        return (
+            f"fit 1 epoch, {x.shape[0]:,} samples, batch {self.batch_size}, conv 3x3x16 relu, "
+            f"maxpool 2, dense 10 softmax, adam ({source})"
+        )
+
+    @property
+    def flops(self) -> float:
+        return epoch_flops(self.data()[0].shape[0])
+
+    def data(self) -> tuple[np.ndarray, np.ndarray, str]:
+        if "data" not in self._cache:
+            x, y, source = super().data()
+            self._cache["data"] = (x.reshape(-1, SIDE, SIDE, 1), y, source)
+        return self._cache["data"]
+
+    def oracle(self, short: bool = False) -> tuple[list[np.ndarray], float]:
+        key = f"oracle{short}"
+        if key not in self._cache:
+            x, y = self._short() if short else self.data()[:2]
+            ref = NumpyCNN(initial_weights(0), np.float64)
+            loss = ref.epoch(x, y, self.batch_size)
+            self._cache[key] = (ref.w, loss)
+        return self._cache[key]
+
+    def prepare(self, target: Target) -> Any:
+        x, y, _ = self.data()
+        w0 = initial_weights(0)
+        bs = self.batch_size
+        xs, ys = self._short()
+        if target.kind == "reference":
+            model = NumpyCNN(w0, np.float32)
+
+            def short_ref() -> list[np.ndarray]:
+                fresh = NumpyCNN(w0, np.float32)
+                fresh.epoch(xs, ys, bs)
+                return fresh.w
+
+            return self._prepared(lambda: model.epoch(x, y, bs), lambda: model.w, short_ref)
+        if target.kind == "peer":
+            prep = getattr(target.module, "prepare_cnn_epoch", None)
+            if prep is None:
+                raise Skip(f"peer {target.name} has no CNN epoch")
+            call, weights = prep(w0, x, y, bs)
+
+            def short_peer() -> list[np.ndarray]:
+                c, w = prep(w0, xs, ys, bs)
+                c()
+                return w()
+
+            return self._prepared(call, weights, short_peer)
+        return self._prepare_engine(x, y, w0, bs)
+
+    def _prepare_engine(self, x: np.ndarray, y: np.ndarray, w0: list[np.ndarray], bs: int) -> Any:
+        import layers
+
+        missing = [
+            n
+            for n in ("sequential", "conv2d", "max_pooling2d", "flatten", "dense")
+            if not hasattr(layers, n)
+        ]
+        if missing:
+            raise Skip(f"the layers model API is not available yet (layers.{missing[0]})")
+
+        def build() -> Any:
+            model = layers.sequential(
+                [
+                    layers.conv2d(
+                        filters=FILTERS,
+                        kernel_size=KERNEL,
+                        activation="relu",
+                        input_shape=[SIDE, SIDE, 1],
+                    ),
+                    layers.max_pooling2d(pool_size=POOL),
+                    layers.flatten(),
+                    layers.dense(units=CLASSES, activation="softmax"),
+                ]
+            )
+            model.compile(optimizer="adam", loss="categoricalCrossentropy")
+            model.set_weights([tw.tensor(w) for w in w0])
+            return model
+
+        def fit(model: Any, xt: Any, yt: Any) -> float:
+            history = model.fit(xt, yt, batch_size=bs, epochs=1, verbose=0, shuffle=False)
+            return float(history.history["loss"][0])
+
+        def weights_of(model: Any) -> list[np.ndarray]:
+            return [np.asarray(w) for w in model.get_weights()]
+
+        def short_run() -> list[np.ndarray]:
+            fresh = build()
+            xs, ys = self._short()
+            fit(fresh, tw.tensor(xs), tw.tensor(ys))
+            return weights_of(fresh)
+
+        model = build()
+        xt, yt = tw.tensor(x), tw.tensor(y)
+        return self._prepared(lambda: fit(model, xt, yt), lambda: weights_of(model), short_run)
