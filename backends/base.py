@@ -22,6 +22,24 @@ Fusable composites and where their method signatures are documented:
 - ``categorical_crossentropy`` and ``categorical_crossentropy_grad`` (engine/ops/losses.py)
 - ``<kind>_update`` one-pass optimizer updates for sgd, momentum, adam, adamax, rmsprop,
   adagrad, adadelta (engine/train/optimizers.py, module docstring)
+- ``fused_elementwise``: a chain of elementwise ops from a trace in one kernel (engine/fusion.py
+  finds the chains; backends/cpu/fusion.py and backends/crender/fusion.py implement it)::
+
+      fused_elementwise(expr, bufs, in_shapes, shape, out_shapes) -> tuple[buf, ...]
+
+  ``expr = (in_dtypes, nodes, outs)`` is hashable (cache kernels by it): ``in_dtypes`` the dtype
+  of each input buffer; ``nodes`` a tuple of ``(op, dtype, args)`` in evaluation order, ``op`` a
+  ``UNARY_OPS`` / ``BINARY_OPS`` name, ``"where"`` (args cond, a, b) or ``"cast"`` (to ``dtype``
+  from its argument's dtype), ``dtype`` the node's result dtype, ``args`` value indices: ``k <
+  len(in_dtypes)`` is input ``k``, ``len(in_dtypes) + j`` is node ``j``; ``outs`` the value
+  indices (nodes) to write, one returned buffer each, in order. Each node means exactly the
+  primitive of that name on its argument dtype (``binary`` arguments share a dtype, ``unary``
+  on float/int32 as ``engine.fusion.FUSABLE`` lists) and is rounded to its dtype, so results
+  equal the unfused chain's (to float32 tolerance; the cpu and rendered kernels are
+  bit-identical to their unfused ones). ``shape`` is the iteration space (at most 6 axes not of
+  size 1); input ``k`` of shape ``in_shapes[k]`` broadcasts to ``shape`` by numpy rules; output
+  ``k`` is a fresh buffer of shape ``out_shapes[k]`` (same element count as ``shape``) holding
+  the node's values in row-major order of ``shape``. Inputs are never modified.
 """
 
 from __future__ import annotations

@@ -169,7 +169,7 @@ class Trace:
         self._out_refs = out_refs
         self._out_meta = out_meta
         self._treedef = treedef
-        self.steps = self._plan(fusion.fuse(rec.steps, rec.backend), out_refs)
+        self.steps = self._plan(fusion.fuse(rec.steps, rec.backend, out_refs), out_refs)
         self.const_bufs = [s.buf for s in self.consts]
         #: The backend's compiled replay (``Backend.trace_recorder``), once recorded.
         self.program: Any = None

@@ -256,6 +256,7 @@ class CpuBackend(Backend):
             "conv2d_backprop_filter",
             "max_pool",
             "max_pool_grad",
+            "fused_elementwise",
             *K.OPT_UPDATES,
         }
     )
@@ -813,6 +814,21 @@ class CpuBackend(Backend):
         return out
 
     # --- fused composites -------------------------------------------------------------------
+    def fused_elementwise(
+        self,
+        expr: tuple,
+        bufs: Sequence[np.ndarray],
+        in_shapes: Sequence[tuple],
+        shape: tuple,
+        out_shapes: Sequence[tuple],
+    ) -> tuple:
+        """A fused elementwise chain (``engine.fusion``; contract in ``backends.base``) in one
+        generated numba kernel (``backends.cpu.fusion``): outputs from ``_empty``, one
+        ``_launch``, no host reads."""
+        from backends.cpu import fusion
+
+        return fusion.run(self, expr, bufs, in_shapes, shape, out_shapes)
+
     def _softmax(self, x: np.ndarray, shape: tuple, axis: int, log: bool) -> np.ndarray:
         if x.dtype not in _FLOATS:
             raise TypeError(f"softmax needs a float input, got {x.dtype}")

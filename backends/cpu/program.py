@@ -76,6 +76,7 @@ RECORDABLE = frozenset(
         "conv2d_backprop_filter",
         "max_pool",
         "max_pool_grad",
+        "fused_elementwise",
     }
 )
 

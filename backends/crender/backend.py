@@ -18,6 +18,7 @@ from backends.base import Backend, numpy_dtype, out_dtype_binary, out_dtype_unar
 from backends.crender import kernels as K
 from backends.crender.dialect import Dialect
 from backends.crender.fused import FusedOps
+from backends.crender.fusion import FusionOps
 from backends.crender.layout import (
     broadcast_strides,
     collapse,
@@ -34,11 +35,11 @@ TREE_MAX_OUT = 4096
 TREE_MAX_PARTS = 64
 
 
-class RenderedBackend(FusedOps, Backend):
+class RenderedBackend(FusionOps, FusedOps, Backend):
     """Primitives on kernels from ``backends.crender``; see the module docstring."""
 
     dialect: ClassVar[Dialect]
-    fused: ClassVar[frozenset[str]] = FusedOps.FUSED
+    fused: ClassVar[frozenset[str]] = FusedOps.FUSED | FusionOps.FUSED
     #: Work-group size of 1-D launches and local-memory trees (a power of two).
     group_size: int = 256
     #: Local (shared) memory per work-group, in bytes.
