@@ -76,32 +76,14 @@ class _Torch:
         w0: list[np.ndarray], x: np.ndarray, y: np.ndarray, batch_size: int
     ) -> tuple[Callable[[], float], Callable[[], list[np.ndarray]]]:
         """The ``train_cnn`` epoch (bench/train_cnn.py): ``w0`` = [K (3,3,1,16), b, W, c],
-        ``x`` NHWC (n, 28, 28, 1). Eager PyTorch: conv2d + relu, max_pool2d, linear, softmax,
-        the same crossentropy and Adam; the batch goes in as a channels-last view.
-
-        The pooling follows the engine's gradient rule (every cell equal to its window's max
-        gets the window's gradient; ``F.max_pool2d`` gives it to one of them), with an
-        ``amax`` forward: MNIST's saturated pixels make tied maxima common, and the two rules
-        then train measurably different filters."""
+        ``x`` NHWC (n, 28, 28, 1). Eager PyTorch: conv2d + relu, ``F.max_pool2d``, linear,
+        softmax, the same crossentropy and Adam. The batch goes in as a channels-last view of
+        the NHWC array, so the convolution and pooling run channels-last and the pooled
+        (N, C, 13, 13) tensor, permuted back to NHWC, flattens as a view in the engine's
+        (13, 13, 16) order. ``F.max_pool2d`` gives a tied window maximum's gradient to the
+        first maximum in row-major window order, the engine's rule."""
         import torch
         import torch.nn.functional as F
-
-        class MaxPool2(torch.autograd.Function):
-            @staticmethod
-            def forward(ctx: Any, h: Any) -> Any:  # h: (B, 26, 26, 16) NHWC
-                n, hh, ww, ch = h.shape
-                blocks = h.reshape(n, hh // 2, 2, ww // 2, 2, ch)
-                pooled = blocks.amax(dim=(2, 4))
-                ctx.save_for_backward(blocks, pooled)
-                return pooled
-
-            @staticmethod
-            def backward(ctx: Any, g: Any) -> Any:
-                blocks, pooled = ctx.saved_tensors
-                mask = blocks == pooled[:, :, None, :, None, :]
-                dh = mask * g[:, :, None, :, None, :]
-                n, a, _, b, _, ch = blocks.shape
-                return dh.reshape(n, 2 * a, 2 * b, ch)
 
         params = [torch.tensor(w, dtype=torch.float32, requires_grad=True) for w in w0]
         opt = torch.optim.Adam(params, lr=LR, betas=(BETA1, BETA2), eps=EPS)
@@ -110,7 +92,8 @@ class _Torch:
         def step(xb: Any, yb: Any) -> float:
             k, b, w, c = params
             h = torch.relu(F.conv2d(xb.permute(0, 3, 1, 2), k.permute(3, 2, 0, 1), b))
-            flat = MaxPool2.apply(h.permute(0, 2, 3, 1)).reshape(xb.shape[0], -1)
+            pooled = F.max_pool2d(h, 2)  # (N, C, 13, 13), channels-last memory
+            flat = pooled.permute(0, 2, 3, 1).reshape(xb.shape[0], -1)
             p = torch.softmax(flat @ w + c, dim=1)
             q = torch.clamp(p / p.sum(dim=1, keepdim=True), EPS, 1 - EPS)
             loss = -(yb * torch.log(q)).sum(dim=1).mean()

@@ -58,6 +58,17 @@ def _windows(x: np.ndarray) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(x, (KERNEL, KERNEL), axis=(1, 2))
 
 
+def _first_max(blocks: np.ndarray, pooled: np.ndarray) -> np.ndarray:
+    """Mask of each 2x2 window's first cell (row-major) equal to its max, shaped as ``blocks``
+    (B, 13, 2, 13, 2, C): the max-pool gradient rule of TF.js, TensorFlow, PyTorch and the
+    engine (one cell per window gets the window's gradient)."""
+    bsz, a, _, b, _, ch = blocks.shape
+    eq = (blocks == pooled[:, :, None, :, None, :]).transpose(0, 1, 3, 5, 2, 4)
+    eq = eq.reshape(bsz, a, b, ch, POOL * POOL)
+    first = eq & (np.cumsum(eq, axis=-1) == 1)
+    return first.reshape(bsz, a, b, ch, POOL, POOL).transpose(0, 1, 4, 2, 5, 3)
+
+
 class NumpyCNN:
     """The CNN's state (weights, Adam moments) in one dtype; gradients written out by hand."""
 
@@ -95,8 +106,7 @@ class NumpyCNN:
         g_w = flat.T @ dz
         g_c = dz.sum(axis=0)
         dpool = (dz @ w.T).reshape(bsz, POOL_SIDE, 1, POOL_SIDE, 1, FILTERS)
-        mask = blocks == pooled[:, :, None, :, None, :]  # every tied max gets dy (engine rule)
-        dh = (mask * dpool).reshape(bsz, CONV_SIDE, CONV_SIDE, FILTERS)
+        dh = (_first_max(blocks, pooled) * dpool).reshape(bsz, CONV_SIDE, CONV_SIDE, FILTERS)
         da = dh * (a > 0)
         g_k = np.einsum("bhwij,bhwo->ijo", win, da)[:, :, None, :]
         g_b = da.sum(axis=(0, 1, 2))

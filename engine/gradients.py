@@ -328,15 +328,13 @@ def _max_pool(dy, inputs, out, attrs):
 
 @gradient("max_pool_grad")
 def _max_pool_grad(g, inputs, out, attrs):
-    """Linear in dy: each window sums g over its cells equal to the max; x, out: none."""
-    from engine.ops.nn import _pool_cols
+    """Linear in dy: each window takes g at its first cell equal to the max; x, out: none."""
+    from engine.ops.nn import _first_max_mask, _pool_cols
 
     _, x, pooled = inputs
-    n, oh, ow, c = pooled.shape
     pool, strides, pads = attrs["pool"], attrs["strides"], attrs["pads"]
-    xc = _pool_cols(x, pool, strides, pads, float("-inf"))
+    mask = _first_max_mask(x, pooled, pool, strides, pads, g.dtype)
     gc = _pool_cols(g, pool, strides, pads, 0.0)
-    mask = ops.cast(ops.equal(xc, ops.reshape(pooled, (n, oh, ow, 1, c))), g.dtype)
     return [ops.sum(ops.mul(mask, gc), 3), None, None]
 
 

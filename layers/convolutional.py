@@ -15,6 +15,9 @@ from layers import regularizers as _regularizers
 from layers.base import Layer
 from layers.utils import as_int_tuple, check_padding, conv_out_length, deconv_out_length
 
+#: Activation functions ``tw.fused_conv2d`` applies itself, by the name it takes.
+_FUSABLE = {_activations.linear.fn: "linear", tw.relu: "relu"}
+
 
 def _data_format(value: str | None) -> str:
     fmt = (value or "channels_last").lower()
@@ -164,9 +167,14 @@ class Conv2D(_Conv):
         self.built = True
 
     def call(self, inputs, training=False):
-        return self._finish(
-            tw.conv2d(inputs, self.kernel, self.strides, self.padding, self.dilation_rate)
-        )
+        # One fused conv + bias (+ relu) where the backend fuses it; other activations after it.
+        act = _FUSABLE.get(self.activation.fn)
+        bias = self.bias if self.use_bias else None
+        out = tw.fused_conv2d(
+            inputs, self.kernel, self.strides, self.padding, self.dilation_rate, bias,
+            act or "linear",
+        )  # fmt: skip
+        return out if act is not None else self.activation(out)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0],) + self._spatial_out(input_shape) + (self.filters,)

@@ -138,8 +138,46 @@ def test_max_pool_values_and_gradients(backend, rng, k, s, padding):
     _fd_check(lambda t: tw.max_pool(t, k, s, padding), [x])
 
 
+def _np_max_pool_grad(x, dy, k, s, padding):
+    """float64 reference of the first-max rule: each window's dy to its first cell (row-major
+    window order) equal to the window's max; none in a NaN window; padding never wins."""
+    n, h, w, c = x.shape
+    if padding == "same":
+        oh, ow = -(-h // s), -(-w // s)
+        pt = max((oh - 1) * s + k - h, 0) // 2
+        pl = max((ow - 1) * s + k - w, 0) // 2
+    else:
+        oh, ow, pt, pl = (h - k) // s + 1, (w - k) // s + 1, 0, 0
+    dx = np.zeros(x.shape)
+    for b, i, j, ch in np.ndindex(n, oh, ow, c):
+        cells = [(r, q) for r in range(i * s - pt, i * s - pt + k)
+                 for q in range(j * s - pl, j * s - pl + k)
+                 if 0 <= r < h and 0 <= q < w]  # fmt: skip
+        vals = [x[b, r, q, ch] for r, q in cells]
+        if np.isnan(vals).any():
+            continue
+        r, q = cells[int(np.argmax(vals))]  # argmax: the first maximum
+        dx[b, r, q, ch] += dy[b, i, j, ch]
+    return dx
+
+
+@pytest.mark.parametrize("k,s,padding", [(2, 2, "valid"), (3, 2, "same"), (2, 1, "same"),
+                                         (3, 1, "valid"), (3, 3, "valid")])  # fmt: skip
+def test_max_pool_grad_ties_first_max(backend, rng, k, s, padding):
+    # few distinct values: most windows hold a tied maximum
+    x = rng.integers(0, 3, (2, 7, 8, 3)).astype(np.float32)
+    x[0, 0, :, 0] = 7.0  # a whole tied top row
+    dy_shape = tw.max_pool(tw.tensor(x), k, s, padding).shape
+    dy = rng.uniform(0.5, 1.5, dy_shape).astype(np.float32)
+    g = tw.grad(lambda t: tw.sum(tw.mul(tw.max_pool(t, k, s, padding), tw.tensor(dy))))(
+        tw.tensor(x)
+    )
+    np.testing.assert_allclose(g.numpy(), _np_max_pool_grad(x, dy, k, s, padding), rtol=1e-6)
+
+
 def test_max_pool_ties_and_nan(backend):
     x = np.ones((1, 4, 4, 2), np.float32)
+    x[0, 0, 0, 1] = 0.0  # window (0, 0) of channel 1: tied max at (0, 1), (1, 0), (1, 1)
     x[0, 3, 3, 1] = np.nan
     y, g = tw.value_and_grad(lambda t: tw.sum(tw.max_pool(t, 2, 2, "valid")))(tw.tensor(x))
     y_ref = np.ones((1, 2, 2, 2))
@@ -147,9 +185,44 @@ def test_max_pool_ties_and_nan(backend):
     out = tw.max_pool(tw.tensor(x), 2, 2, "valid").numpy()
     np.testing.assert_array_equal(np.isnan(out), np.isnan(y_ref))
     g = g.numpy()
-    # every tied max gets the window's gradient (the composite's rule); NaN windows give none
-    np.testing.assert_array_equal(g[..., 0], np.ones((1, 4, 4)))
-    assert g[0, 2:, 2:, 1].sum() == 0 and np.all(g[0, :2, :, 1] == 1)
+    # one cell per window gets its gradient: the first maximum in row-major window order
+    first = np.zeros((4, 4))
+    first[::2, ::2] = 1
+    np.testing.assert_array_equal(g[0, :, :, 0], first)
+    ch1 = first.copy()
+    ch1[0, 0], ch1[0, 1] = 0, 1
+    ch1[2, 2] = 0  # the window holding a NaN (its max) passes no gradient
+    np.testing.assert_array_equal(g[0, :, :, 1], ch1)
+
+
+def test_max_pool_padded_window_of_minus_inf(backend):
+    # 'same' padding: padding cells never win, even against a window of -inf cells
+    x = np.full((1, 3, 3, 1), -np.inf, np.float32)
+    g = tw.grad(lambda t: tw.sum(tw.max_pool(t, 2, 2, "same")))(tw.tensor(x)).numpy()
+    ref = np.zeros((3, 3))
+    ref[0, 0] = ref[0, 2] = ref[2, 0] = ref[2, 2] = 1
+    np.testing.assert_array_equal(g[0, :, :, 0], ref)
+
+
+def test_max_pool_grad_gradient_ties(backend, rng):
+    """The gradient of max_pool_grad (linear in dy) uses the same first-max cells."""
+    x = rng.integers(0, 2, (1, 5, 5, 2)).astype(np.float32)
+    w = rng.uniform(0.5, 1.5, x.shape).astype(np.float32)
+    xt, wt = tw.tensor(x), tw.tensor(w)
+
+    def inner(u):
+        gx = tw.grad(lambda t: tw.sum(tw.mul(tw.max_pool(t, 3, 2, "same"), u)))(xt)
+        return tw.sum(tw.mul(gx, wt))
+
+    u = tw.ones(tw.max_pool(xt, 3, 2, "same").shape)
+    got = tw.grad(inner)(u).numpy()
+    # d/du_win = w at the window's first max
+    ref = np.zeros(got.shape)
+    for i, j, ch in np.ndindex(*got.shape[1:]):
+        e = np.zeros(got.shape)
+        e[0, i, j, ch] = 1
+        ref[0, i, j, ch] = np.sum(_np_max_pool_grad(x, e, 3, 2, "same") * w)
+    np.testing.assert_allclose(got, ref, rtol=1e-6)
 
 
 def _second_order(x, f, dy):
@@ -211,3 +284,42 @@ def test_cpu_runs_fused_conv_kernels(rng):
         ref = [g.numpy() for g in tw.grads(step)(x, f, b)]
     for a, r in zip(got, ref, strict=True):
         np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-5)
+
+
+# --- layers.Conv2D calls fused_conv2d ------------------------------------------------------------
+@pytest.mark.parametrize("activation", ["relu", "linear", "sigmoid"])
+def test_conv2d_layer_uses_fused_conv2d(backend, rng, activation):
+    import layers
+
+    x = rng.standard_normal((2, 6, 6, 2)).astype(np.float32)
+    layer = layers.conv2d(filters=3, kernel_size=3, padding="same", activation=activation)
+    seen = _kernels(lambda: layer.apply(tw.tensor(x)))
+    k, b = (np.asarray(w, np.float64) for w in layer.get_weights())
+    ref = _np_conv(x.astype(np.float64), k, "same") + b
+    ref = {"relu": np.maximum(ref, 0), "linear": ref, "sigmoid": 1 / (1 + np.exp(-ref))}[activation]
+    np.testing.assert_allclose(layer.apply(tw.tensor(x)).numpy(), ref, rtol=1e-5, atol=1e-5)
+    if registry.backend().has("fused_conv2d"):
+        assert "fused_conv2d" in seen and "add" not in seen and "relu" not in seen, seen
+
+
+def test_cpu_cnn_train_step_is_one_program():
+    """The small CNN's traced train step compiles to a cpu program with no live ops."""
+    if tw.find_backend("cpu") is None:
+        pytest.skip("the cpu backend is unavailable")
+    import layers
+
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 8, 8, 1)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 64)]
+    with tw.backend_scope("cpu"):
+        model = layers.sequential([
+            layers.conv2d(filters=4, kernel_size=3, activation="relu", input_shape=[8, 8, 1]),
+            layers.max_pooling2d(pool_size=2),
+            layers.flatten(),
+            layers.dense(units=3, activation="softmax"),
+        ])  # fmt: skip
+        model.compile(optimizer="adam", loss="categoricalCrossentropy")
+        model.fit(tw.tensor(x), tw.tensor(y), batch_size=16, epochs=2, verbose=0, shuffle=False)
+        (tr,) = model._traces["train"].traces.values()
+    assert tr.program is not None, tr.program_reason
+    assert tr.program.num_live == 0

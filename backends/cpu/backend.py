@@ -1084,7 +1084,8 @@ class CpuBackend(Backend):
         strides: tuple,
         pads: tuple,
     ) -> np.ndarray:
-        """Gradient of ``max_pool``: each window's ``dy`` to every cell equal to its max."""
+        """Gradient of ``max_pool``: each window's ``dy`` to its first cell (row-major window
+        order) equal to its max, as TF.js; none in a NaN window."""
         from backends.cpu import conv as CV
 
         geo, _ = self._pool_geo(x_shape, pool, strides, pads)

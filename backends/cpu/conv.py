@@ -16,8 +16,10 @@ The filter gradient is summed per fixed block of images (``blocks``, a function 
 only), so serial and parallel runs give bitwise the same result.
 
 Max pooling works on NHWC directly (the inner loop runs over channels). ``max_pool_grad``
-gives ``dy`` to every input cell equal to its window's maximum, as the engine composite's
-gradient does (each tied cell gets the full ``dy``); padding cells never win.
+gives each window's ``dy`` to the first cell (row-major window order) equal to the window's
+maximum, as the engine composite (and TF.js, TensorFlow, PyTorch); padding cells never get it
+and a NaN window passes none. Windows that tile the image (stride = pool, no padding, no
+leftover rows or columns) write ``dx`` once instead of zero-filling and adding.
 """
 
 from __future__ import annotations
@@ -81,26 +83,30 @@ def conv2d(x, f, bias, out, act, geo, n0, n1):
     if bias.size > 0:
         _tile_filter(bias, 1, o_n, ow_n, br)
     xr = np.zeros(hp * wpo, x.dtype)
+    last = kh * kw - 1
     for n in range(n0, n1):
         for ci in range(c):
             _replicate(x, xr, n, ci, h, w, c, o_n, pt, pl, wpo)
             for oh in range(oh_n):
                 orow = out[(n * oh_n + oh) * row : (n * oh_n + oh + 1) * row]
-                if ci == 0:
-                    for k in range(row):
-                        orow[k] = br[k]
+                # the bias joins the first tap of channel 0, the relu the last tap of the
+                # last channel: one pass over the row per tap, none extra
                 for i in range(kh):
                     base = (oh + i * dh) * wpo
                     for j in range(kw):
                         t = (i * kw + j) * c + ci
                         xs = xr[base + j * dw * o_n : base + j * dw * o_n + row]
                         fs = fr[t * row : (t + 1) * row]
-                        for k in range(row):
-                            orow[k] += xs[k] * fs[k]
-                if act == 1 and ci == c - 1:
-                    for k in range(row):
-                        v = orow[k]
-                        orow[k] = v if (v > zero or v != v) else zero
+                        if ci == 0 and i == 0 and j == 0:
+                            for k in range(row):
+                                orow[k] = br[k] + xs[k] * fs[k]
+                        elif act == 1 and ci == c - 1 and i * kw + j == last:
+                            for k in range(row):
+                                v = orow[k] + xs[k] * fs[k]
+                                orow[k] = v if (v > zero or v != v) else zero
+                        else:
+                            for k in range(row):
+                                orow[k] += xs[k] * fs[k]
 
 
 @njit(**_PAR)
@@ -132,14 +138,20 @@ def conv2d_filter_grad_block(x, dy, out, act, geo, n0, n1, acc, bacc):
                 dys = dy[r0 : r0 + row]
                 if act == 1:
                     outs = out[r0 : r0 + row]
-                    for k in range(row):
-                        g[k] = dys[k] if outs[k] > zero else zero
+                    if ci == 0 and bacc.size > 0:
+                        for k in range(row):
+                            v = dys[k] if outs[k] > zero else zero
+                            g[k] = v
+                            bacc[k] += v
+                    else:
+                        for k in range(row):
+                            g[k] = dys[k] if outs[k] > zero else zero
                 else:
                     for k in range(row):
                         g[k] = dys[k]
-                if ci == 0 and bacc.size > 0:
-                    for k in range(row):
-                        bacc[k] += g[k]
+                    if ci == 0 and bacc.size > 0:
+                        for k in range(row):
+                            bacc[k] += g[k]
                 for i in range(kh):
                     base = (oh + i * dh) * wpo
                     for j in range(kw):
@@ -254,11 +266,14 @@ def max_pool_par(x, out, geo, n_images, per_task):
 
 @njit(**_OPTS)
 def max_pool_grad(dy, x, out, dx, geo, n0, n1):
-    """``dx[n]``: each window's ``dy`` added to every cell equal to the window's max."""
+    """``dx[n]``: each window's ``dy`` to its first cell equal to the window's max."""
     h, w, c, kh, kw, sh, sw, pt, pl, oh_n, ow_n = geo
     zero = dx.dtype.type(0)
-    for k in range(n0 * h * w * c, n1 * h * w * c):
-        dx[k] = zero
+    tiles = sh == kh and sw == kw and pt == 0 and pl == 0 and oh_n * kh == h and ow_n * kw == w
+    if not tiles:
+        for k in range(n0 * h * w * c, n1 * h * w * c):
+            dx[k] = zero
+    rem = np.empty(c, dx.dtype)
     for n in range(n0, n1):
         for oh in range(oh_n):
             h0, h1 = _window(oh, kh, sh, pt, h)
@@ -267,13 +282,23 @@ def max_pool_grad(dy, x, out, dx, geo, n0, n1):
                 ob = ((n * oh_n + oh) * ow_n + ow) * c
                 m = out[ob : ob + c]
                 g = dy[ob : ob + c]
+                for ci in range(c):
+                    rem[ci] = g[ci]
                 for ih in range(h0, h1):
                     for iw in range(w0, w1):
                         xb = ((n * h + ih) * w + iw) * c
                         xs = x[xb : xb + c]
                         d = dx[xb : xb + c]
-                        for ci in range(c):
-                            d[ci] += g[ci] if xs[ci] == m[ci] else zero
+                        if tiles:
+                            for ci in range(c):
+                                hit = xs[ci] == m[ci]
+                                d[ci] = rem[ci] if hit else zero
+                                rem[ci] = zero if hit else rem[ci]
+                        else:
+                            for ci in range(c):
+                                hit = xs[ci] == m[ci]
+                                d[ci] += rem[ci] if hit else zero
+                                rem[ci] = zero if hit else rem[ci]
 
 
 @njit(**_PAR)

@@ -107,6 +107,7 @@ from engine.ops.nn import (
     conv_output_size,
     depthwise_conv2d,
     dropout,
+    fused_conv2d,
     local_response_normalization,
     max_pool,
     separable_conv2d,

@@ -12,8 +12,12 @@ A backend may fuse (``Backend.fused``; signatures below, buffers NHWC and C-cont
   activation) -> buf``: the filter gradient (KH*KW*C*O values) then the bias gradient (O),
   through the relu (read from ``out``, None when linear).
 - ``max_pool``: ``(x, x_shape, dtype, pool, strides, pads) -> buf``; ``max_pool_grad``:
-  ``(dy, x, out, x_shape, dtype, pool, strides, pads) -> buf`` (every input cell equal to its
-  window's max gets the window's ``dy``, as the composite's gradient).
+  ``(dy, x, out, x_shape, dtype, pool, strides, pads) -> buf``.
+
+Max-pool gradient rule (as TF.js ``maxPoolPositions`` + ``maxPoolBackprop``, TensorFlow's
+``MaxPoolGrad`` and PyTorch): each window's ``dy`` goes to ONE input cell, the first cell (in
+row-major window order) equal to the window's maximum; padding cells never get it, and a
+window whose maximum is NaN passes no gradient. Overlapping windows add up.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from engine.ops.core import reshape, tensor
 from engine.ops.creation import random_uniform
 from engine.ops.linalg import matmul
 from engine.ops.math import add, cast, div, equal, floor, greater, mul, rsqrt, sub
+from engine.ops.reduction import cumsum
 from engine.ops.reduction import max as reduce_max
 from engine.ops.reduction import sum as reduce_sum
 from engine.ops.shape import concat, gather, pad, scatter_add
@@ -207,26 +212,38 @@ def fused_conv2d(
     padding: str = "valid",
     dilations: Any = 1,
     bias: Any = None,
-    activation: str = "linear",
+    activation: str | None = "linear",
+    leakyrelu_alpha: float = 0.2,
 ) -> Tensor:
-    """``activation(conv2d(x, filter) + bias)`` (TF.js ``tf.fused.conv2d``): one kernel where
-    the backend fuses it (stride 1, linear or relu), else conv2d, add and the activation."""
-    from engine.ops.core import as_tensor
-    from engine.ops.linalg import _activate
+    """``activation(conv2d(x, filter) + bias)``, as TF.js ``tf.fused.conv2d`` (NHWC).
 
+    ``activation`` is one of ``FUSED_ACTIVATIONS`` (None: ``'linear'``). Where the backend
+    fuses convolutions (stride 1, float) the bias and a linear or relu activation run in the
+    convolution kernel, and any other activation after it; else conv2d, add, activation."""
+    from engine.ops.core import as_tensor
+    from engine.ops.linalg import FUSED_ACTIVATIONS, _activate
+
+    act = "linear" if activation is None else str(activation).lower().replace("_", "")
+    if act not in FUSED_ACTIVATIONS:
+        raise ValueError(
+            f"fused_conv2d: unknown activation {activation!r}; expected one of "
+            f"{', '.join(FUSED_ACTIVATIONS)} (or None)"
+        )
     x, f = _float(x), _float(filter)
     squeeze = x.rank == 3
     if squeeze:
         x = reshape(x, (1,) + x.shape)
     _check_conv(x, f, "fused_conv2d")
     b = None if bias is None else as_tensor(bias, x.dtype)
-    act = (activation or "linear").lower()
-    out = _fused_conv(x, f, b, strides, padding, dilations, act, "fused_conv2d")
+    inner = act if act in ("linear", "relu") else "linear"
+    out = _fused_conv(x, f, b, strides, padding, dilations, inner, "fused_conv2d")
     if out is None:
         out = conv2d(x, f, strides, padding, dilations)
         if b is not None:
             out = add(out, b)
-        out = _activate(out, act, 0.2)
+        out = _activate(out, act, float(leakyrelu_alpha))
+    elif inner != act:
+        out = _activate(out, act, float(leakyrelu_alpha))
     return reshape(out, out.shape[1:]) if squeeze else out
 
 
@@ -374,15 +391,34 @@ def _pool(x: Any, pool_size: Any, strides: Any, padding: str, op: str) -> Tensor
         )
     kh, kw = _pair(pool_size, "pool_size")
     strides = (kh, kw) if strides is None else strides
-    if op == "max_pool" and registry.backend().has("max_pool"):
-        (sh, sw, _, _), (oh, ow), pads = _geometry(x.shape, kh, kw, strides, padding, 1)
-        if oh <= 0 or ow <= 0:
-            raise ValueError(
-                f"pool {kh}x{kw} does not fit input of shape {x.shape} with padding {padding!r}"
-            )
-        xs, dt, pool, st = x.shape, x.dtype, (kh, kw), (sh, sw)
-        attrs = {"pool": pool, "strides": st, "pads": pads}
-        out = dispatch.run(
+    if op == "max_pool":
+        out = _max_pool(x, kh, kw, strides, padding)
+        return reshape(out, out.shape[1:]) if squeeze else out
+    cols, (oh, ow), pads, _ = _im2col(x, kh, kw, strides, padding, 1, 0.0)
+    n, c = x.shape[0], x.shape[3]
+    out = reduce_sum(reshape(cols, (n, oh, ow, kh * kw, c)), 3)
+    if any(p for pp in pads for p in pp):
+        sh, sw = _pair(strides, "strides")
+        key = (x.shape[1], x.shape[2], tuple(pads), kh, kw, sh, sw, oh, ow)
+        out = div(out, _constant(_pool_counts, key, "float32"))
+    else:
+        out = mul(out, 1.0 / (kh * kw))
+    return reshape(out, out.shape[1:]) if squeeze else out
+
+
+def _max_pool(x: Tensor, kh: int, kw: int, strides: Any, padding: str) -> Tensor:
+    """NHWC max pooling: the backend's ``max_pool`` kernel, else the im2col composite. Either
+    way the tape sees one ``max_pool`` op, so its gradient is ``max_pool_grad`` (the
+    first-max rule) on every backend, not the tie-splitting gradient of ``max``."""
+    (sh, sw, _, _), (oh, ow), pads = _geometry(x.shape, kh, kw, strides, padding, 1)
+    if oh <= 0 or ow <= 0:
+        raise ValueError(
+            f"pool {kh}x{kw} does not fit input of shape {x.shape} with padding {padding!r}"
+        )
+    xs, dt, pool, st = x.shape, x.dtype, (kh, kw), (sh, sw)
+    attrs = {"pool": pool, "strides": st, "pads": pads}
+    if registry.backend().has("max_pool"):
+        return dispatch.run(
             "max_pool",
             (x,),
             attrs,
@@ -390,22 +426,15 @@ def _pool(x: Any, pool_size: Any, strides: Any, padding: str, op: str) -> Tensor
             dt,
             lambda b, xb: b.max_pool(xb, xs, dt, pool, st, pads),
         )
-        return reshape(out, out.shape[1:]) if squeeze else out
-    pad_value = float("-inf") if op == "max_pool" else 0.0
-    cols, (oh, ow), pads, _ = _im2col(x, kh, kw, strides, padding, 1, pad_value)
-    n, c = x.shape[0], x.shape[3]
-    cols = reshape(cols, (n, oh, ow, kh * kw, c))
-    if op == "max_pool":
-        out = reduce_max(cols, 3)
-    else:
-        out = reduce_sum(cols, 3)
-        if any(p for pp in pads for p in pp):
-            sh, sw = _pair(strides, "strides")
-            key = (x.shape[1], x.shape[2], tuple(pads), kh, kw, sh, sw, oh, ow)
-            out = div(out, _constant(_pool_counts, key, "float32"))
-        else:
-            out = mul(out, 1.0 / (kh * kw))
-    return reshape(out, out.shape[1:]) if squeeze else out
+    saved = list(dispatch.tapes)
+    dispatch.tapes.clear()  # the composite's own ops are not differentiated
+    try:
+        out = reduce_max(_pool_cols(x, pool, st, pads, float("-inf")), 3)
+    finally:
+        dispatch.tapes.extend(saved)
+    for tape in dispatch.tapes:
+        tape.record("max_pool", (x,), attrs, out)
+    return out
 
 
 def _pool_cols(t: Tensor, pool: tuple, strides: tuple, pads: tuple, pad_value: float) -> Tensor:
@@ -415,8 +444,21 @@ def _pool_cols(t: Tensor, pool: tuple, strides: tuple, pads: tuple, pad_value: f
     return reshape(cols, (t.shape[0], oh, ow, pool[0] * pool[1], t.shape[3]))
 
 
+def _first_max_mask(x: Tensor, pooled: Tensor, pool: tuple, strides: tuple, pads: tuple,
+                    dtype: str) -> Tensor:  # fmt: skip
+    """(N, OH, OW, KH*KW, C) 0/1 mask of the first cell of each window equal to its max.
+
+    Padding cells are NaN here, so they never match; nor does anything in a NaN window."""
+    n, oh, ow, c = pooled.shape
+    cols = _pool_cols(x, pool, strides, pads, float("nan"))
+    eq = cast(equal(cols, reshape(pooled, (n, oh, ow, 1, c))), dtype)
+    before = cumsum(eq, 3, exclusive=True)  # matches earlier in the window
+    return mul(eq, cast(equal(before, 0), dtype))
+
+
 def max_pool_grad(dy: Tensor, x: Tensor, out: Tensor, pool: tuple, strides: tuple, pads: tuple):
-    """Gradient of ``max_pool``: each window's ``dy`` to every input cell equal to its max."""
+    """Gradient of ``max_pool``: each window's ``dy`` to the first cell (row-major window
+    order) equal to its max, as TF.js, TensorFlow and PyTorch; none in a NaN window."""
     be = registry.backend()
     if be.has("max_pool_grad") and dy.dtype == x.dtype == out.dtype:
         xs, dt = x.shape, x.dtype
@@ -429,8 +471,7 @@ def max_pool_grad(dy: Tensor, x: Tensor, out: Tensor, pool: tuple, strides: tupl
             lambda b, db, xb, ob: b.max_pool_grad(db, xb, ob, xs, dt, pool, strides, pads),
         )
     n, oh, ow, c = out.shape
-    cols = _pool_cols(x, pool, strides, pads, float("-inf"))
-    mask = cast(equal(cols, reshape(out, (n, oh, ow, 1, c))), dy.dtype)
+    mask = _first_max_mask(x, out, pool, strides, pads, dy.dtype)
     dcols = mul(mask, reshape(dy, (n, oh, ow, 1, c)))
     hp = x.shape[1] + pads[0][0] + pads[0][1]
     wp = x.shape[2] + pads[1][0] + pads[1][1]
