@@ -117,7 +117,9 @@ def op_workloads(quick: bool) -> list[Workload]:
                 flops=2.0 * n**3,
             )
         )
-    sizes = (1 << 20,) if quick else (1 << 20, 1 << 24)
+    # 1m fits the L3 cache (thread start-up and dispatch costs show), 4m is the target
+    # size (48 MB of traffic per add: just past a 32 MB L3), 16m is DRAM-bound.
+    sizes = (1 << 20,) if quick else (1 << 20, 1 << 22, 1 << 24)
     for n in sizes:
         ws.append(
             Workload(
@@ -142,30 +144,32 @@ def op_workloads(quick: bool) -> list[Workload]:
                 bytes=16.0 * n,
             )
         )
-    rows, cols = (1024, 1024) if quick else (4096, 4096)
-    n = rows * cols
-    ws.append(
-        Workload(
-            "sum_rows",
-            "reduction",
-            f"sum over the last axis of ({rows},{cols})",
-            _normal((rows, cols)),
-            lambda t: tw.sum(t["a"], axis=-1),
-            lambda d: d["a"].sum(axis=-1),
-            bytes=4.0 * n,
+    # sum_rows / max_rows: 16M elements (quick 1M); the _4m rows: 4M elements (2048, 2048).
+    shapes = [("", (1024, 1024) if quick else (4096, 4096)), ("_4m", (2048, 2048))]
+    for suffix, (rows, cols) in shapes:
+        n = rows * cols
+        ws.append(
+            Workload(
+                f"sum_rows{suffix}",
+                "reduction",
+                f"sum over the last axis of ({rows},{cols})",
+                _normal((rows, cols)),
+                lambda t: tw.sum(t["a"], axis=-1),
+                lambda d: d["a"].sum(axis=-1),
+                bytes=4.0 * n,
+            )
         )
-    )
-    ws.append(
-        Workload(
-            "max_rows",
-            "reduction",
-            f"max over the last axis of ({rows},{cols})",
-            _normal((rows, cols)),
-            lambda t: tw.max(t["a"], axis=-1),
-            lambda d: d["a"].max(axis=-1),
-            bytes=4.0 * n,
+        ws.append(
+            Workload(
+                f"max_rows{suffix}",
+                "reduction",
+                f"max over the last axis of ({rows},{cols})",
+                _normal((rows, cols)),
+                lambda t: tw.max(t["a"], axis=-1),
+                lambda d: d["a"].max(axis=-1),
+                bytes=4.0 * n,
+            )
         )
-    )
     srows = 1024 if quick else 4096
     ws.append(
         Workload(

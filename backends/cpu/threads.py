@@ -1,0 +1,210 @@
+"""Thread control for the ``cpu`` backend on a shared machine.
+
+Two problems made the backend's multi-threaded kernels unreliable on a small (2-core) shared box:
+
+- **Other processes.** A static split over all cores waits for its slowest thread; when another
+  process holds one core, our second thread waits for a scheduler time slice (~1.5 ms on Linux
+  6.x), so a 100 us kernel took 1.3 ms. :class:`LoadMonitor` measures the CPU time other
+  processes used over the last ~0.1 s (``/proc/stat`` minus ``/proc/self/stat``, read at most
+  every 25 ms, ~40 us a read); the backend runs serially while too few cores are free.
+- **OpenBLAS's idle threads.** After a GEMM, OpenBLAS's worker threads spin (with
+  ``sched_yield``) for 2**28 cycles (~0.1 s) before sleeping, fighting numba's threads for the
+  cores: a 2-thread GEMM followed by two parallel elementwise kernels took 1.4 ms instead of
+  0.24 ms. :func:`configure_openblas` shortens the spin to 2**16 cycles (~25 us, the way
+  ``GOMP_SPINCOUNT`` limits OpenMP's) on the first call of :func:`matmul`, which runs small
+  GEMMs (under ``SMALL_GEMM_FLOPS``) on one BLAS thread.
+
+Everything degrades to a no-op where it cannot apply (no ``/proc``, no OpenBLAS, no
+threadpoolctl, a user's own ``OPENBLAS_THREAD_TIMEOUT``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+#: GEMMs below this many flops (2*m*n*k per batch entry) run on one BLAS thread: a 2-thread
+#: 32x784x128 GEMM saves ~25 us but its workers then slow the next numba kernels by ~100 us.
+SMALL_GEMM_FLOPS = 16e6
+#: OpenBLAS worker spin before sleeping, as log2(cycles) (OpenBLAS's default is 28).
+OPENBLAS_TIMEOUT = 16
+
+
+class LoadMonitor:
+    """Cores' worth of CPU time used by *other* processes lately (Linux ``/proc``).
+
+    ``foreign()`` is cached and refreshed at most every ``refresh_s``; each estimate covers the
+    last ``window_s`` or more (the counters tick every 10 ms, so shorter windows are noisy) and
+    the value is the highest estimate of the last ``hold_s``.
+    """
+
+    def __init__(
+        self,
+        window_s: float = 0.1,
+        refresh_s: float = 0.025,
+        hold_s: float = 0.3,
+        stat_path: str = "/proc/stat",
+        self_path: str = "/proc/self/stat",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.window_s = window_s
+        self.refresh_s = refresh_s
+        self.hold_s = hold_s
+        self._stat_path = stat_path
+        self._self_path = self_path
+        self._clock = clock
+        self._hz = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
+        self._ncpu = os.cpu_count() or 1  # cached: the call reads /sys (~7 us)
+        self._samples: deque = deque()
+        self._peaks: deque = deque()
+        self._value = 0.0
+        self._next = -float("inf")
+        self._lock = threading.Lock()
+        self.available = self._read() is not None
+
+    def _read(self) -> tuple[int, int] | None:
+        """(busy ticks of the whole machine, ticks of this process), or None."""
+        try:
+            with open(self._stat_path) as f:
+                cpu = [int(v) for v in f.readline().split()[1:9]]
+            with open(self._self_path) as f:
+                own = f.read().rsplit(")", 1)[1].split()
+        except (OSError, ValueError, IndexError):
+            return None
+        if len(cpu) < 5:
+            return None
+        busy = sum(cpu) - cpu[3] - cpu[4]  # all but idle and iowait (steal counts as busy)
+        return busy, int(own[11]) + int(own[12])  # utime + stime
+
+    def foreign(self) -> float:
+        """Cores' worth of CPU other processes (and the hypervisor) used lately; 0.0 when
+        unknown."""
+        if not self.available:
+            return 0.0
+        now = self._clock()
+        if now < self._next:
+            return self._value
+        with self._lock:
+            if now < self._next:
+                return self._value
+            self._next = now + self.refresh_s
+            s = self._read()
+            if s is None:
+                return self._value
+            q = self._samples
+            q.append((now, *s))
+            while len(q) > 2 and now - q[1][0] >= self.window_s:
+                q.popleft()
+            t0, b0, o0 = q[0]
+            span = now - t0
+            if span >= 0.5 * self.window_s:
+                value = max(0.0, ((s[0] - b0) - (s[1] - o0)) / self._hz / span)
+                # The highest estimate of the last hold_s: a load that pauses for a moment
+                # (or a low estimate from the 10 ms tick counters) does not flip us back.
+                peaks = self._peaks
+                peaks.append((now, value))
+                while now - peaks[0][0] > self.hold_s:
+                    peaks.popleft()
+                self._value = max(v for _, v in peaks)
+            return self._value
+
+    def free_cores(self, ncpu: int | None = None) -> float:
+        """Cores not used by other processes (of ``ncpu``, default all)."""
+        return (ncpu or self._ncpu) - self.foreign()
+
+
+#: The process-wide monitor the backend consults.
+load = LoadMonitor()
+
+
+class _Blas:
+    """OpenBLAS's thread count through threadpoolctl (None when there is no OpenBLAS)."""
+
+    def __init__(self) -> None:
+        self.ctl: Any = None
+        try:
+            import threadpoolctl
+
+            ctls = threadpoolctl.ThreadpoolController().select(internal_api="openblas")
+            if ctls.lib_controllers:
+                ctl = ctls.lib_controllers[0]
+                if ctl.threading_layer == "pthreads":  # the spin/timeout logic below is theirs
+                    self.ctl = ctl
+        except Exception:  # noqa: BLE001 - an optional optimisation only
+            self.ctl = None
+
+
+_blas: _Blas | None = None
+_configured = False
+
+
+def _get_blas() -> _Blas:
+    global _blas
+    if _blas is None:
+        _blas = _Blas()
+    return _blas
+
+
+def configure_openblas(timeout: int = OPENBLAS_TIMEOUT) -> bool:
+    """Make OpenBLAS's idle workers sleep after ~2**timeout cycles instead of 2**28.
+
+    OpenBLAS reads ``OPENBLAS_THREAD_TIMEOUT`` when it loads (numpy's import, before us): set it,
+    re-read the environment and stop the worker threads, which restart on the next threaded
+    call with the new timeout. Skipped when the user set a timeout. Returns True if applied."""
+    if "OPENBLAS_THREAD_TIMEOUT" in os.environ or "GOTO_THREAD_TIMEOUT" in os.environ:
+        return False
+    blas = _get_blas()
+    if blas.ctl is None:
+        return False
+    lib = blas.ctl.dynlib
+    try:
+        read_env, shutdown = lib.openblas_read_env, lib.blas_thread_shutdown_
+    except AttributeError:
+        return False
+    os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(int(timeout))
+    read_env()
+    shutdown()
+    return True
+
+
+def blas_threads_for(flops: float, current: int) -> int:
+    """BLAS threads for a GEMM of ``flops`` when OpenBLAS is set to ``current``: one for small
+    GEMMs, else ``current``.
+
+    Shape only, never the machine's load: OpenBLAS's 1-thread path sums in another order (its
+    small-matrix kernels), so a load-based choice would make results vary from run to run."""
+    if current > 1 and flops < SMALL_GEMM_FLOPS:
+        return 1
+    return current
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """``np.matmul(a, b, out=out)`` on the BLAS thread count :func:`blas_threads_for` picks
+    (restored afterwards, so other code in the process sees its own setting)."""
+    global _configured
+    if not _configured:
+        _configured = True
+        configure_openblas()
+    ctl = _get_blas().ctl
+    if ctl is None:
+        np.matmul(a, b, out=out)
+        return
+    m, k = a.shape[-2], a.shape[-1]
+    n = b.shape[-1]
+    flops = 2.0 * m * n * k * (out.size // max(m * n, 1))
+    current = ctl.get_num_threads() or 1
+    want = blas_threads_for(flops, current)
+    if want == current:
+        np.matmul(a, b, out=out)
+        return
+    ctl.set_num_threads(want)
+    try:
+        np.matmul(a, b, out=out)
+    finally:
+        ctl.set_num_threads(current)
