@@ -29,7 +29,7 @@ if "OMP_WAIT_POLICY" not in os.environ:
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
-from backends.base import Backend, check_indices, numpy_dtype  # noqa: E402
+from backends.base import PRIMITIVES, Backend, check_indices, numpy_dtype  # noqa: E402
 from backends.cpu import kernels as K  # noqa: E402
 from backends.cpu import threads as T  # noqa: E402
 
@@ -274,6 +274,13 @@ class CpuBackend(Backend):
             *K.OPT_UPDATES,
         }
     )
+    #: Kernel methods a trace program may record (backends/cpu/program.py): every one but the
+    #: host transfers. Each allocates its outputs with ``_empty``, computes only through
+    #: ``_launch`` or ``K.<kernel>`` and never reads buffer contents on the host; a method that
+    #: cannot keep to that must be left out of this set (it then runs live in programs).
+    recordable: ClassVar[frozenset[str]] = (
+        frozenset(PRIMITIVES) - {"from_numpy", "to_numpy"}
+    ) | fused
     capabilities: ClassVar[dict[str, Any]] = {
         "dtypes": ("float32", "int32", "bool", "float64"),
         "float64": True,

@@ -15,9 +15,8 @@ call) and the buffers they allocate (``CpuBackend._empty``), then replays only t
 - **Escaping buffers.** Values the step returns or assigns to variables leave the program. Each
   is drawn per run from a small pool and only reused once nothing outside holds it
   (``sys.getrefcount``), so a tensor a caller kept never changes under it.
-- **Live steps.** An op whose method is not known to be recordable (``RECORDABLE``; e.g. host
-  uploads, random draws, methods that read buffer contents on the host) runs through its
-  ``invoke`` every time, exactly as in a normal replay.
+- **Live steps.** An op whose method is not in the backend's ``recordable`` set (host uploads,
+  hence random draws) runs through its ``invoke`` every time, exactly as in a normal replay.
 - **Host arguments.** A recordable method whose launch takes scalars computed on the host per
   call (an optimizer's learning rate and bias corrections) registers them with
   ``CpuBackend._host_args``; the program re-runs that op's ``invoke`` in refresh mode, which
@@ -38,47 +37,6 @@ from typing import Any
 import numpy as np
 
 from backends.base import PRIMITIVES
-
-#: Backend methods whose every effect is a recorded launch on their arguments' contents.
-RECORDABLE = frozenset(
-    {
-        "unary",
-        "binary",
-        "where",
-        "cast",
-        "reduce",
-        "arg_reduce",
-        "cumsum",
-        "matmul",
-        "transpose",
-        "reshape",
-        "slice",
-        "concat",
-        "pad",
-        "gather",
-        "scatter_add",
-        "one_hot",
-        "fill",
-        "softmax",
-        "log_softmax",
-        "fused_matmul",
-        "categorical_crossentropy",
-        "categorical_crossentropy_grad",
-        "sgd_update",
-        "momentum_update",
-        "adam_update",
-        "adamax_update",
-        "rmsprop_update",
-        "adagrad_update",
-        "adadelta_update",
-        "conv2d",
-        "fused_conv2d",
-        "conv2d_backprop_filter",
-        "max_pool",
-        "max_pool_grad",
-        "fused_elementwise",
-    }
-)
 
 #: How many buffers one escaping value may cycle through before the program stops tracking the
 #: ones still held outside (they then belong to their holders).
@@ -260,9 +218,8 @@ class _Builder:
         self.pooled: dict[int, int] = {}  # id(root) -> base index of its pool
         self.pool_roots: list[np.ndarray] = []
 
-    @staticmethod
-    def _baked(st: _StepRec) -> bool:
-        return bool(st.entered) and st.entered <= RECORDABLE
+    def _baked(self, st: _StepRec) -> bool:
+        return bool(st.entered) and st.entered <= self.rec.backend.recordable
 
     def build(self) -> Program:
         rec = self.rec
