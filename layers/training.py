@@ -24,8 +24,9 @@ and the progress bar reads the running means at most ``PROGRESS_INTERVAL`` times
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -414,21 +415,34 @@ class TrainingMixin:
         return self._traces[kind](self._signature(kind, args, mask), fn, args)
 
     def _traced_chunk(
-        self, kind: str, d: _Data, size: int, steps: int, acc: Tensor | None
+        self,
+        kind: str,
+        data: _Data,
+        rows: Callable[[], _Data],
+        size: int,
+        steps: int,
+        acc: Tensor | None,
     ) -> tuple[Tensor, Tensor] | None:
-        """Like ``_traced`` for ``steps`` consecutive batches of ``size`` rows of ``d``, in one
-        call of the step trace's compiled program; None (nothing ran) when that trace or its
-        program does not exist yet."""
+        """Like ``_traced`` for ``steps`` consecutive batches of ``size`` rows, in one call of
+        the step trace's compiled program: ``rows()`` gives those rows of ``data`` in batch
+        order, and is only called when that trace has a program. None when nothing ran."""
         cache = self._traces[kind]
         if dispatch.tapes or dispatch.recorders:
             return None
-        mask = tuple(w is not None for w in d.ws)
+        mask = tuple(w is not None for w in data.ws)
+        full = [*data.xs, *data.ys, *(w for w in data.ws if w is not None)]
+        shapes = [((size,) + t.shape[1:], t.dtype) for t in full]
+        shapes.append(
+            ((len(self.metrics_names),), "float32") if acc is None else (acc.shape, acc.dtype)
+        )
+        tr = cache.traces.get(self._signature(kind, shapes, mask))
+        if tr is None or tr.program is None:
+            return None
+        d = rows()
         if acc is None:
             acc = tw.zeros([len(self.metrics_names)])
         args = [*d.xs, *d.ys, *(w for w in d.ws if w is not None), acc]
-        shapes = [((size,) + t.shape[1:], t.dtype) for t in args[:-1]] + [(acc.shape, acc.dtype)]
-        tr = cache.traces.get(self._signature(kind, shapes, mask))
-        if tr is None or tr.program is None or len({id(a) for a in args}) != len(args):
+        if len({id(a) for a in args}) != len(args):
             return None
         ranges = [(k * size, (k + 1) * size) for k in range(steps)]
         return tr.replay_batches(args, range(len(args) - 1), ranges, {1: len(args) - 1})
@@ -467,8 +481,15 @@ class TrainingMixin:
             while start < d.n:
                 full = min((d.n - start) // batch_size, CHUNK_STEPS)
                 if full >= 2:  # equal batches in one program call when there is one
-                    rows = d.take(None, start, start + full * batch_size)
-                    res = self._traced_chunk("test", rows, batch_size, full, acc)
+                    first, end = start, start + full * batch_size
+                    res = self._traced_chunk(
+                        "test",
+                        d,
+                        functools.partial(d.take, None, first, end),
+                        batch_size,
+                        full,
+                        acc,
+                    )
                     if res is not None:
                         acc = res[1]
                         start += full * batch_size
@@ -829,14 +850,20 @@ class _Running:
             n += 1
         if n < 2:
             return 0
-        if todo[0][0] is None and all(todo[k][1] == todo[0][1] + k * sizes[0] for k in range(n)):
-            rows = data.take(None, todo[0][1], todo[0][1] + n * sizes[0])
+        start = todo[0][1]
+        if todo[0][0] is None and all(todo[k][1] == start + k * sizes[0] for k in range(n)):
+
+            def rows() -> _Data:
+                return data.take(None, start, start + n * sizes[0])
         else:
             idx = [todo[k][0] for k in range(n)]
             if any(i is None for i in idx):
                 return 0
-            rows = data.take(np.concatenate(idx))
-        res = self.model._traced_chunk("train", rows, sizes[0], n, self.acc)
+
+            def rows() -> _Data:
+                return data.take(np.concatenate(idx))
+
+        res = self.model._traced_chunk("train", data, rows, sizes[0], n, self.acc)
         if res is None:
             return 0
         self.acc = res[1]
