@@ -132,12 +132,24 @@ class _Blas:
             import threadpoolctl
 
             ctls = threadpoolctl.ThreadpoolController().select(internal_api="openblas")
-            if ctls.lib_controllers:
-                ctl = ctls.lib_controllers[0]
+            # numpy's own OpenBLAS (scipy, torch... may load others): the one np.matmul calls
+            mine = [c for c in ctls.lib_controllers if "numpy" in c.filepath]
+            for ctl in mine or ctls.lib_controllers[:1]:
                 if ctl.threading_layer == "pthreads":  # the spin/timeout logic below is theirs
                     self.ctl = ctl
         except Exception:  # noqa: BLE001 - an optional optimisation only
             self.ctl = None
+        # the C getter and setter themselves: threadpoolctl's methods cost ~1.5 us a call
+        self.get_threads: Callable[[], int] = lambda: self.ctl.get_num_threads() or 1
+        self.set_threads: Callable[[int], Any] = lambda n: self.ctl.set_num_threads(n)
+        if self.ctl is not None:
+            try:
+                get_c = self.ctl._get_symbol("openblas_get_num_threads")
+                set_c = self.ctl._get_symbol("openblas_set_num_threads")
+                if get_c is not None and set_c is not None:
+                    self.get_threads, self.set_threads = get_c, set_c
+            except Exception:  # noqa: BLE001 - keep threadpoolctl's methods
+                pass
 
 
 _blas: _Blas | None = None
@@ -191,20 +203,20 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     if not _configured:
         _configured = True
         configure_openblas()
-    ctl = _get_blas().ctl
-    if ctl is None:
+    blas = _get_blas()
+    if blas.ctl is None:
         np.matmul(a, b, out=out)
         return
     m, k = a.shape[-2], a.shape[-1]
     n = b.shape[-1]
     flops = 2.0 * m * n * k * (out.size // max(m * n, 1))
-    current = ctl.get_num_threads() or 1
+    current = blas.get_threads() or 1
     want = blas_threads_for(flops, current)
     if want == current:
         np.matmul(a, b, out=out)
         return
-    ctl.set_num_threads(want)
+    blas.set_threads(want)
     try:
         np.matmul(a, b, out=out)
     finally:
-        ctl.set_num_threads(current)
+        blas.set_threads(current)
