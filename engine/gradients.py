@@ -47,7 +47,9 @@ _UNARY = {
     "tan": lambda dy, x, y: ops.mul(dy, ops.add(ops.square(y), 1.0)),
     "tanh": lambda dy, x, y: ops.mul(dy, ops.sub(1.0, ops.square(y))),
     "sigmoid": lambda dy, x, y: ops.mul(dy, ops.mul(y, ops.sub(1.0, y))),
-    "erf": lambda dy, x, y: ops.mul(dy, ops.mul(ops.exp(ops.neg(ops.square(x))), 2 / math.sqrt(math.pi))),
+    "erf": lambda dy, x, y: ops.mul(
+        dy, ops.mul(ops.exp(ops.neg(ops.square(x))), 2 / math.sqrt(math.pi))
+    ),
     "relu": lambda dy, x, y: ops.mul(dy, ops.cast(ops.greater(x, 0), dy.dtype)),
     "softplus": lambda dy, x, y: ops.mul(dy, ops.sigmoid(x)),
     "sign": lambda dy, x, y: ops.zeros_like(x),
@@ -71,9 +73,26 @@ for _name, _rule in _UNARY.items():
     GRADIENTS[_name] = _unary(_rule)
 
 
-@gradient("logical_not", "is_nan", "is_finite", "equal", "not_equal", "less", "less_equal",
-          "greater", "greater_equal", "logical_and", "logical_or", "logical_xor", "argmax",
-          "argmin", "any", "all", "one_hot", "fill")
+@gradient(
+    "logical_not",
+    "is_nan",
+    "is_finite",
+    "equal",
+    "not_equal",
+    "less",
+    "less_equal",
+    "greater",
+    "greater_equal",
+    "logical_and",
+    "logical_or",
+    "logical_xor",
+    "argmax",
+    "argmin",
+    "any",
+    "all",
+    "one_hot",
+    "fill",
+)
 def _none(dy, inputs, out, attrs):
     return [None] * len(inputs)
 
@@ -246,7 +265,11 @@ def _slice(dy, inputs, out, attrs):
     grids = np.meshgrid(
         *[np.arange(s) * st + b for b, s, st in zip(begin, size, step, strict=True)], indexing="ij"
     )
-    lin = np.ravel_multi_index(grids, x.shape).reshape(-1).astype(np.int32) if dy.size else np.zeros(0, np.int32)
+    lin = (
+        np.ravel_multi_index(grids, x.shape).reshape(-1).astype(np.int32)
+        if dy.size
+        else np.zeros(0, np.int32)
+    )
     flat = ops.scatter_add(ops.reshape(dy, (-1,)), ops.tensor(lin, dtype="int32"), 0, x.size)
     return [ops.reshape(flat, x.shape)]
 

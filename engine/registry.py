@@ -128,8 +128,7 @@ def _select_best() -> str:
             f"tensorweave backend {entry.name!r} is unavailable: {entry.reason}", stacklevel=3
         )
     raise BackendError(
-        "no backend could start: "
-        + "; ".join(f"{e.name}: {e.reason}" for e in _entries.values())
+        "no backend could start: " + "; ".join(f"{e.name}: {e.reason}" for e in _entries.values())
     )
 
 

@@ -241,7 +241,9 @@ def test_embedding_models_trace_and_check_indices_in_the_kernel(backend, caplog)
             model = _embedding_model(jit)
             model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
             weights.append([w.numpy() for w in model.weights])
-    if registry.instance_of(backend).capabilities.get("gather_checks_indices"):  # no host read of the indices: the step traces
+    if registry.instance_of(backend).capabilities.get(
+        "gather_checks_indices"
+    ):  # no host read of the indices: the step traces
         assert not model._traces["train"].eager, model._traces["train"].eager
     _assert_same(*weights)
     # an index out of range: a clear error, and the weights of the completed steps

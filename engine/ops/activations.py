@@ -108,7 +108,12 @@ def softmax(x: Any, axis: int = -1) -> Tensor:
     if be.has("softmax"):
         shape, dt = x.shape, x.dtype
         return dispatch.run(
-            "softmax", (x,), {"axis": axis}, shape, dt, lambda b, buf: b.softmax(buf, shape, dt, axis)
+            "softmax",
+            (x,),
+            {"axis": axis},
+            shape,
+            dt,
+            lambda b, buf: b.softmax(buf, shape, dt, axis),
         )
     e = exp(sub(x, stop_gradient(reduce_max(x, axis, keepdims=True))))
     return div(e, reduce_sum(e, axis, keepdims=True))

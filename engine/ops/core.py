@@ -262,4 +262,3 @@ def sum_to_shape(g: Tensor, shape: Shape) -> Tensor:
     if axes:
         g = reduce_sum(g, tuple(axes), keepdims=True)
     return reshape(g, shape)
-

@@ -93,7 +93,9 @@ def eye(num_rows: int, num_columns: int | None = None, dtype: Any = "float32") -
     return one_hot(tensor(idx, dtype="int32"), m, 1, 0, dtypes.as_dtype(dtype))
 
 
-def range(start: float, stop: float | None = None, step: float = 1, dtype: Any = "float32") -> Tensor:  # noqa: A001
+def range(
+    start: float, stop: float | None = None, step: float = 1, dtype: Any = "float32"
+) -> Tensor:  # noqa: A001
     """Evenly spaced values in [start, stop) (TF.js ``range``)."""
     if stop is None:
         start, stop = 0, start
@@ -125,7 +127,13 @@ def _random(name: str, shape: tuple[int, ...], dt: str, attrs: dict, draw) -> Te
     return dispatch.run(name, (), attrs, shape, dt, invoke)
 
 
-def random_uniform(shape: Sequence[int], minval: float = 0, maxval: float = 1, dtype: Any = "float32", seed: int | None = None) -> Tensor:
+def random_uniform(
+    shape: Sequence[int],
+    minval: float = 0,
+    maxval: float = 1,
+    dtype: Any = "float32",
+    seed: int | None = None,
+) -> Tensor:
     """Uniform values in [minval, maxval)."""
     shape = _shape(shape, "random_uniform")
     dt = dtypes.as_dtype(dtype)
@@ -133,16 +141,36 @@ def random_uniform(shape: Sequence[int], minval: float = 0, maxval: float = 1, d
     if dt == "int32":
         lo, hi = int(minval), int(maxval)
         return _random("random_uniform", shape, dt, attrs, lambda g: g.integers(lo, hi, size=shape))
-    return _random("random_uniform", shape, dt, attrs, lambda g: g.uniform(minval, maxval, size=shape))
+    return _random(
+        "random_uniform", shape, dt, attrs, lambda g: g.uniform(minval, maxval, size=shape)
+    )
 
 
-def random_normal(shape: Sequence[int], mean: float = 0, stddev: float = 1, dtype: Any = "float32", seed: int | None = None) -> Tensor:
+def random_normal(
+    shape: Sequence[int],
+    mean: float = 0,
+    stddev: float = 1,
+    dtype: Any = "float32",
+    seed: int | None = None,
+) -> Tensor:
     shape = _shape(shape, "random_normal")
     attrs = {"mean": mean, "stddev": stddev, "seed": seed}
-    return _random("random_normal", shape, dtypes.as_dtype(dtype), attrs, lambda g: g.normal(mean, stddev, size=shape))
+    return _random(
+        "random_normal",
+        shape,
+        dtypes.as_dtype(dtype),
+        attrs,
+        lambda g: g.normal(mean, stddev, size=shape),
+    )
 
 
-def truncated_normal(shape: Sequence[int], mean: float = 0, stddev: float = 1, dtype: Any = "float32", seed: int | None = None) -> Tensor:
+def truncated_normal(
+    shape: Sequence[int],
+    mean: float = 0,
+    stddev: float = 1,
+    dtype: Any = "float32",
+    seed: int | None = None,
+) -> Tensor:
     """Normal values, redrawn when more than two standard deviations from the mean."""
     shape = _shape(shape, "truncated_normal")
     n = int(np.prod(shape))
@@ -159,7 +187,9 @@ def truncated_normal(shape: Sequence[int], mean: float = 0, stddev: float = 1, d
     return _random("truncated_normal", shape, dtypes.as_dtype(dtype), attrs, draw)
 
 
-def variable(initial_value: Any, trainable: bool = True, name: str | None = None, dtype: Any = None) -> Variable:
+def variable(
+    initial_value: Any, trainable: bool = True, name: str | None = None, dtype: Any = None
+) -> Variable:
     """A mutable, optionally trainable tensor."""
     t = as_tensor(initial_value)
     if dtype is not None:
