@@ -160,6 +160,11 @@ class Backend:
         """True when the backend offers a fused kernel for the composite ``kernel``."""
         return kernel in self.fused
 
+    def prefers(self, kernel: str, **shapes: Any) -> bool:
+        """Use the fused ``kernel`` for operands of these shapes? (Default: whenever offered;
+        a backend overrides it where its composite measures faster for some shapes.)"""
+        return self.has(kernel)
+
     @classmethod
     def missing_primitives(cls) -> list[str]:
         """Primitive names this class leaves unimplemented."""

@@ -274,12 +274,16 @@ def test_cpu_runs_fused_conv_kernels(rng):
     with tw.backend_scope("cpu"):
         seen = _kernels(lambda: tw.grads(step)(x, f, b))
         got = [g.numpy() for g in tw.grads(step)(x, f, b)]
-        # strides other than 1 keep the composite
+        # strides other than 1 keep the composite, and so do many channels (im2col + BLAS is
+        # faster there)
         strided = _kernels(lambda: tw.conv2d(x, f, 2, "same"))
+        wide_f = tw.tensor(rng.standard_normal((3, 3, 16, 32)).astype(np.float32))
+        wide = _kernels(lambda: tw.conv2d(tw.zeros([1, 5, 5, 16]), wide_f, 1, "same"))
     for name in ("fused_conv2d", "conv2d_backprop_filter", "max_pool", "max_pool_grad"):
         assert name in seen, (name, seen)
     assert "relu" not in seen
     assert "conv2d" not in strided and "gather" in strided
+    assert "conv2d" not in wide and "matmul" in wide
     with tw.backend_scope("numpy"):
         ref = [g.numpy() for g in tw.grads(step)(x, f, b)]
     for a, r in zip(got, ref, strict=True):

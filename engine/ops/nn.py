@@ -181,7 +181,9 @@ def _fused_conv(
 ) -> Tensor | None:
     """The backend's fused ``name`` kernel (stride 1, float, linear/relu), or None."""
     be = registry.backend()
-    if not be.has(name) or act not in ("linear", "relu") or x.dtype != f.dtype:
+    if not be.prefers(name, x_shape=x.shape, f_shape=f.shape):
+        return None
+    if act not in ("linear", "relu") or x.dtype != f.dtype:
         return None
     if bias is not None and (bias.dtype != x.dtype or bias.shape != (f.shape[3],)):
         return None
