@@ -13,6 +13,11 @@ Conventions for every primitive:
 - Kernels never modify their inputs and always return a fresh buffer (``reshape`` may return a
   view that shares storage, since the engine never writes to buffers in place).
 
+Optional hooks (the engine checks for them): ``prefers(kernel, **shapes)`` says per operand
+shapes whether to use a fused kernel (default: whenever offered); ``trace_recorder(arg_bufs,
+var_bufs)`` compiles a trace's replay into a backend program (engine/trace.py documents the
+recorder's calls; backends/cpu/program.py is the one implementation).
+
 A backend may additionally offer fused versions of engine composites (``softmax``,
 ``log_softmax``, ``conv2d``, optimizer updates, ...): it lists their names in ``fused`` and
 implements a method of the same name; the engine calls it instead of the composite.
