@@ -18,6 +18,14 @@ lazily built layers; such a capture is retried), or uses a tensor made outside d
 Kernels whose inputs are all constants are folded into constants at capture. ``TraceCache``
 keeps one trace per signature and logs why a signature runs eagerly, once, on
 the ``tensorweave.trace`` logger.
+
+Programs: when the backend has ``trace_recorder(arg_bufs, var_bufs)``, a trace's first replay
+runs under the recorder it returns (None: busy, try later), calling ``begin()`` and
+``end(invoke, in_bufs, results)`` around each op, ``assign(var_index, buf)`` and ``host(fn)``
+for the other steps, ``finish(out_bufs)`` (returns the program; raising keeps the step replay,
+the reason logged) and always ``close()``. Later replays call ``program.run(arg_bufs,
+var_bufs) -> (out_bufs, [(var_index, buf), ...])``; ``replay_batches`` calls
+``program.run_many`` for several consecutive steps at once.
 """
 
 from __future__ import annotations
