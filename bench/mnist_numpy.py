@@ -9,6 +9,8 @@ training row is checked against.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 LR, BETA1, BETA2, EPS = 0.001, 0.9, 0.999, 1e-7
@@ -38,8 +40,26 @@ def epoch_flops(n: int) -> float:
     return float(n * (fwd + bwd))
 
 
-class NumpyMLP:
-    """The seed model's state (weights and Adam moments) in one dtype."""
+def softmax_crossentropy(z: np.ndarray, y: np.ndarray, eps: Any) -> tuple[float, np.ndarray]:
+    """Mean categorical crossentropy of softmax(z) with TF.js semantics (renormalise, clip to
+    [eps, 1 - eps]) and its gradient with respect to the logits ``z``."""
+    bsz = z.shape[0]
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    p = e / e.sum(axis=1, keepdims=True)
+    s = p.sum(axis=1, keepdims=True)
+    q = p / s
+    c = np.clip(q, eps, 1 - eps)
+    loss = float(-(y * np.log(c)).sum(axis=1).mean())
+    # backward: mean, -y log c, clip, renormalise, softmax
+    dc = -y / c / bsz
+    dq = dc * ((q >= eps) & (q <= 1 - eps))
+    dp = dq / s - (dq * p).sum(axis=1, keepdims=True) / (s * s)
+    return loss, p * (dp - (dp * p).sum(axis=1, keepdims=True))
+
+
+class NumpyModel:
+    """A hand-written model's state (weights and Adam moments) in one dtype, its Adam step and
+    its epoch loop; subclasses write ``step`` (forward, backward, ``self._adam(grads)``)."""
 
     def __init__(self, weights: list[np.ndarray], dtype: type = np.float32):
         self.dtype = np.dtype(dtype)
@@ -50,31 +70,7 @@ class NumpyMLP:
 
     def step(self, x: np.ndarray, y: np.ndarray) -> float:
         """One batch: forward, backward, Adam update. Returns the batch's mean loss."""
-        w1, b1, w2, b2 = self.w
-        bsz = x.shape[0]
-        eps = self.dtype.type(EPS)
-        # forward
-        a1 = x @ w1 + b1
-        h = np.maximum(a1, 0)
-        z = h @ w2 + b2
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        p = e / e.sum(axis=1, keepdims=True)
-        s = p.sum(axis=1, keepdims=True)
-        q = p / s
-        c = np.clip(q, eps, 1 - eps)
-        loss = float(-(y * np.log(c)).sum(axis=1).mean())
-        # backward: mean, -y log c, clip, renormalise, softmax
-        dc = -y / c / bsz
-        dq = dc * ((q >= eps) & (q <= 1 - eps))
-        dp = dq / s - (dq * p).sum(axis=1, keepdims=True) / (s * s)
-        dz = p * (dp - (dp * p).sum(axis=1, keepdims=True))
-        g_w2 = h.T @ dz
-        g_b2 = dz.sum(axis=0)
-        dh = (dz @ w2.T) * (a1 > 0)
-        g_w1 = x.T @ dh
-        g_b1 = dh.sum(axis=0)
-        self._adam([g_w1, g_b1, g_w2, g_b2])
-        return loss
+        raise NotImplementedError
 
     def _adam(self, grads: list[np.ndarray]) -> None:
         self.t += 1
@@ -84,6 +80,7 @@ class NumpyMLP:
         c2 = one - b2**self.t
         lr, eps = self.dtype.type(LR), self.dtype.type(EPS)
         for i, g in enumerate(grads):
+            g = g.astype(self.dtype, copy=False)
             self.m[i] = b1 * self.m[i] + (one - b1) * g
             self.v[i] = b2 * self.v[i] + (one - b2) * (g * g)
             self.w[i] = self.w[i] - lr * (self.m[i] / c1) / (np.sqrt(self.v[i] / c2) + eps)
@@ -97,3 +94,20 @@ class NumpyMLP:
             xb, yb = x[start : start + batch_size], y[start : start + batch_size]
             total += self.step(xb, yb) * xb.shape[0]
         return total / x.shape[0]
+
+
+class NumpyMLP(NumpyModel):
+    """The seed model: Dense 128 relu, Dense 10 softmax."""
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> float:
+        w1, b1, w2, b2 = self.w
+        a1 = x @ w1 + b1
+        h = np.maximum(a1, 0)
+        loss, dz = softmax_crossentropy(h @ w2 + b2, y, self.dtype.type(EPS))
+        g_w2 = h.T @ dz
+        g_b2 = dz.sum(axis=0)
+        dh = (dz @ w2.T) * (a1 > 0)
+        g_w1 = x.T @ dh
+        g_b1 = dh.sum(axis=0)
+        self._adam([g_w1, g_b1, g_w2, g_b2])
+        return loss

@@ -72,12 +72,29 @@ class TrainWorkload:
         n = self.CHECK_STEPS * self.batch_size
         return x[:n], y[:n]
 
+    # --- what a subclass changes for another model ------------------------------------------
+    #: The hand-written model (float64: the oracle; float32: the ``numpy-ref`` row).
+    reference: type = mnist_numpy.NumpyMLP
+    #: The peer module's function preparing this epoch: ``(w0, x, y, batch) -> (call, weights)``.
+    peer_epoch = "prepare_epoch"
+
+    @staticmethod
+    def initial_weights() -> list[np.ndarray]:
+        return mnist_numpy.initial_weights(0)
+
+    def model_layers(self, layers: Any) -> list[Any]:
+        """The model's layers, built through the public layers API."""
+        return [
+            layers.dense(units=128, activation="relu", input_shape=[784]),
+            layers.dense(units=10, activation="softmax"),
+        ]
+
     def oracle(self, short: bool = False) -> tuple[list[np.ndarray], float]:
         """Weights and loss after one float64 epoch of the hand-written model (or its start)."""
         key = f"oracle{short}"
         if key not in self._cache:
             x, y = self._short() if short else self.data()[:2]
-            ref = mnist_numpy.NumpyMLP(mnist_numpy.initial_weights(0), np.float64)
+            ref = self.reference(self.initial_weights(), np.float64)
             loss = ref.epoch(x, y, self.batch_size)
             self._cache[key] = (ref.w, loss)
         return self._cache[key]
@@ -105,23 +122,26 @@ class TrainWorkload:
 
     def prepare(self, target: Target) -> Prepared:
         x, y, _ = self.data()
-        w0 = mnist_numpy.initial_weights(0)
+        w0 = self.initial_weights()
         bs = self.batch_size
         xs, ys = self._short()
         if target.kind == "reference":
-            model = mnist_numpy.NumpyMLP(w0, np.float32)
+            model = self.reference(w0, np.float32)
 
             def short_ref() -> list[np.ndarray]:
-                fresh = mnist_numpy.NumpyMLP(w0, np.float32)
+                fresh = self.reference(w0, np.float32)
                 fresh.epoch(xs, ys, bs)
                 return fresh.w
 
             return self._prepared(lambda: model.epoch(x, y, bs), lambda: model.w, short_ref)
         if target.kind == "peer":
-            call, weights = target.module.prepare_epoch(w0, x, y, bs)
+            prep = getattr(target.module, self.peer_epoch, None)
+            if prep is None:
+                raise Skip(f"peer {target.name} has no {self.name} epoch")
+            call, weights = prep(w0, x, y, bs)
 
             def short_peer() -> list[np.ndarray]:
-                c, w = target.module.prepare_epoch(w0, xs, ys, bs)
+                c, w = prep(w0, xs, ys, bs)
                 c()
                 return w()
 
@@ -146,17 +166,14 @@ class TrainWorkload:
     ) -> Prepared:
         import layers
 
-        missing = [n for n in ("sequential", "dense") if not hasattr(layers, n)]
-        if missing:
-            raise Skip(f"the layers model API is not available yet (layers.{missing[0]})")
+        if not hasattr(layers, "sequential"):
+            raise Skip("the layers model API is not available yet (layers.sequential)")
 
         def build() -> Any:
-            model = layers.sequential(
-                [
-                    layers.dense(units=128, activation="relu", input_shape=[784]),
-                    layers.dense(units=10, activation="softmax"),
-                ]
-            )
+            try:
+                model = layers.sequential(self.model_layers(layers))
+            except AttributeError as e:
+                raise Skip(f"the layers model API is not available yet ({e})") from e
             for n in ("compile", "fit", "get_weights", "set_weights"):
                 if not hasattr(model, n):
                     raise Skip(f"the layers model API is not available yet (model.{n})")

@@ -16,9 +16,7 @@ from typing import Any
 
 import numpy as np
 
-import engine as tw
-from bench.common import Skip, Target
-from bench.mnist_numpy import BETA1, BETA2, EPS, LR
+from bench.mnist_numpy import EPS, NumpyModel, softmax_crossentropy
 from bench.train import TrainWorkload
 
 FILTERS, KERNEL, POOL, SIDE, CLASSES = 16, 3, 2, 28, 10
@@ -69,21 +67,13 @@ def _first_max(blocks: np.ndarray, pooled: np.ndarray) -> np.ndarray:
     return first.reshape(bsz, a, b, ch, POOL, POOL).transpose(0, 1, 4, 2, 5, 3)
 
 
-class NumpyCNN:
-    """The CNN's state (weights, Adam moments) in one dtype; gradients written out by hand."""
-
-    def __init__(self, weights: list[np.ndarray], dtype: type = np.float32):
-        self.dtype = np.dtype(dtype)
-        self.w = [np.array(p, dtype=self.dtype) for p in weights]
-        self.m = [np.zeros_like(p) for p in self.w]
-        self.v = [np.zeros_like(p) for p in self.w]
-        self.t = 0
+class NumpyCNN(NumpyModel):
+    """The CNN's forward and backward written out by hand (state, Adam, epoch: NumpyModel)."""
 
     def step(self, x: np.ndarray, y: np.ndarray) -> float:
         """One batch: forward, backward, Adam. ``x`` (B, 28, 28, 1). Returns the mean loss."""
         k, b, w, c = self.w
         bsz = x.shape[0]
-        eps = self.dtype.type(EPS)
         win = _windows(x[..., 0])  # (B, 26, 26, 3, 3)
         kk = k[:, :, 0, :]  # (3, 3, 16)
         a = np.einsum("bhwij,ijo->bhwo", win, kk) + b
@@ -91,18 +81,7 @@ class NumpyCNN:
         blocks = h.reshape(bsz, POOL_SIDE, POOL, POOL_SIDE, POOL, FILTERS)
         pooled = blocks.max(axis=(2, 4))  # (B, 13, 13, 16)
         flat = pooled.reshape(bsz, FLAT)
-        z = flat @ w + c
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        p = e / e.sum(axis=1, keepdims=True)
-        s = p.sum(axis=1, keepdims=True)
-        q = p / s
-        cl = np.clip(q, eps, 1 - eps)
-        loss = float(-(y * np.log(cl)).sum(axis=1).mean())
-        # backward: mean, -y log c, clip, renormalise, softmax (as bench.mnist_numpy)
-        dc = -y / cl / bsz
-        dq = dc * ((q >= eps) & (q <= 1 - eps))
-        dp = dq / s - (dq * p).sum(axis=1, keepdims=True) / (s * s)
-        dz = p * (dp - (dp * p).sum(axis=1, keepdims=True))
+        loss, dz = softmax_crossentropy(flat @ w + c, y, self.dtype.type(EPS))
         g_w = flat.T @ dz
         g_c = dz.sum(axis=0)
         dpool = (dz @ w.T).reshape(bsz, POOL_SIDE, 1, POOL_SIDE, 1, FILTERS)
@@ -112,28 +91,6 @@ class NumpyCNN:
         g_b = da.sum(axis=(0, 1, 2))
         self._adam([g_k, g_b, g_w, g_c])
         return loss
-
-    def _adam(self, grads: list[np.ndarray]) -> None:
-        self.t += 1
-        one = self.dtype.type(1)
-        b1, b2 = self.dtype.type(BETA1), self.dtype.type(BETA2)
-        c1, c2 = one - b1**self.t, one - b2**self.t
-        lr, eps = self.dtype.type(LR), self.dtype.type(EPS)
-        for i, g in enumerate(grads):
-            g = g.astype(self.dtype, copy=False)
-            self.m[i] = b1 * self.m[i] + (one - b1) * g
-            self.v[i] = b2 * self.v[i] + (one - b2) * (g * g)
-            self.w[i] = self.w[i] - lr * (self.m[i] / c1) / (np.sqrt(self.v[i] / c2) + eps)
-
-    def epoch(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> float:
-        """One epoch in order; the sample-weighted mean loss (as ``fit``)."""
-        x = x.astype(self.dtype, copy=False)
-        y = y.astype(self.dtype, copy=False)
-        total = 0.0
-        for start in range(0, x.shape[0], batch_size):
-            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
-            total += self.step(xb, yb) * xb.shape[0]
-        return total / x.shape[0]
 
 
 class CnnTrainWorkload(TrainWorkload):
@@ -163,85 +120,19 @@ class CnnTrainWorkload(TrainWorkload):
             self._cache["data"] = (x.reshape(-1, SIDE, SIDE, 1), y, source)
         return self._cache["data"]
 
-    def oracle(self, short: bool = False) -> tuple[list[np.ndarray], float]:
-        key = f"oracle{short}"
-        if key not in self._cache:
-            x, y = self._short() if short else self.data()[:2]
-            ref = NumpyCNN(initial_weights(0), np.float64)
-            loss = ref.epoch(x, y, self.batch_size)
-            self._cache[key] = (ref.w, loss)
-        return self._cache[key]
+    reference = NumpyCNN
+    peer_epoch = "prepare_cnn_epoch"
 
-    def prepare(self, target: Target) -> Any:
-        x, y, _ = self.data()
-        w0 = initial_weights(0)
-        bs = self.batch_size
-        xs, ys = self._short()
-        if target.kind == "reference":
-            model = NumpyCNN(w0, np.float32)
+    @staticmethod
+    def initial_weights() -> list[np.ndarray]:
+        return initial_weights(0)
 
-            def short_ref() -> list[np.ndarray]:
-                fresh = NumpyCNN(w0, np.float32)
-                fresh.epoch(xs, ys, bs)
-                return fresh.w
-
-            return self._prepared(lambda: model.epoch(x, y, bs), lambda: model.w, short_ref)
-        if target.kind == "peer":
-            prep = getattr(target.module, "prepare_cnn_epoch", None)
-            if prep is None:
-                raise Skip(f"peer {target.name} has no CNN epoch")
-            call, weights = prep(w0, x, y, bs)
-
-            def short_peer() -> list[np.ndarray]:
-                c, w = prep(w0, xs, ys, bs)
-                c()
-                return w()
-
-            return self._prepared(call, weights, short_peer)
-        return self._prepare_engine(x, y, w0, bs)
-
-    def _prepare_engine(self, x: np.ndarray, y: np.ndarray, w0: list[np.ndarray], bs: int) -> Any:
-        import layers
-
-        missing = [
-            n
-            for n in ("sequential", "conv2d", "max_pooling2d", "flatten", "dense")
-            if not hasattr(layers, n)
+    def model_layers(self, layers: Any) -> list[Any]:
+        return [
+            layers.conv2d(
+                filters=FILTERS, kernel_size=KERNEL, activation="relu", input_shape=[SIDE, SIDE, 1]
+            ),
+            layers.max_pooling2d(pool_size=POOL),
+            layers.flatten(),
+            layers.dense(units=CLASSES, activation="softmax"),
         ]
-        if missing:
-            raise Skip(f"the layers model API is not available yet (layers.{missing[0]})")
-
-        def build() -> Any:
-            model = layers.sequential(
-                [
-                    layers.conv2d(
-                        filters=FILTERS,
-                        kernel_size=KERNEL,
-                        activation="relu",
-                        input_shape=[SIDE, SIDE, 1],
-                    ),
-                    layers.max_pooling2d(pool_size=POOL),
-                    layers.flatten(),
-                    layers.dense(units=CLASSES, activation="softmax"),
-                ]
-            )
-            model.compile(optimizer="adam", loss="categoricalCrossentropy")
-            model.set_weights([tw.tensor(w) for w in w0])
-            return model
-
-        def fit(model: Any, xt: Any, yt: Any) -> float:
-            history = model.fit(xt, yt, batch_size=bs, epochs=1, verbose=0, shuffle=False)
-            return float(history.history["loss"][0])
-
-        def weights_of(model: Any) -> list[np.ndarray]:
-            return [np.asarray(w) for w in model.get_weights()]
-
-        def short_run() -> list[np.ndarray]:
-            fresh = build()
-            xs, ys = self._short()
-            fit(fresh, tw.tensor(xs), tw.tensor(ys))
-            return weights_of(fresh)
-
-        model = build()
-        xt, yt = tw.tensor(x), tw.tensor(y)
-        return self._prepared(lambda: fit(model, xt, yt), lambda: weights_of(model), short_run)
