@@ -335,6 +335,16 @@ class Trace:
         consts = self.const_bufs
         vars_ = self.vars
 
+        def storage_of(r: tuple[int, int]) -> Storage:
+            k, i = r
+            if k == _SLOT:
+                return slots[i]
+            if k == _ARG:
+                return argst[i]
+            if k == _CONST:
+                return self.consts[i]
+            return vars_[i]._live()
+
         for st in self.steps:
             kind = st[0]
             if kind == _OP:
@@ -362,15 +372,7 @@ class Trace:
                     slots[outs[0]] = Storage(res, name, nbytes(res))
             elif kind == _ASSIGN:
                 _, vi, r, frees = st
-                k, i = r
-                if k == _SLOT:
-                    s = slots[i]
-                elif k == _ARG:
-                    s = argst[i]
-                elif k == _CONST:
-                    s = self.consts[i]
-                else:
-                    s = vars_[i]._live()
+                s = storage_of(r)
                 if hook is not None:
                     hook.assign(vi, s.buf)
                 _set_storage(vars_[vi], s)
@@ -383,19 +385,7 @@ class Trace:
                 slots[i] = None
         outs_t: list[Tensor | None] = []
         for r, meta in zip(self._out_refs, self._out_meta, strict=True):
-            if r is None:
-                outs_t.append(None)
-                continue
-            k, i = r
-            if k == _SLOT:
-                s = slots[i]
-            elif k == _ARG:
-                s = argst[i]
-            elif k == _CONST:
-                s = self.consts[i]
-            else:
-                s = vars_[i]._live()
-            outs_t.append(Tensor(s, meta[0], meta[1]))
+            outs_t.append(None if r is None else Tensor(storage_of(r), meta[0], meta[1]))
         if hook is not None:
             self._finish_program(hook, [None if t is None else t._live().buf for t in outs_t])
         return _unflatten(self._treedef, iter(outs_t))
