@@ -49,6 +49,7 @@ Fusable composites and where their method signatures are documented:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -210,6 +211,20 @@ def check_indices(indices: np.ndarray, size: int, shape: tuple, axis: int) -> No
                 f"gather: indices must be in [0, {size}) for axis {axis} of shape {shape}, "
                 f"got values from {lo} to {hi}"
             )
+
+
+def check_fused_elementwise(
+    expr: tuple, bufs: Sequence[Any], in_shapes: Sequence[tuple], out_shapes: Sequence[tuple]
+) -> int:
+    """The input count of a ``fused_elementwise`` expression, after checking that the buffers
+    and shapes match it (ValueError naming what was expected)."""
+    n_in, n_out = len(expr[0]), len(expr[2])
+    if len(bufs) != n_in or len(in_shapes) != n_in or len(out_shapes) != n_out:
+        raise ValueError(
+            f"fused_elementwise: {n_in} inputs and {n_out} outputs expected, got "
+            f"{len(bufs)} buffers, {len(in_shapes)} input shapes, {len(out_shapes)} output shapes"
+        )
+    return n_in
 
 
 def numpy_dtype(dtype: str) -> np.dtype:

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from backends.base import numpy_dtype
+from backends.base import check_fused_elementwise, numpy_dtype
 from backends.cpu.kernels import fast_exp
 
 #: Bump when the generated code changes (old files then stop matching their key).
@@ -360,13 +360,8 @@ def run(
     (``be._launch``) of the generated kernel; nothing is read on the host."""
     from backends.cpu.backend import _strided
 
-    in_dts, nodes, outs = expr
-    n_in = len(in_dts)
-    if len(bufs) != n_in or len(in_shapes) != n_in or len(out_shapes) != len(outs):
-        raise ValueError(
-            f"fused_elementwise: {n_in} inputs and {len(outs)} outputs expected, got "
-            f"{len(bufs)} buffers, {len(in_shapes)} input shapes, {len(out_shapes)} output shapes"
-        )
+    _, nodes, outs = expr
+    n_in = check_fused_elementwise(expr, bufs, in_shapes, out_shapes)
     results = tuple(
         be._empty(s, numpy_dtype(nodes[v - n_in][1])) for s, v in zip(out_shapes, outs, strict=True)
     )

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from backends.base import check_fused_elementwise
 from backends.crender import kernels as K
 from backends.crender import ops
 from backends.crender.dialect import CUDADialect, Dialect
@@ -118,13 +119,7 @@ class FusionOps:
     ) -> tuple:
         """A fused elementwise chain (``engine.fusion``) in one rendered kernel launch."""
         in_dts, nodes, outs = expr
-        n_in = len(in_dts)
-        if len(bufs) != n_in or len(in_shapes) != n_in or len(out_shapes) != len(outs):
-            raise ValueError(
-                f"fused_elementwise: {n_in} inputs and {len(outs)} outputs expected, got "
-                f"{len(bufs)} buffers, {len(in_shapes)} input shapes, "
-                f"{len(out_shapes)} output shapes"
-            )
+        n_in = check_fused_elementwise(expr, bufs, in_shapes, out_shapes)
         for dt in {*in_dts, *(dt for _, dt, _ in nodes)}:
             self._check_dtype(dt)
         results = tuple(
