@@ -25,6 +25,21 @@ def cpu():
         yield
 
 
+@pytest.fixture
+def chunks(monkeypatch):
+    """The step count of every ``Program.run_many`` call made during the test."""
+    from backends.cpu.program import Program
+
+    seen: list[int] = []
+    real = Program.run_many
+    monkeypatch.setattr(
+        Program,
+        "run_many",
+        lambda self, steps, *a: seen.append(len(steps)) or real(self, steps, *a),
+    )
+    return seen
+
+
 def _seed_model(jit: bool = True, optimizer="adam", metrics=()):
     tw.set_seed(3)
     model = layers.sequential(
@@ -145,16 +160,7 @@ class _Watch(cbks.Callback):
 
 
 @pytest.mark.parametrize("shuffle", [False, True])
-def test_chunked_epochs_equal_batch_by_batch(cpu, monkeypatch, shuffle):
-    from backends.cpu.program import Program
-
-    chunks = []
-    real = Program.run_many
-    monkeypatch.setattr(
-        Program,
-        "run_many",
-        lambda self, steps, *a: chunks.append(len(steps)) or real(self, steps, *a),
-    )
+def test_chunked_epochs_equal_batch_by_batch(cpu, chunks, shuffle):
     x, y = _data(100)  # 12 batches of 8 and one of 4
     results = []
     for watch in (False, True):
@@ -203,16 +209,7 @@ def test_concurrent_replays_of_one_program_stay_correct(cpu):
     assert not errors, errors[0]
 
 
-def test_evaluate_runs_chunks_and_equals_eager(cpu, monkeypatch):
-    from backends.cpu.program import Program
-
-    chunks = []
-    real = Program.run_many
-    monkeypatch.setattr(
-        Program,
-        "run_many",
-        lambda self, steps, *a: chunks.append(len(steps)) or real(self, steps, *a),
-    )
+def test_evaluate_runs_chunks_and_equals_eager(cpu, chunks):
     x, y = _data(100)
     out = []
     for jit in (False, True):
