@@ -78,8 +78,18 @@ def _scope(target: Target) -> Iterator[None]:
     if target.kind == "backend":
         with tw.backend_scope(target.name):
             yield
-    else:
+        return
+    # References and peers run with OpenBLAS as a plain numpy program has it: the cpu backend
+    # shortens its workers' idle spin process-wide (backends.cpu.threads), which would slow
+    # their threaded GEMMs (measured: hand-written numpy b32 epoch 150 ms default, 175 ms short).
+    from backends.cpu import threads
+
+    ours = threads.set_spin(threads.OPENBLAS_DEFAULT_TIMEOUT)
+    try:
         yield
+    finally:
+        if ours:
+            threads.set_spin(threads.OPENBLAS_TIMEOUT)
 
 
 def _wrong(res: Result) -> None:

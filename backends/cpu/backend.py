@@ -65,6 +65,9 @@ _BOOL = np.dtype(np.bool_)
 #: us, serial/parallel): add 64K 10.1/8.5, 32K 5.4/6.3; exp 32K 16.3/11.8; row sums are ~2x
 #: cheaper per element, so reductions use twice this (sum 128K 8.8/8.2, 64K 6.3/7.4).
 PARALLEL_THRESHOLD = 1 << 16
+#: While a trace program records, kernels from this many elements run parallel, smaller ones
+#: serially (a compiled program then runs its GEMMs on every BLAS thread instead).
+RECORD_PAR_MIN = 1 << 18
 #: Direct (fused) conv2d below this many input x output channels, im2col + BLAS from it.
 #: Measured on (32, 28, 28, c) * (3, 3, c, o), forward / filter gradient ms, fused vs im2col:
 #: c*o 16 1.1/3.3; 64 1.3/2.0 and 4.5/11.2; 128 2.1/1.2 and 6.0/12.6; 256 2.9/1.8 and 9.7/5.8
@@ -366,6 +369,12 @@ class CpuBackend(Backend):
             return False
         if not self.adaptive:
             return True
+        if self._rec is not None:
+            # Recording a trace program, which keeps this choice for good: a fixed rule, not
+            # the chooser's warm-up probes, so the same model gives the same program (and its
+            # compiled chunk is found in the disk cache) in every process.
+            self._tl.pending = None
+            return n >= scale * RECORD_PAR_MIN
         st = self._stats.get(key)
         if st is None:
             # ns/element serial, parallel (medians); calls; runs serial, parallel; samples

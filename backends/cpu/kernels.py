@@ -1344,7 +1344,8 @@ def cce_grad_par(dy, t, x, out, p_rows, r, logits, eps, one_m_eps, zero, rows_pe
 # Optimizer one-pass updates: read w, g and the slots once, write the new value and slots once.
 # One generic kernel (the optimizer picked by a code outside the loop); each formula is the
 # composite ``_update`` of engine.train.optimizers op for op, in the buffers' dtype, so the
-# results are those of the composite chain (LLVM does not contract a*b+c without fastmath).
+# results are those of the composite chain (LLVM does not contract a*b+c without fastmath),
+# except Adam's bias corrections: multiplied by their reciprocals (division-bound otherwise).
 # ``h`` holds the step's scalars (dtype of the buffers), in the order listed per optimizer.
 # =============================================================================================
 #: Optimizer codes of ``opt_update`` and the scalars each reads from ``h``.
@@ -1386,15 +1387,17 @@ def opt_update(op, flag, w, g, s0, s1, s2, nw, n0, n1, n2, h, start, stop):
                 a = s0[i] * mom + g[i]
                 n0[i] = a
                 nw[i] = w[i] - a * lr
-    elif op == 2:  # adam
+    elif op == 2:  # adam; the bias corrections as reciprocals (1 ulp off m/bc1, 1.4x faster)
         lr, b1, c1, b2, c2, bc1, bc2, eps = h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]
+        r1 = h.dtype.type(1) / bc1
+        r2 = h.dtype.type(1) / bc2
         for i in range(n):
             gi = g[i]
             m = s0[i] * b1 + gi * c1
             v = s1[i] * b2 + (gi * gi) * c2
             n0[i] = m
             n1[i] = v
-            nw[i] = w[i] - ((m / bc1) / (np.sqrt(v / bc2) + eps)) * lr
+            nw[i] = w[i] - ((m * r1) / (np.sqrt(v * r2) + eps)) * lr
     elif op == 3:  # adamax: m = b1*m + (1-b1)*g; u = max(b2*u, |g|); w - m/(u+eps)*lr_c
         lr_c, b1, c1, b2, eps = h[0], h[1], h[2], h[3], h[4]
         for i in range(n):

@@ -28,6 +28,8 @@ depends on is not C-contiguous or two of them overlap.
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from sys import getrefcount
@@ -37,6 +39,12 @@ from typing import Any
 import numpy as np
 
 from backends.base import PRIMITIVES
+
+_log = logging.getLogger("tensorweave.trace")
+
+#: Steps a program runs in Python before it is compiled into one numba loop
+#: (``backends.cpu.compiled``); -1 never compiles. ``TENSORWEAVE_COMPILE_AFTER`` sets it.
+COMPILE_AFTER = int(os.environ.get("TENSORWEAVE_COMPILE_AFTER", "128"))
 
 #: How many buffers one escaping value may cycle through before the program stops tracking the
 #: ones still held outside (they then belong to their holders).
@@ -75,6 +83,22 @@ class _Base:
         self.array = array
         self.index = index
         self.lo, self.hi = _extent(array)
+
+
+class ArgMeta:
+    """Shape, strides and dtype of a recorded launch argument (not the array: holding a pooled
+    buffer would keep the pool from reusing it)."""
+
+    __slots__ = ("shape", "strides", "dtype", "ndim", "c_contiguous")
+
+    @staticmethod
+    def of(a: Any) -> Any:
+        if not isinstance(a, np.ndarray):
+            return None
+        m = ArgMeta()
+        m.shape, m.strides, m.dtype, m.ndim = a.shape, a.strides, a.dtype, a.ndim
+        m.c_contiguous = a.flags.c_contiguous
+        return m
 
 
 class _StepRec:
@@ -248,18 +272,25 @@ class _Builder:
                     self.pool_roots.append(r)
                     self._add_base(r)
         items: list[tuple] = []
+        srcs: list[tuple | None] = []  # per item: (fn, specs, kspecs, recorded args) of launches
         for it in rec.items:
             if it[0] == "assign":
                 items.append((_ASSIGN, it[1], self._spec(it[2])))
+                srcs.append(None)
             elif it[0] == "host":
                 items.append((_HOST, it[1]))
+                srcs.append(None)
             else:
                 _, invoke, in_bufs, results, st = it
                 if self._baked(st):
                     if st.host:
                         items.append((_REFRESH, invoke, len(in_bufs), st.host))
+                        srcs.append(None)
                     for fn, args, kwargs in st.launches:
                         items.append(self._launch_item(fn, args, kwargs))
+                        specs = [self._spec(a) for a in args]
+                        kspecs = {k: self._spec(v) for k, v in kwargs.items()}
+                        srcs.append((fn, specs, kspecs, [ArgMeta.of(a) for a in args]))
                 else:
                     specs = [self._spec(b) for b in in_bufs]
                     first = len(self.bases)
@@ -269,6 +300,7 @@ class _Builder:
                         else:
                             self.bases.append(None)  # type: ignore[arg-type]
                     items.append((_LIVE, invoke, specs, first, len(results)))
+                    srcs.append(None)
         outs = [None if b is None else self._spec(b) for b in self.out_bufs]
         return Program(
             items,
@@ -277,6 +309,7 @@ class _Builder:
             [(a.shape, a.dtype) for a in rec.var_bufs],
             self.pool_roots,
             len(self.bases),
+            srcs,
         )
 
     def _add_base(self, a: np.ndarray) -> None:
@@ -354,8 +387,10 @@ class Program:
         var_meta: list,
         pool_roots: list[np.ndarray],
         nbases: int,
+        src: list | None = None,
     ):
         self.items = items
+        self.src = src if src is not None else [None] * len(items)
         self.outs = outs
         self.arg_meta = arg_meta
         self.var_meta = var_meta
@@ -364,6 +399,29 @@ class Program:
         self.pools = [(first_pool + i, [r]) for i, r in enumerate(pool_roots)]
         self.backend: Any = None
         self._lock = threading.Lock()  # one run at a time: the planned buffers are shared
+        self.steps_run = 0
+        self._chunks: dict[tuple, Any] = {}  # carry pattern -> compiled Chunk or GiveUp reason
+
+    def assign_specs(self) -> list[tuple[int, tuple]]:
+        """``(variable index, spec)`` of the step's assignments, in order."""
+        return [(it[1], it[2]) for it in self.items if it[0] == _ASSIGN]
+
+    def _chunk(self, carry: dict[int, int]) -> Any:
+        """The compiled chunk for ``carry`` once the program is hot, else None."""
+        if COMPILE_AFTER < 0 or self.steps_run < COMPILE_AFTER:
+            return None
+        key = tuple(sorted(carry.items()))
+        hit = self._chunks.get(key)
+        if hit is None:
+            from backends.cpu import compiled
+
+            try:
+                hit = compiled.compile_program(self, carry)
+            except GiveUp as e:
+                hit = str(e)
+                _log.info("tensorweave: trace program not compiled: %s", hit)
+            self._chunks[key] = hit
+        return None if isinstance(hit, str) else hit
 
     @property
     def num_launches(self) -> int:
@@ -388,7 +446,15 @@ class Program:
         assigned variable's final buffer (in the order of first assignment). Only the current
         buffers are held between steps, so the pools keep cycling through two buffers."""
         with self._lock:
-            return self._run_many(steps, var_bufs, carry)
+            chunk = self._chunk(carry)
+            if chunk is not None:
+                res = chunk.run(steps, var_bufs)
+                if res is not None:
+                    self.steps_run += len(steps)
+                    return res
+            res = self._run_many(steps, var_bufs, carry)
+            self.steps_run += len(steps)
+            return res
 
     def _run_many(
         self, steps: Sequence[Sequence[Any]], var_bufs: Sequence[Any], carry: dict[int, int]
@@ -457,21 +523,26 @@ class Program:
                     for j, r in enumerate(res):
                         dyn[first + j] = r
             elif kind == _REFRESH:
-                _, invoke, nin, host = it
-                tl = be._tl
-                tl.refresh = list(host)
-                try:
-                    invoke(be, *([None] * nin))
-                finally:
-                    left, tl.refresh = tl.refresh, None
-                if left:
-                    raise RuntimeError("a refreshed op registered fewer host arrays than recorded")
+                _refresh(be, it)
             elif kind == _ASSIGN:
                 assigns.append((it[1], _get(dyn, it[2])))
             else:
                 it[1]()
         outs = [None if s is None else _get(dyn, s) for s in self.outs]
         return outs, assigns
+
+
+def _refresh(be: Any, it: tuple) -> None:
+    """Run a ``_REFRESH`` item: the op's method rewrites its host arrays in place."""
+    _, invoke, nin, host = it
+    tl = be._tl
+    tl.refresh = list(host)
+    try:
+        invoke(be, *([None] * nin))
+    finally:
+        left, tl.refresh = tl.refresh, None
+    if left:
+        raise RuntimeError("a refreshed op registered fewer host arrays than recorded")
 
 
 def _get(dyn: list, s: tuple) -> Any:

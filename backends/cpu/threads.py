@@ -34,6 +34,8 @@ import numpy as np
 SMALL_GEMM_FLOPS = 16e6
 #: OpenBLAS worker spin before sleeping, as log2(cycles) (OpenBLAS's default is 28).
 OPENBLAS_TIMEOUT = 16
+#: OpenBLAS's own default (what a process that never imported tensorweave has).
+OPENBLAS_DEFAULT_TIMEOUT = 28
 
 
 class LoadMonitor:
@@ -169,6 +171,8 @@ def configure_openblas(timeout: int = OPENBLAS_TIMEOUT) -> bool:
     OpenBLAS reads ``OPENBLAS_THREAD_TIMEOUT`` when it loads (numpy's import, before us): set it,
     re-read the environment and stop the worker threads, which restart on the next threaded
     call with the new timeout. Skipped when the user set a timeout. Returns True if applied."""
+    if _spin:
+        return set_spin(timeout)
     if "OPENBLAS_THREAD_TIMEOUT" in os.environ or "GOTO_THREAD_TIMEOUT" in os.environ:
         return False
     blas = _get_blas()
@@ -176,12 +180,30 @@ def configure_openblas(timeout: int = OPENBLAS_TIMEOUT) -> bool:
         return False
     lib = blas.ctl.dynlib
     try:
-        read_env, shutdown = lib.openblas_read_env, lib.blas_thread_shutdown_
+        lib.openblas_read_env, lib.blas_thread_shutdown_  # noqa: B018 - both must exist
     except AttributeError:
         return False
+    _spin.append(-1)
+    return set_spin(timeout)
+
+
+_spin: list[int] = []  # [current timeout] once configure_openblas took the setting over
+
+
+def set_spin(timeout: int) -> bool:
+    """Change the idle-spin timeout ``configure_openblas`` set (~100 us: the workers restart).
+    A compiled trace program whose only threaded work is BLAS keeps its workers spinning
+    through a step (2**20 cycles), so the next GEMM does not wait for them to wake up.
+    False when the setting is not ours."""
+    if not _spin:
+        return False
+    if _spin[0] == timeout:
+        return True
+    lib = _get_blas().ctl.dynlib
     os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(int(timeout))
-    read_env()
-    shutdown()
+    lib.openblas_read_env()
+    lib.blas_thread_shutdown_()
+    _spin[0] = timeout
     return True
 
 

@@ -290,6 +290,9 @@ class Optimizer:
             # hyper is read at call time: a replayed trace sees the step being replayed
             return getattr(be, kernel)(shape, dtype, w, gb, sb, **self._hyper())
 
+        # Updates with the same key pass the backend the same host scalars within a step (a
+        # trace program computes them once per step: backends.cpu.compiled).
+        invoke.host_key = (id(self), kernel, dtype)  # type: ignore[attr-defined]
         return dispatch.run_multi(
             kernel,
             (var, ops.cast(g, dtype), *slots),

@@ -1,0 +1,539 @@
+"""Compiled trace programs: a chunk of training steps as one numba function.
+
+A :class:`~backends.cpu.program.Program` replays a step as a Python loop over its recorded
+launches; for a small model that loop (unboxing each launch's arrays, rebuilding views, the
+optimizer's host scalars) is a third of the step. Once a program has run ``COMPILE_AFTER`` steps,
+:func:`compile_program` renders its launches as the body of a numba loop over steps and
+compiles it, so a chunk of ``fit`` steps becomes a single native call:
+
+- numba kernels are called as they were recorded (the same dispatchers, the same arguments);
+- GEMMs call the ``cblas_?gemm`` of numpy's own OpenBLAS (by symbol, bound with llvmlite)
+  with the arguments ``np.matmul`` passes it (row-major, the same transposes and leading
+  dimensions), so results are bit-identical to the program's, except that in a chunk with no
+  parallel numba kernel GEMMs from ``SPIN_GEMM_FLOPS`` run on every BLAS thread where the
+  program uses one below ``threads.SMALL_GEMM_FLOPS`` (OpenBLAS's one-thread small-matrix
+  kernels sum in another order: last-bit differences);
+- per-step buffers are flat 1-D locals: the batch (a slice of the epoch's array per step), the
+  variables, and for each escaping value a pair of pool buffers the steps alternate between
+  (nothing outside can hold them during the call);
+- host scalars (an optimizer's learning rate and bias corrections) are computed before the call
+  for every step of the chunk, by the same refresh and host-effect items the program runs, into
+  a table the loop copies from.
+
+Programs with live ops, kwargs, Python launches other than GEMM/copy/fill/concatenate, or
+views the loop cannot rebuild are not compiled (``GiveUp``; the Python program keeps running
+them). Kernels must not raise: launches that check on the host (``check_indices``) are Python
+functions and so excluded; were a kernel to raise anyway, the host effects of the whole chunk
+(the optimizer's step count) would already have run. Source files are cached like the fusion kernels (``<cache>/programs``), with
+``cache=True``, so a later process loads the machine code instead of compiling.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from backends.cpu import threads as T
+from backends.cpu.program import _BAKED, _CALL, _HOST, _LIVE, _PATCHED, _REFRESH, GiveUp
+
+#: Bump when the generated code changes.
+GEN_VERSION = 1
+#: In a chunk with no parallel numba kernel, GEMMs of this many flops or more run on every BLAS
+#: thread, and OpenBLAS's idle workers spin for 2**SPIN_TIMEOUT cycles (~0.35 ms) instead of
+#: ``threads.OPENBLAS_TIMEOUT`` while the chunk runs: a 32x784x128 GEMM takes 73 us on one
+#: thread, 45 us on two, but ~70 us when the second has to be woken up.
+SPIN_GEMM_FLOPS = 2e6
+SPIN_TIMEOUT = 20
+_lock = threading.Lock()
+
+
+# --- BLAS through ctypes (callable from numba) --------------------------------------------------
+class _Cblas:
+    """numpy's OpenBLAS ``cblas_sgemm``/``cblas_dgemm`` and thread getter/setter as numba
+    external functions (called by symbol, so the compiled chunk can be cached on disk; the
+    symbols are bound to numpy's library with ``llvmlite.binding.add_symbol``)."""
+
+    def __init__(self) -> None:
+        import llvmlite.binding as ll
+        from numba import types
+
+        blas = T._get_blas()
+        if blas.ctl is None:
+            raise GiveUp("numpy's OpenBLAS is not reachable (no threadpoolctl controller)")
+        sym = blas.ctl._get_symbol
+        ilp64 = "64" in (getattr(blas.ctl, "filepath", "") or "").rsplit("/", 1)[-1]
+        idx = types.int64 if ilp64 else types.int32
+        ci, p = types.int32, types.int64
+        sigs = {
+            "cblas_sgemm": types.void(
+                ci, ci, ci, idx, idx, idx, types.float32, p, idx, p, idx, types.float32, p, idx
+            ),
+            "cblas_dgemm": types.void(
+                ci, ci, ci, idx, idx, idx, types.float64, p, idx, p, idx, types.float64, p, idx
+            ),
+            "openblas_get_num_threads": ci(),
+            "openblas_set_num_threads": types.void(ci),
+        }
+        self.fns: dict[str, Any] = {}
+        for name, sig in sigs.items():
+            f = sym(name)
+            if f is None:
+                raise GiveUp(f"numpy's OpenBLAS has no {name}")
+            local = f"tensorweave_{name}{'_ilp64' if ilp64 else ''}"
+            ll.add_symbol(local, ctypes.cast(f, ctypes.c_void_p).value)
+            self.fns[name] = types.ExternalFunction(local, sig)
+
+
+_cblas: list[_Cblas] = []
+
+
+def _get_cblas() -> _Cblas:
+    if not _cblas:
+        _cblas.append(_Cblas())
+    return _cblas[0]
+
+
+# --- rendering ----------------------------------------------------------------------------------
+def _is_dispatcher(fn: Any) -> bool:
+    return hasattr(fn, "py_func") and hasattr(fn, "overloads")
+
+
+def _blasable(a: Any) -> tuple[int, int] | None:
+    """(trans, ld) as numpy's matmul passes a 2-D operand (its ``ArgMeta``) to cblas, or None
+    if numpy would not call BLAS with it."""
+    sz = a.dtype.itemsize
+    s0, s1 = a.strides
+    d0, d1 = a.shape
+    if s1 == sz and s0 % sz == 0 and s0 // sz >= d1:
+        return 111, s0 // sz  # CblasNoTrans
+    if s0 == sz and s1 % sz == 0 and s1 // sz >= d0:
+        return 112, s1 // sz  # CblasTrans
+    return None
+
+
+class _Renderer:
+    def __init__(self, prog: Any):
+        self.prog = prog
+        self.nargs = len(prog.arg_meta)
+        self.nvars = len(prog.var_meta)
+        self.pool_of = {index: p for p, (index, _) in enumerate(prog.pools)}
+        self.baked: list[Any] = []
+        self.baked_ids: dict[int, int] = {}
+        self.globals: dict[str, Any] = {}
+        self.gnames: dict[int, str] = {}
+        self.lines: list[str] = []
+        self.host_arrays: list[np.ndarray] = []  # per table, in refresh order
+        self.refreshes: list[int] = []  # the refresh items the host pass runs
+        self.table_of: dict[int, int] = {}  # refresh item -> its first table
+        self.carried: dict[int, int] = {}  # arg index -> output index (set per compile)
+        self.big_gemms = 0
+        # BLAS is the only threaded work: GEMMs from SPIN_GEMM_FLOPS up run on all BLAS
+        # threads, whose workers keep spinning between them (``Chunk.run``)
+        self.spin = not any(
+            s is not None and _is_dispatcher(s[0]) and s[0].targetoptions.get("parallel")
+            for s in prog.src
+        )
+
+    # names -------------------------------------------------------------------------------------
+    def _bake(self, v: Any) -> str:
+        i = self.baked_ids.get(id(v))
+        if i is None:
+            i = self.baked_ids[id(v)] = len(self.baked)
+            self.baked.append(v)
+        return f"B[{i}]"
+
+    def _global(self, fn: Any) -> str:
+        name = self.gnames.get(id(fn))
+        if name is None:
+            name = self.gnames[id(fn)] = f"K{len(self.gnames)}"
+            self.globals[name] = fn
+        return name
+
+    def _base_shape(self, index: int) -> tuple[tuple, Any]:
+        prog = self.prog
+        if index < self.nargs:
+            return prog.arg_meta[index]
+        if index < self.nargs + self.nvars:
+            return prog.var_meta[index - self.nargs]
+        p = self.pool_of.get(index)
+        if p is None:
+            raise GiveUp("a launch reads the result of a live op")
+        root = prog.pools[p][1][0]
+        return root.shape, root.dtype
+
+    def base_local(self, index: int) -> str:
+        if index < self.nargs:
+            return f"a{index}"
+        if index < self.nargs + self.nvars:
+            return f"v{index - self.nargs}"
+        p = self.pool_of.get(index)
+        if p is None:
+            raise GiveUp("a launch reads the result of a live op")
+        return f"pc{p}"
+
+    def expr(self, spec: tuple, recorded: Any) -> str:
+        """Source of the value a launch argument ``spec`` has in a run."""
+        if spec[0] == _BAKED:
+            return self._bake(spec[1])
+        _, index, view = spec
+        flat = self.base_local(index)
+        shape, dtype = self._base_shape(index)
+        if view is None:
+            view = shape
+        if not view or type(view[0]) is int:
+            return f"{flat}.reshape({tuple(view)!r})"
+        vshape, vdtype, off, strides = view
+        vdtype = np.dtype(vdtype)
+        if vdtype != np.dtype(dtype):  # a reinterpreting view: the whole base as vdtype first
+            if (int(np.prod(shape)) * np.dtype(dtype).itemsize) % vdtype.itemsize:
+                raise GiveUp("a launch argument reinterprets a buffer of another size")
+            name = "bool_" if vdtype == np.bool_ else vdtype.name
+            flat = f"{flat}.view(np.{name})"
+            dtype = vdtype
+        sz = np.dtype(dtype).itemsize
+        if off % sz:
+            raise GiveUp("a launch argument starts inside an element")
+        o = off // sz
+        n = int(np.prod(vshape))
+        c_strides = tuple(int(s) for s in np.empty(vshape, dtype).strides)
+        if tuple(strides) == c_strides:
+            return f"{flat}[{o}:{o + n}].reshape({tuple(vshape)!r})"
+        if len(vshape) == 2 and tuple(strides) == (sz, vshape[0] * sz):
+            return f"{flat}[{o}:{o + n}].reshape({(vshape[1], vshape[0])!r}).T"
+        raise GiveUp(f"a launch argument is a strided view ({vshape}, strides {strides})")
+
+    # launches ----------------------------------------------------------------------------------
+    def launch(self, fn: Any, specs: list, kspecs: dict, recorded: tuple) -> None:
+        if kspecs:
+            raise GiveUp(f"launch {getattr(fn, '__name__', fn)} takes keyword arguments")
+        args = [self.expr(s, r) for s, r in zip(specs, recorded, strict=True)]
+        if _is_dispatcher(fn):
+            self.lines.append(f"{self._global(fn)}({', '.join(args)})")
+        elif fn is T.matmul:
+            self._gemm(args, recorded, specs)
+        elif (
+            fn is np.copyto
+            and len(args) == 2
+            and recorded[1] is not None
+            and recorded[0].shape == recorded[1].shape
+        ):
+            self.lines.append(f"{args[0]}[...] = {args[1]}")
+        elif getattr(fn, "__name__", "") == "_fill_into" and len(args) == 2:
+            self.lines.append(f"{args[0]}[...] = {args[1]}")
+        elif getattr(fn, "__name__", "") == "_concat_into" and all(
+            r is not None for r in recorded[2:]
+        ):
+            axis, lo = specs[1][1], 0
+            if specs[1][0] != _BAKED or not isinstance(axis, int):
+                raise GiveUp("a concatenation along a computed axis")
+            for x, r in zip(args[2:], recorded[2:], strict=True):
+                hi = lo + r.shape[axis]
+                index = ", ".join([":"] * axis + [f"{lo}:{hi}"])
+                self.lines.append(f"{args[0]}[{index}] = {x}")
+                lo = hi
+        else:
+            raise GiveUp(f"launch {getattr(fn, '__qualname__', fn)} is a Python function")
+
+    def _gemm(self, args: list[str], rec: tuple, specs: list) -> None:
+        a, b, out = rec
+        if a.ndim != 2 or b.ndim != 2 or out.ndim != 2:
+            raise GiveUp("a batched matmul launch")
+        if a.dtype != b.dtype or a.dtype != out.dtype or a.dtype.char not in "fd":
+            raise GiveUp(f"a {a.dtype}/{b.dtype} matmul launch")
+        m, k = a.shape
+        n = b.shape[1]
+        if min(m, n, k) <= 1:
+            raise GiveUp("a matmul launch numpy runs as gemv or dot")
+        ta, tb = _blasable(a), _blasable(b)
+        if ta is None or tb is None or not out.c_contiguous:
+            raise GiveUp("a matmul launch numpy runs without BLAS")
+        sa, sb = specs[0], specs[1]
+        if sa[0] == sb[0] and (sa[1] is sb[1] if sa[0] == _BAKED else sa[1] == sb[1]):
+            raise GiveUp("a matmul of a buffer with itself (numpy may use syrk)")
+        cb = _get_cblas()
+        fname = "cblas_sgemm" if a.dtype.char == "f" else "cblas_dgemm"
+        g = self._global(cb.fns[fname])
+        real = "np.float32" if a.dtype.char == "f" else "np.float64"
+        call = (
+            f"{g}(101, {ta[0]}, {tb[0]}, {m}, {n}, {k}, {real}(1.0), {args[0]}.ctypes.data, "
+            f"{ta[1]}, {args[1]}.ctypes.data, {tb[1]}, {real}(0.0), {args[2]}.ctypes.data, {n})"
+        )
+        flops = 2.0 * m * n * k
+        if flops >= SPIN_GEMM_FLOPS:
+            self.big_gemms += 1
+        if flops < (SPIN_GEMM_FLOPS if self.spin else T.SMALL_GEMM_FLOPS):
+            st = self._global(cb.fns["openblas_set_num_threads"])
+            self.lines += [f"if thr > 1: {st}(1)", call, f"if thr > 1: {st}(thr)"]
+        else:
+            self.lines.append(call)
+
+    # the whole chunk ---------------------------------------------------------------------------
+    def render(self, carry: dict[int, int]) -> str:
+        prog = self.prog
+        outs = prog.outs
+        self.carried = {a: o for o, a in carry.items()}
+        body: list[str] = []
+        shared: dict[Any, int] = {}  # host_key -> the refresh item computing its values
+        for j, it in enumerate(prog.items):
+            kind = it[0]
+            self.lines = []
+            if kind in (_CALL, _PATCHED):
+                fn, specs, kspecs, recorded = prog.src[j]
+                self.launch(fn, specs, kspecs, recorded)
+            elif kind == _LIVE:
+                raise GiveUp("the step has a live op")
+            elif kind == _REFRESH:
+                for h in it[3]:
+                    if not isinstance(h, np.ndarray) or h.ndim != 1:
+                        raise GiveUp("a host argument is not a 1-D array")
+                key = getattr(it[1], "host_key", None)
+                same = shared.get(key) if key is not None else None
+                if same is not None and [h.shape + (h.dtype,) for h in it[3]] != [
+                    h.shape + (h.dtype,) for h in prog.items[same][3]
+                ]:
+                    same = None
+                if same is None:
+                    first = self.table_of[j] = len(self.host_arrays)
+                    self.host_arrays += list(it[3])
+                    self.refreshes.append(j)
+                    if key is not None:
+                        shared[key] = j
+                else:
+                    first = self.table_of[same]
+                for t, h in enumerate(it[3]):
+                    self.lines.append(f"{self._bake(h)}[:] = H[{first + t}][k]")
+            elif kind == _HOST:
+                shared.clear()  # a host effect may change what the next refresh computes
+            # _HOST also runs before the call (per step); _ASSIGN at the end of the step
+            body += self.lines
+        # end of step: carried arguments, variable assignments, pool swaps
+        end: list[str] = []
+        for a, o in sorted(self.carried.items()):
+            end.append(f"a{a} = {self._whole_pool(outs[o], 'output')}")
+        for vi, spec in prog.assign_specs():
+            end.append(f"v{vi} = {self._whole_pool(spec, 'assigned value')}")
+        for p in range(len(prog.pools)):
+            end.append(f"pc{p}, po{p} = po{p}, pc{p}")
+        for spec in outs:
+            if spec is not None and spec[0] != _BAKED:
+                idx = spec[1]
+                if idx in self.carried or (self.nargs <= idx < self.nargs + self.nvars):
+                    raise GiveUp("an output reads a carried argument or a variable")
+        head = ["thr = GT()"]
+        for i in range(self.nargs):
+            head.append(f"a{i} = D[{i}]")
+        for j in range(self.nvars):
+            head.append(f"v{j} = D[{self.nargs + j}]")
+        first = self.nargs + self.nvars
+        for p in range(len(prog.pools)):
+            head += [f"pc{p} = D[{first + 2 * p}]", f"po{p} = D[{first + 2 * p + 1}]"]
+        loop = ["for k in range(n):"]
+        for i in range(self.nargs):
+            if i not in self.carried:
+                size = int(np.prod(prog.arg_meta[i][0]))
+                loop.append(f"    a{i} = R{i}[O[{i}, k]:O[{i}, k] + {size}]")
+        loop += ["    " + s for s in body + end]
+        self.globals["GT"] = _get_cblas().fns["openblas_get_num_threads"]
+        params = ", ".join(["n", "D", "O", "B", "H"] + [f"R{i}" for i in range(self.nargs)])
+        src = [
+            "import numpy as np",
+            "from numba import njit",
+            "",
+            "",
+            "@njit(cache=True)",
+            f"def chunk({params}):",
+        ]
+        src += ["    " + s for s in head + loop]
+        src += ["    return 0", ""]
+        return "\n".join(src)
+
+    def _whole_pool(self, spec: tuple | None, what: str) -> str:
+        if spec is None or spec[0] == _BAKED:
+            raise GiveUp(f"an {what} is not computed by the step")
+        _, index, view = spec
+        p = self.pool_of.get(index)
+        if p is None:
+            raise GiveUp(f"an {what} is not a buffer the step writes")
+        if view is not None and view and type(view[0]) is not int:
+            raise GiveUp(f"an {what} is a strided view of a buffer")
+        return f"pc{p}"
+
+
+# --- the compiled chunk -------------------------------------------------------------------------
+def _stamp() -> str:
+    here = os.path.dirname(os.path.abspath(__file__))
+    h = hashlib.sha1()
+    for name in sorted(os.listdir(here)):
+        if name.endswith(".py"):
+            with open(os.path.join(here, name), "rb") as f:
+                h.update(f.read())
+    return h.hexdigest()
+
+
+_STAMP = _stamp()
+
+
+def _describe(v: Any) -> str:
+    if _is_dispatcher(v):
+        return f"{v.py_func.__module__}.{v.py_func.__qualname__}"
+    return str(v)  # an ExternalFunction: its symbol and signature
+
+
+def _load(src: str, names: dict[str, Any]) -> Callable:
+    from backends.cpu.fusion import cache_dir
+
+    ident = "\n".join(f"{k}={_describe(v)}" for k, v in sorted(names.items()))
+    digest = hashlib.sha1(f"{GEN_VERSION}\n{_STAMP}\n{ident}\n{src}".encode()).hexdigest()[:24]
+    name = f"tw_prog_{digest}"
+    folder = os.path.join(os.path.dirname(cache_dir()), "programs")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        folder = cache_dir()
+    path = os.path.join(folder, name + ".py")
+    text = f"# {ident.replace(chr(10), chr(10) + '# ')}\n{src}"
+    with _lock:
+        try:
+            with open(path, encoding="utf-8") as f:
+                same = f.read() == text
+        except OSError:
+            same = False
+        if not same:
+            fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, path)
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        module.__dict__.update(names)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return module.chunk
+
+
+class Chunk:
+    """A program compiled for one ``carry`` pattern: ``run(steps, var_bufs)`` as
+    ``Program._run_many``, or None when this call's buffers do not fit (the caller then runs
+    the Python program)."""
+
+    def __init__(self, prog: Any, carry: dict[int, int]):
+        r = _Renderer(prog)
+        self.src = r.render(carry)
+        self.prog = prog
+        self.carry = dict(carry)
+        self.carried = r.carried
+        self.baked = tuple(r.baked)
+        self.host = r.host_arrays
+        # what runs on the host per step, in order: refreshes (with their first table), effects
+        refreshes = set(r.refreshes)
+        self.host_items = [
+            (it, r.table_of.get(j))
+            for j, it in enumerate(prog.items)
+            if it[0] == _HOST or j in refreshes
+        ]
+        self.spin = r.spin and r.big_gemms > 0
+        self.fn = _load(self.src, r.globals)
+
+    def run(self, steps: Sequence[Sequence[Any]], var_bufs: Sequence[Any]) -> Any:
+        from backends.cpu.program import _free_buffer, _get, _refresh
+
+        prog = self.prog
+        n = len(steps)
+        nargs = len(prog.arg_meta)
+        roots: list[np.ndarray] = []
+        offs = np.zeros((nargs, n), np.int64)
+        d: list[np.ndarray] = []
+        for i, (shape, dtype) in enumerate(prog.arg_meta):
+            first = steps[0][i]
+            if not isinstance(first, np.ndarray) or first.dtype != dtype:
+                return None
+            if i in self.carried:
+                if first.shape != shape or not first.flags.c_contiguous:
+                    return None
+                d.append(first.reshape(-1))
+                roots.append(first.reshape(-1))
+                continue
+            root = first
+            while isinstance(root.base, np.ndarray):
+                root = root.base
+            if not root.flags.c_contiguous or root.dtype != dtype:
+                return None
+            r0 = root.__array_interface__["data"][0]
+            sz = root.itemsize
+            hi = root.size
+            size = int(np.prod(shape))
+            for k in range(n):
+                b = steps[k][i]
+                if b.shape != shape or not b.flags.c_contiguous or b.dtype != dtype:
+                    return None
+                o = b.__array_interface__["data"][0] - r0
+                if o % sz or not (0 <= o // sz <= hi - size):
+                    return None
+                offs[i, k] = o // sz
+            d.append(root.reshape(-1))
+            roots.append(root.reshape(-1))
+        var_cur = []
+        for (shape, dtype), b in zip(prog.var_meta, var_bufs, strict=True):
+            if b.shape != shape or not b.flags.c_contiguous or b.dtype != dtype:
+                b = np.ascontiguousarray(b, dtype=dtype).reshape(shape)
+            var_cur.append(b)
+            d.append(b.reshape(-1))
+        pairs = []
+        for _, pool in prog.pools:
+            first_buf = _free_buffer(pool)
+            second = _free_buffer(pool)
+            pairs.append((first_buf, second))
+            d += [first_buf.reshape(-1), second.reshape(-1)]
+        del first_buf, second
+        # host effects and scalars of every step, in the program's order
+        tables = [np.empty((n, h.size), h.dtype) for h in self.host]
+        be = prog.backend
+        for k in range(n):
+            for it, t in self.host_items:
+                if t is None:
+                    it[1]()
+                else:
+                    _refresh(be, it)
+                    for h in it[3]:
+                        tables[t][k] = h
+                        t += 1
+        if self.spin:
+            T.set_spin(SPIN_TIMEOUT)
+        try:
+            self.fn(n, tuple(d), offs, self.baked, tuple(tables), *roots)
+        finally:
+            if self.spin:
+                T.set_spin(T.OPENBLAS_TIMEOUT)
+        d.clear()
+        # the buffers the last step wrote, as the Python program would return them
+        dyn: list[Any] = [None] * prog.nbases
+        for i in range(nargs):
+            if i not in self.carried:
+                dyn[i] = steps[-1][i]
+        last = (n - 1) % 2
+        for (index, _), pair in zip(prog.pools, pairs, strict=True):
+            dyn[index] = pair[last]
+        outs = [None if s is None else _get(dyn, s) for s in prog.outs]
+        final = {vi: _get(dyn, s) for vi, s in prog.assign_specs()}
+        return outs, list(final.items())
+
+
+def compile_program(prog: Any, carry: dict[int, int]) -> Chunk:
+    """The chunk function of ``prog`` for this ``carry`` pattern; raises ``GiveUp``."""
+    if any(it[0] == _LIVE for it in prog.items):
+        raise GiveUp("the step has a live op")
+    try:
+        return Chunk(prog, carry)
+    except GiveUp:
+        raise
+    except Exception as e:  # numba typing or lowering: keep the Python program
+        raise GiveUp(f"numba could not compile the chunk: {type(e).__name__}: {e}") from e
