@@ -506,13 +506,23 @@ class Chunk:
                     for h in it[3]:
                         tables[t][k] = h
                         t += 1
-        if self.spin:
+        # Another process holding a core would make every 2-thread GEMM wait for a time slice
+        # (backends.cpu.threads): then the whole chunk runs its GEMMs on one thread.
+        blas = T._get_blas()
+        busy = T.load.free_cores() < (os.cpu_count() or 1) - 0.5
+        threads = blas.get_threads() if busy else 1
+        spin = self.spin and not busy
+        if spin:
             T.set_spin(SPIN_TIMEOUT)
+        elif threads > 1:
+            blas.set_threads(1)
         try:
             self.fn(n, tuple(d), offs, self.baked, tuple(tables), *roots)
         finally:
-            if self.spin:
+            if spin:
                 T.set_spin(T.OPENBLAS_TIMEOUT)
+            elif threads > 1:
+                blas.set_threads(threads)
         d.clear()
         # the buffers the last step wrote, as the Python program would return them
         dyn: list[Any] = [None] * prog.nbases
