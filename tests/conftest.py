@@ -42,3 +42,14 @@ def rng():
     import numpy as np
 
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def cpu():
+    """Run the test on the ``cpu`` backend (skipped, with the reason, where it cannot start)."""
+    try:
+        registry.instance_of("cpu")
+    except Exception as e:  # pragma: no cover - cpu is in the base install
+        pytest.skip(f"backend 'cpu' unavailable: {e}")
+    with tw.backend_scope("cpu"):
+        yield

@@ -11,19 +11,8 @@ import pytest
 
 import engine as tw
 import layers
-from engine import registry
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
-
-@pytest.fixture
-def cpu():
-    try:
-        registry.instance_of("cpu")
-    except Exception as e:  # pragma: no cover - cpu is in the base install
-        pytest.skip(f"backend 'cpu' unavailable: {e}")
-    with tw.backend_scope("cpu"):
-        yield
 
 
 def _model(optimizer: str, extra=()):

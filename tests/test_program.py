@@ -8,21 +8,11 @@ import pytest
 
 import engine as tw
 import layers
-from engine import registry, trace
+from engine import trace
 from engine.trace import TraceCache
 from layers import callbacks as cbks
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
-
-@pytest.fixture
-def cpu():
-    try:
-        registry.instance_of("cpu")
-    except Exception as e:  # pragma: no cover - cpu is in the base install
-        pytest.skip(f"backend 'cpu' unavailable: {e}")
-    with tw.backend_scope("cpu"):
-        yield
 
 
 @pytest.fixture

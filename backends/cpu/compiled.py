@@ -32,10 +32,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import importlib.util
 import os
-import sys
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -389,7 +386,7 @@ def _describe(v: Any) -> str:
 
 
 def _load(src: str, names: dict[str, Any]) -> Callable:
-    from backends.cpu.fusion import cache_dir
+    from backends.cpu.fusion import cache_dir, load_module
 
     ident = "\n".join(f"{k}={_describe(v)}" for k, v in sorted(names.items()))
     digest = hashlib.sha1(f"{GEN_VERSION}\n{_STAMP}\n{ident}\n{src}".encode()).hexdigest()[:24]
@@ -399,24 +396,9 @@ def _load(src: str, names: dict[str, Any]) -> Callable:
         os.makedirs(folder, exist_ok=True)
     except OSError:
         folder = cache_dir()
-    path = os.path.join(folder, name + ".py")
     text = f"# {ident.replace(chr(10), chr(10) + '# ')}\n{src}"
     with _lock:
-        try:
-            with open(path, encoding="utf-8") as f:
-                same = f.read() == text
-        except OSError:
-            same = False
-        if not same:
-            fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        module.__dict__.update(names)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
+        module = load_module(folder, name, text, names)
     return module.chunk
 
 

@@ -327,24 +327,32 @@ def kernels(expr: tuple, pattern: tuple) -> tuple[Any, Any]:
             return hit
         src = render(expr, pattern)
         digest = hashlib.sha1(f"{GEN_VERSION}\n{_STAMP}\n{src}".encode()).hexdigest()[:24]
-        name = f"tw_fused_{digest}"
-        path = os.path.join(cache_dir(), name + ".py")
-        try:
-            with open(path, encoding="utf-8") as f:
-                same = f.read() == src
-        except OSError:
-            same = False
-        if not same:
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(src)
-            os.replace(tmp, path)
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
+        module = load_module(cache_dir(), f"tw_fused_{digest}", src)
         hit = _kernels[key] = (module.kernel, module.kernel_par)
         return hit
+
+
+def load_module(folder: str, name: str, text: str, names: dict[str, Any] | None = None) -> Any:
+    """Import ``<folder>/<name>.py`` holding ``text`` (written atomically when missing or
+    different: numba's on-disk cache needs a file that does not change), with ``names`` added
+    to its globals before its code runs."""
+    path = os.path.join(folder, name + ".py")
+    try:
+        with open(path, encoding="utf-8") as f:
+            same = f.read() == text
+    except OSError:
+        same = False
+    if not same:
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    module.__dict__.update(names or {})
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 # --- the backend method -----------------------------------------------------------------------
