@@ -177,7 +177,7 @@ class _Renderer:
             raise GiveUp("a launch reads the result of a live op")
         return f"pc{p}"
 
-    def expr(self, spec: tuple, recorded: Any) -> str:
+    def expr(self, spec: tuple) -> str:
         """Source of the value a launch argument ``spec`` has in a run."""
         if spec[0] == _BAKED:
             return self._bake(spec[1])
@@ -212,7 +212,7 @@ class _Renderer:
     def launch(self, fn: Any, specs: list, kspecs: dict, recorded: tuple) -> None:
         if kspecs:
             raise GiveUp(f"launch {getattr(fn, '__name__', fn)} takes keyword arguments")
-        args = [self.expr(s, r) for s, r in zip(specs, recorded, strict=True)]
+        args = [self.expr(s) for s in specs]
         if _is_dispatcher(fn):
             self.lines.append(f"{self._global(fn)}({', '.join(args)})")
         elif fn is T.matmul:
@@ -411,7 +411,6 @@ class Chunk:
         r = _Renderer(prog)
         self.src = r.render(carry)
         self.prog = prog
-        self.carry = dict(carry)
         self.carried = r.carried
         self.baked = tuple(r.baked)
         self.host = r.host_arrays
