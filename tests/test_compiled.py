@@ -49,8 +49,9 @@ def _fit(model, x, y, compile_after, monkeypatch, epochs=3):
     ]
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop"])
 def test_compiled_chunks_train_as_the_python_program(cpu, monkeypatch, optimizer):
+    from backends.cpu import kernels as K
     from backends.cpu.compiled import Chunk
 
     x, y = _data()
@@ -65,6 +66,13 @@ def test_compiled_chunks_train_as_the_python_program(cpu, monkeypatch, optimizer
     for a, b in zip(nb.get_weights(), py.get_weights(), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert nb.optimizer.iterations == py.optimizer.iterations == 3 * 13
+    # every variable's update is one in-place launch over the flat arenas (arena.py)
+    for c in chunks:
+        (group,) = c.groups
+        assert len(group.members) == len(nb.trainable_weights) == 4
+        assert group.total == sum(int(np.prod(w.shape)) for w in nb.trainable_weights)
+        called = set(map(id, c.names.values()))
+        assert id(K.opt_update_ip) in called and id(K.opt_update) not in called
 
 
 def test_compiled_chunks_keep_held_tensors(cpu, monkeypatch):

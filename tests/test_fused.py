@@ -427,3 +427,43 @@ def test_cpu_fused_optimizer_large_and_float64(cpu, monkeypatch):
     np.testing.assert_allclose(nm, em, rtol=1e-14)
     np.testing.assert_allclose(nv, ev, rtol=1e-14)
     np.testing.assert_allclose(nw, w - step * 0.01, rtol=1e-6)
+
+
+# --- cpu: the in-place update kernel (compiled chunks' flat arenas) -----------------------------
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cpu_in_place_optimizer_kernel_equals_the_one_pass_kernel(dtype):
+    from backends.cpu import kernels as K
+
+    rng = np.random.default_rng(3)
+    n = 1003
+    hyper = {  # one value per scalar each optimizer reads (kernels.OPT_UPDATES)
+        "sgd_update": [1e-2],
+        "momentum_update": [1e-2, 0.9],
+        "adam_update": [1e-3, 0.9, 0.1, 0.999, 0.001, 0.19, 0.002, 1e-7],
+        "adamax_update": [2e-3, 0.9, 0.1, 0.999, 1e-7],
+        "rmsprop_update": [1e-3, 0.9, 0.1, 0.5, 1e-7],
+        "adagrad_update": [1e-2, 1e-7],
+        "adadelta_update": [1.0, 0.95, 0.05, 1e-7],
+    }
+    for name, values in hyper.items():
+        for flag in (False, True):
+            w, g = (rng.standard_normal(n).astype(dtype) for _ in range(2))
+            slots = [np.abs(rng.standard_normal(n)).astype(dtype) for _ in range(3)]
+            h = np.array(values, dtype)
+            op = K.OPT_CODES[name]
+            outs = [np.full(n, np.nan, dtype) for _ in range(4)]
+            K.opt_update(op, flag, w, g, *slots, *outs, h, 0, n)
+            used = 1 + {"sgd_update": 0, "momentum_update": 1, "adagrad_update": 1}.get(
+                name, 3 if name == "rmsprop_update" and flag else 2
+            )
+            for par in (False, True):
+                mine = [w.copy()] + [s.copy() for s in slots]
+                if par:
+                    K.opt_update_ip_par(op, flag, *mine[:1], g, *mine[1:], h, 100)
+                else:
+                    K.opt_update_ip(op, flag, *mine[:1], g, *mine[1:], h, 0, n)
+                for j in range(used):
+                    np.testing.assert_array_equal(mine[j], outs[j], err_msg=f"{name} {flag} {j}")
+                for j in range(used, 4):  # unused slots are left alone
+                    np.testing.assert_array_equal(mine[j], slots[j - 1])
+                assert np.isnan(outs[used:]).all()

@@ -39,11 +39,13 @@ from typing import Any
 
 import numpy as np
 
+from backends.cpu import arena
+from backends.cpu import kernels as K
 from backends.cpu import threads as T
-from backends.cpu.program import _BAKED, _CALL, _HOST, _LIVE, _PATCHED, _REFRESH, GiveUp
+from backends.cpu.program import _BAKED, _CALL, _HOST, _LIVE, _PATCHED, _REFRESH, GiveUp, _root
 
 #: Bump when the generated code changes.
-GEN_VERSION = 1
+GEN_VERSION = 2
 #: In a chunk with no parallel numba kernel, GEMMs of this many flops or more run on every BLAS
 #: thread, and OpenBLAS's idle workers spin for 2**SPIN_TIMEOUT cycles (~0.35 ms) instead of
 #: ``threads.OPENBLAS_TIMEOUT`` while the chunk runs: a 32x784x128 GEMM takes 73 us on one
@@ -104,6 +106,10 @@ def _is_dispatcher(fn: Any) -> bool:
     return hasattr(fn, "py_func") and hasattr(fn, "overloads")
 
 
+def _is_array(v: Any) -> bool:
+    return isinstance(v, np.ndarray) and v.size > 0
+
+
 def _blasable(a: Any) -> tuple[int, int] | None:
     """(trans, ld) as numpy's matmul passes a 2-D operand (its ``ArgMeta``) to cblas, or None
     if numpy would not call BLAS with it."""
@@ -130,7 +136,11 @@ class _Renderer:
         self.lines: list[str] = []
         self.host_arrays: list[np.ndarray] = []  # per table, in refresh order
         self.refreshes: list[int] = []  # the refresh items the host pass runs
-        self.table_of: dict[int, int] = {}  # refresh item -> its first table
+        self.table_of: dict[int, int] = {}  # refresh item the host pass runs -> its first table
+        self.first_of: dict[int, int] = {}  # every refresh item -> the first table it reads
+        self.groups: list[arena.Group] = []  # optimizer updates merged in place (arena.py)
+        self.subst: dict[int, tuple[np.ndarray, int]] = {}  # gradient root -> (arena, offset)
+        self.empty: dict[Any, np.ndarray] = {}  # an empty array per dtype (unused slots)
         self.carried: dict[int, int] = {}  # arg index -> output index (set per compile)
         self.big_gemms = 0
         # BLAS is the only threaded work: GEMMs from SPIN_GEMM_FLOPS up run on all BLAS
@@ -145,7 +155,8 @@ class _Renderer:
         i = self.baked_ids.get(id(v))
         if i is None:
             i = self.baked_ids[id(v)] = len(self.baked)
-            self.baked.append(v)
+            moved = arena.substitute(v, self.subst) if self.subst and _is_array(v) else None
+            self.baked.append(v if moved is None else moved)
         return f"B[{i}]"
 
     def _global(self, fn: Any) -> str:
@@ -274,21 +285,14 @@ class _Renderer:
             self.lines.append(call)
 
     # the whole chunk ---------------------------------------------------------------------------
-    def render(self, carry: dict[int, int]) -> str:
+    def _host_tables(self) -> dict[int, int]:
+        """Lay out the host-scalar tables; returns each host array's table (by ``id``)."""
         prog = self.prog
-        outs = prog.outs
-        self.carried = {a: o for o, a in carry.items()}
-        body: list[str] = []
+        slot: dict[int, int] = {}
         shared: dict[Any, int] = {}  # host_key -> the refresh item computing its values
         for j, it in enumerate(prog.items):
             kind = it[0]
-            self.lines = []
-            if kind in (_CALL, _PATCHED):
-                fn, specs, kspecs, recorded = prog.src[j]
-                self.launch(fn, specs, kspecs, recorded)
-            elif kind == _LIVE:
-                raise GiveUp("the step has a live op")
-            elif kind == _REFRESH:
+            if kind == _REFRESH:
                 for h in it[3]:
                     if not isinstance(h, np.ndarray) or h.ndim != 1:
                         raise GiveUp("a host argument is not a 1-D array")
@@ -306,10 +310,52 @@ class _Renderer:
                         shared[key] = j
                 else:
                     first = self.table_of[same]
+                self.first_of[j] = first
                 for t, h in enumerate(it[3]):
-                    self.lines.append(f"{self._bake(h)}[:] = H[{first + t}][k]")
+                    slot[id(h)] = first + t
             elif kind == _HOST:
                 shared.clear()  # a host effect may change what the next refresh computes
+        return slot
+
+    def _merged_update(self, gi: int, g: arena.Group) -> None:
+        """The one in-place launch of update group ``gi`` (over its arenas)."""
+        empty = self._bake(self.empty.setdefault(g.dtype, np.empty(0, g.dtype)))
+        slots = [f"w{gi}_{r}" for r in range(1, 1 + g.nslots)] + [empty] * (3 - g.nslots)
+        args = f"{g.op}, {g.flag}, w{gi}_0, {self._bake(g.grads)}, {', '.join(slots)}, "
+        args += self._bake(g.h)
+        if g.block is not None:
+            self.lines.append(f"{self._global(K.opt_update_ip_par)}({args}, {g.block})")
+        else:
+            self.lines.append(f"{self._global(K.opt_update_ip)}({args}, 0, {g.total})")
+
+    def render(self, carry: dict[int, int]) -> str:
+        prog = self.prog
+        outs = prog.outs
+        self.carried = {a: o for o, a in carry.items()}
+        self.groups = arena.plan(prog, self._host_tables())
+        merged = {m.item for g in self.groups for m in g.members}
+        emit = {g.last: gi for gi, g in enumerate(self.groups)}
+        in_place = {vi for g in self.groups for m in g.members for vi in m.vars}
+        for g in self.groups:
+            g.grads = np.empty(g.total, g.dtype)
+            for m in g.members:
+                self.subst[id(_root(m.grad))] = (g.grads, m.off)
+        body: list[str] = []
+        for j, it in enumerate(prog.items):
+            kind = it[0]
+            self.lines = []
+            if j in merged:
+                if j in emit:
+                    self._merged_update(emit[j], self.groups[emit[j]])
+            elif kind in (_CALL, _PATCHED):
+                fn, specs, kspecs, recorded = prog.src[j]
+                self.launch(fn, specs, kspecs, recorded)
+            elif kind == _LIVE:
+                raise GiveUp("the step has a live op")
+            elif kind == _REFRESH:
+                first = self.first_of[j]
+                for t, h in enumerate(it[3]):
+                    self.lines.append(f"{self._bake(h)}[:] = H[{first + t}][k]")
             # _HOST also runs before the call (per step); _ASSIGN at the end of the step
             body += self.lines
         # end of step: carried arguments, variable assignments, pool swaps
@@ -317,7 +363,8 @@ class _Renderer:
         for a, o in sorted(self.carried.items()):
             end.append(f"a{a} = {self._whole_pool(outs[o], 'output')}")
         for vi, spec in prog.assign_specs():
-            end.append(f"v{vi} = {self._whole_pool(spec, 'assigned value')}")
+            if vi not in in_place:
+                end.append(f"v{vi} = {self._whole_pool(spec, 'assigned value')}")
         for p in range(len(prog.pools)):
             end.append(f"pc{p}, po{p} = po{p}, pc{p}")
         for spec in outs:
@@ -333,6 +380,13 @@ class _Renderer:
         first = self.nargs + self.nvars
         for p in range(len(prog.pools)):
             head += [f"pc{p} = D[{first + 2 * p}]", f"po{p} = D[{first + 2 * p + 1}]"]
+        first += 2 * len(prog.pools)
+        for gi, g in enumerate(self.groups):  # the arenas, then the variables as their views
+            head += [f"w{gi}_{r} = D[{first + r}]" for r in range(1 + g.nslots)]
+            first += 1 + g.nslots
+            for m in g.members:
+                for r, vi in enumerate(m.vars):
+                    head.append(f"v{vi} = w{gi}_{r}[{m.off}:{m.off + m.size}]")
         loop = ["for k in range(n):"]
         for i in range(self.nargs):
             if i not in self.carried:
@@ -422,6 +476,8 @@ class Chunk:
             if it[0] == _HOST or j in refreshes
         ]
         self.spin = r.spin and r.big_gemms > 0
+        self.groups = r.groups
+        self.names = r.globals  # the kernels and BLAS functions the source calls
         self.fn = _load(self.src, r.globals)
 
     def run(self, steps: Sequence[Sequence[Any]], var_bufs: Sequence[Any]) -> Any:
@@ -475,6 +531,8 @@ class Chunk:
             pairs.append((first_buf, second))
             d += [first_buf.reshape(-1), second.reshape(-1)]
         del first_buf, second
+        arenas = arena.fill(self.groups, var_cur)
+        d += [a for roles in arenas for a in roles]
         # host effects and scalars of every step, in the program's order
         tables = [np.empty((n, h.size), h.dtype) for h in self.host]
         be = prog.backend
@@ -515,6 +573,10 @@ class Chunk:
             dyn[index] = pair[last]
         outs = [None if s is None else _get(dyn, s) for s in prog.outs]
         final = {vi: _get(dyn, s) for vi, s in prog.assign_specs()}
+        for g, roles in zip(self.groups, arenas, strict=True):
+            for m in g.members:
+                for a, vi in zip(roles, m.vars, strict=True):
+                    final[vi] = a[m.off : m.off + m.size].reshape(prog.var_meta[vi][0])
         return outs, list(final.items())
 
 

@@ -32,6 +32,7 @@ _PAR = {"cache": True, "error_model": "numpy", "nogil": True, "parallel": True}
 _RED = {"cache": True, "error_model": "numpy", "nogil": True, "fastmath": {"reassoc"}}
 _RED_PAR = dict(_RED, parallel=True)
 _RED_INLINE = {"error_model": "numpy", "fastmath": {"reassoc"}}  # for overload helpers
+_INL = {"cache": True, "error_model": "numpy", "nogil": True, "inline": "always"}
 # Only for max/min of blocks already checked to hold no NaN.
 _FAST = {
     "cache": True,
@@ -1361,90 +1362,159 @@ OPT_UPDATES = {
 OPT_CODES = {name: i for i, name in enumerate(OPT_UPDATES)}
 
 
+# One element of each rule: (flag, scalars p, w, g, slots a, b, c) -> (new w, a, b, c).
+@njit(**_INL)
+def _sgd(flag, p, w, g, a, b, c):  # w - g*lr
+    return w - g * p[0], a, b, c
+
+
+@njit(**_INL)
+def _momentum(flag, p, w, g, a, b, c):  # a = a*m + g; w - (nesterov ? g + a*m : a)*lr
+    lr, mom = p[0], p[1]
+    a = a * mom + g
+    return (w - (g + a * mom) * lr if flag else w - a * lr), a, b, c
+
+
+@njit(**_INL)
+def _adam(flag, p, w, g, a, b, c):  # p[5], p[6]: reciprocal bias corrections
+    m = a * p[1] + g * p[2]
+    v = b * p[3] + (g * g) * p[4]
+    return w - ((m * p[5]) / (np.sqrt(v * p[6]) + p[7])) * p[0], m, v, c
+
+
+@njit(**_INL)
+def _adamax(flag, p, w, g, a, b, c):  # m = b1*m + (1-b1)*g; u = max(b2*u, |g|)
+    m = a * p[1] + g * p[2]
+    ub = b * p[3]
+    ag = abs(g)
+    u = ub if (ub >= ag or ub != ub) else ag
+    return w - (m / (u + p[4])) * p[0], m, u, c
+
+
+@njit(**_INL)
+def _rmsprop(flag, p, w, g, a, b, c):  # centered (flag): c is mg, sqrt(ms - mg^2 + eps)
+    lr, d, dc, mom, eps = p[0], p[1], p[2], p[3], p[4]
+    ms = a * d + (g * g) * dc
+    if flag:
+        mg = c * d + g * dc
+        acc = b * mom + (g * lr) / np.sqrt((ms - mg * mg) + eps)
+        return w - acc, ms, acc, mg
+    acc = b * mom + (g * lr) / np.sqrt(ms + eps)
+    return w - acc, ms, acc, c
+
+
+@njit(**_INL)
+def _adagrad(flag, p, w, g, a, b, c):  # acc += g^2; w - g/sqrt(acc + eps)*lr
+    acc = a + g * g
+    return w - (g / np.sqrt(acc + p[1])) * p[0], acc, b, c
+
+
+@njit(**_INL)
+def _adadelta(flag, p, w, g, a, b, c):
+    lr, rho, rc, eps = p[0], p[1], p[2], p[3]
+    ag = a * rho + (g * g) * rc
+    upd = (np.sqrt(b + eps) / np.sqrt(ag + eps)) * g
+    return w - upd * lr, ag, b * rho + (upd * upd) * rc, c
+
+
+@njit(**_INL)
+def _opt_params(op, h):
+    """``h`` as an 8-tuple (zero padded); Adam's bias corrections as reciprocals."""
+    q = np.zeros(8, h.dtype)
+    for i in range(min(h.size, 8)):
+        q[i] = h[i]
+    if op == 2:
+        q[5] = h.dtype.type(1) / q[5]
+        q[6] = h.dtype.type(1) / q[6]
+    return (q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7])
+
+
+@njit(**_INL)
+def _opt_loop(f, k, flag, p, w, g, s0, s1, s2, nw, n0, n1, n2):
+    """``f`` over all elements into ``nw`` and the first ``k`` new slots."""
+    z = w.dtype.type(0)
+    if k == 0:
+        for i in range(w.size):
+            nw[i] = f(flag, p, w[i], g[i], z, z, z)[0]
+    elif k == 1:
+        for i in range(w.size):
+            r = f(flag, p, w[i], g[i], s0[i], z, z)
+            n0[i] = r[1]
+            nw[i] = r[0]
+    elif k == 2:
+        for i in range(w.size):
+            r = f(flag, p, w[i], g[i], s0[i], s1[i], z)
+            n0[i] = r[1]
+            n1[i] = r[2]
+            nw[i] = r[0]
+    else:
+        for i in range(w.size):
+            r = f(flag, p, w[i], g[i], s0[i], s1[i], s2[i])
+            n0[i] = r[1]
+            n1[i] = r[2]
+            n2[i] = r[3]
+            nw[i] = r[0]
+
+
+@njit(**_INL)
+def _opt_loop_ip(f, k, flag, p, w, g, s0, s1, s2, nw, n0, n1, n2):
+    """``_opt_loop`` in place (``w`` and the slots are overwritten; ``n*`` are ignored): each
+    array is read and written only at the same index, so the loop vectorises (passing
+    ``nw is w`` to ``_opt_loop`` fails LLVM's overlap check and runs scalar, 7x slower)."""
+    z = w.dtype.type(0)
+    if k == 0:
+        for i in range(w.size):
+            w[i] = f(flag, p, w[i], g[i], z, z, z)[0]
+    elif k == 1:
+        for i in range(w.size):
+            r = f(flag, p, w[i], g[i], s0[i], z, z)
+            s0[i] = r[1]
+            w[i] = r[0]
+    elif k == 2:
+        for i in range(w.size):
+            r = f(flag, p, w[i], g[i], s0[i], s1[i], z)
+            s0[i] = r[1]
+            s1[i] = r[2]
+            w[i] = r[0]
+    else:
+        for i in range(w.size):
+            r = f(flag, p, w[i], g[i], s0[i], s1[i], s2[i])
+            s0[i] = r[1]
+            s1[i] = r[2]
+            s2[i] = r[3]
+            w[i] = r[0]
+
+
+@njit(**_INL)
+def _opt_rule(loop, op, flag, h, w, g, s0, s1, s2, nw, n0, n1, n2):
+    p = _opt_params(op, h)
+    if op == 0:
+        loop(_sgd, 0, flag, p, w, g, s0, s1, s2, nw, n0, n1, n2)
+    elif op == 1:
+        loop(_momentum, 1, flag, p, w, g, s0, s1, s2, nw, n0, n1, n2)
+    elif op == 2:
+        loop(_adam, 2, flag, p, w, g, s0, s1, s2, nw, n0, n1, n2)
+    elif op == 3:
+        loop(_adamax, 2, flag, p, w, g, s0, s1, s2, nw, n0, n1, n2)
+    elif op == 4:
+        loop(_rmsprop, 3 if flag else 2, flag, p, w, g, s0, s1, s2, nw, n0, n1, n2)
+    elif op == 5:
+        loop(_adagrad, 1, flag, p, w, g, s0, s1, s2, nw, n0, n1, n2)
+    else:
+        loop(_adadelta, 2, flag, p, w, g, s0, s1, s2, nw, n0, n1, n2)
+
+
 @njit(**_OPTS)
 def opt_update(op, flag, w, g, s0, s1, s2, nw, n0, n1, n2, h, start, stop):
     """One optimizer step on elements [start, stop): ``nw``/``n*`` get the new value/slots.
 
     ``flag``: Nesterov for momentum, centered for rmsprop (then ``s2``/``n2`` are ``mg``).
-    Slices first, then 0-based loops: no wraparound checks, so the loops vectorise."""
-    n = stop - start
+    Unused slots are empty arrays. Slices first, then 0-based loops: no wraparound checks,
+    so the loops vectorise."""
     w, g, nw = w[start:stop], g[start:stop], nw[start:stop]
     s0, s1, s2 = s0[start:stop], s1[start:stop], s2[start:stop]
     n0, n1, n2 = n0[start:stop], n1[start:stop], n2[start:stop]
-    if op == 0:  # sgd: w - g*lr
-        lr = h[0]
-        for i in range(n):
-            nw[i] = w[i] - g[i] * lr
-    elif op == 1:  # momentum: a = a*m + g; w - (nesterov ? g + a*m : a)*lr
-        lr, mom = h[0], h[1]
-        if flag:
-            for i in range(n):
-                a = s0[i] * mom + g[i]
-                n0[i] = a
-                nw[i] = w[i] - (g[i] + a * mom) * lr
-        else:
-            for i in range(n):
-                a = s0[i] * mom + g[i]
-                n0[i] = a
-                nw[i] = w[i] - a * lr
-    elif op == 2:  # adam; the bias corrections as reciprocals (1 ulp off m/bc1, 1.4x faster)
-        lr, b1, c1, b2, c2, bc1, bc2, eps = h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]
-        r1 = h.dtype.type(1) / bc1
-        r2 = h.dtype.type(1) / bc2
-        for i in range(n):
-            gi = g[i]
-            m = s0[i] * b1 + gi * c1
-            v = s1[i] * b2 + (gi * gi) * c2
-            n0[i] = m
-            n1[i] = v
-            nw[i] = w[i] - ((m * r1) / (np.sqrt(v * r2) + eps)) * lr
-    elif op == 3:  # adamax: m = b1*m + (1-b1)*g; u = max(b2*u, |g|); w - m/(u+eps)*lr_c
-        lr_c, b1, c1, b2, eps = h[0], h[1], h[2], h[3], h[4]
-        for i in range(n):
-            gi = g[i]
-            m = s0[i] * b1 + gi * c1
-            ub = s1[i] * b2
-            ag = abs(gi)
-            u = ub if (ub >= ag or ub != ub) else ag
-            n0[i] = m
-            n1[i] = u
-            nw[i] = w[i] - (m / (u + eps)) * lr_c
-    elif op == 4:  # rmsprop (centered: mg and sqrt(ms - mg^2 + eps))
-        lr, d, c, mom, eps = h[0], h[1], h[2], h[3], h[4]
-        if flag:
-            for i in range(n):
-                gi = g[i]
-                ms = s0[i] * d + (gi * gi) * c
-                mg = s2[i] * d + gi * c
-                a = s1[i] * mom + (gi * lr) / np.sqrt((ms - mg * mg) + eps)
-                n0[i] = ms
-                n1[i] = a
-                n2[i] = mg
-                nw[i] = w[i] - a
-        else:
-            for i in range(n):
-                gi = g[i]
-                ms = s0[i] * d + (gi * gi) * c
-                a = s1[i] * mom + (gi * lr) / np.sqrt(ms + eps)
-                n0[i] = ms
-                n1[i] = a
-                nw[i] = w[i] - a
-    elif op == 5:  # adagrad: acc += g^2; w - g/sqrt(acc + eps)*lr
-        lr, eps = h[0], h[1]
-        for i in range(n):
-            gi = g[i]
-            acc = s0[i] + gi * gi
-            n0[i] = acc
-            nw[i] = w[i] - (gi / np.sqrt(acc + eps)) * lr
-    else:  # adadelta
-        lr, rho, c, eps = h[0], h[1], h[2], h[3]
-        for i in range(n):
-            gi = g[i]
-            ag = s0[i] * rho + (gi * gi) * c
-            upd = (np.sqrt(s1[i] + eps) / np.sqrt(ag + eps)) * gi
-            n0[i] = ag
-            n1[i] = s1[i] * rho + (upd * upd) * c
-            nw[i] = w[i] - upd * lr
+    _opt_rule(_opt_loop, op, flag, h, w, g, s0, s1, s2, nw, n0, n1, n2)
 
 
 @njit(**_PAR)
@@ -1453,3 +1523,19 @@ def opt_update_par(op, flag, w, g, s0, s1, s2, nw, n0, n1, n2, h, block):
     for b in prange(_blocks(total, block)):
         s = b * block
         opt_update(op, flag, w, g, s0, s1, s2, nw, n0, n1, n2, h, s, min(s + block, total))
+
+
+@njit(**_OPTS)
+def opt_update_ip(op, flag, w, g, s0, s1, s2, h, start, stop):
+    """``opt_update`` in place: ``w`` and the slots get their new values."""
+    w, g = w[start:stop], g[start:stop]
+    s0, s1, s2 = s0[start:stop], s1[start:stop], s2[start:stop]
+    _opt_rule(_opt_loop_ip, op, flag, h, w, g, s0, s1, s2, w, s0, s1, s2)
+
+
+@njit(**_PAR)
+def opt_update_ip_par(op, flag, w, g, s0, s1, s2, h, block):
+    total = w.size
+    for b in prange(_blocks(total, block)):
+        s = b * block
+        opt_update_ip(op, flag, w, g, s0, s1, s2, h, s, min(s + block, total))
