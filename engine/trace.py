@@ -25,7 +25,9 @@ runs under the recorder it returns (None: busy, try later), calling ``begin()`` 
 for the other steps, ``finish(out_bufs)`` (returns the program; raising keeps the step replay,
 the reason logged) and always ``close()``. Later replays call ``program.run(arg_bufs,
 var_bufs) -> (out_bufs, [(var_index, buf), ...])``; ``replay_batches`` calls
-``program.run_many`` for several consecutive steps at once.
+``program.run_many(steps, var_bufs, carry)`` for several consecutive steps at once, or, when
+the program has it, ``program.run_rows(fixed, batched, ranges, var_bufs, carry)``, which takes
+the whole argument buffers and each step's row range instead of a view per step.
 """
 
 from __future__ import annotations
@@ -284,25 +286,29 @@ class Trace:
         name = self.backend
         be = registry.instance_of(name)
         fixed = [a.buffer_on(name) for a in args]
-        steps = []
-        for start, stop in ranges:
-            bufs = list(fixed)
-            for i in batched:
-                t = args[i]
-                rank = len(t.shape)
-                bufs[i] = be.slice(
-                    fixed[i],
-                    t.shape,
-                    t.dtype,
-                    (start,) + (0,) * (rank - 1),
-                    (stop - start,) + t.shape[1:],
-                    (1,) * rank,
-                )
-            steps.append(bufs)
+        var_bufs = [v.buffer_on(name) for v in self.vars]
+        program = self.program
+        if hasattr(program, "run_rows"):  # the program finds the rows itself
+            call = lambda: program.run_rows(fixed, batched, ranges, var_bufs, carry)  # noqa: E731
+        else:
+            steps = []
+            for start, stop in ranges:
+                bufs = list(fixed)
+                for i in batched:
+                    t = args[i]
+                    rank = len(t.shape)
+                    bufs[i] = be.slice(
+                        fixed[i],
+                        t.shape,
+                        t.dtype,
+                        (start,) + (0,) * (rank - 1),
+                        (stop - start,) + t.shape[1:],
+                        (1,) * rank,
+                    )
+                steps.append(bufs)
+            call = lambda: program.run_many(steps, var_bufs, carry)  # noqa: E731
         try:
-            outs, assigns = self.program.run_many(
-                steps, [v.buffer_on(name) for v in self.vars], carry
-            )
+            outs, assigns = call()
         except Exception as e:  # keep the steps that completed, as a loop of calls would
             self._apply(be, getattr(e, "completed_assigns", ()))
             raise

@@ -17,15 +17,15 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 @pytest.fixture
 def chunks(monkeypatch):
-    """The step count of every ``Program.run_many`` call made during the test."""
+    """The step count of every ``Program.run_many``/``run_rows`` call made during the test."""
     from backends.cpu.program import Program
 
     seen: list[int] = []
-    real = Program.run_many
+    real = Program._run
     monkeypatch.setattr(
         Program,
-        "run_many",
-        lambda self, steps, *a: seen.append(len(steps)) or real(self, steps, *a),
+        "_run",
+        lambda self, run, steps, n, *a: seen.append(n) or real(self, run, steps, n, *a),
     )
     return seen
 

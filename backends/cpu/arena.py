@@ -25,7 +25,17 @@ from typing import Any
 import numpy as np
 
 from backends.cpu import kernels as K
-from backends.cpu.program import _ASSIGN, _BAKED, _CALL, _DYN, _LIVE, _PATCHED, _REFRESH, _root
+from backends.cpu.program import (
+    _ASSIGN,
+    _BAKED,
+    _CALL,
+    _DYN,
+    _LIVE,
+    _PATCHED,
+    _REFRESH,
+    _free_buffer,
+    _root,
+)
 
 _UPDATES = {K.opt_update: False, K.opt_update_par: True}
 
@@ -195,13 +205,22 @@ def substitute(a: np.ndarray, roots: dict[int, tuple[np.ndarray, int]]) -> np.nd
     )
 
 
-def fill(groups: list[Group], var_bufs: list[np.ndarray]) -> list[list[np.ndarray]]:
-    """Fresh value and slot arenas per group, filled from the variables' current buffers."""
+def fill(
+    groups: list[Group], var_bufs: list[np.ndarray], pools: list[list[list[np.ndarray]]]
+) -> list[list[np.ndarray]]:
+    """Value and slot arenas per group, filled from the variables' current buffers. Each comes
+    from its pool (``pools[group][role]``) once nothing holds a view of it: the variables move
+    to the new arena at the end of the chunk, so two arenas per role alternate."""
     arenas = []
-    for g in groups:
-        roles = [np.empty(g.total, g.dtype) for _ in range(1 + g.nslots)]
+    for g, roles_pools in zip(groups, pools, strict=True):
+        roles = [_free_buffer(pool) for pool in roles_pools]
         for m in g.members:
-            for arena, vi in zip(roles, m.vars, strict=True):
-                arena[m.off : m.off + m.size] = var_bufs[vi].reshape(-1)
+            for a, vi in zip(roles, m.vars, strict=True):
+                a[m.off : m.off + m.size] = var_bufs[vi].reshape(-1)
         arenas.append(roles)
     return arenas
+
+
+def new_pools(groups: list[Group]) -> list[list[list[np.ndarray]]]:
+    """One arena pool per group and role (value, slots)."""
+    return [[[np.empty(g.total, g.dtype)] for _ in range(1 + g.nslots)] for g in groups]

@@ -477,47 +477,95 @@ class Chunk:
         ]
         self.spin = r.spin and r.big_gemms > 0
         self.groups = r.groups
+        self.arena_pools = arena.new_pools(r.groups)
         self.names = r.globals  # the kernels and BLAS functions the source calls
         self.fn = _load(self.src, r.globals)
 
     def run(self, steps: Sequence[Sequence[Any]], var_bufs: Sequence[Any]) -> Any:
+        """``Program.run_many`` for these buffers, or None when they do not fit."""
+        prog = self.prog
+        n = len(steps)
+        offs = np.zeros((len(prog.arg_meta), n), np.int64)
+        roots: list[np.ndarray] = []
+        for i, (shape, dtype) in enumerate(prog.arg_meta):
+            first = steps[0][i]
+            if i in self.carried:
+                root = _whole(first, shape, dtype)
+            else:
+                root, size = _root_of(first, dtype), int(np.prod(shape))
+                if root is None:
+                    return None
+                for k in range(n):
+                    o = _offset(root, steps[k][i], shape, dtype, size)
+                    if o is None:
+                        return None
+                    offs[i, k] = o
+            if root is None:
+                return None
+            roots.append(root)
+        return self._execute(roots, offs, var_bufs, lambda: steps[-1])
+
+    def run_rows(
+        self,
+        fixed: Sequence[Any],
+        batched: Sequence[int],
+        ranges: Sequence[tuple[int, int]],
+        var_bufs: Sequence[Any],
+    ) -> Any:
+        """``Program.run_rows``: the rows are found by offset, no view is made per step."""
+        prog = self.prog
+        offs = np.zeros((len(prog.arg_meta), len(ranges)), np.int64)
+        starts = np.array([r[0] for r in ranges], np.int64)
+        lengths = np.array([r[1] - r[0] for r in ranges], np.int64)
+        roots: list[np.ndarray] = []
+        for i, (shape, dtype) in enumerate(prog.arg_meta):
+            buf = fixed[i]
+            if i in self.carried:
+                root = _whole(buf, shape, dtype)
+            elif i in batched:
+                root = _root_of(buf, dtype)
+                if root is None or not buf.flags.c_contiguous or buf.shape[1:] != shape[1:]:
+                    return None
+                if not shape or (lengths != shape[0]).any():
+                    return None
+                if starts.min() < 0 or starts.max() + shape[0] > buf.shape[0]:
+                    return None
+                base = _offset(root, buf, buf.shape, dtype, buf.size)
+                if base is None:
+                    return None
+                offs[i] = base + starts * (buf.size // max(buf.shape[0], 1))
+            else:
+                root = _root_of(buf, dtype)
+                o = None if root is None else _offset(root, buf, shape, dtype, buf.size)
+                if o is None:
+                    return None
+                offs[i] = o
+            if root is None:
+                return None
+            roots.append(root)
+
+        def last() -> list:
+            start, stop = ranges[-1]
+            bufs = list(fixed)
+            for i in batched:
+                bufs[i] = fixed[i][start:stop]
+            return bufs
+
+        return self._execute(roots, offs, var_bufs, last)
+
+    def _execute(
+        self,
+        roots: list[np.ndarray],
+        offs: np.ndarray,
+        var_bufs: Sequence[Any],
+        last_args: Callable[[], Sequence[Any]],
+    ) -> Any:
         from backends.cpu.program import _free_buffer, _get, _refresh
 
         prog = self.prog
-        n = len(steps)
+        n = offs.shape[1]
         nargs = len(prog.arg_meta)
-        roots: list[np.ndarray] = []
-        offs = np.zeros((nargs, n), np.int64)
-        d: list[np.ndarray] = []
-        for i, (shape, dtype) in enumerate(prog.arg_meta):
-            first = steps[0][i]
-            if not isinstance(first, np.ndarray) or first.dtype != dtype:
-                return None
-            if i in self.carried:
-                if first.shape != shape or not first.flags.c_contiguous:
-                    return None
-                d.append(first.reshape(-1))
-                roots.append(first.reshape(-1))
-                continue
-            root = first
-            while isinstance(root.base, np.ndarray):
-                root = root.base
-            if not root.flags.c_contiguous or root.dtype != dtype:
-                return None
-            r0 = root.__array_interface__["data"][0]
-            sz = root.itemsize
-            hi = root.size
-            size = int(np.prod(shape))
-            for k in range(n):
-                b = steps[k][i]
-                if b.shape != shape or not b.flags.c_contiguous or b.dtype != dtype:
-                    return None
-                o = b.__array_interface__["data"][0] - r0
-                if o % sz or not (0 <= o // sz <= hi - size):
-                    return None
-                offs[i, k] = o // sz
-            d.append(root.reshape(-1))
-            roots.append(root.reshape(-1))
+        d = list(roots)
         var_cur = []
         for (shape, dtype), b in zip(prog.var_meta, var_bufs, strict=True):
             if b.shape != shape or not b.flags.c_contiguous or b.dtype != dtype:
@@ -531,7 +579,7 @@ class Chunk:
             pairs.append((first_buf, second))
             d += [first_buf.reshape(-1), second.reshape(-1)]
         del first_buf, second
-        arenas = arena.fill(self.groups, var_cur)
+        arenas = arena.fill(self.groups, var_cur, self.arena_pools)
         d += [a for roles in arenas for a in roles]
         # host effects and scalars of every step, in the program's order
         tables = [np.empty((n, h.size), h.dtype) for h in self.host]
@@ -565,9 +613,11 @@ class Chunk:
         d.clear()
         # the buffers the last step wrote, as the Python program would return them
         dyn: list[Any] = [None] * prog.nbases
-        for i in range(nargs):
-            if i not in self.carried:
-                dyn[i] = steps[-1][i]
+        if any(s is not None and s[0] != _BAKED and s[1] < nargs for s in prog.outs):
+            args = last_args()
+            for i in range(nargs):
+                if i not in self.carried:
+                    dyn[i] = args[i]
         last = (n - 1) % 2
         for (index, _), pair in zip(prog.pools, pairs, strict=True):
             dyn[index] = pair[last]
@@ -578,6 +628,36 @@ class Chunk:
                 for a, vi in zip(roles, m.vars, strict=True):
                     final[vi] = a[m.off : m.off + m.size].reshape(prog.var_meta[vi][0])
         return outs, list(final.items())
+
+
+def _whole(buf: Any, shape: tuple, dtype: Any) -> np.ndarray | None:
+    """A carried argument as a flat array, or None if it does not fit."""
+    if not isinstance(buf, np.ndarray) or buf.dtype != dtype or buf.shape != shape:
+        return None
+    return buf.reshape(-1) if buf.flags.c_contiguous else None
+
+
+def _root_of(buf: Any, dtype: Any) -> np.ndarray | None:
+    """The flat memory ``buf`` lies in (its base array), or None if unusable."""
+    if not isinstance(buf, np.ndarray) or buf.dtype != dtype:
+        return None
+    root = _root(buf)
+    if not root.flags.c_contiguous or root.dtype != dtype:
+        return None
+    return root.reshape(-1)
+
+
+def _offset(root: np.ndarray, b: Any, shape: tuple, dtype: Any, size: int) -> int | None:
+    """Element offset of the C-contiguous ``b`` (of ``shape``) in ``root``, or None."""
+    if not isinstance(b, np.ndarray) or b.shape != shape or b.dtype != dtype:
+        return None
+    if not b.flags.c_contiguous:
+        return None
+    o = b.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+    sz = root.itemsize
+    if o % sz or not (0 <= o // sz <= root.size - size):
+        return None
+    return o // sz
 
 
 def compile_program(prog: Any, carry: dict[int, int]) -> Chunk:

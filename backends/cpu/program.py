@@ -445,15 +445,53 @@ class Program:
         variable values the previous one assigned. Returns the last step's outputs and each
         assigned variable's final buffer (in the order of first assignment). Only the current
         buffers are held between steps, so the pools keep cycling through two buffers."""
+        return self._run(
+            lambda chunk: chunk.run(steps, var_bufs), lambda: steps, len(steps), var_bufs, carry
+        )
+
+    def run_rows(
+        self,
+        fixed: Sequence[Any],
+        batched: Sequence[int],
+        ranges: Sequence[tuple[int, int]],
+        var_bufs: Sequence[Any],
+        carry: dict[int, int],
+    ) -> tuple[list, list]:
+        """``run_many`` where step k takes rows ``ranges[k]`` of ``fixed[i]`` for ``i`` in
+        ``batched`` and ``fixed[i]`` itself otherwise. A compiled chunk finds the rows by
+        offset, with no view per step."""
+
+        def steps() -> list[list[Any]]:
+            out = []
+            for start, stop in ranges:
+                bufs = list(fixed)
+                for i in batched:
+                    bufs[i] = fixed[i][start:stop]
+                out.append(bufs)
+            return out
+
+        return self._run(
+            lambda chunk: chunk.run_rows(fixed, batched, ranges, var_bufs),
+            steps,
+            len(ranges),
+            var_bufs,
+            carry,
+        )
+
+    def _run(
+        self,
+        compiled: Callable[[Any], Any],
+        steps: Callable[[], Sequence[Sequence[Any]]],
+        n: int,
+        var_bufs: Sequence[Any],
+        carry: dict[int, int],
+    ) -> tuple[list, list]:
         with self._lock:
             chunk = self._chunk(carry)
-            if chunk is not None:
-                res = chunk.run(steps, var_bufs)
-                if res is not None:
-                    self.steps_run += len(steps)
-                    return res
-            res = self._run_many(steps, var_bufs, carry)
-            self.steps_run += len(steps)
+            res = compiled(chunk) if chunk is not None else None
+            if res is None:
+                res = self._run_many(steps(), var_bufs, carry)
+            self.steps_run += n
             return res
 
     def _run_many(
