@@ -121,7 +121,11 @@ def plan(prog: Any, table_slot: dict[int, int]) -> list[Group]:
             continue
         candidates.append((key, m, block))
     groups: dict[tuple, Group] = {}
+    roots: set[int] = set()
     for key, m, block in candidates:
+        if id(_root(m.grad)) in roots:
+            continue  # one buffer holds two gradients: it cannot sit at two arena offsets
+        roots.add(id(_root(m.grad)))
         g = groups.get(key)
         if g is None:
             op, flag, dtype, nslots, _ = key
