@@ -5,6 +5,7 @@ must train exactly as the Python program does, keep tensors callers hold intact,
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -109,3 +110,50 @@ def test_programs_wait_until_hot(cpu, monkeypatch):
     progs = _programs(model)
     assert progs and all(not p._chunks for p in progs)
     assert sum(p.steps_run for p in progs) > 0
+
+
+def test_large_gemms_and_updates_run_on_numba_threads(cpu, monkeypatch):
+    """GEMMs from SPLIT_GEMM_FLOPS are split over numba's threads and large updates run in
+    parallel; both train as the Python program (one-thread GEMMs, serial update) does."""
+    import numba
+
+    from backends.cpu import cblas, compiled
+    from backends.cpu import kernels as K
+    from backends.cpu import threads as T
+
+    if numba.get_num_threads() < 2:
+        pytest.skip("numba has one thread here: nothing to split")
+    monkeypatch.setattr(T.load, "free_cores", lambda *a: float(os.cpu_count() or 1))
+    monkeypatch.setattr(compiled.numba, "get_num_threads", lambda: 2)
+    split = cblas.split_gemm("f")
+
+    def model():
+        tw.set_seed(3)
+        m = layers.sequential(
+            [
+                layers.dense(units=160, activation="relu", input_shape=[256]),
+                layers.dense(units=5, activation="softmax"),
+            ]
+        )
+        m.compile(optimizer="adam", loss="categoricalCrossentropy")
+        return m
+
+    rng = np.random.default_rng(2)
+    x = tw.tensor(rng.normal(size=(192, 256)).astype(np.float32))
+    y = tw.tensor(np.eye(5, dtype=np.float32)[rng.integers(0, 5, 192)])
+    py, nb = model(), model()
+    for m, after in ((py, -1), (nb, 0)):
+        monkeypatch.setattr("backends.cpu.program.COMPILE_AFTER", after)
+        for _ in range(3):
+            m.fit(x, y, batch_size=64, epochs=1, verbose=0, shuffle=False)
+    (chunk,) = [c for p in _programs(nb) for c in p._chunks.values()]
+    assert f"{_name(chunk, split)}(P, " in chunk.src  # 64x256x160 and its weight gradient
+    assert f"{_name(chunk, K.opt_update_ip_par)}(" in chunk.src  # 41,925 parameters
+    # each part sums K in OpenBLAS's order; only its blocking may differ: last bits at most
+    for a, b in zip(nb.get_weights(), py.get_weights(), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+def _name(chunk, fn) -> str:
+    (name,) = [k for k, v in chunk.names.items() if v is fn]
+    return name

@@ -7,12 +7,12 @@ optimizer's host scalars) is a third of the step. Once a program has run ``COMPI
 compiles it, so a chunk of ``fit`` steps becomes a single native call:
 
 - numba kernels are called as they were recorded (the same dispatchers, the same arguments);
-- GEMMs call the ``cblas_?gemm`` of numpy's own OpenBLAS (by symbol, bound with llvmlite)
-  with the arguments ``np.matmul`` passes it (row-major, the same transposes and leading
-  dimensions), so results are bit-identical to the program's, except that in a chunk with no
-  parallel numba kernel GEMMs from ``SPIN_GEMM_FLOPS`` run on every BLAS thread where the
-  program uses one below ``threads.SMALL_GEMM_FLOPS`` (OpenBLAS's one-thread small-matrix
-  kernels sum in another order: last-bit differences);
+- GEMMs call the ``cblas_?gemm`` of numpy's own OpenBLAS (by symbol, ``cblas.py``) with the
+  arguments ``np.matmul`` passes it (row-major, the same transposes and leading dimensions).
+  OpenBLAS runs on one thread for the whole call; a GEMM of ``SPLIT_GEMM_FLOPS`` or more is
+  split over numba's threads instead (``cblas.split_gemm``), and so is a large optimizer
+  update, unless another process holds a core. Small models are bit-identical to the
+  program; split GEMMs may differ from a multi-threaded OpenBLAS call in the last bit;
 - per-step buffers are flat 1-D locals: the batch (a slice of the epoch's array per step), the
   variables, and for each escaping value a pair of pool buffers the steps alternate between
   (nothing outside can hold them during the call);
@@ -24,81 +24,37 @@ Programs with live ops, kwargs, Python launches other than GEMM/copy/fill/concat
 views the loop cannot rebuild are not compiled (``GiveUp``; the Python program keeps running
 them). Kernels must not raise: launches that check on the host (``check_indices``) are Python
 functions and so excluded; were a kernel to raise anyway, the host effects of the whole chunk
-(the optimizer's step count) would already have run. Source files are cached like the fusion kernels (``<cache>/programs``), with
-``cache=True``, so a later process loads the machine code instead of compiling.
+(the optimizer's step count) would already have run. Source files are cached like the fusion
+kernels (``<cache>/programs``), with ``cache=True``, so a later process loads the machine code
+instead of compiling.
 """
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numba
 import numpy as np
 
 from backends.cpu import arena
+from backends.cpu import cblas as CB
 from backends.cpu import kernels as K
 from backends.cpu import threads as T
 from backends.cpu.program import _BAKED, _CALL, _HOST, _LIVE, _PATCHED, _REFRESH, GiveUp, _root
 
 #: Bump when the generated code changes.
-GEN_VERSION = 2
-#: In a chunk with no parallel numba kernel, GEMMs of this many flops or more run on every BLAS
-#: thread, and OpenBLAS's idle workers spin for 2**SPIN_TIMEOUT cycles (~0.35 ms) instead of
-#: ``threads.OPENBLAS_TIMEOUT`` while the chunk runs: a 32x784x128 GEMM takes 73 us on one
-#: thread, 45 us on two, but ~70 us when the second has to be woken up.
-SPIN_GEMM_FLOPS = 2e6
-SPIN_TIMEOUT = 20
+GEN_VERSION = 3
+#: GEMMs of this many flops or more are split over numba's threads (``cblas.split_gemm``): a
+#: 32x784x128 GEMM takes 73 us on one thread, ~45 us as two halves, ~70 us on two OpenBLAS
+#: threads that must be woken up.
+SPLIT_GEMM_FLOPS = 2e6
+#: Merged optimizer updates of this many elements or more run in parallel (``opt_update_ip_par``).
+PAR_UPDATE_MIN = 1 << 15
 _lock = threading.Lock()
-
-
-# --- BLAS through ctypes (callable from numba) --------------------------------------------------
-class _Cblas:
-    """numpy's OpenBLAS ``cblas_sgemm``/``cblas_dgemm`` and thread getter/setter as numba
-    external functions (called by symbol, so the compiled chunk can be cached on disk; the
-    symbols are bound to numpy's library with ``llvmlite.binding.add_symbol``)."""
-
-    def __init__(self) -> None:
-        import llvmlite.binding as ll
-        from numba import types
-
-        blas = T._get_blas()
-        if blas.ctl is None:
-            raise GiveUp("numpy's OpenBLAS is not reachable (no threadpoolctl controller)")
-        sym = blas.ctl._get_symbol
-        ilp64 = "64" in (getattr(blas.ctl, "filepath", "") or "").rsplit("/", 1)[-1]
-        idx = types.int64 if ilp64 else types.int32
-        ci, p = types.int32, types.int64
-        sigs = {
-            "cblas_sgemm": types.void(
-                ci, ci, ci, idx, idx, idx, types.float32, p, idx, p, idx, types.float32, p, idx
-            ),
-            "cblas_dgemm": types.void(
-                ci, ci, ci, idx, idx, idx, types.float64, p, idx, p, idx, types.float64, p, idx
-            ),
-            "openblas_get_num_threads": ci(),
-            "openblas_set_num_threads": types.void(ci),
-        }
-        self.fns: dict[str, Any] = {}
-        for name, sig in sigs.items():
-            f = sym(name)
-            if f is None:
-                raise GiveUp(f"numpy's OpenBLAS has no {name}")
-            local = f"tensorweave_{name}{'_ilp64' if ilp64 else ''}"
-            ll.add_symbol(local, ctypes.cast(f, ctypes.c_void_p).value)
-            self.fns[name] = types.ExternalFunction(local, sig)
-
-
-_cblas: list[_Cblas] = []
-
-
-def _get_cblas() -> _Cblas:
-    if not _cblas:
-        _cblas.append(_Cblas())
-    return _cblas[0]
 
 
 # --- rendering ----------------------------------------------------------------------------------
@@ -108,19 +64,6 @@ def _is_dispatcher(fn: Any) -> bool:
 
 def _is_array(v: Any) -> bool:
     return isinstance(v, np.ndarray) and v.size > 0
-
-
-def _blasable(a: Any) -> tuple[int, int] | None:
-    """(trans, ld) as numpy's matmul passes a 2-D operand (its ``ArgMeta``) to cblas, or None
-    if numpy would not call BLAS with it."""
-    sz = a.dtype.itemsize
-    s0, s1 = a.strides
-    d0, d1 = a.shape
-    if s1 == sz and s0 % sz == 0 and s0 // sz >= d1:
-        return 111, s0 // sz  # CblasNoTrans
-    if s0 == sz and s1 % sz == 0 and s1 // sz >= d0:
-        return 112, s1 // sz  # CblasTrans
-    return None
 
 
 class _Renderer:
@@ -142,13 +85,6 @@ class _Renderer:
         self.subst: dict[int, tuple[np.ndarray, int]] = {}  # gradient root -> (arena, offset)
         self.empty: dict[Any, np.ndarray] = {}  # an empty array per dtype (unused slots)
         self.carried: dict[int, int] = {}  # arg index -> output index (set per compile)
-        self.big_gemms = 0
-        # BLAS is the only threaded work: GEMMs from SPIN_GEMM_FLOPS up run on all BLAS
-        # threads, whose workers keep spinning between them (``Chunk.run``)
-        self.spin = not any(
-            s is not None and _is_dispatcher(s[0]) and s[0].targetoptions.get("parallel")
-            for s in prog.src
-        )
 
     # names -------------------------------------------------------------------------------------
     def _bake(self, v: Any) -> str:
@@ -261,28 +197,27 @@ class _Renderer:
         n = b.shape[1]
         if min(m, n, k) <= 1:
             raise GiveUp("a matmul launch numpy runs as gemv or dot")
-        ta, tb = _blasable(a), _blasable(b)
+        ta, tb = CB.blasable(a), CB.blasable(b)
         if ta is None or tb is None or not out.c_contiguous:
             raise GiveUp("a matmul launch numpy runs without BLAS")
         sa, sb = specs[0], specs[1]
         if sa[0] == sb[0] and (sa[1] is sb[1] if sa[0] == _BAKED else sa[1] == sb[1]):
             raise GiveUp("a matmul of a buffer with itself (numpy may use syrk)")
-        cb = _get_cblas()
-        fname = "cblas_sgemm" if a.dtype.char == "f" else "cblas_dgemm"
-        g = self._global(cb.fns[fname])
-        real = "np.float32" if a.dtype.char == "f" else "np.float64"
-        call = (
-            f"{g}(101, {ta[0]}, {tb[0]}, {m}, {n}, {k}, {real}(1.0), {args[0]}.ctypes.data, "
-            f"{ta[1]}, {args[1]}.ctypes.data, {tb[1]}, {real}(0.0), {args[2]}.ctypes.data, {n})"
-        )
-        flops = 2.0 * m * n * k
-        if flops >= SPIN_GEMM_FLOPS:
-            self.big_gemms += 1
-        if flops < (SPIN_GEMM_FLOPS if self.spin else T.SMALL_GEMM_FLOPS):
-            st = self._global(cb.fns["openblas_set_num_threads"])
-            self.lines += [f"if thr > 1: {st}(1)", call, f"if thr > 1: {st}(thr)"]
-        else:
+        char = a.dtype.char
+        g = self._global(CB.get_cblas().fns["cblas_sgemm" if char == "f" else "cblas_dgemm"])
+        real = "np.float32" if char == "f" else "np.float64"
+        ptrs = [f"{x}.ctypes.data" for x in args]
+        tail = f"{ptrs[0]}, {ta[1]}, {ptrs[1]}, {tb[1]}"
+        call = f"{g}(101, {ta[0]}, {tb[0]}, {m}, {n}, {k}, {real}(1.0), {tail}, {real}(0.0), "
+        call += f"{ptrs[2]}, {n})"
+        if 2.0 * m * n * k < SPLIT_GEMM_FLOPS:
             self.lines.append(call)
+            return
+        split = self._global(CB.split_gemm(char))
+        self.lines += [
+            f"if P > 1: {split}(P, {ta[0]}, {tb[0]}, {m}, {n}, {k}, {tail}, {ptrs[2]}, {n})",
+            f"else: {call}",
+        ]
 
     # the whole chunk ---------------------------------------------------------------------------
     def _host_tables(self) -> dict[int, int]:
@@ -323,10 +258,12 @@ class _Renderer:
         slots = [f"w{gi}_{r}" for r in range(1, 1 + g.nslots)] + [empty] * (3 - g.nslots)
         args = f"{g.op}, {g.flag}, w{gi}_0, {self._bake(g.grads)}, {', '.join(slots)}, "
         args += self._bake(g.h)
-        if g.block is not None:
-            self.lines.append(f"{self._global(K.opt_update_ip_par)}({args}, {g.block})")
-        else:
-            self.lines.append(f"{self._global(K.opt_update_ip)}({args}, 0, {g.total})")
+        serial = f"{self._global(K.opt_update_ip)}({args}, 0, {g.total})"
+        if g.block is None and g.total < PAR_UPDATE_MIN:
+            self.lines.append(serial)
+            return
+        par = self._global(K.opt_update_ip_par)
+        self.lines += [f"if P > 1: {par}({args}, -(-{g.total} // P))", f"else: {serial}"]
 
     def render(self, carry: dict[int, int]) -> str:
         prog = self.prog
@@ -372,7 +309,7 @@ class _Renderer:
                 idx = spec[1]
                 if idx in self.carried or (self.nargs <= idx < self.nargs + self.nvars):
                     raise GiveUp("an output reads a carried argument or a variable")
-        head = ["thr = GT()"]
+        head = []
         for i in range(self.nargs):
             head.append(f"a{i} = D[{i}]")
         for j in range(self.nvars):
@@ -393,8 +330,7 @@ class _Renderer:
                 size = int(np.prod(prog.arg_meta[i][0]))
                 loop.append(f"    a{i} = R{i}[O[{i}, k]:O[{i}, k] + {size}]")
         loop += ["    " + s for s in body + end]
-        self.globals["GT"] = _get_cblas().fns["openblas_get_num_threads"]
-        params = ", ".join(["n", "D", "O", "B", "H"] + [f"R{i}" for i in range(self.nargs)])
+        params = ", ".join(["n", "P", "D", "O", "B", "H"] + [f"R{i}" for i in range(self.nargs)])
         src = [
             "import numpy as np",
             "from numba import njit",
@@ -475,7 +411,6 @@ class Chunk:
             for j, it in enumerate(prog.items)
             if it[0] == _HOST or j in refreshes
         ]
-        self.spin = r.spin and r.big_gemms > 0
         self.groups = r.groups
         self.arena_pools = arena.new_pools(r.groups)
         self.names = r.globals  # the kernels and BLAS functions the source calls
@@ -593,22 +528,18 @@ class Chunk:
                     for h in it[3]:
                         tables[t][k] = h
                         t += 1
-        # Another process holding a core would make every 2-thread GEMM wait for a time slice
-        # (backends.cpu.threads): then the whole chunk runs its GEMMs on one thread.
+        # OpenBLAS on one thread; large GEMMs and updates on numba's threads (P of them), or
+        # all on one thread while another process holds a core (backends.cpu.threads)
         blas = T._get_blas()
         busy = T.load.free_cores() < (os.cpu_count() or 1) - 0.5
-        threads = blas.get_threads() if busy else 1
-        spin = self.spin and not busy
-        if spin:
-            T.set_spin(SPIN_TIMEOUT)
-        elif threads > 1:
+        parts = 1 if busy else numba.get_num_threads()
+        threads = blas.get_threads()
+        if threads > 1:
             blas.set_threads(1)
         try:
-            self.fn(n, tuple(d), offs, self.baked, tuple(tables), *roots)
+            self.fn(n, parts, tuple(d), offs, self.baked, tuple(tables), *roots)
         finally:
-            if spin:
-                T.set_spin(T.OPENBLAS_TIMEOUT)
-            elif threads > 1:
+            if threads > 1:
                 blas.set_threads(threads)
         d.clear()
         # the buffers the last step wrote, as the Python program would return them

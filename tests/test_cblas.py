@@ -1,0 +1,61 @@
+"""numpy's OpenBLAS from numba (``backends/cpu/cblas.py``): the GEMM split over numba's threads
+must equal ``np.matmul`` for every transpose, dtype, split direction and part count."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def cb():
+    from backends.cpu import cblas
+    from backends.cpu.program import GiveUp
+
+    try:
+        cblas.get_cblas()
+    except GiveUp as e:
+        pytest.skip(f"no cblas binding: {e}")
+    return cblas
+
+
+def _operand(rng, rows, cols, trans, dtype):
+    """A (rows x cols) operand laid out as numpy hands it to BLAS: C order or a transpose."""
+    if trans:
+        return rng.normal(size=(cols, rows)).astype(dtype).T
+    return rng.normal(size=(rows, cols)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+@pytest.mark.parametrize(
+    ("m", "n", "k", "parts"),
+    [
+        (32, 128, 784, 2),  # short M: split along N
+        (784, 128, 32, 2),  # long M: split along rows
+        (300, 70, 50, 3),  # uneven parts, last one short
+        (17, 33, 9, 4),  # N smaller than 4 parts of 16: fewer parts
+        (200, 40, 64, 1),
+    ],
+)
+def test_split_gemm_equals_matmul(cb, dtype, ta, tb, m, n, k, parts):
+    rng = np.random.default_rng(m + n + k)
+    a = _operand(rng, m, k, ta, dtype)
+    b = _operand(rng, k, n, tb, dtype)
+    (tra, lda), (trb, ldb) = cb.blasable(a), cb.blasable(b)
+    assert (tra == 112) == ta and (trb == 112) == tb
+    c = np.full((m, n), np.nan, dtype)
+    fn = cb.split_gemm(np.dtype(dtype).char)
+    fn(parts, tra, trb, m, n, k, a.ctypes.data, lda, b.ctypes.data, ldb, c.ctypes.data, n)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(c, a @ b, rtol=tol, atol=tol * k)
+
+
+def test_blasable_names_numpys_layouts(cb):
+    a = np.zeros((6, 4), np.float32)
+    assert cb.blasable(a) == (111, 4)
+    assert cb.blasable(a.T) == (112, 4)
+    assert cb.blasable(np.zeros((6, 8), np.float32)[:, :4]) == (111, 8)
+    assert cb.blasable(a[::2]) == (111, 8)
+    assert cb.blasable(np.zeros((6, 8), np.float32)[:, ::2]) is None
