@@ -619,3 +619,50 @@ def test_fused_optimizer_updates_match_the_composites(be):
     np.testing.assert_allclose(m, em, rtol=1e-6)
     np.testing.assert_allclose(vv, ev, rtol=1e-6)
     np.testing.assert_allclose(nw, w - step * f(0.01), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("name", "nslots", "hyper"),
+    [
+        ("sgd_update", 0, {"lr": 0.1}),
+        ("momentum_update", 1, {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
+        ("adam_update", 2, {"lr": 0.01, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-7, "t": 3}),
+    ],
+)
+def test_update_many_equals_one_update_per_variable(be, name, nslots, hyper):
+    """``<kind>_update_many`` over more variables than one launch takes (``MANY_MAX``), one of
+    them empty, gives exactly what each variable's own update kernel gives."""
+    from backends.crender.fused import MANY_MAX
+
+    rng = np.random.default_rng(8)
+    shapes = [(5, 7), (3,), (0, 4), (130, 3), *[(k + 1, 2) for k in range(MANY_MAX)]]
+    host = [
+        [np.abs(rng.normal(size=s)).astype(np.float32) for _ in range(2 + nslots)] for s in shapes
+    ]
+    dev = [[be.from_numpy(a) for a in arrays] for arrays in host]
+    got = getattr(be, name + "_many")(
+        shapes,
+        "float32",
+        [d[0] for d in dev],
+        [d[1] for d in dev],
+        [tuple(d[2:]) for d in dev],
+        **hyper,
+    )
+    assert len(got) == len(shapes)
+    for shape, d, outs in zip(shapes, dev, got, strict=True):
+        want = getattr(be, name)(shape, "float32", d[0], d[1], tuple(d[2:]), **hyper)
+        assert len(outs) == len(want) == 1 + nslots
+        for o, w in zip(outs, want, strict=True):
+            np.testing.assert_array_equal(
+                be.to_numpy(o, shape, "float32"), be.to_numpy(w, shape, "float32")
+            )
+
+
+def test_update_many_rejects_mismatched_lists(be):
+    w = be.from_numpy(np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="2 shapes, 1 variables"):
+        be.sgd_update_many([(3,), (3,)], "float32", [w], [w], [()], lr=0.1)
+    with pytest.raises(ValueError, match="expected 2 slot buffers, got 1"):
+        be.adam_update_many(
+            [(3,)], "float32", [w], [w], [(w,)], lr=0.1, beta1=0.9, beta2=0.9, epsilon=1e-7, t=1
+        )

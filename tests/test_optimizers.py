@@ -264,6 +264,17 @@ def test_gradient_shape_mismatch_is_an_error(backend):
         train.sgd(0.1).apply_gradients([(tw.zeros([3]), w)])
 
 
+@pytest.mark.parametrize("make", [lambda: train.sgd(0.1), lambda: train.adam(0.1)])
+def test_a_bad_gradient_changes_no_variable(backend, make):
+    ok = tw.variable(tw.ones([2]), name="ok_before_bad")
+    bad = tw.variable(tw.ones([2]), name="bad_after_ok")
+    opt = make()
+    with pytest.raises(ValueError, match="'bad_after_ok' has shape"):
+        opt.apply_gradients([(tw.ones([2]), ok), (tw.ones([3]), bad)])
+    np.testing.assert_array_equal(ok.numpy(), [1.0, 1.0])
+    assert opt.iterations == 0
+
+
 def test_fused_kernel_is_used_when_backend_offers_it(backend, monkeypatch):
     be = tw.backend()
     calls = []
@@ -289,3 +300,36 @@ def test_fused_kernel_is_used_when_backend_offers_it(backend, monkeypatch):
         opt.apply_gradients([(tw.tensor(g), w)])
     assert [c[2] for c in calls] == [1, 2, 3]
     np.testing.assert_allclose(w.numpy(), ref_adam(w0, gs, 0.1), rtol=1e-5, atol=1e-6)
+
+
+def test_one_update_many_call_per_dtype_when_backend_offers_it(backend, monkeypatch):
+    """A backend with ``adam_update_many`` gets every variable of a dtype in one call, and the
+    result is the per-variable formula."""
+    be = tw.backend()
+    calls = []
+
+    def adam_update_many(shapes, dtype, ws, gs, slots, **hyper):
+        calls.append((list(shapes), dtype))
+        outs = []
+        for shape, w, g, sl in zip(shapes, ws, gs, slots, strict=True):
+            wn, gn, m, v = (be.to_numpy(b, shape, dtype).astype(np.float64) for b in (w, g, *sl))
+            b1, b2, t = hyper["beta1"], hyper["beta2"], hyper["t"]
+            m = b1 * m + (1 - b1) * gn
+            v = b2 * v + (1 - b2) * gn * gn
+            step = (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + hyper["epsilon"])
+            wn = wn - hyper["lr"] * step
+            outs.append(tuple(be.from_numpy(np.ascontiguousarray(a, dtype)) for a in (wn, m, v)))
+        return outs
+
+    monkeypatch.setattr(be, "adam_update_many", adam_update_many, raising=False)
+    monkeypatch.setattr(be, "has", lambda k: k in ("adam_update", "adam_update_many"))
+    rng = np.random.default_rng(4)
+    w0s = [rng.normal(size=(2, 3)), rng.normal(size=(4,))]
+    gss = [_grads(rng, w0.shape, 3) for w0 in w0s]
+    ws = [tw.variable(tw.tensor(w0), name=f"many_w{i}") for i, w0 in enumerate(w0s)]
+    opt = train.adam(0.1)
+    for k in range(3):
+        opt.apply_gradients([(tw.tensor(gs[k]), w) for gs, w in zip(gss, ws, strict=True)])
+    assert calls == [([(2, 3), (4,)], "float32")] * 3
+    for w, w0, gs in zip(ws, w0s, gss, strict=True):
+        np.testing.assert_allclose(w.numpy(), ref_adam(w0, gs, 0.1), rtol=1e-5, atol=1e-6)

@@ -7,7 +7,13 @@ from collections.abc import Iterator
 from backends.crender import kernels as K
 from backends.crender import ops
 from backends.crender.dialect import Dialect
-from backends.crender.fused import UPDATES, render_softmax, render_update
+from backends.crender.fused import (
+    MANY_MAX,
+    UPDATES,
+    render_softmax,
+    render_update,
+    render_update_many,
+)
 from backends.crender.kernels import REDUCE_COMBINE
 
 DTYPES = ("float32", "int32", "bool", "float64")
@@ -44,6 +50,8 @@ def sources(
             yield f"softmax_{dt}", render_softmax(d, dt, group)
             for name in UPDATES:
                 yield f"{name}_{dt}", render_update(d, name, dt)
+                for nvars in (1, 2, MANY_MAX):
+                    yield f"{name}_many{nvars}_{dt}", render_update_many(d, name, dt, nvars)
     yield "matmul_naive_float32", K.render_naive_matmul(d, "float32")
     for size in (1, 4, 8):
         yield f"copy_{size}", K.render_copy(d, size)

@@ -7,6 +7,7 @@ the chain in the last bit where the C compiler contracts a*b+c into a fused mult
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from math import prod
 from typing import Any
@@ -19,6 +20,9 @@ from backends.crender.dialect import Dialect
 _i32 = np.int32
 #: Rows at least this long get a work-group each; shorter rows a thread each.
 SOFTMAX_TREE_MIN_R = 128
+#: Variables per launch of an ``*_update_many`` kernel: OpenCL promises only 1024 bytes of
+#: kernel arguments, and 8 Adam variables take 56 buffers.
+MANY_MAX = 8
 
 
 def render_softmax(d: Dialect, dtype: str, wg: int) -> str:
@@ -132,10 +136,38 @@ def render_update(d: Dialect, name: str, dtype: str) -> str:
     return K._program(d, (dtype,), body)
 
 
+def render_update_many(d: Dialect, name: str, dtype: str, nvars: int) -> str:
+    """``<name>_many``: the update ``name`` of ``nvars`` variables in one launch over their
+    concatenated index range (variable ``v`` owns ``[o_v, o_{v+1})``; ``o_0 = 0``, the last
+    bound is ``n``)."""
+    nslots, scalars, stmts = UPDATES[name]
+    t, g = d.ctype(dtype), d.global_qual
+    params: list[str] = []
+    blocks: list[str] = []
+    for v in range(nvars):
+        params += [f"{g} {t}* nw_{v}"] + [f"{g} {t}* ns{k}_{v}" for k in range(nslots)]
+        params += [f"{g} const {t}* w_{v}", f"{g} const {t}* gr_{v}"]
+        params += [f"{g} const {t}* s{k}_{v}" for k in range(nslots)]
+        code = re.sub(r"\b(nw|ns\d|w|gr|s\d)\[i\]", rf"\1_{v}[i]", stmts)
+        guard = f"if (j < o{v + 1}) " if v < nvars - 1 else ""
+        start = f"j - o{v}" if v else "j"
+        blocks.append(f"{guard}{{ int i = {start}; {code.replace('T ', f'{t} ')} }}")
+    params += [f"int {s}" if s == "nesterov" else f"{t} {s}" for s in scalars]
+    params += [f"int o{v}" for v in range(1, nvars)] + ["int n"]
+    body = f"""
+{d.kernel_prefix} void {name}_many({", ".join(params)}) {{
+  int j = {d.global_id()};
+  if (j >= n) return;
+  {chr(10).join("  " + ("else " if v else "") + b for v, b in enumerate(blocks)).strip()}
+}}
+"""
+    return K._program(d, (dtype,), body)
+
+
 class FusedOps:
     """Mixin for ``RenderedBackend``: the fused composites listed in its ``fused``."""
 
-    FUSED = frozenset({"softmax", "log_softmax", *UPDATES})
+    FUSED = frozenset({"softmax", "log_softmax", *UPDATES, *(f"{u}_many" for u in UPDATES)})
 
     def _softmax(self: Any, x: Any, shape: tuple, dtype: str, axis: int, log_: bool) -> Any:
         self._check_dtype(dtype)
@@ -182,6 +214,64 @@ class FusedOps:
                 [*outs, w, g, *slots, *sc, _i32(n)],
             )
         return tuple(outs)
+
+    def _update_many(
+        self: Any,
+        name: str,
+        shapes: list,
+        dtype: str,
+        ws: list,
+        gs: list,
+        slots: list,
+        hyper: dict,
+    ) -> list[tuple]:
+        self._check_dtype(dtype)
+        nslots, scalars, _ = UPDATES[name]
+        if not len(shapes) == len(ws) == len(gs) == len(slots):
+            raise ValueError(
+                f"{name}_many: {len(shapes)} shapes, {len(ws)} variables, {len(gs)} gradients "
+                f"and {len(slots)} slot tuples; expected one of each per variable"
+            )
+        for sl in slots:
+            if len(sl) != nslots:
+                raise ValueError(f"{name}_many: expected {nslots} slot buffers, got {len(sl)}")
+        sizes = [prod(shape) for shape in shapes]
+        if sum(sizes) >= 2**31:
+            raise ValueError(f"{name}_many: {sum(sizes)} elements in all, expected < 2**31")
+        outs = [tuple(self._empty(shape, dtype) for _ in range(nslots + 1)) for shape in shapes]
+        sc = [
+            _i32(v) if s == "nesterov" else self._scalar(v, dtype)
+            for s, v in zip(scalars, HYPER[name](**hyper), strict=True)
+        ]
+        live = [v for v, size in enumerate(sizes) if size]
+        for c in range(0, len(live), MANY_MAX):
+            part = live[c : c + MANY_MAX]
+            args: list[Any] = []
+            for v in part:
+                args += [*outs[v], ws[v], gs[v], *slots[v]]
+            bounds = np.cumsum([sizes[v] for v in part]).tolist()
+            args += sc + [_i32(o) for o in bounds]
+            src = self._source(render_update_many, name, dtype, len(part))
+            self._run1d(src, f"{name}_many", bounds[-1], args)
+        return outs
+
+    def sgd_update_many(
+        self, shapes: list, dtype: str, ws: list, gs: list, slots: list, **hyper: Any
+    ) -> list[tuple]:
+        """Every variable's ``sgd_update`` in as few launches as ``MANY_MAX`` allows."""
+        return self._update_many("sgd_update", shapes, dtype, ws, gs, slots, hyper)
+
+    def momentum_update_many(
+        self, shapes: list, dtype: str, ws: list, gs: list, slots: list, **hyper: Any
+    ) -> list[tuple]:
+        """Every variable's ``momentum_update`` in as few launches as ``MANY_MAX`` allows."""
+        return self._update_many("momentum_update", shapes, dtype, ws, gs, slots, hyper)
+
+    def adam_update_many(
+        self, shapes: list, dtype: str, ws: list, gs: list, slots: list, **hyper: Any
+    ) -> list[tuple]:
+        """Every variable's ``adam_update`` in as few launches as ``MANY_MAX`` allows."""
+        return self._update_many("adam_update", shapes, dtype, ws, gs, slots, hyper)
 
     def sgd_update(
         self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper: Any

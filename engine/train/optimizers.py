@@ -27,6 +27,16 @@ centered``; ``Adagrad``: ``lr, epsilon``; ``Adadelta``: ``lr, rho, epsilon``), w
 ``engine.dispatch.run_multi`` and reads ``hyper`` when it is invoked, so a replayed trace
 (``engine.trace``) passes the values of the step being replayed.
 
+A backend that also offers ``"<kind>_update_many"`` updates every variable of one dtype in a
+step with one call (and as few launches as it can)::
+
+    def adam_update_many(self, shapes: list, dtype: str, ws: list, gs: list, slots: list,
+                         **hyper) -> list[tuple]
+
+with ``slots[k]`` the slot buffers of variable ``k``; it returns ``(new_w, *new_slots)`` per
+variable. (The ``cpu`` backend has no such kernel: its compiled trace programs merge the
+per-variable updates into one launch over flat arenas, ``backends/cpu/arena.py``.)
+
 Device state
 ------------
 Values that change from step to step live in non-trainable scalar variables (``_state``), so a
@@ -164,27 +174,34 @@ class Optimizer:
     ) -> None:
         """Apply one step: ``grads`` is ``{variable name: gradient}`` (as returned by
         ``variable_grads``) or a list of ``(gradient, variable)`` pairs."""
-        pairs = self._pairs(grads)
+        pairs = [(g, var) for g, var in self._pairs(grads) if g is not None]
+        for g, var in pairs:  # every check before any variable changes
+            if g.shape != var.shape:
+                raise ValueError(
+                    f"{self.class_name}.apply_gradients: gradient of {var.name!r} has shape "
+                    f"{g.shape}, the variable has shape {var.shape}"
+                )
         be = registry.backend()
         fused = bool(self.kernel) and be.has(self.kernel)
+        many = fused and be.has(self.kernel + "_many")
         state = self._ensure_state()
         with tidy():
             hyper: dict[str, Any] | None = None
+            updates: list[tuple[Variable, list[Variable], list[Tensor]]] = []
             for g, var in pairs:
-                if g is None:
-                    continue
-                if g.shape != var.shape:
-                    raise ValueError(
-                        f"{self.class_name}.apply_gradients: gradient of {var.name!r} has shape "
-                        f"{g.shape}, the variable has shape {var.shape}"
-                    )
                 slots = self._get_slots(var)
+                if many:
+                    continue
                 if fused:
                     new = self._run_fused(var, g, slots)
                 else:
                     if hyper is None:
                         hyper = self._device_hyper(state)
                     new = self._update(var, ops.cast(g, var.dtype), tuple(slots), **hyper)
+                updates.append((var, slots, new))
+            if many:
+                updates = self._run_fused_many(pairs)
+            for var, slots, new in updates:
                 var.assign(new[0])
                 for s, v in zip(slots, new[1:], strict=False):
                     s.assign(v)
@@ -300,6 +317,43 @@ class Optimizer:
             [(shape, dtype)] * (1 + len(slots)),
             invoke,
         )
+
+    def _run_fused_many(
+        self, pairs: list[tuple[Tensor, Variable]]
+    ) -> list[tuple[Variable, list[Variable], list[Tensor]]]:
+        """The backend's ``<kind>_update_many``: one call per dtype for all ``pairs``."""
+        kernel, k = self.kernel + "_many", 1 + len(self.slot_names)
+        by_dtype: dict[str, list[tuple[Tensor, Variable]]] = {}
+        for g, var in pairs:
+            by_dtype.setdefault(var.dtype, []).append((g, var))
+        updates = []
+        for dtype, group in by_dtype.items():
+            shapes = [var.shape for _, var in group]
+            slots = [self._get_slots(var) for _, var in group]
+
+            def invoke(be: Any, *bufs: Any, shapes: list = shapes, dtype: str = dtype) -> Any:
+                per = [bufs[i : i + 1 + k] for i in range(0, len(bufs), 1 + k)]
+                res = getattr(be, kernel)(
+                    shapes,
+                    dtype,
+                    [b[0] for b in per],
+                    [b[1] for b in per],
+                    [tuple(b[2:]) for b in per],
+                    **self._hyper(),
+                )
+                return [buf for new in res for buf in new]
+
+            invoke.host_key = (id(self), kernel, dtype)  # type: ignore[attr-defined]
+            inputs = [
+                t
+                for (g, var), sl in zip(group, slots, strict=True)
+                for t in (var, ops.cast(g, dtype), *sl)
+            ]
+            metas = [(shape, dtype) for shape in shapes for _ in range(k)]
+            outs = dispatch.run_multi(kernel, inputs, {}, metas, invoke)
+            for j, ((_, var), sl) in enumerate(zip(group, slots, strict=True)):
+                updates.append((var, sl, outs[j * k : (j + 1) * k]))
+        return updates
 
     def _pairs(self, grads: Any) -> list[tuple[Tensor, Variable]]:
         if isinstance(grads, Mapping):
