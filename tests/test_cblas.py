@@ -59,3 +59,35 @@ def test_blasable_names_numpys_layouts(cb):
     assert cb.blasable(np.zeros((6, 8), np.float32)[:, :4]) == (111, 8)
     assert cb.blasable(a[::2]) == (111, 8)
     assert cb.blasable(np.zeros((6, 8), np.float32)[:, ::2]) is None
+
+
+def test_cpu_matmul_splits_large_gemms_over_numba_threads(cb, monkeypatch):
+    """``threads.matmul`` runs GEMMs from SMALL_GEMM_FLOPS as ``split_gemm`` (OpenBLAS's own
+    threads stay idle), leaves small ones and syrk-like products to numpy, and restores
+    OpenBLAS's thread count."""
+    import numba
+
+    from backends.cpu import threads as T
+
+    if numba.get_num_threads() < 2:
+        pytest.skip("numba has one thread here: nothing to split")
+    if T._get_blas().ctl is None:
+        pytest.skip("numpy's OpenBLAS is not reachable (no threadpoolctl controller)")
+    calls = []
+    real = cb.split_gemm
+    monkeypatch.setattr(cb, "split_gemm", lambda char: calls.append(char) or real(char))
+    before = T._get_blas().get_threads()
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(300, 256)).astype(np.float32)
+    b = rng.normal(size=(300, 200)).astype(np.float32)
+    out = np.empty((256, 200), np.float32)
+    T.matmul(a.T, b, out)  # 30.7 MFLOP, A transposed
+    np.testing.assert_allclose(out, a.T @ b, rtol=1e-5, atol=1e-4)
+    assert calls == ["f"]
+    small = np.empty((8, 8), np.float64)
+    T.matmul(np.ones((8, 8)), np.ones((8, 8)), small)
+    sq = np.empty((300, 300), np.float32)
+    T.matmul(a, a.T, sq)  # one buffer on both sides: numpy's syrk
+    np.testing.assert_allclose(sq, a @ a.T, rtol=1e-5, atol=1e-3)
+    assert calls == ["f"]
+    assert T._get_blas().get_threads() == before

@@ -12,7 +12,9 @@ Two problems made the backend's multi-threaded kernels unreliable on a small (2-
   cores: a 2-thread GEMM followed by two parallel elementwise kernels took 1.4 ms instead of
   0.24 ms. :func:`configure_openblas` shortens the spin to 2**16 cycles (~25 us, the way
   ``GOMP_SPINCOUNT`` limits OpenMP's) on the first call of :func:`matmul`, which runs small
-  GEMMs (under ``SMALL_GEMM_FLOPS``) on one BLAS thread.
+  GEMMs (under ``SMALL_GEMM_FLOPS``) on one BLAS thread and larger 2-D ones as one
+  single-threaded GEMM per numba thread (``cblas.split_gemm``: 181-193 us for 256^3 against
+  193-203 us on OpenBLAS's two threads), so only batched GEMMs still wake OpenBLAS's workers.
 
 Everything degrades to a no-op where it cannot apply (no ``/proc``, no OpenBLAS, no
 threadpoolctl, a user's own ``OPENBLAS_THREAD_TIMEOUT``).
@@ -234,6 +236,8 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     flops = 2.0 * m * n * k * (out.size // max(m * n, 1))
     current = blas.get_threads() or 1
     want = blas_threads_for(flops, current)
+    if want > 1 and _split(a, b, out, blas, current):
+        return
     if want == current:
         np.matmul(a, b, out=out)
         return
@@ -242,3 +246,52 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
         np.matmul(a, b, out=out)
     finally:
         blas.set_threads(current)
+
+
+_no_split: list[bool] = []
+
+
+def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray, blas: _Blas, current: int) -> bool:
+    """Run a 2-D float GEMM as one single-threaded ``cblas_?gemm`` per numba thread
+    (``cblas.split_gemm``) instead of on OpenBLAS's threads, whose idle spin would then hold
+    the cores numba's kernels need. False (nothing done) when numpy would not call gemm."""
+    import numba
+
+    parts = numba.get_num_threads()
+    if _no_split or parts < 2 or a.ndim != 2 or b.ndim != 2 or not out.flags.c_contiguous:
+        return False
+    char = a.dtype.char
+    if char not in "fd" or b.dtype.char != char or out.dtype.char != char:
+        return False
+    from backends.cpu import cblas
+    from backends.cpu.program import GiveUp
+
+    ta, tb = cblas.blasable(a), cblas.blasable(b)
+    m, k = a.shape
+    n = b.shape[1]
+    if ta is None or tb is None or min(m, n, k) <= 1 or np.shares_memory(a, b):
+        return False  # numpy would use gemv, dot, syrk or no BLAS at all
+    try:
+        fn = cblas.split_gemm(char)
+    except GiveUp:
+        _no_split.append(True)
+        return False
+    blas.set_threads(1)
+    try:
+        fn(
+            parts,
+            ta[0],
+            tb[0],
+            m,
+            n,
+            k,
+            a.ctypes.data,
+            ta[1],
+            b.ctypes.data,
+            tb[1],
+            out.ctypes.data,
+            n,
+        )
+    finally:
+        blas.set_threads(current)
+    return True
