@@ -11,6 +11,7 @@ import numba  # noqa: E402
 
 from backends.cpu import CpuBackend  # noqa: E402
 from backends.cpu import threads as T  # noqa: E402
+from backends.cpu.backend import _band  # noqa: E402
 
 
 class _Clock:
@@ -139,11 +140,11 @@ def test_cpu_par_runs_serially_while_other_processes_hold_cores():
     assert [decide() for _ in range(4)] == [True, True, False, False]
     # ... then a loaded machine runs serially, probes included
     assert not any(decide() for _ in range(20))
-    assert be._stats["k"][4] == 2
+    assert be._stats[_band("k", n)][4] == 2
     load.free = float(numba.get_num_threads())
-    be._stats["k"][5][:] = be._stats["k"][6][:] = []
-    be._stats["k"][0], be._stats["k"][1] = 2.0, 1.0  # parallel measured faster
-    be._stats["k"][2] = 0  # not a probe call
+    be._stats[_band("k", n)][5][:] = be._stats[_band("k", n)][6][:] = []
+    be._stats[_band("k", n)][0], be._stats[_band("k", n)][1] = 2.0, 1.0  # parallel measured faster
+    be._stats[_band("k", n)][2] = 0  # not a probe call
     assert be._par(n, "k")
     be._tl.pending = None
     # adaptive=False (always parallel above the threshold) ignores the load

@@ -270,6 +270,13 @@ def _opt_slots(name: str, flag: bool) -> int:
     return {"sgd_update": 0, "momentum_update": 1, "adagrad_update": 1}.get(name, 2)
 
 
+def _band(key: Any, n: int) -> tuple:
+    """The adaptive chooser's statistics key: the kernel family and the size within a factor of
+    4. Per-element times differ by size (1M float32 elements fit in L3, 4M do not): pooled, a
+    1M add measured serial-fast made 4M adds run serially, 2x slower."""
+    return (key, n.bit_length() >> 1)
+
+
 class CpuBackend(Backend):
     """Multi-threaded CPU kernels compiled with numba (lazily, per dtype, cached on disk)."""
 
@@ -383,6 +390,7 @@ class CpuBackend(Backend):
             # compiled chunk is found in the disk cache) in every process.
             self._tl.pending = None
             return n >= scale * RECORD_PAR_MIN
+        key = _band(key, n)
         st = self._stats.get(key)
         if st is None:
             # ns/element serial, parallel (medians); calls; runs serial, parallel; samples
