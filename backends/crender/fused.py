@@ -192,21 +192,24 @@ class FusedOps:
         """(x - max) - log(sum(exp(x - max))) along ``axis`` in one kernel."""
         return self._softmax(x, shape, dtype, axis, True)
 
+    def _update_scalars(self: Any, name: str, dtype: str, hyper: dict) -> list:
+        """The scalar kernel arguments of update ``name`` for this step's ``hyper``."""
+        return [
+            _i32(v) if s == "nesterov" else self._scalar(v, dtype)
+            for s, v in zip(UPDATES[name][1], HYPER[name](**hyper), strict=True)
+        ]
+
     def _update(
         self: Any, name: str, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, hyper: dict
     ) -> tuple:
         self._check_dtype(dtype)
-        nslots, scalars, _ = UPDATES[name]
+        nslots = UPDATES[name][0]
         if len(slots) != nslots:
             raise ValueError(f"{name}: expected {nslots} slot buffers, got {len(slots)}")
         outs = [self._empty(shape, dtype) for _ in range(nslots + 1)]
         n = prod(shape)
         if n:
-            values = HYPER[name](**hyper)
-            sc = [
-                _i32(v) if s == "nesterov" else self._scalar(v, dtype)
-                for s, v in zip(scalars, values, strict=True)
-            ]
+            sc = self._update_scalars(name, dtype, hyper)
             self._run1d(
                 self._source(render_update, name, dtype),
                 name,
@@ -226,7 +229,7 @@ class FusedOps:
         hyper: dict,
     ) -> list[tuple]:
         self._check_dtype(dtype)
-        nslots, scalars, _ = UPDATES[name]
+        nslots = UPDATES[name][0]
         if not len(shapes) == len(ws) == len(gs) == len(slots):
             raise ValueError(
                 f"{name}_many: {len(shapes)} shapes, {len(ws)} variables, {len(gs)} gradients "
@@ -239,10 +242,7 @@ class FusedOps:
         if sum(sizes) >= 2**31:
             raise ValueError(f"{name}_many: {sum(sizes)} elements in all, expected < 2**31")
         outs = [tuple(self._empty(shape, dtype) for _ in range(nslots + 1)) for shape in shapes]
-        sc = [
-            _i32(v) if s == "nesterov" else self._scalar(v, dtype)
-            for s, v in zip(scalars, HYPER[name](**hyper), strict=True)
-        ]
+        sc = self._update_scalars(name, dtype, hyper)
         live = [v for v, size in enumerate(sizes) if size]
         for c in range(0, len(live), MANY_MAX):
             part = live[c : c + MANY_MAX]
