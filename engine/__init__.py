@@ -1,7 +1,16 @@
 """tensorweave's engine: tensors, ops, autodiff, backends, memory and optimizers.
 
-``import engine as tw``; see ``shared/spec/api.md`` for the contract.
+``import engine as tw``; the README (``README.md`` in the source tree, the project description
+on PyPI) shows a first model, the backends and the settings (``TENSORWEAVE_BACKEND``,
+``TENSORWEAVE_CACHE``, ``TENSORWEAVE_DATA``); ``python -m engine`` lists the backends.
 """
+
+from importlib import metadata as _metadata
+
+try:
+    __version__: str = _metadata.version("tensorweave")
+except _metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 from engine import gradients as _gradients  # noqa: F401  (fills the gradient table)
 from engine.autodiff import (

@@ -1,7 +1,11 @@
-"""``python -m engine``: every registered backend, PASS/FAIL with its reason, and the choice."""
+"""``python -m engine`` (or ``tensorweave-info``): every registered backend, PASS/FAIL with its
+reason, and the choice. ``--verbose`` also shows the ``tensorweave`` log lines (DEBUG: why each
+backend that failed could not start, which one was selected)."""
 
 from __future__ import annotations
 
+import argparse
+import logging
 import os
 import sys
 import time
@@ -10,6 +14,7 @@ import numpy as np
 
 import engine as tw
 from engine import registry
+from engine.log import enable_logging
 
 
 def smoke(name: str) -> str:
@@ -27,7 +32,20 @@ def smoke(name: str) -> str:
     return f"{'ok' if ok else 'WRONG'} ({ms:.0f} ms)"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Print the backend table; 0 when a backend was selected, 1 otherwise."""
+    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    p = argparse.ArgumentParser(
+        prog="python -m engine" if prog in ("", "__main__.py", "-c") else prog,
+        description="Every tensorweave backend: PASS/FAIL with the reason, and the one selected.",
+    )
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="show tensorweave's DEBUG log lines on stderr"
+    )
+    p.add_argument("--version", action="version", version=f"tensorweave {tw.__version__}")
+    args = p.parse_args(argv)
+    if args.verbose:
+        enable_logging(logging.DEBUG)
     try:
         chosen = tw.get_backend()
         choice_error = None

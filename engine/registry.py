@@ -2,13 +2,20 @@
 
 Factories are stored lazily; nothing is probed at import. The active backend is the highest
 priority whose factory succeeds (ties go to the first registered). ``TENSORWEAVE_BACKEND``
-and ``set_backend`` are strict: a backend that cannot start raises with its reason.
+and ``set_backend`` are strict: a backend that cannot start raises with its reason. Names are
+matched regardless of case (``TENSORWEAVE_BACKEND=CPU`` selects ``cpu``); an unknown name
+raises with a did-you-mean hint.
+
+Automatic selection is quiet: a backend that cannot start (``cuda`` without a GPU) is logged at
+DEBUG on the ``tensorweave.registry`` logger, never warned about; ``python -m engine`` lists
+every backend with its reason.
 """
 
 from __future__ import annotations
 
 import contextlib
 import difflib
+import logging
 import os
 import warnings
 from collections.abc import Callable, Iterator
@@ -16,6 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backends.base import Backend
+from engine.log import LOGGER_NAME
+
+_log = logging.getLogger(f"{LOGGER_NAME}.registry")
 
 ENV_VAR = "TENSORWEAVE_BACKEND"
 
@@ -78,20 +88,39 @@ def remove_backend(name: str) -> None:
     """Forget a backend (and its instance). Removing the active one re-selects lazily."""
     global _active
     _load_builtins()
-    if name not in _entries:
-        raise BackendError(_unknown_message(name))
+    name = _resolve(name, "remove_backend")
     del _entries[name]
     if _active == name:
         _active = None
 
 
+def _canonical(name: str) -> str | None:
+    """The registered name ``name`` refers to: itself, else the one registered name equal to it
+    ignoring case; None when there is none (or several differ only in case)."""
+    if name in _entries:
+        return name
+    if not isinstance(name, str):
+        return None
+    folded = [n for n in _entries if n.casefold() == name.casefold()]
+    return folded[0] if len(folded) == 1 else None
+
+
 def _unknown_message(name: str) -> str:
     names = sorted(_entries)
-    hint = difflib.get_close_matches(str(name), names, n=1)
+    by_folded = {n.casefold(): n for n in names}
+    hint = difflib.get_close_matches(str(name).casefold(), list(by_folded), n=1)
     msg = f"unknown backend {name!r}; registered backends: {', '.join(names) or 'none'}"
     if hint:
-        msg += f". Did you mean {hint[0]!r}?"
+        msg += f". Did you mean {by_folded[hint[0]]!r}?"
     return msg
+
+
+def _resolve(name: str, source: str) -> str:
+    """The registered name for ``name`` (case-insensitive), or a BackendError with a hint."""
+    canonical = _canonical(name)
+    if canonical is None:
+        raise BackendError(f"{source}: {_unknown_message(name)}")
+    return canonical
 
 
 def _start(entry: _Entry) -> Backend | None:
@@ -123,25 +152,25 @@ def _sorted_entries() -> list[_Entry]:
 def _select_best() -> str:
     for entry in _sorted_entries():
         if _start(entry) is not None:
+            _log.debug("selected backend %r (priority %d)", entry.name, entry.resolved_priority())
             return entry.name
-        warnings.warn(
-            f"tensorweave backend {entry.name!r} is unavailable: {entry.reason}", stacklevel=3
-        )
+        _log.debug("backend %r is unavailable: %s", entry.name, entry.reason)
     raise BackendError(
         "no backend could start: " + "; ".join(f"{e.name}: {e.reason}" for e in _entries.values())
     )
 
 
-def _start_strict(name: str, source: str) -> Backend:
-    if name not in _entries:
-        raise BackendError(f"{source}: {_unknown_message(name)}")
+def _start_strict(name: str, source: str) -> str:
+    """Start the backend ``name`` (any case) or raise with the reason; returns its registered
+    name."""
+    name = _resolve(name, source)
     instance = _start(_entries[name])
     if instance is None:
         raise BackendError(
             f"{source}: backend {name!r} cannot start: {_entries[name].reason}. "
             f"Registered backends: {', '.join(sorted(_entries))}"
         )
-    return instance
+    return name
 
 
 def get_backend() -> str:
@@ -151,8 +180,7 @@ def get_backend() -> str:
         _load_builtins()
         env = os.environ.get(ENV_VAR, "").strip()
         if env:
-            _start_strict(env, f"{ENV_VAR}={env}")
-            _active = env
+            _active = _start_strict(env, f"{ENV_VAR}={env}")
         else:
             _active = _select_best()
     return _active
@@ -164,18 +192,19 @@ def backend() -> Backend:
 
 
 def find_backend(name: str) -> Backend | None:
-    """The backend object named ``name``, started if needed; None if it cannot start."""
+    """The backend object named ``name`` (any case), started if needed; None if it is unknown
+    or cannot start."""
     _load_builtins()
-    entry = _entries.get(name)
-    return None if entry is None else _start(entry)
+    canonical = _canonical(name)
+    return None if canonical is None else _start(_entries[canonical])
 
 
 def set_backend(name: str) -> bool:
-    """Make ``name`` the active backend; raises with the reason if it cannot start."""
+    """Make ``name`` (any case: ``"CPU"`` is ``"cpu"``) the active backend; raises
+    ``BackendError`` with the reason if it is unknown or cannot start."""
     global _active
     _load_builtins()
-    _start_strict(name, "set_backend")
-    _active = name
+    _active = _start_strict(name, "set_backend")
     return True
 
 
@@ -210,7 +239,7 @@ def backend_scope(name: str) -> Iterator[Backend]:
     previous = _active
     set_backend(name)
     try:
-        yield _entries[name].instance  # type: ignore[misc]
+        yield _entries[_active].instance  # type: ignore[index]
     finally:
         _active = previous
 

@@ -23,7 +23,7 @@ def _rows() -> list[dict]:
 
 _ROWS = _rows()
 _ENV = os.environ.get(registry.ENV_VAR, "").strip()
-BACKEND_NAMES = [r["name"] for r in _ROWS if not _ENV or r["name"] == _ENV]
+BACKEND_NAMES = [r["name"] for r in _ROWS if not _ENV or r["name"].casefold() == _ENV.casefold()]
 _REASONS = {r["name"]: r["reason"] for r in _ROWS}
 
 
