@@ -128,9 +128,7 @@ def _quiet_selection(caplog) -> str:
             try:
                 tw.get_backend()
             finally:
-                text = "\n".join(
-                    f"{r.name} {r.levelname} {r.getMessage()}" for r in caplog.records
-                )
+                text = "\n".join(f"{r.name} {r.levelname} {r.getMessage()}" for r in caplog.records)
     return text
 
 
