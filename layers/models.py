@@ -229,9 +229,13 @@ class Model(TrainingMixin, Layer):
         line_length: int | None = None,
         positions: Sequence[float] | None = None,
         print_fn: Callable[[str], Any] | None = None,
-    ) -> str:
-        """Print (with ``print_fn``, default ``print``) and return a table of layers, output shapes and
-        parameter counts, as TF.js / Keras."""
+    ) -> None:
+        """Print a table of layers, output shapes and parameter counts, as TF.js / Keras.
+
+        Returns None (so a REPL shows the table once). ``print_fn`` is called once per line
+        instead of ``print`` (Keras's signature): ``lines = []; model.summary(print_fn=
+        lines.append)`` captures the table. ``line_length`` and ``positions`` (fractions of the
+        line, or absolute columns) set the column layout."""
         functional = not isinstance(self, Sequential)
         line_length = line_length or (98 if functional else 65)
         cols = ["Layer (type)", "Output shape", "Param #"] + (
@@ -281,10 +285,8 @@ class Model(TrainingMixin, Layer):
             f"Non-trainable params: {non_trainable:,}",
             "_" * line_length,
         ]
-        text = "\n".join(lines)
         for line in lines:
             (print_fn or print)(line)
-        return text
 
     # --- config ----------------------------------------------------------------------------------------
     def get_config(self) -> dict:
