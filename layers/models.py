@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from os import PathLike
+from pathlib import Path
 from typing import Any
 
 import engine as tw
@@ -17,7 +19,22 @@ def _as_list(x: Any) -> list:
 
 
 class Model(TrainingMixin, Layer):
-    """A graph of layers from symbolic ``inputs`` to ``outputs`` (TF.js ``tf.model``)."""
+    """A graph of layers from symbolic ``inputs`` to ``outputs`` (TF.js ``tf.model``).
+
+    Build one with ``layers.model(inputs=..., outputs=...)``; ``Sequential`` is the stack form.
+    A model is also a layer: it can be called on symbolic tensors inside another model.
+
+    Args:
+        inputs: A ``layers.SymbolicTensor`` from ``layers.input()``, or a list of them.
+        outputs: A symbolic tensor computed from ``inputs`` by layer calls, or a list of them.
+        name: The model's name (unique default from the class name).
+        **kwargs: Layer arguments (``trainable``, ``dtype``, ...).
+
+    Raises:
+        TypeError: ``inputs``/``outputs`` are not symbolic tensors.
+        ValueError: Only one of ``inputs``/``outputs`` is given, or an input does not come
+            from ``layers.input()``.
+    """
 
     def __init__(
         self, inputs: Any = None, outputs: Any = None, name: str | None = None, **kwargs: Any
@@ -92,7 +109,19 @@ class Model(TrainingMixin, Layer):
         return list(self._layers)
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
-        """The layer called ``name`` (or at ``index`` of ``layers``)."""
+        """A layer of the model, by name or by position.
+
+        Args:
+            name: The layer's ``name``.
+            index: Position in ``model.layers`` (used when given, ``name`` is then ignored).
+
+        Returns:
+            The ``Layer``.
+
+        Raises:
+            ValueError: No layer is called ``name``.
+            IndexError: ``index`` is out of range.
+        """
         if index is not None:
             return self.layers[index]
         for la in self.layers:
@@ -124,7 +153,18 @@ class Model(TrainingMixin, Layer):
             )
 
     def run(self, inputs: Sequence[Tensor], training: bool = False) -> list[Tensor]:
-        """Forward pass: one tensor per model input in, one per output out (always a list)."""
+        """Eager forward pass on concrete tensors.
+
+        Args:
+            inputs: One Tensor per model input, in ``model.inputs`` order.
+            training: Run dropout, noise and batch-norm layers in training mode.
+
+        Returns:
+            One Tensor per model output, always a list.
+
+        Raises:
+            ValueError: The model has no inputs yet or the input count is wrong.
+        """
         inputs = list(inputs)
         self._ensure_built(inputs)
         if len(inputs) != len(self.inputs):
@@ -189,11 +229,40 @@ class Model(TrainingMixin, Layer):
 
     # --- inference -------------------------------------------------------------------------------------
     def predict(self, x: Any, batch_size: int = 32, verbose: int = 0) -> Tensor | list[Tensor]:
-        """Outputs for ``x`` computed in batches of ``batch_size`` (tensors, one per output)."""
+        """The model's outputs for ``x``, computed in batches (TF.js ``predict``).
+
+        As in TF.js, the result is a ``Tensor`` (on the active backend), not a numpy array:
+        call ``.numpy()`` for host values. Runs in inference mode (no dropout); a model
+        compiled with ``jit=True`` replays a traced predict step.
+
+        Args:
+            x: Inputs: a Tensor, numpy array or nested list for a single-input model; a list
+                (one per input) or a dict keyed by input name otherwise.
+            batch_size: Samples per forward pass (positive int).
+            verbose: Accepted for TF.js/Keras compatibility; nothing is printed.
+
+        Returns:
+            A ``Tensor`` of shape ``(samples, *output_shape)`` for a single-output model, else
+            a list of them (one per output).
+
+        Raises:
+            ValueError: ``batch_size`` is not positive, ``x`` has no samples or does not match
+                the model's inputs.
+
+        Example:
+
+        >>> import numpy as np
+        >>> model = layers.sequential([layers.dense(units=2, input_shape=[3])])
+        >>> y = model.predict(np.ones((5, 3)), batch_size=2)
+        >>> type(y).__name__, y.shape
+        ('Tensor', (5, 2))
+        >>> y.numpy().shape
+        (5, 2)
+        """
+        from engine.dtypes import as_int
         from layers.data import as_input_list
 
-        if int(batch_size) <= 0:
-            raise ValueError(f"predict: batch_size must be a positive integer, got {batch_size}")
+        batch_size = as_int(batch_size, "predict: batch_size", minimum=1)
         xs = as_input_list(x, self)
         n = xs[0].shape[0]
         pieces: list[list[Tensor]] = []
@@ -211,14 +280,46 @@ class Model(TrainingMixin, Layer):
         return outs[0] if len(outs) == 1 else outs
 
     def predict_on_batch(self, x: Any) -> Tensor | list[Tensor]:
-        """Outputs for ``x`` in one batch."""
+        """The model's outputs for ``x`` in one forward pass (TF.js ``predictOnBatch``).
+
+        Args:
+            x: Inputs, as for ``predict``.
+
+        Returns:
+            A ``Tensor`` (single output) or a list of Tensors, as ``predict``.
+        """
         from layers.data import as_input_list
 
         outs = self._forward(as_input_list(x, self))
         return outs[0] if len(outs) == 1 else outs
 
-    def save(self, path: Any, include_optimizer: bool = False) -> Any:
-        """Save to the folder ``path`` in the TF.js layers format (see ``layers.saving``)."""
+    def save(self, path: str | PathLike[str], include_optimizer: bool = False) -> Path:
+        """Save the model to a folder in the TF.js layers format (TF.js ``model.save``).
+
+        The folder gets ``model.json`` (topology, weights manifest and, with
+        ``include_optimizer``, the training config) and ``weights.bin``; TF.js's
+        ``tf.loadLayersModel`` and ``layers.load_model`` read it back. The save is atomic: a
+        failed save leaves a previous one intact.
+
+        Args:
+            path: The folder (created if needed; a ``file://`` URL is accepted).
+            include_optimizer: Also save the compile settings and the optimizer's state, so a
+                loaded model resumes training where this one stopped.
+
+        Returns:
+            The folder written, as a ``pathlib.Path``.
+
+        Raises:
+            ValueError: ``path`` names a ``.json`` file instead of a folder.
+
+        Example:
+
+        >>> import tempfile
+        >>> model = layers.sequential([layers.dense(units=2, input_shape=[3])])
+        >>> folder = model.save(tempfile.mkdtemp())
+        >>> sorted(p.name for p in folder.iterdir())
+        ['model.json', 'weights.bin']
+        """
         from layers.saving import save_model
 
         return save_model(self, path, include_optimizer)
@@ -290,7 +391,12 @@ class Model(TrainingMixin, Layer):
 
     # --- config ----------------------------------------------------------------------------------------
     def get_config(self) -> dict:
-        """Keras functional config: layers with inbound nodes, input and output layers."""
+        """The model's architecture as a JSON-ready dict (Keras functional config).
+
+        Returns:
+            ``{"name", "layers", "input_layers", "output_layers"}``: every layer's config with
+            its inbound nodes, as Keras and TF.js write them.
+        """
         node_ids = {id(n) for n in self._nodes}
         entries = []
         for la in self.layers:
@@ -330,7 +436,16 @@ class Model(TrainingMixin, Layer):
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> Model:
-        """Rebuild a functional model from ``get_config()`` output (Keras / TF.js JSON)."""
+        """Rebuild a functional model from ``get_config()`` output (Keras / TF.js JSON).
+
+        Args:
+            config: A functional model config.
+            custom_objects: Accepted for Keras compatibility and not used: register custom
+                layer classes with ``layers.register_layer`` instead.
+
+        Returns:
+            A new ``Model`` with fresh weights.
+        """
         created: dict[str, Layer] = {}
         outputs_of: dict[str, list[list[SymbolicTensor]]] = {}
         pending: list[tuple[dict, list]] = []
@@ -383,7 +498,14 @@ def _model_node_index(model: Model, t: SymbolicTensor) -> int:
 
 
 class Sequential(Model):
-    """A linear stack of layers (TF.js ``tf.sequential``)."""
+    """A linear stack of layers (TF.js ``tf.sequential``); see ``layers.sequential``.
+
+    Args:
+        layers: Layers to stack, in order; the first needs ``input_shape`` (or be an
+            ``InputLayer``) for the model to be built before its first call.
+        name: The model's name.
+        **kwargs: Layer arguments.
+    """
 
     def __init__(
         self, layers: Sequence[Layer] | None = None, name: str | None = None, **kwargs: Any
@@ -399,7 +521,17 @@ class Sequential(Model):
         return list(self._stack)
 
     def add(self, layer: Layer) -> None:
-        """Append ``layer``; the first layer's input_shape (or an InputLayer) fixes the model's input."""
+        """Append a layer to the top of the stack.
+
+        Args:
+            layer: A ``Layer`` with one input and one output. The first layer's
+                ``input_shape`` (or an ``InputLayer``) fixes the model's input.
+
+        Raises:
+            TypeError: ``layer`` is not a Layer.
+            ValueError: The layer is already in the model, an ``InputLayer`` is not first, or
+                the layer cannot take the previous layer's output shape.
+        """
         if isinstance(layer, SymbolicTensor):
             layer = layer.layer
         if not isinstance(layer, Layer):
@@ -436,7 +568,14 @@ class Sequential(Model):
                 self._connect()
 
     def pop(self) -> Layer:
-        """Remove and return the last layer."""
+        """Remove the last layer of the stack.
+
+        Returns:
+            The removed ``Layer``.
+
+        Raises:
+            ValueError: The model has no layers.
+        """
         if not self._stack:
             raise ValueError("Sequential.pop: the model has no layers")
         layer = self._stack.pop()
@@ -497,7 +636,12 @@ class Sequential(Model):
         self.build((None,) + tuple(inputs[0].shape[1:]))
 
     def build(self, input_shape: Any = None) -> None:
-        """Fix the input shape (batch dimension first, may be None) and build every layer."""
+        """Fix the input shape and build every layer (creating their weights).
+
+        Args:
+            input_shape: The input shape, batch dimension first (may be ``None``); optional
+                when the first layer has an ``input_shape``.
+        """
         if self.built:
             return
         if input_shape is None:
@@ -540,12 +684,55 @@ class Sequential(Model):
 
 
 def sequential(layers: Sequence[Layer] | None = None, name: str | None = None) -> Sequential:
-    """A Sequential model from a list of layers (TF.js ``tf.sequential``)."""
+    """A model that is a linear stack of layers (TF.js ``tf.sequential``).
+
+    Args:
+        layers: The layers, in order; the first one needs ``input_shape`` (or
+            ``batch_input_shape``). More can be appended with ``model.add``.
+        name: The model's name (default ``"sequential_<n>"``).
+
+    Returns:
+        A ``Sequential`` model, ready to ``compile``.
+
+    Example:
+
+    >>> model = layers.sequential(
+    ...     [
+    ...         layers.dense(units=8, activation="relu", input_shape=[4]),
+    ...         layers.dense(units=3, activation="softmax"),
+    ...     ]
+    ... )
+    >>> model.output_shapes, model.count_params()
+    ([(None, 3)], 67)
+    """
     return Sequential(layers, name=name)
 
 
 def model(inputs: Any, outputs: Any, name: str | None = None) -> Model:
-    """A functional model from symbolic inputs to outputs (TF.js ``tf.model``)."""
+    """A functional model: a graph of layer calls from symbolic inputs to outputs (TF.js
+    ``tf.model``).
+
+    Args:
+        inputs: A symbolic tensor from ``layers.input()``, or a list of them.
+        outputs: Symbolic tensor(s) computed from ``inputs`` by calling layers.
+        name: The model's name.
+
+    Returns:
+        A ``Model``.
+
+    Raises:
+        TypeError: ``inputs``/``outputs`` are not symbolic tensors.
+        ValueError: An input does not come from ``layers.input()``.
+
+    Example:
+
+    >>> x = layers.input(shape=[4])
+    >>> h = layers.dense(units=8, activation="relu")(x)
+    >>> y = layers.dense(units=1)(h)
+    >>> m = layers.model(inputs=x, outputs=y)
+    >>> m.predict(tw.ones([2, 4])).shape
+    (2, 1)
+    """
     return Model(inputs=inputs, outputs=outputs, name=name)
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -34,11 +35,16 @@ import numpy as np
 import engine as tw
 from engine import Tensor, dispatch, registry
 from engine.autodiff import Tape
+from engine.dtypes import as_int
 from engine.trace import TraceCache
 from layers import callbacks as cbks
 from layers import losses as losses_mod
 from layers import metrics as metrics_mod
 from layers.data import _convert, as_input_list, split_inputs
+
+
+#: Guards the lazy creation of each model's step lock (``TrainingMixin._steps_lock``).
+_LOCK_GUARD = threading.Lock()
 
 
 def _is_array_like(x: Any) -> bool:
@@ -132,12 +138,37 @@ class TrainingMixin:
 
     # --- compile ------------------------------------------------------------------------------
     def compile(self, optimizer: Any, loss: Any, metrics: Any = None, jit: bool = True) -> None:
-        """Set the optimizer (a name of tfjs-compat §2, any case, or an instance), the loss
-        (name, callable, list per output or dict by output name) and the metrics (list for every
-        output, or dict by output name). Everything is checked before the model changes;
-        recompiling keeps the weights, and a string optimizer starts fresh. ``jit=True`` traces
-        the train, test and predict steps and replays them (``jit=False``: eager, for
-        debugging)."""
+        """Configure the model for training: optimizer, loss and metrics (TF.js ``compile``).
+
+        Everything is checked before the model changes; recompiling keeps the weights, and a
+        string optimizer starts fresh.
+
+        Args:
+            optimizer: An optimizer name of tfjs-compat §2 in any case (``"adam"``, ``"sgd"``,
+                ``"rmsprop"``, ...; default hyperparameters) or an ``engine.train.Optimizer``
+                instance such as ``tw.train.adam(1e-3)``.
+            loss: A loss name in TF.js camelCase or Keras snake_case
+                (``"categoricalCrossentropy"`` / ``"categorical_crossentropy"``), a callable
+                ``(y_true, y_pred) -> per-sample Tensor``, a list with one loss per output, or
+                a dict keyed by output name.
+            metrics: ``None``, a list of metric names or callables applied to every output
+                (``"accuracy"``/``"acc"`` picks the accuracy matching the loss), or a dict
+                keyed by output name.
+            jit: ``True`` (default) traces the train, test and predict steps on their first
+                batch of each shape signature and replays the recorded kernels afterwards;
+                ``False`` runs eagerly, for debugging.
+
+        Raises:
+            ValueError: A loss or metric name is unknown, a loss is missing, or a list/dict
+                does not match the model's outputs.
+
+        Example:
+
+        >>> model = layers.sequential([layers.dense(units=1, input_shape=[3])])
+        >>> model.compile(optimizer="sgd", loss="meanSquaredError", metrics=["mae"])
+        >>> model.metrics_names
+        ['loss', 'mae']
+        """
         from engine import train
 
         names = list(self.output_names)
@@ -384,12 +415,24 @@ class TrainingMixin:
         per_out = self._losses(outs, d)
         return self._stack_logs(_sum(per_out), per_out, outs, d)
 
+    def _steps_lock(self) -> threading.RLock:
+        """The lock every forward/train/test step of this model holds: steps from several
+        threads run one at a time, so a predict beside ``fit`` sees the weights between two
+        optimizer steps and concurrent predicts never share a step's buffers."""
+        lock = self.__dict__.get("_steps_lock_")
+        if lock is None:
+            with _LOCK_GUARD:
+                lock = self.__dict__.setdefault("_steps_lock_", threading.RLock())
+        return lock
+
     def _train_step(self, d: _Data) -> np.ndarray:
         """One eager optimizer step; the logs come back to the host."""
-        return tw.tidy(lambda: self._train_values(d).numpy())
+        with self._steps_lock():
+            return tw.tidy(lambda: self._train_values(d).numpy())
 
     def _test_step(self, d: _Data) -> np.ndarray:
-        return tw.tidy(lambda: self._test_values(d).numpy())
+        with self._steps_lock():
+            return tw.tidy(lambda: self._test_values(d).numpy())
 
     def _traced(self, kind: str, d: _Data, acc: Tensor | None) -> tuple[Tensor, Tensor]:
         """``(values, acc + values * batch size)`` for one batch, through the trace cache of
@@ -412,7 +455,8 @@ class TrainingMixin:
 
             return tw.tidy(inner)
 
-        return self._traces[kind](self._signature(kind, args, mask), fn, args)
+        with self._steps_lock():
+            return self._traces[kind](self._signature(kind, args, mask), fn, args)
 
     def _traced_chunk(
         self,
@@ -445,7 +489,8 @@ class TrainingMixin:
         if len({id(a) for a in args}) != len(args):
             return None
         ranges = [(k * size, (k + 1) * size) for k in range(steps)]
-        return tr.replay_batches(args, range(len(args) - 1), ranges, {1: len(args) - 1})
+        with self._steps_lock():
+            return tr.replay_batches(args, range(len(args) - 1), ranges, {1: len(args) - 1})
 
     def _signature(self, kind: str, args: list, mask: tuple) -> tuple:
         """The trace key of a step; ``args`` are its tensors or their ``(shape, dtype)``."""
@@ -460,12 +505,13 @@ class TrainingMixin:
 
     def _forward(self, xs: list[Tensor]) -> list[Tensor]:
         """``run(xs, training=False)``, traced when the model was compiled with ``jit``."""
-        if not self.jit:
-            return self.run(xs, training=False)
-        key = ("predict", tuple((t.shape, t.dtype) for t in xs), registry.get_backend())
-        return self._traces["predict"](
-            key, lambda *a: tw.tidy(lambda: list(self.run(list(a), training=False))), xs
-        )
+        with self._steps_lock():
+            if not self.jit:
+                return self.run(xs, training=False)
+            key = ("predict", tuple((t.shape, t.dtype) for t in xs), registry.get_backend())
+            return self._traces["predict"](
+                key, lambda *a: tw.tidy(lambda: list(self.run(list(a), training=False))), xs
+            )
 
     def _running_logs(self) -> dict[str, float] | None:
         """The running epoch means (jit mode; one device read), for the progress bar."""
@@ -521,13 +567,59 @@ class TrainingMixin:
         initial_epoch: int = 0,
         steps_per_epoch: int | None = None,
     ) -> cbks.History:
-        """Train for ``epochs`` epochs (from ``initial_epoch``); returns the ``History``."""
+        """Train the model on arrays for a fixed number of epochs (TF.js ``fit``).
+
+        Each batch runs one optimizer step inside ``tw.tidy``. Epoch logs hold the
+        batch-size-weighted means of the loss and metrics (``val_``-prefixed for validation).
+
+        Args:
+            x: Input data: a Tensor, numpy array or nested list for a single-input model; a
+                list of them (one per input) or a dict keyed by input name otherwise.
+            y: Targets, shaped like the model's outputs (list/dict for several outputs).
+            batch_size: Samples per optimizer step (positive int; the last batch may be
+                smaller).
+            epochs: Index of the epoch to stop at (trains epochs ``initial_epoch`` to
+                ``epochs - 1``).
+            verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+            callbacks: A ``layers.callbacks.Callback`` or a list of them (``EarlyStopping``,
+                ``ModelCheckpoint``, ...).
+            validation_split: Fraction in (0, 1) of the samples, taken from the end before
+                shuffling (as TF.js), held out for validation. Ignored when
+                ``validation_data`` is given.
+            validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``,
+                evaluated at the end of every epoch.
+            shuffle: Shuffle the training samples before every epoch (``"batch"`` counts as
+                ``True``).
+            class_weight: ``{class index: weight}`` scaling each sample's loss by its target
+                class (single-output models).
+            sample_weight: Per-sample loss weights, shape ``(samples,)``.
+            initial_epoch: The epoch to start at (to resume an earlier run).
+            steps_per_epoch: Batches per epoch; default ``ceil(samples / batch_size)``.
+
+        Returns:
+            A ``layers.History`` whose ``history`` maps every logged name (``"loss"``,
+            metric names, ``"val_loss"``, ...) to a list of per-epoch floats and whose
+            ``epoch`` lists the epochs run.
+
+        Raises:
+            RuntimeError: The model is not compiled.
+            ValueError: Bad ``batch_size``, ``validation_split`` or ``steps_per_epoch``, or
+                ``x``/``y`` shapes or sample counts that do not match the model.
+
+        Example:
+
+        >>> import numpy as np
+        >>> model = layers.sequential([layers.dense(units=1, input_shape=[3])])
+        >>> model.compile(optimizer="sgd", loss="meanSquaredError")
+        >>> history = model.fit(np.ones((8, 3)), np.zeros((8, 1)), epochs=2, verbose=0)
+        >>> history.epoch, len(history.history["loss"])
+        ([0, 1], 2)
+        """
         self._check_compiled("fit")
-        batch_size = _positive_int(batch_size, "batch_size")
-        epochs = int(epochs)
-        initial_epoch = int(initial_epoch)
+        batch_size = _positive_int(batch_size, "fit: batch_size")
+        epochs, initial_epoch, verbose = _count_args("fit", epochs, initial_epoch, verbose)
         if steps_per_epoch is not None:
-            steps_per_epoch = _positive_int(steps_per_epoch, "steps_per_epoch")
+            steps_per_epoch = _positive_int(steps_per_epoch, "fit: steps_per_epoch")
         data = self._data(x, y, sample_weight, class_weight, "fit")
         val: _Data | None = None
         if validation_data is not None:
@@ -646,14 +738,48 @@ class TrainingMixin:
         initial_epoch: int = 0,
         validation_batch_size: int = 32,
     ) -> cbks.History:
-        """Train on an iterable of batches: each ``(x, y)``, ``(x, y, sample_weight)`` or TF.js's
-        ``{"xs": x, "ys": y}``. Without ``batches_per_epoch`` every epoch iterates the dataset
-        afresh; with it, epochs draw that many batches from one running iterator (restarted
-        when a re-iterable dataset runs out). ``validation_data`` is ``(x, y[, sample_weight])``
-        arrays or an iterable of batches."""
+        """Train on an iterable of batches (TF.js ``fitDataset``).
+
+        Without ``batches_per_epoch`` every epoch iterates the dataset afresh; with it, epochs
+        draw that many batches from one running iterator (restarted when a re-iterable
+        dataset runs out).
+
+        Args:
+            dataset: An iterable of batches, each ``(x, y)``, ``(x, y, sample_weight)`` or
+                TF.js's ``{"xs": x, "ys": y}`` (``layers.data`` builds such datasets).
+            epochs: Index of the epoch to stop at.
+            batches_per_epoch: Batches per epoch, or ``None`` for one pass over ``dataset``.
+            validation_data: ``(x, y[, sample_weight])`` arrays or an iterable of batches,
+                evaluated at the end of every epoch.
+            verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+            callbacks: A ``layers.callbacks.Callback`` or a list of them.
+            class_weight: ``{class index: weight}`` scaling each sample's loss.
+            initial_epoch: The epoch to start at.
+            validation_batch_size: Batch size for array ``validation_data``.
+
+        Returns:
+            A ``layers.History`` of the per-epoch logs, as ``fit``.
+
+        Raises:
+            RuntimeError: The model is not compiled.
+            ValueError: A bad ``batches_per_epoch`` or a batch that does not match the model.
+
+        Example:
+
+        >>> import numpy as np
+        >>> model = layers.sequential([layers.dense(units=1, input_shape=[2])])
+        >>> model.compile(optimizer="sgd", loss="meanSquaredError")
+        >>> batches = [(np.ones((4, 2)), np.zeros((4, 1)))] * 3
+        >>> model.fit_dataset(batches, epochs=2, verbose=0).epoch
+        [0, 1]
+        """
         self._check_compiled("fit_dataset")
+        epochs, initial_epoch, verbose = _count_args("fit_dataset", epochs, initial_epoch, verbose)
+        validation_batch_size = _positive_int(
+            validation_batch_size, "fit_dataset: validation_batch_size"
+        )
         if batches_per_epoch is not None:
-            batches_per_epoch = _positive_int(batches_per_epoch, "batches_per_epoch")
+            batches_per_epoch = _positive_int(batches_per_epoch, "fit_dataset: batches_per_epoch")
         val_arrays: _Data | None = None
         val_batches: Any = None
         if validation_data is not None:
@@ -748,10 +874,37 @@ class TrainingMixin:
     def evaluate(
         self, x: Any, y: Any, batch_size: int = 32, verbose: int = 0, sample_weight: Any = None
     ) -> float | list[float]:
-        """The loss (and metrics, in ``metrics_names`` order) over ``x``/``y`` as Python floats:
-        a float when there is only the loss, else a list."""
+        """The loss and metrics of the model on ``x``/``y``, computed in batches.
+
+        As TF.js, the regularisation penalties are not included in the loss.
+
+        Args:
+            x: Inputs, as for ``fit``.
+            y: Targets, as for ``fit``.
+            batch_size: Samples per batch (positive int).
+            verbose: Non-zero prints one line with every value.
+            sample_weight: Per-sample loss weights, shape ``(samples,)``.
+
+        Returns:
+            Python floats in ``model.metrics_names`` order: a float when the model logs only
+            the loss, else a list ``[loss, *metrics]``. (TF.js returns scalar tensors.)
+
+        Raises:
+            RuntimeError: The model is not compiled.
+            ValueError: A bad ``batch_size`` or data that does not match the model.
+
+        Example:
+
+        >>> import numpy as np
+        >>> model = layers.sequential([layers.dense(units=1, input_shape=[3])])
+        >>> model.compile(optimizer="sgd", loss="meanSquaredError", metrics=["mae"])
+        >>> loss, mae = model.evaluate(np.ones((8, 3)), np.zeros((8, 1)))
+        >>> isinstance(loss, float) and isinstance(mae, float)
+        True
+        """
         self._check_compiled("evaluate")
-        batch_size = _positive_int(batch_size, "batch_size")
+        batch_size = _positive_int(batch_size, "evaluate: batch_size")
+        verbose = as_int(verbose, "evaluate: verbose", minimum=0)
         d = self._data(x, y, sample_weight, None, "evaluate")
         vals = [float(v) for v in self._evaluate_data(d, batch_size)]
         if verbose:
@@ -761,7 +914,19 @@ class TrainingMixin:
         return vals[0] if len(vals) == 1 else vals
 
     def evaluate_dataset(self, dataset: Iterable[Any]) -> float | list[float]:
-        """``evaluate`` over an iterable of ``(x, y[, sample_weight])`` batches."""
+        """``evaluate`` over an iterable of batches (TF.js ``evaluateDataset``).
+
+        Args:
+            dataset: An iterable of ``(x, y)``, ``(x, y, sample_weight)`` or
+                ``{"xs": x, "ys": y}`` batches.
+
+        Returns:
+            A float (loss only) or a list ``[loss, *metrics]``: sample-weighted means over
+            every batch, in ``model.metrics_names`` order.
+
+        Raises:
+            RuntimeError: The model is not compiled.
+        """
         self._check_compiled("evaluate_dataset")
         vals = [float(v) for v in _DatasetValidation(self, dataset).evaluate()]
         return vals[0] if len(vals) == 1 else vals
@@ -769,7 +934,21 @@ class TrainingMixin:
     def train_on_batch(
         self, x: Any, y: Any, sample_weight: Any = None, class_weight: Mapping | None = None
     ) -> float | list[float]:
-        """One optimizer step on exactly this batch; returns the loss (and metrics) as floats."""
+        """Run one optimizer step on exactly this batch (TF.js ``trainOnBatch``).
+
+        Args:
+            x: The batch's inputs, as for ``fit``.
+            y: The batch's targets.
+            sample_weight: Per-sample loss weights, shape ``(batch,)``.
+            class_weight: ``{class index: weight}`` scaling each sample's loss.
+
+        Returns:
+            The loss before the step (a float), or ``[loss, *metrics]`` when metrics are
+            compiled.
+
+        Raises:
+            RuntimeError: The model is not compiled.
+        """
         self._check_compiled("train_on_batch")
         d = self._data(x, y, sample_weight, class_weight, "train_on_batch")
         if self.jit:
@@ -779,7 +958,19 @@ class TrainingMixin:
         return vals[0] if len(vals) == 1 else vals
 
     def test_on_batch(self, x: Any, y: Any, sample_weight: Any = None) -> float | list[float]:
-        """Loss (and metrics) on one batch without training."""
+        """The loss and metrics on one batch, without training.
+
+        Args:
+            x: The batch's inputs, as for ``fit``.
+            y: The batch's targets.
+            sample_weight: Per-sample loss weights, shape ``(batch,)``.
+
+        Returns:
+            A float (loss only) or a list ``[loss, *metrics]``.
+
+        Raises:
+            RuntimeError: The model is not compiled.
+        """
         self._check_compiled("test_on_batch")
         d = self._data(x, y, sample_weight, None, "test_on_batch")
         if self.jit:
@@ -931,9 +1122,19 @@ def _class_weights(y: np.ndarray, class_weight: Mapping, output: str) -> np.ndar
 
 
 def _positive_int(v: Any, name: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    return int(v)
+    """``v`` as an int >= 1 (``engine.dtypes.as_int``: 2.0 is 2; 2.5, True, "2" raise)."""
+    return as_int(v, name, minimum=1)
+
+
+def _count_args(where: str, epochs: Any, initial_epoch: Any, verbose: Any) -> tuple[int, int, int]:
+    """``epochs``, ``initial_epoch`` (ints >= 0) and ``verbose`` (0, 1 or 2), checked before
+    anything runs: ``epochs=1.5`` raises instead of running one epoch."""
+    epochs = as_int(epochs, f"{where}: epochs", minimum=0)
+    initial_epoch = as_int(initial_epoch, f"{where}: initial_epoch", minimum=0)
+    verbose = as_int(verbose, f"{where}: verbose", minimum=0)
+    if verbose > 2:
+        raise ValueError(f"{where}: verbose must be 0, 1 or 2, got {verbose!r}")
+    return epochs, initial_epoch, verbose
 
 
 def _sum(values: list[Tensor]) -> Tensor:
