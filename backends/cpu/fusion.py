@@ -3,11 +3,11 @@
 ``CpuBackend.fused_elementwise`` (the contract is in ``backends.base``) calls ``run``. For each
 (expression, broadcast pattern) this module renders the numba source of a serial range kernel
 and its ``prange`` twin, writes it to ``<cache>/fusion/tw_fused_<hash>.py`` (``cache`` is
-``$TENSORWEAVE_CACHE`` or ``~/.cache/tensorweave``; a temporary directory when neither is
-writable) and imports it. ``cache=True`` then keeps the compiled machine code next to that file
-(numba needs a real source file, and one that does not change: a file is only written when
-missing), so a later process pays the import, not the compile. Kernels are also cached in the
-process by key.
+``$TENSORWEAVE_CACHE`` or the user cache folder, see ``backends.cache``; a temporary directory
+when it is not writable) and imports it. ``cache=True`` then keeps the compiled machine code in
+``<cache>/numba`` (numba needs a real source file, and one that does not change: a file is only
+written when missing), so a later process pays the import, not the compile. Kernels are also
+cached in the process by key.
 
 Patterns: *flat* when the collapsed iteration space is one axis (every input is the whole
 output or a scalar, read once), else *strided*: an odometer over the collapsed shape, as
@@ -36,6 +36,7 @@ import numpy as np
 from numba import njit
 
 from backends.base import check_fused_elementwise, numpy_dtype
+from backends.cache import cache_subdir
 from backends.cpu.kernels import fast_exp
 
 #: Bump when the generated code changes (old files then stop matching their key).
@@ -287,16 +288,7 @@ def cache_dir() -> str:
     """Where generated kernel modules live (created on first use)."""
     if _dir:
         return _dir[0]
-    base = os.environ.get("TENSORWEAVE_CACHE") or os.path.join(
-        os.path.expanduser("~"), ".cache", "tensorweave"
-    )
-    path = os.path.join(base, "fusion")
-    try:
-        os.makedirs(path, exist_ok=True)
-        if not os.access(path, os.W_OK):
-            raise OSError(f"{path} is not writable")
-    except OSError:
-        path = tempfile.mkdtemp(prefix="tensorweave-fusion-")
+    path = cache_subdir("fusion")  # $TENSORWEAVE_CACHE/fusion or the user cache folder's
     _dir.append(path)
     return path
 
