@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,11 @@ from layers.utils import Shape, normalize_shape, reserve_name, to_snake_case, un
 
 #: class name ("Dense", "Conv2D", ...) -> Layer subclass, for loaders and ``from_config``.
 LAYER_CLASSES: dict[str, type] = {}
+#: Set while a model is built from an untrusted file (``layers.saving.load_model``): called as
+#: ``guard(layer, name, shape, dtype)`` before each weight is allocated; it raises to refuse.
+WEIGHT_GUARD: ContextVar[Callable[[Any, str, tuple[int, ...], str], None] | None] = ContextVar(
+    "WEIGHT_GUARD", default=None
+)
 
 
 def register_layer(cls: type, name: str | None = None) -> type:
@@ -197,7 +203,11 @@ class Layer:
     ) -> Variable:
         """Create a weight ``<layer name>/<name>`` from ``initializer`` and track it."""
         init = _initializers.get(initializer)
-        value = init(tuple(int(s) for s in shape), dtype)
+        shape = tuple(int(s) for s in shape)
+        guard = WEIGHT_GUARD.get()
+        if guard is not None:
+            guard(self, name, shape, dtype)
+        value = init(shape, dtype)
         var = tw.variable(
             value, trainable=trainable and self._trainable, name=f"{self.name}/{name}"
         )

@@ -22,12 +22,16 @@ from __future__ import annotations
 import ctypes
 import errno
 import json
+import math
 import os
+import re
 import shutil
+import stat
 import sys
-import tempfile
+import time
 import uuid
 import warnings
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +39,7 @@ from typing import Any
 import numpy as np
 
 import engine as tw
+from layers.base import WEIGHT_GUARD
 from layers.models import Model, Sequential
 from layers.tfjs_format import (
     FORMAT,
@@ -44,11 +49,14 @@ from layers.tfjs_format import (
     WEIGHTS_BIN,
     DecodedWeight,
     ModelLoadError,
-    decode_group,
+    default_max_weight_bytes,
     encode_weights,
     generated_by,
     match_weights,
     name_aliases,
+    plan_group,
+    read_group,
+    read_json_file,
     weight_names,
 )
 from layers.tfjs_topology import model_from_topology, optimizer_from_config, training_config
@@ -185,7 +193,7 @@ def _swap_in(stage: Path, target: Path) -> Path | None:
         return None
     if _exchange(stage, target):
         return stage
-    backup = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+    backup = target.parent / _temp_name(target.name, "old")
     os.rename(target, backup)
     try:
         os.rename(stage, target)
@@ -199,7 +207,7 @@ def _old_model_files(folder: Path) -> set[str]:
     """model.json and the weight files its manifest names (replaced by a new save)."""
     names = {MODEL_JSON}
     try:
-        doc = json.loads((folder / MODEL_JSON).read_text())
+        doc = read_json_file(folder / MODEL_JSON)  # a FIFO or a huge file is not waited on
         for group in doc.get("weightsManifest") or []:
             names.update(os.path.normpath(p) for p in group.get("paths") or [])
     except (OSError, ValueError, AttributeError, TypeError):
@@ -228,18 +236,106 @@ def _carry_over(old: Path, stage: Path, replaced: set[str]) -> None:
             _link_or_copy(str(entry), str(dst))
 
 
+#: A staging (``tmp``) or backup (``old``) folder of a save: ``.<target>.<kind>-<pid>-<hex>``.
+_TEMP_RE = re.compile(r"^\.(?P<target>.+)\.(?P<kind>tmp|old)-(?:(?P<pid>\d+)-)?[0-9a-zA-Z_]{6,}$")
+#: A temporary folder of a save older than this is stale even if its pid runs (pid reuse).
+STALE_AFTER_S = 24 * 3600.0
+
+
+def _temp_name(target_name: str, kind: str) -> str:
+    return f".{target_name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # exists but belongs to someone else, or cannot be told: keep
+    return True
+
+
+def remove_stale_temp_folders(target: str | os.PathLike, now: float | None = None) -> list[Path]:
+    """Remove the staging/backup folders that killed saves to ``target`` left beside it
+    (``.<name>.tmp-<pid>-<hex>``, ``.<name>.old-<pid>-<hex>``): those whose process is gone, and
+    any older than :data:`STALE_AFTER_S` (whose pid may have been reused). Folders of this
+    process younger than that are kept (a save may be running in another thread), as is
+    anything that is not a folder owned by the current user. Returns the removed paths."""
+    target = Path(target)
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TEMP_RE.match(entry.name)
+        if m is None or m["target"] != target.name:
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode) or (hasattr(os, "getuid") and st.st_uid != os.getuid()):
+            continue
+        old = now - st.st_mtime > STALE_AFTER_S
+        pid = int(m["pid"]) if m["pid"] else None
+        dead = pid is not None and pid != os.getpid() and not _pid_alive(pid)
+        if old or dead:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(Path(entry.path))
+    return removed
+
+
+def _resolve_target(folder: str | os.PathLike) -> Path:
+    """The folder a save writes: ``folder`` with its parent resolved and, when ``folder`` is a
+    symbolic link, the folder it points to (the link itself stays)."""
+    target = Path(folder)
+    target = target.parent.resolve() / target.name
+    if target.is_symlink():
+        target = Path(os.path.realpath(target))
+    return target
+
+
+def _stage_folder(target: Path) -> Path:
+    """A new staging folder beside ``target``: the mode of ``target`` when it exists (owner and
+    group too where permitted), else ``0o777`` less the umask, as ``mkdir`` makes it."""
+    stage = target.parent / _temp_name(target.name, "tmp")
+    os.mkdir(stage, 0o777)  # the umask applies, as for any new folder
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        return stage
+    try:
+        if hasattr(os, "chown") and (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
+            try:
+                os.chown(stage, st.st_uid, st.st_gid)
+            except OSError:
+                pass  # not permitted: the new folder stays ours
+        os.chmod(stage, stat.S_IMODE(st.st_mode))
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return stage
+
+
 def write_folder_atomic(folder: str | os.PathLike, files: Mapping[str, bytes]) -> Path:
     """Make ``folder`` hold ``files`` (name -> bytes), replacing a previous save in one step.
 
     Files are written and fsynced in a temporary folder beside ``folder`` which then takes its
-    place; other files already in ``folder`` are kept. On any failure ``folder`` is untouched
-    and the temporary folder is removed."""
-    target = Path(folder)
-    target = target.parent.resolve() / target.name
+    place; other files already in ``folder`` are kept. The folder keeps its permission bits
+    (a new one gets ``0o777`` less the umask); it gets a new inode (the swap is a rename). A
+    symbolic link to a folder is followed: the folder it points to is replaced and the link
+    stays. Temporary folders of earlier saves that were killed are removed first (see
+    :func:`remove_stale_temp_folders`). On any failure ``folder`` is untouched and the
+    temporary folder is removed."""
+    target = _resolve_target(folder)
     if target.exists() and not target.is_dir():
         raise FileExistsError(f"cannot save to {target}: it exists and is not a folder")
     target.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    remove_stale_temp_folders(target)
+    stage = _stage_folder(target)
     old: Path | None = None
     try:
         for name, data in files.items():
@@ -333,18 +429,10 @@ def _restore_optimizer(model: Model, decoded: list[DecodedWeight], where: str) -
 # --- loading: entry points -----------------------------------------------------------------------------
 def _read_json(path: Path) -> dict:
     try:
-        text = path.read_text(encoding="utf-8")
+        doc = read_json_file(path)
     except FileNotFoundError:
         raise ModelLoadError(
             f"{path}: no such file; pass a folder holding model.json or the model.json path"
-        ) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ModelLoadError(f"{path}: cannot read: {e}") from e
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ModelLoadError(
-            f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}"
         ) from None
     if not isinstance(doc, dict):
         raise ModelLoadError(
@@ -365,41 +453,104 @@ def model_json_path(path: str | os.PathLike) -> Path:
     )
 
 
-def load_model(path: str | os.PathLike, compile: bool = True) -> Model:  # noqa: A002
+class _WeightBudget:
+    """The weight guard of a load: every weight the topology creates must have the shape of a
+    manifest entry not yet claimed, checked before the weight is allocated (so ``units: 1e9``
+    fails at once instead of allocating gigabytes)."""
+
+    def __init__(self, decoded: list[DecodedWeight], where: str):
+        self.where = where
+        self.left = Counter(tuple(d.value.shape) for d in decoded)
+        self.by_name: dict[str, DecodedWeight] = {}
+        for d in decoded:
+            for alias in name_aliases(d.name):
+                self.by_name.setdefault(alias, d)
+
+    def __call__(self, layer: Any, name: str, shape: tuple[int, ...], dtype: str) -> None:
+        if self.left[shape] > 0:
+            self.left[shape] -= 1
+            return
+        full = f"{getattr(layer, 'name', '?')}/{name}"
+        entry = self.by_name.get(full)
+        if entry is not None:
+            raise ModelLoadError(
+                f"{entry.file}: weight {entry.name!r} has shape {list(entry.value.shape)} in the manifest "
+                f"but the model built from {self.where} needs shape {list(shape)} (checked before allocating it)"
+            )
+        raise ModelLoadError(
+            f"{self.where}: the weights manifest lacks weight {full!r} of shape {list(shape)} "
+            f"({math.prod(shape)} values) that the topology gives layer {getattr(layer, 'name', '?')!r} "
+            "(no unclaimed entry has that shape); the topology and the weights disagree"
+        )
+
+
+def _build(topology: Any, decoded: list[DecodedWeight], where: str) -> Model:
+    token = WEIGHT_GUARD.set(_WeightBudget(decoded, where))
+    try:
+        return model_from_topology(topology, where)
+    finally:
+        WEIGHT_GUARD.reset(token)
+
+
+def load_model(
+    path: str | os.PathLike,
+    compile: bool = True,  # noqa: A002
+    max_weight_bytes: int | None = None,
+) -> Model:
     """A model saved in the TF.js layers format: ``path`` is the folder or its ``model.json``
     (``file://`` accepted). Weights are matched by name; with a ``trainingConfig`` (and
-    ``compile``) the model is compiled and any saved optimizer state restored. Raises
-    :class:`ModelLoadError` (a ValueError) naming the file and weight on malformed input."""
+    ``compile``) the model is compiled and any saved optimizer state restored.
+
+    The files are treated as untrusted (see :mod:`layers.tfjs_format` for the rules): weight
+    paths must stay inside the folder and name regular files of exactly the size the manifest
+    needs, the decoded weights must fit ``max_weight_bytes`` (default: half the machine's
+    memory), and every weight the topology creates must match a manifest entry's shape before
+    it is allocated. Any malformed or hostile input raises :class:`ModelLoadError` (a
+    ValueError) naming the file, and no half-loaded model escapes."""
     json_path = model_json_path(path)
     doc = _read_json(json_path)
     where = str(json_path)
+    limit = default_max_weight_bytes() if max_weight_bytes is None else int(max_weight_bytes)
     fmt = doc.get("format")
     if fmt is not None and fmt != FORMAT:
         raise ModelLoadError(
-            f"{where}: format is {fmt!r}; only TF.js layers models ({FORMAT!r}) can be loaded"
+            f"{where}: format is {fmt!r:.80}; only TF.js layers models ({FORMAT!r}) can be loaded"
         )
     if "modelTopology" not in doc:
         raise ModelLoadError(f"{where}: no modelTopology; not a TF.js layers model")
     manifest = doc.get("weightsManifest")
-    decoded: list[DecodedWeight] = []
-    if manifest is not None:
-        if not isinstance(manifest, list):
-            raise ModelLoadError(
-                f"{where}: weightsManifest must be a list of groups, got {type(manifest).__name__}"
-            )
-        for gi, group in enumerate(manifest):
-            if not isinstance(group, Mapping):
+    if manifest is not None and not isinstance(manifest, list):
+        raise ModelLoadError(
+            f"{where}: weightsManifest must be a list of groups, got {type(manifest).__name__}"
+        )
+    plans = [plan_group(group, gi, where) for gi, group in enumerate(manifest or [])]
+    seen: set[str] = set()
+    for plan in plans:
+        for w in plan.weights:
+            if w.name in seen:
                 raise ModelLoadError(
-                    f"{where}: weightsManifest[{gi}] must be an object with paths and weights"
+                    f"{where}: weightsManifest names weight {w.name!r} more than once"
                 )
-            decoded.extend(decode_group(json_path.parent, group, gi, where))
+            seen.add(w.name)
+    total = sum(plan.decoded_bytes for plan in plans)
+    if total > limit:
+        raise ModelLoadError(
+            f"{where}: the weights manifest describes {total} bytes of weights, over the limit of "
+            f"{limit} bytes (pass max_weight_bytes to load_model to allow more)"
+        )
+    decoded: list[DecodedWeight] = []
+    for plan in plans:
+        decoded.extend(read_group(json_path.parent, plan, where))
     model_part = [d for d in decoded if d.spec.get("group") != OPTIMIZER_GROUP]
     opt_part = [d for d in decoded if d.spec.get("group") == OPTIMIZER_GROUP]
-    model = model_from_topology(doc["modelTopology"], where)
-    if manifest is None and model.weights:
-        raise ModelLoadError(
-            f"{where}: no weightsManifest, so the model's {len(model.weights)} weights cannot be loaded"
-        )
+    if manifest is None:
+        model = model_from_topology(doc["modelTopology"], where)
+        if model.weights:
+            raise ModelLoadError(
+                f"{where}: no weightsManifest, so the model's {len(model.weights)} weights cannot be loaded"
+            )
+    else:
+        model = _build(doc["modelTopology"], model_part, where)
     pairs = match_weights(model, model_part, where)
     tc = doc.get("trainingConfig")
     if tc is None and isinstance(doc["modelTopology"], Mapping):
@@ -420,5 +571,6 @@ __all__ = [
     "model_to_artifacts",
     "save_model",
     "weight_names",
+    "remove_stale_temp_folders",
     "write_folder_atomic",
 ]

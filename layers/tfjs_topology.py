@@ -8,6 +8,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from engine.hints import did_you_mean
 from layers.base import LAYER_CLASSES, Layer
 from layers.models import Model, Sequential
 from layers.tfjs_format import ModelLoadError
@@ -188,13 +189,65 @@ def _normalize_model_config(class_name: str, config: Any) -> Any:
     return config
 
 
-def _check_classes(entries: list, where: str) -> None:
-    """Reject unknown layer classes up front, naming the layer."""
+#: Layer settings that size something (weights, outputs): integers, or lists of them.
+_SIZE_KEYS = {
+    "units",
+    "filters",
+    "kernel_size",
+    "strides",
+    "pool_size",
+    "dilation_rate",
+    "depth_multiplier",
+    "input_dim",
+    "output_dim",
+    "input_length",
+    "n",
+    "size",
+    "dims",
+    "target_shape",
+    "batch_input_shape",
+    "input_shape",
+    "batch_size",
+}
+#: Largest size accepted in a topology (what an int32 shape can hold).
+MAX_SIZE = 2**31 - 1
+
+
+def _check_sizes(lname: Any, conf: Mapping, where: str) -> None:
+    """Sizes in a layer config must be integers in ``0..MAX_SIZE`` (``None`` where a size is
+    free, ``-1`` in ``target_shape``), never floats, booleans or strings: TF.js refuses them
+    and our constructors would round or overflow."""
+    for key in _SIZE_KEYS & set(conf):
+        value = conf[key]
+        items = value if isinstance(value, list) else [value]
+        low = -1 if key == "target_shape" else 0
+        for v in items:
+            if v is None:
+                continue
+            if not isinstance(v, int) or isinstance(v, bool) or not low <= v <= MAX_SIZE:
+                raise ModelLoadError(
+                    f"{where}: layer {lname!r:.80} has {key} {str(value)[:80]}; expected "
+                    f"{'integers' if isinstance(value, list) else 'an integer'} in {low}..{MAX_SIZE}"
+                )
+
+
+def _check_classes(entries: Any, where: str) -> None:
+    """Reject unknown layer classes and malformed sizes up front, naming the layer."""
+    if not isinstance(entries, list):
+        raise ModelLoadError(f"{where}: layers must be a list, got {type(entries).__name__}")
     for e in entries:
         if not isinstance(e, Mapping) or "class_name" not in e:
             raise ModelLoadError(f"{where}: a layer entry lacks class_name: {str(e)[:200]}")
         cls = e["class_name"]
+        if not isinstance(cls, str):
+            raise ModelLoadError(
+                f"{where}: a layer entry has class_name {cls!r:.80}; expected a string"
+            )
         conf = e.get("config") or {}
+        if not isinstance(conf, Mapping):
+            raise ModelLoadError(
+                f"{where}: layer entry {cls!r} has config {str(conf)[:80]}; expected an object"
+            )
         lname = (
             conf.get("name", e.get("name", "?"))
             if isinstance(conf, Mapping)
@@ -204,14 +257,13 @@ def _check_classes(entries: list, where: str) -> None:
             _check_classes(list(conf.get("layers") or []), where)
             continue
         if cls not in LAYER_CLASSES:
+            hint = did_you_mean(cls, LAYER_CLASSES)
             raise ModelLoadError(
-                f"{where}: layer {lname!r} has unknown class {cls!r}; known layer classes: {', '.join(sorted(LAYER_CLASSES))}"
+                f"{where}: layer {lname!r} has unknown class {cls!r}{hint}; known layer classes: {', '.join(sorted(LAYER_CLASSES))}"
             )
-        if isinstance(conf, Mapping):
-            nested = [
-                conf[k] for k in ("layer", "backward_layer") if isinstance(conf.get(k), Mapping)
-            ]
-            _check_classes(nested, where)
+        _check_sizes(lname, conf, where)
+        nested = [conf[k] for k in ("layer", "backward_layer") if isinstance(conf.get(k), Mapping)]
+        _check_classes(nested, where)
 
 
 def model_from_topology(topology: Mapping, where: str = "model topology") -> Model:
@@ -222,21 +274,28 @@ def model_from_topology(topology: Mapping, where: str = "model topology") -> Mod
         )
     if "model_config" in topology:  # the Keras-converter form
         topology = topology["model_config"]
+        if not isinstance(topology, Mapping):
+            raise ModelLoadError(f"{where}: modelTopology.model_config must be an object")
     topology = {("class_name" if k == "className" else k): v for k, v in topology.items()}
     class_name = topology.get("class_name")
-    if class_name not in _MODEL_CLASSES:
+    if not isinstance(class_name, str) or class_name not in _MODEL_CLASSES:
         raise ModelLoadError(
-            f"{where}: modelTopology.class_name is {class_name!r}; expected 'Sequential' or 'Model' (or Keras 'Functional')"
+            f"{where}: modelTopology.class_name is {class_name!r:.80}; expected 'Sequential' or 'Model' (or Keras 'Functional')"
         )
-    config = _normalize_model_config(class_name, topology.get("config") or {})
-    _check_classes(config["layers"], where)
+    raw = topology.get("config") or {}
+    if not isinstance(raw, (Mapping, list)):
+        raise ModelLoadError(
+            f"{where}: modelTopology.config must be an object, got {type(raw).__name__}"
+        )
     try:
+        config = _normalize_model_config(class_name, raw)
+        _check_classes(config["layers"], where)
         return _MODEL_CLASSES[class_name].from_config(config)
     except ModelLoadError:
         raise
-    except Exception as e:  # a layer rejected its config
+    except Exception as e:  # malformed config (wrong types, missing keys) or a layer refused it
         raise ModelLoadError(
-            f"{where}: cannot build the {class_name} model: {type(e).__name__}: {e}"
+            f"{where}: cannot build the {class_name} model: {type(e).__name__}: {str(e)[:500]}"
         ) from e
 
 
@@ -271,8 +330,9 @@ def optimizer_from_config(spec: Any, where: str) -> Any:
         str(spec["class_name"]).replace("_", "").lower()
     )
     if cls is None:
+        hint = did_you_mean(spec["class_name"], train.CLASSES)
         raise ModelLoadError(
-            f"{where}: unknown optimizer class {spec['class_name']!r}; known: {sorted(train.CLASSES)}"
+            f"{where}: unknown optimizer class {spec['class_name']!r}{hint}; known: {sorted(train.CLASSES)}"
         )
     raw = {
         _OPT_KEY_ALIASES.get(to_snake_case(k), to_snake_case(k)): v
