@@ -59,7 +59,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-peers", action="store_true", help="skip torch/jax peers")
     p.add_argument("--quick", action="store_true", help="small sizes, few repeats (< 1 min)")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats per row")
-    p.add_argument("--data", default=None, help="MNIST folder (default ../shared/data/mnist)")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="MNIST folder (default $TENSORWEAVE_DATA/mnist; in a source checkout "
+        "../shared/data/mnist; synthetic data when absent)",
+    )
     p.add_argument("--json", metavar="FILE", default=None, help="write the results as JSON")
     p.add_argument("--plot", metavar="FILE.png", default=None, help="bar chart (needs matplotlib)")
     p.add_argument("--list", action="store_true", help="list workloads and backends, then exit")

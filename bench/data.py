@@ -1,8 +1,9 @@
 """MNIST for the training workload: the shipped IDX files, or synthetic data of the same shape.
 
 The IDX reader is ``layers.datasets.read_idx`` when that module imports, else the small one
-here. The folder is ``--data``, else ``$TENSORWEAVE_DATA/mnist``, else ``../shared/data/mnist``
-relative to the project root.
+here. The folder is ``--data``, else ``$TENSORWEAVE_DATA/mnist``, else (in a source checkout
+only) ``../shared/data/mnist`` relative to the checkout; an installed package looks nowhere else.
+Without the files the bench trains on synthetic data and says so.
 """
 
 from __future__ import annotations
@@ -14,8 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-#: ``../shared/data/mnist`` relative to the project root (the folder holding ``bench/``).
-DEFAULT_MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+_PROJECT_ROOT = Path(__file__).resolve().parents[1]  # the folder holding ``bench/``
+#: ``../shared/data/mnist`` beside a source checkout; None in an installed package.
+DEFAULT_MNIST_DIR: Path | None = (
+    _PROJECT_ROOT.parent / "shared" / "data" / "mnist"
+    if (_PROJECT_ROOT / "pyproject.toml").is_file()
+    else None
+)
 IMAGES = "t10k-images-idx3-ubyte.gz"
 LABELS = "t10k-labels-idx1-ubyte.gz"
 
@@ -44,9 +50,11 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return project_reader(path)
 
 
-def default_dir() -> Path:
+def default_dir() -> Path | None:
+    """``$TENSORWEAVE_DATA/mnist``, else the checkout's ``../shared/data/mnist`` (None when
+    installed)."""
     env = os.environ.get("TENSORWEAVE_DATA", "").strip()
-    return Path(env) / "mnist" if env else DEFAULT_MNIST_DIR
+    return Path(env).expanduser() / "mnist" if env else DEFAULT_MNIST_DIR
 
 
 def load_mnist(
@@ -58,8 +66,10 @@ def load_mnist(
     (``source`` says which).
     """
     folder = Path(directory) if directory is not None else default_dir()
-    images, labels = folder / IMAGES, folder / LABELS
-    if images.is_file() and labels.is_file():
+    images = labels = None
+    if folder is not None:
+        images, labels = folder / IMAGES, folder / LABELS
+    if images is not None and labels is not None and images.is_file() and labels.is_file():
         x = read_idx(images).reshape(-1, 784)
         lab = read_idx(labels).astype(np.int64)
         source = f"MNIST ({folder})"
@@ -68,7 +78,8 @@ def load_mnist(
         count = 10_000 if n is None else n
         lab = rng.integers(0, 10, size=count)
         x = (rng.random((count, 784)) * 255).astype(np.uint8)
-        source = f"synthetic (no MNIST in {folder})"
+        where = f"in {folder}" if folder is not None else "found: set TENSORWEAVE_DATA or --data"
+        source = f"synthetic (no MNIST {where})"
     if n is not None:
         x, lab = x[:n], lab[:n]
     xf = np.ascontiguousarray(x, dtype=np.float32) / np.float32(255)

@@ -1,25 +1,26 @@
-"""The seed example: a dense MLP on the MNIST digits shipped in ``../shared/data/mnist``.
+"""The seed example: a dense MLP on the MNIST test digits (10,000 images).
 
 Dense 128 relu on 784 inputs, Dense 10 softmax, adam, categorical crossentropy, accuracy;
 trains on the first 8,000 images and validates on the last 2,000 (``validation_split=0.2``).
+Needs tensorweave installed (``pip install -e .`` or ``pip install .``) and the data folder
+holding ``mnist/``: ``--data DIR`` or ``$TENSORWEAVE_DATA`` (a source checkout also finds
+``../shared/data``).
 
     python examples/mnist_mlp.py [--epochs 5] [--batch-size 32] [--backend numpy] [--samples 10000]
+                                 [--data DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import engine as tw  # noqa: E402
-import layers  # noqa: E402
-from layers.callbacks import Callback  # noqa: E402
-from layers.datasets import mnist_arrays  # noqa: E402
+import engine as tw
+import layers
+from layers.callbacks import Callback
+from layers.datasets import mnist_arrays
 
 
 class EpochTimer(Callback):
@@ -56,12 +57,14 @@ def run(
     samples: int = 10000,
     verbose: int = 1,
     seed: int | None = 0,
+    data: str | None = None,
 ) -> dict[str, Any]:
     """Train on the first ``samples`` images (the last 20% of them validate); returns the
-    history, the final validation accuracy and the per-epoch times."""
+    history, the final validation accuracy and the per-epoch times. ``data`` is the folder
+    holding ``mnist/`` (default ``$TENSORWEAVE_DATA``)."""
     if seed is not None:
         tw.set_seed(seed)
-    x, y = mnist_arrays(n=samples)
+    x, y = mnist_arrays(data, n=samples)
     model = build_model()
     timer = EpochTimer()
     history = model.fit(
@@ -88,10 +91,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=10000)
     p.add_argument("--backend", default=None, help="backend name (default: the best available)")
     p.add_argument("--verbose", type=int, default=1)
+    p.add_argument(
+        "--data", default=None, help="folder holding mnist/ (default: $TENSORWEAVE_DATA)"
+    )
     args = p.parse_args(argv)
     if args.backend:
         tw.set_backend(args.backend)
-    out = run(args.epochs, args.batch_size, args.samples, args.verbose)
+    try:
+        out = run(args.epochs, args.batch_size, args.samples, args.verbose, data=args.data)
+    except FileNotFoundError as exc:
+        print(f"mnist_mlp: {exc}", file=sys.stderr)
+        return 2
     times = ", ".join(f"{t:.2f}s" for t in out["epoch_times"])
     print(f"backend {out['backend']}: val_acc {out['val_acc']:.4f}; epoch times {times}")
     return 0

@@ -32,13 +32,34 @@ WEIGHT_GUARD: ContextVar[Callable[[Any, str, tuple[int, ...], str], None] | None
 
 
 def register_layer(cls: type, name: str | None = None) -> type:
-    """Add ``cls`` to the registry under ``name`` (its class name by default)."""
+    """Register a layer class so configs and saved models naming it can be loaded.
+
+    Subclasses of ``Layer`` register themselves under their class name; call this for an alias
+    or a class defined elsewhere.
+
+    Args:
+        cls: The ``Layer`` subclass.
+        name: The ``class_name`` to register it under (default ``cls.__name__``).
+
+    Returns:
+        ``cls`` itself, so this works as a decorator.
+    """
     LAYER_CLASSES[name or cls.__name__] = cls
     return cls
 
 
 def get_layer_class(class_name: str) -> type:
-    """The registered layer class called ``class_name``, with a clear error otherwise."""
+    """The registered layer class called ``class_name``.
+
+    Args:
+        class_name: A registered class name (``"Dense"``, ``"Conv2D"``, an alias ...).
+
+    Returns:
+        The ``Layer`` subclass.
+
+    Raises:
+        ValueError: No class of that name is registered (the message lists the known ones).
+    """
     try:
         return LAYER_CLASSES[class_name]
     except KeyError:
@@ -48,7 +69,19 @@ def get_layer_class(class_name: str) -> type:
 
 
 class SymbolicTensor:
-    """A placeholder flowing through layer calls: a shape (None = unknown) and where it came from."""
+    """A placeholder flowing through layer calls: a shape (None = unknown) and where it came from.
+
+    Made by ``layers.input()`` and by calling a layer on symbolic tensors; used to build a
+    functional ``layers.model``. It holds no values.
+
+    Args:
+        shape: The shape, batch dimension first; ``None`` marks an unknown size.
+        dtype: The dtype of the values it stands for.
+        layer: The layer whose call produced it.
+        node_index: Which call of ``layer`` produced it.
+        tensor_index: Which output of that call it is.
+        name: A readable name.
+    """
 
     def __init__(
         self, shape: Shape, dtype: str, layer: Layer, node_index: int, tensor_index: int, name: str
@@ -104,8 +137,25 @@ def _to_tensor(x: Any) -> Tensor:
 
 
 class Layer:
-    """Base of every layer and model. Subclasses implement ``build``, ``call``,
-    ``compute_output_shape`` and ``get_config``."""
+    """Base of every layer and model (TF.js ``tf.layers.Layer``).
+
+    Subclasses implement ``build`` (create weights with ``add_weight``), ``call``,
+    ``compute_output_shape`` and ``get_config``. Calling a layer on Tensors / arrays runs it
+    eagerly; calling it on ``SymbolicTensor``s records a node of a functional model. Every
+    layer accepts the arguments below as keywords; unknown keywords raise ``TypeError``
+    naming the closest accepted one.
+
+    Args:
+        name: The layer's name, unique in the process (default ``<snake_class>_<n>``).
+        trainable: Whether ``fit`` updates its weights.
+        input_shape: The input shape without the batch dimension, for the first layer of a
+            model (``[784]``).
+        batch_input_shape: The input shape with the batch dimension (may be ``None``).
+        input_dim: Shorthand for ``input_shape=[input_dim]``.
+        batch_size: The batch size fixed in the model's input shape (default ``None``).
+        dtype: The weights' dtype (default ``"float32"``).
+        weights: Initial weight values, assigned when the layer is built.
+    """
 
     #: ``check_input_shape`` rules, set by subclasses: exact rank, minimum rank (batch included).
     ndim: int | None = None
@@ -201,7 +251,21 @@ class Layer:
         regularizer: Any = None,
         constraint: Any = None,
     ) -> Variable:
-        """Create a weight ``<layer name>/<name>`` from ``initializer`` and track it."""
+        """Create a weight ``<layer name>/<name>`` and track it (call from ``build``).
+
+        Args:
+            name: The weight's name inside the layer (``"kernel"``, ``"bias"``).
+            shape: Its shape.
+            initializer: An initializer name (``"glorotUniform"``, ``"zeros"``, ...), config
+                or instance from ``layers.initializers``.
+            dtype: Its dtype.
+            trainable: Whether the optimizer updates it.
+            regularizer: A ``layers.regularizers`` penalty added to the training loss.
+            constraint: A ``layers.constraints`` projection applied after each update.
+
+        Returns:
+            The new ``engine.Variable``.
+        """
         init = _initializers.get(initializer)
         shape = tuple(int(s) for s in shape)
         guard = WEIGHT_GUARD.get()
@@ -254,10 +318,32 @@ class Layer:
         return self.trainable_weights + self.non_trainable_weights
 
     def get_weights(self) -> list[np.ndarray]:
+        """The current values of ``weights`` as host arrays (TF.js ``getWeights``).
+
+        Returns:
+            One numpy array per weight: trainable ones first, then non-trainable ones.
+
+        Example:
+
+        >>> d = layers.dense(units=2, input_shape=[3])
+        >>> m = layers.sequential([d])
+        >>> [w.shape for w in d.get_weights()]
+        [(3, 2), (2,)]
+        """
         return [w.numpy() for w in self.weights]
 
     def set_weights(self, weights: Sequence[Any]) -> None:
-        """Assign values in ``weights`` order; count and shapes are checked before anything changes."""
+        """Assign new values to the weights (TF.js ``setWeights``).
+
+        The count and every shape are checked before anything changes.
+
+        Args:
+            weights: One array, Tensor or nested list per weight, in ``weights`` order (as
+                ``get_weights`` returns them).
+
+        Raises:
+            ValueError: The count or a shape does not match.
+        """
         own = self.weights
         weights = list(weights)
         if len(weights) != len(own):
@@ -277,10 +363,20 @@ class Layer:
             w.assign(tw.tensor(arr, dtype=w.dtype))
 
     def count_params(self) -> int:
+        """The number of scalar values in all weights (trainable and not).
+
+        Returns:
+            The total size of ``weights``.
+        """
         return int(sum(w.size for w in self.weights))
 
     def regularization_losses(self) -> list[Tensor]:
-        """Scalar penalties from the current weights (and the last call's activity penalties)."""
+        """The regularisation penalties that ``fit`` adds to the loss.
+
+        Returns:
+            Scalar Tensors: one per regularized weight (from its current value), plus the
+            activity penalties of the last call.
+        """
         out = [e.regularizer(e.var) for e in self._all_entries() if e.regularizer is not None]
         for layer in self._walk():
             out.extend(layer._activity_losses)
@@ -309,16 +405,49 @@ class Layer:
 
     # --- building and calling -------------------------------------------------------------------
     def build(self, input_shape: Any) -> None:
-        """Create the weights for ``input_shape`` (batch dimension included, may be None)."""
+        """Create the layer's weights for an input shape (called once, before the first call).
+
+        Args:
+            input_shape: The input's shape, batch dimension first (may be ``None``); a list of
+                shapes for a layer with several inputs.
+        """
         self.built = True
 
     def call(self, inputs: Any, training: bool = False, **kwargs: Any) -> Any:
+        """The layer's computation on concrete Tensors (what subclasses implement).
+
+        Args:
+            inputs: A Tensor, or a list of Tensors for a layer with several inputs.
+            training: Training mode (dropout, noise and batch statistics are active).
+            **kwargs: Layer-specific call arguments (``mask``, ``initial_state``, ...).
+
+        Returns:
+            A Tensor, or a list of Tensors.
+        """
         raise NotImplementedError(f"{self.class_name}.call is not implemented")
 
     def compute_output_shape(self, input_shape: Any) -> Any:
+        """The output shape for an input shape, without running the layer.
+
+        Args:
+            input_shape: The input shape, batch dimension first (list of shapes for several
+                inputs).
+
+        Returns:
+            The output shape (a list of shapes for several outputs).
+        """
         return input_shape
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """The mask to pass on to the next layer (Keras masking, from ``Embedding``).
+
+        Args:
+            inputs: The layer's inputs.
+            mask: The incoming mask, or ``None``.
+
+        Returns:
+            ``mask`` when the layer ``supports_masking``, else ``None``.
+        """
         return mask if self.supports_masking else None
 
     def _bad_input(self, shape: Any, expected: str) -> ValueError:
@@ -327,7 +456,14 @@ class Layer:
         )
 
     def check_input_shape(self, input_shape: Any) -> None:
-        """Raise a clear error when ``input_shape`` does not fit this layer (before any change)."""
+        """Raise a clear error when ``input_shape`` does not fit this layer (before any change).
+
+        Args:
+            input_shape: The input shape, batch dimension first (list for several inputs).
+
+        Raises:
+            ValueError: The rank, a fixed axis size or the number of inputs does not match.
+        """
         if isinstance(input_shape, list):
             if self.ndim is not None or self.min_ndim is not None:
                 raise ValueError(
@@ -353,6 +489,27 @@ class Layer:
                 self._initial_weights = None
 
     def __call__(self, inputs: Any, training: bool | None = None, **kwargs: Any) -> Any:
+        """Apply the layer (TF.js ``layer.apply``); builds it on the first call.
+
+        Args:
+            inputs: Tensors / numpy arrays (run eagerly) or ``SymbolicTensor``s (adds a node
+                to a functional model); a list for a layer with several inputs.
+            training: Training mode for dropout, noise and batch normalization.
+            **kwargs: Layer-specific call arguments (``mask``, ...).
+
+        Returns:
+            A Tensor (or SymbolicTensor), or a list of them for several outputs.
+
+        Raises:
+            TypeError: Symbolic and concrete inputs are mixed.
+            ValueError: The input shape does not fit the layer.
+
+        Example:
+
+        >>> d = layers.dense(units=2, kernel_initializer="ones")
+        >>> d(tw.ones([1, 3])).tolist()
+        [[3.0, 3.0]]
+        """
         # a list of tensors/arrays is several inputs; nested lists of numbers are one array
         single = not isinstance(inputs, (list, tuple)) or not all(
             isinstance(e, (Tensor, SymbolicTensor, np.ndarray)) for e in inputs
@@ -424,7 +581,12 @@ class Layer:
 
     # --- config -------------------------------------------------------------------------------------
     def get_config(self) -> dict:
-        """Keras-JSON config (snake_case keys) that ``from_config`` turns back into this layer."""
+        """The layer's constructor arguments as a JSON-ready dict (Keras config).
+
+        Returns:
+            A dict with snake_case keys that ``from_config`` turns back into an equal layer
+            (weights not included).
+        """
         config: dict[str, Any] = {
             "name": self.name,
             "trainable": self._trainable,
@@ -436,8 +598,17 @@ class Layer:
 
     @classmethod
     def from_config(cls, config: dict) -> Layer:
-        """``cls(**config)`` after snake-casing the keys and dropping Keras bookkeeping keys
-        that carry no meaning here (``time_major``, ``registered_name``, ...)."""
+        """A new layer from a ``get_config()`` dict (Keras or TF.js JSON).
+
+        Keys are snake-cased (camelCase TF.js keys work) and Keras bookkeeping keys that carry
+        no meaning here (``time_major``, ``registered_name``, ...) are dropped.
+
+        Args:
+            config: The layer config.
+
+        Returns:
+            The layer ``cls(**config)``.
+        """
         config = {
             to_snake_case(k): v
             for k, v in config.items()
@@ -467,16 +638,48 @@ IGNORED_CONFIG_KEYS = frozenset(
 
 
 def serialize_layer(layer: Layer) -> dict:
+    """A layer as ``{"class_name": ..., "config": ...}`` (Keras / TF.js JSON).
+
+    Args:
+        layer: Any layer or model.
+
+    Returns:
+        The dict ``deserialize_layer`` turns back into an equal layer.
+    """
     return {"class_name": layer.class_name, "config": layer.get_config()}
 
 
 def deserialize_layer(spec: dict) -> Layer:
-    """A layer from ``{"class_name": ..., "config": {...}}`` through the registry."""
+    """A layer from ``{"class_name": ..., "config": {...}}`` through the registry.
+
+    Args:
+        spec: The dict ``serialize_layer`` returns.
+
+    Returns:
+        A new layer.
+
+    Raises:
+        ValueError: ``class_name`` is not registered.
+    """
     return get_layer_class(spec["class_name"]).from_config(dict(spec.get("config") or {}))
 
 
 class InputLayer(Layer):
-    """The source of a model's symbolic input; holds no weights."""
+    """The source of a model's symbolic input; holds no weights (TF.js ``inputLayer``).
+
+    Args:
+        input_shape: The input shape without the batch dimension.
+        batch_size: The batch size to fix in the shape (default ``None``).
+        batch_input_shape: The shape with the batch dimension (instead of ``input_shape``).
+        dtype: The input dtype (default ``"float32"``).
+        sparse: Accepted and stored for Keras configs; sparse inputs are not supported.
+        name: The layer's name.
+        batch_shape: Keras 3 spelling of ``batch_input_shape``.
+        **kwargs: Layer arguments.
+
+    Raises:
+        ValueError: Neither ``input_shape`` nor ``batch_input_shape`` is given.
+    """
 
     def __init__(
         self,
@@ -536,7 +739,27 @@ def input(  # noqa: A001
     dtype: str | None = None,
     batch_size: int | None = None,
 ) -> SymbolicTensor:
-    """A symbolic model input; ``shape`` excludes the batch dimension (TF.js ``tf.input``)."""
+    """A symbolic model input, the start of a functional model (TF.js ``tf.input``).
+
+    Args:
+        shape: The input shape without the batch dimension.
+        batch_shape: The shape with the batch dimension (instead of ``shape``).
+        name: The input layer's name.
+        dtype: The input dtype (default ``"float32"``).
+        batch_size: The batch size to fix (default ``None``: any).
+
+    Returns:
+        A ``SymbolicTensor`` of shape ``(batch_size, *shape)``.
+
+    Raises:
+        ValueError: Neither ``shape`` nor ``batch_shape`` is given.
+
+    Example:
+
+    >>> x = layers.input(shape=[4])
+    >>> x.shape
+    (None, 4)
+    """
     if shape is None and batch_shape is None:
         raise ValueError("input() needs shape (without the batch dimension) or batch_shape")
     layer = InputLayer(

@@ -1,8 +1,10 @@
 """Reading the data sets shipped with the project (never downloaded): MNIST in gzip'd IDX.
 
-The data root is ``$TENSORWEAVE_DATA`` when set, else ``../shared/data`` relative to the project
-root (the folder holding ``engine/`` and ``layers/``), else ``shared/data`` inside it. Files are
-checked against the ``SHA256SUMS`` list of the data root before use.
+The data root (the folder holding ``mnist/``) is the ``root`` argument when given, else
+``$TENSORWEAVE_DATA``. In a source checkout (a ``pyproject.toml`` beside ``engine/`` and
+``layers/``) it may also be ``../shared/data`` or ``shared/data`` relative to the checkout; an
+installed package looks nowhere else, and a missing root raises ``FileNotFoundError`` saying
+what to set. Files are checked against the ``SHA256SUMS`` list of the data root before use.
 """
 
 from __future__ import annotations
@@ -28,20 +30,33 @@ _IDX_DTYPES = {
 }
 
 
+def _in_checkout() -> bool:
+    """True when this package runs from a source checkout rather than an installed copy."""
+    return (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "engine").is_dir()
+
+
 def data_dir() -> Path:
-    """The data root (see the module docstring); raises naming the places it looked."""
-    candidates = []
+    """The data root: ``$TENSORWEAVE_DATA``, else (source checkout only) ``../shared/data`` or
+    ``shared/data`` beside the checkout. Raises ``FileNotFoundError`` naming where it looked and
+    what to set; a ``$TENSORWEAVE_DATA`` that is not a folder is an error, never skipped."""
     env = os.environ.get(ENV_VAR, "").strip()
     if env:
-        candidates.append(Path(env))
-    candidates += [PROJECT_ROOT.parent / "shared" / "data", PROJECT_ROOT / "shared" / "data"]
+        path = Path(env).expanduser()
+        if not path.is_dir():
+            raise FileNotFoundError(
+                f"{ENV_VAR}={env!r} is not a folder; set it to the folder that holds mnist/"
+            )
+        return path
+    candidates = []
+    if _in_checkout():
+        candidates = [PROJECT_ROOT.parent / "shared" / "data", PROJECT_ROOT / "shared" / "data"]
     for c in candidates:
         if c.is_dir():
             return c
+    looked = f" (looked in {', '.join(str(c) for c in candidates)})" if candidates else ""
     raise FileNotFoundError(
-        "no data folder found; looked in "
-        + ", ".join(str(c) for c in candidates)
-        + f" (set {ENV_VAR} to the folder that holds mnist/)"
+        f"no data folder{looked}: set {ENV_VAR} to the folder that holds mnist/ "
+        "(t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz, SHA256SUMS), or pass root="
     )
 
 
@@ -107,14 +122,18 @@ def load_mnist(
     root: str | os.PathLike | None = None, check: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """The MNIST test set shipped with the project: ``(images uint8 (10000, 28, 28), labels
-    uint8 (10000,))``. ``root`` is the data root or the mnist folder itself."""
+    uint8 (10000,))``. ``root`` is the data root or the mnist folder itself (default
+    ``data_dir()``: ``$TENSORWEAVE_DATA``); ``check`` verifies the files' SHA256SUMS."""
     base = Path(root) if root is not None else data_dir()
     folder = _mnist_folder(base)
     img_path = folder / "t10k-images-idx3-ubyte.gz"
     lbl_path = folder / "t10k-labels-idx1-ubyte.gz"
     for p in (img_path, lbl_path):
         if not p.is_file():
-            raise FileNotFoundError(f"MNIST file {p} is missing (data root {base})")
+            raise FileNotFoundError(
+                f"MNIST file {p} is missing (data root {base}; pass root= or set {ENV_VAR} to "
+                "the folder that holds mnist/)"
+            )
         if check:
             verify(p)
     images = read_idx(img_path)

@@ -231,9 +231,13 @@ _HYPER_CACHE: dict[tuple, tuple] = {}
 
 
 def _cast_into(out: np.ndarray, x: np.ndarray) -> None:
-    """Cast ``x`` into ``out`` (float to int truncates toward zero; NaN gives no warning)."""
-    with np.errstate(invalid="ignore"):
-        np.copyto(out, x, casting="unsafe")
+    """Cast ``x`` into ``out``: float to int32 truncates toward zero, NaN gives 0 and values
+    beyond int32's range saturate (README "Numerics", as every backend)."""
+    if out.dtype == np.int32 and x.dtype.kind == "f":
+        y = np.clip(x, -2147483648.0, 2147483647.0, dtype=np.float64)
+        y[np.isnan(y)] = 0
+        x = y
+    np.copyto(out, x, casting="unsafe")
 
 
 def _fill_into(out: np.ndarray, value: Any) -> None:

@@ -105,13 +105,14 @@ def render_where(d: Dialect, dtype: str) -> str:
 
 
 def cast_expr(d: Dialect, src: str, dst: str) -> str:
-    """C expression converting ``v0`` of ``src`` to ``dst`` (float to int truncates; NaN and
-    out-of-range values give INT_MIN, as numpy on x86)."""
+    """C expression converting ``v0`` of ``src`` to ``dst`` (README "Numerics": float to int
+    truncates toward zero, NaN gives 0, out-of-range values saturate to INT_MIN / INT_MAX)."""
     if dst == "bool":
         return "v0 != 0"
     if dst == "int32" and src in ("float32", "float64"):
         return (
-            "(v0 != v0 || v0 >= 2147483648.0 || v0 < -2147483648.0) ? (-2147483647 - 1) : (int)v0"
+            "((v0 != v0) ? 0 : (v0 >= 2147483648.0) ? 2147483647 : "
+            "(v0 < -2147483648.0) ? (-2147483647 - 1) : (int)v0)"
         )
     return f"({d.ctype(dst)})v0"
 

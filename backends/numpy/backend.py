@@ -60,6 +60,14 @@ UNARY = {
 }
 
 
+def float_to_int32(x: np.ndarray) -> np.ndarray:
+    """The engine's float -> int32 cast (README "Numerics"), every backend alike: truncation
+    toward zero, NaN -> 0, out of range (infinities too) saturates to INT32_MIN / INT32_MAX."""
+    y = np.clip(np.asarray(x, dtype=np.float64), -2147483648.0, 2147483647.0)
+    y[np.isnan(y)] = 0
+    return np.trunc(y).astype(np.int32)
+
+
 def _int_div(a, b):
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.floor_divide(a, np.where(b == 0, 1, b)) * (b != 0)
@@ -141,8 +149,7 @@ class NumpyBackend(Backend):
 
     def cast(self, x, shape, dtype_from, dtype_to):
         if dtype_to == "int32" and dtype_from.startswith("float"):
-            with np.errstate(invalid="ignore"):
-                x = np.trunc(x)
+            return float_to_int32(x)
         return x.astype(numpy_dtype(dtype_to))
 
     def reduce(self, op, x, shape, dtype, axes):
