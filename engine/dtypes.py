@@ -1,7 +1,14 @@
-"""Dtypes: ``float32`` (the default, as TF.js), ``int32``, ``bool``; ``float64`` on request."""
+"""Dtypes: ``float32`` (the default, as TF.js), ``int32``, ``bool``; ``float64`` on request.
+
+No silent narrowing (README "Numerics"): host values that do not fit the target dtype raise
+``ValueError`` naming the value and the dtype (``to_host_array``); ``float16`` and complex
+dtypes are rejected (TF.js has neither); integer arguments (``units``, ``epochs``, ...) go
+through ``as_int``, which rejects bools and non-integral numbers.
+"""
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -30,6 +37,8 @@ def as_dtype(dtype: Any) -> str:
         return "float32"
     if isinstance(dtype, str) and dtype in _ALIASES:
         return _ALIASES[dtype]
+    if dtype is complex:
+        raise TypeError(_COMPLEX)
     try:
         np_dtype = np.dtype(dtype)
     except TypeError:
@@ -38,12 +47,25 @@ def as_dtype(dtype: Any) -> str:
         if np_dtype == np.bool_:
             return "bool"
         if np_dtype.kind in "iu":
-            return "int32"
+            return "int32"  # the values are range-checked when converted (to_host_array)
         if np_dtype == np.float64:
             return "float64"
-        if np_dtype.kind == "f":
+        if np_dtype == np.float32:
             return "float32"
+        if np_dtype.kind == "f":
+            raise TypeError(
+                f"{np_dtype.name} is not supported; use float32 (or float64 where the "
+                "backend supports it): TF.js has no float16 tensors either"
+            )
+        if np_dtype.kind == "c":
+            raise TypeError(_COMPLEX)
     raise TypeError(f"unsupported dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
+
+
+_COMPLEX = (
+    "complex values are not supported (the imaginary part would be lost); pass the real "
+    "part explicitly, e.g. np.real(x)"
+)
 
 
 def infer_dtype(array: np.ndarray) -> str:
@@ -55,10 +77,124 @@ def infer_dtype(array: np.ndarray) -> str:
         return "int32"
     if kind == "f":
         return "float32"
+    if kind == "c":
+        raise TypeError(_COMPLEX)
     raise TypeError(
         f"cannot make a tensor from values of numpy dtype {array.dtype}; "
         "expected numbers or booleans"
     )
+
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _first(array: np.ndarray, bad: np.ndarray) -> Any:
+    """The first value of ``array`` where ``bad`` holds, for the error message."""
+    return array.reshape(-1)[int(np.argmax(bad.reshape(-1)))].item()
+
+
+def to_host_array(values: Any, dtype: str, op: str = "tensor") -> np.ndarray:
+    """``values`` as a C-contiguous numpy array of ``dtype``, refusing silent narrowing.
+
+    - complex values raise TypeError;
+    - into int32: floats are truncated toward zero (as TF.js); NaN, infinities and values
+      outside [-2**31, 2**31 - 1] (ints of any width too) raise ValueError;
+    - into float32: finite values beyond float32's range (about 3.4e38), which would become
+      infinities, raise ValueError; rounding to the nearest float32 is not narrowing;
+    - into bool: nonzero is True.
+    """
+    arr = values if isinstance(values, np.ndarray) else np.asarray(values)
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise TypeError(f"{op}: {_COMPLEX}")
+    if kind == "O" and dtype != "bool":
+        arr = _from_objects(arr, dtype, op)
+        kind = arr.dtype.kind
+    if dtype == "int32":
+        if kind == "f":
+            with np.errstate(invalid="ignore"):
+                hi, lo = np.float64(2.0**31), np.float64(-(2.0**31) - 1)
+                bad = ~np.isfinite(arr) | (arr >= hi) | (arr <= lo)
+            if bad.any():
+                v = _first(arr, bad)
+                raise ValueError(
+                    f"{op}: value {v!r} does not fit int32 (NaN, infinities and values outside "
+                    f"[{INT32_MIN}, {INT32_MAX}] cannot be converted); pass float32 values "
+                    "or clip them first"
+                )
+            arr = np.trunc(arr)
+        elif kind in "iu" and arr.dtype.itemsize >= 4 and arr.dtype != np.int32 and arr.size:
+            bad = (arr > INT32_MAX) if kind == "u" else (arr > INT32_MAX) | (arr < INT32_MIN)
+            if bad.any():
+                raise ValueError(
+                    f"{op}: value {_first(arr, bad)!r} does not fit int32 (range "
+                    f"[{INT32_MIN}, {INT32_MAX}]); TF.js has no int64 tensors: use float32 "
+                    "values or smaller integers"
+                )
+    with np.errstate(over="ignore", invalid="ignore"):
+        # np.array, not np.ascontiguousarray: the latter turns a 0-d array into shape (1,)
+        out = np.array(arr, dtype=to_numpy_dtype(dtype), order="C")
+    if dtype == "float32" and kind == "f" and arr.dtype.itemsize > 4:
+        inf = np.isinf(out)
+        if inf.any():
+            bad = inf & np.isfinite(arr)
+            if bad.any():
+                raise ValueError(
+                    f"{op}: value {_first(arr, bad)!r} is too large for float32 (largest "
+                    f"{_F32_MAX:.7g}); it would become an infinity: pass dtype='float64' where "
+                    "the backend supports it, or scale the values"
+                )
+    return out
+
+
+def _from_objects(arr: np.ndarray, dtype: str, op: str) -> np.ndarray:
+    """An object array (Python ints beyond 64 bits, mixed content) as a numeric array."""
+    for v in arr.reshape(-1):
+        if isinstance(v, complex):
+            raise TypeError(f"{op}: {_COMPLEX}")
+        if isinstance(v, numbers.Integral) and not isinstance(v, bool):
+            if dtype == "int32" and not INT32_MIN <= int(v) <= INT32_MAX:
+                raise ValueError(f"{op}: value {int(v)} does not fit int32")
+    try:
+        return arr.astype(np.float64 if dtype in ("float32", "float64") else np.int64)
+    except (OverflowError, TypeError, ValueError) as e:
+        raise ValueError(f"{op}: cannot convert the values to {dtype}: {e}") from None
+
+
+def as_int(
+    value: Any,
+    name: str,
+    minimum: int | None = None,
+    allow_none: bool = False,
+) -> int | None:
+    """``value`` as a Python int, for integer arguments such as ``units`` or ``epochs``.
+
+    Accepted: Python and numpy integers, and floats with an integral value (``2.0`` -> 2, as in
+    JavaScript, where 2.0 and 2 are the same number, so TF.js configs may carry either).
+    Rejected with an error naming ``name`` and the value: bools (TypeError), non-integral or
+    non-finite numbers (ValueError), anything else (TypeError), and values below ``minimum``
+    (ValueError). ``None`` is returned as is when ``allow_none``.
+    """
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an int, got the bool {value!r}")
+    if isinstance(value, numbers.Integral):
+        out = int(value)
+    elif isinstance(value, numbers.Real):
+        f = float(value)
+        if not f.is_integer():
+            raise ValueError(
+                f"{name} must be an integer, got {value!r} (a non-integral number is not "
+                "rounded silently)"
+            )
+        out = int(f)
+    else:
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    if minimum is not None and out < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return out
 
 
 def upcast(a: str, b: str) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 
 import engine as tw
 from engine import Tensor, Variable
+from engine.hints import did_you_mean
 from layers import constraints as _constraints
 from layers import initializers as _initializers
 from layers import regularizers as _regularizers
@@ -63,8 +64,9 @@ def get_layer_class(class_name: str) -> type:
     try:
         return LAYER_CLASSES[class_name]
     except KeyError:
+        hint = did_you_mean(class_name, LAYER_CLASSES)
         raise ValueError(
-            f"unknown layer class {class_name!r}; known: {', '.join(sorted(LAYER_CLASSES))}"
+            f"unknown layer class {class_name!r}{hint}; known: {', '.join(sorted(LAYER_CLASSES))}"
         ) from None
 
 

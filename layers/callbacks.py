@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import engine as tw
+from engine.dtypes import as_int
 
 Logs = dict[str, float]
 
@@ -137,10 +138,11 @@ class EarlyStopping(Callback):
         baseline: float | None = None,
         restore_best_weights: bool = False,
     ):
+        patience = as_int(patience, "early_stopping: patience", minimum=0)
         super().__init__()
         self.monitor = monitor
         self.min_delta = abs(float(min_delta))
-        self.patience = int(patience)
+        self.patience = patience
         self.verbose = verbose
         self.baseline = baseline
         self.restore_best_weights = restore_best_weights
@@ -305,15 +307,17 @@ class ReduceLROnPlateau(Callback):
         cooldown: int = 0,
         min_lr: float = 0.0,
     ):
+        patience = as_int(patience, "reduce_lr_on_plateau: patience", minimum=0)
+        cooldown = as_int(cooldown, "reduce_lr_on_plateau: cooldown", minimum=0)
         super().__init__()
         if factor >= 1.0:
             raise ValueError(f"reduce_lr_on_plateau: factor must be < 1, got {factor}")
         self.monitor = monitor
         self.factor = float(factor)
-        self.patience = int(patience)
+        self.patience = patience
         self.verbose = verbose
         self.min_delta = abs(float(min_delta))
-        self.cooldown = int(cooldown)
+        self.cooldown = cooldown
         self.min_lr = float(min_lr)
         self.better = _mode_op(mode, monitor, "reduce_lr_on_plateau")
         self.maximize = self.better(1.0, 0.0)

@@ -3,11 +3,13 @@ SeparableConv2D, plus ZeroPadding2D and UpSampling2D."""
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
 
 import engine as tw
+from engine.dtypes import as_int
 from layers import activations as _activations
 from layers import constraints as _constraints
 from layers import initializers as _initializers
@@ -54,20 +56,21 @@ class _Conv(Layer):
         bias_constraint: Any = None,
         **kwargs: Any,
     ):
-        super().__init__(**kwargs)
         n = self.rank
+        where = type(self).__name__
         if kernel_size is None:
-            raise ValueError(f"{self.class_name}: kernel_size is required")
-        if filters is not None and int(filters) <= 0:
-            raise ValueError(
-                f"{self.class_name}: filters must be a positive integer, got {filters!r}"
-            )
-        self.filters = None if filters is None else int(filters)
-        self.kernel_size = as_int_tuple(kernel_size, n, "kernel_size")
-        self.strides = as_int_tuple(strides, n, "strides")
+            raise ValueError(f"{where}: kernel_size is required")
+        filters = as_int(filters, f"{where}: filters", minimum=1, allow_none=True)
+        kernel_size = as_int_tuple(kernel_size, n, f"{where}: kernel_size")
+        strides = as_int_tuple(strides, n, f"{where}: strides")
+        dilation_rate = as_int_tuple(dilation_rate, n, f"{where}: dilation_rate")
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.strides = strides
         self.padding = check_padding(padding)
         self.data_format = _data_format(data_format)
-        self.dilation_rate = as_int_tuple(dilation_rate, n, "dilation_rate")
+        self.dilation_rate = dilation_rate
         self.activation = _activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = _initializers.get(kernel_initializer)
@@ -294,8 +297,9 @@ class DepthwiseConv2D(_Conv):
         depthwise_constraint: Any = None,
         **kwargs: Any,
     ):
+        depth_multiplier = as_int(depth_multiplier, "DepthwiseConv2D: depth_multiplier", 1)
         super().__init__(None, kernel_size, **kwargs)
-        self.depth_multiplier = int(depth_multiplier)
+        self.depth_multiplier = depth_multiplier
         self.depthwise_initializer = _initializers.get(depthwise_initializer)
         self.depthwise_regularizer = _regularizers.get(depthwise_regularizer)
         self.depthwise_constraint = _constraints.get(depthwise_constraint)
@@ -358,8 +362,9 @@ class SeparableConv2D(_Conv):
         pointwise_constraint: Any = None,
         **kwargs: Any,
     ):
+        depth_multiplier = as_int(depth_multiplier, "SeparableConv2D: depth_multiplier", 1)
         super().__init__(filters, kernel_size, **kwargs)
-        self.depth_multiplier = int(depth_multiplier)
+        self.depth_multiplier = depth_multiplier
         self.depthwise_initializer = _initializers.get(depthwise_initializer)
         self.pointwise_initializer = _initializers.get(pointwise_initializer)
         self.depthwise_regularizer = _regularizers.get(depthwise_regularizer)
@@ -425,7 +430,8 @@ class ZeroPadding2D(Layer):
     def __init__(self, padding: Any = 1, data_format: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.data_format = _data_format(data_format)
-        if isinstance(padding, int):
+        if isinstance(padding, numbers.Number):
+            padding = as_int(padding, "ZeroPadding2D: padding", 0)
             pads = ((padding, padding), (padding, padding))
         else:
             p = list(padding)
@@ -434,7 +440,10 @@ class ZeroPadding2D(Layer):
                     f"ZeroPadding2D: padding must be an int, 2 ints or 2 pairs, got {padding!r}"
                 )
             pads = tuple(
-                (int(q), int(q)) if isinstance(q, int) else tuple(int(v) for v in q) for q in p
+                (as_int(q, "ZeroPadding2D: padding", 0),) * 2
+                if isinstance(q, numbers.Number)
+                else tuple(as_int(v, "ZeroPadding2D: padding", 0) for v in q)
+                for q in p
             )
         self.padding = pads
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import engine as tw
 from engine import Tensor
+from engine.dtypes import as_int
 from layers import activations as _activations
 from layers import constraints as _constraints
 from layers import initializers as _initializers
@@ -50,10 +51,9 @@ class Dense(Layer):
         bias_constraint: Any = None,
         **kwargs: Any,
     ):
+        units = as_int(units, "Dense: units", minimum=1)
         super().__init__(**kwargs)
-        if int(units) <= 0:
-            raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
-        self.units = int(units)
+        self.units = units
         self.activation = _activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = _initializers.get(kernel_initializer)
@@ -207,8 +207,12 @@ class Reshape(Layer):
     """Reshape the non-batch dimensions to ``target_shape`` (one entry may be -1)."""
 
     def __init__(self, target_shape: Sequence[int], **kwargs: Any):
+        target = tuple(
+            -1 if s is None else as_int(s, f"Reshape: target_shape {target_shape!r} entry")
+            for s in target_shape
+        )
         super().__init__(**kwargs)
-        self.target_shape = tuple(-1 if s is None else int(s) for s in target_shape)
+        self.target_shape = target
         if sum(s == -1 for s in self.target_shape) > 1:
             raise ValueError(f"Reshape: at most one -1 in target_shape, got {self.target_shape}")
 
@@ -247,8 +251,9 @@ class Permute(Layer):
     """Permute the non-batch dimensions; ``dims`` is 1-based, as Keras (``(2, 1)`` swaps them)."""
 
     def __init__(self, dims: Sequence[int], **kwargs: Any):
+        dims = tuple(as_int(d, f"Permute: dims {dims!r} entry") for d in dims)
         super().__init__(**kwargs)
-        self.dims = tuple(int(d) for d in dims)
+        self.dims = dims
         if sorted(self.dims) != list(range(1, len(self.dims) + 1)):
             raise ValueError(
                 f"Permute: dims must be a permutation of 1..{len(self.dims)}, got {self.dims}"
@@ -271,8 +276,9 @@ class RepeatVector(Layer):
     ndim = 2
 
     def __init__(self, n: int, **kwargs: Any):
+        n = as_int(n, "RepeatVector: n", minimum=1)
         super().__init__(**kwargs)
-        self.n = int(n)
+        self.n = n
 
     def call(self, inputs, training=False):
         return tw.tile(tw.expand_dims(inputs, 1), (1, self.n, 1))
@@ -308,8 +314,10 @@ class Embedding(Layer):
                 list(input_length) if isinstance(input_length, (list, tuple)) else [input_length]
             )
             kwargs["input_shape"] = length
+        input_dim = as_int(input_dim, "Embedding: input_dim", minimum=1)
+        output_dim = as_int(output_dim, "Embedding: output_dim", minimum=1)
         super().__init__(**kwargs)
-        self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+        self.input_dim, self.output_dim = input_dim, output_dim
         self.embeddings_initializer = _initializers.get(embeddings_initializer)
         self.embeddings_regularizer = _regularizers.get(embeddings_regularizer)
         self.activity_regularizer = _regularizers.get(activity_regularizer)

@@ -15,6 +15,7 @@ from typing import Any
 
 import engine as tw
 from engine import Tensor
+from engine.hints import did_you_mean
 
 EPS = 1e-7
 LossFn = Callable[[Any, Any], Tensor]
@@ -240,8 +241,9 @@ def get(identifier: Any) -> LossFn:
     if isinstance(identifier, str):
         name = _KEYS.get(normalize_name(identifier))
         if name is None:
+            hint = did_you_mean(identifier, accepted_names())
             raise ValueError(
-                f"unknown loss {identifier!r}; accepted names: {', '.join(accepted_names())} "
+                f"unknown loss {identifier!r}{hint}; accepted names: {', '.join(accepted_names())} "
                 "(any case), or a callable (y_true, y_pred) -> per-sample loss"
             )
         return LOSSES[name]

@@ -13,6 +13,7 @@ from typing import Any
 
 import engine as tw
 from engine import Tensor
+from engine.hints import did_you_mean
 from layers import losses as _losses
 
 MetricFn = Callable[[Any, Any], Tensor]
@@ -192,8 +193,9 @@ def get(identifier: Any) -> MetricFn:
     if isinstance(identifier, str):
         fn = _KEYS.get(_norm(identifier))
         if fn is None:
+            hint = did_you_mean(identifier, accepted_names())
             raise ValueError(
-                f"unknown metric {identifier!r}; accepted names: {', '.join(accepted_names())} "
+                f"unknown metric {identifier!r}{hint}; accepted names: {', '.join(accepted_names())} "
                 "(any case), or a callable (y_true, y_pred) -> values"
             )
         return fn

@@ -12,6 +12,7 @@ from typing import Any
 
 import engine as tw
 from engine import Tensor
+from engine.dtypes import as_int
 from layers import activations as _activations
 from layers import constraints as _constraints
 from layers import initializers as _initializers
@@ -68,12 +69,11 @@ class _RNN(Layer):
         implementation: int | None = None,
         **kwargs: Any,
     ):
-        super().__init__(**kwargs)
-        if int(units) <= 0:
-            raise ValueError(f"{self.class_name}: units must be a positive integer, got {units!r}")
+        units = as_int(units, f"{type(self).__name__}: units", minimum=1)
         if stateful:
-            raise ValueError(f"{self.class_name}: stateful=True is not supported")
-        self.units = int(units)
+            raise ValueError(f"{type(self).__name__}: stateful=True is not supported")
+        super().__init__(**kwargs)
+        self.units = units
         self.activation = _activations.get(activation)
         rec = (
             recurrent_activation

@@ -6,6 +6,7 @@ from typing import Any
 
 import engine as tw
 from engine import Tensor
+from engine.hints import did_you_mean
 from layers.utils import canonical, lookup, to_snake_case
 
 
@@ -72,8 +73,9 @@ def get(identifier: Any) -> Regularizer | None:
         return lookup(identifier, _TABLE, "regularizer")()
     if isinstance(identifier, dict) and "class_name" in identifier:
         if canonical(identifier["class_name"]) != "l1l2":
+            hint = did_you_mean(identifier["class_name"], ["L1L2"])
             raise ValueError(
-                f"unknown regularizer class {identifier['class_name']!r}; accepted: L1L2"
+                f"unknown regularizer class {identifier['class_name']!r}{hint}; accepted: L1L2"
             )
         config = {to_snake_case(k): v for k, v in (identifier.get("config") or {}).items()}
         return L1L2(**config)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import difflib
 import itertools
+import numbers
 import re
 from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
+
+from engine.hints import did_you_mean
 
 Shape = tuple  # a shape whose entries are ints or None (unknown, usually the batch)
 
@@ -34,21 +38,22 @@ def lookup(identifier: str, table: dict[str, Any], kind: str) -> Any:
     if key in table:
         return table[key]
     names = sorted({getattr(v, "display_name", None) or k for k, v in table.items()})
-    close = difflib.get_close_matches(key, [canonical(n) for n in names], 1)
-    hint = next(
-        (f" (did you mean {n!r}?)" for n in names if close and canonical(n) == close[0]), ""
-    )
+    hint = did_you_mean(identifier, names)
     raise ValueError(f"unknown {kind} {identifier!r}{hint}; accepted names: {', '.join(names)}")
 
 
-def as_int_tuple(value: Any, n: int, name: str) -> tuple[int, ...]:
-    """An int or a sequence of ``n`` ints as a tuple of ``n`` ints."""
-    if isinstance(value, int):
-        return (int(value),) * n
+def as_int_tuple(value: Any, n: int, name: str, minimum: int | None = 1) -> tuple[int, ...]:
+    """An int or a sequence of ``n`` ints as a tuple of ``n`` ints, each ``>= minimum``
+    (``engine.dtypes.as_int``: bools and non-integral numbers such as 2.5 are rejected)."""
+    from engine.dtypes import as_int
+
+    if isinstance(value, (numbers.Number, np.bool_)):
+        return (as_int(value, name, minimum),) * n
     try:
-        out = tuple(int(v) for v in value)
+        items = list(value)
     except TypeError:
         raise TypeError(f"{name} must be an int or a sequence of {n} ints, got {value!r}") from None
+    out = tuple(as_int(v, f"{name} {value!r} entry", minimum) for v in items)
     if len(out) != n:
         raise ValueError(f"{name} must be an int or a sequence of {n} ints, got {value!r}")
     return out

@@ -161,10 +161,15 @@ def _sigmoid(v, one):
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def _f2i(v):
-    """numpy's float -> int32 cast on x86: truncation; INT_MIN for NaN and out of range."""
-    if v == v and v < 2147483648.0 and v >= -2147483648.0:
-        return np.int32(v)
-    return np.int32(-2147483648)
+    """The engine's float -> int32 cast (README "Numerics"): truncation toward zero, NaN -> 0,
+    out of range (infinities too) saturates to INT32_MIN / INT32_MAX."""
+    if v != v:
+        return np.int32(0)
+    if v >= 2147483648.0:
+        return np.int32(2147483647)
+    if v < -2147483648.0:
+        return np.int32(-2147483648)
+    return np.int32(v)
 
 
 # --- rendering --------------------------------------------------------------------------------

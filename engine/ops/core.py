@@ -21,22 +21,28 @@ def tensor(values: Any, shape: Sequence[int] | None = None, dtype: Any = None) -
     """A tensor from nested lists, numbers, numpy arrays or another tensor.
 
     Without ``dtype``: Python numbers (ints too) give float32 as in TF.js, Python bools give
-    bool; numpy arrays keep their kind (ints -> int32, floats -> float32, bools -> bool)."""
+    bool; numpy arrays keep their kind (ints -> int32, floats -> float32, bools -> bool).
+
+    Nothing is narrowed silently (``engine.dtypes.to_host_array``): values that do not fit the
+    dtype (an int64 2**40 into int32, NaN into int32, 1e300 into float32) raise ValueError
+    naming the value; complex values raise TypeError. Floats into int32 truncate toward zero,
+    as TF.js."""
     if isinstance(values, Tensor):
         t = values if dtype is None else cast(values, dtype)
         return t if shape is None else reshape(t, shape)
     arr = np.asarray(values)
+    if arr.dtype.kind == "c" or isinstance(values, complex):
+        raise TypeError(f"tensor: {dtypes._COMPLEX}")
     if dtype is not None:
         dt = dtypes.as_dtype(dtype)
+    elif arr.dtype.kind == "O":
+        dt = "float32"  # Python ints beyond 64 bits: numbers are float32, as in TF.js
     else:
         dt = dtypes.infer_dtype(arr)
         if dt == "int32" and not isinstance(values, (np.ndarray, np.generic)):
             dt = "float32"  # Python numbers are float32, as JS numbers in TF.js
-    if dt == "int32" and arr.dtype.kind == "f":
-        arr = np.trunc(arr)
     check_dtype_supported(dt, "tensor")
-    # np.array, not np.ascontiguousarray: the latter turns a 0-d array into shape (1,)
-    arr = np.array(arr, dtype=dtypes.to_numpy_dtype(dt), order="C")
+    arr = dtypes.to_host_array(arr, dt, "tensor")
     if shape is not None:
         shape = tuple(int(s) for s in shape)
         if arr.size == 1 and int(np.prod(shape)) != 1:
@@ -174,7 +180,12 @@ def binary(op: str, a: Any, b: Any) -> Tensor:
 
 
 def cast(x: Any, dtype: Any) -> Tensor:
-    """Convert to ``dtype`` (float to int truncates toward zero, as TF.js)."""
+    """Convert to ``dtype`` on the device, the same on every backend (README "Numerics").
+
+    Float to int32 truncates toward zero, as TF.js; NaN gives 0 (as TF.js), and values beyond
+    int32's range, infinities included, saturate to -2**31 or 2**31 - 1 (TF.js wraps them
+    modulo 2**32 and maps infinities to 0; we do not copy that). Nonzero to bool is True.
+    Host values given to ``tensor`` are checked instead: they raise when they do not fit."""
     x = as_tensor(x)
     dt = dtypes.as_dtype(dtype)
     if x.dtype == dt:

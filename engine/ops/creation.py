@@ -50,13 +50,17 @@ def _shape(shape: Any, op: str) -> tuple[int, ...]:
 
 
 def fill(shape: Sequence[int], value: Any, dtype: Any = None) -> Tensor:
-    """A tensor of ``shape`` filled with ``value``."""
+    """A tensor of ``shape`` filled with ``value``; a value that does not fit ``dtype`` (NaN or
+    2**40 into int32, 1e300 into float32, a complex number) raises, as ``tensor`` does."""
     shape = _shape(shape, "fill")
     if dtype is None:
         dt = "bool" if isinstance(value, bool) else "int32" if isinstance(value, int) else "float32"
         dt = "float32" if dt == "int32" else dt  # numbers are float32 by default, as TF.js
     else:
         dt = dtypes.as_dtype(dtype)
+    if np.ndim(value) != 0:
+        raise ValueError(f"fill: value must be a scalar, got {value!r}")
+    value = dtypes.to_host_array(value, dt, "fill").item()
     return dispatch.run(
         "fill",
         (),

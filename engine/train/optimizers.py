@@ -56,6 +56,7 @@ from typing import Any, ClassVar
 
 from engine import dispatch, ops, registry, trace
 from engine.autodiff import Tape
+from engine.hints import did_you_mean
 from engine.memory import tidy
 from engine.tensor import Tensor, Variable, find_variables
 
@@ -769,8 +770,9 @@ def get(identifier: Any) -> Optimizer:
     if isinstance(identifier, str):
         factory = _STRING_TABLE.get(_key(identifier))
         if factory is None:
+            hint = did_you_mean(identifier, _STRING_TABLE)
             raise ValueError(
-                f"unknown optimizer {identifier!r}; accepted names: "
+                f"unknown optimizer {identifier!r}{hint}; accepted names: "
                 f"{', '.join(sorted(_STRING_TABLE))} (any case, camelCase or snake_case, e.g. "
                 f"'Adam', 'RMSProp'), or an optimizer instance such as engine.train.adam(0.01)"
             )
@@ -778,8 +780,10 @@ def get(identifier: Any) -> Optimizer:
     if isinstance(identifier, Mapping) and "class_name" in identifier:
         cls = {_key(k): c for k, c in CLASSES.items()}.get(_key(identifier["class_name"]))
         if cls is None:
+            hint = did_you_mean(identifier["class_name"], CLASSES)
             raise ValueError(
-                f"unknown optimizer class {identifier['class_name']!r}; known: {sorted(CLASSES)}"
+                f"unknown optimizer class {identifier['class_name']!r}{hint}; "
+                f"known: {sorted(CLASSES)}"
             )
         return cls.from_config(identifier.get("config", {}))
     raise TypeError(
