@@ -32,7 +32,36 @@ def _conf_init(x) -> dict:
 
 
 class Dense(Layer):
-    """``activation(x @ kernel + bias)`` on the last axis; kernel (in, units)."""
+    """A densely connected layer: ``activation(x @ kernel + bias)`` (TF.js ``tf.layers.dense``).
+
+    Acts on the last axis: an input ``(batch, ..., in)`` gives ``(batch, ..., units)``; the
+    kernel has shape ``(in, units)``.
+
+    Args:
+        units: Output size (positive int).
+        activation: An activation name (``"relu"``, ``"softmax"``, ...) or callable; ``None``
+            is linear.
+        use_bias: Whether to add a bias vector.
+        kernel_initializer: Initializer for the kernel (default ``"glorotNormal"``, as TF.js).
+        bias_initializer: Initializer for the bias.
+        kernel_regularizer: Penalty on the kernel (``"l2"``, ``layers.regularizers.l2(...)``).
+        bias_regularizer: Penalty on the bias.
+        activity_regularizer: Penalty on the layer's output.
+        kernel_constraint: Constraint projected onto the kernel after each update.
+        bias_constraint: Constraint projected onto the bias after each update.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Raises:
+        ValueError: ``units`` is not a positive int; ``TypeError`` for unknown arguments.
+
+    Example:
+
+    >>> d = layers.dense(units=4, activation="relu", input_shape=[3])
+    >>> model = layers.sequential([d])
+    >>> model.predict(tw.ones([2, 3])).shape, d.get_weights()[0].shape
+    ((2, 4), (3, 4))
+    """
 
     min_ndim = 2
     supports_masking = True

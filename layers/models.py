@@ -333,10 +333,22 @@ class Model(TrainingMixin, Layer):
     ) -> None:
         """Print a table of layers, output shapes and parameter counts, as TF.js / Keras.
 
-        Returns None (so a REPL shows the table once). ``print_fn`` is called once per line
-        instead of ``print`` (Keras's signature): ``lines = []; model.summary(print_fn=
-        lines.append)`` captures the table. ``line_length`` and ``positions`` (fractions of the
-        line, or absolute columns) set the column layout."""
+        Returns ``None`` (so a REPL shows the table once).
+
+        Args:
+            line_length: Total width of a line (default 65 for Sequential, 98 otherwise).
+            positions: Where each column ends: fractions of the line, or absolute columns.
+            print_fn: Called once per line instead of ``print`` (Keras's signature), e.g.
+                ``lines.append`` to capture the table.
+
+        Example:
+
+        >>> model = layers.sequential([layers.dense(units=2, input_shape=[3])])
+        >>> lines = []
+        >>> model.summary(print_fn=lines.append)
+        >>> lines[-3:]
+        ['Total params: 8', 'Trainable params: 8', 'Non-trainable params: 0']
+        """
         functional = not isinstance(self, Sequential)
         line_length = line_length or (98 if functional else 65)
         cols = ["Layer (type)", "Output shape", "Param #"] + (

@@ -354,10 +354,23 @@ def write_folder_atomic(folder: str | os.PathLike, files: Mapping[str, bytes]) -
 
 
 def save_model(model: Model, path: str | os.PathLike, include_optimizer: bool = False) -> Path:
-    """Save ``model`` to the folder ``path`` (``file://`` accepted) as ``model.json`` +
-    ``weights.bin`` in the TF.js layers format; with ``include_optimizer`` also the training
-    config and the optimizer state. Atomic: a failed save leaves a previous one intact.
-    Returns the folder."""
+    """Save ``model`` in the TF.js layers format; the function behind ``Model.save``.
+
+    Writes ``model.json`` + ``weights.bin`` into the folder; with ``include_optimizer`` also the
+    training config and the optimizer state. Atomic: a failed save leaves a previous one
+    intact.
+
+    Args:
+        model: The model to save.
+        path: The folder (created if needed; a ``file://`` URL is accepted).
+        include_optimizer: Also save the compile settings and optimizer state.
+
+    Returns:
+        The folder written.
+
+    Raises:
+        ValueError: ``path`` names a ``.json`` file instead of a folder.
+    """
     target = _local_path(path)
     if target.suffix.lower() == ".json":
         raise ValueError(
@@ -497,16 +510,42 @@ def load_model(
     compile: bool = True,  # noqa: A002
     max_weight_bytes: int | None = None,
 ) -> Model:
-    """A model saved in the TF.js layers format: ``path`` is the folder or its ``model.json``
-    (``file://`` accepted). Weights are matched by name; with a ``trainingConfig`` (and
-    ``compile``) the model is compiled and any saved optimizer state restored.
+    """Load a model saved in the TF.js layers format (TF.js ``tf.loadLayersModel``).
+
+    Reads what ``model.save`` (or TF.js / the Keras converter) writes. Weights are matched by
+    name; with a ``trainingConfig`` (and ``compile``) the model is compiled and any saved
+    optimizer state restored.
 
     The files are treated as untrusted (see :mod:`layers.tfjs_format` for the rules): weight
     paths must stay inside the folder and name regular files of exactly the size the manifest
     needs, the decoded weights must fit ``max_weight_bytes`` (default: half the machine's
     memory), and every weight the topology creates must match a manifest entry's shape before
     it is allocated. Any malformed or hostile input raises :class:`ModelLoadError` (a
-    ValueError) naming the file, and no half-loaded model escapes."""
+    ValueError) naming the file, and no half-loaded model escapes.
+
+    Args:
+        path: The model's folder or its ``model.json`` (a ``file://`` URL is accepted).
+        compile: Compile the model from the saved ``trainingConfig`` when there is one.
+        max_weight_bytes: Refuse models whose weights need more bytes (default: half the
+            machine's memory).
+
+    Returns:
+        The ``Model`` (a ``Sequential`` when one was saved), with its weights loaded.
+
+    Raises:
+        ModelLoadError: The folder or a file is missing, malformed, too large or does not
+            match the topology.
+
+    Example:
+
+    >>> import tempfile
+    >>> model = layers.sequential([layers.dense(units=2, input_shape=[3])])
+    >>> model.compile(optimizer="adam", loss="meanSquaredError")
+    >>> folder = model.save(tempfile.mkdtemp(), include_optimizer=True)
+    >>> loaded = layers.load_model(folder)
+    >>> loaded.is_compiled, [w.shape for w in loaded.get_weights()]
+    (True, [(3, 2), (2,)])
+    """
     json_path = model_json_path(path)
     doc = _read_json(json_path)
     where = str(json_path)
