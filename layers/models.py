@@ -346,7 +346,7 @@ class Model(TrainingMixin, Layer):
         >>> model = layers.sequential([layers.dense(units=2, input_shape=[3])])
         >>> lines = []
         >>> model.summary(print_fn=lines.append)
-        >>> lines[-3:]
+        >>> [line for line in lines if "params:" in line]
         ['Total params: 8', 'Trainable params: 8', 'Non-trainable params: 0']
         """
         functional = not isinstance(self, Sequential)
