@@ -10,6 +10,7 @@ import numpy as np
 from backends.base import LOGICAL_OPS, out_dtype_binary, out_dtype_unary
 from engine import dispatch, dtypes, registry
 from engine.tensor import Tensor
+from engine.typing import DTypeLike, ShapeLike, TensorLike
 
 Shape = tuple[int, ...]
 
@@ -17,16 +18,40 @@ Shape = tuple[int, ...]
 INT_UNARY_OPS = frozenset({"neg", "abs", "sign", "square", "relu", "is_nan", "is_finite"})
 
 
-def tensor(values: Any, shape: Sequence[int] | None = None, dtype: Any = None) -> Tensor:
-    """A tensor from nested lists, numbers, numpy arrays or another tensor.
+def tensor(
+    values: TensorLike, shape: ShapeLike | None = None, dtype: DTypeLike | None = None
+) -> Tensor:
+    """A tensor from nested lists, numbers, numpy arrays or another tensor (TF.js ``tensor``).
 
-    Without ``dtype``: Python numbers (ints too) give float32 as in TF.js, Python bools give
-    bool; numpy arrays keep their kind (ints -> int32, floats -> float32, bools -> bool).
+    The data is uploaded to the active backend (``tw.get_backend()``). Nothing is narrowed
+    silently (``engine.dtypes.to_host_array``); floats into int32 truncate toward zero, as
+    TF.js.
 
-    Nothing is narrowed silently (``engine.dtypes.to_host_array``): values that do not fit the
-    dtype (an int64 2**40 into int32, NaN into int32, 1e300 into float32) raise ValueError
-    naming the value; complex values raise TypeError. Floats into int32 truncate toward zero,
-    as TF.js."""
+    Args:
+        values: A Python number or bool, (nested) lists of them, a numpy array or a Tensor.
+        shape: Reshape the values to this shape; a single value fills the whole shape.
+        dtype: ``"float32"``, ``"int32"``, ``"bool"`` or ``"float64"`` (where the backend
+            supports it). Without it, Python numbers (ints too) give float32 as in TF.js,
+            Python bools give bool, and numpy arrays keep their kind (ints -> int32,
+            floats -> float32, bools -> bool).
+
+    Returns:
+        A new Tensor (``values`` itself for a Tensor with no dtype/shape change).
+
+    Raises:
+        ValueError: The number of values does not fill ``shape``, or a value does not fit
+            ``dtype`` (an int64 2**40 or NaN into int32, 1e300 into float32).
+        TypeError: ``dtype`` is unknown or not supported by the backend, or the values are
+            complex.
+
+    Example:
+
+    >>> x = tw.tensor([[1, 2], [3, 4]])
+    >>> x.shape, x.dtype
+    ((2, 2), 'float32')
+    >>> tw.tensor([1, 2, 3, 4], shape=[2, 2], dtype="int32").tolist()
+    [[1, 2], [3, 4]]
+    """
     if isinstance(values, Tensor):
         t = values if dtype is None else cast(values, dtype)
         return t if shape is None else reshape(t, shape)
@@ -68,12 +93,35 @@ def check_dtype_supported(dtype: str, op: str, backend_name: str | None = None) 
             )
 
 
-def scalar(value: Any, dtype: Any = None) -> Tensor:
+def scalar(value: float | int | bool, dtype: DTypeLike | None = None) -> Tensor:
+    """A rank-0 tensor (TF.js ``scalar``).
+
+    Args:
+        value: A Python number or bool.
+        dtype: The dtype (default as ``tensor``: float32 for numbers).
+
+    Returns:
+        A Tensor of shape ``()``.
+
+    Example:
+
+    >>> tw.scalar(3).item()
+    3.0
+    """
     return tensor(value, (), dtype)
 
 
-def as_tensor(x: Any, dtype: str | None = None) -> Tensor:
-    """``x`` as a Tensor; Python numbers take ``dtype`` when given (weak typing)."""
+def as_tensor(x: TensorLike, dtype: str | None = None) -> Tensor:
+    """``x`` as a Tensor, converting only when it is not one already.
+
+    Args:
+        x: A tensor-like value.
+        dtype: The dtype a Python scalar takes when that loses nothing (weak typing, as the
+            other operand of a binary op); ignored for Tensors and arrays.
+
+    Returns:
+        ``x`` itself when it is a Tensor, else a new Tensor.
+    """
     if isinstance(x, Tensor):
         return x
     if dtype is not None and isinstance(x, (bool, int, float, np.number, np.bool_)):
@@ -102,7 +150,24 @@ def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
 
 
 def broadcast_shapes(a: Shape, b: Shape, op: str = "op") -> Shape:
-    """numpy broadcasting of two shapes, with an error naming the op and shapes."""
+    """The shape two shapes broadcast to (numpy rules).
+
+    Args:
+        a: The first shape.
+        b: The second shape.
+        op: The op name to put in the error message.
+
+    Returns:
+        The broadcast shape.
+
+    Raises:
+        ValueError: The shapes cannot be broadcast (the message names the op and shapes).
+
+    Example:
+
+    >>> tw.broadcast_shapes((2, 1), (3,))
+    (2, 3)
+    """
     if a == b:
         return a
     n = max(len(a), len(b))
@@ -140,8 +205,16 @@ def normalize_axes(axis: Any, rank: int, op: str = "op") -> tuple[int, ...]:
     return (normalize_axis(axis, rank, op),)
 
 
-def unary(op: str, x: Any) -> Tensor:
-    """Dispatch an elementwise unary primitive."""
+def unary(op: str, x: TensorLike) -> Tensor:
+    """Run an elementwise unary primitive by name (the function behind ``tw.exp`` etc.).
+
+    Args:
+        op: The primitive's name (``"exp"``, ``"relu"``, ...; see ``backends.base``).
+        x: The operand; ints and bools are cast to float32 for transcendental ops.
+
+    Returns:
+        A Tensor of ``x``'s shape.
+    """
     x = as_tensor(x)
     if op in LOGICAL_OPS:
         if x.dtype != "bool":
@@ -156,8 +229,20 @@ def unary(op: str, x: Any) -> Tensor:
     )
 
 
-def binary(op: str, a: Any, b: Any) -> Tensor:
-    """Dispatch an elementwise binary primitive with broadcasting."""
+def binary(op: str, a: TensorLike, b: TensorLike) -> Tensor:
+    """Run an elementwise binary primitive by name, with broadcasting (behind ``tw.add`` etc.).
+
+    Args:
+        op: The primitive's name (``"add"``, ``"less"``, ...; see ``backends.base``).
+        a: The first operand.
+        b: The second operand; a Python scalar takes the other operand's dtype.
+
+    Returns:
+        A Tensor of the broadcast shape.
+
+    Raises:
+        ValueError: The shapes cannot be broadcast.
+    """
     a, b = _pair(a, b)
     if op in LOGICAL_OPS and a.dtype != "bool":
         a, b = cast(a, "bool"), cast(b, "bool")
@@ -179,13 +264,29 @@ def binary(op: str, a: Any, b: Any) -> Tensor:
     )
 
 
-def cast(x: Any, dtype: Any) -> Tensor:
+def cast(x: TensorLike, dtype: DTypeLike) -> Tensor:
     """Convert to ``dtype`` on the device, the same on every backend (README "Numerics").
 
     Float to int32 truncates toward zero, as TF.js; NaN gives 0 (as TF.js), and values beyond
     int32's range, infinities included, saturate to -2**31 or 2**31 - 1 (TF.js wraps them
     modulo 2**32 and maps infinities to 0; we do not copy that). Nonzero to bool is True.
-    Host values given to ``tensor`` are checked instead: they raise when they do not fit."""
+    Host values given to ``tensor`` are checked instead: they raise when they do not fit.
+
+    Args:
+        x: The tensor.
+        dtype: The target dtype.
+
+    Returns:
+        ``x`` itself when it already has ``dtype``, else a new Tensor.
+
+    Raises:
+        TypeError: ``dtype`` is unknown or not supported by the backend.
+
+    Example:
+
+    >>> tw.cast(tw.tensor([1.7, -1.7]), "int32").tolist()
+    [1, -1]
+    """
     x = as_tensor(x)
     dt = dtypes.as_dtype(dtype)
     if x.dtype == dt:
@@ -202,8 +303,24 @@ def cast(x: Any, dtype: Any) -> Tensor:
     )
 
 
-def reshape(x: Any, shape: Sequence[int]) -> Tensor:
-    """Same values in a new shape; one dimension may be -1."""
+def reshape(x: TensorLike, shape: ShapeLike) -> Tensor:
+    """The same values in a new shape (TF.js ``reshape``).
+
+    Args:
+        x: The tensor.
+        shape: The new shape; one dimension may be -1 (inferred from the size).
+
+    Returns:
+        A Tensor of ``shape``.
+
+    Raises:
+        ValueError: The sizes differ or more than one dimension is -1.
+
+    Example:
+
+    >>> tw.reshape(tw.range(0, 6), [2, -1]).shape
+    (2, 3)
+    """
     x = as_tensor(x)
     shape = tuple(int(s) for s in (shape if isinstance(shape, (list, tuple)) else (shape,)))
     if shape.count(-1) > 1:
@@ -232,8 +349,16 @@ def reshape(x: Any, shape: Sequence[int]) -> Tensor:
     )
 
 
-def identity(x: Any, _record: bool = True) -> Tensor:
-    """A new tensor with the same values (optionally invisible to gradient tapes)."""
+def identity(x: TensorLike, _record: bool = True) -> Tensor:
+    """A new tensor with the same values.
+
+    Args:
+        x: The tensor.
+        _record: Internal: ``False`` hides the copy from gradient tapes (``stop_gradient``).
+
+    Returns:
+        A new Tensor equal to ``x``.
+    """
     x = as_tensor(x)
     if _record:
         return dispatch.run(
@@ -260,7 +385,15 @@ def identity(x: Any, _record: bool = True) -> Tensor:
 
 
 def sum_to_shape(g: Tensor, shape: Shape) -> Tensor:
-    """Reduce a broadcast gradient back to ``shape`` (the one broadcast-gradient helper)."""
+    """Sum a broadcast gradient back to the operand's shape (the one broadcast-gradient helper).
+
+    Args:
+        g: A gradient of the broadcast shape.
+        shape: The shape the operand had before broadcasting.
+
+    Returns:
+        ``g`` summed over the broadcast axes, of ``shape``.
+    """
     from engine.ops.reduction import sum as reduce_sum
 
     if g.shape == tuple(shape):
