@@ -1,4 +1,4 @@
-"""Loss functions with TF.js's formulas (``shared/spec/tfjs-compat.md`` §2).
+"""Loss functions with TF.js's formulas (``docs/tfjs-compat.md`` §2).
 
 Every loss takes ``(y_true, y_pred)`` and returns the per-sample loss: reduced over the last
 axis only (shape ``y_pred.shape[:-1]``); the training loop takes the (weighted) mean over

@@ -1,4 +1,4 @@
-"""Save and load models in the TensorFlow.js layers format (``shared/spec/tfjs-compat.md`` §5).
+"""Save and load models in the TensorFlow.js layers format (``docs/tfjs-compat.md`` §5).
 
 A saved model is a folder holding ``model.json`` (``modelTopology`` in Keras JSON, a
 ``weightsManifest``, ``format: "layers-model"``, optionally ``trainingConfig``) and

@@ -1,5 +1,5 @@
 """The TF.js layers format's weights: TF.js weight names, the manifest, encoding, decoding
-(groups, shards, quantisation) and matching by name (``shared/spec/tfjs-compat.md`` §5).
+(groups, shards, quantisation) and matching by name (``docs/tfjs-compat.md`` §5).
 
 Model files are untrusted input. What the loader checks, before it reads or allocates:
 

@@ -1,5 +1,5 @@
 """The training loop: ``compile``, ``fit``, ``fit_dataset``, ``evaluate``, ``train_on_batch``
-with TF.js semantics (``shared/spec/tfjs-compat.md`` §2-3).
+with TF.js semantics (``docs/tfjs-compat.md`` §2-3).
 
 ``TrainingMixin`` is mixed into ``layers.models.Model``; it relies on the model's
 ``run(inputs, training)``, ``trainable_weights``, ``weights``, ``input_shapes``,

@@ -1,4 +1,4 @@
-"""Optimizers with TensorFlow.js's update rules and defaults (``shared/spec/tfjs-compat.md`` §2).
+"""Optimizers with TensorFlow.js's update rules and defaults (``docs/tfjs-compat.md`` §2).
 
 Each optimizer keeps per-variable slot variables (moments, accumulators) keyed by the
 variable's name, and one ``_update(var, grad, slots)`` that computes the new value of the
