@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from engine import dispatch
 from engine.ops.core import _pair, as_tensor, binary, broadcast_shapes, cast, unary
 from engine.tensor import Tensor
