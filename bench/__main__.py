@@ -3,11 +3,13 @@
 Usage::
 
     python -m bench [--quick] [--backends numpy,cpu] [--workloads matmul,train_b32]
-                    [--peers torch,jax | --no-peers] [--repeats N] [--data DIR]
-                    [--json FILE] [--plot FILE.png] [--list]
+                    [--peers torch,jax | --no-peers] [--repeats N] [--max-repeats M]
+                    [--noise F] [--data DIR] [--json FILE] [--plot FILE.png] [--list]
 
 Exit status: 0 when every result matched the float64 numpy oracle, 1 when any target computed
 a wrong result or raised, 2 on a usage error. Progress goes to stderr, the table to stdout.
+Noise never changes the exit status: rows timed while the spread stayed wide or the machine
+was busy carry a warning in the table and the JSON instead.
 See ``bench/README.md`` for the workloads, the method and the JSON schema (``bench.report``).
 """
 
@@ -24,7 +26,7 @@ from typing import Any
 import numpy as np
 
 import engine as tw
-from bench import peers, report, runner
+from bench import peers, report, runner, stats
 from bench.common import Target
 from bench.workloads import all_workloads, select
 
@@ -58,7 +60,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--no-peers", action="store_true", help="skip torch/jax peers")
     p.add_argument("--quick", action="store_true", help="small sizes, few repeats (< 1 min)")
-    p.add_argument("--repeats", type=int, default=None, help="timed repeats per row")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed samples per row to start with (default 7, quick 3); alone, exactly this many",
+    )
+    p.add_argument(
+        "--max-repeats",
+        type=int,
+        default=None,
+        help="at most this many samples for a noisy row (default 21, quick 7)",
+    )
+    p.add_argument(
+        "--noise",
+        type=float,
+        default=None,
+        metavar="F",
+        help="spread (interquartile range / median) above which a row gets more samples and "
+        "then a 'noisy' warning (default 0.10)",
+    )
     p.add_argument(
         "--data",
         default=None,
@@ -72,6 +93,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)  # fmt: skip
     if args.repeats is not None and args.repeats < 1:
         p.error("--repeats must be at least 1")
+    if args.max_repeats is not None:
+        start = args.repeats or (3 if args.quick else 7)
+        if args.max_repeats < start:
+            p.error(f"--max-repeats {args.max_repeats} is below the starting --repeats {start}")
+    if args.noise is not None and not 0 <= args.noise < 10:
+        p.error(f"--noise must be a fraction between 0 and 10, got {args.noise}")
     if args.peers is not None:
         bad = [n for n in args.peers if n not in peers.PEERS]
         if bad:
@@ -140,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
                     + "; ".join(f"{r['name']}: {r['reason']}" for r in rows))  # fmt: skip
 
     started = time.perf_counter()
+    monitor = stats.LoadMonitor()
+    load_start = stats.loadavg_1m()
     say("measuring the machine's ceilings (numpy BLAS, memory copy)")
     ceilings = runner.measure_ceilings(args.quick)
     train_data = ""
@@ -147,13 +176,18 @@ def main(argv: list[str] | None = None) -> int:
         train_data = next(w for w in workloads if w.group == "train").data()[2]
         say(f"training data: {train_data}")
     jobs = [(w, t) for w in workloads for t in targets if w.group == "train" or t.kind == "backend"]
-    results = _run(jobs, runner.Config.make(args.quick, args.repeats), say)
+    extra = {} if args.noise is None else {"noise": args.noise}
+    cfg = runner.Config.make(args.quick, args.repeats, args.max_repeats, **extra)
+    results = _run(jobs, cfg, say, monitor)
     runner.fill_derived(results, {w.name: w for w in workloads}, ceilings)
     bad = [r for r in results if r.status in ("wrong", "error")]
     code = 1 if bad else 0
 
-    print(_header(args, ceilings, train_data, info))
+    print(_header(args, ceilings, train_data, info, cfg, load_start))
     print(report.table(results))
+    explained = report.legend(results, ceilings, cfg.noise, cfg.load_cpus)
+    if explained:
+        print("\n".join(explained))
     print("\nfirst call minus steady state (compile, caches), summed per target:")
     print("\n".join(report.overhead_lines(results)) or "  (none)")
     skipped = sum(r.status == "skipped" for r in results)
@@ -165,12 +199,13 @@ def main(argv: list[str] | None = None) -> int:
               + (f" ({skipped} rows skipped, see notes)" if skipped else ""))  # fmt: skip
     if args.json:
         doc = report.document(
-            argv, args.quick, code, ceilings, train_data, info, workloads, results
+            argv, args.quick, code, ceilings, train_data, info, workloads, results, cfg
         )
         report.write_json(args.json, doc)
         say(f"wrote {args.json}")
     if args.plot:
-        report.plot(args.plot, results, workloads)
+        ran = list(dict.fromkeys(r.target for r in results))
+        report.plot(args.plot, results, workloads, report.plot_subtitle(args.quick, ran))
         say(f"wrote {args.plot}")
     return code
 
@@ -203,30 +238,43 @@ def _targets(
     return targets, info
 
 
-def _run(jobs: list[tuple[Any, Target]], cfg: runner.Config, say) -> list[runner.Result]:
+def _run(
+    jobs: list[tuple[Any, Target]], cfg: runner.Config, say, monitor: stats.LoadMonitor
+) -> list[runner.Result]:
     """Measure every (workload, target) pair in order, reporting progress."""
     results: list[runner.Result] = []
     for i, (w, t) in enumerate(jobs, 1):
         say(f"[{i}/{len(jobs)}] {w.name} on {t.name} ...")
         t0 = time.perf_counter()
-        res = runner.measure(w, t, cfg)
+        res = runner.measure(w, t, cfg, monitor)
         spent = f"[{time.perf_counter() - t0:.1f} s]"
         if res is None:
             continue
         results.append(res)
         if res.status == "ok":
             first = report.fmt_time(res.first_call_s)
-            say(f"    {report.fmt_time(res.median_s)} (first call {first}) {spent}")
+            warn = f" [{', '.join(res.warnings)}]" if res.warnings else ""
+            say(f"    {report.fmt_time(res.median_s)} (first call {first}, {res.repeats} "
+                f"samples) {spent}{warn}")  # fmt: skip
         else:
             why = res.note or f"max rel err {res.max_rel_err:.2e}"
             say(f"    {res.status.upper()}: {why} {spent}")
     return results
 
 
-def _header(args: argparse.Namespace, ceilings: dict, train_data: str, info: list[dict]) -> str:
+def _header(
+    args: argparse.Namespace,
+    ceilings: dict,
+    train_data: str,
+    info: list[dict],
+    cfg: runner.Config,
+    load_start: float | None,
+) -> str:
+    load = "unknown" if load_start is None else f"{load_start:.2f}"
     lines = [
-        f"tensorweave bench{' --quick' if args.quick else ''}: {os.cpu_count()} cores, "
-        f"numpy {np.__version__}, python {sys.version.split()[0]}",
+        f"tensorweave bench{' --quick' if args.quick else ''}: {stats.cpu_model()}, "
+        f"{os.cpu_count()} cores, numpy {np.__version__}, python {sys.version.split()[0]}; "
+        f"1-minute load average at the start {load}",
         f"machine ceilings: numpy BLAS {ceilings['blas_gflops']:.1f} GFLOP/s (float32 "
         f"{ceilings['blas_size']}^3 matmul), memory copy {ceilings['memcpy_gbps']:.1f} GB/s "
         "(read + write)",
@@ -245,6 +293,18 @@ def _header(args: argparse.Namespace, ceilings: dict, train_data: str, info: lis
         "median: steady state per call after warm-up; first call: compilation included; "
         "vs numpy: numpy backend time / this time"
     )
+    if cfg.max_repeats > cfg.repeats:
+        lines.append(
+            f"samples: {cfg.repeats} per row, up to {cfg.max_repeats} while the interquartile "
+            f"range exceeds {cfg.noise:.0%} of the median (time-capped); warnings: noisy = "
+            f"still wider, loaded = other processes busy on {cfg.load_cpus:g}+ CPUs"
+        )
+    else:
+        lines.append(
+            f"samples: {cfg.repeats} per row (fixed); warnings: noisy = interquartile range "
+            f"over {cfg.noise:.0%} of the median, loaded = other processes busy on "
+            f"{cfg.load_cpus:g}+ CPUs"
+        )
     lines.append(
         "max rel err: max|got - ref| / max|ref| against a float64 numpy oracle"
         + (" (train: weights after 4 batches; the full epoch must also be within 5e-2)"

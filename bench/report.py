@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import stats
 from bench.runner import Result
 
 
@@ -80,10 +81,18 @@ def _check(r: Result) -> str:
     return r.status.upper()
 
 
+def fmt_fraction(r: Result) -> str:
+    """Percent of the machine's ceiling; ``*`` marks a value above 100 % (see the legend)."""
+    f = r.fraction_of_ceiling
+    if f is None:
+        return "-"
+    return f"{f:.0%}*" if f > 1.0 else f"{f:.0%} "
+
+
 def table(results: list[Result]) -> str:
-    """The one table: a row per workload and target."""
-    head = ("workload", "target", "first call", "median", "throughput", "of ceil",
-            "vs numpy", "max rel err", "check")  # fmt: skip
+    """The one table: a row per workload and target, then notes (errors, skips)."""
+    head = ("workload", "target", "first call", "min", "median", "max", "throughput",
+            "of ceil", "vs numpy", "max rel err", "check", "warnings")  # fmt: skip
     rows: list[tuple[str, ...]] = []
     notes: list[str] = []
     for r in results:
@@ -96,16 +105,19 @@ def table(results: list[Result]) -> str:
                 r.workload,
                 r.target,
                 fmt_time(r.first_call_s),
+                fmt_time(r.min_s),
                 fmt_time(r.median_s),
+                fmt_time(r.max_s),
                 fmt_throughput(r),
-                "-" if r.fraction_of_ceiling is None else f"{r.fraction_of_ceiling:.0%}",
+                fmt_fraction(r),
                 "-" if r.ratio_vs_numpy is None else f"{r.ratio_vs_numpy:.2f}x",
                 err,
                 _check(r),
+                ", ".join(r.warnings),
             )
         )
     widths = [max(len(x[i]) for x in [head, *rows]) for i in range(len(head))]
-    right = {2, 3, 4, 5, 6, 7}
+    right = {2, 3, 4, 5, 6, 7, 8, 9}
 
     def line(cells: tuple[str, ...]) -> str:
         out = [
@@ -124,6 +136,69 @@ def table(results: list[Result]) -> str:
     for i, n in enumerate(notes, 1):
         lines.append(f"note {i}: {n}")
     return "\n".join(lines)
+
+
+def _names(rows: list[Result], limit: int = 8) -> str:
+    names = [f"{r.workload}/{r.target}" for r in rows]
+    more = len(names) - limit
+    return ", ".join(names[:limit]) + (f" and {more} more" if more > 0 else "")
+
+
+def legend(
+    results: list[Result], ceilings: dict[str, Any], noise: float, load_cpus: float
+) -> list[str]:
+    """The lines under the table that explain its markers and warnings (only those present)."""
+    timed = [r for r in results if r.median_s is not None]
+    out = []
+    if timed:
+        out.append(
+            "min / median / max: seconds per call over the row's samples (a short call is "
+            "repeated in a loop and each sample is that loop's average)"
+        )
+    above = [r for r in timed if r.fraction_of_ceiling is not None and r.fraction_of_ceiling > 1]
+    if above:
+        l3 = ceilings.get("l3_bytes")
+        cached = [r for r in above if r.fits_in_l3]
+        out.append(
+            f"* of ceil above 100 %: the ceilings are numpy's BLAS matmul and a "
+            f"{ceilings['memcpy_bytes'] >> 20} MiB memory copy (DRAM bandwidth, read + write). "
+            "Data that fits in a cache moves faster than DRAM"
+            + (
+                f"; these rows move at most one L3 ({l3 >> 20} MiB) per call: {_names(cached)}"
+                if cached and l3
+                else ""
+            )
+            + ". Above 100 % is expected there; elsewhere it means the ceiling was measured "
+            "while the machine was busier than during the row."
+        )
+    noisy = [r for r in timed if "noisy" in r.warnings]
+    if noisy:
+        out.append(
+            f"noisy ({len(noisy)} rows): the middle half of the samples still spans more than "
+            f"{noise:.0%} of the median after extra samples (see min / max): "
+            f"{_names(noisy)}"
+        )
+    loaded = [r for r in timed if "loaded" in r.warnings]
+    if loaded:
+        worst = max((r.load or {}).get("other_cpus") or 0.0 for r in loaded)
+        out.append(
+            f"loaded ({len(loaded)} rows): other processes kept {load_cpus:g} CPUs or more "
+            f"busy while the row ran (at most {worst:.1f} of {os.cpu_count()}); "
+            "its times are slower than on an idle machine by an unknown factor"
+        )
+    single = [r for r in timed if "1 sample" in r.warnings]
+    if single:
+        out.append(
+            f"1 sample ({len(single)} rows): timed once (a long call, or --repeats 1); "
+            "the spread is unknown"
+        )
+    if noisy or loaded:
+        out.append(
+            f"{len({id(r) for r in noisy + loaded})} of {len(timed)} timed rows carry a "
+            "noise warning: treat their times and ratios as rough; for numbers to quote, rerun "
+            "on an idle machine"
+        )
+    return out
 
 
 def first_call_overhead(results: list[Result]) -> dict[str, float]:
@@ -156,8 +231,10 @@ def document(
     targets: list[dict[str, Any]],
     workloads: list[Any],
     results: list[Result],
+    config: Any = None,
 ) -> dict[str, Any]:
-    """The machine-readable report (schema in this module's docstring)."""
+    """The machine-readable report (schema in this module's docstring); ``config`` is the
+    run's :class:`bench.runner.Config` (its sampling settings go under ``"sampling"``)."""
     return {
         "schema_version": 1,
         "tool": "tensorweave-bench",
@@ -170,8 +247,10 @@ def document(
             "python": sys.version.split()[0],
             "numpy": np.__version__,
             "cpu_count": os.cpu_count() or 0,
+            "cpu_model": stats.cpu_model(),
             "ceilings": ceilings,
         },
+        "sampling": None if config is None else sampling_settings(config),
         "train_data": train_data,
         "targets": targets,
         "workloads": [
@@ -192,7 +271,23 @@ def document(
             "wrong": [f"{r.workload}/{r.target}" for r in results if r.status == "wrong"],
             "errors": [f"{r.workload}/{r.target}" for r in results if r.status == "error"],
             "first_call_overhead_s": first_call_overhead(results),
+            "noisy": [f"{r.workload}/{r.target}" for r in results if "noisy" in r.warnings],
+            "loaded": [f"{r.workload}/{r.target}" for r in results if "loaded" in r.warnings],
         },
+    }
+
+
+def sampling_settings(config: Any) -> dict[str, Any]:
+    """The sampling rules a run used (for the JSON and the header)."""
+    return {
+        "repeats": config.repeats,
+        "max_repeats": max(config.repeats, config.max_repeats),
+        "noise_threshold": config.noise,
+        "load_threshold_cpus": config.load_cpus,
+        "adaptive_budget_s": config.adaptive_budget_s,
+        "extra_budget_s": config.extra_budget_s,
+        "extra_spent_s": round(config.extra_spent_s, 3),
+        "min_sample_s": config.min_sample_s,
     }
 
 
@@ -214,16 +309,33 @@ def check_matplotlib() -> str | None:
     return None
 
 
-def plot(path: str, results: list[Result], workloads: list[Any]) -> None:
-    """Grouped bars: per workload, each target's speed-up over the numpy backend (log scale).
+def plot_subtitle(quick: bool, targets: list[str]) -> str:
+    """The plot's subtitle: the machine (CPU model, cores) and the mode (quick/full, targets)."""
+    return (
+        f"{stats.cpu_model()}, {os.cpu_count()} cores; "
+        f"{'--quick' if quick else 'full'} run; targets: {', '.join(targets)}"
+    )
 
-    Without a numpy-backend row a workload shows steady-state time instead; wrong or failed
-    results get no bar, only a red label.
-    """
+
+def _whiskers(r: Result, base: Result | None, use_ratio: bool) -> tuple[float, float] | None:
+    """(low, high) around the bar: min..max of the samples; for a ratio, the lowest and highest
+    ratio that this row's and the numpy row's samples allow."""
+    if r.min_s is None or r.max_s is None:
+        return None
+    if not use_ratio:
+        return r.min_s, r.max_s
+    if base is None or base.min_s is None or base.max_s is None:
+        return None
+    return base.min_s / r.max_s, base.max_s / r.min_s
+
+
+def figure(results: list[Result], workloads: list[Any], subtitle: str | None = None) -> Any:
+    """The plot as a matplotlib Figure (see :func:`plot`); needs matplotlib."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     names = [w.name for w in workloads]
     by = {(r.workload, r.target): r for r in results}
@@ -231,12 +343,14 @@ def plot(path: str, results: list[Result], workloads: list[Any]) -> None:
     targets = [
         t for t in dict.fromkeys(r.target for r in results) if not (use_ratio and t == "numpy")
     ]
-    fig, ax = plt.subplots(figsize=(min(16, max(8, 0.7 * len(names) + 2)), 5.5))
+    fig, ax = plt.subplots(figsize=(min(16, max(8, 0.7 * len(names) + 2)), 6.2))
     colours = {t: f"C{j % 10}" for j, t in enumerate(targets)}
     present = {n: [t for t in targets if (n, t) in by] for n in names}
     width = 0.8 / max([1, *(len(p) for p in present.values())])
     labelled: set[str] = set()
+    hatched = False
     for i, n in enumerate(names):
+        base = by.get((n, "numpy"))
         for k, t in enumerate(present[n]):
             r = by[(n, t)]
             x = i + (k - (len(present[n]) - 1) / 2) * width
@@ -248,18 +362,58 @@ def plot(path: str, results: list[Result], workloads: list[Any]) -> None:
                 continue
             label = None if t in labelled else t
             labelled.add(t)
+            warned = bool(set(r.warnings) & {"noisy", "loaded"})
+            hatched |= warned
+            style = {"width": width, "color": colours[t], "label": label,
+                     "hatch": "//" if warned else None, "edgecolor": "white"}  # fmt: skip
             if use_ratio:  # bars grow from 1: up is faster than numpy, down is slower
-                ax.bar(x, value - 1, bottom=1, width=width, color=colours[t], label=label)
+                ax.bar(x, value - 1, bottom=1, **style)
             else:
-                ax.bar(x, value, width=width, color=colours[t], label=label)
+                ax.bar(x, value, **style)
+            whisk = _whiskers(r, base, use_ratio)
+            if whisk is not None:
+                lo, hi = min(whisk[0], value), max(whisk[1], value)
+                ax.errorbar(x, value, yerr=[[value - lo], [hi - value]], fmt="none",
+                            ecolor="black", elinewidth=0.8, capsize=2)  # fmt: skip
     ax.set_yscale("log")
     ax.axhline(1.0, color="grey", lw=0.8)
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=45, ha="right")
     ax.set_ylabel("speed-up over the numpy backend (= 1)" if use_ratio else "median time (s)")
-    ax.set_title("tensorweave bench")
-    if labelled:
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+    ax.set_title("tensorweave bench" + (f"\n{subtitle}" if subtitle else ""), fontsize=10)
+    handles, _ = ax.get_legend_handles_labels()
+    if hatched:
+        handles.append(Patch(facecolor="lightgrey", hatch="//", edgecolor="white",
+                             label="noisy or loaded (see the table)"))  # fmt: skip
+    if handles:
+        ax.legend(handles=handles, fontsize=8)
+    notes = [
+        "bars: median; whiskers: "
+        + (
+            "lowest..highest ratio the samples allow (this row's and numpy's min..max)"
+            if use_ratio
+            else "fastest..slowest sample"
+        )  # fmt: skip
+    ]
+    if "numpy-ref" in targets:
+        notes.append("numpy-ref: the training epoch hand-written in numpy (no tensorweave)")
+    fig.text(0.01, 0.01, "\n".join(notes), fontsize=7, ha="left", va="bottom")
+    fig.tight_layout(rect=(0, 0.02 + 0.02 * len(notes), 1, 1))
+    return fig
+
+
+def plot(
+    path: str, results: list[Result], workloads: list[Any], subtitle: str | None = None
+) -> None:
+    """Write a PNG of grouped bars: per workload, each target's speed-up over the numpy backend
+    (log scale) with whiskers for the spread of the samples.
+
+    Without a numpy-backend row a workload shows steady-state time instead; wrong or failed
+    results get no bar, only a red label; rows with a noise warning are hatched. ``subtitle``
+    names the machine and the mode (:func:`plot_subtitle`).
+    """
+    import matplotlib.pyplot as plt
+
+    fig = figure(results, workloads, subtitle)
     fig.savefig(path, dpi=120)
     plt.close(fig)

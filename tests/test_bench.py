@@ -1,6 +1,8 @@
-"""``python -m bench``: CLI parsing, backend filtering, the JSON schema and the wrong-result flag.
+"""``python -m bench``: CLI parsing, backend filtering, the JSON schema, the wrong-result flag,
+and the noise statistics (spread, adaptive sampling, load, warnings, plot).
 
-Tiny workload sets and one repeat keep these fast; nothing asserts on timings.
+Tiny workload sets and one repeat keep these fast; nothing asserts on timings (the sampler's
+stopping rule runs on a fake clock).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pytest
 
 import engine as tw
 from backends.numpy import NumpyBackend
-from bench import data, mnist_numpy
+from bench import data, mnist_numpy, report, runner, stats
 from bench.__main__ import main, parse_args
 from engine import registry
 
@@ -136,7 +138,9 @@ def test_json_schema_and_backend_filter(tmp_path, capsys):
     assert {r["target"] for r in doc["results"]} == {"numpy"}
     keys = {"workload", "group", "target", "kind", "status", "unit", "tolerance", "first_call_s",
             "median_s", "min_s", "repeats", "inner", "samples_s", "throughput",
-            "fraction_of_ceiling", "ratio_vs_numpy", "max_rel_err", "note"}  # fmt: skip
+            "fraction_of_ceiling", "ratio_vs_numpy", "max_rel_err", "note",
+            "max_s", "spread_iqr", "spread_range", "sampling", "load", "warnings",
+            "fits_in_l3"}  # fmt: skip
     for r in doc["results"]:
         assert set(r) == keys
         assert r["status"] == "ok" and r["kind"] == "backend"
@@ -150,6 +154,8 @@ def test_json_schema_and_backend_filter(tmp_path, capsys):
         "wrong": [],
         "errors": [],
         "first_call_overhead_s": doc["summary"]["first_call_overhead_s"],
+        "noisy": [],  # one sample each (--repeats 1): no spread to be wide
+        "loaded": doc["summary"]["loaded"],
     }
     assert "add_1m" in capsys.readouterr().out
 
@@ -268,3 +274,233 @@ def test_subtly_wrong_training_is_flagged(tmp_path, registry_snapshot):
         pytest.skip(row["note"])
     assert row["status"] == "wrong" and row["median_s"] is None
     assert code == 1
+
+
+# ---------------------------------------------------------------- noise: statistics and warnings
+
+
+def test_spread_measures():
+    xs = [1.0, 1.1, 0.9, 1.3, 1.0, 5.0, 1.05]
+    med = float(np.median(xs))
+    iqr = float(np.percentile(xs, 75) - np.percentile(xs, 25))
+    assert stats.spread_iqr(xs) == pytest.approx(iqr / med)
+    assert stats.spread_range(xs) == pytest.approx((5.0 - 0.9) / med)
+    assert stats.spread_iqr([2.0, 2.0, 2.0]) == 0.0
+    assert stats.spread_iqr([1.0, 3.0, 2.0]) == pytest.approx(0.5)  # 3 samples: half the range
+    for bad in ([], [1.0], [0.0, 0.0]):  # no spread without 2 samples and a positive median
+        assert stats.spread_iqr(bad) is None and stats.spread_range(bad) is None
+    # one outlier among 7 widens the range, not the interquartile range
+    assert stats.spread_iqr(xs) < 0.25 < stats.spread_range(xs)
+
+
+class FakeRun:
+    """Samples from a list; each one advances a fake clock by ``cost`` seconds."""
+
+    def __init__(self, values, cost=1.0):
+        self.values, self.cost, self.now, self.taken = list(values), cost, 0.0, 0
+
+    def clock(self):
+        return self.now
+
+    def take(self):
+        self.now += self.cost
+        self.taken += 1
+        return self.values[self.taken - 1]
+
+
+@pytest.mark.parametrize(
+    "values, start, cap, budget, stop, n",
+    [
+        ([1.0, 1.0, 1.02, 9, 9], 3, 7, 100, "settled", 3),  # tight at once: no extra sample
+        ([1.0, 2.0, 1.0, 1.0, 1.0, 1.0, 9], 3, 7, 100, "settled", 5),  # settles at 5
+        ([1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 1.0, 9], 3, 7, 100, "cap", 7),  # never settles
+        ([1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 9], 3, 7, 4.5, "time", 4),  # a 5th would pass 4.5 s
+        ([1.0, 2.0, 3.0, 9], 3, 3, 100, "fixed", 3),  # cap <= start: adaptive off
+        ([1.0, 1.0, 9], 1, 5, 100, "settled", 2),  # one sample has no spread: take another
+    ],
+)
+def test_adaptive_sampler_stopping_rule(values, start, cap, budget, stop, n):
+    run = FakeRun(values)
+    got = stats.adaptive_samples(run.take, start, cap, 0.10, budget, run.clock)
+    assert got.stop == stop
+    assert got.samples == values[:n] and run.taken == n
+    assert got.elapsed_s == pytest.approx(n) and got.start_s == pytest.approx(start)
+
+
+def test_adaptive_sampler_rejects_bad_arguments():
+    run = FakeRun([1.0])
+    with pytest.raises(ValueError, match="start must be at least 1 sample, got 0"):
+        stats.adaptive_samples(run.take, 0, 5, 0.1, 1.0, run.clock)
+    with pytest.raises(ValueError, match="threshold must be a non-negative fraction, got -0.1"):
+        stats.adaptive_samples(run.take, 3, 5, -0.1, 1.0, run.clock)
+    assert run.taken == 0
+
+
+def test_load_between_subtracts_our_own_cpu():
+    a = stats.Snapshot(wall=10.0, own_cpu_s=5.0, busy_s=100.0, steal_s=1.0)
+    b = stats.Snapshot(wall=12.0, own_cpu_s=6.0, busy_s=103.0, steal_s=1.2)
+    load = stats.load_between(a, b, 2.5)
+    assert load.window_s == 2.0 and load.own_cpus == pytest.approx(0.5)
+    assert load.other_cpus == pytest.approx(1.0)  # 3 CPU-s busy in 2 s, 1 of them ours
+    assert load.steal_cpus == pytest.approx(0.1) and load.loadavg_1m == 2.5
+    assert stats.is_loaded(load, 0.5) and not stats.is_loaded(load, 1.5)
+    # without /proc/stat: the load average minus our own use, with one CPU of slack
+    blind = stats.load_between(
+        stats.Snapshot(10.0, 5.0, None, None), stats.Snapshot(12.0, 6.0, None, None), 2.5
+    )
+    assert blind.other_cpus is None and blind.own_cpus == pytest.approx(0.5)
+    assert stats.is_loaded(blind, 0.5) and not stats.is_loaded(blind, 1.5)
+    assert not stats.is_loaded(None, 0.5)
+    assert set(load.as_dict()) == {"window_s", "other_cpus", "own_cpus", "steal_cpus",
+                                   "loadavg_1m"}  # fmt: skip
+
+
+def test_load_monitor_window_reaches_back_to_its_minimum(monkeypatch):
+    snaps = iter(
+        stats.Snapshot(t, 0.0, busy, 0.0)
+        for t, busy in [(0.0, 0.0), (0.2, 0.4), (0.9, 1.8), (1.0, 2.0), (1.1, 2.1)]
+    )
+    monkeypatch.setattr(stats, "snapshot", lambda: next(snaps))
+    monitor = stats.LoadMonitor(min_window_s=0.5)  # snapshot at t=0
+    monitor.mark()  # t=0.2
+    start = monitor.mark()  # t=0.9
+    load = monitor.since(start)  # ends at t=1.0: 0.1 s is too short, reaches back to t=0.2
+    assert load.window_s == pytest.approx(0.8)
+    assert load.other_cpus == pytest.approx(2.0)
+
+
+def _cfg(**kw):
+    return runner.Config.make(True, **kw)
+
+
+def test_config_repeats_and_adaptive_cap():
+    quick = runner.Config.make(True)
+    assert (quick.repeats, quick.max_repeats) == (3, 7) and quick.extra_budget_s > 0
+    full = runner.Config.make(False)
+    assert full.max_repeats > full.repeats
+    fixed = runner.Config.make(True, 5)  # --repeats alone: exactly that many samples
+    assert fixed.repeats == fixed.max_repeats == 5
+    assert runner.Config.make(True, 2, 9).max_repeats == 9
+    with pytest.raises(ValueError, match=r"max_repeats \(2\) must be at least repeats \(5\)"):
+        runner.Config.make(True, 5, 2)
+    with pytest.raises(ValueError, match="noise must be a non-negative fraction, got -1"):
+        runner.Config.make(True, noise=-1)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (["--repeats", "5", "--max-repeats", "3"], "--max-repeats 3 is below the starting"),
+        (["--quick", "--max-repeats", "2"], "--max-repeats 2 is below the starting --repeats 3"),
+        (["--noise", "-0.5"], "--noise must be a fraction between 0 and 10, got -0.5"),
+    ],
+)
+def test_parse_args_rejects_bad_sampling(bad, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        parse_args(bad)
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_row_warnings():
+    cfg = _cfg()  # noise 10 %, loaded from 0.5 other CPUs
+    calm = stats.Load(1.0, 0.1, 1.0, 0.0, 1.0)
+    busy = stats.Load(1.0, 1.2, 1.0, 0.0, 2.2)
+    assert runner.row_warnings(0.05, 3, calm, cfg) == []
+    assert runner.row_warnings(0.25, 7, calm, cfg) == ["noisy"]
+    assert runner.row_warnings(0.05, 3, busy, cfg) == ["loaded"]
+    assert runner.row_warnings(None, 1, busy, cfg) == ["loaded", "1 sample"]
+    assert runner.row_warnings(0.25, 7, busy, _cfg(noise=0.5)) == ["loaded"]
+
+
+def _row(target, median, lo, hi, warnings=(), fraction=None, fits=None, ratio=None):
+    return runner.Result(
+        "add_1m", "elementwise", target, "backend", "ok", "GB/s", 1e-4,
+        first_call_s=2 * median, median_s=median, min_s=lo, max_s=hi, repeats=3, inner=1,
+        samples_s=[lo, median, hi], throughput=1.0, fraction_of_ceiling=fraction,
+        ratio_vs_numpy=ratio, max_rel_err=0.0, warnings=list(warnings), fits_in_l3=fits,
+        spread_iqr=(hi - lo) / 2 / median, spread_range=(hi - lo) / median, sampling="cap",
+        load={"window_s": 1.0, "other_cpus": 1.4, "own_cpus": 0.6, "steal_cpus": 0.0,
+              "loadavg_1m": 2.0},
+    )  # fmt: skip
+
+
+CEILINGS = {"blas_gflops": 100.0, "blas_size": 512, "memcpy_gbps": 20.0,
+            "memcpy_bytes": 128 << 20, "l3_bytes": 32 << 20}  # fmt: skip
+
+
+def test_table_shows_spread_warnings_and_explains_the_ceiling():
+    rows = [
+        _row("numpy", 1e-3, 0.9e-3, 1.1e-3, fraction=0.5, ratio=1.0),
+        _row("cpu", 5e-4, 2e-4, 2e-3, ["noisy", "loaded"], fraction=1.96, fits=True, ratio=2.0),
+    ]
+    text = report.table(rows)
+    assert "min" in text and "max" in text and "warnings" in text
+    assert "900.0 us" in text and "1.10 ms" in text  # numpy row's min and max
+    assert "196%*" in text and "50% " in text and "noisy, loaded" in text
+    lines = report.legend(rows, CEILINGS, 0.10, 0.5)
+    joined = "\n".join(lines)
+    assert "128 MiB memory copy (DRAM" in joined and "add_1m/cpu" in joined
+    assert "noisy (1 rows)" in joined and "more than 10% of the median" in joined
+    assert "loaded (1 rows)" in joined and "at most 1.4 of" in joined
+    assert "1 of 2 timed rows carry a noise warning" in joined
+    calm = report.legend(rows[:1], CEILINGS, 0.10, 0.5)
+    assert not any(w in "\n".join(calm) for w in ("noisy", "loaded", "DRAM"))
+
+
+def test_json_records_spread_load_and_warnings(tmp_path):
+    code, doc = run_json(
+        tmp_path, "--backends", "numpy", "--workloads", "add_1m,dispatch_add",
+        "--repeats", "2", "--max-repeats", "4", "--noise", "0.2",
+    )  # fmt: skip
+    assert code == 0
+    assert doc["sampling"]["repeats"] == 2 and doc["sampling"]["max_repeats"] == 4
+    assert doc["sampling"]["noise_threshold"] == 0.2
+    assert isinstance(doc["machine"]["cpu_model"], str) and doc["machine"]["cpu_model"]
+    assert doc["machine"]["ceilings"]["memcpy_bytes"] >= 128 << 20
+    for r in doc["results"]:
+        assert r["status"] == "ok"
+        assert 2 <= r["repeats"] == len(r["samples_s"]) <= 4
+        assert r["min_s"] == min(r["samples_s"]) and r["max_s"] == max(r["samples_s"])
+        assert r["min_s"] <= r["median_s"] <= r["max_s"]
+        assert r["spread_range"] == pytest.approx((r["max_s"] - r["min_s"]) / r["median_s"])
+        assert r["spread_iqr"] == pytest.approx(stats.spread_iqr(r["samples_s"]))
+        assert r["sampling"] in ("settled", "cap", "time")
+        assert (r["sampling"] == "settled") == (r["spread_iqr"] <= 0.2)
+        assert ("noisy" in r["warnings"]) == (r["spread_iqr"] > 0.2)
+        assert set(r["warnings"]) <= {"noisy", "loaded"}
+        assert r["load"]["window_s"] > 0 and r["load"]["own_cpus"] >= 0
+        name = f"{r['workload']}/{r['target']}"
+        assert (name in doc["summary"]["noisy"]) == ("noisy" in r["warnings"])
+        assert (name in doc["summary"]["loaded"]) == ("loaded" in r["warnings"])
+    rows = {r["workload"]: r for r in doc["results"]}
+    assert rows["add_1m"]["fits_in_l3"] in (True, None)  # 12 MB moved; None: L3 size unknown
+    assert rows["dispatch_add"]["fits_in_l3"] is None  # not a GB/s row
+
+
+def test_plot_figure_has_whiskers_subtitle_and_notes():
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed (the plot extra)")
+    from matplotlib.container import BarContainer, ErrorbarContainer
+
+    from bench.workloads import all_workloads
+
+    work = [w for w in all_workloads(True) if w.name == "add_1m"]
+    rows = [
+        _row("numpy", 1e-3, 0.9e-3, 1.1e-3, ratio=1.0),
+        _row("cpu", 5e-4, 4e-4, 6e-4, ["loaded"], ratio=2.0),
+        _row("numpy-ref", 2e-3, 1.9e-3, 2.1e-3, ratio=0.5),
+    ]
+    fig = report.figure(rows, work, report.plot_subtitle(True, ["numpy", "cpu", "numpy-ref"]))
+    try:
+        (ax,) = fig.axes
+        assert "--quick run" in ax.get_title() and "cores" in ax.get_title()
+        bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+        assert len(bars) == 2  # cpu and numpy-ref; the numpy backend is the baseline (= 1)
+        hatch = {c.get_label(): c.patches[0].get_hatch() for c in ax.containers
+                 if isinstance(c, BarContainer)}  # fmt: skip
+        assert hatch == {"cpu": "//", "numpy-ref": None}  # the loaded row is hatched
+        texts = " ".join(t.get_text() for t in fig.texts)
+        assert "whiskers" in texts and "numpy-ref: the training epoch hand-written" in texts
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
