@@ -25,7 +25,23 @@ class _Node:
 
 
 class Tape:
-    """Records the kernel calls reachable from the watched tensors."""
+    """Records the kernel calls reachable from the watched tensors (the engine's autodiff).
+
+    ``grad``, ``value_and_grads`` and ``variable_grads`` use a tape; use one directly to take
+    several gradients from one forward pass. Tapes nest (higher-order gradients).
+
+    Args:
+        watch: Tensors to differentiate with respect to.
+        track_variables: Also watch every trainable ``Variable`` an op reads.
+
+    Example:
+
+    >>> x = tw.tensor([1.0, 2.0])
+    >>> with tw.Tape(watch=[x]) as tape:
+    ...     y = tw.sum(tw.square(x))
+    >>> [g.tolist() for g in tape.gradient(y, [x])]
+    [[2.0, 4.0]]
+    """
 
     def __init__(self, watch: Sequence[Tensor] = (), track_variables: bool = False):
         self.nodes: list[_Node] = []
@@ -38,6 +54,14 @@ class Tape:
         self.saved: set[int] = set()
 
     def record(self, name: str, inputs: Sequence[Tensor], attrs: dict, out: Tensor) -> None:
+        """Note one kernel call if an input is watched (called by ``engine.dispatch``).
+
+        Args:
+            name: The kernel's name, the key of its gradient in ``engine.gradients``.
+            inputs: The call's input tensors.
+            attrs: The call's attributes, passed to the gradient function.
+            out: The output tensor.
+        """
         tracked = self.tracked
         hit = False
         for t in inputs:
@@ -62,7 +86,20 @@ class Tape:
         return False
 
     def gradient(self, y: Tensor, xs: Sequence[Tensor], dy: Tensor | None = None) -> list:
-        """d(sum(y * dy))/dx for each x (None where x does not reach y)."""
+        """The gradients of ``sum(y * dy)`` with respect to each of ``xs``.
+
+        Args:
+            y: A tensor computed while the tape recorded.
+            xs: Watched tensors.
+            dy: The upstream gradient, shaped like ``y`` (default ones).
+
+        Returns:
+            One Tensor per ``x`` (shaped like it), or ``None`` where ``x`` does not reach ``y``.
+
+        Raises:
+            ValueError: ``dy``'s shape differs from ``y``'s.
+            NotImplementedError: A recorded kernel has no registered gradient.
+        """
         from engine import ops
         from engine.gradients import GRADIENTS
 
@@ -114,7 +151,25 @@ def _no_path(fname: str, which: str) -> ValueError:
 
 
 def value_and_grads(f: Callable[..., Tensor]) -> Callable:
-    """``value_and_grads(f)(*xs) -> (f(*xs), [df/dx for x in xs])``."""
+    """Wrap ``f`` to return its value and its gradients w.r.t. every argument (TF.js
+    ``valueAndGrads``).
+
+    Args:
+        f: A function of one or more tensors returning a Tensor.
+
+    Returns:
+        A function ``(*xs, dy=None) -> (f(*xs), [df/dx for x in xs])``; ``dy`` weights a
+        non-scalar output (default ones). It raises ``TypeError`` when ``f`` returns no Tensor
+        or an argument is not float, and ``ValueError`` when an argument does not reach the
+        output.
+
+    Example:
+
+    >>> f = lambda a, b: tw.sum(tw.mul(a, b))
+    >>> y, (da, db) = tw.value_and_grads(f)(tw.tensor([1.0, 2.0]), tw.tensor([3.0, 4.0]))
+    >>> y.item(), da.tolist(), db.tolist()
+    (11.0, [3.0, 4.0], [1.0, 2.0])
+    """
 
     def wrapped(*xs, dy: Tensor | None = None):
         from engine import ops
@@ -137,13 +192,40 @@ def value_and_grads(f: Callable[..., Tensor]) -> Callable:
 
 
 def grads(f: Callable[..., Tensor]) -> Callable:
-    """``grads(f)(*xs) -> [df/dx for x in xs]``."""
+    """Wrap ``f`` to return its gradients w.r.t. every argument (TF.js ``grads``).
+
+    Args:
+        f: A function of one or more tensors returning a Tensor.
+
+    Returns:
+        A function ``(*xs, dy=None) -> [df/dx for x in xs]`` (see ``value_and_grads``).
+
+    Example:
+
+    >>> da, db = tw.grads(lambda a, b: tw.sum(tw.mul(a, b)))(tw.tensor([1.0]), tw.tensor([5.0]))
+    >>> da.tolist(), db.tolist()
+    ([5.0], [1.0])
+    """
     vg = value_and_grads(f)
     return lambda *xs, dy=None: vg(*xs, dy=dy)[1]
 
 
 def value_and_grad(f: Callable[[Tensor], Tensor]) -> Callable:
-    """``value_and_grad(f)(x) -> (f(x), df/dx)``."""
+    """Wrap ``f`` to return its value and its gradient w.r.t. its one argument (TF.js
+    ``valueAndGrad``).
+
+    Args:
+        f: A function of one tensor returning a Tensor.
+
+    Returns:
+        A function ``(x, dy=None) -> (f(x), df/dx)``.
+
+    Example:
+
+    >>> y, g = tw.value_and_grad(lambda x: tw.sum(tw.square(x)))(tw.tensor([3.0]))
+    >>> y.item(), g.tolist()
+    (9.0, [6.0])
+    """
     vg = value_and_grads(f)
 
     def wrapped(x, dy=None):
@@ -154,14 +236,52 @@ def value_and_grad(f: Callable[[Tensor], Tensor]) -> Callable:
 
 
 def grad(f: Callable[[Tensor], Tensor]) -> Callable:
-    """``grad(f)(x) -> df/dx``."""
+    """Wrap ``f`` to return its gradient w.r.t. its one argument (TF.js ``grad``).
+
+    Works on every backend: gradients are written with engine ops.
+
+    Args:
+        f: A function of one tensor returning a Tensor (a non-scalar output is summed, or
+            weighted by ``dy``).
+
+    Returns:
+        A function ``(x, dy=None) -> df/dx``, shaped like ``x``. It raises ``TypeError`` when
+        ``f`` returns no Tensor or ``x`` is not float, ``ValueError`` when ``x`` does not reach
+        the output.
+
+    Example:
+
+    >>> g = tw.grad(lambda x: tw.sum(tw.square(x)))(tw.tensor([1.0, 2.0]))
+    >>> g.tolist()
+    [2.0, 4.0]
+    """
     vg = value_and_grad(f)
     return lambda x, dy=None: vg(x, dy=dy)[1]
 
 
 def variable_grads(f: Callable[[], Tensor], var_list: Sequence[Variable] | None = None) -> dict:
-    """``{"value": f(), "grads": {variable name: gradient}}`` for the trainable variables f
-    uses (or exactly ``var_list``)."""
+    """The value of ``f()`` and its gradients w.r.t. variables (TF.js ``variableGrads``).
+
+    Args:
+        f: A function of no arguments returning a scalar Tensor.
+        var_list: The variables to differentiate; default every trainable variable ``f``
+            reads.
+
+    Returns:
+        ``{"value": f(), "grads": {variable name: gradient}}``.
+
+    Raises:
+        TypeError: ``f`` does not return a Tensor.
+        ValueError: ``f``'s output is not a scalar, ``f`` uses no trainable variable, or a
+            variable of ``var_list`` does not reach the output.
+
+    Example:
+
+    >>> w = tw.variable([2.0], name="w_doc")
+    >>> out = tw.variable_grads(lambda: tw.sum(tw.square(w)))
+    >>> out["value"].item(), out["grads"]["w_doc"].tolist()
+    (4.0, [4.0])
+    """
     if var_list is not None:
         tape = Tape(watch=list(var_list))
     else:
@@ -185,7 +305,22 @@ def variable_grads(f: Callable[[], Tensor], var_list: Sequence[Variable] | None 
 
 
 def custom_grad(f: Callable) -> Callable:
-    """Wrap ``f(*xs) -> (y, grad_fn)`` where ``grad_fn(dy) -> [dx...]`` defines the gradient."""
+    """Give a function a gradient of your own (TF.js ``customGrad``).
+
+    Args:
+        f: A function ``f(*xs) -> (y, grad_fn)`` where ``grad_fn(dy)`` returns one gradient
+            per ``x``. The ops inside ``f`` are not recorded.
+
+    Returns:
+        A function ``(*xs) -> y`` whose gradient is ``grad_fn``.
+
+    Example:
+
+    >>> def f(x):
+    ...     return tw.square(x), lambda dy: [tw.mul(dy, 10.0)]
+    >>> tw.grad(lambda x: tw.sum(tw.custom_grad(f)(x)))(tw.tensor([1.0])).tolist()
+    [10.0]
+    """
 
     def wrapped(*xs):
         from engine import ops
@@ -207,7 +342,19 @@ def custom_grad(f: Callable) -> Callable:
 
 
 def stop_gradient(x: Tensor) -> Tensor:
-    """The same values, with no gradient flowing back."""
+    """The same values, with no gradient flowing back through them.
+
+    Args:
+        x: The tensor.
+
+    Returns:
+        A new Tensor equal to ``x`` that tapes do not record.
+
+    Example:
+
+    >>> tw.grad(lambda x: tw.sum(tw.mul(x, tw.stop_gradient(x))))(tw.tensor([3.0])).tolist()
+    [3.0]
+    """
     from engine import ops
 
     return ops.identity(x, _record=False)
