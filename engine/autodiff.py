@@ -3,6 +3,9 @@
 Only calls that depend on a watched tensor are recorded, so code outside ``grad`` pays nothing
 and code inside pays one set lookup per input. Gradient functions are written with engine ops,
 so they run on every backend, and nested tapes give higher-order gradients.
+
+Tapes are per thread (``engine.dispatch.tapes``): a ``grad`` in one thread records only that
+thread's ops, so several threads may take gradients at once.
 """
 
 from __future__ import annotations

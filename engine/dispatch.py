@@ -4,6 +4,9 @@
 result in a Tensor, and records the call on every active gradient tape (and trace) that
 follows one of its inputs. ``run_multi`` does the same for kernels with several outputs
 (fused optimizer updates); ``recorders`` are the active ``engine.trace`` captures.
+
+``tapes``, ``observers`` and ``recorders`` are per thread (``engine.memory.ThreadStack``):
+a tape, observer or trace capture sees only the ops of the thread that installed it.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from typing import Any
 from engine import memory, registry
 from engine.tensor import Tensor, recorders
 
-# Active gradient tapes (engine.autodiff pushes/pops) and observers (tracing, profiling).
-tapes: list = []
-observers: list[Callable] = []
+# Active gradient tapes (engine.autodiff pushes/pops) and observers (tracing, profiling), per
+# thread. The hot paths read ``.items``, the calling thread's list.
+tapes = memory.ThreadStack()
+observers = memory.ThreadStack()
 __all__ = ["from_host", "observers", "recorders", "run", "run_multi", "tapes"]
 
 
@@ -34,14 +38,17 @@ def run(
     bufs = [t.buffer_on(name_be) for t in inputs]
     buf = invoke(be, *bufs)
     out = Tensor(memory.Storage(buf, name_be, be.nbytes(buf)), shape, dtype)
-    if tapes:
-        for tape in tapes:
+    tps = tapes.items
+    if tps:
+        for tape in tps:
             tape.record(name, inputs, attrs, out)
-    if observers:
-        for obs in observers:
+    obs_ = observers.items
+    if obs_:
+        for obs in obs_:
             obs(name, inputs, attrs, out)
-    if recorders:
-        recorders[-1].op(name, inputs, invoke, (out,), False, attrs)
+    recs = recorders.items
+    if recs:
+        recs[-1].op(name, inputs, invoke, (out,), False, attrs)
     return out
 
 
@@ -62,12 +69,14 @@ def run_multi(
         Tensor(memory.Storage(b, name_be, be.nbytes(b)), shape, dtype)
         for b, (shape, dtype) in zip(res, outputs, strict=True)
     ]
-    if observers:
-        for obs in observers:
+    obs_ = observers.items
+    if obs_:
+        for obs in obs_:
             for out in outs:
                 obs(name, inputs, attrs, out)
-    if recorders:
-        recorders[-1].op(name, inputs, invoke, outs, True, attrs)
+    recs = recorders.items
+    if recs:
+        recs[-1].op(name, inputs, invoke, outs, True, attrs)
     return outs
 
 
@@ -77,6 +86,7 @@ def from_host(array, dtype: str) -> Tensor:
     be = registry.instance_of(name_be)
     buf = be.from_numpy(array)
     out = Tensor(memory.Storage(buf, name_be, be.nbytes(buf)), tuple(array.shape), dtype)
-    if recorders:
-        recorders[-1].upload(out)
+    recs = recorders.items
+    if recs:
+        recs[-1].upload(out)
     return out

@@ -2,18 +2,68 @@
 
 Python frees unreferenced tensors on its own; these exist for TF.js parity and to free device
 memory early. Counts are kept per backend by the tensors and buffers themselves.
+
+Threads: tidy scopes are per thread (a thread's ``tidy`` only disposes tensors that thread
+created inside it); the counters are process-wide and updated under a lock, so ``memory()``
+stays exact while several threads create and free tensors.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-# backend name -> [tensors, buffers, bytes]
+
+class ThreadStack(threading.local):
+    """A list-like stack with one list per thread (tidy scopes, gradient tapes, trace
+    recorders, dispatch observers): what one thread pushes, only that thread sees. ``items`` is
+    the calling thread's list (hot paths read it directly)."""
+
+    def __init__(self) -> None:
+        self.items: list = []
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator:
+        return iter(self.items)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.items[i]
+
+    def __contains__(self, x: Any) -> bool:
+        return x in self.items
+
+    def append(self, x: Any) -> None:
+        self.items.append(x)
+
+    def extend(self, xs: Any) -> None:
+        self.items.extend(xs)
+
+    def remove(self, x: Any) -> None:
+        self.items.remove(x)
+
+    def pop(self, i: int = -1) -> Any:
+        return self.items.pop(i)
+
+    def clear(self) -> None:
+        self.items.clear()
+
+    def __repr__(self) -> str:
+        return f"ThreadStack({self.items!r})"
+
+
+# backend name -> [tensors, buffers, bytes]; changed only under _lock. A re-entrant lock: a
+# Storage/Tensor finalizer may run (garbage collection) in a thread that holds it.
 _counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-_scopes: list[list] = []
+_lock = threading.RLock()
+_scopes = ThreadStack()
 _moves = [0]
 
 
@@ -26,43 +76,51 @@ class Storage:
         self.buf = buf
         self.backend = backend
         self.nbytes = nbytes
-        c = _counts[backend]
-        c[1] += 1
-        c[2] += nbytes
+        with _lock:
+            c = _counts[backend]
+            c[1] += 1
+            c[2] += nbytes
 
     def __del__(self):
-        c = _counts.get(self.backend)
-        if c is not None:
-            c[1] -= 1
-            c[2] -= self.nbytes
+        with _lock:
+            c = _counts.get(self.backend)
+            if c is not None:
+                c[1] -= 1
+                c[2] -= self.nbytes
 
 
 def count_tensor(backend: str, delta: int) -> None:
-    _counts[backend][0] += delta
+    with _lock:
+        _counts[backend][0] += delta
 
 
 def track(tensor: Any) -> None:
-    """Register a new tensor with the innermost tidy scope."""
-    if _scopes:
-        _scopes[-1].append(tensor)
+    """Register a new tensor with the calling thread's innermost tidy scope."""
+    scopes = _scopes.items
+    if scopes:
+        scopes[-1].append(tensor)
 
 
 def count_move() -> None:
-    _moves[0] += 1
+    with _lock:
+        _moves[0] += 1
 
 
 def memory() -> dict[str, Any]:
-    """Live tensors, buffers and bytes, in total and per backend."""
+    """Live tensors, buffers and bytes, in total and per backend (all threads together)."""
+    with _lock:
+        counts = {name: tuple(c) for name, c in _counts.items()}
+        moves = _moves[0]
     per = {
         name: {"num_tensors": c[0], "num_data_buffers": c[1], "num_bytes": c[2]}
-        for name, c in _counts.items()
+        for name, c in counts.items()
         if any(c)
     }
     return {
-        "num_tensors": sum(c[0] for c in _counts.values()),
-        "num_data_buffers": sum(c[1] for c in _counts.values()),
-        "num_bytes": sum(c[2] for c in _counts.values()),
-        "num_moves": _moves[0],
+        "num_tensors": sum(c[0] for c in counts.values()),
+        "num_data_buffers": sum(c[1] for c in counts.values()),
+        "num_bytes": sum(c[2] for c in counts.values()),
+        "num_moves": moves,
         "backends": per,
     }
 
@@ -84,7 +142,7 @@ class _Tidy:
     """``with tidy():`` disposes the tensors created inside, except kept ones."""
 
     def __enter__(self):
-        _scopes.append([])
+        _scopes.items.append([])
         return self
 
     def __exit__(self, *exc):
@@ -94,11 +152,12 @@ class _Tidy:
     def close(self, result: Any) -> None:
         from engine import dispatch
 
-        created = _scopes.pop()
+        scopes = _scopes.items
+        created = scopes.pop()
         spare: set[int] = set()
         _collect(result, spare)
-        outer = _scopes[-1] if _scopes else None
-        tapes = dispatch.tapes
+        outer = scopes[-1] if scopes else None
+        tapes = dispatch.tapes.items  # this thread's tapes
         for t in created:
             # Tensors an active gradient tape will read in its backward pass survive too.
             if id(t) in spare or t._kept or (tapes and any(t.id in tp.saved for tp in tapes)):
@@ -110,7 +169,11 @@ class _Tidy:
 
 def tidy(fn: Callable | None = None, *args: Any, **kwargs: Any) -> Any:
     """``tidy(fn)`` runs fn and disposes every tensor it created but did not return;
-    ``with tidy():`` does the same for a block. Decorating a function works too."""
+    ``with tidy():`` does the same for a block. Decorating a function works too.
+
+    Scopes are per thread: a scope only collects the tensors its own thread creates, so a
+    ``tidy`` in one thread never disposes another thread's tensors. A tensor made in one
+    thread may still be used and kept in another."""
     if fn is None:
         return _Tidy()
     if isinstance(fn, str):  # TF.js allows tidy(name, fn)

@@ -13,8 +13,8 @@ from engine import memory, registry
 _ids = itertools.count(1)
 
 #: Active ``engine.trace`` recorders (innermost last): told of host reads, variable creation
-#: and assignments. ``engine.dispatch.recorders`` is this list.
-recorders: list = []
+#: and assignments. ``engine.dispatch.recorders`` is this stack; one per thread.
+recorders = memory.ThreadStack()
 
 
 class Tensor:

@@ -28,12 +28,18 @@ var_bufs) -> (out_bufs, [(var_index, buf), ...])``; ``replay_batches`` calls
 ``program.run_many(steps, var_bufs, carry)`` for several consecutive steps at once, or, when
 the program has it, ``program.run_rows(fixed, batched, ranges, var_bufs, carry)``, which takes
 the whole argument buffers and each step's row range instead of a view per step.
+
+Threads: a capture records only the ops of its own thread (``dispatch.recorders`` is per
+thread), so two threads may capture at once. One trace may be replayed from several threads at
+once: step replay allocates fresh buffers per call, only one thread records the program, and a
+program serialises its runs (its planned buffers are shared).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, NamedTuple
 
@@ -187,6 +193,7 @@ class Trace:
         self.program_reason: str | None = None
         self._program_tried = False
         self._program_attempts = 0
+        self._record_lock = threading.Lock()
 
     @property
     def num_kernels(self) -> int:
@@ -244,11 +251,13 @@ class Trace:
             return self._run_program(be, args)
         hook = None
         if not self._program_tried and PROGRAMS and hasattr(be, "trace_recorder"):
-            self._program_tried = True
-            bufs = [a.buffer_on(name) for a in args]
-            hook = be.trace_recorder(bufs, [v.buffer_on(name) for v in self.vars])
-            if hook is None:  # the backend is busy recording another trace: try again later
-                self._program_tried = False
+            with self._record_lock:  # one thread records; the others replay step by step
+                if not self._program_tried:
+                    self._program_tried = True
+                    bufs = [a.buffer_on(name) for a in args]
+                    hook = be.trace_recorder(bufs, [v.buffer_on(name) for v in self.vars])
+                    if hook is None:  # the backend is busy recording another trace: later
+                        self._program_tried = False
         try:
             return self._replay(be, args, hook)
         except Exception:

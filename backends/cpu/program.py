@@ -174,13 +174,14 @@ class Recorder:
     def close(self) -> None:
         """Stop recording: the backend's methods and kernels are its own again."""
         be = self.backend
-        if be._rec is self:
-            be._rec = None
-            from backends.cpu import backend as module
+        with _start_lock:
+            if be._rec is self:
+                from backends.cpu import backend as module
 
-            module.K = self._kernels
-            for name in self._wrapped:
-                be.__dict__.pop(name, None)
+                module.K = self._kernels
+                for name in self._wrapped:
+                    be.__dict__.pop(name, None)
+                be._rec = None
 
     def begin(self) -> None:
         self.cur = _StepRec()
@@ -218,19 +219,23 @@ def start(be: Any, arg_bufs: Sequence[Any], var_bufs: Sequence[Any]) -> Recorder
     thread records."""
     from backends.cpu import backend as module
 
-    if be._rec is not None:
-        return None
-    rec = Recorder(be, arg_bufs, var_bufs)
-    rec._kernels = module.K
-    rec._wrapped = []
-    for name in sorted(set(PRIMITIVES) | set(be.fused)):
-        attr = getattr(be, name, None)
-        if callable(attr):
-            be.__dict__[name] = _marking(rec, name, attr)
-            rec._wrapped.append(name)
-    module.K = _KernelProxy(module.K, rec)
-    be._rec = rec
-    return rec
+    with _start_lock:  # two threads' first replays must not both install their hooks
+        if be._rec is not None:
+            return None
+        rec = Recorder(be, arg_bufs, var_bufs)
+        rec._kernels = module.K
+        rec._wrapped = []
+        for name in sorted(set(PRIMITIVES) | set(be.fused)):
+            attr = getattr(be, name, None)
+            if callable(attr):
+                be.__dict__[name] = _marking(rec, name, attr)
+                rec._wrapped.append(name)
+        module.K = _KernelProxy(module.K, rec)
+        be._rec = rec
+        return rec
+
+
+_start_lock = threading.Lock()
 
 
 class _Builder:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,8 @@ from backends.crender.dialect import OPENCL
 from backends.opencl import runtime
 from backends.opencl.devices import DeviceEntry, chosen
 from backends.opencl.runtime import CLBuffer
+
+_launch_lock = threading.Lock()
 
 
 class OpenCLBackend(RenderedBackend):
@@ -53,7 +56,11 @@ class OpenCLBackend(RenderedBackend):
 
     def _launch(self, kernel: cl.Kernel, groups: tuple, local: tuple, args: list) -> None:
         glob = tuple(g * n for g, n in zip(groups, local, strict=True))
-        kernel(self.queue, glob, local, *(a.mem if isinstance(a, CLBuffer) else a for a in args))
+        args = [a.mem if isinstance(a, CLBuffer) else a for a in args]
+        # A cl.Kernel holds its arguments: setting them and enqueueing must not interleave
+        # with another thread's launch of the same (cached, shared) kernel.
+        with _launch_lock:
+            kernel(self.queue, glob, local, *args)
 
     # -- host transfer -------------------------------------------------------------------
     def from_numpy(self, array: np.ndarray) -> CLBuffer:
