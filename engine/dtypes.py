@@ -38,7 +38,7 @@ def as_dtype(dtype: Any) -> str:
     if isinstance(dtype, str) and dtype in _ALIASES:
         return _ALIASES[dtype]
     if dtype is complex:
-        raise TypeError(_COMPLEX)
+        raise TypeError(f"unsupported dtype {dtype!r}: {_COMPLEX}")
     try:
         np_dtype = np.dtype(dtype)
     except TypeError:
@@ -54,11 +54,11 @@ def as_dtype(dtype: Any) -> str:
             return "float32"
         if np_dtype.kind == "f":
             raise TypeError(
-                f"{np_dtype.name} is not supported; use float32 (or float64 where the "
-                "backend supports it): TF.js has no float16 tensors either"
+                f"unsupported dtype {dtype!r}: {np_dtype.name} is not supported; use float32 "
+                "(or float64 where the backend supports it): TF.js has no float16 tensors"
             )
         if np_dtype.kind == "c":
-            raise TypeError(_COMPLEX)
+            raise TypeError(f"unsupported dtype {dtype!r}: {_COMPLEX}")
     raise TypeError(f"unsupported dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
 
 
