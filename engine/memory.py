@@ -107,7 +107,22 @@ def count_move() -> None:
 
 
 def memory() -> dict[str, Any]:
-    """Live tensors, buffers and bytes, in total and per backend (all threads together)."""
+    """Live tensors, buffers and bytes, in total and per backend (TF.js ``memory``).
+
+    Counts cover all threads together; use it to check that a loop does not leak.
+
+    Returns:
+        ``{"num_tensors", "num_data_buffers", "num_bytes", "num_moves", "backends"}``, where
+        ``backends`` maps each backend holding data to its own three counts and ``num_moves``
+        counts tensors moved between backends.
+
+    Example:
+
+    >>> before = tw.memory()["num_tensors"]
+    >>> _ = tw.tidy(lambda: tw.sum(tw.ones([3])).item())
+    >>> tw.memory()["num_tensors"] == before
+    True
+    """
     with _lock:
         counts = {name: tuple(c) for name, c in _counts.items()}
         moves = _moves[0]
@@ -168,12 +183,36 @@ class _Tidy:
 
 
 def tidy(fn: Callable | None = None, *args: Any, **kwargs: Any) -> Any:
-    """``tidy(fn)`` runs fn and disposes every tensor it created but did not return;
-    ``with tidy():`` does the same for a block. Decorating a function works too.
+    """Run ``fn`` and dispose every tensor it created but did not return (TF.js ``tidy``).
+
+    ``with tidy():`` does the same for a block; ``tw.tidied`` is the decorator form. Tensors
+    passed to ``keep`` survive.
 
     Scopes are per thread: a scope only collects the tensors its own thread creates, so a
     ``tidy`` in one thread never disposes another thread's tensors. A tensor made in one
-    thread may still be used and kept in another."""
+    thread may still be used and kept in another.
+
+    Args:
+        fn: The function to run; ``None`` returns a context manager for a ``with`` block. A
+            string first argument is taken as a name, as TF.js's ``tidy(name, fn)``.
+        *args: Positional arguments for ``fn``.
+        **kwargs: Keyword arguments for ``fn``.
+
+    Returns:
+        What ``fn`` returns (its tensors, also inside lists, tuples and dicts, survive), or
+        the scope's context manager when ``fn`` is ``None``.
+
+    Example:
+
+    >>> x = tw.tensor([1.0, 2.0])
+    >>> y = tw.tidy(lambda: tw.sum(tw.square(tw.add(x, 1))))
+    >>> y.item()
+    13.0
+    >>> with tw.tidy():
+    ...     tmp = tw.mul(x, 2)
+    >>> tmp.is_disposed
+    True
+    """
     if fn is None:
         return _Tidy()
     if isinstance(fn, str):  # TF.js allows tidy(name, fn)
@@ -189,7 +228,22 @@ def tidy(fn: Callable | None = None, *args: Any, **kwargs: Any) -> Any:
 
 
 def tidied(fn: Callable) -> Callable:
-    """Decorator form of ``tidy``."""
+    """Decorator form of ``tidy``: every call of ``fn`` runs in its own scope.
+
+    Args:
+        fn: The function to wrap.
+
+    Returns:
+        The wrapped function.
+
+    Example:
+
+    >>> @tw.tidied
+    ... def loss(x):
+    ...     return tw.mean(tw.square(x))
+    >>> loss(tw.tensor([3.0])).item()
+    9.0
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -199,13 +253,31 @@ def tidied(fn: Callable) -> Callable:
 
 
 def keep(t: Any) -> Any:
-    """Keep a tensor alive past the enclosing tidy scopes."""
+    """Keep a tensor alive past the enclosing tidy scopes (TF.js ``keep``).
+
+    Args:
+        t: The tensor.
+
+    Returns:
+        ``t`` itself.
+
+    Example:
+
+    >>> with tw.tidy():
+    ...     kept = tw.keep(tw.ones([2]))
+    >>> kept.is_disposed
+    False
+    """
     t._kept = True
     return t
 
 
 def dispose(obj: Any) -> None:
-    """Dispose a tensor, or every tensor in a list, tuple or dict."""
+    """Free a tensor's buffer now (TF.js ``dispose``); using it afterwards raises.
+
+    Args:
+        obj: A Tensor, or a list, tuple or dict of them (nested); other values are ignored.
+    """
     from engine.tensor import Tensor
 
     if isinstance(obj, Tensor):
