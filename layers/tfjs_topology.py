@@ -226,7 +226,7 @@ def _check_sizes(lname: Any, conf: Mapping, where: str) -> None:
                 continue
             if not isinstance(v, int) or isinstance(v, bool) or not low <= v <= MAX_SIZE:
                 raise ModelLoadError(
-                    f"{where}: layer {lname!r:.80} has {key} {str(value)[:80]}; expected "
+                    f"{where}: layer {lname!r:.80} has {key} {value!r:.80}; expected "
                     f"{'integers' if isinstance(value, list) else 'an integer'} in {low}..{MAX_SIZE}"
                 )
 
