@@ -10,8 +10,15 @@ JSON schema (``schema_version`` 1; keys are stable, new keys may be added)::
       "quick": true,
       "exit_code": 0,                   # 1 when any result is wrong or errored
       "machine": {"platform": str, "python": str, "numpy": str, "cpu_count": int,
+                  "cpu_model": str,
                   "ceilings": {"blas_gflops": float, "blas_size": int,
-                               "memcpy_gbps": float, "memcpy_bytes": int}},
+                               "memcpy_gbps": float,   # DRAM: the copy is 4 L3s or more
+                               "memcpy_bytes": int, "l3_bytes": int | null}},
+      "sampling": {"repeats": int, "max_repeats": int,  # start / cap of the samples per row
+                   "noise_threshold": float,            # IQR / median for more samples, "noisy"
+                   "load_threshold_cpus": float,        # other processes' CPUs for "loaded"
+                   "adaptive_budget_s": float, "extra_budget_s": float,
+                   "extra_spent_s": float, "min_sample_s": float},
       "train_data": str,                # where the training workload's data came from
       "targets": [{"name": str, "kind": "backend" | "reference" | "peer",
                    "available": bool, "reason": str | null, "device": str,
@@ -24,8 +31,17 @@ JSON schema (``schema_version`` 1; keys are stable, new keys may be added)::
                    "unit": "GFLOP/s" | "GB/s" | "us/op", "tolerance": float,
                    "first_call_s": float | null,   # first call, compile included
                    "median_s": float | null,       # steady state, per call
-                   "min_s": float | null, "repeats": int, "inner": int,
-                   "samples_s": [float],
+                   "min_s": float | null, "max_s": float | null,
+                   "repeats": int,                 # samples taken (len(samples_s))
+                   "inner": int, "samples_s": [float],
+                   "spread_iqr": float | null,     # interquartile range / median
+                   "spread_range": float | null,   # (max - min) / median
+                   "sampling": "settled" | "cap" | "time" | "fixed" | "single" | null,
+                   "load": {"window_s": float, "other_cpus": float | null,
+                            "own_cpus": float | null, "steal_cpus": float | null,
+                            "loadavg_1m": float | null} | null,
+                   "warnings": ["noisy" | "loaded" | "1 sample"],
+                   "fits_in_l3": bool | null,      # GB/s rows: bytes per call <= one L3
                    "throughput": float | null,     # in "unit" (us/op: lower is better)
                    "fraction_of_ceiling": float | null,  # of blas_gflops or memcpy_gbps
                    "ratio_vs_numpy": float | null, # numpy backend median / this median
@@ -34,7 +50,8 @@ JSON schema (``schema_version`` 1; keys are stable, new keys may be added)::
                                                    # shape / non-finite output
                    "note": str | null}],
       "summary": {"wrong": ["workload/target"], "errors": ["workload/target"],
-                  "first_call_overhead_s": {"target": float}}
+                  "first_call_overhead_s": {"target": float},
+                  "noisy": ["workload/target"], "loaded": ["workload/target"]}
     }
 
 Timings are null for every row whose status is not "ok": a wrong result is never a speed.

@@ -117,8 +117,8 @@ def op_workloads(quick: bool) -> list[Workload]:
                 flops=2.0 * n**3,
             )
         )
-    # 1m fits the L3 cache (thread start-up and dispatch costs show), 4m is the target
-    # size (48 MB of traffic per add: just past a 32 MB L3), 16m is DRAM-bound.
+    # 1m fits the L3 cache (thread start-up and dispatch costs show), 4m is a mid size
+    # (48 MB of traffic per add: just past a 32 MB L3), 16m is DRAM-bound.
     sizes = (1 << 20,) if quick else (1 << 20, 1 << 22, 1 << 24)
     for n in sizes:
         ws.append(
