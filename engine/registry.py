@@ -31,7 +31,11 @@ ENV_VAR = "TENSORWEAVE_BACKEND"
 
 
 class BackendError(RuntimeError):
-    """A backend could not be found or started."""
+    """A backend could not be found or started; the message gives the reason.
+
+    Raised by ``set_backend``/``backend_scope`` and by the first op when
+    ``TENSORWEAVE_BACKEND`` names a backend that cannot start (never a silent fallback).
+    """
 
 
 @dataclass
@@ -72,7 +76,21 @@ def _load_builtins() -> None:
 def register_backend(
     name: str, factory: Callable[[], Backend], priority: int | Callable[[], int] = 1
 ) -> bool:
-    """Register a lazy backend factory. A duplicate name keeps the first (returns False)."""
+    """Register a backend under ``name``; it is created lazily, on first use.
+
+    Args:
+        name: The backend's name (non-empty).
+        factory: A callable returning the ``backends.base.Backend`` instance; an exception
+            from it marks the backend unavailable, with the exception as the reason.
+        priority: Higher wins the automatic choice; a callable is evaluated when choosing.
+
+    Returns:
+        ``True`` when registered; ``False`` (with a warning) when the name was taken, in
+        which case the first registration is kept.
+
+    Raises:
+        ValueError: ``name`` is not a non-empty string.
+    """
     global _order
     if not isinstance(name, str) or not name:
         raise ValueError(f"backend name must be a non-empty string, got {name!r}")
@@ -85,7 +103,14 @@ def register_backend(
 
 
 def remove_backend(name: str) -> None:
-    """Forget a backend (and its instance). Removing the active one re-selects lazily."""
+    """Forget a backend and its instance; removing the active one re-selects lazily.
+
+    Args:
+        name: The backend's name (any case).
+
+    Raises:
+        BackendError: No backend has that name.
+    """
     global _active
     _load_builtins()
     name = _resolve(name, "remove_backend")
@@ -174,7 +199,23 @@ def _start_strict(name: str, source: str) -> str:
 
 
 def get_backend() -> str:
-    """Name of the active backend, choosing it now if nothing has chosen it yet."""
+    """The name of the active backend, choosing it now if nothing has chosen it yet.
+
+    The choice is ``TENSORWEAVE_BACKEND`` when set (strict: a backend that cannot start
+    raises), else the highest-priority backend that starts.
+
+    Returns:
+        The backend's registered name (``"cpu"``, ``"numpy"``, ``"opencl"``, ``"cuda"``).
+
+    Raises:
+        BackendError: ``TENSORWEAVE_BACKEND`` names a backend that is unknown or cannot start.
+
+    Example:
+
+    >>> with tw.backend_scope("numpy"):
+    ...     tw.get_backend()
+    'numpy'
+    """
     global _active
     if _active is None or _active not in _entries:
         _load_builtins()
@@ -187,21 +228,40 @@ def get_backend() -> str:
 
 
 def backend() -> Backend:
-    """The active backend object."""
+    """The active backend object (kernels and device information).
+
+    Returns:
+        The started ``backends.base.Backend`` of ``get_backend()``.
+    """
     return _entries[get_backend()].instance  # type: ignore[return-value]
 
 
 def find_backend(name: str) -> Backend | None:
-    """The backend object named ``name`` (any case), started if needed; None if it is unknown
-    or cannot start."""
+    """The backend object named ``name``, started if needed.
+
+    Args:
+        name: The backend's name (any case).
+
+    Returns:
+        The ``backends.base.Backend``, or ``None`` if the name is unknown or it cannot start.
+    """
     _load_builtins()
     canonical = _canonical(name)
     return None if canonical is None else _start(_entries[canonical])
 
 
 def set_backend(name: str) -> bool:
-    """Make ``name`` (any case: ``"CPU"`` is ``"cpu"``) the active backend; raises
-    ``BackendError`` with the reason if it is unknown or cannot start."""
+    """Make ``name`` the active backend for later ops (TF.js ``setBackend``, synchronous).
+
+    Args:
+        name: The backend's name, any case (``"CPU"`` is ``"cpu"``).
+
+    Returns:
+        ``True`` (as TF.js; failures raise instead of returning ``False``).
+
+    Raises:
+        BackendError: The backend is unknown or cannot start; the message says why.
+    """
     global _active
     _load_builtins()
     _active = _start_strict(name, "set_backend")
@@ -209,7 +269,19 @@ def set_backend(name: str) -> bool:
 
 
 def list_backends() -> list[dict[str, Any]]:
-    """Every registered backend: name, priority, available, reason, device (starts each)."""
+    """Every registered backend, best first; starts each one to find out if it works.
+
+    ``python -m engine`` prints this table.
+
+    Returns:
+        One dict per backend: ``name``, ``priority``, ``available`` (bool), ``reason`` (why
+        it cannot start, else empty) and ``device`` (a description of the hardware).
+
+    Example:
+
+    >>> "numpy" in [row["name"] for row in tw.list_backends()]
+    True
+    """
     _load_builtins()
     rows = []
     for entry in _sorted_entries():
@@ -234,7 +306,23 @@ def list_backends() -> list[dict[str, Any]]:
 
 @contextlib.contextmanager
 def backend_scope(name: str) -> Iterator[Backend]:
-    """Run a block on backend ``name``, then restore the previous choice."""
+    """Run a ``with`` block on backend ``name``, then restore the previous choice.
+
+    Args:
+        name: The backend's name (any case).
+
+    Yields:
+        The started backend object.
+
+    Raises:
+        BackendError: The backend is unknown or cannot start.
+
+    Example:
+
+    >>> with tw.backend_scope("numpy"):
+    ...     tw.tensor([1.0]).backend
+    'numpy'
+    """
     global _active
     previous = _active
     set_backend(name)
