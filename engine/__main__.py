@@ -14,7 +14,7 @@ import numpy as np
 
 import engine as tw
 from engine import registry
-from engine.log import enable_logging
+from engine.logs import enable_logging
 
 
 def smoke(name: str) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backends.base import Backend
-from engine.log import LOGGER_NAME
+from engine.logs import LOGGER_NAME
 
 _log = logging.getLogger(f"{LOGGER_NAME}.registry")
 
