@@ -76,7 +76,14 @@ def _bias_correction(beta: float, t: Tensor) -> Tensor:
 
 
 class Optimizer:
-    """Base class: gradient application, slot state, config and weights."""
+    """Base class of the optimizers: gradient application, slot state, config and weights.
+
+    Use the factories (``tw.train.sgd``, ``tw.train.adam``, ...) or ``compile``'s strings;
+    subclasses define ``_update`` (the rule, in engine ops) and may name a fused kernel.
+
+    Args:
+        learning_rate: The step size.
+    """
 
     class_name: ClassVar[str] = "Optimizer"
     #: Names of the per-variable slots, in the order ``_update`` takes and returns them.
@@ -147,8 +154,29 @@ class Optimizer:
         return_cost: bool = False,
         var_list: Sequence[Variable] | None = None,
     ) -> Tensor | None:
-        """Compute ``f()``, its gradients w.r.t. the trainable variables it uses (or
-        ``var_list``), and apply them. Returns the cost when ``return_cost``."""
+        """Compute ``f()``, its gradients, and apply one step (TF.js ``minimize``).
+
+        Args:
+            f: A function of no arguments returning a scalar Tensor (the cost).
+            return_cost: Return the cost instead of disposing it.
+            var_list: The variables to update; default every trainable variable ``f`` reads.
+
+        Returns:
+            The cost (a scalar Tensor) when ``return_cost``, else ``None``.
+
+        Raises:
+            ValueError: ``f`` returns no scalar Tensor, uses no trainable variable, or no
+                variable receives a gradient.
+
+        Example:
+
+        >>> w = tw.variable([1.0])
+        >>> opt = tw.train.sgd(0.1)
+        >>> opt.minimize(lambda: tw.sum(tw.square(w)), return_cost=True).item()
+        1.0
+        >>> w.tolist()
+        [0.8]
+        """
         tape = Tape(watch=list(var_list)) if var_list is not None else Tape(track_variables=True)
         with tape:
             y = f()
@@ -173,8 +201,18 @@ class Optimizer:
     def apply_gradients(
         self, grads: Mapping[str, Tensor] | Iterable[tuple[Tensor, Variable]]
     ) -> None:
-        """Apply one step: ``grads`` is ``{variable name: gradient}`` (as returned by
-        ``variable_grads``) or a list of ``(gradient, variable)`` pairs."""
+        """Apply one optimizer step with given gradients (TF.js ``applyGradients``).
+
+        Every shape is checked before any variable changes.
+
+        Args:
+            grads: ``{variable name: gradient}`` (as ``variable_grads`` returns) or an
+                iterable of ``(gradient, variable)`` pairs; ``None`` gradients are skipped.
+
+        Raises:
+            ValueError: A gradient's shape differs from its variable's, or a name matches no
+                live variable (or several).
+        """
         pairs = [(g, var) for g, var in self._pairs(grads) if g is not None]
         for g, var in pairs:  # every check before any variable changes
             if g.shape != var.shape:
@@ -212,16 +250,32 @@ class Optimizer:
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments (snake_case), so ``type(opt)(**opt.get_config())``
-        rebuilds it."""
+        rebuilds it.
+
+        Returns:
+            A JSON-ready dict of hyperparameters.
+        """
         return {"learning_rate": self.learning_rate}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Optimizer:
+        """A new optimizer of this class from ``get_config()`` output.
+
+        Args:
+            config: The hyperparameters, snake_case keys.
+
+        Returns:
+            The optimizer (with fresh state).
+        """
         return cls(**dict(config))
 
     def get_weights(self) -> list[dict[str, Any]]:
-        """The state as TF.js ``NamedTensor``s: ``{"name": "iter", "tensor": int32 scalar}``
-        first, then ``"<variable name>/<slot>"`` for every slot of every variable seen."""
+        """The optimizer's state, as TF.js ``getWeights`` (saved with ``include_optimizer``).
+
+        Returns:
+            TF.js ``NamedTensor`` dicts: ``{"name": "iter", "tensor": int32 scalar}`` first,
+            then ``"<variable name>/<slot>"`` for every slot of every variable seen.
+        """
         out: list[dict[str, Any]] = [
             {"name": "iter", "tensor": ops.scalar(self.iterations, "int32")}
         ]
@@ -231,8 +285,15 @@ class Optimizer:
         return out
 
     def set_weights(self, weights: Sequence[Any]) -> None:
-        """Restore state saved by ``get_weights`` (dicts or ``(name, tensor)`` pairs; the
-        ``iter`` entry sets ``iterations``)."""
+        """Restore state saved by ``get_weights`` (TF.js ``setWeights``).
+
+        Args:
+            weights: ``{"name", "tensor"}`` dicts or ``(name, tensor)`` pairs; the ``iter``
+                entry sets ``iterations``.
+
+        Raises:
+            ValueError: An entry names an unknown slot or variable, or a shape differs.
+        """
         named: list[tuple[str, Any]] = []
         for w in weights:
             if isinstance(w, Mapping):
@@ -265,7 +326,7 @@ class Optimizer:
             ]
 
     def dispose(self) -> None:
-        """Drop the slot variables (state starts over)."""
+        """Dispose the slot and state variables; the next step starts from fresh state."""
         for slots in self._slots.values():
             for s in slots:
                 s.dispose()
@@ -391,7 +452,11 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """``w -= lr * g``."""
+    """Plain gradient descent: ``w -= lr * g`` (build with ``tw.train.sgd``).
+
+    Args:
+        learning_rate: The step size ``lr``.
+    """
 
     class_name = "SGD"
     kernel = "sgd_update"
@@ -404,7 +469,13 @@ class SGD(Optimizer):
 
 
 class Momentum(Optimizer):
-    """``a = m*a + g``; ``w -= lr*a``, or with Nesterov ``w -= lr*(g + m*a)``."""
+    """Momentum: ``a = m*a + g``; ``w -= lr*a``, or with Nesterov ``w -= lr*(g + m*a)``.
+
+    Args:
+        learning_rate: The step size ``lr``.
+        momentum: The momentum ``m``.
+        use_nesterov: Use Nesterov momentum.
+    """
 
     class_name = "Momentum"
     slot_names = ("momentum",)
@@ -433,8 +504,15 @@ class Momentum(Optimizer):
 
 
 class Adam(Optimizer):
-    """``m = b1*m + (1-b1)*g``; ``v = b2*v + (1-b2)*g^2``;
-    ``w -= lr * (m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps)``."""
+    """Adam: ``m = b1*m + (1-b1)*g``; ``v = b2*v + (1-b2)*g^2``;
+    ``w -= lr * (m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps)``.
+
+    Args:
+        learning_rate: The step size ``lr``.
+        beta1: Decay ``b1`` of the first moment.
+        beta2: Decay ``b2`` of the second moment.
+        epsilon: ``eps`` (default 1e-7, ``tw.epsilon()``).
+    """
 
     class_name = "Adam"
     slot_names = ("m", "v")
@@ -497,8 +575,16 @@ class Adam(Optimizer):
 
 
 class Adamax(Optimizer):
-    """``lr_t = lr/(1+decay*iterations)``; ``m = b1*m + (1-b1)*g``; ``u = max(b2*u, |g|)``;
-    ``w -= lr_t/(1-b1^t) * m/(u+eps)``."""
+    """Adamax: ``lr_t = lr/(1+decay*iterations)``; ``m = b1*m + (1-b1)*g``;
+    ``u = max(b2*u, |g|)``; ``w -= lr_t/(1-b1^t) * m/(u+eps)``.
+
+    Args:
+        learning_rate: The step size ``lr``.
+        beta1: Decay ``b1`` of the first moment.
+        beta2: Decay ``b2`` of the infinity norm.
+        epsilon: ``eps`` (default 1e-7).
+        decay: Learning-rate decay per step.
+    """
 
     class_name = "Adamax"
     slot_names = ("m", "v")
@@ -562,8 +648,16 @@ class Adamax(Optimizer):
 
 
 class RMSProp(Optimizer):
-    """``ms = decay*ms + (1-decay)*g^2``; ``M = mom*M + lr*g/sqrt(ms+eps)`` (centered:
-    ``mg = decay*mg + (1-decay)*g`` and ``sqrt(ms - mg^2 + eps)``); ``w -= M``."""
+    """RMSProp: ``ms = decay*ms + (1-decay)*g^2``; ``M = mom*M + lr*g/sqrt(ms+eps)``
+    (centered: ``mg = decay*mg + (1-decay)*g`` and ``sqrt(ms - mg^2 + eps)``); ``w -= M``.
+
+    Args:
+        learning_rate: The step size ``lr``.
+        decay: Decay of the mean square ``ms``.
+        momentum: The momentum ``mom``.
+        epsilon: ``eps`` (default 1e-7).
+        centered: Subtract the squared mean gradient (variance instead of mean square).
+    """
 
     class_name = "RMSProp"
     kernel = "rmsprop_update"
@@ -618,7 +712,13 @@ class RMSProp(Optimizer):
 
 
 class Adagrad(Optimizer):
-    """``acc += g^2`` (from ``initial_accumulator_value``); ``w -= lr*g/sqrt(acc + 1e-7)``."""
+    """Adagrad: ``acc += g^2`` (from ``initial_accumulator_value``);
+    ``w -= lr*g/sqrt(acc + 1e-7)``.
+
+    Args:
+        learning_rate: The step size ``lr``.
+        initial_accumulator_value: The starting value of ``acc``.
+    """
 
     class_name = "Adagrad"
     slot_names = ("accumulator",)
@@ -653,7 +753,13 @@ class Adadelta(Optimizer):
     ``w -= lr*upd``. (TF.js 4.x's adadelta reduces to plain SGD: a bug not copied.)
 
     The default learning rate is 0.001 (``tf.train.adadelta()``, Keras); tfjs-layers' string
-    ``'adadelta'`` builds lr 1.0 instead, while ours builds 0.001."""
+    ``'adadelta'`` builds lr 1.0 instead, while ours builds 0.001.
+
+    Args:
+        learning_rate: The step size ``lr``.
+        rho: Decay of both accumulators.
+        epsilon: ``eps`` (default 1e-7).
+    """
 
     class_name = "Adadelta"
     slot_names = ("accum_grad", "accum_var")
@@ -686,12 +792,36 @@ class Adadelta(Optimizer):
 
 
 def sgd(learning_rate: float) -> SGD:
-    """Plain gradient descent."""
+    """Plain gradient descent, ``w -= learning_rate * g`` (TF.js ``tf.train.sgd``).
+
+    Args:
+        learning_rate: The step size.
+
+    Returns:
+        An ``SGD`` optimizer for ``compile`` or ``minimize``.
+
+    Example:
+
+    >>> opt = tw.train.sgd(0.1)
+    >>> model = layers.sequential([layers.dense(units=1, input_shape=[2])])
+    >>> model.compile(optimizer=opt, loss="meanSquaredError")
+    >>> model.optimizer is opt
+    True
+    """
     return SGD(learning_rate)
 
 
 def momentum(learning_rate: float, momentum: float, use_nesterov: bool = False) -> Momentum:
-    """Gradient descent with (optionally Nesterov) momentum."""
+    """Gradient descent with (optionally Nesterov) momentum (TF.js ``tf.train.momentum``).
+
+    Args:
+        learning_rate: The step size.
+        momentum: The momentum (0.9 is usual).
+        use_nesterov: Use Nesterov momentum.
+
+    Returns:
+        A ``Momentum`` optimizer.
+    """
     return Momentum(learning_rate, momentum, use_nesterov)
 
 
@@ -701,7 +831,26 @@ def adam(
     beta2: float = 0.999,
     epsilon: float | None = None,
 ) -> Adam:
-    """Adam; epsilon defaults to 1e-7."""
+    """The Adam optimizer (TF.js ``tf.train.adam``); ``compile(optimizer="adam")`` builds
+    one with these defaults.
+
+    Args:
+        learning_rate: The step size.
+        beta1: Decay of the first-moment estimate.
+        beta2: Decay of the second-moment estimate.
+        epsilon: Added to the denominator (default 1e-7, as TF.js on float32).
+
+    Returns:
+        An ``Adam`` optimizer.
+
+    Example:
+
+    >>> w = tw.variable([1.0, -1.0])
+    >>> opt = tw.train.adam(0.1)
+    >>> opt.minimize(lambda: tw.sum(tw.square(w)))
+    >>> [round(v, 4) for v in w.tolist()], opt.iterations
+    ([0.9, -0.9], 1)
+    """
     return Adam(learning_rate, beta1, beta2, epsilon)
 
 
@@ -712,7 +861,19 @@ def adamax(
     epsilon: float | None = None,
     decay: float = 0.0,
 ) -> Adamax:
-    """Adamax (infinity-norm Adam) with optional learning-rate decay."""
+    """Adamax (infinity-norm Adam) with optional learning-rate decay (TF.js
+    ``tf.train.adamax``).
+
+    Args:
+        learning_rate: The step size.
+        beta1: Decay of the first-moment estimate.
+        beta2: Decay of the infinity norm.
+        epsilon: Added to the denominator (default 1e-7).
+        decay: Learning-rate decay per step.
+
+    Returns:
+        An ``Adamax`` optimizer.
+    """
     return Adamax(learning_rate, beta1, beta2, epsilon, decay)
 
 
@@ -723,19 +884,49 @@ def rmsprop(
     epsilon: float | None = None,
     centered: bool = False,
 ) -> RMSProp:
-    """RMSProp, optionally centered (epsilon inside the square root)."""
+    """RMSProp, optionally centered; epsilon inside the square root (TF.js
+    ``tf.train.rmsprop``).
+
+    Args:
+        learning_rate: The step size.
+        decay: Decay of the mean square of the gradients.
+        momentum: Momentum of the update.
+        epsilon: Added inside the square root (default 1e-7).
+        centered: Normalise by the gradients' variance instead of their mean square.
+
+    Returns:
+        An ``RMSProp`` optimizer.
+    """
     return RMSProp(learning_rate, decay, momentum, epsilon, centered)
 
 
 def adagrad(learning_rate: float, initial_accumulator_value: float = 0.1) -> Adagrad:
-    """Adagrad."""
+    """Adagrad: per-weight steps scaled by the accumulated squared gradients (TF.js
+    ``tf.train.adagrad``).
+
+    Args:
+        learning_rate: The step size.
+        initial_accumulator_value: The accumulators' starting value.
+
+    Returns:
+        An ``Adagrad`` optimizer.
+    """
     return Adagrad(learning_rate, initial_accumulator_value)
 
 
 def adadelta(
     learning_rate: float = 0.001, rho: float = 0.95, epsilon: float | None = None
 ) -> Adadelta:
-    """Adadelta (the published algorithm)."""
+    """Adadelta, the published algorithm (TF.js ``tf.train.adadelta``, without its bug).
+
+    Args:
+        learning_rate: The step size.
+        rho: Decay of the accumulators.
+        epsilon: Added inside the square roots (default 1e-7).
+
+    Returns:
+        An ``Adadelta`` optimizer.
+    """
     return Adadelta(learning_rate, rho, epsilon)
 
 
@@ -762,9 +953,26 @@ def _key(name: str) -> str:
 
 
 def get(identifier: Any) -> Optimizer:
-    """An optimizer from a string (``'adam'``, ``'Adam'``, ``'RMSProp'``, ``'rms_prop'``,
-    ``'momentum'``, ...: any case, camelCase or snake_case), a ``{"class_name", "config"}``
-    dict, or an instance (returned as is)."""
+    """The optimizer an identifier names (what ``compile(optimizer=...)`` accepts).
+
+    Args:
+        identifier: A string (``'adam'``, ``'Adam'``, ``'RMSProp'``, ``'rms_prop'``,
+            ``'momentum'``, ...: any case, camelCase or snake_case; defaults of tfjs-compat
+            §2), a ``{"class_name", "config"}`` dict, or an ``Optimizer`` (returned as is).
+
+    Returns:
+        An ``Optimizer``; a string or dict gives a new one with fresh state.
+
+    Raises:
+        ValueError: An unknown name or class name (the message suggests the closest).
+        TypeError: Any other kind of identifier.
+
+    Example:
+
+    >>> opt = tw.train.get("rmsProp")
+    >>> type(opt).__name__, opt.learning_rate
+    ('RMSProp', 0.001)
+    """
     if isinstance(identifier, Optimizer):
         return identifier
     if isinstance(identifier, str):
