@@ -174,7 +174,7 @@ class Optimizer:
         >>> opt = tw.train.sgd(0.1)
         >>> opt.minimize(lambda: tw.sum(tw.square(w)), return_cost=True).item()
         1.0
-        >>> w.tolist()
+        >>> [round(v, 4) for v in w.tolist()]
         [0.8]
         """
         tape = Tape(watch=list(var_list)) if var_list is not None else Tape(track_variables=True)
@@ -292,7 +292,8 @@ class Optimizer:
                 entry sets ``iterations``.
 
         Raises:
-            ValueError: An entry names an unknown slot or variable, or a shape differs.
+            ValueError: An entry names an unknown slot, or a variable lacks some of its
+                slots.
         """
         named: list[tuple[str, Any]] = []
         for w in weights:
