@@ -205,7 +205,8 @@ class NumpyBackend(Backend):
         lead = updates_shape[:axis]
         trail = updates_shape[axis + len(indices_shape) :]
         out = np.zeros(lead + (dim,) + trail, dtype=updates.dtype)
-        u = updates.reshape(lead + (-1,) + trail)
+        # an explicit count: -1 is ambiguous when a trailing dimension is 0
+        u = updates.reshape(lead + (int(np.prod(indices_shape, dtype=np.int64)),) + trail)
         np.add.at(out, (slice(None),) * axis + (indices.reshape(-1),), u)
         return out
 
