@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,26 @@ recorders = memory.ThreadStack()
 
 
 class Tensor:
-    """An immutable n-d array living on one backend. Ops return new tensors."""
+    """An immutable n-d array living on one backend (TF.js ``tf.Tensor``).
+
+    Make tensors with ``tw.tensor`` and the other ops; each op returns a new tensor. Python
+    operators (``+ - * / // % ** @``, comparisons, ``[]`` indexing) call the engine ops.
+    ``shape`` (a tuple), ``dtype`` (a string), ``rank``, ``size`` and ``backend`` describe it;
+    ``numpy()`` reads the values back.
+
+    Args:
+        storage: The buffer and the backend it lives on (internal: ops make tensors).
+        shape: The shape.
+        dtype: ``"float32"``, ``"int32"``, ``"bool"`` or ``"float64"``.
+
+    Example:
+
+    >>> x = tw.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> (x * 2 + 1).tolist()
+    [[3.0, 5.0], [7.0, 9.0]]
+    >>> x.shape, x.dtype, x.rank, x.size
+    ((2, 2), 'float32', 2, 4)
+    """
 
     __slots__ = ("_storage", "shape", "dtype", "id", "_kept", "__weakref__")
     __array_priority__ = 100  # numpy defers to our operators
@@ -68,7 +88,17 @@ class Tensor:
         return s
 
     def buffer_on(self, backend_name: str) -> Any:
-        """This tensor's buffer on ``backend_name``, moving the data there first if needed."""
+        """This tensor's buffer on ``backend_name``, moving the data there first if needed.
+
+        Args:
+            backend_name: A registered backend's name.
+
+        Returns:
+            The backend's buffer object (a numpy array, a device buffer, ...).
+
+        Raises:
+            TypeError: A float64 tensor would move to a backend without float64.
+        """
         s = self._live()
         if s.backend != backend_name:
             if self.dtype == "float64":
@@ -86,7 +116,16 @@ class Tensor:
         return s.buf
 
     def numpy(self) -> np.ndarray:
-        """A host copy of the values as a numpy array."""
+        """A host copy of the values (TF.js ``dataSync``; also ``data_sync``, ``array_sync``).
+
+        Returns:
+            A numpy array of the tensor's shape and dtype.
+
+        Example:
+
+        >>> tw.tensor([1, 2], dtype="int32").numpy()
+        array([1, 2], dtype=int32)
+        """
         s = self._live()
         if recorders:
             recorders[-1].host_read(self)
@@ -97,11 +136,24 @@ class Tensor:
     array_sync = numpy
 
     def tolist(self) -> Any:
+        """The values as nested Python lists (TF.js ``arraySync``; also ``array``).
+
+        Returns:
+            Nested lists of Python floats, ints or bools (a scalar for rank 0).
+        """
         return self.numpy().tolist()
 
     array = tolist
 
     def item(self) -> Any:
+        """The one value of a one-element tensor, as a Python scalar.
+
+        Returns:
+            A float, int or bool.
+
+        Raises:
+            ValueError: The tensor has more than one element.
+        """
         if self.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.numpy().reshape(()).item()
@@ -148,12 +200,18 @@ class Tensor:
         return f"Tensor({values}, shape={self.shape}, dtype={self.dtype}, backend={self.backend})"
 
     def dispose(self) -> None:
+        """Free the buffer now (TF.js ``dispose``); using the tensor afterwards raises."""
         s = self._storage
         if s is not None:
             self._storage = None
             memory.count_tensor(s.backend, -1)
 
     def clone(self) -> Tensor:
+        """A new tensor with the same values (TF.js ``clone``).
+
+        Returns:
+            The copy.
+        """
         from engine import ops
 
         return ops.identity(self)
@@ -252,42 +310,127 @@ class Tensor:
         return _ops().strided_slice_index(self, index)
 
     # --- common method forms ------------------------------------------------------------------
-    def reshape(self, *shape):
+    def reshape(self, *shape: int | Sequence[int]) -> Tensor:
+        """``tw.reshape(self, shape)``; the shape as one sequence or as separate ints.
+
+        Args:
+            *shape: The new shape (one dimension may be -1).
+
+        Returns:
+            The reshaped tensor.
+        """
         if len(shape) == 1 and isinstance(shape[0], (list, tuple)):
             shape = shape[0]
         return _ops().reshape(self, shape)
 
-    def transpose(self, perm=None):
+    def transpose(self, perm: Sequence[int] | None = None) -> Tensor:
+        """``tw.transpose(self, perm)``.
+
+        Args:
+            perm: The permutation of the axes (default: reversed).
+
+        Returns:
+            The transposed tensor.
+        """
         return _ops().transpose(self, perm)
 
     @property
-    def T(self):
+    def T(self) -> Tensor:
+        """The transpose with the axes reversed."""
         return _ops().transpose(self)
 
-    def astype(self, dtype):
+    def astype(self, dtype: str) -> Tensor:
+        """``tw.cast(self, dtype)``.
+
+        Args:
+            dtype: The target dtype.
+
+        Returns:
+            The converted tensor.
+        """
         return _ops().cast(self, dtype)
 
-    def sum(self, axis=None, keepdims=False):
+    def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """``tw.sum(self, axis, keepdims)``.
+
+        Args:
+            axis: The axis or axes to reduce (default all).
+            keepdims: Keep reduced axes with size 1.
+
+        Returns:
+            The sums.
+        """
         return _ops().sum(self, axis, keepdims)
 
-    def mean(self, axis=None, keepdims=False):
+    def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """``tw.mean(self, axis, keepdims)``.
+
+        Args:
+            axis: The axis or axes to reduce (default all).
+            keepdims: Keep reduced axes with size 1.
+
+        Returns:
+            The means.
+        """
         return _ops().mean(self, axis, keepdims)
 
-    def max(self, axis=None, keepdims=False):
+    def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """``tw.max(self, axis, keepdims)``.
+
+        Args:
+            axis: The axis or axes to reduce (default all).
+            keepdims: Keep reduced axes with size 1.
+
+        Returns:
+            The maxima.
+        """
         return _ops().max(self, axis, keepdims)
 
-    def min(self, axis=None, keepdims=False):
+    def min(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """``tw.min(self, axis, keepdims)``.
+
+        Args:
+            axis: The axis or axes to reduce (default all).
+            keepdims: Keep reduced axes with size 1.
+
+        Returns:
+            The minima.
+        """
         return _ops().min(self, axis, keepdims)
 
-    def argmax(self, axis=None):
+    def argmax(self, axis: int | None = None) -> Tensor:
+        """``tw.argmax(self, axis)``.
+
+        Args:
+            axis: The axis to search (default as ``tw.argmax``).
+
+        Returns:
+            An int32 tensor of indices.
+        """
         return _ops().argmax(self, axis)
 
-    def flatten(self):
+    def flatten(self) -> Tensor:
+        """The values as a 1-D tensor.
+
+        Returns:
+            ``self.reshape(-1)``.
+        """
         return _ops().reshape(self, (-1,))
 
 
 class Variable(Tensor):
-    """A mutable tensor: ``assign`` replaces its value. Trainable ones get gradients."""
+    """A mutable tensor: ``assign`` replaces its value. Trainable ones get gradients.
+
+    Make one with ``tw.variable``; layer weights are variables. Variables outlive ``tidy``
+    scopes, as in TF.js.
+
+    Args:
+        storage: The initial buffer (internal; use ``tw.variable``).
+        shape: The shape.
+        dtype: The dtype.
+        trainable: Whether gradients and optimizers consider it.
+        name: Its name (a unique default otherwise).
+    """
 
     __slots__ = ("trainable", "name")
     _names = itertools.count(1)
@@ -302,7 +445,23 @@ class Variable(Tensor):
             recorders[-1].variable_created(self)
 
     def assign(self, value: Any) -> Variable:
-        """Replace the value; shape and dtype must match."""
+        """Replace the value (TF.js ``assign``); shape and dtype must match.
+
+        Args:
+            value: A Tensor, or host values (converted to the variable's dtype).
+
+        Returns:
+            The variable itself.
+
+        Raises:
+            ValueError: The shape or dtype differs.
+
+        Example:
+
+        >>> v = tw.variable(tw.zeros([2]))
+        >>> v.assign([1, 2]).tolist()
+        [1.0, 2.0]
+        """
         from engine import ops
 
         if not isinstance(value, Tensor):  # host values take the variable's dtype
@@ -323,6 +482,7 @@ class Variable(Tensor):
         return self
 
     def dispose(self) -> None:
+        """Free the variable's buffer now; using it afterwards raises."""
         super().dispose()
 
     def __repr__(self) -> str:
