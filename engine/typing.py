@@ -24,4 +24,7 @@ DTypeLike = str | np.dtype | type
 #: A shape: a sequence of non-negative ints.
 ShapeLike = Sequence[int]
 
-__all__ = ["DTypeLike", "ShapeLike", "TensorLike"]
+#: The axes of a reduction: one (negative counts from the end), several, or ``None`` for all.
+AxisLike = int | Sequence[int] | None
+
+__all__ = ["AxisLike", "DTypeLike", "ShapeLike", "TensorLike"]
