@@ -133,7 +133,12 @@ PRIMITIVES: dict[str, str] = {
     "gather": "(x, shape, dtype, indices, indices_shape, axis, check=False) -> buf  # indices "
     "int32, in range; check=True (only with capabilities['gather_checks_indices']): raise "
     "base.check_indices's IndexError instead",
-    "scatter_add": "(updates, updates_shape, dtype, indices, indices_shape, axis, dim) -> buf",
+    "scatter_add": "(updates, updates_shape, dtype, indices, indices_shape, axis, dim) -> buf  "
+    "# indices int32, in [0, dim) (the engine checks them first)",
+    "ravel_indices": "(indices, indices_shape, dims, op, shape) -> int32 buf  # indices "
+    "(..., K) int32, K == len(dims); out (...) = row-major linear index of each K-vector in "
+    "dims; raises base.check_coordinates's IndexError (naming op and shape) when a coordinate "
+    "is outside [0, dims[j]), without writing outside any buffer",
     "one_hot": "(indices, shape, depth, on, off, dtype) -> buf  # indices int32",
     "fill": "(shape, value, dtype) -> buf",
 }
@@ -200,17 +205,64 @@ for _name in PRIMITIVES:
     setattr(Backend, _name, _stub(_name))
 
 
+def _position(flat: int, shape: tuple) -> tuple[int, ...]:
+    return tuple(int(v) for v in np.unravel_index(flat, shape)) if shape else ()
+
+
 def check_indices(indices: np.ndarray, size: int, shape: tuple, axis: int) -> None:
     """Raise the engine's gather IndexError unless every index is in ``[0, size)`` (host
     backends whose ``capabilities["gather_checks_indices"]`` is True run this themselves, so
-    a traced step needs no host read of the indices)."""
+    a traced step needs no host read of the indices). Negative indices are errors, as in
+    TF.js's ``gather`` on the CPU (no Python-style wrap-around)."""
     if indices.size:
         lo, hi = int(indices.min()), int(indices.max())
         if lo < 0 or hi >= size:
+            bad = (indices < 0) | (indices >= size)
+            flat = int(np.argmax(bad.reshape(-1)))
+            value = int(indices.reshape(-1)[flat])
+            note = " (negative indices are not allowed)" if value < 0 else ""
             raise IndexError(
                 f"gather: indices must be in [0, {size}) for axis {axis} of shape {shape}, "
-                f"got values from {lo} to {hi}"
+                f"got values from {lo} to {hi}; the first bad one is {value} at position "
+                f"{_position(flat, indices.shape)} of the indices{note}"
             )
+
+
+def check_coordinates(indices: np.ndarray, dims: tuple, op: str, shape: tuple) -> None:
+    """Raise ``op``'s IndexError unless coordinate ``j`` of every index vector (the last axis
+    of ``indices``, of length ``len(dims)``) is in ``[0, dims[j])``: each coordinate is checked
+    against its own dimension, so ``[0, 5]`` on shape (3, 2) is an error even though its
+    linear index 5 is in range. The message names the first bad vector, its position in
+    ``indices`` and the offending coordinate. Negative coordinates are errors (as TF.js)."""
+    k = len(dims)
+    if indices.size == 0 or k == 0:
+        return
+    rows = indices.reshape(-1, k)
+    bad = (rows < 0) | (rows >= np.asarray(dims, dtype=np.int64))
+    if not bad.any():
+        return
+    row, j = divmod(int(np.argmax(bad.reshape(-1))), k)
+    value = int(rows[row, j])
+    note = " (negative indices are not allowed)" if value < 0 else ""
+    raise IndexError(
+        f"{op}: index {rows[row].tolist()} at position {_position(row, indices.shape[:-1])} "
+        f"of the indices (shape {tuple(indices.shape)}) is out of range for shape "
+        f"{tuple(shape)}: coordinate {j} is {value}, expected 0 <= it < {dims[j]}{note}"
+    )
+
+
+def ravel_coordinates(indices: np.ndarray, dims: tuple) -> np.ndarray:
+    """Row-major linear indices (int32, shape ``indices.shape[:-1]``) of checked index
+    vectors: the host implementation of ``ravel_indices`` after ``check_coordinates``."""
+    k = len(dims)
+    out_shape = indices.shape[:-1]
+    if k == 0 or indices.size == 0:
+        return np.zeros(out_shape, np.int32)
+    strides = np.ones(k, np.int64)
+    for j in range(k - 2, -1, -1):
+        strides[j] = strides[j + 1] * dims[j + 1]
+    lin = indices.reshape(-1, k).astype(np.int64) @ strides
+    return lin.astype(np.int32).reshape(out_shape)
 
 
 def check_fused_elementwise(

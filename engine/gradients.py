@@ -92,6 +92,7 @@ for _name, _rule in _UNARY.items():
     "all",
     "one_hot",
     "fill",
+    "ravel_indices",
 )
 def _none(dy, inputs, out, attrs):
     return [None] * len(inputs)
@@ -270,7 +271,9 @@ def _slice(dy, inputs, out, attrs):
         if dy.size
         else np.zeros(0, np.int32)
     )
-    flat = ops.scatter_add(ops.reshape(dy, (-1,)), ops.tensor(lin, dtype="int32"), 0, x.size)
+    flat = ops.scatter_add(
+        ops.reshape(dy, (-1,)), ops.tensor(lin, dtype="int32"), 0, x.size, _checked=True
+    )
     return [ops.reshape(flat, x.shape)]
 
 
@@ -289,7 +292,8 @@ def _pad(dy, inputs, out, attrs):
 @gradient("gather")
 def _gather(dy, inputs, out, attrs):
     x, idx = inputs
-    return [ops.scatter_add(dy, idx, attrs["axis"], x.shape[attrs["axis"]]), None]
+    # the forward gather checked these indices
+    return [ops.scatter_add(dy, idx, attrs["axis"], x.shape[attrs["axis"]], _checked=True), None]
 
 
 @gradient("scatter_add")

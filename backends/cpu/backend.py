@@ -29,7 +29,14 @@ if "OMP_WAIT_POLICY" not in os.environ:
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
-from backends.base import PRIMITIVES, Backend, check_indices, numpy_dtype  # noqa: E402
+from backends.base import (  # noqa: E402
+    PRIMITIVES,
+    Backend,
+    check_coordinates,
+    check_indices,
+    numpy_dtype,
+    ravel_coordinates,
+)
 from backends.cpu import kernels as K  # noqa: E402
 from backends.cpu import stream as S  # noqa: E402
 from backends.cpu import threads as T  # noqa: E402
@@ -259,6 +266,16 @@ def _one_hot_into(out: np.ndarray, idx: np.ndarray, depth: int, on: Any, off: An
         flat = out.reshape(-1, depth)
         valid = (idx >= 0) & (idx < depth)
         flat[np.nonzero(valid)[0], idx[valid]] = on
+
+
+def _ravel_into(
+    out: np.ndarray, indices: np.ndarray, ishape: tuple, dims: tuple, op: str, shape: tuple
+) -> None:
+    """Check every coordinate of ``indices`` (IndexError naming ``op``), then write their
+    row-major linear indices into ``out`` (a Python launch: programs replay it every step)."""
+    ind = indices.reshape(ishape)
+    check_coordinates(ind, dims, op, shape)
+    out.reshape(-1)[...] = ravel_coordinates(ind, dims).reshape(-1)
 
 
 @functools.lru_cache(maxsize=8)
@@ -890,6 +907,13 @@ class CpuBackend(Backend):
         else:
             K.scatter_add(*args, dim, q, m, 0, p, 0, q)
         self._done()
+        return out
+
+    def ravel_indices(
+        self, indices: np.ndarray, indices_shape: tuple, dims: tuple, op: str, shape: tuple
+    ) -> np.ndarray:
+        out = self._empty(tuple(indices_shape[:-1]), np.int32)
+        self._launch(_ravel_into, out, indices, tuple(indices_shape), tuple(dims), op, tuple(shape))
         return out
 
     def one_hot(

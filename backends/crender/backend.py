@@ -14,7 +14,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from backends.base import Backend, numpy_dtype, out_dtype_binary, out_dtype_unary
+from backends.base import (
+    PRIMITIVES,
+    Backend,
+    check_coordinates,
+    check_indices,
+    numpy_dtype,
+    out_dtype_binary,
+    out_dtype_unary,
+)
 from backends.crender import kernels as K
 from backends.crender.dialect import Dialect
 from backends.crender.fused import FusedOps
@@ -28,6 +36,77 @@ from backends.crender.layout import (
 )
 
 _i32 = np.int32
+#: Kernels index elements with 32-bit ``int``: no buffer may hold more elements than this.
+INT32_MAX = 2**31 - 1
+
+
+class DeviceMemoryError(MemoryError):
+    """A tensor too large for the device, raised before anything is allocated or launched.
+
+    Raised when a result (or an upload) would need more bytes than one allocation may have
+    (OpenCL's ``CL_DEVICE_MAX_MEM_ALLOC_SIZE``; the global memory size on CUDA) or than the
+    device's global memory, or more than 2**31 - 1 elements (the kernels index with 32-bit
+    ints). The message names the op, the shape, the bytes requested and the device's limit;
+    the same fields are attributes (``op`` is the outermost primitive that was running).
+    """
+
+    def __init__(
+        self, shape: tuple, dtype: str, nbytes: int, limit: int, what: str, device: str
+    ) -> None:
+        self.op: str | None = None
+        self.shape, self.dtype, self.nbytes, self.limit = tuple(shape), dtype, nbytes, limit
+        self.what, self.device = what, device
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        n = prod(self.shape)
+        if self.what == "elements":
+            need = f"{n} elements ({self.nbytes} bytes)"
+            lim = f"at most {self.limit} elements per buffer (kernels index with 32-bit ints)"
+        else:
+            need = f"{self.nbytes} bytes ({self.nbytes / 2**30:.2f} GiB)"
+            lim = f"{self.what} of {self.limit} bytes ({self.limit / 2**30:.2f} GiB)"
+        return (
+            f"{self.op or 'allocation'}: a {self.dtype} tensor of shape {self.shape} needs "
+            f"{need}, more than {self.device} allows: {lim}"
+        )
+
+    def name_op(self, op: str) -> None:
+        self.op = op
+        self.args = (self._message(),)
+
+
+#: Primitives whose first argument names the operation (``binary("add", ...)``).
+_NAMED_BY_FIRST = frozenset({"unary", "binary", "reduce", "arg_reduce"})
+
+
+def _naming(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` with its DeviceMemoryError naming ``name`` (outer calls overwrite inner ones,
+    so ``pad`` reports ``pad``, not the ``fill`` it runs first)."""
+
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except DeviceMemoryError as exc:
+            first = args[0] if args and isinstance(args[0], str) else None
+            exc.name_op(f"{name} {first}" if first and name in _NAMED_BY_FIRST else name)
+            raise
+
+    method.__name__ = fn.__name__
+    method.__qualname__ = getattr(fn, "__qualname__", name)
+    method.__doc__ = fn.__doc__
+    method._names_op = True  # type: ignore[attr-defined]
+    return method
+
+
+def _name_ops(cls: type) -> None:
+    """Wrap every primitive and fused method ``cls`` defines itself (see ``_naming``)."""
+    for name in (*PRIMITIVES, *getattr(cls, "fused", ())):
+        fn = cls.__dict__.get(name)
+        if callable(fn) and not getattr(fn, "_names_op", False):
+            setattr(cls, name, _naming(name, fn))
+
+
 #: Reductions run one thread per output unless the reduced axis is long and outputs are few.
 TREE_MIN_R = 128
 TREE_MAX_OUT = 4096
@@ -44,9 +123,19 @@ class RenderedBackend(FusionOps, FusedOps, Backend):
     group_size: int = 256
     #: Local (shared) memory per work-group, in bytes.
     local_mem_bytes: int = 48 * 1024
+    #: The largest single allocation and the global memory, in bytes (None: unknown); a
+    #: larger tensor raises DeviceMemoryError before anything is allocated or launched.
+    max_alloc_bytes: int | None = None
+    global_mem_bytes: int | None = None
+    #: What ``max_alloc_bytes`` is called on this device (for error messages).
+    max_alloc_name: str = "the largest single allocation"
 
     def __init__(self) -> None:
         self._sources: dict[tuple, str] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _name_ops(cls)
 
     # -- runtime hooks -------------------------------------------------------------------
     def _alloc(self, nbytes: int, dtype: str) -> Any:
@@ -75,9 +164,25 @@ class RenderedBackend(FusionOps, FusedOps, Backend):
             src = self._sources[key] = render(self.dialect, *args)
         return src
 
+    def _check_size(self, shape: Sequence[int], dtype: str, nbytes: int) -> None:
+        """Raise DeviceMemoryError unless a ``dtype`` buffer of ``shape`` (``nbytes``) fits
+        the device's allocation limit, its global memory and 32-bit kernel indexing."""
+        limits = (
+            (self.max_alloc_bytes, self.max_alloc_name),
+            (self.global_mem_bytes, "the global memory"),
+        )
+        for limit, what in limits:
+            if limit is not None and nbytes > limit:
+                raise DeviceMemoryError(shape, dtype, nbytes, limit, what, self.device_info())
+        if prod(shape) > INT32_MAX:
+            raise DeviceMemoryError(shape, dtype, nbytes, INT32_MAX, "elements", self.device_info())
+
     def _empty(self, shape: Sequence[int], dtype: str) -> Any:
         self._check_dtype(dtype)
-        return self._alloc(prod(shape) * numpy_dtype(dtype).itemsize, dtype)
+        shape = tuple(int(v) for v in shape)
+        nbytes = prod(shape) * numpy_dtype(dtype).itemsize
+        self._check_size(shape, dtype, nbytes)
+        return self._alloc(nbytes, dtype)
 
     def _run1d(self, source: str, name: str, n: int, args: list) -> None:
         gs = self.group_size
@@ -310,12 +415,59 @@ class RenderedBackend(FusionOps, FusedOps, Backend):
         self._copy(out, x, numpy_dtype(dtype).itemsize, shape, base, ost, 0, strides_of(shape))
         return out
 
+    def _ravel(
+        self, indices: Any, rows: int, dims: Sequence[int], on_error: Callable[[Any], None]
+    ) -> Any:
+        """Linear indices (int32, ``rows``) of the (rows, K) int32 index vectors ``indices``
+        in ``dims``, each coordinate checked on the device. The kernel writes only inside its
+        buffers and lowers an error cell to the first bad position; one 4-byte read (no host
+        copy of the indices) tells whether to call ``on_error(indices)``, which raises."""
+        k = len(dims)
+        out = self._empty((rows,), "int32")
+        if rows == 0:
+            return out
+        if k == 0:
+            return self.fill((rows,), 0, "int32")
+        err = self.fill((1,), INT32_MAX, "int32")
+        args = [out, indices, err, _i32(rows), *map(_i32, dims)]
+        self._run1d(self._source(K.render_ravel_indices, k), "ravel_indices", rows, args)
+        if int(self.to_numpy(err, (1,), "int32")[0]) != INT32_MAX:
+            on_error(indices)
+            raise AssertionError("the device flagged an index the host check accepts")
+        return out
+
+    def ravel_indices(
+        self, indices: Any, indices_shape: tuple, dims: Sequence[int], op: str, shape: tuple
+    ) -> Any:
+        dims = tuple(int(v) for v in dims)
+        rows = prod(indices_shape[:-1])
+
+        def on_error(buf: Any) -> None:
+            host = self.to_numpy(buf, tuple(indices_shape), "int32")
+            check_coordinates(host, dims, op, tuple(shape))
+
+        return self._ravel(indices, rows, dims, on_error)
+
     def gather(
-        self, x: Any, shape: tuple, dtype: str, indices: Any, indices_shape: tuple, axis: int
+        self,
+        x: Any,
+        shape: tuple,
+        dtype: str,
+        indices: Any,
+        indices_shape: tuple,
+        axis: int,
+        check: bool = False,
     ) -> Any:
         self._check_dtype(dtype)
         o, d, i = prod(shape[:axis]), shape[axis], prod(shape[axis + 1 :])
         nidx = prod(indices_shape)
+        if check and nidx:
+
+            def on_error(buf: Any) -> None:
+                host = self.to_numpy(buf, tuple(indices_shape), "int32")
+                check_indices(host, d, tuple(shape), axis)
+
+            self._ravel(indices, nidx, (d,), on_error)  # raises before the gather launches
         out = self._empty((o * nidx * i,), dtype)
         n = o * nidx * i
         if n:
@@ -369,3 +521,11 @@ class RenderedBackend(FusionOps, FusedOps, Backend):
             args = [out, self._scalar(value, dtype), _i32(n)]
             self._run1d(self._source(K.render_fill, dtype), "fill", n, args)
         return out
+
+
+_name_ops(RenderedBackend)
+for _base in (FusionOps, FusedOps):
+    for _name in _base.FUSED:
+        _fn = getattr(RenderedBackend, _name, None)
+        if callable(_fn) and not getattr(_fn, "_names_op", False):
+            setattr(RenderedBackend, _name, _naming(_name, _fn))

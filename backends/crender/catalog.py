@@ -14,7 +14,7 @@ from backends.crender.fused import (
     render_update,
     render_update_many,
 )
-from backends.crender.kernels import REDUCE_COMBINE
+from backends.crender.kernels import MAX_RANK, REDUCE_COMBINE
 
 DTYPES = ("float32", "int32", "bool", "float64")
 
@@ -53,6 +53,8 @@ def sources(
                 for nvars in (1, 2, MANY_MAX):
                     yield f"{name}_many{nvars}_{dt}", render_update_many(d, name, dt, nvars)
     yield "matmul_naive_float32", K.render_naive_matmul(d, "float32")
+    for k in (1, 2, 3, MAX_RANK):
+        yield f"ravel_indices_{k}", K.render_ravel_indices(d, k)
     for size in (1, 4, 8):
         yield f"copy_{size}", K.render_copy(d, size)
         yield f"gather_{size}", K.render_gather(d, size)

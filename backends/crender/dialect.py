@@ -73,6 +73,10 @@ class Dialect:
         """A statement that atomically adds ``value`` at ``ptr`` (an address expression)."""
         raise NotImplementedError
 
+    def atomic_min_int(self, ptr: str, value: str) -> str:
+        """A statement that atomically lowers the ``int`` at ``ptr`` to ``value``."""
+        raise NotImplementedError
+
     def preamble(self, dtypes: tuple[str, ...]) -> str:
         """Source that must precede kernels using ``dtypes``."""
         return self.header
@@ -99,6 +103,9 @@ class OpenCLDialect(Dialect):
         if dtype == "float64":
             return f"tw_atomic_add_f64({ptr}, {value});"
         raise TypeError(f"no atomic add for dtype {dtype!r}")
+
+    def atomic_min_int(self, ptr: str, value: str) -> str:
+        return f"atomic_min({ptr}, {value});"
 
     def preamble(self, dtypes: tuple[str, ...]) -> str:
         if "float64" in dtypes:
@@ -128,6 +135,9 @@ class CUDADialect(Dialect):
         if dtype not in ("int32", "float32", "float64"):
             raise TypeError(f"no atomic add for dtype {dtype!r}")
         return f"atomicAdd({ptr}, {value});"
+
+    def atomic_min_int(self, ptr: str, value: str) -> str:
+        return f"atomicMin({ptr}, {value});"
 
 
 OPENCL = OpenCLDialect(

@@ -385,6 +385,35 @@ def render_scatter_add(d: Dialect, dtype: str) -> str:
     return _program(d, (dtype,), body)
 
 
+def render_ravel_indices(d: Dialect, k: int) -> str:
+    """``ravel_indices``: out (N) = the row-major linear index of idx (N, K) in dims
+    ``d0 .. d{K-1}``, each coordinate checked against its own dimension. A bad row writes 0
+    and lowers ``err[0]`` (preset to INT_MAX by the caller) to its flat position in ``idx``,
+    so the host learns of the first bad coordinate with one 4-byte read and no kernel ever
+    reads or writes outside its buffers."""
+    g = d.global_qual
+    dims = "".join(f", int d{j}" for j in range(k))
+    lines = [f"c = idx[i * {k} + {j}];" for j in range(k)]
+    steps = "\n  ".join(
+        f"{ln} if (c < 0 || c >= d{j}) {{ if (bad < 0) bad = {j}; }} else lin = lin * d{j} + c;"
+        for j, ln in enumerate(lines)
+    )
+    body = f"""
+{d.kernel_prefix} void ravel_indices({g} int* out, {g} const int* idx, {g} int* err, int n{dims}) {{
+  int i = {d.global_id()};
+  if (i >= n) return;
+  int lin = 0, bad = -1, c;
+  {steps}
+  if (bad >= 0) {{
+    {d.atomic_min_int("err", f"i * {k} + bad")}
+    lin = 0;
+  }}
+  out[i] = lin;
+}}
+"""
+    return _program(d, (), body)
+
+
 def render_one_hot(d: Dialect, dtype: str) -> str:
     t, g = d.ctype(dtype), d.global_qual
     body = f"""

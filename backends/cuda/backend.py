@@ -32,10 +32,13 @@ class CudaBackend(RenderedBackend):
         self.stream = self.cp.cuda.Stream(non_blocking=True)
         self.group_size = min(256, int(props["maxThreadsPerBlock"]))
         self.local_mem_bytes = int(props["sharedMemPerBlock"])
+        self.global_mem_bytes = int(props["totalGlobalMem"])
         self.capabilities = {
             "dtypes": ("float32", "int32", "bool", "float64"),
             "float64": True,
             "max_work_group_size": int(props["maxThreadsPerBlock"]),
+            # index checks run in a kernel (one 4-byte flag read, no copy of the indices)
+            "gather_checks_indices": True,
         }
         # Prove the toolchain works now (NVRTC, driver, launch) rather than on the first op.
         probe = self.to_numpy(self.fill((4,), 3, "int32"), (4,), "int32")
@@ -68,6 +71,7 @@ class CudaBackend(RenderedBackend):
     def from_numpy(self, array: np.ndarray) -> Any:
         dtype = "bool" if array.dtype == np.bool_ else str(array.dtype)
         self._check_dtype(dtype)
+        self._check_size(array.shape, dtype, array.nbytes)
         out = self._alloc(array.nbytes, dtype)
         if array.size:
             out.set(np.ascontiguousarray(array).reshape(-1), stream=self.stream)

@@ -6,7 +6,13 @@ import math
 
 import numpy as np
 
-from backends.base import Backend, check_indices, numpy_dtype
+from backends.base import (
+    Backend,
+    check_coordinates,
+    check_indices,
+    numpy_dtype,
+    ravel_coordinates,
+)
 
 
 def _c(a):
@@ -209,6 +215,11 @@ class NumpyBackend(Backend):
         u = updates.reshape(lead + (int(np.prod(indices_shape, dtype=np.int64)),) + trail)
         np.add.at(out, (slice(None),) * axis + (indices.reshape(-1),), u)
         return out
+
+    def ravel_indices(self, indices, indices_shape, dims, op, shape):
+        ind = indices.reshape(indices_shape)
+        check_coordinates(ind, tuple(dims), op, shape)
+        return _c(ravel_coordinates(ind, tuple(dims)))
 
     def one_hot(self, indices, shape, depth, on, off, dtype):
         out = np.full(tuple(shape) + (depth,), off, dtype=numpy_dtype(dtype))

@@ -33,10 +33,16 @@ class OpenCLBackend(RenderedBackend):
         wg = min(256, self.device.max_work_group_size)
         self.group_size = 1 << (wg.bit_length() - 1)
         self.local_mem_bytes = self.device.local_mem_size
+        self.max_alloc_bytes = int(self.device.max_mem_alloc_size)
+        self.global_mem_bytes = int(self.device.global_mem_size)
+        self.max_alloc_name = "CL_DEVICE_MAX_MEM_ALLOC_SIZE"
         self.capabilities = {
             "dtypes": ("float32", "int32", "bool") + (("float64",) if fp64 else ()),
             "float64": fp64,
             "max_work_group_size": self.device.max_work_group_size,
+            # index checks run in a kernel (one 4-byte flag read, no copy of the indices),
+            # so traced steps with gather stay traced
+            "gather_checks_indices": True,
         }
 
     def device_info(self) -> str:
@@ -66,6 +72,7 @@ class OpenCLBackend(RenderedBackend):
     def from_numpy(self, array: np.ndarray) -> CLBuffer:
         dtype = "bool" if array.dtype == np.bool_ else str(array.dtype)
         self._check_dtype(dtype)
+        self._check_size(array.shape, dtype, array.nbytes)
         buf = self._alloc(array.nbytes, dtype)
         if array.nbytes:
             # A private copy: the write is asynchronous and the caller may reuse its array.

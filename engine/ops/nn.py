@@ -345,7 +345,7 @@ def conv2d_input_grad(dy: Tensor, f: Tensor, x_shape: tuple, strides, padding, d
     key = (hp, wp, kh, kw, sh, sw, dh, dw, oh, ow)
     dcols = matmul(reshape(dy, (n * oh * ow, oc)), reshape(f, (kh * kw * c, oc)), transpose_b=True)
     dcols = reshape(dcols, (n, oh * ow * kh * kw, c))
-    dxp = scatter_add(dcols, _indices_tensor(key), 1, hp * wp)
+    dxp = scatter_add(dcols, _indices_tensor(key), 1, hp * wp, _checked=True)
     dxp = reshape(dxp, (n, hp, wp, c))
     from engine.ops.shape import slice as tslice
 
@@ -479,7 +479,9 @@ def max_pool_grad(dy: Tensor, x: Tensor, out: Tensor, pool: tuple, strides: tupl
     wp = x.shape[2] + pads[1][0] + pads[1][1]
     key = (hp, wp, pool[0], pool[1], strides[0], strides[1], 1, 1, oh, ow)
     dcols = reshape(dcols, (n, oh * ow * pool[0] * pool[1], c))
-    dxp = reshape(scatter_add(dcols, _indices_tensor(key), 1, hp * wp), (n, hp, wp, c))
+    dxp = reshape(
+        scatter_add(dcols, _indices_tensor(key), 1, hp * wp, _checked=True), (n, hp, wp, c)
+    )
     return tslice(dxp, (0, pads[0][0], pads[1][0], 0), x.shape)
 
 

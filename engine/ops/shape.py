@@ -297,7 +297,14 @@ def _index_tensor(indices: Any, op: str) -> Tensor:
 
 
 def gather(x: Any, indices: Any, axis: int = 0, _checked: bool = False) -> Tensor:
-    """Take slices of ``x`` along ``axis`` at ``indices`` (int32; checked in range)."""
+    """Take slices of ``x`` along ``axis`` at ``indices`` (int32).
+
+    Every index must be in ``[0, x.shape[axis])``; anything else raises an IndexError naming
+    the range, the axis, the shape and the first bad index with its position. Negative
+    indices are errors too (as TF.js's ``gather`` on the CPU; no Python-style wrap-around).
+    Backends with ``capabilities["gather_checks_indices"]`` check in the kernel (no host read
+    of the indices, so traced steps stay traced); others read the indices first.
+    """
     x = as_tensor(x)
     idx = _index_tensor(indices, "gather")
     axis = normalize_axis(axis, x.rank, "gather")
@@ -322,12 +329,30 @@ def gather(x: Any, indices: Any, axis: int = 0, _checked: bool = False) -> Tenso
     return dispatch.run("gather", (x, idx), {"axis": axis}, shape, dt, invoke)
 
 
-def scatter_add(updates: Any, indices: Any, axis: int, dim: int) -> Tensor:
+def scatter_add(updates: Any, indices: Any, axis: int, dim: int, _checked: bool = False) -> Tensor:
     """The adjoint of gather: a tensor with ``dim`` rows on ``axis`` where each slice of
-    ``updates`` is added at its index (used for gather's gradient and scatter_nd)."""
+    ``updates`` is added at its index (duplicates add up).
+
+    ``updates`` has shape ``lead + indices.shape + trail`` (``lead`` the ``axis`` first
+    dimensions); the result has shape ``lead + (dim,) + trail``. Every index must be in
+    ``[0, dim)``; anything else (negative indices included, as TF.js) raises an IndexError
+    naming the bad index, its position and the shape, checked on the device without a host
+    read. The engine's own callers (gather's gradient, im2col) pass ``_checked=True``.
+    """
     u = as_tensor(updates)
     idx = _index_tensor(indices, "scatter_add")
+    dim = int(dim)
+    if dim < 0:
+        raise ValueError(f"scatter_add: dim must be >= 0, got {dim}")
+    if not 0 <= axis <= u.rank - idx.rank or u.shape[axis : axis + idx.rank] != idx.shape:
+        raise ValueError(
+            f"scatter_add: updates of shape {u.shape} must have the indices' shape {idx.shape} "
+            f"at axis {axis}"
+        )
     shape = u.shape[:axis] + (dim,) + u.shape[axis + idx.rank :]
+    if not _checked and idx.size:
+        col = reshape(idx, idx.shape + (1,))
+        idx = reshape(_ravel_checked(col, (dim,), "scatter_add", shape), idx.shape)
     ushape, dt, ishape = u.shape, u.dtype, idx.shape
     return dispatch.run(
         "scatter_add",
@@ -339,35 +364,76 @@ def scatter_add(updates: Any, indices: Any, axis: int, dim: int) -> Tensor:
     )
 
 
-def _linear_indices(indices: Tensor, shape: tuple, op: str) -> Tensor:
-    from engine.ops.math import mul
-    from engine.ops.reduction import sum as rsum
+def _ravel_checked(indices: Tensor, dims: tuple, op: str, shape: tuple) -> Tensor:
+    """Linear indices of the index vectors on the last axis of ``indices`` in ``dims``, each
+    coordinate checked against its own dimension by the backend's ``ravel_indices`` (an
+    IndexError naming ``op``, the bad index, its position and ``shape``; no host read)."""
+    ishape = indices.shape
+    dims = tuple(int(v) for v in dims)
+    return dispatch.run(
+        "ravel_indices",
+        (indices,),
+        {"dims": dims},
+        ishape[:-1],
+        "int32",
+        lambda be, i: be.ravel_indices(i, ishape, dims, op, shape),
+    )
 
+
+def _linear_indices(indices: Tensor, shape: tuple, op: str) -> Tensor:
+    """Checked row-major linear indices of ``indices`` (..., K) into the first K axes of
+    ``shape`` (ValueError when K exceeds the rank, IndexError for a bad coordinate)."""
+    if indices.rank == 0:
+        raise ValueError(f"{op}: indices must have at least one axis, got a scalar")
     k = indices.shape[-1]
     if k > len(shape):
-        raise ValueError(f"{op}: index depth {k} exceeds the rank of shape {shape}")
-    strides = np.cumprod((1,) + tuple(reversed(shape[:k])))[:-1][::-1].astype(np.int32)
-    return rsum(mul(indices, tensor(strides.copy(), dtype="int32")), -1)
+        raise ValueError(
+            f"{op}: index depth {k} (the last axis of indices of shape {indices.shape}) "
+            f"exceeds the rank of shape {shape}"
+        )
+    return _ravel_checked(indices, shape[:k], op, shape)
 
 
 def gather_nd(x: Any, indices: Any) -> Tensor:
-    """Gather slices addressed by the last axis of ``indices`` (TF ``gatherND``)."""
+    """Gather slices addressed by the last axis of ``indices`` (TF ``gatherND``).
+
+    The result has shape ``indices.shape[:-1] + x.shape[K:]`` (K = ``indices.shape[-1]``).
+    Coordinate ``j`` of every index vector must be in ``[0, x.shape[j])``: each is checked
+    against its own dimension (``[0, 5]`` on shape (3, 2) is an error, not element [2, 1]),
+    negative ones included (as TF.js), with an IndexError naming the index, its position and
+    the shape; the check runs on the device, so traced steps stay traced.
+    """
     x = as_tensor(x)
     idx = _index_tensor(indices, "gather_nd")
+    lin = _linear_indices(idx, x.shape, "gather_nd")
     k = idx.shape[-1]
     flat = reshape(x, (-1,) + x.shape[k:]) if k else reshape(x, (1,) + x.shape)
-    lin = _linear_indices(idx, x.shape, "gather_nd")
-    return gather(flat, lin, 0)
+    return gather(flat, lin, 0, _checked=True)
 
 
 def scatter_nd(indices: Any, updates: Any, shape: Sequence[int]) -> Tensor:
-    """Zeros of ``shape`` with ``updates`` added at ``indices`` (TF ``scatterND``)."""
+    """Zeros of ``shape`` with ``updates`` added at ``indices`` (TF ``scatterND``).
+
+    ``indices`` (..., K) addresses the first K axes of ``shape``; ``updates`` has shape
+    ``indices.shape[:-1] + shape[K:]``; duplicates add up. Every coordinate is checked
+    against its own dimension (negative ones are errors, as TF.js) with an IndexError naming
+    the index, its position and the shape, before anything is written.
+    """
     idx = _index_tensor(indices, "scatter_nd")
     shape = tuple(int(s) for s in shape)
-    k = idx.shape[-1]
+    if builtins.any(s < 0 for s in shape):
+        raise ValueError(f"scatter_nd: shape {shape} has a negative dimension")
+    u = as_tensor(updates)
     lin = _linear_indices(idx, shape, "scatter_nd")
+    k = idx.shape[-1]
+    want = idx.shape[:-1] + shape[k:]
+    if u.shape != want:
+        raise ValueError(
+            f"scatter_nd: updates must have shape {want} (indices.shape[:-1] + shape[{k}:]) "
+            f"for indices of shape {idx.shape} and shape {shape}, got {u.shape}"
+        )
     n = int(np.prod(shape[:k]))
-    out = scatter_add(updates, lin, 0, n)
+    out = scatter_add(u, lin, 0, n, _checked=True)
     return reshape(out, shape)
 
 
