@@ -9,6 +9,7 @@ from engine import dispatch
 from engine.ops.core import as_tensor, cast, normalize_axes, normalize_axis, reshape
 from engine.ops.math import abs, exp, log, mul, sqrt, square, sub
 from engine.tensor import Tensor
+from engine.typing import AxisLike, TensorLike
 
 
 def _reduce(op: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
@@ -38,28 +39,117 @@ def _reduce(op: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
     return out
 
 
-def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    """Sum over ``axis`` (an int, a tuple, or None for all)."""
+def sum(x: TensorLike, axis: AxisLike = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """The sum over ``axis`` (TF.js ``sum``). Bools sum as int32.
+
+    Args:
+        x: The tensor.
+        axis: The axis or axes to reduce (negative counts from the end); ``None`` reduces all.
+        keepdims: Keep the reduced axes with size 1.
+
+    Returns:
+        The reduced Tensor.
+
+    Example:
+
+    >>> tw.sum(tw.tensor([[1, 2], [3, 4]]), axis=0).tolist()
+    [4.0, 6.0]
+    """
     return _reduce("sum", x, axis, keepdims)
 
 
-def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+def prod(x: TensorLike, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
+    """The product over ``axis`` (TF.js ``prod``).
+
+    Args:
+        x: The tensor.
+        axis: The axis or axes to reduce (negative counts from the end); ``None`` reduces all.
+        keepdims: Keep the reduced axes with size 1.
+
+    Returns:
+        The reduced Tensor.
+
+    Example:
+
+    >>> tw.prod(tw.tensor([[1, 2], [3, 4]]), axis=1).tolist()
+    [2.0, 12.0]
+    """
     return _reduce("prod", x, axis, keepdims)
 
 
-def max(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def max(x: TensorLike, axis: AxisLike = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """The largest value over ``axis`` (TF.js ``max``). An empty axis raises ``ValueError``.
+
+    Args:
+        x: The tensor.
+        axis: The axis or axes to reduce (negative counts from the end); ``None`` reduces all.
+        keepdims: Keep the reduced axes with size 1.
+
+    Returns:
+        The reduced Tensor.
+
+    Example:
+
+    >>> tw.max(tw.tensor([[1, 5], [3, 4]]), axis=1, keepdims=True).tolist()
+    [[5.0], [4.0]]
+    """
     return _reduce("max", x, axis, keepdims)
 
 
-def min(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def min(x: TensorLike, axis: AxisLike = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """The smallest value over ``axis`` (TF.js ``min``). An empty axis raises ``ValueError``.
+
+    Args:
+        x: The tensor.
+        axis: The axis or axes to reduce (negative counts from the end); ``None`` reduces all.
+        keepdims: Keep the reduced axes with size 1.
+
+    Returns:
+        The reduced Tensor.
+
+    Example:
+
+    >>> tw.min(tw.tensor([[1, 5], [3, 4]])).item()
+    1.0
+    """
     return _reduce("min", x, axis, keepdims)
 
 
-def any(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def any(x: TensorLike, axis: AxisLike = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Whether any value over ``axis`` is true (nonzero) (TF.js ``any``). The result is bool.
+
+    Args:
+        x: The tensor.
+        axis: The axis or axes to reduce (negative counts from the end); ``None`` reduces all.
+        keepdims: Keep the reduced axes with size 1.
+
+    Returns:
+        The reduced Tensor.
+
+    Example:
+
+    >>> tw.any(tw.tensor([[True, False], [False, False]]), axis=1).tolist()
+    [True, False]
+    """
     return _reduce("any", x, axis, keepdims)
 
 
-def all(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def all(x: TensorLike, axis: AxisLike = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Whether every value over ``axis`` is true (nonzero) (TF.js ``all``). The result is bool.
+
+    Args:
+        x: The tensor.
+        axis: The axis or axes to reduce (negative counts from the end); ``None`` reduces all.
+        keepdims: Keep the reduced axes with size 1.
+
+    Returns:
+        The reduced Tensor.
+
+    Example:
+
+    >>> tw.all(tw.tensor([1, 2, 0]) > 0).item()
+    False
+    """
     return _reduce("all", x, axis, keepdims)
 
 
@@ -71,8 +161,22 @@ def _count(x: Tensor, axis: Any) -> int:
     return n
 
 
-def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """Arithmetic mean (float32 for integer inputs)."""
+def mean(x: TensorLike, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
+    """The arithmetic mean over ``axis`` (TF.js ``mean``). Integer inputs give float32.
+
+    Args:
+        x: The tensor.
+        axis: The axis or axes to reduce (negative counts from the end); ``None`` reduces all.
+        keepdims: Keep the reduced axes with size 1.
+
+    Returns:
+        The reduced Tensor.
+
+    Example:
+
+    >>> tw.mean(tw.tensor([[1, 2], [3, 4]]), axis=1).tolist()
+    [1.5, 3.5]
+    """
     x = as_tensor(x)
     if x.dtype not in ("float32", "float64"):
         x = cast(x, "float32")
@@ -104,17 +208,70 @@ def _arg(op: str, x: Any, axis: Any) -> Tensor:
     )
 
 
-def argmax(x: Any, axis: Any = None) -> Tensor:
-    """Index of the largest value along ``axis`` (the first one on ties); None flattens."""
+def argmax(x: TensorLike, axis: int | None = None) -> Tensor:
+    """The index of the largest value along ``axis`` (TF.js ``argMax``); first one on ties.
+
+    Args:
+        x: The tensor (rank >= 1).
+        axis: The axis to search; ``None`` searches the flattened tensor. (TF.js's default
+            is axis 0.)
+
+    Returns:
+        An int32 Tensor without ``axis``.
+
+    Raises:
+        ValueError: ``x`` is a scalar or the axis is empty.
+
+    Example:
+
+    >>> tw.argmax(tw.tensor([[1, 9, 3], [7, 2, 7]]), axis=1).tolist()
+    [1, 0]
+    """
     return _arg("argmax", x, axis)
 
 
-def argmin(x: Any, axis: Any = None) -> Tensor:
+def argmin(x: TensorLike, axis: int | None = None) -> Tensor:
+    """The index of the smallest value along ``axis`` (TF.js ``argMin``); first one on ties.
+
+    Args:
+        x: The tensor (rank >= 1).
+        axis: The axis to search; ``None`` searches the flattened tensor.
+
+    Returns:
+        An int32 Tensor without ``axis``.
+
+    Raises:
+        ValueError: ``x`` is a scalar or the axis is empty.
+
+    Example:
+
+    >>> tw.argmin(tw.tensor([4, 1, 1])).item()
+    1
+    """
     return _arg("argmin", x, axis)
 
 
-def cumsum(x: Any, axis: int = 0, exclusive: bool = False, reverse: bool = False) -> Tensor:
-    """Cumulative sum along ``axis``."""
+def cumsum(
+    x: TensorLike, axis: int = 0, exclusive: bool = False, reverse: bool = False
+) -> Tensor:
+    """The cumulative sum along ``axis`` (TF.js ``cumsum``).
+
+    Args:
+        x: The tensor.
+        axis: The axis to accumulate along.
+        exclusive: Each output excludes its own element (starts from 0).
+        reverse: Accumulate from the end.
+
+    Returns:
+        A Tensor of ``x``'s shape.
+
+    Example:
+
+    >>> tw.cumsum(tw.tensor([1, 2, 3])).tolist()
+    [1.0, 3.0, 6.0]
+    >>> tw.cumsum(tw.tensor([1, 2, 3]), exclusive=True, reverse=True).tolist()
+    [5.0, 3.0, 0.0]
+    """
     x = as_tensor(x)
     if x.dtype == "bool":
         x = cast(x, "int32")
@@ -131,8 +288,22 @@ def cumsum(x: Any, axis: int = 0, exclusive: bool = False, reverse: bool = False
     )
 
 
-def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """log(sum(exp(x))) computed stably."""
+def logsumexp(x: TensorLike, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
+    """``log(sum(exp(x)))`` over ``axis``, computed stably (TF.js ``logSumExp``).
+
+    Args:
+        x: The tensor.
+        axis: The axis or axes to reduce; ``None`` reduces all.
+        keepdims: Keep the reduced axes with size 1.
+
+    Returns:
+        The reduced Tensor.
+
+    Example:
+
+    >>> round(tw.logsumexp(tw.tensor([1000.0, 1000.0])).item(), 3)
+    1000.693
+    """
     from engine.autodiff import stop_gradient
     from engine.ops.math import is_finite, where
 
@@ -146,8 +317,25 @@ def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     return out
 
 
-def moments(x: Any, axis: Any = None, keepdims: bool = False) -> tuple[Tensor, Tensor]:
-    """(mean, variance) over ``axis``."""
+def moments(
+    x: TensorLike, axis: AxisLike = None, keepdims: bool = False
+) -> tuple[Tensor, Tensor]:
+    """The mean and (population) variance over ``axis`` (TF.js ``moments``).
+
+    Args:
+        x: The tensor.
+        axis: The axis or axes to reduce; ``None`` reduces all.
+        keepdims: Keep the reduced axes with size 1.
+
+    Returns:
+        ``(mean, variance)``.
+
+    Example:
+
+    >>> m, v = tw.moments(tw.tensor([1.0, 2.0, 3.0, 4.0]))
+    >>> m.item(), v.item()
+    (2.5, 1.25)
+    """
     x = as_tensor(x)
     m = mean(x, axis, keepdims=True)
     var = mean(square(sub(x, m)), axis, keepdims)
@@ -157,8 +345,31 @@ def moments(x: Any, axis: Any = None, keepdims: bool = False) -> tuple[Tensor, T
     return m, var
 
 
-def norm(x: Any, ord: Any = "euclidean", axis: Any = None, keepdims: bool = False) -> Tensor:
-    """Vector norms: 'euclidean'/2, 1, inf, -inf, or any p > 0 (TF.js ``norm``)."""
+def norm(
+    x: TensorLike,
+    ord: str | float = "euclidean",
+    axis: AxisLike = None,
+    keepdims: bool = False,
+) -> Tensor:
+    """A vector norm over ``axis`` (TF.js ``norm``).
+
+    Args:
+        x: The tensor.
+        ord: ``"euclidean"`` (or ``"fro"``, 2), 1, ``inf``, ``-inf`` or any ``p > 0``.
+        axis: The axis or axes to reduce; ``None`` reduces all.
+        keepdims: Keep the reduced axes with size 1.
+
+    Returns:
+        The norms.
+
+    Raises:
+        ValueError: An unsupported ``ord``.
+
+    Example:
+
+    >>> tw.norm(tw.tensor([3.0, -4.0])).item(), tw.norm(tw.tensor([3.0, -4.0]), 1).item()
+    (5.0, 7.0)
+    """
     x = as_tensor(x)
     if ord in ("euclidean", "fro", 2):
         return sqrt(sum(square(x), axis, keepdims))
