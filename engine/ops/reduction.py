@@ -251,9 +251,7 @@ def argmin(x: TensorLike, axis: int | None = None) -> Tensor:
     return _arg("argmin", x, axis)
 
 
-def cumsum(
-    x: TensorLike, axis: int = 0, exclusive: bool = False, reverse: bool = False
-) -> Tensor:
+def cumsum(x: TensorLike, axis: int = 0, exclusive: bool = False, reverse: bool = False) -> Tensor:
     """The cumulative sum along ``axis`` (TF.js ``cumsum``).
 
     Args:
@@ -317,9 +315,7 @@ def logsumexp(x: TensorLike, axis: AxisLike = None, keepdims: bool = False) -> T
     return out
 
 
-def moments(
-    x: TensorLike, axis: AxisLike = None, keepdims: bool = False
-) -> tuple[Tensor, Tensor]:
+def moments(x: TensorLike, axis: AxisLike = None, keepdims: bool = False) -> tuple[Tensor, Tensor]:
     """The mean and (population) variance over ``axis`` (TF.js ``moments``).
 
     Args:
