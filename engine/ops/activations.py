@@ -28,6 +28,7 @@ from engine.ops.math import (
 from engine.ops.reduction import max as reduce_max
 from engine.ops.reduction import sum as reduce_sum
 from engine.tensor import Tensor
+from engine.typing import TensorLike
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -38,45 +39,152 @@ def _float(x: Any) -> Tensor:
     return x if x.dtype in ("float32", "float64") else cast(x, "float32")
 
 
-def relu6(x: Any) -> Tensor:
+def relu6(x: TensorLike) -> Tensor:
+    """``min(max(x, 0), 6)``, elementwise (TF.js ``relu6``).
+
+    Args:
+        x: The tensor (ints compute in float32).
+
+    Returns:
+        A float Tensor of ``x``'s shape.
+
+    Example:
+
+    >>> tw.relu6(tw.tensor([-1.0, 3.0, 9.0])).tolist()
+    [0.0, 3.0, 6.0]
+    """
     return minimum(relu(x), 6.0)
 
 
-def elu(x: Any, alpha: float = 1.0) -> Tensor:
+def elu(x: TensorLike, alpha: float = 1.0) -> Tensor:
+    """``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)`` (TF.js ``elu``).
+
+    Args:
+        x: The tensor (ints compute in float32).
+        alpha: The scale of the negative part.
+
+    Returns:
+        A float Tensor of ``x``'s shape.
+
+    Example:
+
+    >>> tw.elu(tw.tensor([1.0, 0.0])).tolist()
+    [1.0, 0.0]
+    """
     x = _float(x)
     return where(greater(x, 0), x, mul(expm1(minimum(x, 0.0)), alpha))
 
 
-def selu(x: Any) -> Tensor:
+def selu(x: TensorLike) -> Tensor:
+    """Scaled ELU: ``scale * elu(x, alpha)`` with the self-normalising constants (TF.js
+    ``selu``).
+
+    Args:
+        x: The tensor (ints compute in float32).
+
+    Returns:
+        A float Tensor of ``x``'s shape.
+
+    Example:
+
+    >>> round(tw.selu(tw.tensor([1.0])).item(), 4)
+    1.0507
+    """
     x = _float(x)
     return mul(where(greater(x, 0), x, mul(expm1(minimum(x, 0.0)), SELU_ALPHA)), SELU_SCALE)
 
 
-def leaky_relu(x: Any, alpha: float = 0.2) -> Tensor:
-    """max(alpha*x, x); TF.js's default alpha is 0.2."""
+def leaky_relu(x: TensorLike, alpha: float = 0.2) -> Tensor:
+    """``x`` where ``x > 0``, else ``alpha * x`` (TF.js ``leakyRelu``; default alpha 0.2).
+
+    Args:
+        x: The tensor (ints compute in float32).
+        alpha: The slope for negative values.
+
+    Returns:
+        A float Tensor of ``x``'s shape.
+
+    Example:
+
+    >>> tw.leaky_relu(tw.tensor([-10.0, 2.0])).tolist()
+    [-2.0, 2.0]
+    """
     x = _float(x)
     return where(greater(x, 0), x, mul(x, alpha))
 
 
-def prelu(x: Any, alpha: Any) -> Tensor:
+def prelu(x: TensorLike, alpha: TensorLike) -> Tensor:
+    """Leaky ReLU with a learned slope: ``x`` where ``x > 0``, else ``alpha * x`` (TF.js
+    ``prelu``).
+
+    Args:
+        x: The tensor (ints compute in float32).
+        alpha: The slopes, broadcast against ``x``.
+
+    Returns:
+        A float Tensor of the broadcast shape.
+
+    Example:
+
+    >>> tw.prelu(tw.tensor([-2.0, 2.0]), tw.tensor([0.5, 0.5])).tolist()
+    [-1.0, 2.0]
+    """
     x = _float(x)
     return where(greater(x, 0), x, mul(x, alpha))
 
 
-def softsign(x: Any) -> Tensor:
+def softsign(x: TensorLike) -> Tensor:
+    """``x / (1 + |x|)``, elementwise.
+
+    Args:
+        x: The tensor (ints compute in float32).
+
+    Returns:
+        A float Tensor of ``x``'s shape.
+
+    Example:
+
+    >>> tw.softsign(tw.tensor([1.0, -3.0])).tolist()
+    [0.5, -0.75]
+    """
     from engine.ops.math import abs
 
     x = _float(x)
     return div(x, add(abs(x), 1.0))
 
 
-def hard_sigmoid(x: Any) -> Tensor:
-    """clip(0.2*x + 0.5, 0, 1), as tfjs-layers."""
+def hard_sigmoid(x: TensorLike) -> Tensor:
+    """``clip(0.2 * x + 0.5, 0, 1)``, elementwise, as tfjs-layers.
+
+    Args:
+        x: The tensor (ints compute in float32).
+
+    Returns:
+        A float Tensor of ``x``'s shape.
+
+    Example:
+
+    >>> tw.hard_sigmoid(tw.tensor([-5.0, 0.0, 5.0])).tolist()
+    [0.0, 0.5, 1.0]
+    """
     return minimum(maximum(add(mul(_float(x), 0.2), 0.5), 0.0), 1.0)
 
 
-def gelu(x: Any, approximate: bool = False) -> Tensor:
-    """x * Phi(x); tanh approximation when ``approximate``."""
+def gelu(x: TensorLike, approximate: bool = False) -> Tensor:
+    """``x * Phi(x)``, Phi the standard normal CDF (Keras ``gelu``).
+
+    Args:
+        x: The tensor (ints compute in float32).
+        approximate: Use the tanh approximation.
+
+    Returns:
+        A float Tensor of ``x``'s shape.
+
+    Example:
+
+    >>> tw.gelu(tw.tensor([0.0])).tolist()
+    [0.0]
+    """
     from engine.ops.math import erf
 
     x = _float(x)
@@ -86,22 +194,75 @@ def gelu(x: Any, approximate: bool = False) -> Tensor:
     return mul(mul(x, 0.5), add(erf(mul(x, 1 / math.sqrt(2))), 1.0))
 
 
-def swish(x: Any, beta: float = 1.0) -> Tensor:
+def swish(x: TensorLike, beta: float = 1.0) -> Tensor:
+    """``x * sigmoid(beta * x)``, elementwise (SiLU for ``beta = 1``).
+
+    Args:
+        x: The tensor (ints compute in float32).
+        beta: The sigmoid's scale.
+
+    Returns:
+        A float Tensor of ``x``'s shape.
+
+    Example:
+
+    >>> tw.swish(tw.tensor([0.0])).tolist()
+    [0.0]
+    """
     x = _float(x)
     return mul(x, sigmoid(mul(x, beta) if beta != 1.0 else x))
 
 
-def mish(x: Any) -> Tensor:
+def mish(x: TensorLike) -> Tensor:
+    """``x * tanh(softplus(x))``, elementwise.
+
+    Args:
+        x: The tensor (ints compute in float32).
+
+    Returns:
+        A float Tensor of ``x``'s shape.
+
+    Example:
+
+    >>> tw.mish(tw.tensor([0.0])).tolist()
+    [0.0]
+    """
     x = _float(x)
     return mul(x, tanh(softplus(x)))
 
 
-def linear(x: Any) -> Tensor:
+def linear(x: TensorLike) -> Tensor:
+    """The identity activation: ``x`` unchanged.
+
+    Args:
+        x: The tensor.
+
+    Returns:
+        ``x`` as a Tensor.
+
+    Example:
+
+    >>> tw.linear([1.0]).tolist()
+    [1.0]
+    """
     return as_tensor(x)
 
 
-def softmax(x: Any, axis: int = -1) -> Tensor:
-    """exp(x - max) / sum, along ``axis`` (the last by default)."""
+def softmax(x: TensorLike, axis: int = -1) -> Tensor:
+    """``exp(x) / sum(exp(x))`` along ``axis``, computed stably (TF.js ``softmax``).
+
+    Args:
+        x: The tensor (ints compute in float32).
+        axis: The axis that sums to 1 (the last by default).
+
+    Returns:
+        A float Tensor of ``x``'s shape.
+
+    Example:
+
+    >>> tw.softmax(tw.tensor([[1.0, 1.0]])).tolist()
+    [[0.5, 0.5]]
+    """
     x = _float(x)
     axis = normalize_axis(axis, x.rank, "softmax")
     be = registry.backend()
@@ -119,8 +280,21 @@ def softmax(x: Any, axis: int = -1) -> Tensor:
     return div(e, reduce_sum(e, axis, keepdims=True))
 
 
-def log_softmax(x: Any, axis: int = -1) -> Tensor:
-    """x - logsumexp(x), along ``axis``."""
+def log_softmax(x: TensorLike, axis: int = -1) -> Tensor:
+    """``x - logsumexp(x)`` along ``axis`` (TF.js ``logSoftmax``).
+
+    Args:
+        x: The tensor (ints compute in float32).
+        axis: The axis to normalise (the last by default).
+
+    Returns:
+        A float Tensor of ``x``'s shape.
+
+    Example:
+
+    >>> [round(v, 4) for v in tw.log_softmax(tw.tensor([0.0, 0.0])).tolist()]
+    [-0.6931, -0.6931]
+    """
     x = _float(x)
     axis = normalize_axis(axis, x.rank, "log_softmax")
     be = registry.backend()
