@@ -9,6 +9,7 @@ from engine import dispatch, registry
 from engine.ops.core import _pair, broadcast_shapes, cast, reshape
 from engine.ops.shape import broadcast_to
 from engine.tensor import Tensor
+from engine.typing import TensorLike
 
 
 def _mm3(a: Tensor, b: Tensor, ta: bool, tb: bool) -> Tensor:
@@ -27,10 +28,35 @@ def _mm3(a: Tensor, b: Tensor, ta: bool, tb: bool) -> Tensor:
     )
 
 
-def matmul(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False) -> Tensor:
-    """Matrix product over the last two axes; leading (batch) axes broadcast.
+def matmul(
+    a: TensorLike, b: TensorLike, transpose_a: bool = False, transpose_b: bool = False
+) -> Tensor:
+    """Matrix product over the last two axes (TF.js ``matMul``); leading (batch) axes
+    broadcast.
 
-    1-D operands are treated as a row (a) or column (b) vector, as numpy does."""
+    1-D operands are treated as a row (a) or column (b) vector, as numpy does.
+
+    Args:
+        a: The left operand, rank >= 1.
+        b: The right operand, rank >= 1.
+        transpose_a: Use ``a``'s last two axes transposed.
+        transpose_b: Use ``b``'s last two axes transposed.
+
+    Returns:
+        A Tensor of shape ``batch + (m, n)`` (without the vector axes of 1-D operands).
+
+    Raises:
+        ValueError: A scalar operand, inner dimensions that differ, or batch axes that do
+            not broadcast.
+
+    Example:
+
+    >>> a = tw.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> tw.matmul(a, a).tolist()
+    [[7.0, 10.0], [15.0, 22.0]]
+    >>> tw.matmul(tw.ones([5, 2, 3]), tw.ones([3, 4])).shape
+    (5, 2, 4)
+    """
     a, b = _pair(a, b)
     if a.dtype == "bool":
         a, b = cast(a, "float32"), cast(b, "float32")
@@ -69,16 +95,48 @@ def matmul(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False)
     return reshape(out, shape)
 
 
-def dot(a: Any, b: Any) -> Tensor:
-    """Dot product of vectors/matrices (rank 1 or 2), as TF.js ``dot``."""
+def dot(a: TensorLike, b: TensorLike) -> Tensor:
+    """Dot product of vectors/matrices (rank 1 or 2), as TF.js ``dot``.
+
+    Args:
+        a: A vector or matrix.
+        b: A vector or matrix.
+
+    Returns:
+        A scalar for two vectors, else the matrix(-vector) product.
+
+    Raises:
+        ValueError: An operand of rank > 2, or inner dimensions that differ.
+
+    Example:
+
+    >>> tw.dot(tw.tensor([1.0, 2.0]), tw.tensor([3.0, 4.0])).item()
+    11.0
+    """
     a, b = _pair(a, b)
     if a.rank > 2 or b.rank > 2:
         raise ValueError(f"dot: operands must have rank 1 or 2, got {a.shape} and {b.shape}")
     return matmul(a, b)
 
 
-def outer(a: Any, b: Any) -> Tensor:
-    """Outer product of two vectors."""
+def outer(a: TensorLike, b: TensorLike) -> Tensor:
+    """Outer product of two vectors (TF.js ``outerProduct``).
+
+    Args:
+        a: A vector of length m.
+        b: A vector of length n.
+
+    Returns:
+        An ``(m, n)`` Tensor, ``a[i] * b[j]``.
+
+    Raises:
+        ValueError: An operand is not 1-D.
+
+    Example:
+
+    >>> tw.outer(tw.tensor([1.0, 2.0]), tw.tensor([3.0, 4.0])).tolist()
+    [[3.0, 4.0], [6.0, 8.0]]
+    """
     a, b = _pair(a, b)
     if a.rank != 1 or b.rank != 1:
         raise ValueError(f"outer: operands must be vectors, got {a.shape} and {b.shape}")
@@ -117,9 +175,9 @@ def _row_bias(bias: Tensor, n: int) -> bool:
 
 
 def fused_matmul(
-    a: Any,
-    b: Any,
-    bias: Any = None,
+    a: TensorLike,
+    b: TensorLike,
+    bias: TensorLike | None = None,
     activation: str | None = None,
     transpose_a: bool = False,
     transpose_b: bool = False,
@@ -134,6 +192,27 @@ def fused_matmul(
 
         fused_matmul(a, a_shape, b, b_shape, bias, bias_shape, dtype, transpose_a,
                      transpose_b, activation, alpha) -> buf  # (M, N); bias None, size 1 or N
+
+    Args:
+        a: The left operand.
+        b: The right operand.
+        bias: Added to the product (broadcast), or ``None``.
+        activation: One of ``FUSED_ACTIVATIONS`` (any case), or ``None`` for linear.
+        transpose_a: Use ``a`` transposed.
+        transpose_b: Use ``b`` transposed.
+        leakyrelu_alpha: The negative slope for ``"leakyrelu"``.
+
+    Returns:
+        ``activation(matmul(a, b) + bias)``.
+
+    Raises:
+        ValueError: An unknown activation or inner dimensions that differ.
+
+    Example:
+
+    >>> x, w = tw.tensor([[1.0, -2.0]]), tw.tensor([[1.0], [1.0]])
+    >>> tw.fused_matmul(x, w, bias=tw.tensor([0.5]), activation="relu").tolist()
+    [[0.0]]
     """
     act = "linear" if activation is None else str(activation).lower().replace("_", "")
     if act not in FUSED_ACTIVATIONS:

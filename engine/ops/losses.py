@@ -31,6 +31,7 @@ from engine.ops.math import (
 )
 from engine.ops.reduction import sum as reduce_sum
 from engine.tensor import Tensor, Variable
+from engine.typing import TensorLike
 
 #: The clipping epsilon (TF.js's ``epsilon()`` on float32).
 CCE_EPSILON = 1e-7
@@ -53,12 +54,27 @@ def needs_grad(t: Tensor) -> bool:
 
 
 def categorical_crossentropy(
-    target: Any, output: Any, from_logits: bool = False, axis: int = -1
+    target: TensorLike, output: TensorLike, from_logits: bool = False, axis: int = -1
 ) -> Tensor:
     """Per-sample ``-sum(t * log(clip(q, eps, 1 - eps)))`` along ``axis``.
 
     ``q = output / sum(output)`` (TF.js renormalises probabilities), or ``softmax(output)``
     when ``from_logits``. Float dtypes are kept; other dtypes compute in float32.
+
+    Args:
+        target: One-hot (or soft) targets.
+        output: Probabilities, or logits when ``from_logits``.
+        from_logits: ``output`` holds unnormalised logits.
+        axis: The class axis.
+
+    Returns:
+        One loss per sample: ``output``'s shape without ``axis``.
+
+    Example:
+
+    >>> t = tw.tensor([[0.0, 1.0]])
+    >>> [round(v, 4) for v in tw.categorical_crossentropy(t, tw.tensor([[0.5, 0.5]])).tolist()]
+    [0.6931]
     """
     p = _float(output)
     t = _float(target, p.dtype)
