@@ -222,6 +222,7 @@ def test_float_to_int32_cast_rule(backend):
     t = tw.tensor(EDGE)
     assert tw.cast(t, "int32").numpy().tolist() == EDGE_INT
     assert tw.cast(t, "bool").numpy().tolist() == [True] * 8 + [False]
+    assert tw.cast(tw.tensor(np.float32(np.nan)), "int32").item() == 0  # 0-d too
     if registry.instance_of(backend).capabilities.get("float64"):
         d = tw.cast(t, "float64")
         assert tw.cast(d, "int32").numpy().tolist() == EDGE_INT

@@ -241,9 +241,7 @@ def _cast_into(out: np.ndarray, x: np.ndarray) -> None:
     """Cast ``x`` into ``out``: float to int32 truncates toward zero, NaN gives 0 and values
     beyond int32's range saturate (README "Numerics", as every backend)."""
     if out.dtype == np.int32 and x.dtype.kind == "f":
-        y = np.clip(x, -2147483648.0, 2147483647.0, dtype=np.float64)
-        y[np.isnan(y)] = 0
-        x = y
+        x = np.where(np.isnan(x), 0.0, np.clip(x, -2147483648.0, 2147483647.0, dtype=np.float64))
     np.copyto(out, x, casting="unsafe")
 
 

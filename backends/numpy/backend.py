@@ -69,9 +69,8 @@ UNARY = {
 def float_to_int32(x: np.ndarray) -> np.ndarray:
     """The engine's float -> int32 cast (README "Numerics"), every backend alike: truncation
     toward zero, NaN -> 0, out of range (infinities too) saturates to INT32_MIN / INT32_MAX."""
-    y = np.clip(np.asarray(x, dtype=np.float64), -2147483648.0, 2147483647.0)
-    y[np.isnan(y)] = 0
-    return np.trunc(y).astype(np.int32)
+    y = np.where(np.isnan(x), 0.0, np.clip(x, -2147483648.0, 2147483647.0, dtype=np.float64))
+    return np.trunc(y, out=y).astype(np.int32)  # np.where gives an array, 0-d ones too
 
 
 def _int_div(a, b):
