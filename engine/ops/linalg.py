@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from engine import dispatch, registry
 from engine.ops.core import _pair, broadcast_shapes, cast, reshape
 from engine.ops.shape import broadcast_to
