@@ -12,10 +12,27 @@ from backends.base import check_indices
 from engine import dispatch, registry
 from engine.ops.core import as_tensor, cast, normalize_axis, reshape, tensor
 from engine.tensor import Tensor
+from engine.typing import AxisLike, ShapeLike, TensorLike
 
 
-def transpose(x: Any, perm: Sequence[int] | None = None) -> Tensor:
-    """Permute dimensions (reverses them when ``perm`` is None)."""
+def transpose(x: TensorLike, perm: Sequence[int] | None = None) -> Tensor:
+    """Permute the axes (TF.js ``transpose``).
+
+    Args:
+        x: The tensor.
+        perm: The new order of the axes; ``None`` reverses them.
+
+    Returns:
+        A Tensor with axis ``i`` of size ``x.shape[perm[i]]``.
+
+    Raises:
+        ValueError: ``perm`` is not a permutation of the axes.
+
+    Example:
+
+    >>> tw.transpose(tw.ones([2, 3, 4]), [2, 0, 1]).shape
+    (4, 2, 3)
+    """
     x = as_tensor(x)
     perm = tuple(reversed(range(x.rank))) if perm is None else tuple(int(p) for p in perm)
     if sorted(perm) != list(range(x.rank)):
@@ -36,14 +53,44 @@ def transpose(x: Any, perm: Sequence[int] | None = None) -> Tensor:
     )
 
 
-def expand_dims(x: Any, axis: int = 0) -> Tensor:
+def expand_dims(x: TensorLike, axis: int = 0) -> Tensor:
+    """Insert an axis of size 1 at ``axis`` (TF.js ``expandDims``).
+
+    Args:
+        x: The tensor.
+        axis: Where the new axis goes, in ``[-(rank + 1), rank]``.
+
+    Returns:
+        A Tensor of rank ``x.rank + 1``.
+
+    Example:
+
+    >>> tw.expand_dims(tw.ones([2, 3]), -1).shape
+    (2, 3, 1)
+    """
     x = as_tensor(x)
     axis = normalize_axis(axis, x.rank + 1, "expand_dims")
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
 
 
-def squeeze(x: Any, axis: Any = None) -> Tensor:
-    """Drop size-1 dimensions (all of them, or those in ``axis``)."""
+def squeeze(x: TensorLike, axis: AxisLike = None) -> Tensor:
+    """Drop axes of size 1 (TF.js ``squeeze``).
+
+    Args:
+        x: The tensor.
+        axis: The axes to drop (each must have size 1); ``None`` drops all size-1 axes.
+
+    Returns:
+        The squeezed Tensor.
+
+    Raises:
+        ValueError: An axis in ``axis`` does not have size 1.
+
+    Example:
+
+    >>> tw.squeeze(tw.ones([1, 3, 1])).shape
+    (3,)
+    """
     x = as_tensor(x)
     if axis is None:
         axes = {i for i, s in enumerate(x.shape) if s == 1}
@@ -60,8 +107,27 @@ def squeeze(x: Any, axis: Any = None) -> Tensor:
     return reshape(x, tuple(s for i, s in enumerate(x.shape) if i not in axes))
 
 
-def slice(x: Any, begin: Any, size: Any = None) -> Tensor:  # noqa: A001
-    """``x[begin : begin + size]`` per axis; size -1 means to the end (TF.js ``slice``)."""
+def slice(  # noqa: A001
+    x: TensorLike, begin: int | Sequence[int], size: int | Sequence[int] | None = None
+) -> Tensor:
+    """``x[begin : begin + size]`` per axis; size -1 means to the end (TF.js ``slice``).
+
+    Args:
+        x: The tensor.
+        begin: The start on each axis (missing trailing axes start at 0).
+        size: The length on each axis; -1 or missing means to the end.
+
+    Returns:
+        The slice.
+
+    Raises:
+        ValueError: ``begin``/``size`` have more entries than ``x`` has axes, or go out of range.
+
+    Example:
+
+    >>> tw.slice(tw.range(0, 10), 2, 3).tolist()
+    [2.0, 3.0, 4.0]
+    """
     x = as_tensor(x)
     begin = [begin] if isinstance(begin, int) else list(begin)
     begin += [0] * (x.rank - len(begin))
@@ -103,7 +169,25 @@ def _slice(x: Tensor, begin: tuple, size: tuple, step: tuple) -> Tensor:
 
 
 def strided_slice_index(x: Tensor, index: Any) -> Tensor:
-    """``t[...]``: ints, slices with steps, None, Ellipsis; an int tensor or list gathers."""
+    """``x[index]``, what ``Tensor.__getitem__`` runs: ints, slices with steps, ``None``,
+    ``...``; an int tensor or list gathers on the first axis.
+
+    Args:
+        x: The tensor.
+        index: A numpy-style basic index, or an int tensor / list of ints.
+
+    Returns:
+        The indexed Tensor.
+
+    Raises:
+        IndexError: Too many indices, several ellipses, an index out of range, or a gather on an axis other than the first.
+
+    Example:
+
+    >>> x = tw.reshape(tw.range(0, 6), [2, 3])
+    >>> x[1, ::2].tolist(), x[:, None].shape
+    ([3.0, 5.0], (2, 1, 3))
+    """
     if not isinstance(index, tuple):
         index = (index,)
     if builtins.any(isinstance(i, (Tensor, list, np.ndarray)) for i in index):
@@ -159,8 +243,21 @@ def strided_slice_index(x: Tensor, index: Any) -> Tensor:
     return reshape(out, tuple(out_shape))
 
 
-def reverse(x: Any, axis: Any = None) -> Tensor:
-    """Reverse along ``axis`` (all axes when None)."""
+def reverse(x: TensorLike, axis: AxisLike = None) -> Tensor:
+    """Reverse the order of the values along ``axis`` (TF.js ``reverse``).
+
+    Args:
+        x: The tensor.
+        axis: The axis or axes to reverse; ``None`` reverses all.
+
+    Returns:
+        A Tensor of ``x``'s shape.
+
+    Example:
+
+    >>> tw.reverse(tw.tensor([1, 2, 3])).tolist()
+    [3.0, 2.0, 1.0]
+    """
     x = as_tensor(x)
     axes = (
         range(x.rank)
@@ -177,8 +274,24 @@ def reverse(x: Any, axis: Any = None) -> Tensor:
     return _slice(x, tuple(begin), x.shape, tuple(step))
 
 
-def concat(xs: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join tensors along ``axis``; other dimensions must match."""
+def concat(xs: Sequence[TensorLike], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis (TF.js ``concat``).
+
+    Args:
+        xs: The tensors (at least one); every dimension but ``axis`` must match.
+        axis: The axis to join along.
+
+    Returns:
+        The joined Tensor.
+
+    Raises:
+        ValueError: No tensors, or shapes that differ off ``axis``.
+
+    Example:
+
+    >>> tw.concat([tw.ones([2, 1]), tw.zeros([2, 2])], axis=1).tolist()
+    [[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]
+    """
     from engine.ops.core import _pair
 
     ts = [as_tensor(t) for t in xs]
@@ -215,8 +328,24 @@ def concat(xs: Sequence[Any], axis: int = 0) -> Tensor:
     )
 
 
-def stack(xs: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join same-shape tensors along a new axis."""
+def stack(xs: Sequence[TensorLike], axis: int = 0) -> Tensor:
+    """Join same-shape tensors along a new axis (TF.js ``stack``).
+
+    Args:
+        xs: The tensors (at least one), all of one shape.
+        axis: Where the new axis goes.
+
+    Returns:
+        A Tensor of rank ``rank + 1``.
+
+    Raises:
+        ValueError: No tensors, or shapes that differ.
+
+    Example:
+
+    >>> tw.stack([tw.tensor([1, 2]), tw.tensor([3, 4])], axis=1).tolist()
+    [[1.0, 3.0], [2.0, 4.0]]
+    """
     ts = [as_tensor(t) for t in xs]
     if not ts:
         raise ValueError("stack: needs at least one tensor")
@@ -226,14 +355,45 @@ def stack(xs: Sequence[Any], axis: int = 0) -> Tensor:
     return concat([expand_dims(t, axis) for t in ts], axis)
 
 
-def unstack(x: Any, axis: int = 0) -> list[Tensor]:
+def unstack(x: TensorLike, axis: int = 0) -> list[Tensor]:
+    """Split into the slices along ``axis``, dropping it (TF.js ``unstack``).
+
+    Args:
+        x: The tensor.
+        axis: The axis to unstack.
+
+    Returns:
+        A list of ``x.shape[axis]`` Tensors.
+
+    Example:
+
+    >>> [t.tolist() for t in tw.unstack(tw.tensor([[1, 2], [3, 4]]))]
+    [[1.0, 2.0], [3.0, 4.0]]
+    """
     x = as_tensor(x)
     axis = normalize_axis(axis, x.rank, "unstack")
     return [squeeze(p, axis) for p in split(x, x.shape[axis], axis)] if x.shape[axis] else []
 
 
-def split(x: Any, num_or_size_splits: Any, axis: int = 0) -> list[Tensor]:
-    """Split into equal parts (an int) or parts of the given sizes (one may be -1)."""
+def split(x: TensorLike, num_or_size_splits: int | Sequence[int], axis: int = 0) -> list[Tensor]:
+    """Split along ``axis`` into equal parts or parts of given sizes (TF.js ``split``).
+
+    Args:
+        x: The tensor.
+        num_or_size_splits: The number of equal parts, or the sizes (one may be -1).
+        axis: The axis to split.
+
+    Returns:
+        A list of Tensors.
+
+    Raises:
+        ValueError: The axis does not divide evenly, or the sizes do not add up.
+
+    Example:
+
+    >>> [t.shape for t in tw.split(tw.ones([5, 2]), [2, -1])]
+    [(2, 2), (3, 2)]
+    """
     x = as_tensor(x)
     axis = normalize_axis(axis, x.rank, "split")
     d = x.shape[axis]
@@ -260,8 +420,25 @@ def split(x: Any, num_or_size_splits: Any, axis: int = 0) -> list[Tensor]:
     return out
 
 
-def pad(x: Any, paddings: Sequence[Sequence[int]], constant_value: float = 0) -> Tensor:
-    """Pad with a constant; ``paddings`` is one (before, after) pair per axis."""
+def pad(x: TensorLike, paddings: Sequence[Sequence[int]], constant_value: float = 0) -> Tensor:
+    """Pad with a constant (TF.js ``pad``).
+
+    Args:
+        x: The tensor.
+        paddings: One ``(before, after)`` pair per axis.
+        constant_value: The fill value.
+
+    Returns:
+        The padded Tensor.
+
+    Raises:
+        ValueError: Not one non-negative pair per axis.
+
+    Example:
+
+    >>> tw.pad(tw.tensor([1, 2]), [[1, 2]]).tolist()
+    [0.0, 1.0, 2.0, 0.0, 0.0]
+    """
     x = as_tensor(x)
     pads = tuple((int(a), int(b)) for a, b in paddings)
     if len(pads) != x.rank or builtins.any(a < 0 or b < 0 for a, b in pads):
@@ -296,7 +473,7 @@ def _index_tensor(indices: Any, op: str) -> Tensor:
     return idx
 
 
-def gather(x: Any, indices: Any, axis: int = 0, _checked: bool = False) -> Tensor:
+def gather(x: TensorLike, indices: TensorLike, axis: int = 0, _checked: bool = False) -> Tensor:
     """Take slices of ``x`` along ``axis`` at ``indices`` (int32).
 
     Every index must be in ``[0, x.shape[axis])``; anything else raises an IndexError naming
@@ -304,6 +481,23 @@ def gather(x: Any, indices: Any, axis: int = 0, _checked: bool = False) -> Tenso
     indices are errors too (as TF.js's ``gather`` on the CPU; no Python-style wrap-around).
     Backends with ``capabilities["gather_checks_indices"]`` check in the kernel (no host read
     of the indices, so traced steps stay traced); others read the indices first.
+
+    Args:
+        x: The tensor.
+        indices: int32 indices (any shape).
+        axis: The axis to take from.
+        _checked: Internal: the caller has checked the indices.
+
+    Returns:
+        A Tensor of shape ``x.shape[:axis] + indices.shape + x.shape[axis + 1:]``.
+
+    Raises:
+        IndexError: An index is outside ``[0, x.shape[axis])``.
+
+    Example:
+
+    >>> tw.gather(tw.tensor([10, 20, 30]), tw.tensor([2, 0], dtype="int32")).tolist()
+    [30.0, 10.0]
     """
     x = as_tensor(x)
     idx = _index_tensor(indices, "gather")
@@ -329,7 +523,9 @@ def gather(x: Any, indices: Any, axis: int = 0, _checked: bool = False) -> Tenso
     return dispatch.run("gather", (x, idx), {"axis": axis}, shape, dt, invoke)
 
 
-def scatter_add(updates: Any, indices: Any, axis: int, dim: int, _checked: bool = False) -> Tensor:
+def scatter_add(
+    updates: TensorLike, indices: TensorLike, axis: int, dim: int, _checked: bool = False
+) -> Tensor:
     """The adjoint of gather: a tensor with ``dim`` rows on ``axis`` where each slice of
     ``updates`` is added at its index (duplicates add up).
 
@@ -338,6 +534,25 @@ def scatter_add(updates: Any, indices: Any, axis: int, dim: int, _checked: bool 
     ``[0, dim)``; anything else (negative indices included, as TF.js) raises an IndexError
     naming the bad index, its position and the shape, checked on the device without a host
     read. The engine's own callers (gather's gradient, im2col) pass ``_checked=True``.
+
+    Args:
+        updates: The slices to add, of shape ``lead + indices.shape + trail``.
+        indices: int32 indices.
+        axis: The axis of the result the indices address.
+        dim: The result's size on ``axis``.
+        _checked: Internal: the caller has checked the indices.
+
+    Returns:
+        A Tensor of shape ``lead + (dim,) + trail``.
+
+    Raises:
+        ValueError: ``dim`` is negative.
+        IndexError: An index is outside ``[0, dim)``.
+
+    Example:
+
+    >>> tw.scatter_add(tw.tensor([1, 2, 3]), tw.tensor([0, 2, 0], dtype="int32"), 0, 3).tolist()
+    [4.0, 0.0, 2.0]
     """
     u = as_tensor(updates)
     idx = _index_tensor(indices, "scatter_add")
@@ -394,7 +609,7 @@ def _linear_indices(indices: Tensor, shape: tuple, op: str) -> Tensor:
     return _ravel_checked(indices, shape[:k], op, shape)
 
 
-def gather_nd(x: Any, indices: Any) -> Tensor:
+def gather_nd(x: TensorLike, indices: TensorLike) -> Tensor:
     """Gather slices addressed by the last axis of ``indices`` (TF ``gatherND``).
 
     The result has shape ``indices.shape[:-1] + x.shape[K:]`` (K = ``indices.shape[-1]``).
@@ -402,6 +617,22 @@ def gather_nd(x: Any, indices: Any) -> Tensor:
     against its own dimension (``[0, 5]`` on shape (3, 2) is an error, not element [2, 1]),
     negative ones included (as TF.js), with an IndexError naming the index, its position and
     the shape; the check runs on the device, so traced steps stay traced.
+
+    Args:
+        x: The tensor.
+        indices: int32 index vectors along the last axis, ``(..., K)``.
+
+    Returns:
+        A Tensor of shape ``indices.shape[:-1] + x.shape[K:]``.
+
+    Raises:
+        IndexError: A coordinate is out of range.
+
+    Example:
+
+    >>> x = tw.tensor([[1, 2], [3, 4]])
+    >>> tw.gather_nd(x, tw.tensor([[1, 0], [0, 1]], dtype="int32")).tolist()
+    [3.0, 2.0]
     """
     x = as_tensor(x)
     idx = _index_tensor(indices, "gather_nd")
@@ -411,13 +642,29 @@ def gather_nd(x: Any, indices: Any) -> Tensor:
     return gather(flat, lin, 0, _checked=True)
 
 
-def scatter_nd(indices: Any, updates: Any, shape: Sequence[int]) -> Tensor:
+def scatter_nd(indices: TensorLike, updates: TensorLike, shape: ShapeLike) -> Tensor:
     """Zeros of ``shape`` with ``updates`` added at ``indices`` (TF ``scatterND``).
 
     ``indices`` (..., K) addresses the first K axes of ``shape``; ``updates`` has shape
     ``indices.shape[:-1] + shape[K:]``; duplicates add up. Every coordinate is checked
     against its own dimension (negative ones are errors, as TF.js) with an IndexError naming
     the index, its position and the shape, before anything is written.
+
+    Args:
+        indices: int32 index vectors ``(..., K)``.
+        updates: Values of shape ``indices.shape[:-1] + shape[K:]``.
+        shape: The result's shape.
+
+    Returns:
+        A Tensor of ``shape``.
+
+    Raises:
+        IndexError: A coordinate is out of range.
+
+    Example:
+
+    >>> tw.scatter_nd(tw.tensor([[1], [1]], dtype="int32"), tw.tensor([5.0, 1.0]), [3]).tolist()
+    [0.0, 6.0, 0.0]
     """
     idx = _index_tensor(indices, "scatter_nd")
     shape = tuple(int(s) for s in shape)
@@ -437,8 +684,24 @@ def scatter_nd(indices: Any, updates: Any, shape: Sequence[int]) -> Tensor:
     return reshape(out, shape)
 
 
-def tile(x: Any, reps: Sequence[int]) -> Tensor:
-    """Repeat ``x`` ``reps[i]`` times along axis i."""
+def tile(x: TensorLike, reps: Sequence[int]) -> Tensor:
+    """Repeat ``x`` ``reps[i]`` times along axis ``i`` (TF.js ``tile``).
+
+    Args:
+        x: The tensor.
+        reps: One repeat count per axis.
+
+    Returns:
+        A Tensor of shape ``x.shape[i] * reps[i]``.
+
+    Raises:
+        ValueError: ``reps`` does not have one non-negative entry per axis.
+
+    Example:
+
+    >>> tw.tile(tw.tensor([1, 2]), [2]).tolist()
+    [1.0, 2.0, 1.0, 2.0]
+    """
     x = as_tensor(x)
     reps = [int(r) for r in reps]
     if len(reps) != x.rank or builtins.any(r < 0 for r in reps):
@@ -452,8 +715,24 @@ def tile(x: Any, reps: Sequence[int]) -> Tensor:
     return x
 
 
-def broadcast_to(x: Any, shape: Sequence[int]) -> Tensor:
-    """Broadcast to ``shape`` by numpy rules."""
+def broadcast_to(x: TensorLike, shape: ShapeLike) -> Tensor:
+    """Broadcast to ``shape`` by numpy rules (TF.js ``broadcastTo``).
+
+    Args:
+        x: The tensor.
+        shape: The target shape.
+
+    Returns:
+        A Tensor of ``shape``.
+
+    Raises:
+        ValueError: ``x`` cannot be broadcast to ``shape``.
+
+    Example:
+
+    >>> tw.broadcast_to(tw.tensor([1, 2]), [2, 2]).tolist()
+    [[1.0, 2.0], [1.0, 2.0]]
+    """
     from engine.ops.core import broadcast_shapes
     from engine.ops.creation import fill
     from engine.ops.math import where
@@ -468,9 +747,30 @@ def broadcast_to(x: Any, shape: Sequence[int]) -> Tensor:
 
 
 def one_hot(
-    indices: Any, depth: int, on_value: float = 1, off_value: float = 0, dtype: str = "float32"
+    indices: TensorLike,
+    depth: int,
+    on_value: float = 1,
+    off_value: float = 0,
+    dtype: str = "float32",
 ) -> Tensor:
-    """One-hot rows of length ``depth``; out-of-range indices give all ``off_value``."""
+    """One-hot rows of length ``depth`` (TF.js ``oneHot``); out-of-range indices give all
+    ``off_value``.
+
+    Args:
+        indices: Integer class indices (any shape).
+        depth: The number of classes.
+        on_value: The value at the index.
+        off_value: The value elsewhere.
+        dtype: The result's dtype.
+
+    Returns:
+        A Tensor of shape ``indices.shape + (depth,)``.
+
+    Example:
+
+    >>> tw.one_hot(tw.tensor([0, 2], dtype="int32"), 3).tolist()
+    [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
+    """
     from engine.dtypes import as_dtype
 
     idx = _index_tensor(indices, "one_hot")
@@ -489,8 +789,26 @@ def one_hot(
     )
 
 
-def top_k(x: Any, k: int = 1, sorted: bool = True) -> tuple[Tensor, Tensor]:  # noqa: A002
-    """The ``k`` largest values along the last axis and their int32 indices."""
+def top_k(x: TensorLike, k: int = 1, sorted: bool = True) -> tuple[Tensor, Tensor]:  # noqa: A002
+    """The ``k`` largest values along the last axis and their int32 indices (TF.js ``topk``).
+
+    Args:
+        x: The tensor (rank >= 1).
+        k: How many, in ``[0, x.shape[-1]]``.
+        sorted: Accepted for TF.js compatibility; the values always come largest first.
+
+    Returns:
+        ``(values, indices)``, each of shape ``x.shape[:-1] + (k,)``.
+
+    Raises:
+        ValueError: ``k`` is out of range or ``x`` is a scalar.
+
+    Example:
+
+    >>> values, indices = tw.top_k(tw.tensor([1, 5, 3]), 2)
+    >>> values.tolist(), indices.tolist()
+    ([5.0, 3.0], [1, 2])
+    """
     from engine.autodiff import stop_gradient
     from engine.ops.math import where
     from engine.ops.reduction import argmax
