@@ -8,10 +8,14 @@ check runs without a host read of the indices, so traced steps stay traced.
 
 from __future__ import annotations
 
+import ctypes
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import numpy as np
 import pytest
@@ -225,6 +229,132 @@ def test_opencl_process_survives_bad_scatter():
         timeout=300,
     )
     assert res.returncode == 0 and "survived" in res.stdout, res.stdout + res.stderr
+
+
+# --- the rendered OpenCL C of the index kernels, run on the host ---------------------------------
+_CC = shutil.which("cc") or shutil.which("gcc")
+_C_PRELUDE = r"""
+#include <math.h>
+typedef unsigned char uchar; typedef unsigned int uint; typedef unsigned long ulong;
+#define __kernel
+#define __global
+static int tw_gid;
+#define get_global_id(d) (tw_gid)
+static int atomic_min(volatile int* p, int v) { int o = *p; if (v < o) *p = v; return o; }
+static int atomic_add(volatile int* p, int v) { int o = *p; *p = o + v; return o; }
+static unsigned atomic_cmpxchg(volatile unsigned* p, unsigned c, unsigned v)
+{ unsigned o = *p; if (o == c) *p = v; return o; }
+void tw_set_gid(int g) { tw_gid = g; }
+"""
+
+
+class _HostBuffer:
+    """Host bytes with a canary tail: a kernel writing past the end is caught."""
+
+    def __init__(self, nbytes: int) -> None:
+        self.a = np.full(nbytes + 64, 0xAB, np.uint8)
+        self.nbytes = nbytes
+
+    def intact(self) -> bool:
+        return bool((self.a[self.nbytes :] == 0xAB).all())
+
+
+class _HostC(RenderedBackend):
+    """The rendered OpenCL C compiled as C by the host compiler, each 1-D launch run serially
+    over its global ids: checks the index kernels and the backend's error-cell wiring where
+    no OpenCL driver can build programs (only barrier-free 1-D kernels are supported)."""
+
+    name = "hostc"
+    dialect = OPENCL
+
+    def __init__(self, workdir: str) -> None:
+        super().__init__()
+        self.workdir = workdir
+        self.libs: dict[str, Any] = {}
+        self.capabilities = {
+            "dtypes": ("float32", "int32", "bool"),
+            "float64": False,
+            "gather_checks_indices": True,
+        }
+
+    def device_info(self) -> str:
+        return "OpenCL C run as host C"
+
+    def _alloc(self, nbytes: int, dtype: str) -> _HostBuffer:
+        return _HostBuffer(nbytes)
+
+    def _kernel(self, source: str, name: str) -> Any:
+        key = hashlib.sha1(source.encode()).hexdigest()[:16]
+        if key not in self.libs:
+            c, so = os.path.join(self.workdir, f"{key}.c"), os.path.join(self.workdir, f"{key}.so")
+            with open(c, "w") as f:
+                f.write(_C_PRELUDE + source)
+            subprocess.run([_CC, "-shared", "-fPIC", "-O1", "-w", "-o", so, c, "-lm"], check=True)
+            self.libs[key] = ctypes.CDLL(so)
+        return self.libs[key], getattr(self.libs[key], name)
+
+    def _launch(self, kernel: Any, groups: tuple, local: tuple, args: list) -> None:
+        lib, fn = kernel
+        assert len(groups) == 1, "1-D launches only"
+        conv = {np.int32: ctypes.c_int, np.float32: ctypes.c_float, np.uint8: ctypes.c_ubyte}
+        cargs = [
+            a.a.ctypes.data_as(ctypes.c_void_p) if isinstance(a, _HostBuffer) else conv[type(a)](a)
+            for a in args
+        ]
+        for g in range(groups[0] * local[0]):
+            lib.tw_set_gid(g)
+            fn(*cargs)
+        assert all(a.intact() for a in args if isinstance(a, _HostBuffer)), "wrote past a buffer"
+
+    def from_numpy(self, array: np.ndarray) -> _HostBuffer:
+        buf = _HostBuffer(array.nbytes)
+        buf.a[: array.nbytes] = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+        return buf
+
+    def to_numpy(self, buf: _HostBuffer, shape: tuple, dtype: str) -> np.ndarray:
+        dt = np.dtype(np.bool_ if dtype == "bool" else dtype)
+        return buf.a[: int(np.prod(shape)) * dt.itemsize].view(dt).reshape(shape).copy()
+
+
+@pytest.mark.skipif(_CC is None, reason="no host C compiler (cc/gcc) to run the OpenCL C")
+def test_rendered_index_kernels_run_as_host_c(tmp_path):
+    assert registry.register_backend("hostc", lambda: _HostC(str(tmp_path)), -1)
+    try:
+        with tw.backend_scope("hostc"):
+            x = tw.tensor(_x((3, 2)))
+            i3 = np.array([[1, 2, 3], [0, 0, 1]], np.int32)
+            x3 = _x((2, 3, 4))
+            check(tw.gather_nd(tw.tensor(x3), i3), x3[i3[:, 0], i3[:, 1], i3[:, 2]], "float32")
+            check(tw.gather_nd(x, np.zeros((0, 2), np.int32)), np.zeros(0, np.float32))
+            check(tw.gather(x, [[2], [0]], 0), _x((3, 2))[[[2], [0]]], "float32")
+            ref = np.zeros((3, 2), np.float32)
+            ref[2, 1], ref[0, 1] = 5, 2
+            check(tw.scatter_nd([[2, 1], [0, 1], [2, 1]], tw.tensor([1.0, 2.0, 4.0]), (3, 2)), ref)
+            bad = {
+                r"gather_nd: index \[0, 5\] at position \(0,\)": lambda: tw.gather_nd(x, [[0, 5]]),
+                r"scatter_nd: index \[-2, 0\] at position \(1,\)": lambda: tw.scatter_nd(
+                    [[1, 1], [-2, 0]], tw.ones((2,)), (3, 2)
+                ),
+                r"scatter_add: index \[3\] at position \(1,\)": lambda: tw.scatter_add(
+                    tw.ones((2,)), [1, 3], 0, 3
+                ),
+                r"first bad one is 3 at position \(1, 0\)": lambda: tw.gather(x, [[0], [3]]),
+            }
+            for pattern, fn in bad.items():
+                with pytest.raises(IndexError, match=pattern):
+                    fn()
+
+            def step(x, idx):
+                return tw.gather_nd(x, idx)
+
+            _, tr, reason, _ = capture(step, [x, tw.tensor([[0, 1], [2, 0]], dtype="int32")])
+            assert tr is not None, reason  # the device check needs no host read
+            out = tr.replay([x, tw.tensor([[2, 1], [1, 0]], dtype="int32")])
+            np.testing.assert_array_equal(out.numpy(), [5.0, 2.0])
+            with pytest.raises(IndexError, match=r"gather_nd: index \[0, 5\] at position \(1,\)"):
+                tr.replay([x, tw.tensor([[0, 1], [0, 5]], dtype="int32")])
+    finally:
+        registry.remove_backend("hostc")
 
 
 # --- tensors too large for the device ----------------------------------------------------------
