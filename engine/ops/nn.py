@@ -40,6 +40,7 @@ from engine.ops.reduction import sum as reduce_sum
 from engine.ops.shape import concat, gather, pad, scatter_add
 from engine.ops.shape import slice as tslice
 from engine.tensor import Tensor
+from engine.typing import TensorLike
 
 
 def _pair(v: Any, name: str) -> tuple[int, int]:
@@ -54,7 +55,23 @@ def _pair(v: Any, name: str) -> tuple[int, int]:
 def conv_output_size(
     size: int, k: int, stride: int, dilation: int, padding: str
 ) -> tuple[int, int, int]:
-    """(output size, pad before, pad after) along one axis, TF rules."""
+    """The output size and padding of a convolution along one axis, by TF's rules.
+
+    Args:
+        size: The input size.
+        k: The kernel size.
+        stride: The stride.
+        dilation: The dilation rate.
+        padding: ``"valid"`` or ``"same"``.
+
+    Returns:
+        ``(output size, pad before, pad after)``.
+
+    Example:
+
+    >>> tw.conv_output_size(5, 3, 2, 1, "same")
+    (3, 1, 1)
+    """
     ek = (k - 1) * dilation + 1
     if padding == "valid":
         out = (size - ek) // stride + 1
@@ -154,9 +171,32 @@ def _check_conv(x: Tensor, f: Tensor, op: str, depthwise: bool = False) -> None:
 
 
 def conv2d(
-    x: Any, filter: Any, strides: Any = 1, padding: str = "valid", dilations: Any = 1
-) -> Tensor:  # noqa: A002
-    """2-D convolution, NHWC input and (kh, kw, in, out) filter, as TF.js ``conv2d``."""
+    x: TensorLike,
+    filter: TensorLike,  # noqa: A002
+    strides: int | Sequence[int] = 1,
+    padding: str = "valid",
+    dilations: int | Sequence[int] = 1,
+) -> Tensor:
+    """2-D convolution, NHWC input and ``(kh, kw, in, out)`` filter, as TF.js ``conv2d``.
+
+    Args:
+        x: Input ``(batch, height, width, in)`` (or without the batch axis).
+        filter: The kernel ``(kh, kw, in, out)``.
+        strides: The stride, one int or ``(sh, sw)``.
+        padding: ``"valid"`` (no padding) or ``"same"`` (output size ``ceil(in / stride)``).
+        dilations: The dilation rate, one int or ``(dh, dw)``.
+
+    Returns:
+        The output ``(batch, out_height, out_width, out)``.
+
+    Raises:
+        ValueError: Ranks or channel counts that do not match.
+
+    Example:
+
+    >>> tw.conv2d(tw.ones([1, 4, 4, 1]), tw.ones([3, 3, 1, 2])).shape
+    (1, 2, 2, 2)
+    """
     x, f = _float(x), _float(filter)
     squeeze = x.rank == 3
     if squeeze:
@@ -208,12 +248,12 @@ def _fused_conv(
 
 
 def fused_conv2d(
-    x: Any,
-    filter: Any,  # noqa: A002
-    strides: Any = 1,
+    x: TensorLike,
+    filter: TensorLike,  # noqa: A002
+    strides: int | Sequence[int] = 1,
     padding: str = "valid",
-    dilations: Any = 1,
-    bias: Any = None,
+    dilations: int | Sequence[int] = 1,
+    bias: TensorLike | None = None,
     activation: str | None = "linear",
     leakyrelu_alpha: float = 0.2,
 ) -> Tensor:
@@ -221,7 +261,24 @@ def fused_conv2d(
 
     ``activation`` is one of ``FUSED_ACTIVATIONS`` (None: ``'linear'``). Where the backend
     fuses convolutions (stride 1, float) the bias and a linear or relu activation run in the
-    convolution kernel, and any other activation after it; else conv2d, add, activation."""
+    convolution kernel, and any other activation after it; else conv2d, add, activation.
+
+    Args:
+        x: Input ``(batch, height, width, in)``.
+        filter: The kernel ``(kh, kw, in, out)``.
+        strides: The stride, one int or ``(sh, sw)``.
+        padding: ``"valid"`` (no padding) or ``"same"`` (output size ``ceil(in / stride)``).
+        dilations: The dilation rate, one int or ``(dh, dw)``.
+        bias: Added per output channel, or ``None``.
+        activation: One of ``FUSED_ACTIVATIONS``, or ``None`` for linear.
+        leakyrelu_alpha: The negative slope for ``"leakyrelu"``.
+
+    Returns:
+        ``activation(conv2d(x, filter) + bias)``.
+
+    Raises:
+        ValueError: An unknown activation, or shapes that do not match.
+    """
     from engine.ops.core import as_tensor
     from engine.ops.linalg import FUSED_ACTIVATIONS, _activate
 
@@ -282,9 +339,32 @@ def conv2d_backprop_filter(
 
 
 def conv1d(
-    x: Any, filter: Any, stride: int = 1, padding: str = "valid", dilation: int = 1
-) -> Tensor:  # noqa: A002
-    """1-D convolution, NWC input and (k, in, out) filter."""
+    x: TensorLike,
+    filter: TensorLike,  # noqa: A002
+    stride: int = 1,
+    padding: str = "valid",
+    dilation: int = 1,
+) -> Tensor:
+    """1-D convolution, NWC input and ``(k, in, out)`` filter (TF.js ``conv1d``).
+
+    Args:
+        x: Input ``(batch, width, in)`` (or without the batch axis).
+        filter: The kernel ``(k, in, out)``.
+        stride: The stride.
+        padding: ``"valid"`` or ``"same"``.
+        dilation: The dilation rate.
+
+    Returns:
+        The output ``(batch, out_width, out)``.
+
+    Raises:
+        ValueError: Ranks or channel counts that do not match.
+
+    Example:
+
+    >>> tw.conv1d(tw.ones([1, 5, 1]), tw.ones([3, 1, 1])).tolist()
+    [[[3.0], [3.0], [3.0]]]
+    """
     x, f = _float(x), _float(filter)
     squeeze = x.rank == 2
     if squeeze:
@@ -305,13 +385,32 @@ def conv1d(
 
 
 def conv2d_transpose(
-    x: Any,
-    filter: Any,
+    x: TensorLike,
+    filter: TensorLike,  # noqa: A002
     output_shape: Sequence[int],
-    strides: Any = 1,
-    padding: str = "valid",  # noqa: A002
+    strides: int | Sequence[int] = 1,
+    padding: str = "valid",
 ) -> Tensor:
-    """The adjoint of conv2d: filter is (kh, kw, out_channels, in_channels), as TF.js."""
+    """Transposed convolution, the adjoint of ``conv2d`` (TF.js ``conv2dTranspose``).
+
+    Args:
+        x: Input ``(batch, height, width, in_channels)``.
+        filter: The kernel ``(kh, kw, out_channels, in_channels)``, as TF.js.
+        output_shape: The output shape, with or without the batch axis.
+        strides: The stride.
+        padding: ``"valid"`` or ``"same"``.
+
+    Returns:
+        A Tensor of ``output_shape``.
+
+    Raises:
+        ValueError: The channel counts do not match the filter.
+
+    Example:
+
+    >>> tw.conv2d_transpose(tw.ones([1, 2, 2, 1]), tw.ones([2, 2, 1, 1]), [1, 4, 4, 1], 2).shape
+    (1, 4, 4, 1)
+    """
     x, f = _float(x), _float(filter)
     squeeze = x.rank == 3
     if squeeze:
@@ -329,8 +428,27 @@ def conv2d_transpose(
     return reshape(out, out.shape[1:]) if squeeze else out
 
 
-def conv2d_input_grad(dy: Tensor, f: Tensor, x_shape: tuple, strides, padding, dilations) -> Tensor:
-    """Gradient of conv2d with respect to its input (col2im of dy @ filter^T)."""
+def conv2d_input_grad(
+    dy: Tensor,
+    f: Tensor,
+    x_shape: tuple,
+    strides: int | Sequence[int],
+    padding: str,
+    dilations: int | Sequence[int],
+) -> Tensor:
+    """The gradient of ``conv2d`` with respect to its input (col2im of ``dy @ filter^T``).
+
+    Args:
+        dy: The output gradient ``(batch, oh, ow, out)``.
+        f: The filter ``(kh, kw, in, out)``.
+        x_shape: The input's shape.
+        strides: The convolution's stride.
+        padding: Its padding.
+        dilations: Its dilation.
+
+    Returns:
+        A Tensor of ``x_shape``.
+    """
     kh, kw, c, oc = f.shape
     n = x_shape[0]
     _, (oh, ow), pads = _geometry(x_shape, kh, kw, strides, padding, dilations)
@@ -353,9 +471,32 @@ def conv2d_input_grad(dy: Tensor, f: Tensor, x_shape: tuple, strides, padding, d
 
 
 def depthwise_conv2d(
-    x: Any, filter: Any, strides: Any = 1, padding: str = "valid", dilations: Any = 1
-) -> Tensor:  # noqa: A002
-    """Per-channel convolution; filter (kh, kw, in, multiplier); output channels in*multiplier."""
+    x: TensorLike,
+    filter: TensorLike,  # noqa: A002
+    strides: int | Sequence[int] = 1,
+    padding: str = "valid",
+    dilations: int | Sequence[int] = 1,
+) -> Tensor:
+    """Per-channel convolution (TF.js ``depthwiseConv2d``).
+
+    Args:
+        x: Input ``(batch, height, width, in)``.
+        filter: The kernel ``(kh, kw, in, multiplier)``.
+        strides: The stride, one int or ``(sh, sw)``.
+        padding: ``"valid"`` (no padding) or ``"same"`` (output size ``ceil(in / stride)``).
+        dilations: The dilation rate, one int or ``(dh, dw)``.
+
+    Returns:
+        The output ``(batch, oh, ow, in * multiplier)``.
+
+    Raises:
+        ValueError: Ranks or channel counts that do not match.
+
+    Example:
+
+    >>> tw.depthwise_conv2d(tw.ones([1, 3, 3, 2]), tw.ones([3, 3, 2, 1])).tolist()
+    [[[[9.0, 9.0]]]]
+    """
     x, f = _float(x), _float(filter)
     squeeze = x.rank == 3
     if squeeze:
@@ -371,9 +512,30 @@ def depthwise_conv2d(
 
 
 def separable_conv2d(
-    x, depthwise_filter, pointwise_filter, strides=1, padding="valid", dilations=1
+    x: TensorLike,
+    depthwise_filter: TensorLike,
+    pointwise_filter: TensorLike,
+    strides: int | Sequence[int] = 1,
+    padding: str = "valid",
+    dilations: int | Sequence[int] = 1,
 ) -> Tensor:
-    """Depthwise convolution followed by a 1x1 pointwise convolution."""
+    """A depthwise convolution followed by a 1x1 pointwise convolution (TF.js
+    ``separableConv2d``).
+
+    Args:
+        x: Input ``(batch, height, width, in)``.
+        depthwise_filter: ``(kh, kw, in, multiplier)``.
+        pointwise_filter: ``(1, 1, in * multiplier, out)``.
+        strides: The stride, one int or ``(sh, sw)``.
+        padding: ``"valid"`` (no padding) or ``"same"`` (output size ``ceil(in / stride)``).
+        dilations: The dilation rate, one int or ``(dh, dw)``.
+
+    Returns:
+        The output ``(batch, oh, ow, out)``.
+
+    Raises:
+        ValueError: Shapes that do not match.
+    """
     return conv2d(
         depthwise_conv2d(x, depthwise_filter, strides, padding, dilations),
         pointwise_filter,
@@ -485,25 +647,83 @@ def max_pool_grad(dy: Tensor, x: Tensor, out: Tensor, pool: tuple, strides: tupl
     return tslice(dxp, (0, pads[0][0], pads[1][0], 0), x.shape)
 
 
-def max_pool(x: Any, pool_size: Any, strides: Any = None, padding: str = "valid") -> Tensor:
-    """Max pooling (NHWC); padding cells never win, as TF."""
+def max_pool(
+    x: TensorLike,
+    pool_size: int | Sequence[int],
+    strides: int | Sequence[int] | None = None,
+    padding: str = "valid",
+) -> Tensor:
+    """2-D max pooling, NHWC (TF.js ``maxPool``); padding cells never win, as TF.
+
+    Args:
+        x: Input ``(batch, height, width, channels)``.
+        pool_size: The window, one int or ``(ph, pw)``.
+        strides: The stride (default ``pool_size``).
+        padding: ``"valid"`` or ``"same"``.
+
+    Returns:
+        The pooled Tensor.
+
+    Example:
+
+    >>> tw.max_pool(tw.reshape(tw.range(0, 16), [1, 4, 4, 1]), 2).numpy().ravel().tolist()
+    [5.0, 7.0, 13.0, 15.0]
+    """
     return _pool(x, pool_size, strides, padding, "max_pool")
 
 
-def avg_pool(x: Any, pool_size: Any, strides: Any = None, padding: str = "valid") -> Tensor:
-    """Average pooling (NHWC); 'same' padding cells are left out of the count, as TF."""
+def avg_pool(
+    x: TensorLike,
+    pool_size: int | Sequence[int],
+    strides: int | Sequence[int] | None = None,
+    padding: str = "valid",
+) -> Tensor:
+    """2-D average pooling, NHWC (TF.js ``avgPool``); ``"same"`` padding cells are left out
+    of the count, as TF.
+
+    Args:
+        x: Input ``(batch, height, width, channels)``.
+        pool_size: The window, one int or ``(ph, pw)``.
+        strides: The stride (default ``pool_size``).
+        padding: ``"valid"`` or ``"same"``.
+
+    Returns:
+        The pooled Tensor.
+
+    Example:
+
+    >>> tw.avg_pool(tw.reshape(tw.range(0, 16), [1, 4, 4, 1]), 2).numpy().ravel().tolist()
+    [2.5, 4.5, 10.5, 12.5]
+    """
     return _pool(x, pool_size, strides, padding, "avg_pool")
 
 
 def batch_norm(
-    x: Any,
-    mean: Any,
-    variance: Any,
-    offset: Any = None,
-    scale: Any = None,
+    x: TensorLike,
+    mean: TensorLike,
+    variance: TensorLike,
+    offset: TensorLike | None = None,
+    scale: TensorLike | None = None,
     variance_epsilon: float = 0.001,
 ) -> Tensor:
-    """(x - mean) / sqrt(variance + eps) * scale + offset (TF.js ``batchNorm``)."""
+    """``(x - mean) / sqrt(variance + eps) * scale + offset`` (TF.js ``batchNorm``).
+
+    Args:
+        x: The tensor.
+        mean: The mean (broadcast against ``x``).
+        variance: The variance.
+        offset: Added last, or ``None``.
+        scale: Multiplied in, or ``None``.
+        variance_epsilon: ``eps``.
+
+    Returns:
+        The normalised Tensor.
+
+    Example:
+
+    >>> tw.batch_norm(tw.tensor([1.0, 3.0]), 2.0, 1.0, variance_epsilon=0.0).tolist()
+    [-1.0, 1.0]
+    """
     x = _float(x)
     inv = rsqrt(add(variance, variance_epsilon))
     if scale is not None:
@@ -513,9 +733,29 @@ def batch_norm(
 
 
 def dropout(
-    x: Any, rate: float, noise_shape: Sequence[int] | None = None, seed: int | None = None
+    x: TensorLike, rate: float, noise_shape: Sequence[int] | None = None, seed: int | None = None
 ) -> Tensor:
-    """Zero each element with probability ``rate`` and scale the rest by 1/(1-rate)."""
+    """Zero each element with probability ``rate`` and scale the rest by ``1 / (1 - rate)``
+    (TF.js ``dropout``).
+
+    Args:
+        x: The tensor.
+        rate: The drop probability, in ``[0, 1)``.
+        noise_shape: The mask's shape, broadcast against ``x`` (default ``x``'s shape).
+        seed: A seed for the mask (default the global sequence).
+
+    Returns:
+        A Tensor of ``x``'s shape (``x`` itself for rate 0).
+
+    Raises:
+        ValueError: ``rate`` is outside ``[0, 1)``.
+
+    Example:
+
+    >>> y = tw.dropout(tw.ones([1000]), 0.5, seed=0)
+    >>> sorted(set(y.tolist()))
+    [0.0, 2.0]
+    """
     x = _float(x)
     if not 0 <= rate < 1:
         raise ValueError(f"dropout: rate must be in [0, 1), got {rate}")
@@ -527,9 +767,21 @@ def dropout(
 
 
 def local_response_normalization(
-    x: Any, depth_radius: int = 5, bias: float = 1, alpha: float = 1, beta: float = 0.5
+    x: TensorLike, depth_radius: int = 5, bias: float = 1, alpha: float = 1, beta: float = 0.5
 ) -> Tensor:
-    """x / (bias + alpha * sum of squares over nearby channels) ** beta (NHWC)."""
+    """``x / (bias + alpha * sum of squares over nearby channels) ** beta``, NHWC (TF.js
+    ``localResponseNormalization``).
+
+    Args:
+        x: Input ``(batch, height, width, channels)``.
+        depth_radius: Channels on each side in the sum.
+        bias: The additive constant.
+        alpha: The scale of the sum.
+        beta: The exponent.
+
+    Returns:
+        A Tensor of ``x``'s shape.
+    """
     from engine.ops.math import pow, square
 
     x = _float(x)
