@@ -45,7 +45,11 @@ EPSILON = 1e-7
 
 
 def epsilon() -> float:
-    """The fuzz factor used by losses and optimizers (1e-7, as TF.js on float32)."""
+    """The fuzz factor used by losses and optimizers (TF.js ``backend().epsilon()``).
+
+    Returns:
+        1e-7, as TF.js on float32.
+    """
     return EPSILON
 
 
