@@ -743,14 +743,14 @@ def test_split(backend, data):
         arg, sizes = n, [d // n] * n
     else:
         cuts = sorted(data.draw(st.lists(st.integers(0, d), max_size=3)))
-        sizes = [b - a for a, b in zip([0, *cuts], [*cuts, d])]
+        sizes = [b - a for a, b in zip([0, *cuts], [*cuts, d], strict=True)]
         arg = list(sizes)
         if data.draw(st.booleans(), label="-1"):
             arg[data.draw(st.integers(0, len(arg) - 1))] = -1
     out = tw.split(tw.tensor(x), arg, axis)
     bounds = np.cumsum([0, *sizes])
     assert len(out) == len(sizes)
-    for t, a, b in zip(out, bounds[:-1], bounds[1:]):
+    for t, a, b in zip(out, bounds[:-1], bounds[1:], strict=True):
         assert_matches(t, np.take(x, range(a, b), axis), dt)
 
 
@@ -759,9 +759,9 @@ def test_split(backend, data):
 def test_slice(backend, data):
     x, dt = _any(data)
     begin = [data.draw(st.integers(0, d)) for d in x.shape]
-    size = [data.draw(st.integers(-1, d - b)) for d, b in zip(x.shape, begin)]
+    size = [data.draw(st.integers(-1, d - b)) for d, b in zip(x.shape, begin, strict=True)]
     out = tw.slice(tw.tensor(x), begin, size)
-    idx = tuple(slice(b, None if s == -1 else b + s) for b, s in zip(begin, size))
+    idx = tuple(slice(b, None if s == -1 else b + s) for b, s in zip(begin, size, strict=True))
     assert_matches(out, x[idx], dt)
 
 
@@ -1113,3 +1113,355 @@ def test_known_bug_concat_mixed_dtypes(backend):
     parts = [np.array([1], np.int32), np.array([2.5], np.float32), np.array([3], np.int32)]
     out = tw.concat([tw.tensor(p) for p in parts], 0)
     assert_matches(out, np.array([1.0, 2.5, 3.0]), "float32")
+
+
+# =============================================================================================
+# Neural-network ops (NHWC); references are direct loops over kernel offsets in float64.
+# Filters are finite: TF.js skips padding cells while im2col multiplies them by the filter,
+# which differs only for an Inf/NaN filter value (0 * Inf).
+# =============================================================================================
+def _geo(size: int, k: int, stride: int, dil: int, padding: str) -> tuple[int, int, int]:
+    """(out, pad_before, pad_after) by TF's rules, 'valid' counted by brute force."""
+    ek = (k - 1) * dil + 1
+    if padding == "valid":
+        return len(range(0, size - ek + 1, stride)), 0, 0
+    out = -(-size // stride)
+    total = max((out - 1) * stride + ek - size, 0)
+    return out, total // 2, total - total // 2
+
+
+def _windows(xp, i, j, geo):
+    """The (n, oh, ow, c) cells of padded ``xp`` under kernel offset (i, j)."""
+    (sh, sw, dh, dw), (oh, ow) = geo
+    return xp[:, i * dh : i * dh + sh * (oh - 1) + 1 : sh, j * dw : j * dw + sw * (ow - 1) + 1 : sw]
+
+
+def _conv_setup(x_shape, kh, kw, strides, padding, dilations):
+    sh, sw = strides
+    dh, dw = dilations
+    oh, pt, pb = _geo(x_shape[1], kh, sh, dh, padding)
+    ow, pl, pr = _geo(x_shape[2], kw, sw, dw, padding)
+    return ((sh, sw, dh, dw), (oh, ow)), ((0, 0), (pt, pb), (pl, pr), (0, 0))
+
+
+def _conv2d_ref(x, f, strides, padding, dilations):
+    geo, pads = _conv_setup(x.shape, f.shape[0], f.shape[1], strides, padding, dilations)
+    xp = np.pad(x, pads)
+    out = np.zeros((x.shape[0], *geo[1], f.shape[3]))
+    with np.errstate(all="ignore"):
+        for i in range(f.shape[0]):
+            for j in range(f.shape[1]):
+                out = out + np.einsum("nhwc,co->nhwo", _windows(xp, i, j, geo), f[i, j])
+    return out
+
+
+def _depthwise_ref(x, f, strides, padding, dilations):
+    geo, pads = _conv_setup(x.shape, f.shape[0], f.shape[1], strides, padding, dilations)
+    xp = np.pad(x, pads)
+    n, (oh, ow), (c, m) = x.shape[0], geo[1], f.shape[2:]
+    out = np.zeros((n, oh, ow, c, m))
+    with np.errstate(all="ignore"):
+        for i in range(f.shape[0]):
+            for j in range(f.shape[1]):
+                out = out + _windows(xp, i, j, geo)[..., None] * f[i, j]
+    return out.reshape(n, oh, ow, c * m)
+
+
+def _conv_input_grad_ref(dy, f, x_shape, strides, padding, dilations):
+    """The adjoint of _conv2d_ref in x: scatter dy @ f^T back over the windows, crop."""
+    geo, pads = _conv_setup(x_shape, f.shape[0], f.shape[1], strides, padding, dilations)
+    (sh, sw, dh, dw), (oh, ow) = geo
+    (pt, pb), (pl, pr) = pads[1], pads[2]
+    dxp = np.zeros((x_shape[0], x_shape[1] + pt + pb, x_shape[2] + pl + pr, x_shape[3]))
+    with np.errstate(all="ignore"):
+        for i in range(f.shape[0]):
+            for j in range(f.shape[1]):
+                dxp[
+                    :,
+                    i * dh : i * dh + sh * (oh - 1) + 1 : sh,
+                    j * dw : j * dw + sw * (ow - 1) + 1 : sw,
+                ] += np.einsum("nhwo,co->nhwc", dy, f[i, j])
+    return dxp[:, pt : pt + x_shape[1], pl : pl + x_shape[2]]
+
+
+_X_EDGES = (float("nan"), float("inf"), float("-inf"), -0.0, 0.0, 1e-30, 1e-40, 1.0, -1.0)
+
+
+def _nn_x(data, shape):
+    return array(data, "float32", shape, floats(-5, 5, _X_EDGES))
+
+
+def _nn_f(data, shape):
+    return array(data, "float32", shape, floats(-2, 2, False))
+
+
+@st.composite
+def _conv_geometry(draw, depthwise=False):
+    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    h, w = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    strides = draw(st.sampled_from([(1, 1), (2, 2), (1, 2)]))
+    dil = draw(st.sampled_from([(1, 1), (2, 1)])) if strides == (1, 1) else (1, 1)
+    padding = draw(st.sampled_from(["valid", "same"]))
+    o = draw(st.integers(1, 3))
+    return (n, h, w, c), (kh, kw, c, o), strides, padding, dil
+
+
+def _conv_tol(x, f, ref, *args):
+    k = f.shape[0] * f.shape[1] * f.shape[2]
+    return ATOL + 4 * k * EPS32 * ref(_finite_abs(x), _finite_abs(f), *args)
+
+
+@PROPS
+@given(data=st.data())
+@pytest.mark.parametrize("op", ["conv2d", "fused_conv2d"])
+def test_conv2d(backend, op, data):
+    xs, fs, strides, padding, dil = data.draw(_conv_geometry(), label="geometry")
+    x, f = _nn_x(data, xs), _nn_f(data, fs)
+    geo, _ = _conv_setup(xs, fs[0], fs[1], strides, padding, dil)
+    squeeze = xs[0] == 1 and data.draw(st.booleans(), label="rank 3 input")
+    xin = x[0] if squeeze else x
+    if min(geo[1]) <= 0:
+        with pytest.raises(ValueError, match="does not fit"):
+            getattr(tw, op)(tw.tensor(xin), tw.tensor(f), strides, padding, dil)
+        return
+    exp = _conv2d_ref(_f64(x), _f64(f), strides, padding, dil)
+    tol = _conv_tol(x, f, _conv2d_ref, strides, padding, dil)
+    if op == "conv2d":
+        out = tw.conv2d(tw.tensor(xin), tw.tensor(f), strides, padding, dil)
+    else:
+        bias = _nn_f(data, (fs[3],)) if data.draw(st.booleans(), label="bias") else None
+        act = data.draw(st.sampled_from([None, *tw.FUSED_ACTIVATIONS]), label="activation")
+        out = tw.fused_conv2d(
+            tw.tensor(xin), tw.tensor(f), strides, padding, dil,
+            None if bias is None else tw.tensor(bias), act, 0.2,
+        )  # fmt: skip
+        with np.errstate(all="ignore"):
+            z = exp if bias is None else exp + _f64(bias)
+            exp = FUSED_ACT[act or "linear"](to_f32(z).astype(np.float64), 0.2)
+    assert_matches(out, exp[0] if squeeze else exp, "float32", atol=tol[0] if squeeze else tol)
+
+
+@PROPS
+@given(data=st.data())
+def test_conv1d(backend, data):
+    (n, _, w, c), (_, k, _, o), (_, s), padding, (_, d) = data.draw(_conv_geometry())
+    x, f = _nn_x(data, (n, w, c)), _nn_f(data, (k, c, o))
+    oh = _geo(w, k, s, d, padding)[0]
+    if oh <= 0:
+        with pytest.raises(ValueError):
+            tw.conv1d(tw.tensor(x), tw.tensor(f), s, padding, d)
+        return
+    out = tw.conv1d(tw.tensor(x), tw.tensor(f), s, padding, d)
+    args = ((1, s), padding, (1, d))
+    exp = _conv2d_ref(_f64(x)[:, None], _f64(f)[None], *args)[:, 0]
+    tol = _conv_tol(x[:, None], f[None], _conv2d_ref, *args)[:, 0]
+    assert_matches(out, exp, "float32", atol=tol)
+
+
+@PROPS
+@given(data=st.data())
+@pytest.mark.parametrize("op", ["conv2d_transpose", "conv2d_input_grad"])
+def test_conv_transpose(backend, op, data):
+    xs, fs, strides, padding, dil = data.draw(_conv_geometry(), label="geometry")
+    if op == "conv2d_transpose":
+        dil = (1, 1)
+    geo, _ = _conv_setup(xs, fs[0], fs[1], strides, padding, dil)
+    oh, ow = geo[1]
+    assume_fit = oh > 0 and ow > 0
+    if not assume_fit:
+        return  # no conv2d output shape to transpose from
+    dy, f = _nn_x(data, (xs[0], oh, ow, fs[3])), _nn_f(data, fs)
+    if op == "conv2d_transpose":
+        # filter (kh, kw, out_channels, in_channels): out_channels = xs[3], in = dy channels
+        out = tw.conv2d_transpose(tw.tensor(dy), tw.tensor(f), xs, strides, padding)
+    else:
+        out = tw.conv2d_input_grad(tw.tensor(dy), tw.tensor(f), xs, strides, padding, dil)
+    exp = _conv_input_grad_ref(_f64(dy), _f64(f), xs, strides, padding, dil)
+    tol = ATOL + 4 * np.prod(fs) * EPS32 * _conv_input_grad_ref(
+        _finite_abs(dy), _finite_abs(f), xs, strides, padding, dil
+    )
+    assert_matches(out, exp, "float32", atol=tol)
+    if op == "conv2d_transpose":
+        with pytest.raises(ValueError):
+            tw.conv2d_transpose(
+                tw.tensor(dy), tw.tensor(f), (xs[0], xs[1] + 7, xs[2], xs[3]), strides, padding
+            )
+
+
+@PROPS
+@given(data=st.data())
+@pytest.mark.parametrize("op", ["depthwise_conv2d", "separable_conv2d"])
+def test_depthwise_separable(backend, op, data):
+    xs, (kh, kw, c, m), strides, padding, dil = data.draw(_conv_geometry(), label="geometry")
+    x, f = _nn_x(data, xs), _nn_f(data, (kh, kw, c, m))
+    geo, _ = _conv_setup(xs, kh, kw, strides, padding, dil)
+    if min(geo[1]) <= 0:
+        with pytest.raises(ValueError, match="does not fit"):
+            tw.depthwise_conv2d(tw.tensor(x), tw.tensor(f), strides, padding, dil)
+        return
+    exp = _depthwise_ref(_f64(x), _f64(f), strides, padding, dil)
+    tol = ATOL + 4 * kh * kw * EPS32 * _depthwise_ref(
+        _finite_abs(x), _finite_abs(f), strides, padding, dil
+    )
+    if op == "depthwise_conv2d":
+        out = tw.depthwise_conv2d(tw.tensor(x), tw.tensor(f), strides, padding, dil)
+    else:
+        p = _nn_f(data, (1, 1, c * m, data.draw(st.integers(1, 3))))
+        out = tw.separable_conv2d(tw.tensor(x), tw.tensor(f), tw.tensor(p), strides, padding, dil)
+        # the depthwise result is rounded to float32 before the pointwise step
+        mid = to_f32(exp).astype(np.float64)
+        with np.errstate(all="ignore"):
+            exp = np.einsum("nhwc,co->nhwo", mid, _f64(p[0, 0]))
+            tol = ATOL + 4 * c * m * EPS32 * np.einsum(
+                "nhwc,co->nhwo", _finite_abs(mid) + tol, _finite_abs(p[0, 0])
+            )
+    assert_matches(out, exp, "float32", atol=tol)
+
+
+def _pool_ref(x, k, strides, padding, op):
+    geo, pads = _conv_setup(x.shape, k[0], k[1], strides, padding, (1, 1))
+    real = np.pad(np.ones(x.shape), pads)
+    xp = np.pad(x, pads, constant_values=-np.inf if op == "max" else 0.0)
+    cells = [_windows(xp, i, j, geo) for i in range(k[0]) for j in range(k[1])]
+    with np.errstate(all="ignore"):
+        if op == "max":
+            return np.max(np.stack(cells), 0)  # NaN propagates; padding never wins
+        counts = sum(_windows(real, i, j, geo) for i in range(k[0]) for j in range(k[1]))
+        return np.sum(np.stack(cells), 0) / counts
+
+
+@PROPS
+@given(data=st.data())
+@pytest.mark.parametrize("op", ["max_pool", "avg_pool"])
+def test_pool(backend, op, data):
+    xs, (kh, kw, _, _), strides, padding, _ = data.draw(_conv_geometry(), label="geometry")
+    x = _nn_x(data, xs)
+    strides = data.draw(st.sampled_from([None, strides]), label="strides")
+    st_ = (kh, kw) if strides is None else strides
+    geo, _ = _conv_setup(xs, kh, kw, st_, padding, (1, 1))
+    fn = getattr(tw, op)
+    if min(geo[1]) <= 0:
+        with pytest.raises(ValueError, match="does not fit"):
+            fn(tw.tensor(x), (kh, kw), strides, padding)
+        return
+    exp = _pool_ref(_f64(x), (kh, kw), st_, padding, op[:3])
+    tol = ATOL + 4 * kh * kw * EPS32 * _pool_ref(_finite_abs(x), (kh, kw), st_, padding, "avg")
+    assert_matches(fn(tw.tensor(x), (kh, kw), strides, padding), exp, "float32", atol=tol)
+
+
+@PROPS
+@given(data=st.data())
+def test_batch_norm(backend, data):
+    shape = data.draw(shapes(min_dims=1, min_side=1), label="shape")
+    c = shape[-1]
+    x = _nn_x(data, shape)
+    mean = array(data, "float32", (c,), floats(-3, 3, False))
+    var = array(data, "float32", (c,), floats(0, 4, (0.0, 1e-30)))
+    offset = (
+        array(data, "float32", (c,), floats(-3, 3, False)) if data.draw(st.booleans()) else None
+    )
+    scale = array(data, "float32", (c,), floats(-3, 3, False)) if data.draw(st.booleans()) else None
+    eps = data.draw(st.sampled_from([0.001, 1e-5]), label="epsilon")
+    out = tw.batch_norm(
+        tw.tensor(x), tw.tensor(mean), tw.tensor(var),
+        None if offset is None else tw.tensor(offset), None if scale is None else tw.tensor(scale), eps,
+    )  # fmt: skip
+    inv = 1 / np.sqrt(_f64(var) + float(np.float32(eps)))
+    if scale is not None:
+        inv = inv * scale
+    with np.errstate(all="ignore"):
+        exp = (_f64(x) - mean) * inv + (0 if offset is None else _f64(offset))
+    tol = ATOL + 8 * EPS32 * (
+        (_finite_abs(x) + np.abs(mean)) * np.abs(inv) + (0 if offset is None else np.abs(offset))
+    )
+    assert_matches(out, exp, "float32", atol=tol)
+
+
+@PROPS
+@given(data=st.data())
+def test_dropout(backend, data):
+    src, shape = data.draw(_broadcast_target(), label="noise shape, shape")
+    x = array(data, "float32", shape)
+    rate = float(data.draw(st.sampled_from([0.0, 0.1, 0.5, 0.9]), label="rate"))
+    seed = data.draw(st.integers(0, 2**31 - 1), label="seed")
+    noise = data.draw(st.sampled_from([None, src]), label="noise_shape")
+    out = tw.dropout(tw.tensor(x), rate, noise, seed)
+    if rate == 0:
+        assert_matches(out, x, "float32", rtol=0, atol=0)
+    else:
+        # the documented draw: numpy's Philox(seed) uniform on the host, as float32
+        u = np.random.Generator(np.random.Philox(seed)).uniform(0, 1, size=noise or shape)
+        keep = np.float32(1 - rate)
+        mask = np.floor(u.astype(np.float32) + keep)
+        with np.errstate(invalid="ignore"):
+            exp = x * (mask * np.float32(1.0 / (1 - rate)))
+        assert_matches(out, exp.astype(np.float64), "float32", rtol=0, atol=0)
+    with pytest.raises(ValueError, match="rate"):
+        tw.dropout(tw.tensor(x), 1.0, None, seed)
+
+
+@PROPS
+@given(data=st.data())
+def test_local_response_normalization(backend, data):
+    shape = data.draw(shapes(min_dims=1, min_side=1, max_dims=4), label="shape")
+    x = array(data, "float32", shape, floats(-5, 5, SUM_EDGES))
+    r = data.draw(st.integers(0, 3), label="depth_radius")
+    bias, alpha, beta = (
+        float(np.float32(data.draw(st.floats(lo, hi))))
+        for lo, hi in ((0.5, 2), (0.1, 1), (0.25, 1))
+    )
+    out = tw.local_response_normalization(tw.tensor(x), r, bias, alpha, beta)
+    xv = _f64(x)
+    c = shape[-1]
+    sq = xv * xv
+    s = np.stack([sq[..., max(0, i - r) : i + r + 1].sum(-1) for i in range(c)], -1)
+    with np.errstate(all="ignore"):
+        exp = xv / (bias + alpha * s) ** beta
+    assert_matches(out, exp, "float32", rtol=1e-4, atol=ATOL * (2 * r + 1))
+
+
+@given(data=st.data())
+@PROPS
+def test_conv_output_size(data):
+    size, k, stride, dil = (data.draw(st.integers(lo, 6)) for lo in (0, 1, 1, 1))
+    padding = data.draw(st.sampled_from(["valid", "same"]))
+    out, before, after = tw.conv_output_size(size, k, stride, dil, padding)
+    ek = (k - 1) * dil + 1
+    if padding == "valid":
+        assert (out, before, after) == (len(range(0, size - ek + 1, stride)), 0, 0)
+    else:
+        assert out == math.ceil(size / stride) and 0 <= after - before <= 1
+        assert out == 0 or (out - 1) * stride + ek <= size + before + after  # the last window fits
+        assert before + after == max((out - 1) * stride + ek - size, 0)
+    with pytest.raises(ValueError, match="padding"):
+        tw.conv_output_size(size, k, stride, dil, "full")
+
+
+# =============================================================================================
+# Losses
+# =============================================================================================
+@PROPS
+@given(data=st.data())
+def test_categorical_crossentropy(backend, data):
+    shape = data.draw(shapes(min_dims=1, min_side=1), label="shape")
+    logits = data.draw(st.booleans(), label="from_logits")
+    axis = data.draw(st.sampled_from([-1, 0]), label="axis")
+    t = array(data, "float32", shape, floats(0, 1, (0.0, 1.0)))
+    p_elems = (
+        floats(-8, 8, (float("nan"), float("inf"), -0.0, 0.0))
+        if logits
+        else floats(0, 1, (0.0, 1e-30, 1.0))
+    )
+    p = array(data, "float32", shape, p_elems)
+    out = tw.categorical_crossentropy(tw.tensor(t), tw.tensor(p), logits, axis)
+    pv = _f64(p)
+    with np.errstate(all="ignore"):
+        q = _softmax_ref(pv, axis, False) if logits else pv / np.sum(pv, axis=axis, keepdims=True)
+        lo, hi = float(np.float32(1e-7)), float(np.float32(1 - 1e-7))
+        c = np.minimum(np.maximum(q, lo), hi)
+        exp = -np.sum(_f64(t) * np.log(c), axis=axis)
+        tol = ATOL + 16 * EPS32 * shape[axis] * np.sum(
+            np.abs(t) * (np.abs(np.log(np.where(np.isfinite(c), c, 1))) + 1), axis=axis
+        )
+    assert_matches(out, exp, "float32", rtol=1e-4, atol=tol)
