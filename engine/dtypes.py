@@ -162,6 +162,15 @@ def _from_objects(arr: np.ndarray, dtype: str, op: str) -> np.ndarray:
         raise ValueError(f"{op}: cannot convert the values to {dtype}: {e}") from None
 
 
+def as_ints(values: Any, name: str) -> tuple[int, ...]:
+    """A sequence of ``as_int`` values (a shape) as a tuple; entries that are plain ints take a
+    fast path, so hot callers such as ``reshape`` pay nothing for the check."""
+    out = tuple(values)
+    if all(type(v) is int for v in out):
+        return out
+    return tuple(as_int(v, f"{name} {values!r} entry") for v in out)
+
+
 def as_int(
     value: Any,
     name: str,

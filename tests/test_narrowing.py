@@ -186,6 +186,22 @@ def test_scalar_operands_fill_and_assign_are_checked(numpy_scope):
     assert v.numpy().tolist() == [0, 0]
 
 
+def test_shapes_and_counts_of_creation_ops_are_checked(numpy_scope):
+    with pytest.raises(ValueError, match=r"fill: shape .*2\.5"):
+        tw.zeros([2.5, 2])
+    with pytest.raises(TypeError, match=r"shape .*True"):
+        tw.ones([True])
+    with pytest.raises(ValueError, match=r"tensor: shape .*1\.5"):
+        tw.tensor([1.0, 2.0, 3.0], shape=[1.5, 2])
+    with pytest.raises(ValueError, match=r"reshape: shape .*0\.5"):
+        tw.reshape(tw.zeros([4]), [8, 0.5])
+    with pytest.raises(ValueError, match=r"linspace: num .*2\.5"):
+        tw.linspace(0, 1, 2.5)
+    with pytest.raises(ValueError, match=r"eye: num_rows .*1\.5"):
+        tw.eye(1.5)
+    assert tw.zeros([2.0, np.int64(3)]).shape == (2, 3)
+
+
 @pytest.mark.parametrize("dtype", ["float16", np.float16, "half", np.longdouble])
 def test_float16_and_other_float_widths_are_rejected(numpy_scope, dtype):
     if dtype is np.longdouble and np.dtype(np.longdouble) == np.float64:

@@ -68,7 +68,7 @@ def tensor(
     check_dtype_supported(dt, "tensor")
     arr = dtypes.to_host_array(arr, dt, "tensor")
     if shape is not None:
-        shape = tuple(int(s) for s in shape)
+        shape = dtypes.as_ints(shape, "tensor: shape")
         if arr.size == 1 and int(np.prod(shape)) != 1:
             arr = np.full(shape, arr.reshape(()), dtype=arr.dtype)
         elif arr.size != int(np.prod(shape)):
@@ -321,7 +321,9 @@ def reshape(x: TensorLike, shape: ShapeLike) -> Tensor:
     (2, 3)
     """
     x = as_tensor(x)
-    shape = tuple(int(s) for s in (shape if isinstance(shape, (list, tuple)) else (shape,)))
+    shape = dtypes.as_ints(
+        shape if isinstance(shape, (list, tuple)) else (shape,), "reshape: shape"
+    )
     if shape.count(-1) > 1:
         raise ValueError(f"reshape: at most one dimension may be -1, got {shape}")
     if -1 in shape:

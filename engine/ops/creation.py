@@ -66,9 +66,10 @@ def _shape(shape: Any, op: str) -> tuple[int, ...]:
     if isinstance(shape, (int, np.integer)):
         shape = (shape,)
     try:
-        out = tuple(int(s) for s in shape)
+        items = list(shape)
     except TypeError:
         raise TypeError(f"{op}: shape must be a sequence of ints, got {shape!r}") from None
+    out = dtypes.as_ints(items, f"{op}: shape")
     if any(s < 0 for s in out):
         raise ValueError(f"{op}: shape {out} has a negative dimension")
     return out
@@ -191,8 +192,8 @@ def eye(num_rows: int, num_columns: int | None = None, dtype: DTypeLike = "float
     >>> tw.eye(2).tolist()
     [[1.0, 0.0], [0.0, 1.0]]
     """
-    n = int(num_rows)
-    m = n if num_columns is None else int(num_columns)
+    n = dtypes.as_int(num_rows, "eye: num_rows", minimum=0)
+    m = n if num_columns is None else dtypes.as_int(num_columns, "eye: num_columns", minimum=0)
     idx = np.arange(n, dtype=np.int32)
     return one_hot(tensor(idx, dtype="int32"), m, 1, 0, dtypes.as_dtype(dtype))
 
@@ -246,9 +247,10 @@ def linspace(start: float, stop: float, num: int) -> Tensor:
     >>> tw.linspace(0, 1, 3).tolist()
     [0.0, 0.5, 1.0]
     """
+    num = dtypes.as_int(num, "linspace: num")
     if num <= 0:
         raise ValueError(f"linspace: num must be positive, got {num}")
-    return tensor(np.linspace(start, stop, int(num)), dtype="float32")
+    return tensor(np.linspace(start, stop, num), dtype="float32")
 
 
 def _random(name: str, shape: tuple[int, ...], dt: str, attrs: dict, draw) -> Tensor:
