@@ -21,16 +21,47 @@ Logs = dict[str, float]
 
 
 class Callback:
-    """Base class: override any hook. ``self.model`` and ``self.params`` are set by ``fit``."""
+    """Base class of training callbacks: override any ``on_*`` hook (TF.js ``CustomCallback``).
+
+    ``fit`` sets ``self.model`` and ``self.params`` (epochs, steps, metrics, ...) before
+    training; a hook may set ``self.model.stop_training = True`` to stop after the epoch.
+
+    Example:
+
+    >>> class CountEpochs(layers.callbacks.Callback):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.seen = 0
+    ...     def on_epoch_end(self, epoch, logs=None):
+    ...         self.seen += 1
+    >>> import numpy as np
+    >>> model = layers.sequential([layers.dense(units=1, input_shape=[2])])
+    >>> model.compile(optimizer="sgd", loss="meanSquaredError")
+    >>> counter = CountEpochs()
+    >>> _ = model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=3, verbose=0, callbacks=[counter])
+    >>> counter.seen
+    3
+    """
 
     def __init__(self) -> None:
         self.model: Any = None
         self.params: dict[str, Any] = {}
 
     def set_model(self, model: Any) -> None:
+        """Attach the model being trained (called by ``fit``).
+
+        Args:
+            model: The model.
+        """
         self.model = model
 
     def set_params(self, params: dict[str, Any]) -> None:
+        """Receive the training parameters (called by ``fit``).
+
+        Args:
+            params: ``epochs``, ``steps``, ``samples``, ``batch_size``, ``verbose``,
+                ``do_validation`` and ``metrics``.
+        """
         self.params = params
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
@@ -60,7 +91,13 @@ class Callback:
 
 
 class CallbackList:
-    """Dispatches each hook to every callback in order."""
+    """Dispatches each hook to every callback in order (used by ``fit``).
+
+    Args:
+        callbacks: The callbacks.
+        model: The model, given to each callback's ``set_model``.
+        params: The training parameters, given to each ``set_params``.
+    """
 
     def __init__(self, callbacks: Iterable[Callback], model: Any, params: dict[str, Any]):
         self.callbacks = list(callbacks)
@@ -92,7 +129,11 @@ class CallbackList:
 
 
 class History(Callback):
-    """Records every epoch's logs: ``history`` (name -> list of values), ``epoch``, ``params``."""
+    """Records every epoch's logs; ``fit`` returns it (TF.js ``History``).
+
+    Attributes: ``history`` (logged name -> list of per-epoch values), ``epoch`` (the epochs
+    run) and ``params``.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -126,7 +167,30 @@ class EarlyStopping(Callback):
     epochs. ``mode='auto'`` maximises names containing ``acc`` and minimises the rest.
     ``baseline``: training stops unless the monitored value beats it within ``patience``.
     ``restore_best_weights``: at the end, put back the weights of the best epoch (TF.js
-    cannot: #8488)."""
+    cannot: #8488).
+
+    Args:
+        monitor: The logged value to watch (``"val_loss"``, ``"acc"``, ...).
+        min_delta: The smallest change that counts as an improvement.
+        patience: Epochs without improvement before stopping.
+        verbose: Print a line when stopping.
+        mode: ``"min"``, ``"max"`` or ``"auto"``.
+        baseline: A value the monitored quantity must beat, or ``None``.
+        restore_best_weights: Restore the best epoch's weights when training ends.
+
+    Raises:
+        ValueError: A negative ``patience`` or an unknown ``mode``.
+
+    Example:
+
+    >>> import numpy as np
+    >>> model = layers.sequential([layers.dense(units=1, input_shape=[2])])
+    >>> model.compile(optimizer="sgd", loss="meanSquaredError")
+    >>> stop = layers.callbacks.early_stopping(monitor="loss", patience=0, min_delta=1e9)
+    >>> len(model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=10, verbose=0,
+    ...               callbacks=[stop]).epoch)
+    2
+    """
 
     def __init__(
         self,
@@ -213,7 +277,19 @@ class ModelCheckpoint(Callback):
     """Save the model after each epoch to ``filepath`` (``{epoch}`` and log names may appear
     in it, e.g. ``'ckpt/e{epoch:02d}'``); with ``save_best_only`` only when ``monitor``
     improves. Each save writes a temporary folder next to the target and renames it into
-    place, so an interrupted save never leaves a half-written model."""
+    place, so an interrupted save never leaves a half-written model.
+
+    Args:
+        filepath: The folder to save to; ``str.format`` fields ``{epoch}`` (from 1) and any
+            logged name are filled in.
+        monitor: The logged value ``save_best_only`` watches.
+        verbose: Print a line for each save.
+        save_best_only: Save only when ``monitor`` improves.
+        mode: ``"min"``, ``"max"`` or ``"auto"``.
+
+    Raises:
+        ValueError: An unknown ``mode``.
+    """
 
     def __init__(
         self,
@@ -262,7 +338,12 @@ class ModelCheckpoint(Callback):
 
 
 def save_atomically(model: Any, path: str) -> None:
-    """``model.save`` into a temporary sibling folder, then rename it over ``path``."""
+    """``model.save`` into a temporary sibling folder, then rename it over ``path``.
+
+    Args:
+        model: Anything with ``save(folder)``.
+        path: The target folder; an existing one is replaced only once the save succeeded.
+    """
     path = os.path.abspath(path)
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
@@ -294,7 +375,22 @@ class TerminateOnNaN(Callback):
 
 class ReduceLROnPlateau(Callback):
     """Multiply the optimizer's learning rate by ``factor`` when ``monitor`` stops improving
-    for ``patience`` epochs (Keras semantics; ``lr`` is added to the logs)."""
+    for ``patience`` epochs (Keras semantics; ``lr`` is added to the logs).
+
+    Args:
+        monitor: The logged value to watch.
+        factor: The multiplier (below 1).
+        patience: Epochs without improvement before reducing.
+        verbose: Print a line on each reduction.
+        mode: ``"min"``, ``"max"`` or ``"auto"``.
+        min_delta: The smallest change that counts as an improvement.
+        cooldown: Epochs to wait after a reduction before counting again.
+        min_lr: The learning rate never goes below this.
+
+    Raises:
+        ValueError: ``factor >= 1``, a negative ``patience``/``cooldown`` or an unknown
+            ``mode``.
+    """
 
     def __init__(
         self,
@@ -362,7 +458,16 @@ class ReduceLROnPlateau(Callback):
 
 
 class LambdaCallback(Callback):
-    """A callback from plain functions: ``lambda_callback(on_epoch_end=lambda epoch, logs: ...)``."""
+    """A callback from plain functions: ``lambda_callback(on_epoch_end=lambda epoch, logs: ...)``.
+
+    Args:
+        **hooks: Functions named after hooks (``on_train_begin``, ``on_train_end``,
+            ``on_epoch_begin``, ``on_epoch_end``, ``on_batch_begin``, ``on_batch_end``), each
+            taking the hook's arguments.
+
+    Raises:
+        ValueError: A keyword is not a hook name.
+    """
 
     HOOKS = (
         "on_train_begin",
@@ -386,7 +491,13 @@ class ProgressBar(Callback):
     """verbose=1: one tqdm bar per epoch (batches, ETA, loss and metrics); verbose=2: one line
     per epoch. When batch logs carry no values (a traced ``fit``), the bar reads the model's
     running means (``model._running_logs()``, one device read) at most every ``interval``
-    seconds."""
+    seconds.
+
+    Args:
+        verbose: 1 for a bar per epoch, 2 for one line per epoch.
+        file: Where to write (default ``sys.stderr`` for the bar, ``sys.stdout`` for lines).
+        interval: Seconds between refreshes of the bar's values.
+    """
 
     def __init__(self, verbose: int = 1, file: Any = None, interval: float = 0.25):
         super().__init__()
@@ -459,32 +570,89 @@ class ProgressBar(Callback):
 
 
 def early_stopping(**kwargs: Any) -> EarlyStopping:
-    """See ``EarlyStopping``."""
+    """An ``EarlyStopping`` callback (TF.js ``tf.callbacks.earlyStopping``).
+
+    Args:
+        **kwargs: ``EarlyStopping``'s arguments (``monitor``, ``patience``, ``min_delta``,
+            ``mode``, ``baseline``, ``restore_best_weights``, ``verbose``).
+
+    Returns:
+        The callback, for ``fit(callbacks=[...])``.
+    """
     return EarlyStopping(**kwargs)
 
 
 def model_checkpoint(filepath: str | os.PathLike, **kwargs: Any) -> ModelCheckpoint:
-    """See ``ModelCheckpoint``."""
+    """A ``ModelCheckpoint`` callback that saves the model after each epoch.
+
+    Args:
+        filepath: The folder, with optional ``{epoch}`` / log-name fields.
+        **kwargs: ``ModelCheckpoint``'s other arguments (``monitor``, ``save_best_only``,
+            ``mode``, ``verbose``).
+
+    Returns:
+        The callback.
+    """
     return ModelCheckpoint(filepath, **kwargs)
 
 
 def terminate_on_nan() -> TerminateOnNaN:
-    """See ``TerminateOnNaN``."""
+    """A ``TerminateOnNaN`` callback: stop as soon as a batch loss is NaN or infinite.
+
+    Returns:
+        The callback.
+    """
     return TerminateOnNaN()
 
 
 def reduce_lr_on_plateau(**kwargs: Any) -> ReduceLROnPlateau:
-    """See ``ReduceLROnPlateau``."""
+    """A ``ReduceLROnPlateau`` callback.
+
+    Args:
+        **kwargs: ``ReduceLROnPlateau``'s arguments (``monitor``, ``factor``, ``patience``,
+            ``min_delta``, ``cooldown``, ``min_lr``, ``mode``, ``verbose``).
+
+    Returns:
+        The callback.
+    """
     return ReduceLROnPlateau(**kwargs)
 
 
 def lambda_callback(**hooks: Callable | None) -> LambdaCallback:
-    """See ``LambdaCallback``."""
+    """A callback from plain functions, one per hook (TF.js ``CustomCallback`` args).
+
+    Args:
+        **hooks: ``on_epoch_end=lambda epoch, logs: ...`` and the like.
+
+    Returns:
+        A ``LambdaCallback``.
+
+    Example:
+
+    >>> import numpy as np
+    >>> losses = []
+    >>> cb = layers.callbacks.lambda_callback(
+    ...     on_epoch_end=lambda epoch, logs: losses.append(logs["loss"])
+    ... )
+    >>> model = layers.sequential([layers.dense(units=1, input_shape=[2])])
+    >>> model.compile(optimizer="sgd", loss="meanSquaredError")
+    >>> _ = model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, verbose=0, callbacks=cb)
+    >>> len(losses)
+    2
+    """
     return LambdaCallback(**hooks)
 
 
 def progress_bar(verbose: int = 1, file: Any = None) -> ProgressBar:
-    """See ``ProgressBar``."""
+    """The progress display ``fit(verbose=...)`` adds by itself.
+
+    Args:
+        verbose: 1 for a tqdm bar per epoch, 2 for one line per epoch.
+        file: Where to write.
+
+    Returns:
+        A ``ProgressBar``.
+    """
     return ProgressBar(verbose, file)
 
 
