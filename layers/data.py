@@ -14,12 +14,17 @@ def _convert(x: Any, what: str) -> Tensor:
     if isinstance(x, Tensor):
         return x if x.dtype == "float32" else tw.cast(x, "float32")
     try:
-        arr = np.asarray(x, dtype=np.float32)
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "biufc":
+            arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as e:
         raise TypeError(
             f"{what}: cannot convert {type(x).__name__} to a float32 tensor ({e})"
         ) from None
-    return tw.tensor(arr, dtype="float32")
+    try:  # checked conversion: complex values and finite values beyond float32 raise
+        return tw.tensor(arr, dtype="float32")
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{what}: {e}") from None
 
 
 def _is_array_like(x: Any) -> bool:

@@ -137,6 +137,16 @@ def test_evaluate_predict_and_callbacks_check_their_counts(numpy_scope):
         layers.callbacks.ReduceLROnPlateau(cooldown=0.5)
 
 
+def test_fit_inputs_are_converted_without_narrowing(numpy_scope):
+    m = _model()
+    with pytest.raises(TypeError, match=r"complex values are not supported"):
+        m.fit(X * (1 + 1j), Y, verbose=0)
+    with pytest.raises(ValueError, match=r"1e\+300 is too large for float32"):
+        m.fit(np.full((4, 3), 1e300), Y, verbose=0)
+    with pytest.raises(TypeError, match=r"complex values are not supported"):
+        m.predict(X.astype(np.complex64))
+
+
 # --- host values into tensors -------------------------------------------------------------------
 @pytest.mark.parametrize(
     "values, dtype, match",
