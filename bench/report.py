@@ -400,7 +400,7 @@ def figure(results: list[Result], workloads: list[Any], subtitle: str | None = N
     ax.set_title("tensorweave bench" + (f"\n{subtitle}" if subtitle else ""), fontsize=10)
     handles, _ = ax.get_legend_handles_labels()
     if hatched:
-        handles.append(Patch(facecolor="lightgrey", hatch="//", edgecolor="white",
+        handles.append(Patch(facecolor="white", hatch="//", edgecolor="dimgrey",
                              label="noisy or loaded (see the table)"))  # fmt: skip
     if handles:
         ax.legend(handles=handles, fontsize=8)

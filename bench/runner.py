@@ -54,7 +54,7 @@ class Config:
         """The defaults for a full or ``quick`` run. ``repeats`` alone fixes the sample count
         (no adaptive sampling); with ``max_repeats`` it is the count to start from."""
         if quick:
-            quick_kw = {"max_repeats": 7, "adaptive_budget_s": 0.5, "extra_budget_s": 3.0}
+            quick_kw = {"max_repeats": 7, "adaptive_budget_s": 0.5, "extra_budget_s": 2.0}
             base = cls(quick, 3, 1, 2, 0.01, 1.0, 1.0, **{**quick_kw, **kw})
         else:
             base = cls(False, **kw)
@@ -224,6 +224,8 @@ def _time(
         got = stats.adaptive_samples(take, start, cap, cfg.noise, budget, clock)
         cfg.extra_spent_s += max(0.0, got.elapsed_s - got.start_s)
         samples, stop, out = got.samples, got.stop, last[0]
+        if stop == "fixed" and cfg.max_repeats > cfg.repeats:
+            stop = "time"  # the row's time budget left no room for extra samples
     load = monitor.since(started)
     again = p.check(out, 1)
     if again is not None:
