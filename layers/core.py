@@ -155,7 +155,21 @@ class Dense(Layer):
 
 
 class Activation(Layer):
-    """Apply a named activation function."""
+    """Apply an activation function to the input (TF.js ``tf.layers.activation``).
+
+    Args:
+        activation: A name (``"relu"``, ``"softmax"``, ``"tanh"``, ...) or a callable.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Raises:
+        ValueError: An unknown activation name.
+
+    Example:
+
+    >>> layers.activation(activation="relu")(tw.tensor([[-1.0, 2.0]])).tolist()
+    [[0.0, 2.0]]
+    """
 
     supports_masking = True
 
@@ -171,7 +185,27 @@ class Activation(Layer):
 
 
 class Dropout(Layer):
-    """During training, zero a fraction ``rate`` of the inputs and scale the rest by 1/(1-rate)."""
+    """During training, zero a fraction ``rate`` of the inputs and scale the rest by 1/(1-rate).
+
+    TF.js ``tf.layers.dropout``; inference passes the input through.
+
+    Args:
+        rate: The drop probability, in ``[0, 1)``.
+        noise_shape: The mask's shape, broadcast against the input (``None`` entries take the
+            input's size).
+        seed: A seed for the masks (default the global sequence).
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Raises:
+        ValueError: ``rate`` outside ``[0, 1)``.
+
+    Example:
+
+    >>> d = layers.dropout(rate=0.5)
+    >>> d(tw.ones([2, 3])).tolist()  # inference: unchanged
+    [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+    """
 
     supports_masking = True
 
@@ -211,7 +245,19 @@ class Dropout(Layer):
 
 
 class Flatten(Layer):
-    """Collapse every non-batch dimension into one."""
+    """Collapse every non-batch dimension into one (TF.js ``tf.layers.flatten``).
+
+    Args:
+        data_format: Kept in the config for Keras/TF.js compatibility; the values are flattened
+            in their stored (row-major) order either way.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Example:
+
+    >>> layers.flatten()(tw.ones([2, 3, 4])).shape
+    (2, 12)
+    """
 
     min_ndim = 2
 
@@ -233,7 +279,21 @@ class Flatten(Layer):
 
 
 class Reshape(Layer):
-    """Reshape the non-batch dimensions to ``target_shape`` (one entry may be -1)."""
+    """Reshape the non-batch dimensions to ``target_shape`` (TF.js ``tf.layers.reshape``).
+
+    Args:
+        target_shape: The new shape without the batch axis; one entry may be -1.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Raises:
+        ValueError: The sizes do not match.
+
+    Example:
+
+    >>> layers.reshape(target_shape=[3, 2])(tw.ones([4, 6])).shape
+    (4, 3, 2)
+    """
 
     def __init__(self, target_shape: Sequence[int], **kwargs: Any):
         target = tuple(
@@ -277,7 +337,21 @@ class Reshape(Layer):
 
 
 class Permute(Layer):
-    """Permute the non-batch dimensions; ``dims`` is 1-based, as Keras (``(2, 1)`` swaps them)."""
+    """Permute the non-batch dimensions (TF.js ``tf.layers.permute``).
+
+    Args:
+        dims: A permutation of ``1..rank-1`` (1-based, as Keras: ``(2, 1)`` swaps two axes).
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Raises:
+        ValueError: ``dims`` is not a permutation of ``1..n``.
+
+    Example:
+
+    >>> layers.permute(dims=[2, 1])(tw.ones([1, 2, 3])).shape
+    (1, 3, 2)
+    """
 
     def __init__(self, dims: Sequence[int], **kwargs: Any):
         dims = tuple(as_int(d, f"Permute: dims {dims!r} entry") for d in dims)
@@ -300,7 +374,18 @@ class Permute(Layer):
 
 
 class RepeatVector(Layer):
-    """(batch, features) -> (batch, n, features)."""
+    """Repeat the input ``n`` times: ``(batch, features) -> (batch, n, features)``.
+
+    Args:
+        n: The number of repeats.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Example:
+
+    >>> layers.repeat_vector(n=3)(tw.ones([2, 4])).shape
+    (2, 3, 4)
+    """
 
     ndim = 2
 
@@ -320,7 +405,27 @@ class RepeatVector(Layer):
 
 
 class Embedding(Layer):
-    """Look up rows of an (input_dim, output_dim) table for integer inputs."""
+    """Look up rows of an ``(input_dim, output_dim)`` table for integer inputs (TF.js
+    ``tf.layers.embedding``).
+
+    Args:
+        input_dim: The vocabulary size (indices in ``[0, input_dim)``).
+        output_dim: The size of each vector.
+        embeddings_initializer: Initializer for the table.
+        embeddings_regularizer: Penalty on the table.
+        activity_regularizer: Penalty on the output.
+        embeddings_constraint: Constraint on the table.
+        mask_zero: Index 0 is padding: emit a mask for later (recurrent) layers.
+        input_length: The fixed sequence length, if any (sets ``input_shape``).
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Example:
+
+    >>> e = layers.embedding(input_dim=10, output_dim=4)
+    >>> e(tw.tensor([[1, 2, 3]], dtype="int32")).shape
+    (1, 3, 4)
+    """
 
     def __init__(
         self,
@@ -392,7 +497,16 @@ class Embedding(Layer):
 
 
 class GaussianNoise(Layer):
-    """During training, add zero-mean normal noise of standard deviation ``stddev``."""
+    """During training, add zero-mean normal noise of standard deviation ``stddev``.
+
+    Inference passes the input through.
+
+    Args:
+        stddev: The noise's standard deviation.
+        seed: A seed for the noise.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+    """
 
     supports_masking = True
 
@@ -411,7 +525,17 @@ class GaussianNoise(Layer):
 
 
 class AlphaDropout(Layer):
-    """Dropout that keeps the self-normalising mean and variance (for selu networks)."""
+    """Dropout that keeps the self-normalising mean and variance (for selu networks).
+
+    Active only in training (``fit``); inference passes the input through.
+
+    Args:
+        rate: The drop probability, in ``[0, 1)``.
+        noise_shape: The mask's shape, broadcast against the input.
+        seed: A seed for the masks.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+    """
 
     supports_masking = True
     _ALPHA = 1.6732632423543772848170429916717
