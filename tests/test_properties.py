@@ -20,6 +20,7 @@ Settings: ``_strategies.PROPS`` (15 examples per op and backend, derandomized, n
 from __future__ import annotations
 
 import math
+import types
 
 import numpy as np
 import pytest
@@ -44,6 +45,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import engine as tw
+import engine.ops as tw_ops
 
 DTYPES = ("float32", "int32", "bool")
 _erf = np.vectorize(math.erf, otypes=[np.float64])
@@ -1465,3 +1467,339 @@ def test_categorical_crossentropy(backend, data):
             np.abs(t) * (np.abs(np.log(np.where(np.isfinite(c), c, 1))) + 1), axis=axis
         )
     assert_matches(out, exp, "float32", rtol=1e-4, atol=tol)
+
+
+# =============================================================================================
+# Creation, conversion and shape helpers
+# =============================================================================================
+_VALUE = {"float32": floats(), "int32": ints(), "bool": st.booleans()}
+
+
+@PROPS
+@given(data=st.data())
+@pytest.mark.parametrize("op", ["fill", "zeros", "ones", "zeros_like", "ones_like"])
+def test_fill_family(backend, op, data):
+    shape = data.draw(shapes(), label="shape")
+    dt = data.draw(st.sampled_from(DTYPES), label="dtype")
+    if op == "fill":
+        value = data.draw(_VALUE[dt], label="value")
+        if isinstance(value, float) or data.draw(st.booleans(), label="dtype given"):
+            out = tw.fill(shape, value, dt)
+        else:
+            # without a dtype: bools stay bool, every number is float32 (TF.js)
+            out, dt = tw.fill(shape, value), "bool" if isinstance(value, bool) else "float32"
+        exp = np.full(shape, value, dtype=np.float64 if dt == "float32" else np_dtype(dt))
+    elif op in ("zeros", "ones"):
+        out = getattr(tw, op)(shape, dt)
+        exp = np.full(shape, op == "ones").astype(np_dtype(dt))
+    else:
+        x = array(data, dt, shape)
+        out = getattr(tw, op)(tw.tensor(x))
+        exp = np.full(shape, op == "ones_like").astype(np_dtype(dt))
+    assert_matches(out, exp, dt)
+
+
+@PROPS
+@given(data=st.data())
+def test_eye(backend, data):
+    n = data.draw(st.integers(0, 4), label="rows")
+    m = data.draw(st.one_of(st.none(), st.integers(0, 4)), label="columns")
+    dt = data.draw(st.sampled_from(DTYPES), label="dtype")
+    assert_matches(tw.eye(n, m, dt), np.eye(n, m).astype(np_dtype(dt)), dt)
+
+
+@PROPS
+@given(data=st.data())
+def test_range(backend, data):
+    dt = data.draw(st.sampled_from(("float32", "int32")), label="dtype")
+    start, stop = data.draw(st.integers(-5, 5)), data.draw(st.integers(-5, 5))
+    step = data.draw(st.sampled_from([1, 2, -1, -3] + ([0.5, -0.25] if dt == "float32" else [])))
+    if data.draw(st.booleans(), label="stop omitted") and step == 1:
+        out, start, stop = tw.range(stop, dtype=dt), 0, stop
+    else:
+        out = tw.range(start, stop, step, dt)
+    n = max(math.ceil((stop - start) / step), 0)  # TF.js: start + i*step for i < n
+    assert_matches(out, start + np.arange(n) * step, dt)
+    with pytest.raises(ValueError, match="step"):
+        tw.range(start, stop, 0)
+
+
+@PROPS
+@given(data=st.data())
+def test_linspace(backend, data):
+    start, stop = (float(np.float32(data.draw(st.floats(-10, 10)))) for _ in range(2))
+    num = data.draw(st.integers(1, 6), label="num")
+    exp = start + np.arange(num) * ((stop - start) / (num - 1) if num > 1 else 0.0)
+    if num > 1:
+        exp[-1] = stop
+    assert_matches(
+        tw.linspace(start, stop, num), exp, "float32", atol=ATOL + 1e-6 * abs(stop - start)
+    )
+    with pytest.raises(ValueError, match="num"):
+        tw.linspace(start, stop, 0)
+
+
+@PROPS
+@given(data=st.data())
+@pytest.mark.parametrize("op", ["tensor", "scalar", "as_tensor", "variable"])
+def test_tensor_constructors(backend, op, data):
+    dt = data.draw(st.sampled_from(DTYPES), label="dtype")
+    shape = data.draw(shapes(), label="shape") if op != "scalar" else ()
+    x = array(data, dt, shape)
+    given_dt = data.draw(st.booleans(), label="dtype given")
+    if op == "tensor":
+        form = data.draw(st.sampled_from(["ndarray", "list", "flat+shape"]), label="form")
+        if form == "ndarray":
+            out = tw.tensor(x, None, dt if given_dt else None)  # numpy arrays keep their kind
+        elif form == "list":
+            # Python numbers are float32 unless a dtype is given; Python bools are bool
+            out = tw.tensor(x.tolist(), None, dt if given_dt else None)
+            if not given_dt and dt == "int32":
+                dt = "float32"
+        else:
+            out = tw.tensor(x.reshape(-1), list(shape), dt)
+    elif op == "scalar":
+        v = x.item()
+        out = tw.scalar(v, dt if given_dt or dt == "int32" else None)
+    elif op == "as_tensor":
+        t = tw.as_tensor(tw.tensor(x))
+        assert_matches(t, x, dt)
+        # a Python scalar takes a given dtype when that loses nothing (weak typing)
+        v = x.reshape(-1)[0].item() if x.size else {"float32": 1.5, "int32": 2, "bool": True}[dt]
+        target = data.draw(st.sampled_from(DTYPES), label="weak dtype")
+        out = tw.as_tensor(v, target)
+        rank = {"bool": 0, "int32": 1, "float32": 2}
+        dt = target if rank[target] >= rank[dt] else ("int32" if dt == "int32" else "float32")
+        x = np.asarray(v)
+    else:
+        trainable = data.draw(st.booleans(), label="trainable")
+        out = tw.variable(tw.tensor(x), trainable, None, dt if given_dt else None)
+        assert isinstance(out, tw.Variable) and out.trainable == trainable
+    exp = x.astype(np.float64) if dt == "float32" else x.astype(np_dtype(dt))
+    assert_matches(out, exp, dt)
+
+
+@PROPS
+@given(data=st.data())
+@pytest.mark.parametrize("op", ["random_uniform", "random_normal", "truncated_normal"])
+def test_random(backend, op, data):
+    shape = data.draw(shapes(), label="shape")
+    seed = data.draw(st.integers(0, 2**31 - 1), label="seed")
+    dt = data.draw(
+        st.sampled_from(("float32", "int32")) if op == "random_uniform" else st.just("float32")
+    )
+    a, b = sorted(
+        data.draw(st.tuples(st.integers(-5, 5), st.integers(-5, 5)).filter(lambda p: p[0] != p[1]))
+    )
+    out = getattr(tw, op)(shape, a, b if op == "random_uniform" else abs(b) + 1, dt, seed)
+    # documented: drawn on the host from numpy's Philox(seed), so equal on every backend
+    g = np.random.Generator(np.random.Philox(seed))
+    if op == "random_uniform":
+        exp = g.integers(a, b, size=shape) if dt == "int32" else g.uniform(a, b, size=shape)
+        assert np.all((out.numpy() >= a) & (out.numpy() <= b))
+        assert_matches(out, exp, dt, rtol=0, atol=0)
+    elif op == "random_normal":
+        assert_matches(out, g.normal(a, abs(b) + 1, size=shape), "float32", rtol=0, atol=0)
+    else:
+        v = out.numpy().astype(np.float64)
+        assert out.shape == shape and out.dtype == "float32"
+        assert np.all(np.abs(v - a) <= 2 * (abs(b) + 1) * (1 + 1e-6)), "truncated at 2 stddev"
+        with tw.backend_scope("numpy"):
+            ref = tw.truncated_normal(shape, a, abs(b) + 1, "float32", seed).numpy()
+        assert_matches(out, ref.astype(np.float64), "float32", rtol=0, atol=0)
+
+
+@PROPS
+@given(data=st.data())
+@pytest.mark.parametrize("op", ["set_seed", "rng"])
+def test_seeding(backend, op, data):
+    seed = data.draw(st.integers(0, 2**31 - 1), label="seed")
+    if op == "rng":
+        a, b = tw.rng(seed).random(4), tw.rng(seed).random(4)
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, np.random.Generator(np.random.Philox(seed)).random(4))
+        return
+    shape = data.draw(shapes(min_dims=1, min_side=1), label="shape")
+    try:
+        tw.set_seed(seed)
+        first = [tw.random_uniform(shape).numpy() for _ in range(2)]
+        tw.set_seed(seed)
+        again = [tw.random_uniform(shape).numpy() for _ in range(2)]
+    finally:
+        tw.set_seed(None)
+    for f, a in zip(first, again, strict=True):
+        np.testing.assert_array_equal(f, a)
+    assert first[0].size < 3 or not np.array_equal(first[0], first[1]), "the sequence advances"
+
+
+@given(data=st.data())
+@PROPS
+def test_broadcast_shapes(data):
+    shp = data.draw(broadcast_pair(), label="shapes")
+    a, b = shp.input_shapes
+    assert tw.broadcast_shapes(a, b) == shp.result_shape == np.broadcast_shapes(a, b)
+    if a and a[-1] not in (0, 1):
+        with pytest.raises(ValueError, match="broadcast"):
+            tw.broadcast_shapes(a, a[:-1] + (a[-1] + 1,))
+
+
+@PROPS
+@given(data=st.data())
+def test_sum_to_shape(backend, data):
+    src, target = data.draw(_broadcast_target(), label="shapes")
+    g = array(data, "float32", target, floats(-10, 10, SUM_EDGES))
+    extra = len(target) - len(src)
+    axes = tuple(range(extra)) + tuple(
+        extra + i for i, s in enumerate(src) if s == 1 and target[extra + i] != 1
+    )
+    with np.errstate(invalid="ignore"):
+        exp = (
+            np.sum(_f64(g), axis=axes, keepdims=True).reshape(src) if axes else _f64(g).reshape(src)
+        )
+    tol = sum_atol(_f64(g), axes, True).reshape(src) if axes else ATOL
+    assert_matches(tw.sum_to_shape(tw.tensor(g), src), exp, "float32", atol=tol)
+
+
+# =============================================================================================
+# Coverage: every public op has a property (or a reasoned exclusion)
+# =============================================================================================
+def _table(test, names):
+    return {n: test for n in names}
+
+
+PROPERTIES = {
+    **_table(test_unary, [*UNARY, "unary"]),
+    **_table(test_binary, [*BINARY_OPS, "binary"]),
+    "where": test_where,
+    "clip_by_value": test_clip_by_value,
+    **_table(test_activation, ACTIVATIONS),
+    "prelu": test_prelu,
+    "softmax": test_softmax,
+    "log_softmax": test_softmax,
+    **_table(test_reduce, [*REDUCE, "mean"]),
+    "argmax": test_arg_reduce,
+    "argmin": test_arg_reduce,
+    "cumsum": test_cumsum,
+    **_table(test_reduce_composites, ["logsumexp", "moments", "norm"]),
+    "reshape": test_reshape,
+    "transpose": test_transpose,
+    "expand_dims": test_expand_dims,
+    "squeeze": test_squeeze,
+    "concat": test_concat,
+    "stack": test_stack,
+    "unstack": test_unstack,
+    "split": test_split,
+    "slice": test_slice,
+    "strided_slice_index": test_strided_slice_index,
+    "reverse": test_reverse,
+    "tile": test_tile,
+    "pad": test_pad,
+    "broadcast_to": test_broadcast_to,
+    "cast": test_cast,
+    "identity": test_identity,
+    "stop_gradient": test_identity,
+    "top_k": test_top_k,
+    "gather": test_gather,
+    "gather_nd": test_gather_nd,
+    "scatter_nd": test_scatter_nd,
+    "scatter_add": test_scatter_add,
+    "one_hot": test_one_hot,
+    "matmul": test_matmul,
+    "dot": test_dot_outer,
+    "outer": test_dot_outer,
+    "fused_matmul": test_fused_matmul,
+    "conv2d": test_conv2d,
+    "fused_conv2d": test_conv2d,
+    "conv1d": test_conv1d,
+    "conv2d_transpose": test_conv_transpose,
+    "conv2d_input_grad": test_conv_transpose,
+    "depthwise_conv2d": test_depthwise_separable,
+    "separable_conv2d": test_depthwise_separable,
+    "max_pool": test_pool,
+    "avg_pool": test_pool,
+    "batch_norm": test_batch_norm,
+    "dropout": test_dropout,
+    "local_response_normalization": test_local_response_normalization,
+    "conv_output_size": test_conv_output_size,
+    "categorical_crossentropy": test_categorical_crossentropy,
+    **_table(test_fill_family, ["fill", "zeros", "ones", "zeros_like", "ones_like"]),
+    "eye": test_eye,
+    "range": test_range,
+    "linspace": test_linspace,
+    **_table(test_tensor_constructors, ["tensor", "scalar", "as_tensor", "variable"]),
+    **_table(test_random, ["random_uniform", "random_normal", "truncated_normal"]),
+    "set_seed": test_seeding,
+    "rng": test_seeding,
+    "broadcast_shapes": test_broadcast_shapes,
+    "sum_to_shape": test_sum_to_shape,
+}
+
+#: Public names of engine.ops that are not ops, with the reason they have no property.
+EXCLUDED = {
+    "FUSED_ACTIVATIONS": "a constant (the activation names); test_fused_matmul and "
+    "test_conv2d draw every entry and check the table matches FUSED_ACT",
+}
+
+#: Names in ``engine.__all__`` beyond ``engine.ops``: the API around ops, not ops on values.
+NON_OP_API = {
+    **dict.fromkeys(
+        [
+            "Tape",
+            "custom_grad",
+            "grad",
+            "grads",
+            "value_and_grad",
+            "value_and_grads",
+            "variable_grads",
+        ],
+        "autodiff: tests/test_gradients.py checks gradients against central differences",
+    ),  # fmt: skip
+    **dict.fromkeys(
+        ["dispose", "keep", "memory", "tidied", "tidy"], "memory accounting: tests/test_memory.py"
+    ),
+    **dict.fromkeys(
+        [
+            "BackendError",
+            "ENV_VAR",
+            "backend",
+            "backend_scope",
+            "find_backend",
+            "get_backend",
+            "list_backends",
+            "register_backend",
+            "remove_backend",
+            "set_backend",
+        ],
+        "the backend registry: tests/test_registry.py",
+    ),  # fmt: skip
+    **dict.fromkeys(["DTYPES", "Tensor", "Variable"], "types: tests/test_tensor.py"),
+    "epsilon": "a constant (1e-7): tests/test_losses.py",
+}
+
+
+def public_ops() -> set[str]:
+    """Every public op name: ``engine.ops.__all__`` less its submodules."""
+    return {n for n in tw_ops.__all__ if not isinstance(getattr(tw_ops, n), types.ModuleType)}
+
+
+def test_every_public_op_has_a_property():
+    ops = public_ops()
+    missing = sorted(ops - set(PROPERTIES) - set(EXCLUDED) - {"stop_gradient"})
+    assert not missing, (
+        f"public ops without a property test (add one, or a reasoned EXCLUDED entry): {missing}"
+    )
+    stale = sorted((set(PROPERTIES) | set(EXCLUDED)) - ops - {"stop_gradient"})
+    assert not stale, f"PROPERTIES/EXCLUDED name ops that are not public: {stale}"
+    assert not set(PROPERTIES) & set(EXCLUDED)
+    for name, test in PROPERTIES.items():
+        assert callable(getattr(tw, name)), name
+        assert test.__name__.startswith("test_"), name
+
+
+def test_every_engine_export_is_an_op_or_listed():
+    # engine.ops.__all__ (built from dir()) also exports its submodules; they are not ops
+    extra = {n for n in tw.__all__ if not isinstance(getattr(tw, n), types.ModuleType)}
+    extra -= public_ops() | set(EXCLUDED)
+    unlisted = sorted(extra - set(NON_OP_API) - set(PROPERTIES))
+    assert not unlisted, f"engine.__all__ names neither ops nor in NON_OP_API: {unlisted}"
+    assert not sorted(set(NON_OP_API) - set(tw.__all__)), "NON_OP_API lists names engine lacks"
