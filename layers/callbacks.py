@@ -16,6 +16,7 @@ from typing import Any
 
 import engine as tw
 from engine.dtypes import as_int
+from engine.hints import did_you_mean
 
 Logs = dict[str, float]
 
@@ -156,7 +157,8 @@ class History(Callback):
 def _mode_op(mode: str, monitor: str, who: str) -> Callable[[float, float], bool]:
     mode = mode.lower()
     if mode not in ("auto", "min", "max"):
-        raise ValueError(f"{who}: mode must be 'auto', 'min' or 'max', got {mode!r}")
+        hint = did_you_mean(mode, ("auto", "min", "max"))
+        raise ValueError(f"{who}: mode must be 'auto', 'min' or 'max', got {mode!r}{hint}")
     if mode == "max" or (mode == "auto" and "acc" in monitor):
         return lambda a, b: a > b
     return lambda a, b: a < b

@@ -14,6 +14,7 @@ import numpy as np
 
 import engine as tw
 from engine import Tensor
+from engine.hints import did_you_mean
 from layers.utils import canonical, lookup, prod
 
 
@@ -167,10 +168,14 @@ class VarianceScaling(Initializer):
         mode = _snake(mode)
         distribution = _snake(distribution)
         if mode not in self._MODES:
-            raise ValueError(f"VarianceScaling: mode must be one of {self._MODES}, got {mode!r}")
+            raise ValueError(
+                f"VarianceScaling: mode must be one of {self._MODES}, got {mode!r}"
+                + did_you_mean(mode, self._MODES)
+            )
         if distribution not in self._DISTS:
             raise ValueError(
                 f"VarianceScaling: distribution must be one of {self._DISTS}, got {distribution!r}"
+                + did_you_mean(distribution, self._DISTS)
             )
         self.scale, self.mode, self.distribution, self.seed = float(scale), mode, distribution, seed
 

@@ -71,7 +71,8 @@ def normalize_shape(shape: Any) -> Shape:
 def check_padding(padding: str) -> str:
     p = str(padding).lower()
     if p not in ("valid", "same"):
-        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+        hint = did_you_mean(p, ("valid", "same"))
+        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}{hint}")
     return p
 
 

@@ -296,6 +296,20 @@ def test_unknown_identifiers_suggest_the_closest_name(lookup, wrong, right):
         lookup(wrong)
 
 
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: layers.conv2d(filters=1, kernel_size=1, padding="vaild"), "'valid'"),
+        (lambda: layers.initializers.VarianceScaling(mode="fan_ni"), "'fan_in'"),
+        (lambda: layers.initializers.VarianceScaling(distribution="unifrom"), "'uniform'"),
+        (lambda: layers.callbacks.EarlyStopping(mode="mx"), "'max'"),
+    ],
+)
+def test_option_strings_suggest_the_closest_value(make, match):
+    with pytest.raises(ValueError, match=rf"did you mean {match}\?"):
+        make()
+
+
 def test_compile_and_topology_carry_the_hint(numpy_scope):
     m = layers.sequential([layers.dense(units=1, input_shape=[3])])
     with pytest.raises(ValueError, match=r"did you mean 'adam'"):
