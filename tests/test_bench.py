@@ -504,3 +504,47 @@ def test_plot_figure_has_whiskers_subtitle_and_notes():
         import matplotlib.pyplot as plt
 
         plt.close(fig)
+
+
+class FakeWorkload:
+    """A workload whose calls only advance a fake clock by the given durations."""
+
+    name, group, unit, tolerance = "fake", "fake", "GB/s", 1e-4
+
+    def __init__(self, durations):
+        self.durations, self.now = list(durations), 0.0
+
+    def clock(self):
+        return self.now
+
+    def prepare(self, target):
+        from bench.common import Prepared
+
+        def call():
+            self.now += self.durations.pop(0)
+            return 0
+
+        return Prepared(call=call, check=lambda out, i: 0.0)
+
+
+@pytest.mark.parametrize(
+    "extra_budget, n, sampling, warnings",
+    [(2.0, 5, "settled", []), (0.0, 3, "time", ["noisy"])],  # 5th sample settles the spread
+)
+def test_measure_wires_sampler_budget_and_warnings(monkeypatch, extra_budget, n, sampling,
+                                                   warnings):  # fmt: skip
+    from bench.common import Target
+
+    # first call, warm-up, then samples of 10 ms (an inner loop of 1 call each)
+    work = FakeWorkload([0.01, 0.01, 0.01, 0.02, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01])
+    monkeypatch.setattr(runner.time, "perf_counter", work.clock)
+    cfg = runner.Config.make(True, extra_budget_s=extra_budget)
+    monkeypatch.setattr(stats, "is_loaded", lambda load, cpus: False)  # the real load varies
+    res = runner.measure(work, Target("numpy", "backend"), cfg)
+    assert res.status == "ok" and res.inner == 1
+    assert res.repeats == n == len(res.samples_s) and res.sampling == sampling
+    assert res.samples_s == pytest.approx([0.01, 0.02, 0.01, 0.01, 0.01][:n])
+    assert res.max_s == pytest.approx(0.02) and res.min_s == pytest.approx(0.01)
+    assert res.warnings == warnings
+    assert cfg.extra_spent_s == pytest.approx(0.02 if n == 5 else 0.0)
+    assert set(res.load) == {"window_s", "other_cpus", "own_cpus", "steal_cpus", "loadavg_1m"}
