@@ -150,7 +150,36 @@ class _Conv(Layer):
 
 
 class Conv2D(_Conv):
-    """2-D convolution; kernel (kh, kw, in_channels, filters)."""
+    """2-D convolution over ``(batch, height, width, channels)`` images (TF.js ``tf.layers.conv2d``).
+
+    The kernel has shape ``(kh, kw, in_channels, filters)``.
+
+    Args:
+        filters: The number of output channels.
+        kernel_size: The window, an int or ``(kh, kw)``.
+        strides: The stride, an int or ``(sh, sw)``.
+        padding: ``"valid"`` (no padding) or ``"same"`` (output size ``ceil(in / stride)``).
+        data_format: ``"channels_last"`` (``None`` means the same); ``"channels_first"`` raises
+            ``ValueError``.
+        dilation_rate: The dilation, an int or ``(sh, sw)``.
+        activation: Activation name or callable applied to the output (``None``: linear).
+        use_bias: Whether to add a bias per output channel.
+        kernel_initializer: Initializer for the kernel (default ``"glorotNormal"``).
+        bias_initializer: Initializer for the bias.
+        kernel_regularizer: Penalty on the kernel.
+        bias_regularizer: Penalty on the bias.
+        activity_regularizer: Penalty on the output.
+        kernel_constraint: Constraint on the kernel.
+        bias_constraint: Constraint on the bias.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Example:
+
+    >>> conv = layers.conv2d(filters=8, kernel_size=3, padding="same", activation="relu")
+    >>> conv(tw.ones([1, 28, 28, 1])).shape
+    (1, 28, 28, 8)
+    """
 
     rank = 2
 
@@ -184,7 +213,35 @@ class Conv2D(_Conv):
 
 
 class Conv1D(_Conv):
-    """1-D convolution over (batch, steps, channels); kernel (k, in_channels, filters)."""
+    """1-D convolution over ``(batch, steps, channels)`` (TF.js ``tf.layers.conv1d``).
+
+    The kernel has shape ``(kernel_size, in_channels, filters)``.
+
+    Args:
+        filters: The number of output channels.
+        kernel_size: The window length (an int or a one-element sequence).
+        strides: The stride, an int.
+        padding: ``"valid"`` (no padding) or ``"same"`` (output size ``ceil(in / stride)``).
+        data_format: ``"channels_last"`` (``None`` means the same); ``"channels_first"`` raises
+            ``ValueError``.
+        dilation_rate: The dilation, an int.
+        activation: Activation name or callable applied to the output (``None``: linear).
+        use_bias: Whether to add a bias per output channel.
+        kernel_initializer: Initializer for the kernel (default ``"glorotNormal"``).
+        bias_initializer: Initializer for the bias.
+        kernel_regularizer: Penalty on the kernel.
+        bias_regularizer: Penalty on the bias.
+        activity_regularizer: Penalty on the output.
+        kernel_constraint: Constraint on the kernel.
+        bias_constraint: Constraint on the bias.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Example:
+
+    >>> layers.conv1d(filters=4, kernel_size=3)(tw.ones([2, 10, 1])).shape
+    (2, 8, 4)
+    """
 
     rank = 1
 
@@ -243,7 +300,35 @@ class Conv1D(_Conv):
 
 
 class Conv2DTranspose(_Conv):
-    """Transposed 2-D convolution; kernel (kh, kw, filters, in_channels), as TF.js."""
+    """Transposed 2-D convolution (TF.js ``tf.layers.conv2dTranspose``), e.g. to upsample.
+
+    The kernel has shape ``(kh, kw, filters, in_channels)``, as TF.js.
+
+    Args:
+        filters: The number of output channels.
+        kernel_size: The window, an int or ``(kh, kw)``.
+        strides: The stride, an int or ``(sh, sw)``.
+        padding: ``"valid"`` (no padding) or ``"same"`` (output size ``ceil(in / stride)``).
+        data_format: ``"channels_last"`` (``None`` means the same); ``"channels_first"`` raises
+            ``ValueError``.
+        dilation_rate: The dilation, an int or ``(sh, sw)``.
+        activation: Activation name or callable applied to the output (``None``: linear).
+        use_bias: Whether to add a bias per output channel.
+        kernel_initializer: Initializer for the kernel (default ``"glorotNormal"``).
+        bias_initializer: Initializer for the bias.
+        kernel_regularizer: Penalty on the kernel.
+        bias_regularizer: Penalty on the bias.
+        activity_regularizer: Penalty on the output.
+        kernel_constraint: Constraint on the kernel.
+        bias_constraint: Constraint on the bias.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Example:
+
+    >>> layers.conv2d_transpose(filters=2, kernel_size=2, strides=2)(tw.ones([1, 4, 4, 3])).shape
+    (1, 8, 8, 2)
+    """
 
     rank = 2
 
@@ -284,7 +369,36 @@ class Conv2DTranspose(_Conv):
 
 
 class DepthwiseConv2D(_Conv):
-    """Per-channel 2-D convolution; depthwise_kernel (kh, kw, in_channels, depth_multiplier)."""
+    """Per-channel 2-D convolution (TF.js ``tf.layers.depthwiseConv2d``).
+
+    The depthwise kernel has shape ``(kh, kw, in_channels, depth_multiplier)``; the output has
+    ``in_channels * depth_multiplier`` channels.
+
+    Args:
+        kernel_size: The window, an int or ``(kh, kw)``.
+        depth_multiplier: Output channels per input channel.
+        depthwise_initializer: Initializer for the depthwise kernel.
+        depthwise_regularizer: Penalty on it.
+        depthwise_constraint: Constraint on it.
+        strides: The stride, an int or ``(sh, sw)``.
+        padding: ``"valid"`` (no padding) or ``"same"`` (output size ``ceil(in / stride)``).
+        data_format: ``"channels_last"`` (``None`` means the same); ``"channels_first"`` raises
+            ``ValueError``.
+        dilation_rate: The dilation, an int or ``(sh, sw)``.
+        activation: Activation name or callable applied to the output (``None``: linear).
+        use_bias: Whether to add a bias per output channel.
+        bias_initializer: Initializer for the bias.
+        bias_regularizer: Penalty on the bias.
+        activity_regularizer: Penalty on the output.
+        bias_constraint: Constraint on the bias.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Example:
+
+    >>> layers.depthwise_conv2d(kernel_size=3, depth_multiplier=2)(tw.ones([1, 5, 5, 3])).shape
+    (1, 3, 3, 6)
+    """
 
     rank = 2
 
@@ -345,7 +459,38 @@ class DepthwiseConv2D(_Conv):
 
 
 class SeparableConv2D(_Conv):
-    """Depthwise convolution then a 1x1 pointwise convolution to ``filters`` channels."""
+    """A depthwise convolution then a 1x1 pointwise convolution to ``filters`` channels (TF.js
+    ``tf.layers.separableConv2d``).
+
+    Args:
+        filters: The number of output channels.
+        kernel_size: The window, an int or ``(kh, kw)``.
+        depth_multiplier: Depthwise output channels per input channel.
+        depthwise_initializer: Initializer for the depthwise kernel.
+        pointwise_initializer: Initializer for the pointwise kernel.
+        depthwise_regularizer: Penalty on the depthwise kernel.
+        pointwise_regularizer: Penalty on the pointwise kernel.
+        depthwise_constraint: Constraint on the depthwise kernel.
+        pointwise_constraint: Constraint on the pointwise kernel.
+        strides: The stride, an int or ``(sh, sw)``.
+        padding: ``"valid"`` (no padding) or ``"same"`` (output size ``ceil(in / stride)``).
+        data_format: ``"channels_last"`` (``None`` means the same); ``"channels_first"`` raises
+            ``ValueError``.
+        dilation_rate: The dilation, an int or ``(sh, sw)``.
+        activation: Activation name or callable applied to the output (``None``: linear).
+        use_bias: Whether to add a bias per output channel.
+        bias_initializer: Initializer for the bias.
+        bias_regularizer: Penalty on the bias.
+        activity_regularizer: Penalty on the output.
+        bias_constraint: Constraint on the bias.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Example:
+
+    >>> layers.separable_conv2d(filters=4, kernel_size=3)(tw.ones([1, 5, 5, 3])).shape
+    (1, 3, 3, 4)
+    """
 
     rank = 2
 
@@ -423,7 +568,20 @@ class SeparableConv2D(_Conv):
 
 
 class ZeroPadding2D(Layer):
-    """Pad rows and columns with zeros: ``padding`` = n, (rows, cols) or ((top, bottom), (left, right))."""
+    """Pad rows and columns of ``(batch, height, width, channels)`` with zeros.
+
+    Args:
+        padding: ``n``, ``(rows, cols)`` or ``((top, bottom), (left, right))``.
+        data_format: ``"channels_last"`` (``None`` means the same); ``"channels_first"`` raises
+            ``ValueError``.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Example:
+
+    >>> layers.zero_padding2d(padding=(1, 2))(tw.ones([1, 2, 2, 1])).shape
+    (1, 4, 6, 1)
+    """
 
     ndim = 4
 
@@ -464,7 +622,24 @@ class ZeroPadding2D(Layer):
 
 
 class UpSampling2D(Layer):
-    """Upsample rows and columns by ``size``: repeat them (``nearest``) or interpolate (``bilinear``)."""
+    """Upsample rows and columns by ``size``: repeat them (``nearest``) or interpolate (``bilinear``).
+
+    Args:
+        size: The factors, an int or ``(rows, cols)``.
+        data_format: ``"channels_last"`` (``None`` means the same); ``"channels_first"`` raises
+            ``ValueError``.
+        interpolation: ``"nearest"`` or ``"bilinear"``.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Raises:
+        ValueError: An unknown ``interpolation``.
+
+    Example:
+
+    >>> layers.up_sampling2d(size=2)(tw.ones([1, 2, 3, 1])).shape
+    (1, 4, 6, 1)
+    """
 
     ndim = 4
 
