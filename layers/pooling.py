@@ -68,26 +68,89 @@ class _Pooling(Layer):
 
 
 class MaxPooling1D(_Pooling):
-    """Max over windows of ``pool_size`` steps of (batch, steps, channels)."""
+    """Max over windows of ``pool_size`` steps of ``(batch, steps, channels)`` (TF.js
+    ``tf.layers.maxPooling1d``).
+
+    Args:
+        pool_size: The window, an int.
+        strides: The stride, an int (default ``pool_size``).
+        padding: ``"valid"`` or ``"same"``.
+        data_format: ``"channels_last"`` (``None`` means the same); ``"channels_first"`` raises
+            ``ValueError``.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Example:
+
+    >>> layers.max_pooling1d(pool_size=3)(tw.ones([1, 6, 2])).shape
+    (1, 2, 2)
+    """
 
     rank, mode = 1, "max"
 
 
 class AveragePooling1D(_Pooling):
-    """Mean over windows of ``pool_size`` steps of (batch, steps, channels)."""
+    """Mean over windows of ``pool_size`` steps of ``(batch, steps, channels)`` (TF.js
+    ``tf.layers.averagePooling1d``).
+
+    Args:
+        pool_size: The window, an int.
+        strides: The stride, an int (default ``pool_size``).
+        padding: ``"valid"`` or ``"same"``.
+        data_format: ``"channels_last"`` (``None`` means the same); ``"channels_first"`` raises
+            ``ValueError``.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Example:
+
+    >>> layers.average_pooling1d(pool_size=2)(tw.ones([1, 6, 3])).shape
+    (1, 3, 3)
+    """
 
     rank, mode = 1, "avg"
 
 
 class MaxPooling2D(_Pooling):
-    """Max over ``pool_size`` windows of (batch, height, width, channels)."""
+    """Max over ``pool_size`` windows of ``(batch, height, width, channels)`` (TF.js
+    ``tf.layers.maxPooling2d``).
+
+    Args:
+        pool_size: The window, an int or ``(ph, pw)``.
+        strides: The stride, an int or ``(ph, pw)`` (default ``pool_size``).
+        padding: ``"valid"`` or ``"same"``.
+        data_format: ``"channels_last"`` (``None`` means the same); ``"channels_first"`` raises
+            ``ValueError``.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Example:
+
+    >>> layers.max_pooling2d(pool_size=2, strides=2)(tw.ones([1, 28, 28, 8])).shape
+    (1, 14, 14, 8)
+    """
 
     rank, mode = 2, "max"
 
 
 class AveragePooling2D(_Pooling):
-    """Mean over ``pool_size`` windows of (batch, height, width, channels); 'same' padding
-    cells are left out of the count."""
+    """Mean over ``pool_size`` windows of ``(batch, height, width, channels)``; ``"same"``
+    padding cells are left out of the count (TF.js ``tf.layers.averagePooling2d``).
+
+    Args:
+        pool_size: The window, an int or ``(ph, pw)``.
+        strides: The stride, an int or ``(ph, pw)`` (default ``pool_size``).
+        padding: ``"valid"`` or ``"same"``.
+        data_format: ``"channels_last"`` (``None`` means the same); ``"channels_first"`` raises
+            ``ValueError``.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Example:
+
+    >>> layers.average_pooling2d(pool_size=2)(tw.ones([1, 4, 4, 3])).shape
+    (1, 2, 2, 3)
+    """
 
     rank, mode = 2, "avg"
 
@@ -126,24 +189,78 @@ class _GlobalPooling(Layer):
 
 
 class GlobalAveragePooling1D(_GlobalPooling):
-    """Mean over the steps of (batch, steps, channels)."""
+    """Mean over the steps of ``(batch, steps, channels)`` (TF.js ``globalAveragePooling1d``).
+
+    Args:
+        data_format: ``"channels_last"`` (``None`` means the same); ``"channels_first"`` raises
+            ``ValueError``.
+        keepdims: Keep the pooled axes with size 1.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Example:
+
+    >>> layers.global_average_pooling1d()(tw.ones([2, 5, 3])).shape
+    (2, 3)
+    """
 
     rank, mode = 1, "avg"
 
 
 class GlobalMaxPooling1D(_GlobalPooling):
-    """Max over the steps of (batch, steps, channels)."""
+    """Max over the steps of ``(batch, steps, channels)`` (TF.js ``globalMaxPooling1d``).
+
+    Args:
+        data_format: ``"channels_last"`` (``None`` means the same); ``"channels_first"`` raises
+            ``ValueError``.
+        keepdims: Keep the pooled axes with size 1.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Example:
+
+    >>> layers.global_max_pooling1d(keepdims=True)(tw.ones([2, 5, 3])).shape
+    (2, 1, 3)
+    """
 
     rank, mode = 1, "max"
 
 
 class GlobalAveragePooling2D(_GlobalPooling):
-    """Mean over height and width of (batch, height, width, channels)."""
+    """Mean over height and width of ``(batch, height, width, channels)`` (TF.js
+    ``globalAveragePooling2d``).
+
+    Args:
+        data_format: ``"channels_last"`` (``None`` means the same); ``"channels_first"`` raises
+            ``ValueError``.
+        keepdims: Keep the pooled axes with size 1.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Example:
+
+    >>> layers.global_average_pooling2d()(tw.ones([2, 4, 4, 3])).shape
+    (2, 3)
+    """
 
     rank, mode = 2, "avg"
 
 
 class GlobalMaxPooling2D(_GlobalPooling):
-    """Max over height and width of (batch, height, width, channels)."""
+    """Max over height and width of ``(batch, height, width, channels)`` (TF.js
+    ``globalMaxPooling2d``).
+
+    Args:
+        data_format: ``"channels_last"`` (``None`` means the same); ``"channels_first"`` raises
+            ``ValueError``.
+        keepdims: Keep the pooled axes with size 1.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Example:
+
+    >>> layers.global_max_pooling2d()(tw.ones([2, 4, 4, 3])).shape
+    (2, 3)
+    """
 
     rank, mode = 2, "max"
