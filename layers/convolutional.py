@@ -150,7 +150,8 @@ class _Conv(Layer):
 
 
 class Conv2D(_Conv):
-    """2-D convolution over ``(batch, height, width, channels)`` images (TF.js ``tf.layers.conv2d``).
+    """2-D convolution over ``(batch, height, width, channels)`` images (TF.js
+    ``tf.layers.conv2d``).
 
     The kernel has shape ``(kh, kw, in_channels, filters)``.
 
@@ -161,7 +162,7 @@ class Conv2D(_Conv):
         padding: ``"valid"`` (no padding) or ``"same"`` (output size ``ceil(in / stride)``).
         data_format: ``"channels_last"`` (``None`` means the same); ``"channels_first"`` raises
             ``ValueError``.
-        dilation_rate: The dilation, an int or ``(sh, sw)``.
+        dilation_rate: The dilation, an int or ``(dh, dw)``.
         activation: Activation name or callable applied to the output (``None``: linear).
         use_bias: Whether to add a bias per output channel.
         kernel_initializer: Initializer for the kernel (default ``"glorotNormal"``).
@@ -311,7 +312,7 @@ class Conv2DTranspose(_Conv):
         padding: ``"valid"`` (no padding) or ``"same"`` (output size ``ceil(in / stride)``).
         data_format: ``"channels_last"`` (``None`` means the same); ``"channels_first"`` raises
             ``ValueError``.
-        dilation_rate: The dilation, an int or ``(sh, sw)``.
+        dilation_rate: The dilation, an int or ``(dh, dw)``.
         activation: Activation name or callable applied to the output (``None``: linear).
         use_bias: Whether to add a bias per output channel.
         kernel_initializer: Initializer for the kernel (default ``"glorotNormal"``).
@@ -384,7 +385,7 @@ class DepthwiseConv2D(_Conv):
         padding: ``"valid"`` (no padding) or ``"same"`` (output size ``ceil(in / stride)``).
         data_format: ``"channels_last"`` (``None`` means the same); ``"channels_first"`` raises
             ``ValueError``.
-        dilation_rate: The dilation, an int or ``(sh, sw)``.
+        dilation_rate: The dilation, an int or ``(dh, dw)``.
         activation: Activation name or callable applied to the output (``None``: linear).
         use_bias: Whether to add a bias per output channel.
         bias_initializer: Initializer for the bias.
@@ -476,7 +477,7 @@ class SeparableConv2D(_Conv):
         padding: ``"valid"`` (no padding) or ``"same"`` (output size ``ceil(in / stride)``).
         data_format: ``"channels_last"`` (``None`` means the same); ``"channels_first"`` raises
             ``ValueError``.
-        dilation_rate: The dilation, an int or ``(sh, sw)``.
+        dilation_rate: The dilation, an int or ``(dh, dw)``.
         activation: Activation name or callable applied to the output (``None``: linear).
         use_bias: Whether to add a bias per output channel.
         bias_initializer: Initializer for the bias.
@@ -622,7 +623,8 @@ class ZeroPadding2D(Layer):
 
 
 class UpSampling2D(Layer):
-    """Upsample rows and columns by ``size``: repeat them (``nearest``) or interpolate (``bilinear``).
+    """Upsample rows and columns by ``size``: repeat them (``nearest``) or interpolate
+    (``bilinear``).
 
     Args:
         size: The factors, an int or ``(rows, cols)``.
