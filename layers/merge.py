@@ -47,14 +47,36 @@ class _Merge(Layer):
 
 
 class Add(_Merge):
-    """Sum of the inputs."""
+    """Elementwise sum of the inputs (TF.js ``tf.layers.add``).
+
+    Args:
+        **kwargs: Layer arguments (``name``, ``dtype``, ...; see ``Layer``).
+
+    Call it on a list of at least two tensors (or symbolic tensors) of one shape.
+
+    Example:
+
+    >>> layers.Add()([tw.ones([2, 3]), tw.ones([2, 3])]).tolist()
+    [[2.0, 2.0, 2.0], [2.0, 2.0, 2.0]]
+    """
 
     def _merge(self, a, b):
         return tw.add(a, b)
 
 
 class Subtract(_Merge):
-    """First input minus the second."""
+    """The first input minus the second (exactly two inputs).
+
+    Args:
+        **kwargs: Layer arguments (``name``, ``dtype``, ...; see ``Layer``).
+
+    Call it on a list of at least two tensors (or symbolic tensors) of one shape.
+
+    Example:
+
+    >>> layers.Subtract()([tw.ones([1, 2]), tw.ones([1, 2])]).tolist()
+    [[0.0, 0.0]]
+    """
 
     def check_input_shape(self, input_shape):
         super().check_input_shape(input_shape)
@@ -68,24 +90,68 @@ class Subtract(_Merge):
 
 
 class Multiply(_Merge):
-    """Product of the inputs."""
+    """Elementwise product of the inputs (TF.js ``tf.layers.multiply``).
+
+    Args:
+        **kwargs: Layer arguments (``name``, ``dtype``, ...; see ``Layer``).
+
+    Call it on a list of at least two tensors (or symbolic tensors) of one shape.
+
+    Example:
+
+    >>> layers.Multiply()([tw.fill([1, 2], 3), tw.fill([1, 2], 2)]).tolist()
+    [[6.0, 6.0]]
+    """
 
     def _merge(self, a, b):
         return tw.mul(a, b)
 
 
 class Maximum(_Merge):
+    """Elementwise maximum of the inputs (TF.js ``tf.layers.maximum``).
+
+    Args:
+        **kwargs: Layer arguments (``name``, ``dtype``, ...; see ``Layer``).
+
+    Example:
+
+    >>> layers.Maximum()([tw.tensor([[1.0, 5.0]]), tw.tensor([[3.0, 2.0]])]).tolist()
+    [[3.0, 5.0]]
+    """
+
     def _merge(self, a, b):
         return tw.maximum(a, b)
 
 
 class Minimum(_Merge):
+    """Elementwise minimum of the inputs (TF.js ``tf.layers.minimum``).
+
+    Args:
+        **kwargs: Layer arguments (``name``, ``dtype``, ...; see ``Layer``).
+
+    Example:
+
+    >>> layers.Minimum()([tw.tensor([[1.0, 5.0]]), tw.tensor([[3.0, 2.0]])]).tolist()
+    [[1.0, 2.0]]
+    """
+
     def _merge(self, a, b):
         return tw.minimum(a, b)
 
 
 class Average(_Merge):
-    """Mean of the inputs."""
+    """Elementwise mean of the inputs (TF.js ``tf.layers.average``).
+
+    Args:
+        **kwargs: Layer arguments (``name``, ``dtype``, ...; see ``Layer``).
+
+    Call it on a list of at least two tensors (or symbolic tensors) of one shape.
+
+    Example:
+
+    >>> layers.Average()([tw.zeros([1, 2]), tw.ones([1, 2])]).tolist()
+    [[0.5, 0.5]]
+    """
 
     def call(self, inputs, training=False):
         out = inputs[0]
@@ -95,7 +161,18 @@ class Average(_Merge):
 
 
 class Concatenate(_Merge):
-    """Join the inputs along ``axis`` (the last by default)."""
+    """Join the inputs along ``axis`` (TF.js ``tf.layers.concatenate``).
+
+    Args:
+        axis: The axis to join along (the last by default); every other size must match.
+        **kwargs: Layer arguments (``name``, ``dtype``, ...; see ``Layer``).
+
+    Example:
+
+    >>> a, b = layers.input(shape=[3]), layers.input(shape=[2])
+    >>> layers.concatenate([a, b]).shape
+    (None, 5)
+    """
 
     def __init__(self, axis: int = -1, **kwargs: Any):
         super().__init__(**kwargs)
@@ -146,7 +223,15 @@ def _factory(cls: type, doc: str):
         return layer if inputs is None else layer(inputs)
 
     make.__name__ = make.__qualname__ = cls.__name__.lower()
-    make.__doc__ = f"{doc}: a ``{cls.__name__}`` layer, or (given ``inputs``) the layer applied to them, as Keras."
+    make.__doc__ = (
+        f"{doc}: a ``{cls.__name__}`` layer, or (given ``inputs``) the layer applied to them, "
+        "as Keras.\n\n"
+        "Args:\n"
+        "    inputs: A list of tensors or symbolic tensors to merge, or ``None``.\n"
+        f"    **kwargs: ``{cls.__name__}``'s arguments.\n\n"
+        "Returns:\n"
+        f"    The merged tensor when ``inputs`` is given, else the ``{cls.__name__}`` layer.\n"
+    )
     return make
 
 
