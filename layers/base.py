@@ -17,6 +17,7 @@ import numpy as np
 
 import engine as tw
 from engine import Tensor, Variable
+from engine.dtypes import as_dtype, as_int
 from engine.hints import did_you_mean
 from layers import constraints as _constraints
 from layers import initializers as _initializers
@@ -195,6 +196,12 @@ class Layer:
                 f"{type(self).__name__}: unknown argument(s) {sorted(kwargs)}{hint}; "
                 f"accepted: {', '.join(sorted(accepted))}"
             )
+        where = type(self).__name__
+        dtype = None if dtype is None else as_dtype(dtype)  # float16/complex raise here
+        batch_size = as_int(batch_size, f"{where}: batch_size", minimum=1, allow_none=True)
+        input_dim = as_int(input_dim, f"{where}: input_dim", minimum=1, allow_none=True)
+        shape_arg = batch_input_shape if batch_input_shape is not None else input_shape
+        shape_arg = None if shape_arg is None else normalize_shape(shape_arg)
         cls_name = self.class_name
         if name is None:
             name = unique_name(f"{to_snake_case(cls_name)}_{cls_name}")
@@ -210,13 +217,13 @@ class Layer:
         self._inbound_nodes: list[Node] = []
         self._activity_losses: list[Tensor] = []
         self.activity_regularizer = None
-        self.dtype = "float32" if dtype is None else str(dtype)
+        self.dtype = "float32" if dtype is None else dtype
         if batch_input_shape is not None:
-            self._batch_input_shape = normalize_shape(batch_input_shape)
+            self._batch_input_shape = shape_arg
         elif input_shape is not None:
-            self._batch_input_shape = (batch_size,) + normalize_shape(input_shape)
+            self._batch_input_shape = (batch_size,) + shape_arg
         elif input_dim is not None:
-            self._batch_input_shape = (batch_size, int(input_dim))
+            self._batch_input_shape = (batch_size, input_dim)
         else:
             self._batch_input_shape = None
         self._initial_weights = weights

@@ -63,9 +63,15 @@ def normalize_shape(shape: Any) -> Shape:
     """A shape (list/tuple, ints or None) as a tuple."""
     if shape is None:
         return None
+    from engine.dtypes import as_int
+
     if isinstance(shape, int):
         return (shape,)
-    return tuple(None if s is None or (isinstance(s, int) and s < 0) else int(s) for s in shape)
+    out = []
+    for s in shape:
+        v = None if s is None else as_int(s, f"shape {shape!r} entry")
+        out.append(None if v is None or v < 0 else v)
+    return tuple(out)
 
 
 def check_padding(padding: str) -> str:

@@ -79,12 +79,30 @@ def test_layer_constructors_reject_non_integral_sizes(make, match):
         make()
 
 
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"input_shape": [2.5]}, ValueError, r"shape \[2\.5\] entry .*2\.5"),
+        ({"batch_input_shape": [None, True]}, TypeError, r"shape .*True"),
+        ({"input_dim": 3.5}, ValueError, r"Dense: input_dim .*3\.5"),
+        ({"input_shape": [3], "batch_size": 0.5}, ValueError, r"Dense: batch_size .*0\.5"),
+        ({"dtype": "float16"}, TypeError, r"float16 is not supported; use float32"),
+        ({"dtype": "complex64"}, TypeError, r"complex values are not supported"),
+    ],
+)
+def test_layer_base_arguments_are_checked(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        layers.dense(units=1, **kwargs)
+
+
 def test_layer_constructors_accept_integral_floats_and_numpy_ints():
     assert layers.dense(units=2.0).units == 2
     assert layers.dense(units=np.int64(3)).units == 3
     conv = layers.conv2d(filters=np.int32(4), kernel_size=(3.0, np.int64(2)), strides=2.0)
     assert (conv.filters, conv.kernel_size, conv.strides) == (4, (3, 2), (2, 2))
     assert layers.lstm(units=4.0).units == 4
+    d = layers.dense(units=1, input_shape=[3.0, None], dtype=np.float32)
+    assert d._batch_input_shape == (None, 3, None) and d.dtype == "float32"
 
 
 def _model():
