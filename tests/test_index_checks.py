@@ -326,6 +326,7 @@ def test_rendered_index_kernels_run_as_host_c(tmp_path):
             x3 = _x((2, 3, 4))
             check(tw.gather_nd(tw.tensor(x3), i3), x3[i3[:, 0], i3[:, 1], i3[:, 2]], "float32")
             check(tw.gather_nd(x, np.zeros((0, 2), np.int32)), np.zeros(0, np.float32))
+            check(tw.gather_nd(x, np.zeros((2, 0), np.int32)), np.stack([_x((3, 2))] * 2))
             check(tw.gather(x, [[2], [0]], 0), _x((3, 2))[[[2], [0]]], "float32")
             ref = np.zeros((3, 2), np.float32)
             ref[2, 1], ref[0, 1] = 5, 2

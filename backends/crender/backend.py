@@ -423,11 +423,11 @@ class RenderedBackend(FusionOps, FusedOps, Backend):
         buffers and lowers an error cell to the first bad position; one 4-byte read (no host
         copy of the indices) tells whether to call ``on_error(indices)``, which raises."""
         k = len(dims)
+        if k == 0:  # zero-length index vectors: every one addresses the whole tensor
+            return self.fill((rows,), 0, "int32")
         out = self._empty((rows,), "int32")
         if rows == 0:
             return out
-        if k == 0:
-            return self.fill((rows,), 0, "int32")
         err = self.fill((1,), INT32_MAX, "int32")
         args = [out, indices, err, _i32(rows), *map(_i32, dims)]
         self._run1d(self._source(K.render_ravel_indices, k), "ravel_indices", rows, args)
