@@ -228,6 +228,10 @@ def test_shapes_and_counts_of_creation_ops_are_checked(numpy_scope):
     with pytest.raises(ValueError, match=r"eye: num_rows .*1\.5"):
         tw.eye(1.5)
     assert tw.zeros([2.0, np.int64(3)]).shape == (2, 3)
+    with pytest.raises(ValueError, match=r"seed .*1\.5"):
+        tw.random_uniform([2], seed=1.5)
+    with pytest.raises(ValueError, match=r"set_seed: seed .*0\.5"):
+        tw.set_seed(0.5)
 
 
 @pytest.mark.parametrize("dtype", ["float16", np.float16, "half", np.longdouble])

@@ -39,7 +39,7 @@ def set_seed(seed: int | None) -> None:
     >>> a == tw.random_uniform([3]).tolist()
     True
     """
-    _seed_state["seed"] = None if seed is None else int(seed)
+    _seed_state["seed"] = dtypes.as_int(seed, "set_seed: seed", minimum=0, allow_none=True)
     _seed_state["counter"] = 0
 
 
@@ -54,7 +54,7 @@ def rng(seed: int | None = None) -> np.random.Generator:
         A ``numpy.random.Generator`` (Philox).
     """
     if seed is not None:
-        return np.random.Generator(np.random.Philox(int(seed)))
+        return np.random.Generator(np.random.Philox(dtypes.as_int(seed, "seed", minimum=0)))
     base = _seed_state["seed"]
     if base is None:
         return np.random.default_rng()
