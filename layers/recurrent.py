@@ -268,7 +268,49 @@ class _RNN(Layer):
 
 
 class SimpleRNN(_RNN):
-    """``h = activation(x @ kernel + h @ recurrent_kernel + bias)``."""
+    """A fully connected RNN, ``h = activation(x @ kernel + h @ recurrent_kernel + bias)`` (TF.js
+    ``tf.layers.simpleRNN``).
+
+    Call it on ``(batch, steps, features)``; ``initial_state=[...]`` (``(batch, units)``
+    tensors) replaces the zero initial states, and an ``Embedding(mask_zero=True)`` mask skips
+    padded steps.
+
+    Args:
+        units: The size of the state and output.
+        activation: The activation of the output/candidate (default ``"tanh"``).
+        recurrent_activation: The gates' activation (``None``: the layer's default).
+        use_bias: Whether to add biases.
+        kernel_initializer: Initializer for the input kernel.
+        recurrent_initializer: Initializer for the recurrent kernel (default ``"orthogonal"``).
+        bias_initializer: Initializer for the bias.
+        kernel_regularizer: Penalty on the input kernel.
+        recurrent_regularizer: Penalty on the recurrent kernel.
+        bias_regularizer: Penalty on the bias.
+        activity_regularizer: Penalty on the output.
+        kernel_constraint: Constraint on the input kernel.
+        recurrent_constraint: Constraint on the recurrent kernel.
+        bias_constraint: Constraint on the bias.
+        dropout: Fraction of the inputs dropped in training (clipped to ``[0, 1]``).
+        recurrent_dropout: Fraction of the recurrent state dropped in training.
+        return_sequences: Return every step's output ``(batch, steps, units)`` instead of the
+            last ``(batch, units)``.
+        return_state: Also return the final states (a list ``[output, *states]``).
+        go_backwards: Process the sequence in reverse.
+        stateful: Must be ``False`` (stateful RNNs are not supported; ``True`` raises
+            ``ValueError``).
+        unroll: Accepted for Keras/TF.js configs; the loop is the same either way.
+        implementation: Accepted for Keras configs; ignored.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Raises:
+        ValueError: ``stateful=True``.
+
+    Example:
+
+    >>> layers.simple_rnn(units=4)(tw.ones([2, 5, 3])).shape
+    (2, 4)
+    """
 
     gates, n_states = 1, 1
 
@@ -285,10 +327,53 @@ class SimpleRNN(_RNN):
 
 
 class LSTM(_RNN):
-    """Long short-term memory; states [h, c]; gate order i, f, c, o as TF.js.
+    """Long short-term memory; states ``[h, c]``; gate order i, f, c, o as TF.js (TF.js
+    ``tf.layers.lstm``).
 
-    ``unit_forget_bias`` (ones for the forget gate's bias at initialisation) is off by default,
-    as in tfjs-layers (Keras turns it on)."""
+    Call it on ``(batch, steps, features)``; ``initial_state=[...]`` (``(batch, units)``
+    tensors) replaces the zero initial states, and an ``Embedding(mask_zero=True)`` mask skips
+    padded steps.
+    The gates' default activation is ``"hard_sigmoid"``, as TF.js.
+
+    Args:
+        units: The size of the state and output.
+        unit_forget_bias: Initialise the forget gate's bias to ones (off by default, as
+            tfjs-layers; Keras turns it on).
+        activation: The activation of the output/candidate (default ``"tanh"``).
+        recurrent_activation: The gates' activation (``None``: the layer's default).
+        use_bias: Whether to add biases.
+        kernel_initializer: Initializer for the input kernel.
+        recurrent_initializer: Initializer for the recurrent kernel (default ``"orthogonal"``).
+        bias_initializer: Initializer for the bias.
+        kernel_regularizer: Penalty on the input kernel.
+        recurrent_regularizer: Penalty on the recurrent kernel.
+        bias_regularizer: Penalty on the bias.
+        activity_regularizer: Penalty on the output.
+        kernel_constraint: Constraint on the input kernel.
+        recurrent_constraint: Constraint on the recurrent kernel.
+        bias_constraint: Constraint on the bias.
+        dropout: Fraction of the inputs dropped in training (clipped to ``[0, 1]``).
+        recurrent_dropout: Fraction of the recurrent state dropped in training.
+        return_sequences: Return every step's output ``(batch, steps, units)`` instead of the
+            last ``(batch, units)``.
+        return_state: Also return the final states (a list ``[output, *states]``).
+        go_backwards: Process the sequence in reverse.
+        stateful: Must be ``False`` (stateful RNNs are not supported; ``True`` raises
+            ``ValueError``).
+        unroll: Accepted for Keras/TF.js configs; the loop is the same either way.
+        implementation: Accepted for Keras configs; ignored.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Raises:
+        ValueError: ``stateful=True``.
+
+    Example:
+
+    >>> out, h, c = layers.lstm(units=4, return_state=True)(tw.ones([2, 5, 3]))
+    >>> out.shape, h.shape, c.shape
+    ((2, 4), (2, 4), (2, 4))
+    """
 
     gates, n_states = 4, 2
     default_recurrent_activation = "hard_sigmoid"
@@ -322,7 +407,51 @@ class LSTM(_RNN):
 
 
 class GRU(_RNN):
-    """Gated recurrent unit; gate order z, r, h; ``h = z*h_prev + (1-z)*hh`` (TF.js, reset_after False)."""
+    """Gated recurrent unit; gate order z, r, h; ``h = z*h_prev + (1-z)*hh`` (TF.js ``tf.layers.gru``,
+    ``reset_after=False``).
+
+    Call it on ``(batch, steps, features)``; ``initial_state=[...]`` (``(batch, units)``
+    tensors) replaces the zero initial states, and an ``Embedding(mask_zero=True)`` mask skips
+    padded steps.
+    The gates' default activation is ``"hard_sigmoid"``, as TF.js.
+
+    Args:
+        units: The size of the state and output.
+        reset_after: Apply the reset gate after the recurrent matmul (Keras 2 / CuDNN style).
+        activation: The activation of the output/candidate (default ``"tanh"``).
+        recurrent_activation: The gates' activation (``None``: the layer's default).
+        use_bias: Whether to add biases.
+        kernel_initializer: Initializer for the input kernel.
+        recurrent_initializer: Initializer for the recurrent kernel (default ``"orthogonal"``).
+        bias_initializer: Initializer for the bias.
+        kernel_regularizer: Penalty on the input kernel.
+        recurrent_regularizer: Penalty on the recurrent kernel.
+        bias_regularizer: Penalty on the bias.
+        activity_regularizer: Penalty on the output.
+        kernel_constraint: Constraint on the input kernel.
+        recurrent_constraint: Constraint on the recurrent kernel.
+        bias_constraint: Constraint on the bias.
+        dropout: Fraction of the inputs dropped in training (clipped to ``[0, 1]``).
+        recurrent_dropout: Fraction of the recurrent state dropped in training.
+        return_sequences: Return every step's output ``(batch, steps, units)`` instead of the
+            last ``(batch, units)``.
+        return_state: Also return the final states (a list ``[output, *states]``).
+        go_backwards: Process the sequence in reverse.
+        stateful: Must be ``False`` (stateful RNNs are not supported; ``True`` raises
+            ``ValueError``).
+        unroll: Accepted for Keras/TF.js configs; the loop is the same either way.
+        implementation: Accepted for Keras configs; ignored.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Raises:
+        ValueError: ``stateful=True``.
+
+    Example:
+
+    >>> layers.gru(units=4, return_sequences=True)(tw.ones([2, 5, 3])).shape
+    (2, 5, 4)
+    """
 
     gates, n_states = 3, 1
     default_recurrent_activation = "hard_sigmoid"
@@ -367,7 +496,20 @@ class _Wrapper(Layer):
 
 
 class TimeDistributed(_Wrapper):
-    """Apply ``layer`` to every time step of (batch, timesteps, ...)."""
+    """Apply ``layer`` to every time step of ``(batch, timesteps, ...)`` (TF.js
+    ``tf.layers.timeDistributed``).
+
+    Args:
+        layer: The layer to apply (one set of weights shared by all steps).
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Example:
+
+    >>> td = layers.time_distributed(layer=layers.dense(units=2))
+    >>> td(tw.ones([4, 10, 3])).shape
+    (4, 10, 2)
+    """
 
     min_ndim = 3
     supports_masking = True
@@ -398,8 +540,27 @@ class TimeDistributed(_Wrapper):
 
 
 class Bidirectional(_Wrapper):
-    """Run a recurrent layer forwards and a copy backwards and merge the results
-    (merge_mode 'concat' (default), 'sum', 'mul', 'ave' or None for a list)."""
+    """Run a recurrent layer forwards and a copy backwards and merge the results (TF.js
+    ``tf.layers.bidirectional``).
+
+    Args:
+        layer: The recurrent layer (``SimpleRNN``, ``GRU``, ``LSTM``).
+        merge_mode: ``"concat"`` (default), ``"sum"``, ``"mul"``, ``"ave"``, or ``None`` for a
+            list ``[forward, backward]``.
+        backward_layer: The backward layer; default a copy of ``layer`` with ``go_backwards``
+            flipped.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Raises:
+        ValueError: An unknown ``merge_mode``.
+
+    Example:
+
+    >>> bi = layers.bidirectional(layer=layers.lstm(units=4))
+    >>> bi(tw.ones([2, 5, 3])).shape
+    (2, 8)
+    """
 
     ndim = 3
 
