@@ -106,8 +106,39 @@ class _Norm(Layer):
 
 
 class BatchNormalization(_Norm):
-    """Normalise with batch statistics in training (updating the moving statistics by
-    ``moving = moving - (moving - batch) * (1 - momentum)``) and moving statistics in inference."""
+    """Batch normalization (TF.js ``tf.layers.batchNormalization``).
+
+    Normalises with batch statistics in training (updating the moving statistics by
+    ``moving = moving - (moving - batch) * (1 - momentum)``) and with the moving statistics in
+    inference.
+
+    Args:
+        axis: The feature axis (or axes) that keep their own statistics (the last by default;
+            not 0).
+        momentum: The moving statistics' momentum.
+        epsilon: Added to the variance.
+        center: Learn an offset ``beta``.
+        scale: Learn a scale ``gamma``.
+        beta_initializer: Initializer for ``beta``.
+        gamma_initializer: Initializer for ``gamma``.
+        moving_mean_initializer: Initializer for the moving mean.
+        moving_variance_initializer: Initializer for the moving variance.
+        beta_regularizer: Penalty on ``beta``.
+        gamma_regularizer: Penalty on ``gamma``.
+        beta_constraint: Constraint on ``beta``.
+        gamma_constraint: Constraint on ``gamma``.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Raises:
+        ValueError: An axis out of range or of unknown size.
+
+    Example:
+
+    >>> bn = layers.batch_normalization()
+    >>> bn(tw.tensor([[1.0, 2.0], [3.0, 4.0]])).shape  # inference: moving statistics
+    (2, 2)
+    """
 
     def __init__(
         self,
@@ -185,7 +216,32 @@ class BatchNormalization(_Norm):
 
 
 class LayerNormalization(_Norm):
-    """Normalise each sample over ``axis`` (the last by default), then scale and shift."""
+    """Normalise each sample over ``axis``, then scale and shift (TF.js
+    ``tf.layers.layerNormalization``).
+
+    Args:
+        axis: The axis or axes to normalise over (the last by default; not 0).
+        epsilon: Added to the variance.
+        center: Learn an offset ``beta``.
+        scale: Learn a scale ``gamma``.
+        beta_initializer: Initializer for ``beta``.
+        gamma_initializer: Initializer for ``gamma``.
+        beta_regularizer: Penalty on ``beta``.
+        gamma_regularizer: Penalty on ``gamma``.
+        beta_constraint: Constraint on ``beta``.
+        gamma_constraint: Constraint on ``gamma``.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Raises:
+        ValueError: An axis out of range or of unknown size.
+
+    Example:
+
+    >>> ln = layers.layer_normalization()
+    >>> [round(v, 3) for v in ln(tw.tensor([[1.0, 3.0]])).numpy()[0].tolist()]
+    [-1.0, 1.0]
+    """
 
     def build(self, input_shape):
         self._build_params(input_shape)
