@@ -37,8 +37,8 @@ _MEANING = {
     "add": "``a + b``",
     "sub": "``a - b``",
     "mul": "``a * b``",
-    "floor_div": "``floor(a / b)``",
-    "mod": "``a mod b`` with the sign of ``b`` (as TF.js)",
+    "floor_div": "``floor(a / b)`` (int32 by 0 gives 0 on every backend, as TF.js's CPU backend)",
+    "mod": "``a mod b`` with the sign of ``b``, as TF.js (int32 mod 0 gives 0 on every backend)",
     "pow": "``a ** b``",
     "maximum": "the larger of ``a`` and ``b``",
     "minimum": "the smaller of ``a`` and ``b``",
@@ -141,6 +141,10 @@ subtract, multiply = sub, mul
 
 def div(a: TensorLike, b: TensorLike) -> Tensor:
     """Elementwise ``a / b``; int32 operands divide with floor, as TF.js.
+
+    Integer division by zero gives 0 on every backend (TF.js's CPU backend stores
+    ``Math.floor(a / 0)``, an infinity, in an Int32Array, which makes it 0); float division
+    follows IEEE (``±inf``, NaN for ``0 / 0``). README "Numerics" has the other rules.
 
     Args:
         a: The dividend.
