@@ -417,7 +417,8 @@ class GRU(_RNN):
 
     Args:
         units: The size of the state and output.
-        reset_after: Apply the reset gate after the recurrent matmul (Keras 2 / CuDNN style).
+        reset_after: Must be ``False``: the reset-after variant (Keras 2 / CuDNN) is not
+            supported, as in TF.js.
         activation: The activation of the output/candidate (default ``"tanh"``).
         recurrent_activation: The gates' activation (``None``: the layer's default).
         use_bias: Whether to add biases.
@@ -445,7 +446,7 @@ class GRU(_RNN):
             ``Layer``).
 
     Raises:
-        ValueError: ``stateful=True``.
+        ValueError: ``stateful=True`` or ``reset_after=True``.
 
     Example:
 
