@@ -16,6 +16,7 @@ from typing import Any
 import engine as tw
 from engine import Tensor
 from engine.hints import did_you_mean
+from engine.typing import TensorLike
 
 EPS = 1e-7
 LossFn = Callable[[Any, Any], Tensor]
@@ -31,70 +32,203 @@ def _prep(y_true: Any, y_pred: Any) -> tuple[Tensor, Tensor]:
     return t, p
 
 
-def mean_squared_error(y_true: Any, y_pred: Any) -> Tensor:
-    """mean((p - t)^2) over the last axis."""
+def mean_squared_error(y_true: TensorLike, y_pred: TensorLike) -> Tensor:
+    """mean((p - t)^2) over the last axis.
+
+    As TF.js; ``compile(loss="meanSquaredError")`` names it.
+
+    Args:
+        y_true: Targets.
+        y_pred: Predictions, shaped like ``y_true``.
+
+    Returns:
+        The per-sample loss, shape ``y_pred.shape[:-1]``.
+
+    Example:
+
+    >>> t, p = tw.tensor([[0.0, 0.0]]), tw.tensor([[1.0, 3.0]])
+    >>> layers.losses.mean_squared_error(t, p).tolist()
+    [5.0]
+    """
     t, p = _prep(y_true, y_pred)
     return tw.mean(tw.square(tw.sub(p, t)), -1)
 
 
-def mean_absolute_error(y_true: Any, y_pred: Any) -> Tensor:
-    """mean(|p - t|) over the last axis."""
+def mean_absolute_error(y_true: TensorLike, y_pred: TensorLike) -> Tensor:
+    """mean(|p - t|) over the last axis.
+
+    As TF.js; ``compile(loss="meanAbsoluteError")`` names it.
+
+    Args:
+        y_true: Targets.
+        y_pred: Predictions, shaped like ``y_true``.
+
+    Returns:
+        The per-sample loss, shape ``y_pred.shape[:-1]``.
+
+    Example:
+
+    >>> t, p = tw.tensor([[0.0, 0.0]]), tw.tensor([[1.0, -3.0]])
+    >>> layers.losses.mean_absolute_error(t, p).tolist()
+    [2.0]
+    """
     t, p = _prep(y_true, y_pred)
     return tw.mean(tw.abs(tw.sub(p, t)), -1)
 
 
-def mean_absolute_percentage_error(y_true: Any, y_pred: Any) -> Tensor:
-    """100 * mean(|(t - p) / clip(|t|, eps, inf)|)."""
+def mean_absolute_percentage_error(y_true: TensorLike, y_pred: TensorLike) -> Tensor:
+    """100 * mean(|(t - p) / clip(|t|, eps, inf)|).
+
+    As TF.js; ``compile(loss="meanAbsolutePercentageError")`` names it.
+
+    Args:
+        y_true: Targets.
+        y_pred: Predictions, shaped like ``y_true``.
+
+    Returns:
+        The per-sample loss, shape ``y_pred.shape[:-1]``.
+    """
     t, p = _prep(y_true, y_pred)
     diff = tw.div(tw.sub(t, p), tw.maximum(tw.abs(t), EPS))
     return tw.mul(tw.mean(tw.abs(diff), -1), 100.0)
 
 
-def mean_squared_logarithmic_error(y_true: Any, y_pred: Any) -> Tensor:
-    """mean((log(1 + clip(p, eps)) - log(1 + clip(t, eps)))^2)."""
+def mean_squared_logarithmic_error(y_true: TensorLike, y_pred: TensorLike) -> Tensor:
+    """mean((log(1 + clip(p, eps)) - log(1 + clip(t, eps)))^2).
+
+    As TF.js; ``compile(loss="meanSquaredLogarithmicError")`` names it.
+
+    Args:
+        y_true: Targets.
+        y_pred: Predictions, shaped like ``y_true``.
+
+    Returns:
+        The per-sample loss, shape ``y_pred.shape[:-1]``.
+    """
     t, p = _prep(y_true, y_pred)
     a = tw.log1p(tw.maximum(p, EPS))
     b = tw.log1p(tw.maximum(t, EPS))
     return tw.mean(tw.square(tw.sub(a, b)), -1)
 
 
-def hinge(y_true: Any, y_pred: Any) -> Tensor:
-    """mean(max(0, 1 - t*p)) (targets are used as given, as in TF.js)."""
+def hinge(y_true: TensorLike, y_pred: TensorLike) -> Tensor:
+    """mean(max(0, 1 - t*p)) (targets are used as given, as in TF.js).
+
+    As TF.js; ``compile(loss="hinge")`` names it.
+
+    Args:
+        y_true: Targets.
+        y_pred: Predictions, shaped like ``y_true``.
+
+    Returns:
+        The per-sample loss, shape ``y_pred.shape[:-1]``.
+    """
     t, p = _prep(y_true, y_pred)
     return tw.mean(tw.relu(tw.sub(1.0, tw.mul(t, p))), -1)
 
 
-def squared_hinge(y_true: Any, y_pred: Any) -> Tensor:
-    """mean(max(0, 1 - t*p)^2)."""
+def squared_hinge(y_true: TensorLike, y_pred: TensorLike) -> Tensor:
+    """mean(max(0, 1 - t*p)^2).
+
+    As TF.js; ``compile(loss="squaredHinge")`` names it.
+
+    Args:
+        y_true: Targets.
+        y_pred: Predictions, shaped like ``y_true``.
+
+    Returns:
+        The per-sample loss, shape ``y_pred.shape[:-1]``.
+    """
     t, p = _prep(y_true, y_pred)
     return tw.mean(tw.square(tw.relu(tw.sub(1.0, tw.mul(t, p)))), -1)
 
 
-def categorical_hinge(y_true: Any, y_pred: Any) -> Tensor:
-    """max(0, 1 + max((1 - t)*p) - sum(t*p))."""
+def categorical_hinge(y_true: TensorLike, y_pred: TensorLike) -> Tensor:
+    """max(0, 1 + max((1 - t)*p) - sum(t*p)).
+
+    As TF.js; ``compile(loss="categoricalHinge")`` names it.
+
+    Args:
+        y_true: Targets (one-hot or soft), classes on the last axis.
+        y_pred: Predicted probabilities, shaped like ``y_true``.
+
+    Returns:
+        The per-sample loss, shape ``y_pred.shape[:-1]``.
+    """
     t, p = _prep(y_true, y_pred)
     pos = tw.sum(tw.mul(t, p), -1)
     neg = tw.max(tw.mul(tw.sub(1.0, t), p), -1)
     return tw.relu(tw.add(tw.sub(neg, pos), 1.0))
 
 
-def logcosh(y_true: Any, y_pred: Any) -> Tensor:
-    """mean(d + softplus(-2d) - ln 2), d = p - t."""
+def logcosh(y_true: TensorLike, y_pred: TensorLike) -> Tensor:
+    """mean(d + softplus(-2d) - ln 2), d = p - t.
+
+    As TF.js; ``compile(loss="logcosh")`` names it.
+
+    Args:
+        y_true: Targets.
+        y_pred: Predictions, shaped like ``y_true``.
+
+    Returns:
+        The per-sample loss, shape ``y_pred.shape[:-1]``.
+    """
     t, p = _prep(y_true, y_pred)
     d = tw.sub(p, t)
     return tw.mean(tw.sub(tw.add(d, tw.softplus(tw.mul(d, -2.0))), math.log(2.0)), -1)
 
 
-def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False) -> Tensor:
-    """-sum(t * log(clip(p / sum(p), eps, 1 - eps))); softmax first when ``from_logits``."""
+def categorical_crossentropy(
+    y_true: TensorLike, y_pred: TensorLike, from_logits: bool = False
+) -> Tensor:
+    """-sum(t * log(clip(p / sum(p), eps, 1 - eps))); softmax first when ``from_logits``.
+
+    As TF.js; ``compile(loss="categoricalCrossentropy")`` names it.
+
+    Args:
+        y_true: Targets (one-hot or soft), classes on the last axis.
+        y_pred: Predicted probabilities (or logits), shaped like ``y_true``.
+        from_logits: ``y_pred`` holds logits rather than probabilities.
+
+    Returns:
+        The per-sample loss, shape ``y_pred.shape[:-1]``.
+
+    Example:
+
+    >>> t, p = tw.tensor([[0.0, 1.0]]), tw.tensor([[0.5, 0.5]])
+    >>> round(layers.losses.categorical_crossentropy(t, p).item(), 4)
+    0.6931
+    """
     t, p = _prep(y_true, y_pred)
     # The engine composite (one fused kernel, and a one-pass gradient, where the backend has it).
     return tw.categorical_crossentropy(t, p, from_logits, -1)
 
 
-def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False) -> Tensor:
+def sparse_categorical_crossentropy(
+    y_true: TensorLike, y_pred: TensorLike, from_logits: bool = False
+) -> Tensor:
     """Integer class labels (shape ``y_pred.shape[:-1]``, optionally with a trailing 1) turned
-    one-hot, then categorical crossentropy."""
+    one-hot, then categorical crossentropy.
+
+    As TF.js; ``compile(loss="sparseCategoricalCrossentropy")`` names it.
+
+    Args:
+        y_true: Integer class labels, shape ``y_pred.shape[:-1]`` (or with a trailing 1).
+        y_pred: Class probabilities (or logits), classes on the last axis.
+        from_logits: ``y_pred`` holds logits rather than probabilities.
+
+    Returns:
+        The per-sample loss, shape ``y_pred.shape[:-1]``.
+
+    Raises:
+        ValueError: The labels do not match the predictions' shape.
+
+    Example:
+
+    >>> labels, p = tw.tensor([1], dtype="int32"), tw.tensor([[0.5, 0.5]])
+    >>> round(layers.losses.sparse_categorical_crossentropy(labels, p).item(), 4)
+    0.6931
+    """
     t = tw.as_tensor(y_true)
     p = tw.as_tensor(y_pred)
     if p.dtype != "float32":
@@ -111,9 +245,28 @@ def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool 
     return categorical_crossentropy(one_hot, p, from_logits)
 
 
-def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False) -> Tensor:
+def binary_crossentropy(
+    y_true: TensorLike, y_pred: TensorLike, from_logits: bool = False
+) -> Tensor:
     """With y = clip(p, eps, 1-eps), z = log(y/(1-y)) (or z = p from logits):
-    mean(relu(z) - z*t + log1p(exp(-|z|)))."""
+    mean(relu(z) - z*t + log1p(exp(-|z|))).
+
+    As TF.js; ``compile(loss="binaryCrossentropy")`` names it.
+
+    Args:
+        y_true: Targets.
+        y_pred: Predictions (probabilities, or logits), shaped like ``y_true``.
+        from_logits: ``y_pred`` holds logits rather than probabilities.
+
+    Returns:
+        The per-sample loss, shape ``y_pred.shape[:-1]``.
+
+    Example:
+
+    >>> t, p = tw.tensor([[1.0]]), tw.tensor([[0.5]])
+    >>> round(layers.losses.binary_crossentropy(t, p).item(), 4)
+    0.6931
+    """
     t, p = _prep(y_true, y_pred)
     if from_logits:
         z = p
@@ -124,16 +277,36 @@ def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False) -> 
     return tw.mean(per, -1)
 
 
-def kullback_leibler_divergence(y_true: Any, y_pred: Any) -> Tensor:
-    """sum(t * log(clip(t, eps, 1) / clip(p, eps, 1)))."""
+def kullback_leibler_divergence(y_true: TensorLike, y_pred: TensorLike) -> Tensor:
+    """sum(t * log(clip(t, eps, 1) / clip(p, eps, 1))).
+
+    As TF.js; ``compile(loss="kullbackLeiblerDivergence")`` names it.
+
+    Args:
+        y_true: Targets (one-hot or soft), classes on the last axis.
+        y_pred: Predicted probabilities, shaped like ``y_true``.
+
+    Returns:
+        The per-sample loss, shape ``y_pred.shape[:-1]``.
+    """
     t, p = _prep(y_true, y_pred)
     tc = tw.clip_by_value(t, EPS, 1.0)
     pc = tw.clip_by_value(p, EPS, 1.0)
     return tw.sum(tw.mul(t, tw.log(tw.div(tc, pc))), -1)
 
 
-def poisson(y_true: Any, y_pred: Any) -> Tensor:
-    """mean(p - t*log(p + eps))."""
+def poisson(y_true: TensorLike, y_pred: TensorLike) -> Tensor:
+    """mean(p - t*log(p + eps)).
+
+    As TF.js; ``compile(loss="poisson")`` names it.
+
+    Args:
+        y_true: Targets.
+        y_pred: Predictions, shaped like ``y_true``.
+
+    Returns:
+        The per-sample loss, shape ``y_pred.shape[:-1]``.
+    """
     t, p = _prep(y_true, y_pred)
     return tw.mean(tw.sub(p, tw.mul(t, tw.log(tw.add(p, EPS)))), -1)
 
@@ -143,8 +316,18 @@ def _l2_normalize(x: Tensor) -> Tensor:
     return tw.div(x, tw.sqrt(tw.maximum(sq, EPS)))
 
 
-def cosine_proximity(y_true: Any, y_pred: Any) -> Tensor:
-    """-sum(l2norm(t) * l2norm(p)), l2norm(x) = x / sqrt(max(sum(x^2), eps))."""
+def cosine_proximity(y_true: TensorLike, y_pred: TensorLike) -> Tensor:
+    """-sum(l2norm(t) * l2norm(p)), l2norm(x) = x / sqrt(max(sum(x^2), eps)).
+
+    As TF.js; ``compile(loss="cosineProximity")`` names it.
+
+    Args:
+        y_true: Targets.
+        y_pred: Predictions, shaped like ``y_true``.
+
+    Returns:
+        The per-sample loss, shape ``y_pred.shape[:-1]``.
+    """
     t, p = _prep(y_true, y_pred)
     return tw.neg(tw.sum(tw.mul(_l2_normalize(t), _l2_normalize(p)), -1))
 
@@ -202,7 +385,14 @@ cosineProximity = cosine_proximity  # noqa: N816
 
 
 def normalize_name(name: str) -> str:
-    """The lookup key of a name: case, underscores and dashes ignored."""
+    """The lookup key of a name: case, underscores and dashes ignored.
+
+    Args:
+        name: A loss name.
+
+    Returns:
+        The key (``"meanSquaredError"`` and ``"mean_squared_error"`` give the same).
+    """
     return name.replace("_", "").replace("-", "").lower()
 
 
@@ -216,7 +406,15 @@ _KEYS = _table()
 
 
 def canonical_name(identifier: Any) -> str | None:
-    """The TF.js camelCase name of a loss string or function (None for other callables)."""
+    """The TF.js camelCase name of a loss string or function.
+
+    Args:
+        identifier: A loss name in any spelling, or a loss function.
+
+    Returns:
+        The canonical name (``"meanSquaredError"``), or ``None`` for an unknown name or a
+        callable that is not one of ours.
+    """
     if isinstance(identifier, str):
         return _KEYS.get(normalize_name(identifier))
     for name, fn in LOSSES.items():
@@ -226,7 +424,11 @@ def canonical_name(identifier: Any) -> str | None:
 
 
 def accepted_names() -> list[str]:
-    """Every spelling listed in errors: the camelCase names, their snake_case forms, aliases."""
+    """Every accepted loss spelling: the camelCase names, their snake_case forms, aliases.
+
+    Returns:
+        The sorted names.
+    """
     snake = [_snake(k) for k in LOSSES]
     return sorted(set(LOSSES) | set(snake) | set(ALIASES))
 
@@ -236,8 +438,25 @@ def _snake(name: str) -> str:
 
 
 def get(identifier: Any) -> LossFn:
-    """A loss function from a name (any spelling above) or a callable
-    ``(y_true, y_pred) -> per-sample tensor`` (returned as is)."""
+    """The loss function an identifier names (what ``compile(loss=...)`` accepts).
+
+    Args:
+        identifier: A name in any spelling (``"categoricalCrossentropy"``,
+            ``"categorical_crossentropy"``, ``"mse"``, ...) or a callable
+            ``(y_true, y_pred) -> per-sample tensor`` (returned as is).
+
+    Returns:
+        The loss function.
+
+    Raises:
+        ValueError: An unknown name (the message suggests the closest).
+        TypeError: Neither a string nor a callable.
+
+    Example:
+
+    >>> layers.losses.get("mse") is layers.losses.mean_squared_error
+    True
+    """
     if isinstance(identifier, str):
         name = _KEYS.get(normalize_name(identifier))
         if name is None:
