@@ -7,6 +7,10 @@ from __future__ import annotations
 import errno
 import json
 import os
+import stat
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -634,6 +638,117 @@ def test_save_rejects_json_path_and_unbuilt_model(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(FileExistsError):
         save_model(a, tmp_path / "file")
+
+
+def test_resave_keeps_folder_mode(tmp_path):
+    """A save over an existing folder keeps its permission bits (the staging folder is made
+    0700 by mkdtemp-style helpers; the target must not inherit that)."""
+    a, b = _pair()
+    target = tmp_path / "m"
+    save_model(a, target)
+    os.chmod(target, 0o751)
+    save_model(b, target)
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o751
+    _assert_holds(target, b)
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
+def test_new_folder_honours_umask(tmp_path, mask):
+    a, _ = _pair()
+    old = os.umask(mask)
+    try:
+        save_model(a, tmp_path / "m")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "m").st_mode) == 0o777 & ~mask
+
+
+def test_save_through_symlink_keeps_the_link(tmp_path):
+    """Saving to a symlink to a folder writes into the folder it points to; the link stays a
+    link (and a later load through it sees the new model)."""
+    a, b = _pair()
+    real = tmp_path / "store" / "model-v1"
+    save_model(a, real)
+    os.chmod(real, 0o750)
+    link = tmp_path / "current"
+    os.symlink(real, link)
+    assert save_model(b, link) == real
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    _assert_holds(real, b)
+    _assert_holds(link, b)
+    assert stat.S_IMODE(os.stat(real).st_mode) == 0o750
+    assert _leftovers(tmp_path) == [] and _leftovers(real.parent) == []
+    relative = tmp_path / "rel"
+    os.symlink("store/model-v1", relative)
+    save_model(a, relative)
+    assert os.readlink(relative) == "store/model-v1"
+    _assert_holds(real, a)
+
+
+def _killed_save(target: Path) -> None:
+    """Run a save in a child process that dies (os._exit) after writing model.json."""
+    code = (
+        "import os, sys\n"
+        "import layers as L\n"
+        "from layers import saving\n"
+        "real = saving._write_file\n"
+        "def dying(path, data):\n"
+        "    real(path, data)\n"
+        "    os._exit(9)\n"
+        "saving._write_file = dying\n"
+        "m = L.sequential([L.dense(units=3, input_shape=[2], name='d')])\n"
+        "saving.save_model(m, sys.argv[1])\n"
+    )
+    env = dict(os.environ, TENSORWEAVE_BACKEND="numpy")
+    done = subprocess.run([sys.executable, "-c", code, str(target)], env=env, check=False)
+    assert done.returncode == 9
+
+
+def test_next_save_removes_temp_folders_of_a_killed_save(tmp_path):
+    a, b = _pair()
+    target = tmp_path / "m"
+    save_model(a, target)
+    _killed_save(target)
+    left = _leftovers(tmp_path)
+    assert len(left) == 1 and left[0].startswith(".m.tmp-"), left
+    _assert_holds(target, a)  # the killed save left the old model whole
+    save_model(b, target)
+    assert _leftovers(tmp_path) == []
+    _assert_holds(target, b)
+
+
+def test_stale_temp_folders_only_when_dead_or_old(tmp_path):
+    """Only this target's staging/backup folders are removed, and only when their process is
+    gone or they are older than STALE_AFTER_S; a live process's recent save is left alone."""
+    a, _ = _pair()
+    target = tmp_path / "m"
+    save_model(a, target)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_pid = int(dead.stdout)
+    live_pid = os.getppid()
+    names = {
+        f".m.tmp-{dead_pid}-0123456789ab": False,  # dead process: removed
+        f".m.old-{dead_pid}-0123456789ab": False,
+        f".m.tmp-{live_pid}-0123456789ab": True,  # live process, recent: kept
+        f".m.tmp-{live_pid}-aaaaaaaaaaaa": False,  # live pid but two days old: removed
+        f".other.tmp-{dead_pid}-0123456789ab": True,  # another target's: kept
+        ".m.tmp-notes": True,  # not our pattern: kept
+        f".m.tmp-{os.getpid()}-0123456789ab": True,  # this process (another thread's save)
+    }
+    for name in names:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "weights.bin").write_bytes(b"x")
+    two_days = time.time() - 2 * 86400
+    os.utime(tmp_path / f".m.tmp-{live_pid}-aaaaaaaaaaaa", (two_days, two_days))
+    removed = saving.remove_stale_temp_folders(target)
+    assert sorted(p.name for p in removed) == sorted(n for n, keep in names.items() if not keep)
+    assert sorted(_leftovers(tmp_path)) == sorted(n for n, keep in names.items() if keep)
+    _assert_holds(target, a)
 
 
 # --- training config and optimizer state ------------------------------------------------------------
