@@ -14,6 +14,7 @@ from typing import Any
 import engine as tw
 from engine import Tensor
 from engine.hints import did_you_mean
+from engine.typing import TensorLike
 from layers import losses as _losses
 
 MetricFn = Callable[[Any, Any], Tensor]
@@ -29,15 +30,47 @@ def _prep(y_true: Any, y_pred: Any) -> tuple[Tensor, Tensor]:
     )
 
 
-def binary_accuracy(y_true: Any, y_pred: Any) -> Tensor:
-    """mean(t == (p > 0.5)) over the last axis."""
+def binary_accuracy(y_true: TensorLike, y_pred: TensorLike) -> Tensor:
+    """``mean(t == (p > 0.5))`` over the last axis (TF.js ``binaryAccuracy``).
+
+    ``compile(metrics=["binaryAccuracy"])`` names it.
+
+    Args:
+        y_true: 0/1 targets.
+        y_pred: Probabilities, shaped like ``y_true``.
+
+    Returns:
+        Per-sample accuracies, shape ``y_pred.shape[:-1]``.
+
+    Example:
+
+    >>> t, p = tw.tensor([[1.0], [0.0]]), tw.tensor([[0.9], [0.7]])
+    >>> layers.metrics.binary_accuracy(t, p).tolist()
+    [1.0, 0.0]
+    """
     t, p = _prep(y_true, y_pred)
     hit = tw.equal(t, tw.cast(tw.greater(p, THRESHOLD), "float32"))
     return tw.mean(tw.cast(hit, "float32"), -1)
 
 
-def categorical_accuracy(y_true: Any, y_pred: Any) -> Tensor:
-    """argmax(t) == argmax(p), per sample."""
+def categorical_accuracy(y_true: TensorLike, y_pred: TensorLike) -> Tensor:
+    """``argmax(t) == argmax(p)`` per sample (TF.js ``categoricalAccuracy``).
+
+    ``compile(metrics=["categoricalAccuracy"])`` names it.
+
+    Args:
+        y_true: One-hot targets.
+        y_pred: Class scores, shaped like ``y_true``.
+
+    Returns:
+        Per-sample 0/1 values, shape ``y_pred.shape[:-1]``.
+
+    Example:
+
+    >>> t, p = tw.tensor([[0.0, 1.0]]), tw.tensor([[0.3, 0.7]])
+    >>> layers.metrics.categorical_accuracy(t, p).tolist()
+    [1.0]
+    """
     t, p = _prep(y_true, y_pred)
     return tw.cast(tw.equal(tw.argmax(t, -1), tw.argmax(p, -1)), "float32")
 
@@ -55,8 +88,27 @@ def _labels(y_true: Any, y_pred: Tensor) -> Tensor:
     return tw.reshape(t, lead)
 
 
-def sparse_categorical_accuracy(y_true: Any, y_pred: Any) -> Tensor:
-    """Integer label == argmax(p), per sample."""
+def sparse_categorical_accuracy(y_true: TensorLike, y_pred: TensorLike) -> Tensor:
+    """``label == argmax(p)`` per sample, with integer labels (TF.js ``sparseCategoricalAccuracy``).
+
+    ``compile(metrics=["sparseCategoricalAccuracy"])`` names it.
+
+    Args:
+        y_true: Integer labels, shape ``y_pred.shape[:-1]`` (or with a trailing 1).
+        y_pred: Class scores.
+
+    Returns:
+        Per-sample 0/1 values.
+
+    Raises:
+        ValueError: The labels do not match the predictions' shape.
+
+    Example:
+
+    >>> labels, p = tw.tensor([1, 0], dtype="int32"), tw.tensor([[0.3, 0.7], [0.4, 0.6]])
+    >>> layers.metrics.sparse_categorical_accuracy(labels, p).tolist()
+    [1.0, 0.0]
+    """
     p = tw.as_tensor(y_pred)
     return tw.cast(tw.equal(_labels(y_true, p), tw.argmax(p, -1)), "float32")
 
@@ -78,13 +130,43 @@ def _safe_ratio(num: Tensor, den: Tensor) -> Tensor:
 def precision(y_true: Any, y_pred: Any) -> Tensor:
     """tp / (tp + fp) with predictions thresholded at 0.5 (0 when nothing is predicted
     positive). One value for the batch. TF.js only counts predictions exactly equal to 1,
-    which reads 0 for sigmoid outputs: not copied."""
+    which reads 0 for sigmoid outputs: not copied.
+
+    Args:
+        y_true: 0/1 targets.
+        y_pred: Probabilities, shaped like ``y_true``.
+
+    Returns:
+        A scalar Tensor.
+
+    Example:
+
+    >>> t, p = tw.tensor([1.0, 0.0, 1.0]), tw.tensor([0.9, 0.8, 0.2])
+    >>> layers.metrics.precision(t, p).item()
+    0.5
+    """
     tp, fp, _ = _confusion(y_true, y_pred)
     return _safe_ratio(tp, tw.add(tp, fp))
 
 
 def recall(y_true: Any, y_pred: Any) -> Tensor:
-    """tp / (tp + fn) with predictions thresholded at 0.5 (0 without positive targets)."""
+    """tp / (tp + fn) with predictions thresholded at 0.5 (0 without positive targets).
+
+    One value for the batch.
+
+    Args:
+        y_true: 0/1 targets.
+        y_pred: Probabilities, shaped like ``y_true``.
+
+    Returns:
+        A scalar Tensor.
+
+    Example:
+
+    >>> t, p = tw.tensor([1.0, 0.0, 1.0, 1.0]), tw.tensor([0.9, 0.8, 0.2, 0.7])
+    >>> round(layers.metrics.recall(t, p).item(), 4)
+    0.6667
+    """
     tp, _, fn = _confusion(y_true, y_pred)
     return _safe_ratio(tp, tw.add(tp, fn))
 
@@ -97,14 +179,52 @@ def _in_top_k(p: Tensor, labels: Tensor, k: int) -> Tensor:
     return tw.cast(tw.less(higher, float(k)), "float32")
 
 
-def top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> Tensor:
-    """1 where argmax(t) is among the k highest predictions."""
+def top_k_categorical_accuracy(y_true: TensorLike, y_pred: TensorLike, k: int = 5) -> Tensor:
+    """1 where ``argmax(t)`` is among the ``k`` highest predictions, else 0 (TF.js
+    ``topKCategoricalAccuracy``).
+
+    ``compile(metrics=["topKCategoricalAccuracy"])`` names it.
+
+    Args:
+        y_true: One-hot targets.
+        y_pred: Class scores.
+        k: How many top classes count.
+
+    Returns:
+        Per-sample 0/1 values.
+
+    Example:
+
+    >>> t, p = tw.tensor([[0.0, 0.0, 1.0]]), tw.tensor([[0.5, 0.3, 0.2]])
+    >>> layers.metrics.top_k_categorical_accuracy(t, p, k=2).tolist()
+    [0.0]
+    """
     t, p = _prep(y_true, y_pred)
     return _in_top_k(p, tw.argmax(t, -1), k)
 
 
-def sparse_top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> Tensor:
-    """1 where the integer label is among the k highest predictions."""
+def sparse_top_k_categorical_accuracy(y_true: TensorLike, y_pred: TensorLike, k: int = 5) -> Tensor:
+    """1 where the integer label is among the ``k`` highest predictions, else 0.
+
+    ``compile(metrics=["sparseTopKCategoricalAccuracy"])`` names it.
+
+    Args:
+        y_true: Integer labels.
+        y_pred: Class scores.
+        k: How many top classes count.
+
+    Returns:
+        Per-sample 0/1 values.
+
+    Raises:
+        ValueError: The labels do not match the predictions' shape.
+
+    Example:
+
+    >>> labels, p = tw.tensor([1], dtype="int32"), tw.tensor([[0.5, 0.3, 0.2]])
+    >>> layers.metrics.sparse_top_k_categorical_accuracy(labels, p, k=2).tolist()
+    [1.0]
+    """
     p = tw.as_tensor(y_pred)
     if p.dtype != "float32":
         p = tw.cast(p, "float32")
@@ -176,7 +296,11 @@ _KEYS = _table()
 
 
 def accepted_names() -> list[str]:
-    """Every metric string ``get`` and ``compile`` accept (besides other cases/spellings)."""
+    """Every metric string ``get`` and ``compile`` accept (other cases and spellings aside).
+
+    Returns:
+        The sorted names (metrics, losses, aliases and ``"accuracy"``-style per-output names).
+    """
     return sorted(
         set(PER_OUTPUT)
         | set(METRICS)
@@ -189,7 +313,24 @@ def accepted_names() -> list[str]:
 def get(identifier: Any) -> MetricFn:
     """A metric function from a name (camelCase, snake_case, any case, aliases ``mse``,
     ``top_k``, ...) or a callable (returned as is). ``'accuracy'`` depends on the output and
-    loss: the training loop resolves it with ``resolve_accuracy``."""
+    loss: the training loop resolves it with ``resolve_per_output``.
+
+    Args:
+        identifier: A metric or loss name in any spelling, or a callable
+            ``(y_true, y_pred) -> values`` (returned as is).
+
+    Returns:
+        The metric function.
+
+    Raises:
+        ValueError: An unknown name (the message suggests the closest).
+        TypeError: Neither a string nor a callable.
+
+    Example:
+
+    >>> layers.metrics.get("categoricalAccuracy") is layers.metrics.categorical_accuracy
+    True
+    """
     if isinstance(identifier, str):
         fn = _KEYS.get(_norm(identifier))
         if fn is None:
@@ -210,7 +351,16 @@ def get(identifier: Any) -> MetricFn:
 def resolve_per_output(name: str, output_shape: tuple, loss_fn: Any) -> MetricFn:
     """``'accuracy'``/``'acc'``/``'crossentropy'``/``'ce'`` for one output, as TF.js: the binary
     form when the output's last dimension is 1 or the loss is binary crossentropy, the sparse
-    form when the loss is sparse categorical crossentropy, the categorical form otherwise."""
+    form when the loss is sparse categorical crossentropy, the categorical form otherwise.
+
+    Args:
+        name: ``"accuracy"``, ``"acc"``, ``"crossentropy"`` or ``"ce"`` (any case).
+        output_shape: The output's shape.
+        loss_fn: The output's loss function.
+
+    Returns:
+        The metric function for that output.
+    """
     kind = PER_OUTPUT[name.lower()]
     last = output_shape[-1] if output_shape else None
     if last == 1 or loss_fn is _losses.binary_crossentropy:
@@ -225,4 +375,12 @@ def resolve_per_output(name: str, output_shape: tuple, loss_fn: Any) -> MetricFn
 
 
 def is_per_output(identifier: Any) -> bool:
+    """Whether a metric identifier depends on the output (``"accuracy"``, ``"ce"``, ...).
+
+    Args:
+        identifier: A metric identifier.
+
+    Returns:
+        ``True`` for the per-output strings, which ``resolve_per_output`` resolves.
+    """
     return isinstance(identifier, str) and identifier.lower() in PER_OUTPUT
