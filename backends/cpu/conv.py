@@ -97,7 +97,13 @@ def conv2d(x, f, bias, out, act, geo, n0, n1):
                         t = (i * kw + j) * c + ci
                         xs = xr[base + j * dw * o_n : base + j * dw * o_n + row]
                         fs = fr[t * row : (t + 1) * row]
-                        if ci == 0 and i == 0 and j == 0:
+                        first = ci == 0 and i == 0 and j == 0
+                        if first and act == 1 and c == 1 and last == 0:
+                            # one channel, one tap: the first tap is also the last
+                            for k in range(row):
+                                v = br[k] + xs[k] * fs[k]
+                                orow[k] = v if (v > zero or v != v) else zero
+                        elif first:
                             for k in range(row):
                                 orow[k] = br[k] + xs[k] * fs[k]
                         elif act == 1 and ci == c - 1 and i * kw + j == last:
