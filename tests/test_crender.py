@@ -83,7 +83,7 @@ def _opencl_context():
 
         from backends.opencl.devices import chosen
 
-        entry = chosen()
+        entry = chosen(probe=True)
     except Exception as exc:  # no pyopencl, no platform, no device
         return None, f"no OpenCL device: {type(exc).__name__}: {exc}"
     return (cl, cl.Context([entry.device]), entry), None

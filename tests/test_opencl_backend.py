@@ -196,3 +196,25 @@ def test_training_loop_builds_nothing_after_its_first_epoch(be):
         hist = model.fit(x, y, epochs=2, batch_size=16, verbose=0)
         assert runtime.build_count() == before
     assert np.isfinite(hist.history["loss"]).all()
+
+
+def test_chosen_with_probe_skips_devices_that_cannot_build(monkeypatch):
+    monkeypatch.delenv(devices.ENV_VAR, raising=False)
+    entries = _fake("gpu", "cpu")
+    broken = {entries[0].name}
+    monkeypatch.setattr(
+        devices, "can_build", lambda e: f"{e.label}: cannot build" if e.name in broken else None
+    )
+    assert devices.chosen(entries).kind == "gpu"  # without probe: the ranking alone
+    assert devices.chosen(entries, probe=True).kind == "cpu"  # the gpu's compiler fails
+    broken.add(entries[1].name)
+    with pytest.raises(RuntimeError, match="no OpenCL device can build") as info:
+        devices.chosen(entries, probe=True)
+    assert info.value.args[0].count("cannot build") == 2  # names every failure
+    monkeypatch.setenv(devices.ENV_VAR, "0:0")  # an explicit choice is never replaced
+    with pytest.raises(RuntimeError, match="names a device that cannot build"):
+        devices.chosen(entries, probe=True)
+
+
+def test_can_build_on_the_real_device(be):
+    assert devices.can_build(be.entry) is None  # the backend only starts on a device that builds

@@ -26,7 +26,7 @@ class OpenCLBackend(RenderedBackend):
 
     def __init__(self, entry: DeviceEntry | None = None) -> None:
         super().__init__()
-        self.entry = entry or chosen()
+        self.entry = entry or chosen(probe=True)
         self.device = self.entry.device
         self.context, self.queue, self.pool = runtime.device_state(self.device)
         fp64 = "cl_khr_fp64" in self.device.extensions or bool(self.device.double_fp_config)

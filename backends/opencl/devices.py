@@ -2,6 +2,12 @@
 
 ``TENSORWEAVE_OPENCL_DEVICE`` picks one explicitly: ``"platform:device"`` indices (``"0:1"``)
 or a case-insensitive substring of the device or platform name (``"nvidia"``, ``"pthread"``).
+
+A device is only used once its OpenCL C compiler has built a one-line kernel (``can_build``):
+a driver can list a device and still fail every build. The PoCL 3.0 that pyopencl's wheel
+bundles (LLVM 14) does this on CPUs its LLVM does not know (e.g. AMD Zen 5: "unknown target
+CPU 'generic'"). Without an explicit choice the best-ranked device that builds is used; an
+explicit choice that cannot build, or no device that builds, is an error naming each failure.
 """
 
 from __future__ import annotations
@@ -96,6 +102,58 @@ def choose(entries: list[DeviceEntry], spec: str | None = None) -> DeviceEntry:
     return ranked(matches)[0]
 
 
-def chosen(entries: list[DeviceEntry] | None = None) -> DeviceEntry:
-    """The device the backend uses: ``choose`` with the environment variable applied."""
-    return choose(list_devices() if entries is None else entries, os.environ.get(ENV_VAR))
+_PROBE_SOURCE = "__kernel void tw_probe(__global float *a) { a[get_global_id(0)] = 1.0f; }"
+_probes: dict[int, str | None] = {}
+_HINT = (
+    " (this driver's compiler does not know this CPU; install a newer OpenCL driver, e.g. "
+    "Debian/Ubuntu's pocl-opencl-icd, which pyopencl then finds beside its bundled PoCL)"
+)
+
+
+def can_build(entry: DeviceEntry) -> str | None:
+    """None when ``entry``'s compiler builds a trivial kernel, else the reason it failed.
+
+    Entries without a device object (test fakes) count as able to build. Cached per device.
+    """
+    if entry.device is None:
+        return None
+    key = entry.device.int_ptr
+    if key not in _probes:
+        import pyopencl as cl
+
+        try:
+            ctx = cl.Context([entry.device])
+            cl.Program(ctx, _PROBE_SOURCE).build()
+            _probes[key] = None
+        except cl.Error as exc:  # RuntimeError (build) or LogicError (context)
+            msg = " ".join(str(exc).split())
+            if "unknown target CPU" in msg:
+                msg = "unknown target CPU" + _HINT + ": " + msg
+            _probes[key] = f"{entry.label}: {type(exc).__name__}: {msg[:400]}"
+    return _probes[key]
+
+
+def chosen(entries: list[DeviceEntry] | None = None, probe: bool = False) -> DeviceEntry:
+    """The device the backend uses: ``choose`` with the environment variable applied.
+
+    With ``probe``, the device must also build a trivial kernel (``can_build``): without an
+    explicit choice the best-ranked device that builds is taken; otherwise RuntimeError names
+    every failure.
+    """
+    entries = list_devices() if entries is None else entries
+    spec = os.environ.get(ENV_VAR)
+    entry = choose(entries, spec)
+    if not probe:
+        return entry
+    if (spec or "").strip():
+        reason = can_build(entry)
+        if reason:
+            raise RuntimeError(f"{ENV_VAR}={spec!r} names a device that cannot build: {reason}")
+        return entry
+    failures = []
+    for cand in ranked(entries):
+        reason = can_build(cand)
+        if reason is None:
+            return cand
+        failures.append(reason)
+    raise RuntimeError("no OpenCL device can build kernels: " + "; ".join(failures))
