@@ -19,7 +19,19 @@ from layers.utils import canonical, lookup, prod
 
 
 def compute_fans(shape: Sequence[int]) -> tuple[float, float]:
-    """(fan_in, fan_out) as TF.js: kernels are channels last, receptive field times channels."""
+    """(fan_in, fan_out) as TF.js: kernels are channels last, receptive field times channels.
+
+    Args:
+        shape: A weight shape: ``(in, out)`` or a convolution kernel ``(..., in, out)``.
+
+    Returns:
+        ``(fan_in, fan_out)``.
+
+    Example:
+
+    >>> layers.initializers.compute_fans((3, 3, 16, 32))
+    (144.0, 288.0)
+    """
     shape = tuple(shape)
     if len(shape) == 2:
         return float(shape[0]), float(shape[1])
@@ -31,7 +43,17 @@ def compute_fans(shape: Sequence[int]) -> tuple[float, float]:
 
 
 class Initializer:
-    """Base: ``init(shape, dtype='float32') -> Tensor``."""
+    """Base class of weight initializers: ``init(shape, dtype='float32') -> Tensor``.
+
+    Get one by name with ``layers.initializers.get("glorotNormal")`` or a factory such as
+    ``layers.initializers.he_normal(seed=1)``; layers take either.
+
+    Example:
+
+    >>> init = layers.initializers.get("ones")
+    >>> init((2, 2)).tolist()
+    [[1.0, 1.0], [1.0, 1.0]]
+    """
 
     class_name = "Initializer"
 
@@ -50,6 +72,9 @@ class Initializer:
 
 
 class Zeros(Initializer):
+    """All zeros (TF.js ``tf.initializers.zeros``).
+    """
+
     class_name = "Zeros"
 
     def __call__(self, shape, dtype="float32"):
@@ -57,6 +82,9 @@ class Zeros(Initializer):
 
 
 class Ones(Initializer):
+    """All ones (TF.js ``tf.initializers.ones``).
+    """
+
     class_name = "Ones"
 
     def __call__(self, shape, dtype="float32"):
@@ -64,6 +92,12 @@ class Ones(Initializer):
 
 
 class Constant(Initializer):
+    """Every value ``value`` (TF.js ``tf.initializers.constant``).
+
+    Args:
+        value: The constant.
+    """
+
     class_name = "Constant"
 
     def __init__(self, value: float = 0.0):
@@ -77,6 +111,14 @@ class Constant(Initializer):
 
 
 class RandomUniform(Initializer):
+    """Uniform values in ``[minval, maxval)`` (TF.js ``randomUniform``).
+
+    Args:
+        minval: The lower bound.
+        maxval: The upper bound.
+        seed: A seed for reproducible values (default the global sequence, ``tw.set_seed``).
+    """
+
     class_name = "RandomUniform"
 
     def __init__(self, minval: float = -0.05, maxval: float = 0.05, seed: int | None = None):
@@ -90,6 +132,14 @@ class RandomUniform(Initializer):
 
 
 class RandomNormal(Initializer):
+    """Normal values (TF.js ``randomNormal``).
+
+    Args:
+        mean: The mean.
+        stddev: The standard deviation.
+        seed: A seed for reproducible values (default the global sequence, ``tw.set_seed``).
+    """
+
     class_name = "RandomNormal"
 
     def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None):
@@ -103,6 +153,14 @@ class RandomNormal(Initializer):
 
 
 class TruncatedNormal(RandomNormal):
+    """Normal values redrawn beyond two standard deviations (TF.js ``truncatedNormal``).
+
+    Args:
+        mean: The mean.
+        stddev: The standard deviation before truncation.
+        seed: A seed for reproducible values (default the global sequence, ``tw.set_seed``).
+    """
+
     class_name = "TruncatedNormal"
 
     def __call__(self, shape, dtype="float32"):
@@ -110,6 +168,12 @@ class TruncatedNormal(RandomNormal):
 
 
 class Identity(Initializer):
+    """``gain`` times the identity matrix; square 2-D shapes only (TF.js ``identity``).
+
+    Args:
+        gain: The diagonal value.
+    """
+
     class_name = "Identity"
 
     def __init__(self, gain: float = 1.0):
@@ -126,7 +190,13 @@ class Identity(Initializer):
 
 
 class Orthogonal(Initializer):
-    """A (scaled) random orthogonal matrix; higher ranks are flattened to (prod(shape[:-1]), shape[-1])."""
+    """A (scaled) random orthogonal matrix (TF.js ``orthogonal``); higher ranks are flattened
+    to ``(prod(shape[:-1]), shape[-1])``.
+
+    Args:
+        gain: The scale.
+        seed: A seed for reproducible values (default the global sequence, ``tw.set_seed``).
+    """
 
     class_name = "Orthogonal"
 
@@ -150,7 +220,21 @@ class Orthogonal(Initializer):
 
 
 class VarianceScaling(Initializer):
-    """TF.js VarianceScaling: 'normal' draws a truncated normal with sigma sqrt(scale/n)."""
+    """TF.js VarianceScaling: 'normal' draws a truncated normal with sigma sqrt(scale/n).
+
+    ``n`` is the fan chosen by ``mode`` (``compute_fans``); ``"uniform"`` draws from
+    ``[-limit, limit)`` with ``limit = sqrt(3 * scale / n)``.
+
+    Args:
+        scale: The variance scale (positive).
+        mode: ``"fan_in"``, ``"fan_out"`` or ``"fan_avg"`` (camelCase accepted).
+        distribution: ``"normal"`` (truncated), ``"truncated_normal"``,
+            ``"untruncated_normal"`` or ``"uniform"``.
+        seed: A seed for reproducible values (default the global sequence, ``tw.set_seed``).
+
+    Raises:
+        ValueError: A non-positive ``scale`` or an unknown ``mode``/``distribution``.
+    """
 
     class_name = "VarianceScaling"
     _MODES = ("fan_in", "fan_out", "fan_avg")
@@ -219,7 +303,10 @@ def _vs(name: str, scale: float, mode: str, distribution: str) -> type:
             "class_name": name,
             "__init__": __init__,
             "get_config": get_config,
-            "__doc__": f"VarianceScaling(scale={scale}, mode={mode!r}, distribution={distribution!r}).",
+            "__doc__": (
+                f"VarianceScaling(scale={scale}, mode={mode!r}, distribution={distribution!r}).\n\n"
+                "Args:\n    seed: A seed for reproducible values (default the global sequence).\n"
+            ),
         },
     )
 
@@ -264,68 +351,192 @@ _TABLE.update(
 
 # TF.js-style factories: initializers.glorot_normal(seed=1) / initializers.glorotNormal(...)
 def constant(value: float = 0.0) -> Constant:
+    """A ``Constant`` initializer.
+
+    Args:
+        value: The constant.
+
+    Returns:
+        The initializer, for ``kernel_initializer=`` and the like.
+    """
     return Constant(value)
 
 
 def glorot_normal(seed: int | None = None) -> Initializer:
+    """Glorot (Xavier) normal: truncated normal with variance ``2 / (fan_in + fan_out)``.
+
+    Args:
+        seed: A seed for reproducible values (default the global sequence, ``tw.set_seed``).
+
+    Returns:
+        The initializer, for ``kernel_initializer=`` and the like.
+    """
     return GlorotNormal(seed)
 
 
 def glorot_uniform(seed: int | None = None) -> Initializer:
+    """Glorot (Xavier) uniform: limit ``sqrt(6 / (fan_in + fan_out))``.
+
+    Args:
+        seed: A seed for reproducible values (default the global sequence, ``tw.set_seed``).
+
+    Returns:
+        The initializer, for ``kernel_initializer=`` and the like.
+    """
     return GlorotUniform(seed)
 
 
 def he_normal(seed: int | None = None) -> Initializer:
+    """He normal: truncated normal with variance ``2 / fan_in`` (for ReLU layers).
+
+    Args:
+        seed: A seed for reproducible values (default the global sequence, ``tw.set_seed``).
+
+    Returns:
+        The initializer, for ``kernel_initializer=`` and the like.
+    """
     return HeNormal(seed)
 
 
 def he_uniform(seed: int | None = None) -> Initializer:
+    """He uniform: limit ``sqrt(6 / fan_in)``.
+
+    Args:
+        seed: A seed for reproducible values (default the global sequence, ``tw.set_seed``).
+
+    Returns:
+        The initializer, for ``kernel_initializer=`` and the like.
+    """
     return HeUniform(seed)
 
 
 def identity(gain: float = 1.0) -> Identity:
+    """An ``Identity`` initializer (square 2-D weights).
+
+    Args:
+        gain: The diagonal value.
+
+    Returns:
+        The initializer, for ``kernel_initializer=`` and the like.
+    """
     return Identity(gain)
 
 
 def lecun_normal(seed: int | None = None) -> Initializer:
+    """LeCun normal: truncated normal with variance ``1 / fan_in`` (for selu layers).
+
+    Args:
+        seed: A seed for reproducible values (default the global sequence, ``tw.set_seed``).
+
+    Returns:
+        The initializer, for ``kernel_initializer=`` and the like.
+    """
     return LeCunNormal(seed)
 
 
 def lecun_uniform(seed: int | None = None) -> Initializer:
+    """LeCun uniform: limit ``sqrt(3 / fan_in)``.
+
+    Args:
+        seed: A seed for reproducible values (default the global sequence, ``tw.set_seed``).
+
+    Returns:
+        The initializer, for ``kernel_initializer=`` and the like.
+    """
     return LeCunUniform(seed)
 
 
 def ones() -> Ones:
+    """A ``Ones`` initializer.
+
+    Returns:
+        The initializer, for ``kernel_initializer=`` and the like.
+    """
     return Ones()
 
 
 def orthogonal(gain: float = 1.0, seed: int | None = None) -> Orthogonal:
+    """An ``Orthogonal`` initializer (the default for recurrent kernels).
+
+    Args:
+        gain: The scale.
+        seed: A seed for reproducible values (default the global sequence, ``tw.set_seed``).
+
+    Returns:
+        The initializer, for ``kernel_initializer=`` and the like.
+    """
     return Orthogonal(gain, seed)
 
 
 def random_normal(mean: float = 0.0, stddev: float = 0.05, seed: int | None = None) -> RandomNormal:
+    """A ``RandomNormal`` initializer.
+
+    Args:
+        mean: The mean.
+        stddev: The standard deviation.
+        seed: A seed for reproducible values (default the global sequence, ``tw.set_seed``).
+
+    Returns:
+        The initializer, for ``kernel_initializer=`` and the like.
+    """
     return RandomNormal(mean, stddev, seed)
 
 
 def random_uniform(
     minval: float = -0.05, maxval: float = 0.05, seed: int | None = None
 ) -> RandomUniform:
+    """A ``RandomUniform`` initializer.
+
+    Args:
+        minval: The lower bound.
+        maxval: The upper bound.
+        seed: A seed for reproducible values (default the global sequence, ``tw.set_seed``).
+
+    Returns:
+        The initializer, for ``kernel_initializer=`` and the like.
+    """
     return RandomUniform(minval, maxval, seed)
 
 
 def truncated_normal(
     mean: float = 0.0, stddev: float = 0.05, seed: int | None = None
 ) -> TruncatedNormal:
+    """A ``TruncatedNormal`` initializer.
+
+    Args:
+        mean: The mean.
+        stddev: The standard deviation before truncation.
+        seed: A seed for reproducible values (default the global sequence, ``tw.set_seed``).
+
+    Returns:
+        The initializer, for ``kernel_initializer=`` and the like.
+    """
     return TruncatedNormal(mean, stddev, seed)
 
 
 def variance_scaling(
     scale: float = 1.0, mode: str = "fan_in", distribution: str = "normal", seed: int | None = None
 ) -> VarianceScaling:
+    """A ``VarianceScaling`` initializer.
+
+    Args:
+        scale: The variance scale (positive).
+        mode: ``"fan_in"``, ``"fan_out"`` or ``"fan_avg"``.
+        distribution: ``"normal"`` (truncated), ``"untruncated_normal"`` or ``"uniform"``.
+        seed: A seed for reproducible values (default the global sequence, ``tw.set_seed``).
+
+    Returns:
+        The initializer, for ``kernel_initializer=`` and the like.
+    """
     return VarianceScaling(scale, mode, distribution, seed)
 
 
 def zeros() -> Zeros:
+    """A ``Zeros`` initializer.
+
+    Returns:
+        The initializer, for ``kernel_initializer=`` and the like.
+    """
     return Zeros()
 
 
@@ -345,11 +556,34 @@ truncatedNormal, varianceScaling = truncated_normal, variance_scaling  # noqa: N
 
 
 def names() -> list[str]:
+    """The initializer names ``get`` accepts (TF.js camelCase; snake_case works too).
+
+    Returns:
+        The names.
+    """
     return [c.display_name for c in CLASSES]
 
 
 def get(identifier: Any) -> Initializer:
-    """An Initializer from a name ('glorotNormal' / 'glorot_normal'), a config dict or an instance."""
+    """The initializer an identifier names (what ``kernel_initializer=`` accepts).
+
+    Args:
+        identifier: A name (``"glorotNormal"`` / ``"glorot_normal"``), a Keras config dict
+            ``{"class_name", "config"}``, an ``Initializer`` (returned as is), or a callable
+            ``(shape, dtype) -> values``.
+
+    Returns:
+        An ``Initializer``.
+
+    Raises:
+        ValueError: An unknown name or an identifier of another kind.
+
+    Example:
+
+    >>> init = layers.initializers.get({"class_name": "Constant", "config": {"value": 3}})
+    >>> init((2,)).tolist()
+    [3.0, 3.0]
+    """
     if isinstance(identifier, Initializer):
         return identifier
     if isinstance(identifier, str):
@@ -378,5 +612,12 @@ class _Callable(Initializer):
 
 
 def serialize(init: Initializer) -> dict:
-    """Keras-JSON form: ``{"class_name": "GlorotNormal", "config": {"seed": None}}``."""
+    """The Keras-JSON form of an initializer, which ``get`` reads back.
+
+    Args:
+        init: The initializer.
+
+    Returns:
+        ``{"class_name": "GlorotNormal", "config": {"seed": None}}`` and the like.
+    """
     return {"class_name": init.class_name, "config": init.get_config()}
