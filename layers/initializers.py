@@ -72,8 +72,7 @@ class Initializer:
 
 
 class Zeros(Initializer):
-    """All zeros (TF.js ``tf.initializers.zeros``).
-    """
+    """All zeros (TF.js ``tf.initializers.zeros``)."""
 
     class_name = "Zeros"
 
@@ -82,8 +81,7 @@ class Zeros(Initializer):
 
 
 class Ones(Initializer):
-    """All ones (TF.js ``tf.initializers.ones``).
-    """
+    """All ones (TF.js ``tf.initializers.ones``)."""
 
     class_name = "Ones"
 
