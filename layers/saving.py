@@ -8,13 +8,35 @@ group ``optimizer``). Weight names are TF.js's: ``<layer name>/<weight name>``, 
 as TF.js scopes them (``bidirectional_Bidirectional1/forward_lstm_LSTM1/kernel``).
 
 The format itself lives in :mod:`layers.tfjs_format` (weights) and :mod:`layers.tfjs_topology`
-(JSON); this module writes and reads folders. Saving is atomic: the files are written and fsynced in a temporary folder beside the target,
-which then replaces the target in one rename (an exchange on Linux), so a crash or a full disk
-leaves the previous save intact. Loading accepts the folder or its ``model.json``, several
-groups and shards, quantised weights (uint8/uint16 with scale and min, float16), TF.js and
-Keras spellings (including the Keras 3 functional form), and checks everything (files, sizes,
-shapes, dtypes, names) before returning a model: a malformed save raises
-:class:`ModelLoadError` naming the file and the weight, and no half-loaded model escapes.
+(JSON); this module writes and reads folders.
+
+Saving is atomic: the files are written and fsynced in a temporary folder beside the target
+(``.<name>.tmp-<pid>-<hex>``), which then replaces the target in one rename (an exchange on
+Linux), so a crash or a full disk leaves the previous save intact. The target keeps its
+permission bits (a new folder gets ``0o777`` less the umask) but gets a new inode; a target
+that is a symbolic link to a folder is followed (the folder is replaced, the link stays).
+Temporary folders left by a killed save are removed by the next save to the same target when
+their process is gone or they are older than :data:`STALE_AFTER_S`.
+
+Loading accepts the folder or its ``model.json``, several groups and shards, quantised weights
+(uint8/uint16 with scale and min, float16), TF.js and Keras spellings (including the Keras 3
+functional form). Model files are untrusted input; in order, :func:`load_model`
+
+1. reads ``model.json`` as strict, bounded JSON from a regular file (never blocks on a FIFO);
+2. checks every manifest group and entry (types, names unique, shapes, dtypes, finite
+   quantisation) and that the decoded weights fit ``max_weight_bytes``;
+3. confines every weight path to the folder (no absolute path, no ``..``, no symbolic link
+   leading out; checked again on the opened file), opens regular files only and checks their
+   ``fstat`` sizes against the manifest before reading a byte;
+4. builds the model with a guard on ``Layer.add_weight``: each weight the topology creates
+   must have the shape of an unclaimed manifest entry before it is allocated, so a topology
+   with huge ``units``/``filters``/input shapes fails at once; sizes in layer configs must be
+   integers in ``0..2**31-1``;
+5. matches weights by name, compiles from ``trainingConfig`` and restores optimizer state.
+
+Anything malformed or hostile raises :class:`ModelLoadError` (a ValueError) naming the file
+(and the weight or layer), never another exception, and no half-loaded model escapes. The
+rules are listed in :mod:`layers.tfjs_format`.
 """
 
 from __future__ import annotations
@@ -590,7 +612,12 @@ def load_model(
             )
     else:
         model = _build(doc["modelTopology"], model_part, where)
-    pairs = match_weights(model, model_part, where)
+    try:
+        pairs = match_weights(model, model_part, where)
+    except ModelLoadError:
+        raise
+    except ValueError as e:  # weight_names: a topology whose weights share a name
+        raise ModelLoadError(f"{where}: {e}") from e
     tc = doc.get("trainingConfig")
     if tc is None and isinstance(doc["modelTopology"], Mapping):
         tc = doc["modelTopology"].get("training_config")  # the Keras-converter form

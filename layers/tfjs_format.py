@@ -252,6 +252,21 @@ def resolve_inside(folder: Path, rel: Any, label: str) -> str:
     return full
 
 
+def _opened_inside(fd: int, folder: Path, rel: str, label: str) -> None:
+    """Where the kernel can say which file ``fd`` is (Linux ``/proc/self/fd``), check again
+    that it lies inside ``folder``: a folder swapped for a link between the check and the open
+    is caught before a byte is read."""
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return  # no /proc: the resolve-then-open check is all there is
+    base = os.path.realpath(folder)
+    if real == base or os.path.commonpath([base, real]) != base:
+        raise ModelLoadError(
+            f"{label}: weight path {rel!r:.200} leads outside the model folder (it changed while it was opened)"
+        )
+
+
 def _strict_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
@@ -470,6 +485,7 @@ def read_group(folder: Path, plan: GroupPlan, where: str) -> list[DecodedWeight]
                     f"holding weights among {names[:8]}{' ...' if len(names) > 8 else ''})"
                 ) from None
             fds.append((fd, size, shown))
+            _opened_inside(fd, folder, p, label)
         _check_sizes(plan, fds, where)
         try:
             buf = bytearray(plan.nbytes)

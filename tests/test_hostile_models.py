@@ -156,6 +156,20 @@ def test_quantised_scale_must_be_finite(tmp_path):
     np.testing.assert_array_equal(kernel.ravel(), np.arange(12) * 0.5 - 1.0)
 
 
+def test_swap_between_check_and_open_is_caught(tmp_path, monkeypatch):
+    """If the folder changes between resolving a path and opening it (simulated: the resolved
+    path points outside), the opened file's real location is checked before reading."""
+    from layers import tfjs_format
+
+    (case,) = build_corpus(tmp_path, ["size_long"])
+    folder = tmp_path / "base_dense"
+    secret = str(tmp_path / "outside" / "secret.bin")
+    monkeypatch.setattr(tfjs_format, "resolve_inside", lambda folder, rel, label: secret)
+    with pytest.raises(ModelLoadError, match="changed while it was opened") as info:
+        load_model(folder)
+    assert SECRET_MARK.decode() not in str(info.value)
+
+
 def test_symlinks_inside_the_folder_still_load(tmp_path):
     """Confinement refuses escapes, not links that stay in the folder."""
     (case,) = build_corpus(tmp_path, ["size_long"])
