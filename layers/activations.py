@@ -11,7 +11,20 @@ from layers.utils import canonical, lookup
 
 
 class Activation:
-    """A named elementwise (or last-axis) function; serialised by its snake_case name."""
+    """A named elementwise (or last-axis) function; serialised by its snake_case name.
+
+    Layers hold one for ``activation=``; calling it applies the function.
+
+    Args:
+        name: The snake_case name (``"hard_sigmoid"``), as Keras JSON writes it.
+        fn: The function of a Tensor.
+
+    Example:
+
+    >>> relu = layers.activations.get("relu")
+    >>> relu(tw.tensor([-1.0, 2.0])).tolist(), relu.display_name
+    ([0.0, 2.0], 'relu')
+    """
 
     def __init__(self, name: str, fn: Callable[[Tensor], Tensor]):
         self.name = name  # snake_case, as Keras JSON
@@ -59,12 +72,27 @@ hardSigmoid, logSoftmax = hard_sigmoid, log_softmax  # noqa: N816  (TF.js spelli
 
 
 def names() -> list[str]:
-    """Accepted activation names (snake_case; camelCase spellings work too)."""
+    """Accepted activation names (snake_case; camelCase spellings work too).
+
+    Returns:
+        The names.
+    """
     return [a.name for a in _ALL]
 
 
 def get(identifier: Any) -> Activation:
-    """An Activation from a name, None ('linear'), an Activation or any callable."""
+    """The activation an identifier names (what ``activation=`` accepts).
+
+    Args:
+        identifier: A name (``"relu"``, ``"hardSigmoid"`` / ``"hard_sigmoid"``), ``None``
+            (linear), an ``Activation``, a ``{"class_name": ...}`` dict, or any callable.
+
+    Returns:
+        An ``Activation``.
+
+    Raises:
+        ValueError: An unknown name or an identifier of another kind.
+    """
     if identifier is None:
         return linear
     if isinstance(identifier, Activation):
@@ -81,4 +109,12 @@ def get(identifier: Any) -> Activation:
 
 
 def serialize(activation: Activation) -> str:
+    """The name Keras JSON stores for an activation.
+
+    Args:
+        activation: The activation.
+
+    Returns:
+        Its snake_case name.
+    """
     return activation.name

@@ -11,7 +11,14 @@ from layers.utils import canonical, lookup, to_snake_case
 
 
 class Regularizer:
-    """Base: ``reg(weight) -> scalar penalty``."""
+    """Base class of weight penalties: ``reg(weight) -> scalar penalty``.
+
+    Example:
+
+    >>> reg = layers.regularizers.l2(0.5)
+    >>> reg(tw.tensor([1.0, 2.0])).item()
+    2.5
+    """
 
     class_name = "Regularizer"
 
@@ -27,7 +34,12 @@ class Regularizer:
 
 
 class L1L2(Regularizer):
-    """l1 * sum(|w|) + l2 * sum(w^2)."""
+    """The penalty ``l1 * sum(|w|) + l2 * sum(w^2)`` (TF.js ``tf.regularizers.l1l2``).
+
+    Args:
+        l1: The L1 factor.
+        l2: The L2 factor.
+    """
 
     class_name = "L1L2"
 
@@ -50,14 +62,43 @@ class L1L2(Regularizer):
 
 
 def l1(l1: float = 0.01) -> L1L2:  # noqa: E741
+    """An L1 penalty ``l1 * sum(|w|)`` (TF.js ``tf.regularizers.l1``).
+
+    Args:
+        l1: The factor.
+
+    Returns:
+        An ``L1L2`` regularizer, for ``kernel_regularizer=`` and the like.
+    """
     return L1L2(l1=l1)
 
 
 def l2(l2: float = 0.01) -> L1L2:
+    """An L2 penalty ``l2 * sum(w^2)`` (TF.js ``tf.regularizers.l2``).
+
+    Args:
+        l2: The factor.
+
+    Returns:
+        An ``L1L2`` regularizer.
+
+    Example:
+
+    >>> d = layers.dense(units=2, kernel_regularizer=layers.regularizers.l2(0.01))
+    """
     return L1L2(l2=l2)
 
 
 def l1l2(l1: float = 0.01, l2: float = 0.01) -> L1L2:
+    """Both penalties, ``l1 * sum(|w|) + l2 * sum(w^2)`` (also ``l1_l2``).
+
+    Args:
+        l1: The L1 factor.
+        l2: The L2 factor.
+
+    Returns:
+        An ``L1L2`` regularizer.
+    """
     return L1L2(l1=l1, l2=l2)
 
 
@@ -66,7 +107,18 @@ _TABLE = {"l1": l1, "l2": l2, "l1l2": l1l2}
 
 
 def get(identifier: Any) -> Regularizer | None:
-    """None, a Regularizer, a name ('l1', 'l2', 'l1l2') or a ``{"class_name": "L1L2", ...}`` config."""
+    """The regularizer an identifier names (what ``kernel_regularizer=`` accepts).
+
+    Args:
+        identifier: ``None``, a ``Regularizer``, a name (``"l1"``, ``"l2"``, ``"l1l2"``; TF.js
+            default factor 0.01) or a ``{"class_name": "L1L2", "config": ...}`` dict.
+
+    Returns:
+        The regularizer, or ``None``.
+
+    Raises:
+        ValueError: An unknown name or class.
+    """
     if identifier is None or isinstance(identifier, Regularizer):
         return identifier
     if isinstance(identifier, str):
@@ -85,4 +137,12 @@ def get(identifier: Any) -> Regularizer | None:
 
 
 def serialize(reg: Regularizer | None) -> dict | None:
+    """The Keras-JSON form of a regularizer, which ``get`` reads back.
+
+    Args:
+        reg: The regularizer, or ``None``.
+
+    Returns:
+        ``{"class_name": "L1L2", "config": {"l1": ..., "l2": ...}}``, or ``None``.
+    """
     return None if reg is None else {"class_name": reg.class_name, "config": reg.get_config()}
