@@ -12,7 +12,10 @@ EPSILON = 1e-7
 
 
 class Constraint:
-    """Base: ``constraint(weight) -> projected weight``."""
+    """Base class of weight constraints: ``constraint(weight) -> projected weight``.
+
+    ``fit`` applies a layer's constraints after every optimizer update.
+    """
 
     class_name = "Constraint"
 
@@ -39,7 +42,12 @@ def _axis(axis: Any) -> Any:
 
 
 class MaxNorm(Constraint):
-    """Rescale so that each norm along ``axis`` is at most ``max_value``."""
+    """Rescale so that each norm along ``axis`` is at most ``max_value`` (TF.js ``maxNorm``).
+
+    Args:
+        max_value: The largest norm allowed.
+        axis: The axis (or axes) the norms run over (0: each output unit's incoming weights of a Dense kernel).
+    """
 
     class_name = "MaxNorm"
 
@@ -56,7 +64,16 @@ class MaxNorm(Constraint):
 
 
 class MinMaxNorm(Constraint):
-    """Move each norm along ``axis`` a fraction ``rate`` of the way into [min_value, max_value]."""
+    """Move each norm along ``axis`` a fraction ``rate`` of the way into [min_value, max_value].
+
+    TF.js ``minMaxNorm``.
+
+    Args:
+        min_value: The smallest norm.
+        max_value: The largest norm.
+        rate: 1 projects fully; smaller values move part of the way each update.
+        axis: The axis (or axes) the norms run over (0: each output unit's incoming weights of a Dense kernel).
+    """
 
     class_name = "MinMaxNorm"
 
@@ -88,7 +105,7 @@ class MinMaxNorm(Constraint):
 
 
 class NonNeg(Constraint):
-    """Zero the negative entries."""
+    """Zero the negative entries (TF.js ``nonNeg``)."""
 
     class_name = "NonNeg"
 
@@ -97,7 +114,11 @@ class NonNeg(Constraint):
 
 
 class UnitNorm(Constraint):
-    """Divide by the norm along ``axis``."""
+    """Divide by the norm along ``axis`` (TF.js ``unitNorm``).
+
+    Args:
+        axis: The axis (or axes) the norms run over (0: each output unit's incoming weights of a Dense kernel).
+    """
 
     class_name = "UnitNorm"
 
@@ -112,20 +133,59 @@ class UnitNorm(Constraint):
 
 
 def max_norm(max_value: float = 2.0, axis: Any = 0) -> MaxNorm:
+    """A ``MaxNorm`` constraint.
+
+    Args:
+        max_value: The largest norm allowed.
+        axis: The axis the norms run over.
+
+    Returns:
+        The constraint, for ``kernel_constraint=`` and the like.
+
+    Example:
+
+    >>> c = layers.constraints.max_norm(1.0)
+    >>> c(tw.tensor([[3.0], [4.0]])).tolist()
+    [[0.6000000238418579], [0.800000011920929]]
+    """
     return MaxNorm(max_value, axis)
 
 
 def min_max_norm(
     min_value: float = 0.0, max_value: float = 1.0, rate: float = 1.0, axis: Any = 0
 ) -> MinMaxNorm:
+    """A ``MinMaxNorm`` constraint.
+
+    Args:
+        min_value: The smallest norm.
+        max_value: The largest norm.
+        rate: The fraction of the projection applied per update.
+        axis: The axis the norms run over.
+
+    Returns:
+        The constraint, for ``kernel_constraint=`` and the like.
+    """
     return MinMaxNorm(min_value, max_value, rate, axis)
 
 
 def non_neg() -> NonNeg:
+    """A ``NonNeg`` constraint.
+
+    Returns:
+        The constraint, for ``kernel_constraint=`` and the like.
+    """
     return NonNeg()
 
 
 def unit_norm(axis: Any = 0) -> UnitNorm:
+    """A ``UnitNorm`` constraint.
+
+    Args:
+        axis: The axis the norms run over.
+
+    Returns:
+        The constraint, for ``kernel_constraint=`` and the like.
+    """
     return UnitNorm(axis)
 
 
@@ -137,7 +197,18 @@ for _c in CLASSES:
 
 
 def get(identifier: Any) -> Constraint | None:
-    """None, a Constraint, a name ('maxNorm' / 'max_norm') or a config dict."""
+    """The constraint an identifier names (what ``kernel_constraint=`` accepts).
+
+    Args:
+        identifier: ``None``, a ``Constraint``, a name (``"maxNorm"`` / ``"max_norm"``) or a
+            ``{"class_name", "config"}`` dict.
+
+    Returns:
+        The constraint, or ``None``.
+
+    Raises:
+        ValueError: An unknown name or an identifier of another kind.
+    """
     if identifier is None or isinstance(identifier, Constraint):
         return identifier
     if isinstance(identifier, str):
@@ -153,4 +224,12 @@ def get(identifier: Any) -> Constraint | None:
 
 
 def serialize(c: Constraint | None) -> dict | None:
+    """The Keras-JSON form of a constraint, which ``get`` reads back.
+
+    Args:
+        c: The constraint, or ``None``.
+
+    Returns:
+        ``{"class_name", "config"}``, or ``None``.
+    """
     return None if c is None else {"class_name": c.class_name, "config": c.get_config()}
