@@ -537,11 +537,16 @@ def test_cumsum(backend, data):
     tol = ATOL + 4 * x.shape[axis] * EPS32 * np.sum(
         np.abs(np.where(np.isfinite(xv), xv, 0)), axis=axis, keepdims=True
     )
-    if dt == "float32" and exclusive:
-        # exclusive = inclusive - x on some backends: Inf/NaN inputs make a position NaN
-        # where a running sum never saw them (TF.js's exclusive cumsum shifts instead).
-        pass
     assert_matches(out, expected, out_dt, atol=tol)
+
+
+def test_cumsum_exclusive_shifts(backend):
+    """Found by test_cumsum: the numpy backend computed exclusive sums as inclusive - x, which
+    gives NaN after an Inf (inf - inf) and loses small terms next to large ones."""
+    x = np.array([1, np.inf, 2, np.nan, 3], np.float32)
+    assert_matches(tw.cumsum(tw.tensor(x), 0, True), [0, 1, np.inf, np.inf, np.nan], "float32")
+    y = np.array([1e8, 1, 1], np.float32)
+    assert_matches(tw.cumsum(tw.tensor(y), 0, True, True), [2.0, 1.0, 0.0], "float32")
 
 
 def _logsumexp_ref(x, axes, keep):

@@ -170,7 +170,13 @@ class NumpyBackend(Backend):
             x = np.flip(x, axis)
         out = np.cumsum(x, axis=axis, dtype=x.dtype)
         if exclusive:
-            out = out - x
+            # shift by one (inclusive - x turns a running Inf into NaN and loses precision)
+            shifted = np.zeros_like(out)
+            dst = [slice(None)] * out.ndim
+            src = [slice(None)] * out.ndim
+            dst[axis], src[axis] = slice(1, None), slice(None, -1)
+            shifted[tuple(dst)] = out[tuple(src)]
+            out = shifted
         if reverse:
             out = np.flip(out, axis)
         return _c(out)
