@@ -32,7 +32,19 @@ def _is_array_like(x: Any) -> bool:
 
 
 def split_inputs(x: Any, names: list[str], kind: str = "input") -> list[Any]:
-    """``x`` (one array, a list, or a dict keyed by name) as one entry per name, unconverted."""
+    """``x`` (one array, a list, or a dict keyed by name) as one entry per name, unconverted.
+
+    Args:
+        x: One array (single input), a list in ``names`` order, or a dict keyed by name.
+        names: The model's input (or output) names.
+        kind: ``"input"`` or ``"target"``, for error messages.
+
+    Returns:
+        One entry per name.
+
+    Raises:
+        ValueError: A dict with missing or unknown keys, or a list of the wrong length.
+    """
     n = len(names)
     if isinstance(x, dict):
         missing = [k for k in names if k not in x]
@@ -61,7 +73,19 @@ def split_inputs(x: Any, names: list[str], kind: str = "input") -> list[Any]:
 
 
 def as_input_list(x: Any, model: Any) -> list[Tensor]:
-    """``x`` as a list of float32 tensors, one per model input, with shapes checked."""
+    """``x`` as a list of float32 tensors, one per model input, with shapes checked.
+
+    Args:
+        x: What ``fit``/``predict`` accept: an array, a list, or a dict keyed by input name.
+        model: The model whose ``input_names`` and ``input_shapes`` to match.
+
+    Returns:
+        One float32 Tensor per model input.
+
+    Raises:
+        TypeError: A value cannot be converted to float32.
+        ValueError: A shape does not match the model, or sample counts differ.
+    """
     shapes = list(getattr(model, "input_shapes", []) or [])
     names = list(getattr(model, "input_names", []) or [])
     if not names:  # a Sequential model that does not know its input shape yet

@@ -38,7 +38,14 @@ def _in_checkout() -> bool:
 def data_dir() -> Path:
     """The data root: ``$TENSORWEAVE_DATA``, else (source checkout only) ``../shared/data`` or
     ``shared/data`` beside the checkout. Raises ``FileNotFoundError`` naming where it looked and
-    what to set; a ``$TENSORWEAVE_DATA`` that is not a folder is an error, never skipped."""
+    what to set; a ``$TENSORWEAVE_DATA`` that is not a folder is an error, never skipped.
+
+    Returns:
+        The data root folder.
+
+    Raises:
+        FileNotFoundError: No data folder was found, or ``$TENSORWEAVE_DATA`` is not a folder.
+    """
     env = os.environ.get(ENV_VAR, "").strip()
     if env:
         path = Path(env).expanduser()
@@ -62,7 +69,17 @@ def data_dir() -> Path:
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """An IDX file (optionally gzip'd) as a numpy array: big-endian magic with the element type
-    in byte 3 and the rank in byte 4, one big-endian uint32 per dimension, then row-major data."""
+    in byte 3 and the rank in byte 4, one big-endian uint32 per dimension, then row-major data.
+
+    Args:
+        path: The file (``.gz`` is decompressed).
+
+    Returns:
+        The array, with the file's element type and shape.
+
+    Raises:
+        ValueError: Not an IDX file, an unknown element type, or a size that does not match.
+    """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as f:
@@ -100,7 +117,14 @@ def _checksums(folders: list[Path]) -> dict[str, str]:
 
 
 def verify(path: str | os.PathLike) -> None:
-    """Check ``path`` against a SHA256SUMS list in its folder or the one above (or raise)."""
+    """Check ``path`` against a SHA256SUMS list in its folder or the one above.
+
+    Args:
+        path: The file.
+
+    Raises:
+        ValueError: No list names the file, or its sha256 differs.
+    """
     path = Path(path).resolve()
     expected = _checksums([path.parent, path.parent.parent]).get(str(path))
     if expected is None:
@@ -123,7 +147,19 @@ def load_mnist(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The MNIST test set shipped with the project: ``(images uint8 (10000, 28, 28), labels
     uint8 (10000,))``. ``root`` is the data root or the mnist folder itself (default
-    ``data_dir()``: ``$TENSORWEAVE_DATA``); ``check`` verifies the files' SHA256SUMS."""
+    ``data_dir()``: ``$TENSORWEAVE_DATA``); ``check`` verifies the files' SHA256SUMS.
+
+    Args:
+        root: The data root or the mnist folder (default ``data_dir()``).
+        check: Verify the files against SHA256SUMS first.
+
+    Returns:
+        ``(images, labels)``: uint8 arrays of shapes ``(10000, 28, 28)`` and ``(10000,)``.
+
+    Raises:
+        FileNotFoundError: A file is missing (the message says what to set).
+        ValueError: A checksum or the file format is wrong.
+    """
     base = Path(root) if root is not None else data_dir()
     folder = _mnist_folder(base)
     img_path = folder / "t10k-images-idx3-ubyte.gz"
@@ -147,7 +183,18 @@ def mnist_arrays(
     root: str | os.PathLike | None = None, n: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """MNIST ready for a dense model: ``x`` float32 (N, 784) in [0, 1], ``y`` one-hot float32
-    (N, 10); the first ``n`` samples when given."""
+    (N, 10); the first ``n`` samples when given.
+
+    Args:
+        root: The data root or the mnist folder (default ``data_dir()``).
+        n: Keep only the first ``n`` samples.
+
+    Returns:
+        ``(x, y)`` numpy arrays, ready for ``model.fit(x, y)``.
+
+    Raises:
+        FileNotFoundError: The files are missing (see ``load_mnist``).
+    """
     images, labels = load_mnist(root)
     if n is not None:
         images, labels = images[:n], labels[:n]
