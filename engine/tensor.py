@@ -60,22 +60,27 @@ class Tensor:
     # --- data -----------------------------------------------------------------------------
     @property
     def backend(self) -> str:
+        """The name of the backend holding the data (``"cpu"``, ``"numpy"``, ...)."""
         return self._live().backend
 
     @property
     def rank(self) -> int:
+        """The number of axes (TF.js ``rank``)."""
         return len(self.shape)
 
     @property
     def ndim(self) -> int:
+        """The number of axes (numpy's name for ``rank``)."""
         return len(self.shape)
 
     @property
     def size(self) -> int:
+        """The number of elements."""
         return int(np.prod(self.shape, dtype=np.int64))
 
     @property
     def is_disposed(self) -> bool:
+        """Whether ``dispose`` (or a ``tidy`` scope) has freed the data."""
         return self._storage is None
 
     def _live(self) -> memory.Storage:

@@ -98,10 +98,12 @@ class SymbolicTensor:
 
     @property
     def rank(self) -> int:
+        """The number of axes, batch included."""
         return len(self.shape)
 
     @property
     def node(self) -> Node:
+        """The layer call that produced this tensor."""
         return self.layer._inbound_nodes[self.node_index]
 
     def __repr__(self) -> str:
@@ -232,6 +234,7 @@ class Layer:
     # --- identity -------------------------------------------------------------------------------
     @property
     def class_name(self) -> str:
+        """The class name Keras/TF.js JSON records (``"Dense"``)."""
         return type(self).__name__
 
     def __repr__(self) -> str:
@@ -240,6 +243,7 @@ class Layer:
     # --- weights ----------------------------------------------------------------------------------
     @property
     def trainable(self) -> bool:
+        """Whether ``fit`` updates the weights (settable; freezes nested layers too)."""
         return self._trainable
 
     @trainable.setter
@@ -305,6 +309,7 @@ class Layer:
 
     @property
     def trainable_weights(self) -> list[Variable]:
+        """The variables the optimizer updates (empty when ``trainable`` is False)."""
         if not self._trainable:
             return []
         out = [e.var for e in self._entries if e.trainable]
@@ -318,6 +323,7 @@ class Layer:
 
     @property
     def non_trainable_weights(self) -> list[Variable]:
+        """The other variables (batch-norm moving statistics, frozen weights)."""
         train = {id(v) for v in self.trainable_weights}
         return [e.var for e in self._all_entries() if id(e.var) not in train]
 
@@ -404,6 +410,7 @@ class Layer:
 
     @property
     def losses(self) -> list[Tensor]:
+        """The current regularisation penalties (``regularization_losses()``)."""
         return self.regularization_losses()
 
     def apply_constraints(self) -> None:
@@ -573,6 +580,10 @@ class Layer:
     # --- shapes of the recorded graph -------------------------------------------------------------
     @property
     def input_shape(self) -> Any:
+        """The input shape, batch axis first (a list for several inputs).
+
+        Raises ``AttributeError`` before the layer has an input shape.
+        """
         if not self._inbound_nodes:
             if self._batch_input_shape is not None:
                 return self._batch_input_shape
@@ -583,6 +594,10 @@ class Layer:
 
     @property
     def output_shape(self) -> Any:
+        """The output shape, batch axis first (a list for several outputs).
+
+        Raises ``AttributeError`` before the layer has been called on a symbolic input.
+        """
         if not self._inbound_nodes:
             raise AttributeError(f"layer {self.name!r} has not been called on a symbolic input yet")
         shapes = [t.shape for t in self._inbound_nodes[0].outputs]
@@ -727,6 +742,7 @@ class InputLayer(Layer):
 
     @property
     def output(self) -> SymbolicTensor:
+        """The symbolic tensor this input layer produces."""
         return self._inbound_nodes[0].outputs[0]
 
     def call(self, inputs, training=False):

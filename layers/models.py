@@ -106,6 +106,7 @@ class Model(TrainingMixin, Layer):
 
     @property
     def layers(self) -> list[Layer]:
+        """The model's layers in graph order (input layers included)."""
         return list(self._layers)
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
@@ -131,18 +132,22 @@ class Model(TrainingMixin, Layer):
 
     @property
     def input_shapes(self) -> list[tuple]:
+        """One shape per model input, batch axis first (``None`` for any size)."""
         return [t.shape for t in self.inputs]
 
     @property
     def output_shapes(self) -> list[tuple]:
+        """One shape per model output, batch axis first."""
         return [t.shape for t in self.outputs]
 
     @property
     def input_names(self) -> list[str]:
+        """The input layers' names (the keys of a dict ``x``)."""
         return [t.layer.name for t in self.inputs]
 
     @property
     def output_names(self) -> list[str]:
+        """The output layers' names (the keys of dict losses, metrics and ``y``)."""
         return [t.layer.name for t in self.outputs]
 
     # --- running ---------------------------------------------------------------------------------------
@@ -530,6 +535,7 @@ class Sequential(Model):
 
     @property
     def layers(self) -> list[Layer]:
+        """The stacked layers, in order (the input layer excluded)."""
         return list(self._stack)
 
     def add(self, layer: Layer) -> None:
@@ -625,12 +631,20 @@ class Sequential(Model):
 
     @property
     def output_names(self) -> list[str]:
+        """The last layer's name, in a list.
+
+        Raises ``ValueError`` until the model knows its input shape.
+        """
         if not self.built:
             raise self._not_built()
         return super().output_names
 
     @property
     def output_shapes(self) -> list[tuple]:
+        """The last layer's output shape, in a list.
+
+        Raises ``ValueError`` until the model knows its input shape.
+        """
         if not self.built:
             raise self._not_built()
         return super().output_shapes
