@@ -320,26 +320,38 @@ def _resolve_target(folder: str | os.PathLike) -> Path:
     return target
 
 
-def _stage_folder(target: Path) -> Path:
-    """A new staging folder beside ``target``: the mode of ``target`` when it exists (owner and
-    group too where permitted), else ``0o777`` less the umask, as ``mkdir`` makes it."""
+def _stage_folder(target: Path) -> tuple[Path, int]:
+    """A new staging folder beside ``target`` (owner-writable while it is filled) and the mode
+    it must get before the swap: that of ``target`` when it exists (its owner and group are
+    copied too where permitted), else ``0o777`` less the umask, as ``mkdir`` makes it."""
     stage = target.parent / _temp_name(target.name, "tmp")
     os.mkdir(stage, 0o777)  # the umask applies, as for any new folder
     try:
-        st = os.stat(target)
-    except FileNotFoundError:
-        return stage
-    try:
-        if hasattr(os, "chown") and (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
-            try:
-                os.chown(stage, st.st_uid, st.st_gid)
-            except OSError:
-                pass  # not permitted: the new folder stays ours
-        os.chmod(stage, stat.S_IMODE(st.st_mode))
+        mode = stat.S_IMODE(os.stat(stage).st_mode)
+        try:
+            st = os.stat(target)
+        except FileNotFoundError:
+            st = None
+        if st is not None:
+            mode = stat.S_IMODE(st.st_mode)
+            if hasattr(os, "chown") and (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
+                try:
+                    os.chown(stage, st.st_uid, st.st_gid)
+                except OSError:
+                    pass  # not permitted: the new folder stays ours
+        os.chmod(stage, mode | stat.S_IRWXU)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    return stage
+    return stage, mode
+
+
+def _remove_tree(path: Path) -> None:
+    try:
+        os.chmod(path, stat.S_IRWXU)  # a read-only folder's entries cannot be unlinked
+    except OSError:
+        pass
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def write_folder_atomic(folder: str | os.PathLike, files: Mapping[str, bytes]) -> Path:
@@ -357,21 +369,22 @@ def write_folder_atomic(folder: str | os.PathLike, files: Mapping[str, bytes]) -
         raise FileExistsError(f"cannot save to {target}: it exists and is not a folder")
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temp_folders(target)
-    stage = _stage_folder(target)
+    stage, mode = _stage_folder(target)
     old: Path | None = None
     try:
         for name, data in files.items():
             _write_file(stage / name, data)
         if target.exists():
             _carry_over(target, stage, _old_model_files(target) | set(files))
+        os.chmod(stage, mode)
         _fsync_dir(stage)
         old = _swap_in(stage, target)
         _fsync_dir(target.parent)
     except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
+        _remove_tree(stage)
         raise
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        _remove_tree(old)
     return target
 
 
@@ -568,6 +581,14 @@ def load_model(
     >>> loaded.is_compiled, [w.shape for w in loaded.get_weights()]
     (True, [(3, 2), (2,)])
     """
+    if max_weight_bytes is not None and (
+        not isinstance(max_weight_bytes, (int, np.integer))
+        or isinstance(max_weight_bytes, bool)
+        or max_weight_bytes < 0
+    ):
+        raise ValueError(
+            f"max_weight_bytes must be a non-negative integer (bytes) or None, got {max_weight_bytes!r}"
+        )
     json_path = model_json_path(path)
     doc = _read_json(json_path)
     where = str(json_path)

@@ -189,6 +189,9 @@ def test_max_weight_bytes_admits_what_fits(tmp_path):
     with pytest.raises(ModelLoadError, match="max_weight_bytes"):
         load_model(case.path, max_weight_bytes=103)
     load_model(case.path, max_weight_bytes=104)  # exactly the 104 bytes of the weights
+    for bad in (-1, 1.5, "big", True):
+        with pytest.raises(ValueError, match="max_weight_bytes must be"):
+            load_model(case.path, max_weight_bytes=bad)
 
 
 # --- fuzz ------------------------------------------------------------------------------------------

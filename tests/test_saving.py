@@ -640,19 +640,21 @@ def test_save_rejects_json_path_and_unbuilt_model(tmp_path):
         save_model(a, tmp_path / "file")
 
 
-def test_resave_keeps_folder_mode(tmp_path):
-    """A save over an existing folder keeps its permission bits (the staging folder is made
-    0700 by mkdtemp-style helpers; the target must not inherit that)."""
+@pytest.mark.parametrize("mode", [0o751, 0o555, 0o700])
+def test_resave_keeps_folder_mode(tmp_path, mode):
+    """A save over an existing folder keeps its permission bits (a staging folder made by
+    mkdtemp is 0700; the target must not inherit that), read-only ones included."""
     a, b = _pair()
     target = tmp_path / "m"
     save_model(a, target)
-    os.chmod(target, 0o751)
+    os.chmod(target, mode)
     save_model(b, target)
-    assert stat.S_IMODE(os.stat(target).st_mode) == 0o751
+    assert stat.S_IMODE(os.stat(target).st_mode) == mode
     _assert_holds(target, b)
+    assert _leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002, 0o277])
 def test_new_folder_honours_umask(tmp_path, mask):
     a, _ = _pair()
     old = os.umask(mask)
