@@ -268,6 +268,7 @@ class Model(TrainingMixin, Layer):
         from layers.data import as_input_list
 
         batch_size = as_int(batch_size, "predict: batch_size", minimum=1)
+        as_int(verbose, "predict: verbose", minimum=0)  # unused, but 0.5 or True is a mistake
         xs = as_input_list(x, self)
         n = xs[0].shape[0]
         pieces: list[list[Tensor]] = []

@@ -149,6 +149,10 @@ def test_evaluate_predict_and_callbacks_check_their_counts(numpy_scope):
         m.predict(X, batch_size=2.5)
     with pytest.raises(TypeError, match=r"predict: batch_size .*True"):
         m.predict(X, batch_size=True)
+    with pytest.raises(ValueError, match=r"predict: verbose .*0\.5"):
+        m.predict(X, verbose=0.5)
+    with pytest.raises(ValueError, match=r"evaluate: verbose .*1\.5"):
+        m.evaluate(X, Y, verbose=1.5)
     with pytest.raises(ValueError, match=r"patience .*1\.5"):
         layers.callbacks.EarlyStopping(patience=1.5)
     with pytest.raises(ValueError, match=r"cooldown .*0\.5"):
