@@ -210,7 +210,13 @@ def sparse_categorical_crossentropy(
     """Integer class labels (shape ``y_pred.shape[:-1]``, optionally with a trailing 1) turned
     one-hot, then categorical crossentropy.
 
-    As TF.js; ``compile(loss="sparseCategoricalCrossentropy")`` names it.
+    As TF.js; ``compile(loss="sparseCategoricalCrossentropy")`` names it. Like tfjs-layers,
+    the probabilities are first clipped to ``[eps, 1 - eps]`` and only then renormalised and
+    clipped again by categorical crossentropy:
+    ``-log(clip(c_k / sum(c), eps, 1 - eps))`` with ``c = clip(p, eps, 1 - eps)`` and ``k``
+    the label, so rows that do not sum to 1 (or hold zeros) give TF.js's values. With
+    ``from_logits`` the logits are not clipped (tfjs-layers clips them too, which squashes
+    every logit into ``[eps, 1 - eps]``; we do not copy that).
 
     Args:
         y_true: Integer class labels, shape ``y_pred.shape[:-1]`` (or with a trailing 1).
@@ -242,6 +248,8 @@ def sparse_categorical_crossentropy(
             f"{p.shape[:-1]} or {p.shape[:-1] + (1,)}"
         )
     one_hot = tw.reshape(tw.one_hot(tw.reshape(labels, (-1,)), n_classes), p.shape)
+    if not from_logits:
+        p = tw.clip_by_value(p, EPS, 1 - EPS)  # tfjs-layers losses.ts, before renormalising
     return categorical_crossentropy(one_hot, p, from_logits)
 
 

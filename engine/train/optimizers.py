@@ -270,42 +270,74 @@ class Optimizer:
         return cls(**dict(config))
 
     def get_weights(self) -> list[dict[str, Any]]:
-        """The optimizer's state, as TF.js ``getWeights`` (saved with ``include_optimizer``).
+        """The optimizer's state in TF.js ``getWeights`` order (saved with
+        ``include_optimizer``).
 
         Returns:
             TF.js ``NamedTensor`` dicts: ``{"name": "iter", "tensor": int32 scalar}`` first,
-            then ``"<variable name>/<slot>"`` for every slot of every variable seen.
+            then slot by slot (``slot_names`` order), that slot of every variable seen, in the
+            order the variables were first updated: for Adam ``iter``, every ``<var>/m``,
+            then every ``<var>/v``, as TF.js (whose ``setWeights`` splits the list by
+            position) and the saved model files.
+
+        Example:
+
+        >>> opt = tw.train.adam(0.1)
+        >>> a, b = tw.variable(tw.zeros([2]), name="gw_a"), tw.variable(tw.zeros([1]), name="gw_b")
+        >>> opt.apply_gradients([(tw.ones([2]), a), (tw.ones([1]), b)])
+        >>> [w["name"] for w in opt.get_weights()]
+        ['iter', 'gw_a/m', 'gw_b/m', 'gw_a/v', 'gw_b/v']
         """
         out: list[dict[str, Any]] = [
             {"name": "iter", "tensor": ops.scalar(self.iterations, "int32")}
         ]
-        for vname, slots in self._slots.items():
-            for sname, s in zip(self.slot_names, slots, strict=False):
-                out.append({"name": f"{vname}/{sname}", "tensor": ops.identity(s)})
+        for k, sname in enumerate(self.slot_names):
+            for vname, slots in self._slots.items():
+                out.append({"name": f"{vname}/{sname}", "tensor": ops.identity(slots[k])})
         return out
 
     def set_weights(self, weights: Sequence[Any]) -> None:
         """Restore state saved by ``get_weights`` (TF.js ``setWeights``).
 
+        Everything is checked before the optimizer changes.
+
         Args:
-            weights: ``{"name", "tensor"}`` dicts or ``(name, tensor)`` pairs; the ``iter``
-                entry sets ``iterations``.
+            weights: ``{"name", "tensor"}`` dicts or ``(name, tensor)`` pairs, in any order
+                (``iter`` sets ``iterations``; ``<variable>/<slot>`` a slot); or, as TF.js,
+                bare values by position: the iteration count, then slot by slot that slot of
+                every variable this optimizer has updated, in ``get_weights`` order.
 
         Raises:
-            ValueError: An entry names an unknown slot, or a variable lacks some of its
-                slots.
+            ValueError: An entry names an unknown slot, a variable lacks some of its slots,
+                bare values do not match the variables this optimizer knows, or named and
+                bare entries are mixed.
         """
+        items = list(weights)
+        named_flags = [
+            isinstance(w, Mapping)
+            or (isinstance(w, (tuple, list)) and len(w) == 2 and isinstance(w[0], str))
+            for w in items
+        ]
+        if items and not any(named_flags):
+            items = self._positional(items)
+        elif not all(named_flags):
+            raise ValueError(
+                f"{self.class_name}.set_weights: mix of named entries and bare values; give "
+                "every entry as {'name', 'tensor'} / (name, tensor), or every one bare in "
+                "get_weights order"
+            )
         named: list[tuple[str, Any]] = []
-        for w in weights:
+        for w in items:
             if isinstance(w, Mapping):
                 named.append((w["name"], w["tensor"]))
             else:
                 name, value = w
                 named.append((name, value))
+        iterations: int | None = None
         slots: dict[str, dict[str, Any]] = {}
         for name, value in named:
             if name == "iter":
-                self.iterations = int(ops.as_tensor(value).numpy().reshape(()))
+                iterations = int(ops.as_tensor(value).numpy().reshape(()))
                 continue
             vname, _, sname = name.rpartition("/")
             if sname not in self.slot_names:
@@ -320,11 +352,37 @@ class Optimizer:
                 raise ValueError(
                     f"{self.class_name}.set_weights: variable {vname!r} lacks slots {missing}"
                 )
-            vals = [ops.as_tensor(by_slot[s], "float32") for s in self.slot_names]
+        new_slots = {
+            vname: [ops.as_tensor(by_slot[s], "float32") for s in self.slot_names]
+            for vname, by_slot in slots.items()
+        }
+        if iterations is not None:
+            self.iterations = iterations
+        for vname, vals in new_slots.items():
             self._slots[vname] = [
                 ops.variable(ops.identity(v), trainable=False, name=f"{vname}/{s}")
                 for v, s in zip(vals, self.slot_names, strict=False)
             ]
+
+    def _positional(self, values: list[Any]) -> list[tuple[str, Any]]:
+        """Bare TF.js-order values (``iter``, then slot by slot) named after the variables
+        this optimizer has updated."""
+        vnames = list(self._slots)
+        expected = 1 + len(self.slot_names) * len(vnames)
+        if not vnames or len(values) != expected:
+            raise ValueError(
+                f"{self.class_name}.set_weights: got {len(values)} bare values; by position "
+                f"they must be the iteration count then {len(self.slot_names)} slot(s) "
+                f"{list(self.slot_names)} for each of the {len(vnames)} variable(s) this "
+                f"optimizer has updated ({expected} values)"
+                + ("" if vnames else "; a fresh optimizer needs named entries")
+            )
+        out: list[tuple[str, Any]] = [("iter", values[0])]
+        rest = iter(values[1:])
+        for sname in self.slot_names:
+            for vname in vnames:
+                out.append((f"{vname}/{sname}", next(rest)))
+        return out
 
     def dispose(self) -> None:
         """Dispose the slot and state variables; the next step starts from fresh state."""
