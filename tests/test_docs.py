@@ -9,8 +9,8 @@
     (``model.layers``, ``tensor.rank``, ...) a docstring. ``EXEMPT`` lists, with the reason,
     what is knowingly not (yet) documented that way; an exemption that is no longer needed
     fails the test, so the list stays an honest record of what is left.
-(b) ``python -m pdoc engine engine.train layers layers.training`` builds the HTML reference
-    (skipped, naming why, without pdoc; the ``test`` extra installs it).
+(b) ``python -m pdoc --docformat google engine engine.train layers layers.training`` builds
+    the HTML reference (skipped, naming why, without pdoc; the ``test`` extra installs it).
 (c) The ``>>>`` examples of the modules in ``DOCTEST_MODULES`` run as doctests on the numpy
     backend.
 """
@@ -212,7 +212,7 @@ def test_api_reference_builds(tmp_path):
     pytest.importorskip("pdoc", reason="pdoc is not installed (pip install -e '.[docs]')")
     out = tmp_path / "api"
     proc = subprocess.run(
-        [sys.executable, "-m", "pdoc", *PDOC_MODULES, "-o", str(out)],
+        [sys.executable, "-m", "pdoc", "--docformat", "google", *PDOC_MODULES, "-o", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -221,7 +221,7 @@ def test_api_reference_builds(tmp_path):
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert (out / "engine.html").is_file() and (out / "engine" / "train.html").is_file()
     page = (out / "layers" / "training.html").read_text(encoding="utf-8")
-    assert "validation_split" in page  # fit's Args section made it into the reference
+    assert "<strong>validation_split:</strong>" in page  # fit's Args: rendered as a list
     assert "TrainingMixin.fit" in (out / "layers.html").read_text(encoding="utf-8")
 
 
