@@ -19,8 +19,9 @@ from engine.tensor import Tensor, recorders
 
 # Active gradient tapes (engine.autodiff pushes/pops) and observers (tracing, profiling), per
 # thread. The hot paths read ``.items``, the calling thread's list.
-tapes = memory.ThreadStack()
-observers = memory.ThreadStack()
+tapes = memory.ThreadStack(memory.HOOKS)
+observers = memory.ThreadStack(memory.HOOKS)
+_HOOKS = memory.HOOKS  # non-zero while any thread has a tape, observer or recorder
 __all__ = ["from_host", "observers", "recorders", "run", "run_multi", "tapes"]
 
 
@@ -38,17 +39,14 @@ def run(
     bufs = [t.buffer_on(name_be) for t in inputs]
     buf = invoke(be, *bufs)
     out = Tensor(memory.Storage(buf, name_be, be.nbytes(buf)), shape, dtype)
-    tps = tapes.items
-    if tps:
-        for tape in tps:
+    if _HOOKS[0]:
+        for tape in tapes.items:
             tape.record(name, inputs, attrs, out)
-    obs_ = observers.items
-    if obs_:
-        for obs in obs_:
+        for obs in observers.items:
             obs(name, inputs, attrs, out)
-    recs = recorders.items
-    if recs:
-        recs[-1].op(name, inputs, invoke, (out,), False, attrs)
+        recs = recorders.items
+        if recs:
+            recs[-1].op(name, inputs, invoke, (out,), False, attrs)
     return out
 
 
@@ -69,14 +67,13 @@ def run_multi(
         Tensor(memory.Storage(b, name_be, be.nbytes(b)), shape, dtype)
         for b, (shape, dtype) in zip(res, outputs, strict=True)
     ]
-    obs_ = observers.items
-    if obs_:
-        for obs in obs_:
+    if _HOOKS[0]:
+        for obs in observers.items:
             for out in outs:
                 obs(name, inputs, attrs, out)
-    recs = recorders.items
-    if recs:
-        recs[-1].op(name, inputs, invoke, outs, True, attrs)
+        recs = recorders.items
+        if recs:
+            recs[-1].op(name, inputs, invoke, outs, True, attrs)
     return outs
 
 
@@ -86,7 +83,8 @@ def from_host(array, dtype: str) -> Tensor:
     be = registry.instance_of(name_be)
     buf = be.from_numpy(array)
     out = Tensor(memory.Storage(buf, name_be, be.nbytes(buf)), tuple(array.shape), dtype)
-    recs = recorders.items
-    if recs:
-        recs[-1].upload(out)
+    if _HOOKS[0]:
+        recs = recorders.items
+        if recs:
+            recs[-1].upload(out)
     return out

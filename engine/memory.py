@@ -4,8 +4,9 @@ Python frees unreferenced tensors on its own; these exist for TF.js parity and t
 memory early. Counts are kept per backend by the tensors and buffers themselves.
 
 Threads: tidy scopes are per thread (a thread's ``tidy`` only disposes tensors that thread
-created inside it); the counters are process-wide and updated under a lock, so ``memory()``
-stays exact while several threads create and free tensors.
+created inside it). The counters are sharded per thread: a thread only ever changes its own
+shard (a buffer freed in another thread than the one that made it is subtracted there), so no
+update is lost and none takes a lock, and ``memory()`` adds the shards up.
 """
 
 from __future__ import annotations
@@ -16,14 +17,29 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
+#: How many (thread, stack) pairs of the stacks made with ``ThreadStack(HOOKS)`` (gradient
+#: tapes, dispatch observers, trace recorders) are non-empty, over all threads. Zero means no
+#: thread has any, so ``engine.dispatch`` skips reading its own thread's stacks (the common
+#: case costs one list read per op). Changed under _hooks_lock, only when a stack goes from
+#: empty to non-empty or back.
+HOOKS = [0]
+_hooks_lock = threading.Lock()
+
+
+def _shift(counter: list[int], delta: int) -> None:
+    with _hooks_lock:
+        counter[0] += delta
+
 
 class ThreadStack(threading.local):
     """A list-like stack with one list per thread (tidy scopes, gradient tapes, trace
     recorders, dispatch observers): what one thread pushes, only that thread sees. ``items`` is
-    the calling thread's list (hot paths read it directly)."""
+    the calling thread's list (hot paths read it directly; change it only through the methods
+    when the stack counts itself in ``active``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, active: list[int] | None = None) -> None:
         self.items: list = []
+        self._active = active
 
     def __bool__(self) -> bool:
         return bool(self.items)
@@ -40,31 +56,79 @@ class ThreadStack(threading.local):
     def __contains__(self, x: Any) -> bool:
         return x in self.items
 
+    # A stack is counted in ``active`` before its first item goes in and after its last
+    # item went out, so a reader that sees zero has nothing to miss in its own thread.
     def append(self, x: Any) -> None:
-        self.items.append(x)
+        items = self.items
+        if not items and self._active is not None:
+            _shift(self._active, 1)
+        items.append(x)
 
     def extend(self, xs: Any) -> None:
-        self.items.extend(xs)
+        items = self.items
+        xs = list(xs)
+        if xs and not items and self._active is not None:
+            _shift(self._active, 1)
+        items.extend(xs)
 
     def remove(self, x: Any) -> None:
-        self.items.remove(x)
+        items = self.items
+        items.remove(x)
+        if not items and self._active is not None:
+            _shift(self._active, -1)
 
     def pop(self, i: int = -1) -> Any:
-        return self.items.pop(i)
+        items = self.items
+        x = items.pop(i)
+        if not items and self._active is not None:
+            _shift(self._active, -1)
+        return x
 
     def clear(self) -> None:
-        self.items.clear()
+        items = self.items
+        if items:
+            items.clear()
+            if self._active is not None:
+                _shift(self._active, -1)
 
     def __repr__(self) -> str:
         return f"ThreadStack({self.items!r})"
 
 
-# backend name -> [tensors, buffers, bytes]; changed only under _lock. A re-entrant lock: a
-# Storage/Tensor finalizer may run (garbage collection) in a thread that holds it.
-_counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-_lock = threading.RLock()
+def _zeros() -> list[int]:
+    return [0, 0, 0]
+
+
+# Each thread's counters, its shard: backend name -> [tensors, buffers, bytes], plus key None
+# -> [moves, 0, 0]. Only the owning thread writes a shard; memory() adds them all up. The
+# shards of threads that have ended are folded into _retired when a new thread registers.
+_local = threading.local()
+_shards: list[tuple[threading.Thread, dict[Any, list[int]]]] = []
+_retired: dict[Any, list[int]] = defaultdict(_zeros)
+_shards_lock = threading.Lock()
+
+
+def _new_shard() -> dict[Any, list[int]]:
+    """The calling thread's shard, made on its first count. It is installed before it is
+    registered, so a finalizer that runs meanwhile (garbage collection) finds it."""
+    counts: dict[Any, list[int]] = defaultdict(_zeros)
+    _local.counts = counts
+    with _shards_lock:
+        keep = []
+        for th, c in _shards:
+            if th.is_alive():
+                keep.append((th, c))
+                continue
+            for name, v in list(c.items()):
+                r = _retired[name]
+                for i in range(3):
+                    r[i] += v[i]
+        keep.append((threading.current_thread(), counts))
+        _shards[:] = keep
+    return counts
+
+
 _scopes = ThreadStack()
-_moves = [0]
 
 
 class Storage:
@@ -76,22 +140,28 @@ class Storage:
         self.buf = buf
         self.backend = backend
         self.nbytes = nbytes
-        with _lock:
-            c = _counts[backend]
-            c[1] += 1
-            c[2] += nbytes
+        try:
+            c = _local.counts[backend]
+        except AttributeError:
+            c = _new_shard()[backend]
+        c[1] += 1
+        c[2] += nbytes
 
     def __del__(self):
-        with _lock:
-            c = _counts.get(self.backend)
-            if c is not None:
-                c[1] -= 1
-                c[2] -= self.nbytes
+        try:
+            c = _local.counts[self.backend]
+        except AttributeError:
+            c = _new_shard()[self.backend]
+        c[1] -= 1
+        c[2] -= self.nbytes
 
 
 def count_tensor(backend: str, delta: int) -> None:
-    with _lock:
-        _counts[backend][0] += delta
+    try:
+        c = _local.counts[backend]
+    except AttributeError:
+        c = _new_shard()[backend]
+    c[0] += delta
 
 
 def track(tensor: Any) -> None:
@@ -102,8 +172,11 @@ def track(tensor: Any) -> None:
 
 
 def count_move() -> None:
-    with _lock:
-        _moves[0] += 1
+    try:
+        c = _local.counts[None]
+    except AttributeError:
+        c = _new_shard()[None]
+    c[0] += 1
 
 
 def memory() -> dict[str, Any]:
@@ -123,9 +196,16 @@ def memory() -> dict[str, Any]:
     >>> tw.memory()["num_tensors"] == before
     True
     """
-    with _lock:
-        counts = {name: tuple(c) for name, c in _counts.items()}
-        moves = _moves[0]
+    if getattr(_local, "counts", None) is None:
+        _new_shard()  # now, not from a finalizer while the lock below is held
+    counts: dict[Any, list[int]] = defaultdict(_zeros)
+    with _shards_lock:
+        for c in [_retired] + [sh[1] for sh in _shards]:
+            for name, v in list(c.items()):
+                t = counts[name]
+                for i in range(3):
+                    t[i] += v[i]
+    moves = counts.pop(None, [0])[0]
     per = {
         name: {"num_tensors": c[0], "num_data_buffers": c[1], "num_bytes": c[2]}
         for name, c in counts.items()

@@ -15,7 +15,7 @@ _ids = itertools.count(1)
 
 #: Active ``engine.trace`` recorders (innermost last): told of host reads, variable creation
 #: and assignments. ``engine.dispatch.recorders`` is this stack; one per thread.
-recorders = memory.ThreadStack()
+recorders = memory.ThreadStack(memory.HOOKS)
 
 
 class Tensor:

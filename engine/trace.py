@@ -44,6 +44,7 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Any, NamedTuple
 
 from engine import dispatch, fusion, registry
+from engine.memory import HOOKS as _HOOKS
 from engine.memory import Storage, count_tensor
 from engine.tensor import Tensor, Variable, _ids
 
@@ -510,9 +511,11 @@ class TraceCache:
             first: dict[int, int] = {}
             key = (key, tuple(first.setdefault(id(a), i) for i, a in enumerate(args)))
         tr = self.traces.get(key)
-        if tr is not None and not dispatch.tapes and not dispatch.recorders:
+        # (HOOKS: no thread has a tape or recorder, so this one has none either)
+        hooked = _HOOKS[0] and (dispatch.tapes or dispatch.recorders)
+        if tr is not None and not hooked:
             return tr.replay(args)
-        if key in self.eager or dispatch.tapes or dispatch.recorders:
+        if key in self.eager or hooked:
             return fn(*args)
         if len(self.traces) >= self.max_traces:
             self._give_up(key, args, f"more than {self.max_traces} signatures")

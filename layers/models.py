@@ -240,6 +240,11 @@ class Model(TrainingMixin, Layer):
         call ``.numpy()`` for host values. Runs in inference mode (no dropout); a model
         compiled with ``jit=True`` replays a traced predict step.
 
+        Threads: several threads may call ``predict`` on one model at once, and beside ``fit``
+        in another thread. Each batch holds the model's lock (batches of concurrent calls run
+        one at a time), so results equal serial calls; for parallel inference use one model
+        copy per thread.
+
         Args:
             x: Inputs: a Tensor, numpy array or nested list for a single-input model; a list
                 (one per input) or a dict keyed by input name otherwise.

@@ -572,6 +572,10 @@ class TrainingMixin:
         Each batch runs one optimizer step inside ``tw.tidy``. Epoch logs hold the
         batch-size-weighted means of the loss and metrics (``val_``-prefixed for validation).
 
+        Threads: ``predict``/``evaluate`` on this model from other threads during ``fit`` are
+        safe: every step of the model holds its lock, so they run between two optimizer steps
+        (or chunks of steps) and see one consistent set of weights, and the fit is unaffected.
+
         Args:
             x: Input data: a Tensor, numpy array or nested list for a single-input model; a
                 list of them (one per input) or a dict keyed by input name otherwise.
@@ -877,6 +881,9 @@ class TrainingMixin:
         """The loss and metrics of the model on ``x``/``y``, computed in batches.
 
         As TF.js, the regularisation penalties are not included in the loss.
+
+        Safe to call from several threads at once (each batch holds the model's lock; the
+        results equal serial calls), and beside ``fit`` in another thread.
 
         Args:
             x: Inputs, as for ``fit``.
