@@ -6,7 +6,7 @@ resolve them; annotations elsewhere stay strings (``from __future__ import annot
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,10 +21,14 @@ TensorLike = Tensor | np.ndarray | np.generic | float | int | bool | Sequence[An
 #: a numpy dtype / type naming one of them.
 DTypeLike = str | np.dtype | type
 
+#: What ``fit``, ``evaluate`` and ``predict`` take as ``x`` or ``y``: one tensor-like value for a
+#: single-input (single-output) model, else a list of them or a dict keyed by input/output name.
+DataLike = TensorLike | Mapping[str, TensorLike]
+
 #: A shape: a sequence of non-negative ints.
 ShapeLike = Sequence[int]
 
 #: The axes of a reduction: one (negative counts from the end), several, or ``None`` for all.
 AxisLike = int | Sequence[int] | None
 
-__all__ = ["AxisLike", "DTypeLike", "ShapeLike", "TensorLike"]
+__all__ = ["AxisLike", "DataLike", "DTypeLike", "ShapeLike", "TensorLike"]
