@@ -106,6 +106,8 @@ def to_host_array(values: Any, dtype: str, op: str = "tensor") -> np.ndarray:
     """
     arr = values if isinstance(values, np.ndarray) else np.asarray(values)
     kind = arr.dtype.kind
+    if arr.ndim == 0 and kind in "biuf":  # scalars (operands, fill values): checks in Python
+        return _scalar(arr, dtype, op)
     if kind == "c":
         raise TypeError(f"{op}: {_COMPLEX}")
     if kind == "O" and dtype != "bool":
@@ -125,8 +127,8 @@ def to_host_array(values: Any, dtype: str, op: str = "tensor") -> np.ndarray:
                 )
             arr = np.trunc(arr)
         elif kind in "iu" and arr.dtype.itemsize >= 4 and arr.dtype != np.int32 and arr.size:
-            bad = (arr > INT32_MAX) if kind == "u" else (arr > INT32_MAX) | (arr < INT32_MIN)
-            if bad.any():
+            if arr.max() > INT32_MAX or arr.min() < INT32_MIN:
+                bad = (arr > INT32_MAX) | (arr < INT32_MIN)
                 raise ValueError(
                     f"{op}: value {_first(arr, bad)!r} does not fit int32 (range "
                     f"[{INT32_MIN}, {INT32_MAX}]); TF.js has no int64 tensors: use float32 "
@@ -146,6 +148,38 @@ def to_host_array(values: Any, dtype: str, op: str = "tensor") -> np.ndarray:
                     "the backend supports it, or scale the values"
                 )
     return out
+
+
+def _scalar(arr: np.ndarray, dtype: str, op: str) -> np.ndarray:
+    """``to_host_array`` for a 0-d bool/int/float array, with the same rules."""
+    v = arr.item()
+    if dtype == "int32" and not isinstance(v, bool):
+        if isinstance(v, float):
+            if not (v == v and -(2.0**31) - 1 < v < 2.0**31):
+                raise ValueError(
+                    f"{op}: value {v!r} does not fit int32 (NaN, infinities and values outside "
+                    f"[{INT32_MIN}, {INT32_MAX}] cannot be converted); pass float32 values "
+                    "or clip them first"
+                )
+            v = int(v)  # truncation toward zero
+        elif not INT32_MIN <= v <= INT32_MAX:
+            raise ValueError(
+                f"{op}: value {v!r} does not fit int32 (range [{INT32_MIN}, {INT32_MAX}]); "
+                "TF.js has no int64 tensors: use float32 values or smaller integers"
+            )
+    elif dtype == "float32" and isinstance(v, float) and arr.dtype.itemsize > 4:
+        if abs(v) > _F32_MAX and abs(v) != float("inf") and _overflows_f32(v):
+            raise ValueError(
+                f"{op}: value {v!r} is too large for float32 (largest {_F32_MAX:.7g}); it "
+                "would become an infinity: pass dtype='float64' where the backend supports "
+                "it, or scale the values"
+            )
+    return np.array(v if dtype != "bool" else bool(v), dtype=to_numpy_dtype(dtype))
+
+
+def _overflows_f32(v: float) -> bool:
+    with np.errstate(over="ignore"):
+        return bool(np.isinf(np.float32(v)))
 
 
 def _from_objects(arr: np.ndarray, dtype: str, op: str) -> np.ndarray:

@@ -183,6 +183,9 @@ def test_fit_inputs_are_converted_without_narrowing(numpy_scope):
         ([3e9], "int32", r"3000000000\.0 does not fit int32"),
         (np.array([1.0, 1e300]), None, r"1e\+300 is too large for float32"),
         (-1e39, "float32", r"-1e\+39 is too large for float32"),
+        (2147483648.0, "int32", r"2147483648\.0 does not fit int32"),
+        (np.int64(2**40), None, r"1099511627776 does not fit int32"),
+        (np.float64(-1e300), None, r"-1e\+300 is too large for float32"),
     ],
 )
 def test_host_values_that_do_not_fit_raise(numpy_scope, values, dtype, match):
