@@ -9,6 +9,7 @@ from typing import Any
 
 import engine as tw
 from engine import Tensor
+from engine.typing import DataLike
 from layers.base import InputLayer, Layer, Node, SymbolicTensor, deserialize_layer, serialize_layer
 from layers.training import TrainingMixin
 from layers.utils import unique_name
@@ -233,7 +234,9 @@ class Model(TrainingMixin, Layer):
         return Layer._call_symbolic(self, flat, single, kwargs)
 
     # --- inference -------------------------------------------------------------------------------------
-    def predict(self, x: Any, batch_size: int = 32, verbose: int = 0) -> Tensor | list[Tensor]:
+    def predict(
+        self, x: DataLike, batch_size: int = 32, verbose: int = 0
+    ) -> Tensor | list[Tensor]:
         """The model's outputs for ``x``, computed in batches (TF.js ``predict``).
 
         As in TF.js, the result is a ``Tensor`` (on the active backend), not a numpy array:
@@ -290,7 +293,7 @@ class Model(TrainingMixin, Layer):
         ]
         return outs[0] if len(outs) == 1 else outs
 
-    def predict_on_batch(self, x: Any) -> Tensor | list[Tensor]:
+    def predict_on_batch(self, x: DataLike) -> Tensor | list[Tensor]:
         """The model's outputs for ``x`` in one forward pass (TF.js ``predictOnBatch``).
 
         Args:

@@ -37,6 +37,7 @@ from engine import Tensor, dispatch, registry
 from engine.autodiff import Tape
 from engine.dtypes import as_int
 from engine.trace import TraceCache
+from engine.typing import DataLike, TensorLike
 from layers import callbacks as cbks
 from layers import losses as losses_mod
 from layers import metrics as metrics_mod
@@ -553,17 +554,17 @@ class TrainingMixin:
     # --- fit ---------------------------------------------------------------------------------------
     def fit(
         self,
-        x: Any,
-        y: Any,
+        x: DataLike,
+        y: DataLike,
         batch_size: int = 32,
         epochs: int = 1,
         verbose: int = 1,
         callbacks: Sequence[cbks.Callback] | cbks.Callback | None = None,
         validation_split: float = 0.0,
-        validation_data: Any = None,
+        validation_data: Sequence[DataLike] | None = None,
         shuffle: bool | str = True,
         class_weight: Mapping | None = None,
-        sample_weight: Any = None,
+        sample_weight: TensorLike | None = None,
         initial_epoch: int = 0,
         steps_per_epoch: int | None = None,
     ) -> cbks.History:
@@ -876,7 +877,12 @@ class TrainingMixin:
 
     # --- evaluate / train_on_batch ---------------------------------------------------------------------
     def evaluate(
-        self, x: Any, y: Any, batch_size: int = 32, verbose: int = 0, sample_weight: Any = None
+        self,
+        x: DataLike,
+        y: DataLike,
+        batch_size: int = 32,
+        verbose: int = 0,
+        sample_weight: TensorLike | None = None,
     ) -> float | list[float]:
         """The loss and metrics of the model on ``x``/``y``, computed in batches.
 
@@ -939,7 +945,11 @@ class TrainingMixin:
         return vals[0] if len(vals) == 1 else vals
 
     def train_on_batch(
-        self, x: Any, y: Any, sample_weight: Any = None, class_weight: Mapping | None = None
+        self,
+        x: DataLike,
+        y: DataLike,
+        sample_weight: TensorLike | None = None,
+        class_weight: Mapping | None = None,
     ) -> float | list[float]:
         """Run one optimizer step on exactly this batch (TF.js ``trainOnBatch``).
 
@@ -964,7 +974,9 @@ class TrainingMixin:
             vals = [float(v) for v in self._train_step(d)]
         return vals[0] if len(vals) == 1 else vals
 
-    def test_on_batch(self, x: Any, y: Any, sample_weight: Any = None) -> float | list[float]:
+    def test_on_batch(
+        self, x: DataLike, y: DataLike, sample_weight: TensorLike | None = None
+    ) -> float | list[float]:
         """The loss and metrics on one batch, without training.
 
         Args:
