@@ -1570,8 +1570,9 @@ def test_tensor_constructors(backend, op, data):
         elif form == "list":
             # Python numbers are float32 unless a dtype is given; Python bools are bool
             out = tw.tensor(x.tolist(), None, dt if given_dt else None)
-            if not given_dt and dt == "int32":
-                dt = "float32"
+            x = np.asarray(x.tolist(), dtype=x.dtype)  # a list has no (0, 0) shape
+            if not given_dt and (dt == "int32" or x.size == 0):
+                dt = "float32"  # and an empty list has no kind: float32, as TF.js
         else:
             out = tw.tensor(x.reshape(-1), list(shape), dt)
     elif op == "scalar":

@@ -237,11 +237,11 @@ def render_arg_reduce(d: Dialect, op: str, dtype: str, wg: int) -> str:
 
 
 def render_cumsum(d: Dialect, dtype: str) -> str:
-    """Scan the middle axis of (O, R, I), one thread per (o, i); exclusive = inclusive - x,
-    the reverse scan walks r downwards (both exactly as the numpy reference)."""
+    """Scan the middle axis of (O, R, I), one thread per (o, i); exclusive writes the sum
+    before adding x (a shift, not inclusive - x, which is NaN after an Inf), the reverse scan
+    walks r downwards (both as the numpy reference)."""
     t, g = d.ctype(dtype), d.global_qual
     add = ops.BINARY["add"][ops.KINDS[dtype]].format(a="acc", b="v")
-    sub = ops.BINARY["sub"][ops.KINDS[dtype]].format(a="acc", b="v")
     body = f"""
 {d.kernel_prefix} void cumsum({g} {t}* out, {g} const {t}* x, int R, int I, int n,
                                  int exclusive, int reverse) {{
@@ -252,8 +252,9 @@ def render_cumsum(d: Dialect, dtype: str) -> str:
   for (int k = 0; k < R; ++k) {{
     int j = base + (reverse ? R - 1 - k : k) * I;
     {t} v = x[j];
+    {t} before = acc;
     acc = {add};
-    out[j] = exclusive ? ({t})({sub}) : acc;
+    out[j] = exclusive ? before : acc;
   }}
 }}
 """
