@@ -234,9 +234,7 @@ class Model(TrainingMixin, Layer):
         return Layer._call_symbolic(self, flat, single, kwargs)
 
     # --- inference -------------------------------------------------------------------------------------
-    def predict(
-        self, x: DataLike, batch_size: int = 32, verbose: int = 0
-    ) -> Tensor | list[Tensor]:
+    def predict(self, x: DataLike, batch_size: int = 32, verbose: int = 0) -> Tensor | list[Tensor]:
         """The model's outputs for ``x``, computed in batches (TF.js ``predict``).
 
         As in TF.js, the result is a ``Tensor`` (on the active backend), not a numpy array:
