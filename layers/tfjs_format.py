@@ -187,7 +187,8 @@ def _kind(mode: int) -> str:
 def open_regular(path: str | os.PathLike, label: str) -> tuple[int, int]:
     """Open ``path`` for reading without blocking (a FIFO never hangs) and return ``(fd, size)``
     once ``fstat`` says it is a regular file; anything else raises :class:`ModelLoadError`
-    (``label`` starts the message). The caller closes the fd."""
+    (``label`` starts the message), except a missing file, which raises ``FileNotFoundError``
+    for the caller to word. The caller closes the fd."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -344,7 +345,16 @@ class WeightPlan:
 
     __slots__ = ("name", "shape", "dtype", "stored", "count", "nbytes", "quant", "spec")
 
-    def __init__(self, name, shape, dtype, stored, count, quant, spec):  # noqa: ANN001
+    def __init__(
+        self,
+        name: str,
+        shape: tuple[int, ...],
+        dtype: str,
+        stored: np.dtype,
+        count: int,
+        quant: tuple[float, float] | str | None,
+        spec: dict,
+    ):
         self.name, self.shape, self.dtype, self.stored = name, shape, dtype, stored
         self.count, self.nbytes = count, count * stored.itemsize
         self.quant, self.spec = quant, spec
