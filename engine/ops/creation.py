@@ -38,6 +38,7 @@ def set_seed(seed: int | None) -> None:
     >>> tw.set_seed(42)
     >>> a == tw.random_uniform([3]).tolist()
     True
+    >>> tw.set_seed(None)  # back to fresh entropy
     """
     _seed_state["seed"] = dtypes.as_int(seed, "set_seed: seed", minimum=0, allow_none=True)
     _seed_state["counter"] = 0
