@@ -328,8 +328,9 @@ class Model(TrainingMixin, Layer):
 
         >>> import tempfile
         >>> model = layers.sequential([layers.dense(units=2, input_shape=[3])])
-        >>> folder = model.save(tempfile.mkdtemp())
-        >>> sorted(p.name for p in folder.iterdir())
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     folder = model.save(tmp)
+        ...     sorted(p.name for p in folder.iterdir())
         ['model.json', 'weights.bin']
         """
         from layers.saving import save_model

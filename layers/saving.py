@@ -576,8 +576,8 @@ def load_model(
     >>> import tempfile
     >>> model = layers.sequential([layers.dense(units=2, input_shape=[3])])
     >>> model.compile(optimizer="adam", loss="meanSquaredError")
-    >>> folder = model.save(tempfile.mkdtemp(), include_optimizer=True)
-    >>> loaded = layers.load_model(folder)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     loaded = layers.load_model(model.save(tmp, include_optimizer=True))
     >>> loaded.is_compiled, [w.shape for w in loaded.get_weights()]
     (True, [(3, 2), (2,)])
     """
