@@ -185,6 +185,31 @@ def test_memory_counts_exact_under_threads(backend):
         assert after[k] == before[k], k
 
 
+def test_memory_counts_exact_across_short_lived_threads(backend):
+    # Tensors made in threads that end before the tensors are freed (here, by the main
+    # thread): the counts stay exact, and ended threads' counter shards do not pile up.
+    memory_mod = sys.modules["engine.memory"]
+    gc.collect()
+    before = tw.memory()
+    made: list = []
+
+    def make() -> None:
+        made.append(tw.add(tw.tensor(np.ones(3, np.float32)), 1.0))
+
+    for _ in range(12):
+        t = threading.Thread(target=make)
+        t.start()
+        t.join()
+    assert tw.memory()["num_tensors"] == before["num_tensors"] + 12
+    assert len(memory_mod._shards) <= 3  # this thread, the last helper, maybe a leftover
+    tw.dispose(made)
+    made.clear()
+    gc.collect()
+    after = tw.memory()
+    for k in ("num_tensors", "num_data_buffers", "num_bytes"):
+        assert after[k] == before[k], k
+
+
 def test_gradients_in_two_threads(backend):
     # Thread B's stop_gradient hides the tapes while it runs an op; with process-wide tapes that
     # hid thread A's tape too and A lost parts of its gradient.
