@@ -43,7 +43,6 @@ from layers import losses as losses_mod
 from layers import metrics as metrics_mod
 from layers.data import _convert, as_input_list, split_inputs
 
-
 #: Guards the lazy creation of each model's step lock (``TrainingMixin._steps_lock``).
 _LOCK_GUARD = threading.Lock()
 
