@@ -39,7 +39,7 @@ UNARY: dict[str, dict[str, str]] = {
     "sin": {"f": "sin({x})"},
     "cos": {"f": "cos({x})"},
     "tan": {"f": "tan({x})"},
-    "tanh": {"f": "tanh({x})"},
+    "tanh": {"f": "tw_tanh{S}({x})"},
     "sigmoid": {"f": "tw_sigmoid{S}({x})"},
     "erf": {"f": "erf({x})"},
     "relu": {"f": "(({x}) > 0 || ({x}) != ({x}) ? ({x}) : ({T})0)", "i": "(({x}) > 0 ? ({x}) : 0)"},
@@ -69,6 +69,10 @@ BINARY: dict[str, dict[str, str]] = {
 # Float helpers, rendered once per float dtype ({T} type, {S} suffix, {FN} function prefix).
 PRELUDE_FLOAT = """
 {FN} {T} tw_sign{S}({T} x) {{ return x > 0 ? ({T})1 : (x < 0 ? ({T})-1 : x); }}
+{FN} {T} tw_tanh{S}({T} x) {{
+  /* +-1 where the rounded tanh is +-1 (PoCL's tanh(-inf) is -0.99999994) */
+  return fabs(x) > {TANH1} ? copysign(({T})1, x) : tanh(x);
+}}
 {FN} {T} tw_sigmoid{S}({T} x) {{
   if (x >= 0) return ({T})1 / (({T})1 + exp(-x));
   {T} e = exp(x); return e / (({T})1 + e);
@@ -121,6 +125,8 @@ PRELUDE_INT = """
 
 SUFFIX = {"float32": "_f32", "float64": "_f64", "int32": "_i32", "bool": "_b"}
 _MAXV = {"float32": "3.402823466e+38f", "float64": "1.7976931348623157e+308"}
+#: Beyond these |x|, tanh(x) rounds to +-1 (2*exp(-2x) is below half an ulp of 1).
+_TANH1 = {"float32": "9.1f", "float64": "19.1"}
 
 
 def prelude(fn_prefix: str, ctypes: dict[str, str]) -> str:
@@ -129,7 +135,9 @@ def prelude(fn_prefix: str, ctypes: dict[str, str]) -> str:
     for dt in ("float32", "float64"):
         if dt in ctypes:
             parts.append(
-                PRELUDE_FLOAT.format(FN=fn_prefix, T=ctypes[dt], S=SUFFIX[dt], MAXV=_MAXV[dt])
+                PRELUDE_FLOAT.format(
+                    FN=fn_prefix, T=ctypes[dt], S=SUFFIX[dt], MAXV=_MAXV[dt], TANH1=_TANH1[dt]
+                )
             )
     return "".join(parts)
 
