@@ -151,7 +151,8 @@ class Layer:
     naming the closest accepted one.
 
     Args:
-        name: The layer's name, unique in the process (default ``<snake_class>_<n>``).
+        name: The layer's name, unique in the process (default as TF.js: ``dense_Dense1``,
+            ``dense_Dense2``, ...).
         trainable: Whether ``fit`` updates its weights.
         input_shape: The input shape without the batch dimension, for the first layer of a
             model (``[784]``).

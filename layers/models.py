@@ -723,7 +723,7 @@ def sequential(layers: Sequence[Layer] | None = None, name: str | None = None) -
     Args:
         layers: The layers, in order; the first one needs ``input_shape`` (or
             ``batch_input_shape``). More can be appended with ``model.add``.
-        name: The model's name (default ``"sequential_<n>"``).
+        name: The model's name (default ``"sequential1"``, ``"sequential2"``, ...).
 
     Returns:
         A ``Sequential`` model, ready to ``compile``.
