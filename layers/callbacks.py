@@ -25,7 +25,8 @@ class Callback:
     """Base class of training callbacks: override any ``on_*`` hook (TF.js ``CustomCallback``).
 
     ``fit`` sets ``self.model`` and ``self.params`` (epochs, steps, metrics, ...) before
-    training; a hook may set ``self.model.stop_training = True`` to stop after the epoch.
+    training; a hook may set ``self.model.stop_training = True`` to stop (after the current
+    batch, or at the end of the epoch from an epoch hook).
 
     Example:
 
