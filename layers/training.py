@@ -28,7 +28,7 @@ import functools
 import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -42,6 +42,9 @@ from layers import callbacks as cbks
 from layers import losses as losses_mod
 from layers import metrics as metrics_mod
 from layers.data import _convert, as_input_list, split_inputs
+
+if TYPE_CHECKING:  # annotations only: optimizers load on first compile
+    from engine.train import Optimizer
 
 #: Guards the lazy creation of each model's step lock (``TrainingMixin._steps_lock``).
 _LOCK_GUARD = threading.Lock()
@@ -137,7 +140,13 @@ class TrainingMixin:
     stop_training: bool = False
 
     # --- compile ------------------------------------------------------------------------------
-    def compile(self, optimizer: Any, loss: Any, metrics: Any = None, jit: bool = True) -> None:
+    def compile(
+        self,
+        optimizer: str | Optimizer | Mapping[str, Any],
+        loss: str | Callable | Sequence[str | Callable] | Mapping[str, str | Callable],
+        metrics: Sequence[str | Callable] | Mapping[str, Any] | None = None,
+        jit: bool = True,
+    ) -> None:
         """Configure the model for training: optimizer, loss and metrics (TF.js ``compile``).
 
         Everything is checked before the model changes; recompiling keeps the weights, and a
