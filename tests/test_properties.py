@@ -142,12 +142,19 @@ def _np_floor_div_int(a, b):
     return np.floor_divide(a, b)
 
 
+def _c_pow(a, b):
+    """C's pow (TF.js's Math.pow): numpy's scalar-exponent fast path takes x ** 0.5 as
+    sqrt(x), which is NaN at -inf where pow gives +inf."""
+    out = np.power(a, b)
+    return np.where((b == 0.5) & np.isneginf(a), np.inf, out)
+
+
 BINARY_FLOAT = {
     "add": np.add,
     "sub": np.subtract,
     "mul": np.multiply,
     "div": np.divide,
-    "pow": np.power,
+    "pow": lambda a, b: _c_pow(a, b),
     "maximum": np.maximum,
     "minimum": np.minimum,
     "atan2": np.arctan2,
@@ -1109,6 +1116,17 @@ def test_fused_matmul(backend, data):
             tol = tol + EPS32 * _finite_abs(bias)
         exp = FUSED_ACT[act or "linear"](to_f32(z).astype(np.float64), alpha)
     assert_matches(out, np.broadcast_to(exp, (m, n)), "float32", atol=tol)
+
+
+def test_pow_half_of_minus_inf_is_inf(backend):
+    """Found by test_binary on opencl: numpy's power takes x ** 0.5 as sqrt(x) when the
+    exponent is a scalar, so the numpy reference gave NaN (and -0 at -0) where C pow, the other
+    backends and TF.js's Math.pow give +inf (+0); an exponent array gave inf. Now pow's."""
+    x = tw.tensor(np.array([-np.inf, -0.0, 4.0], np.float32))
+    for exponent in (0.5, tw.tensor(np.full(3, 0.5, np.float32))):
+        out = tw.pow(x, exponent)
+        assert_matches(out, [np.inf, 0.0, 2.0], "float32")
+        assert not np.signbit(out.numpy()[1]), "pow(-0, 0.5) is +0"
 
 
 @pytest.mark.xfail(

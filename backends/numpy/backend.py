@@ -78,6 +78,14 @@ def _int_div(a, b):
         return np.floor_divide(a, np.where(b == 0, 1, b)) * (b != 0)
 
 
+def _float_pow(a, b):
+    """C's pow (as TF.js's Math.pow): numpy computes x ** 0.5 as sqrt(x) when the exponent
+    is a scalar, giving NaN for -inf and -0 for -0 where pow gives +inf and +0."""
+    out = np.power(a, b)
+    fix = (b == 0.5) & ((a == 0) | np.isneginf(a))
+    return np.where(fix, np.abs(a), out) if fix.any() else out
+
+
 def _mod(a, b):
     if a.dtype.kind == "i":
         return np.mod(a, np.where(b == 0, 1, b)) * (b != 0)
@@ -92,7 +100,7 @@ BINARY = {
     "floor_div": lambda a, b: _int_div(a, b) if a.dtype.kind == "i" else np.floor_divide(a, b),
     "mod": _mod,
     "pow": lambda a, b: (
-        np.power(a, np.where(b < 0, 0, b)) if a.dtype.kind == "i" else np.power(a, b)
+        np.power(a, np.where(b < 0, 0, b)) if a.dtype.kind == "i" else _float_pow(a, b)
     ),
     "maximum": np.maximum,
     "minimum": np.minimum,
