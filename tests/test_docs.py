@@ -73,9 +73,6 @@ PROPERTY_OWNERS = {
     "Optimizer": train.Optimizer,
 }
 
-#: Methods that are hooks or plumbing rather than API a user calls: documented by their class.
-HOOK_PREFIXES = ("on_",)
-
 #: name -> why it does not (yet) meet the rule. Keep reasons honest: "not yet documented" is a
 #: to-do, not an excuse; it fails the test once the name is documented, so delete it then.
 EXEMPT: dict[str, str] = {}
@@ -113,7 +110,7 @@ def _api() -> dict[str, object]:
         ("Optimizer", train.Optimizer),
     ):
         for n, attr in inspect.getmembers(cls):
-            if n.startswith("_") or n.startswith(HOOK_PREFIXES):
+            if n.startswith("_"):
                 continue
             if inspect.isfunction(attr) or inspect.ismethod(attr):
                 add(f"{owner}.{n}", attr)
@@ -140,6 +137,8 @@ def _section(doc: str, name: str) -> bool:
 def _problems(name: str, obj: object) -> list[str]:
     """What the docstring of ``obj`` lacks (empty when it meets the rule)."""
     doc = inspect.getdoc(obj) or ""
+    if inspect.isclass(obj):  # its own docstring: not its base class's (getdoc inherits it)
+        doc = inspect.cleandoc(vars(obj).get("__doc__") or "")
     if inspect.isclass(obj) and obj.__init__ is not object.__init__:
         init_doc = inspect.getdoc(obj.__init__) or ""
         if init_doc and init_doc != inspect.getdoc(object.__init__):
@@ -198,9 +197,24 @@ def test_checker_catches_a_missing_section():
             x: the value.
         """
 
+    class Documented:
+        """A class.
+
+        Args:
+            x: A value.
+        """
+
+        def __init__(self, x: int):
+            self.x = x
+
+    class Undocumented(Documented):  # inherits the docstring, but says nothing of its own
+        pass
+
     assert _problems("f", f) == ["no Args: section", "no Returns: section"]
     assert _problems("g", g) == []
     assert _problems("layers.sequential", g) == ["no Example: section"]
+    assert _problems("Documented", Documented) == []
+    assert _problems("Undocumented", Undocumented) == ["no docstring"]
 
 
 #: The modules docs/README.md's command documents (``engine.train`` and ``layers.training`` are
