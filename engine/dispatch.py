@@ -21,7 +21,7 @@ from engine.tensor import Tensor, recorders
 # thread. The hot paths read ``.items``, the calling thread's list.
 tapes = memory.ThreadStack(memory.HOOKS)
 observers = memory.ThreadStack(memory.HOOKS)
-_HOOKS = memory.HOOKS  # non-zero while any thread has a tape, observer or recorder
+_HOOKS = memory.HOOKS  # non-empty while any thread has a tape, observer or recorder
 __all__ = ["from_host", "observers", "recorders", "run", "run_multi", "tapes"]
 
 
@@ -39,7 +39,7 @@ def run(
     bufs = [t.buffer_on(name_be) for t in inputs]
     buf = invoke(be, *bufs)
     out = Tensor(memory.Storage(buf, name_be, be.nbytes(buf)), shape, dtype)
-    if _HOOKS[0]:
+    if _HOOKS:
         for tape in tapes.items:
             tape.record(name, inputs, attrs, out)
         for obs in observers.items:
@@ -67,7 +67,7 @@ def run_multi(
         Tensor(memory.Storage(b, name_be, be.nbytes(b)), shape, dtype)
         for b, (shape, dtype) in zip(res, outputs, strict=True)
     ]
-    if _HOOKS[0]:
+    if _HOOKS:
         for obs in observers.items:
             for out in outs:
                 obs(name, inputs, attrs, out)
@@ -83,7 +83,7 @@ def from_host(array, dtype: str) -> Tensor:
     be = registry.instance_of(name_be)
     buf = be.from_numpy(array)
     out = Tensor(memory.Storage(buf, name_be, be.nbytes(buf)), tuple(array.shape), dtype)
-    if _HOOKS[0]:
+    if _HOOKS:
         recs = recorders.items
         if recs:
             recs[-1].upload(out)

@@ -17,29 +17,24 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
-#: How many (thread, stack) pairs of the stacks made with ``ThreadStack(HOOKS)`` (gradient
-#: tapes, dispatch observers, trace recorders) are non-empty, over all threads. Zero means no
-#: thread has any, so ``engine.dispatch`` skips reading its own thread's stacks (the common
-#: case costs one list read per op). Changed under _hooks_lock, only when a stack goes from
-#: empty to non-empty or back.
-HOOKS = [0]
-_hooks_lock = threading.Lock()
-
-
-def _shift(counter: list[int], delta: int) -> None:
-    with _hooks_lock:
-        counter[0] += delta
+#: The (stack, thread) pairs, over all threads, whose stack made with ``ThreadStack(HOOKS)``
+#: (gradient tapes, dispatch observers, trace recorders) is non-empty. Empty means no thread
+#: has any, so ``engine.dispatch`` skips reading its own thread's stacks (the common case
+#: costs one truth test per op). ``set.add``/``discard`` are atomic, and each pair is only
+#: changed by its own thread, when its stack goes from empty to non-empty or back.
+HOOKS: set[tuple[int, int]] = set()
 
 
 class ThreadStack(threading.local):
     """A list-like stack with one list per thread (tidy scopes, gradient tapes, trace
     recorders, dispatch observers): what one thread pushes, only that thread sees. ``items`` is
     the calling thread's list (hot paths read it directly; change it only through the methods
-    when the stack counts itself in ``active``)."""
+    when the stack registers itself in ``active``)."""
 
-    def __init__(self, active: list[int] | None = None) -> None:
+    def __init__(self, active: set[tuple[int, int]] | None = None) -> None:
         self.items: list = []
         self._active = active
+        self._key = (id(self), threading.get_ident())
 
     def __bool__(self) -> bool:
         return bool(self.items)
@@ -56,32 +51,32 @@ class ThreadStack(threading.local):
     def __contains__(self, x: Any) -> bool:
         return x in self.items
 
-    # A stack is counted in ``active`` before its first item goes in and after its last
-    # item went out, so a reader that sees zero has nothing to miss in its own thread.
+    # A stack is registered in ``active`` before its first item goes in and unregistered after
+    # its last item went out, so a thread that sees ``active`` empty has nothing to miss.
     def append(self, x: Any) -> None:
         items = self.items
         if not items and self._active is not None:
-            _shift(self._active, 1)
+            self._active.add(self._key)
         items.append(x)
 
     def extend(self, xs: Any) -> None:
         items = self.items
         xs = list(xs)
         if xs and not items and self._active is not None:
-            _shift(self._active, 1)
+            self._active.add(self._key)
         items.extend(xs)
 
     def remove(self, x: Any) -> None:
         items = self.items
         items.remove(x)
         if not items and self._active is not None:
-            _shift(self._active, -1)
+            self._active.discard(self._key)
 
     def pop(self, i: int = -1) -> Any:
         items = self.items
         x = items.pop(i)
         if not items and self._active is not None:
-            _shift(self._active, -1)
+            self._active.discard(self._key)
         return x
 
     def clear(self) -> None:
@@ -89,7 +84,7 @@ class ThreadStack(threading.local):
         if items:
             items.clear()
             if self._active is not None:
-                _shift(self._active, -1)
+                self._active.discard(self._key)
 
     def __repr__(self) -> str:
         return f"ThreadStack({self.items!r})"

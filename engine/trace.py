@@ -512,7 +512,7 @@ class TraceCache:
             key = (key, tuple(first.setdefault(id(a), i) for i, a in enumerate(args)))
         tr = self.traces.get(key)
         # (HOOKS: no thread has a tape or recorder, so this one has none either)
-        hooked = _HOOKS[0] and (dispatch.tapes or dispatch.recorders)
+        hooked = _HOOKS and (dispatch.tapes or dispatch.recorders)
         if tr is not None and not hooked:
             return tr.replay(args)
         if key in self.eager or hooked:
