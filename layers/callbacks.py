@@ -1,9 +1,19 @@
 """Training callbacks: the ``Callback`` base, ``History``, early stopping (with
-restore-best-weights), checkpoints, LR reduction on plateaus, NaN termination, lambdas and a
-tqdm progress bar (``tfjs-compat.md`` §3)."""
+restore-best-weights), checkpoints, LR reduction on plateaus, NaN termination, lambdas, a CSV
+logger, TensorBoard event files and a tqdm progress bar (``tfjs-compat.md`` §3).
+
+Hooks: ``fit`` calls ``on_train_begin/end``, ``on_epoch_begin/end`` and
+``on_train_batch_begin/end`` (and, for its validation, the test hooks); ``evaluate`` calls
+``on_test_begin/end`` and ``on_test_batch_begin/end``; ``predict`` calls
+``on_predict_begin/end`` and ``on_predict_batch_begin/end``. A callback may implement a hook
+under its Keras name, Keras's older ``on_batch_begin/end`` for the train batch hooks, or TF.js's
+camelCase name (``onEpochEnd``, ``onBatchEnd``, ...; ``HOOKS`` lists them all), and ``fit``
+also takes TF.js's plain dicts of functions: ``callbacks={"onEpochEnd": fn}``.
+"""
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 import shutil
@@ -11,14 +21,38 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar
 
 import engine as tw
 from engine.dtypes import as_int
 from engine.hints import did_you_mean
 
 Logs = dict[str, float]
+
+#: Every hook, by its Keras name, with the other names a callback may implement it under, in
+#: the order they are looked up (Keras's older batch names, then TF.js's camelCase).
+HOOKS: dict[str, tuple[str, ...]] = {
+    "on_train_begin": ("onTrainBegin",),
+    "on_train_end": ("onTrainEnd",),
+    "on_epoch_begin": ("onEpochBegin",),
+    "on_epoch_end": ("onEpochEnd",),
+    "on_train_batch_begin": ("on_batch_begin", "onTrainBatchBegin", "onBatchBegin"),
+    "on_train_batch_end": ("on_batch_end", "onTrainBatchEnd", "onBatchEnd"),
+    "on_test_begin": ("onTestBegin",),
+    "on_test_end": ("onTestEnd",),
+    "on_test_batch_begin": ("onTestBatchBegin",),
+    "on_test_batch_end": ("onTestBatchEnd",),
+    "on_predict_begin": ("onPredictBegin",),
+    "on_predict_end": ("onPredictEnd",),
+    "on_predict_batch_begin": ("onPredictBatchBegin",),
+    "on_predict_batch_end": ("onPredictBatchEnd",),
+}
+
+#: Any accepted hook name -> its Keras name.
+HOOK_NAMES: dict[str, str] = {
+    name: hook for hook, others in HOOKS.items() for name in (hook, *others)
+}
 
 
 class Callback:
@@ -79,37 +113,158 @@ class Callback:
         """After each epoch and its validation; ``logs`` holds the epoch's values."""
 
     def on_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
-        """Before each batch; ``logs`` has ``batch`` and ``size``."""
+        """Before each training batch (Keras's older name of ``on_train_batch_begin``)."""
 
     def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
-        """After each batch; ``logs`` has the batch's loss and metrics."""
+        """After each training batch (Keras's older name of ``on_train_batch_end``)."""
 
-    # Keras spellings
     def on_train_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        """Before each training batch; ``logs`` has ``batch`` and ``size``. The default
+        calls ``on_batch_begin``."""
         self.on_batch_begin(batch, logs)
 
     def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        """After each training batch; ``logs`` has ``batch``, ``size`` and the batch's loss
+        and metrics. The default calls ``on_batch_end``."""
         self.on_batch_end(batch, logs)
+
+    def on_test_begin(self, logs: Logs | None = None) -> None:
+        """Before ``evaluate`` (and before ``fit``'s validation at each epoch's end)."""
+
+    def on_test_end(self, logs: Logs | None = None) -> None:
+        """After ``evaluate`` or a validation run; ``logs`` has the loss and metrics (no
+        ``val_`` prefix)."""
+
+    def on_test_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        """Before each evaluation batch; ``logs`` has ``batch`` and ``size``."""
+
+    def on_test_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        """After each evaluation batch; ``logs`` has ``batch``, ``size`` and the batch's loss
+        and metrics."""
+
+    def on_predict_begin(self, logs: Logs | None = None) -> None:
+        """Before ``predict``."""
+
+    def on_predict_end(self, logs: Logs | None = None) -> None:
+        """After ``predict``."""
+
+    def on_predict_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        """Before each prediction batch; ``logs`` has ``batch`` and ``size``."""
+
+    def on_predict_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        """After each prediction batch; ``logs`` has ``batch``, ``size`` and ``outputs``
+        (the batch's output Tensor, a list for several outputs)."""
+
+
+def _overrides(cb: Any, name: str) -> bool:
+    """True when ``cb`` implements ``name`` itself: an instance attribute, or a class method
+    other than ``Callback``'s default."""
+    if name in getattr(cb, "__dict__", {}):
+        return callable(cb.__dict__[name])
+    fn = getattr(type(cb), name, None)
+    if fn is None:
+        return False
+    return not (isinstance(cb, Callback) and fn is getattr(Callback, name, None))
+
+
+def implementation(cb: Any, hook: str) -> Callable | None:
+    """The function ``cb`` implements ``hook`` with, or None when it does not.
+
+    Looks up the Keras name first, then the other names of ``HOOKS[hook]`` (for the train
+    batch hooks ``on_batch_begin/end``, then TF.js's ``onBatchBegin/End``).
+
+    Args:
+        cb: A callback.
+        hook: A Keras hook name (a key of ``HOOKS``).
+
+    Returns:
+        The bound method or function, or None.
+    """
+    for name in (hook, *HOOKS[hook]):
+        if _overrides(cb, name):
+            return getattr(cb, name)
+    return None
+
+
+def standardize_callbacks(callbacks: Any, where: str = "fit") -> list[Any]:
+    """``fit``'s ``callbacks`` argument as a list of callback objects (TF.js
+    ``standardizeCallbacks``): a callback, a dict of hook functions, or a list of either.
+
+    Args:
+        callbacks: ``None``, a ``Callback`` (or any object with ``set_model`` and hooks), a
+            dict such as ``{"onEpochEnd": fn}`` / ``{"on_epoch_end": fn}``, or a list of them.
+        where: The calling function, for error messages.
+
+    Returns:
+        The callbacks; each dict became a ``LambdaCallback``.
+
+    Raises:
+        TypeError: An entry is neither a callback nor a dict (a string, say).
+        ValueError: A dict key is not a hook name.
+
+    Example:
+
+    >>> seen = []
+    >>> cbs = layers.callbacks.standardize_callbacks({"onEpochEnd": lambda e, logs: seen.append(e)})
+    >>> type(cbs[0]).__name__
+    'LambdaCallback'
+    """
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, (Callback, Mapping)) or not isinstance(callbacks, (list, tuple)):
+        items = [callbacks]
+    else:
+        items = list(callbacks)
+    out: list[Any] = []
+    for i, c in enumerate(items):
+        if isinstance(c, Mapping):
+            out.append(LambdaCallback(**{str(k): v for k, v in c.items()}))
+        elif isinstance(c, Callback) or (
+            callable(getattr(c, "set_model", None)) and any(_overrides(c, n) for n in HOOK_NAMES)
+        ):
+            out.append(c)
+        else:
+            at = f" (entry {i})" if isinstance(callbacks, (list, tuple)) else ""
+            raise TypeError(
+                f"{where}: callbacks must be Callback objects or dicts of hook functions such "
+                f"as {{'on_epoch_end': fn}} or {{'onEpochEnd': fn}}, or a list of them; got "
+                f"{type(c).__name__} {c!r}{at}"
+            )
+    return out
 
 
 class CallbackList:
-    """Dispatches each hook to every callback in order (used by ``fit``).
+    """Dispatches each hook to every callback that implements it, in order (used by
+    ``fit``, ``evaluate`` and ``predict``).
+
+    Each callback's implementation of each hook is looked up once, here (``implementation``):
+    Keras names, Keras's older batch names and TF.js's camelCase names all work.
 
     Args:
         callbacks: The callbacks.
         model: The model, given to each callback's ``set_model``.
-        params: The training parameters, given to each ``set_params``.
+        params: The parameters, given to each ``set_params``.
     """
 
-    def __init__(self, callbacks: Iterable[Callback], model: Any, params: dict[str, Any]):
+    def __init__(self, callbacks: Iterable[Any], model: Any, params: dict[str, Any]):
         self.callbacks = list(callbacks)
         for cb in self.callbacks:
             cb.set_model(model)
-            cb.set_params(params)
+            if callable(getattr(cb, "set_params", None)):
+                cb.set_params(params)
+        self._impl: dict[str, list[tuple[Any, Callable]]] = {}
+        for hook in HOOKS:
+            found = [(cb, implementation(cb, hook)) for cb in self.callbacks]
+            self._impl[hook] = [(cb, fn) for cb, fn in found if fn is not None]
+
+    def watches(self, *hooks: str) -> bool:
+        """True when a callback that needs every batch on its own implements one of
+        ``hooks`` (the progress bar and the history tolerate batches run in chunks)."""
+        return any(not getattr(cb, "_chunk_safe", False) for h in hooks for cb, _ in self._impl[h])
 
     def _call(self, hook: str, *args: Any) -> None:
-        for cb in self.callbacks:
-            getattr(cb, hook)(*args)
+        for _, fn in self._impl[hook]:
+            fn(*args)
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
         self._call("on_train_begin", logs)
@@ -123,11 +278,38 @@ class CallbackList:
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         self._call("on_epoch_end", epoch, logs)
 
-    def on_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
-        self._call("on_batch_begin", batch, logs)
+    def on_train_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        self._call("on_train_batch_begin", batch, logs)
 
-    def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
-        self._call("on_batch_end", batch, logs)
+    def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        self._call("on_train_batch_end", batch, logs)
+
+    on_batch_begin = on_train_batch_begin
+    on_batch_end = on_train_batch_end
+
+    def on_test_begin(self, logs: Logs | None = None) -> None:
+        self._call("on_test_begin", logs)
+
+    def on_test_end(self, logs: Logs | None = None) -> None:
+        self._call("on_test_end", logs)
+
+    def on_test_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        self._call("on_test_batch_begin", batch, logs)
+
+    def on_test_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        self._call("on_test_batch_end", batch, logs)
+
+    def on_predict_begin(self, logs: Logs | None = None) -> None:
+        self._call("on_predict_begin", logs)
+
+    def on_predict_end(self, logs: Logs | None = None) -> None:
+        self._call("on_predict_end", logs)
+
+    def on_predict_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        self._call("on_predict_batch_begin", batch, logs)
+
+    def on_predict_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        self._call("on_predict_batch_end", batch, logs)
 
 
 class History(Callback):
@@ -136,6 +318,8 @@ class History(Callback):
     Attributes: ``history`` (logged name -> list of per-epoch values), ``epoch`` (the epochs
     run) and ``params``.
     """
+
+    _chunk_safe: ClassVar[bool] = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -461,33 +645,54 @@ class ReduceLROnPlateau(Callback):
 
 
 class LambdaCallback(Callback):
-    """A callback from plain functions: ``lambda_callback(on_epoch_end=lambda epoch, logs: ...)``.
+    """A callback from plain functions: ``lambda_callback(on_epoch_end=lambda epoch, logs: ...)``
+    (TF.js ``CustomCallback``; ``fit`` builds one from a dict such as ``{"onEpochEnd": fn}``).
 
     Args:
-        **hooks: Functions named after hooks (``on_train_begin``, ``on_train_end``,
-            ``on_epoch_begin``, ``on_epoch_end``, ``on_batch_begin``, ``on_batch_end``), each
-            taking the hook's arguments.
+        **hooks: Functions named after hooks, each taking the hook's arguments: any Keras
+            name (``on_train_begin``, ``on_epoch_end``, ``on_train_batch_end``,
+            ``on_test_end``, ``on_predict_batch_end``, ...), Keras's ``on_batch_begin/end``,
+            or TF.js's camelCase (``onTrainBegin``, ``onEpochEnd``, ``onBatchEnd``, ...).
+            ``None`` values are skipped.
 
     Raises:
-        ValueError: A keyword is not a hook name.
+        ValueError: A keyword is not a hook name, two keywords name one hook, or TF.js's
+            ``onYield`` is given (``fit`` runs synchronously: nothing to yield to).
+        TypeError: A value is not callable.
     """
 
-    HOOKS = (
-        "on_train_begin",
-        "on_train_end",
-        "on_epoch_begin",
-        "on_epoch_end",
-        "on_batch_begin",
-        "on_batch_end",
-    )
+    HOOKS = tuple(HOOK_NAMES)
 
     def __init__(self, **hooks: Callable | None):
         super().__init__()
+        seen: dict[str, str] = {}
         for name, fn in hooks.items():
-            if name not in self.HOOKS:
-                raise ValueError(f"lambda_callback: unknown hook {name!r}; hooks: {self.HOOKS}")
-            if fn is not None:
-                setattr(self, name, fn)
+            if name == "onYield":
+                raise ValueError(
+                    "lambda_callback: onYield is not supported: fit runs synchronously, so "
+                    "there is no event loop to yield to; use onBatchEnd / on_train_batch_end"
+                )
+            hook = HOOK_NAMES.get(name)
+            if hook is None:
+                raise ValueError(
+                    f"lambda_callback: unknown hook {name!r}{did_you_mean(name, HOOK_NAMES)}; "
+                    f"hooks: {sorted(HOOK_NAMES)}"
+                )
+            if fn is None:
+                continue
+            if not callable(fn):
+                raise TypeError(
+                    f"lambda_callback: hook {name!r} must be a function, got "
+                    f"{type(fn).__name__} {fn!r}"
+                )
+            # on_batch_end and on_train_batch_end are one hook; onBatchEnd is TF.js's name
+            if hook in seen:
+                raise ValueError(
+                    f"lambda_callback: {seen[hook]!r} and {name!r} name the same hook {hook!r}; "
+                    "give one"
+                )
+            seen[hook] = name
+            setattr(self, name, fn)
 
 
 class ProgressBar(Callback):
@@ -501,6 +706,8 @@ class ProgressBar(Callback):
         file: Where to write (default ``sys.stderr`` for the bar, ``sys.stdout`` for lines).
         interval: Seconds between refreshes of the bar's values.
     """
+
+    _chunk_safe: ClassVar[bool] = True
 
     def __init__(self, verbose: int = 1, file: Any = None, interval: float = 0.25):
         super().__init__()
@@ -567,6 +774,204 @@ class ProgressBar(Callback):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+class CSVLogger(Callback):
+    """Write each epoch's logs as a row of a CSV file (Keras ``CSVLogger``).
+
+    The header is ``epoch`` (counting from 0) then the first epoch's log names, sorted;
+    rows follow Python's ``csv`` "excel" dialect (``\\r\\n`` line ends) with ``separator``
+    between fields. A name missing from a later epoch's logs is written ``NA``; names that
+    first appear later are left out (the header is fixed). The file is opened when training
+    begins, flushed after each row and closed when training ends.
+
+    Args:
+        filename: The CSV file.
+        separator: One character between fields.
+        append: Append to an existing file (its header is kept, no second header is written)
+            instead of overwriting it.
+
+    Raises:
+        TypeError: ``filename`` is not a path.
+        ValueError: ``separator`` is not one character.
+
+    Example:
+
+    >>> import numpy as np, os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "log.csv")
+    >>> model = layers.sequential([layers.dense(units=1, input_shape=[2])])
+    >>> model.compile(optimizer="sgd", loss="meanSquaredError")
+    >>> _ = model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, verbose=0,
+    ...               callbacks=[layers.callbacks.csv_logger(path)])
+    >>> open(path).read().splitlines()[0]
+    'epoch,loss'
+    """
+
+    def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False):
+        if not isinstance(filename, (str, os.PathLike)):
+            raise TypeError(
+                f"csv_logger: filename must be a path (str or os.PathLike), got "
+                f"{type(filename).__name__} {filename!r}"
+            )
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise ValueError(f"csv_logger: separator must be one character, got {separator!r}")
+        super().__init__()
+        self.filename = os.fspath(filename)
+        self.sep = separator
+        self.append = bool(append)
+        self.keys: list[str] | None = None
+        self._file: Any = None
+        self._writer: Any = None
+        self._header = True
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        self._header = True
+        if self.append and os.path.exists(self.filename):
+            with open(self.filename, newline="") as f:
+                self._header = not bool(f.readline())
+        self._file = open(self.filename, "a" if self.append else "w", newline="")  # noqa: SIM115
+        self.keys = None
+        self._writer = None
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        logs = logs or {}
+        if self._file is None:  # used outside fit: open on first use
+            self.on_train_begin()
+        if self.keys is None:
+            self.keys = sorted(logs)
+            sep = self.sep
+
+            class Dialect(csv.excel):
+                delimiter = sep
+
+            self._writer = csv.DictWriter(
+                self._file, fieldnames=["epoch", *self.keys], dialect=Dialect
+            )
+            if self._header:
+                self._writer.writeheader()
+        row: dict[str, Any] = {"epoch": epoch}
+        row.update({k: _csv_value(logs[k]) if k in logs else "NA" for k in self.keys})
+        self._writer.writerow(row)
+        self._file.flush()
+
+    def on_train_end(self, logs: Logs | None = None) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._file = None
+        self._writer = None
+
+
+def _csv_value(v: Any) -> Any:
+    """A log value as Keras's CSVLogger writes it: strings as they are, sequences as
+    ``"[a, b]"``, numbers as numbers."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, Iterable):
+        return f"[{', '.join(str(x) for x in v)}]"
+    return v
+
+
+class TensorBoard(Callback):
+    """Write the logs as TensorBoard event files (Keras ``TensorBoard``), through the
+    ``tensorboardX`` writer (``pip install 'tensorweave[tensorboard]'``).
+
+    Training values go to ``<log_dir>/train`` and validation values (``val_`` names, the
+    prefix dropped) to ``<log_dir>/validation``, as scalars tagged ``epoch_<name>`` at step
+    ``epoch``, so TensorBoard overlays ``epoch_loss`` of both runs. With ``histogram_freq=N``
+    every ``N``-th epoch (``epoch % N == 0``) also writes a histogram of each weight, tagged
+    with the weight's name (``dense_Dense1/kernel``). With ``update_freq="batch"`` (or an
+    integer ``N``: every ``N`` batches) the training batches' values are written too, tagged
+    ``batch_<name>`` at the running batch count (those batches then read their values back
+    and do not run in chunks).
+
+    Args:
+        log_dir: The folder for the event files.
+        histogram_freq: Epochs between weight histograms; 0 writes none.
+        update_freq: ``"epoch"``, ``"batch"`` or a positive number of batches.
+
+    Raises:
+        ImportError: ``tensorboardX`` is not installed (the message names the extra).
+        ValueError: A negative ``histogram_freq`` or a bad ``update_freq``.
+    """
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike = "logs",
+        histogram_freq: int = 0,
+        update_freq: str | int = "epoch",
+    ):
+        try:
+            from tensorboardX import SummaryWriter
+        except ImportError as e:
+            raise ImportError(
+                "layers.callbacks.TensorBoard writes event files through tensorboardX, which "
+                "is not installed; install the extra: pip install 'tensorweave[tensorboard]' "
+                "(or pip install 'tensorboardX>=2.6')"
+            ) from e
+        histogram_freq = as_int(histogram_freq, "tensorboard: histogram_freq", minimum=0)
+        if isinstance(update_freq, str):
+            if update_freq not in ("epoch", "batch"):
+                raise ValueError(
+                    f"tensorboard: update_freq must be 'epoch', 'batch' or a positive number "
+                    f"of batches, got {update_freq!r}{did_you_mean(update_freq, ('epoch', 'batch'))}"
+                )
+            every = 0 if update_freq == "epoch" else 1
+        else:
+            every = as_int(update_freq, "tensorboard: update_freq", minimum=1)
+        super().__init__()
+        self._summary_writer = SummaryWriter
+        self.log_dir = os.fspath(log_dir)
+        self.histogram_freq = histogram_freq
+        self.update_freq = update_freq
+        self._every = every
+        self._writers: dict[str, Any] = {}
+        self._step = 0
+        if every:  # only then a batch hook (so epoch-only logging keeps chunked fits)
+            self.on_train_batch_end = self._batch_end  # type: ignore[method-assign]
+
+    def _writer(self, run: str) -> Any:
+        w = self._writers.get(run)
+        if w is None:
+            w = self._writers[run] = self._summary_writer(os.path.join(self.log_dir, run))
+        return w
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        self._step = 0
+
+    def _batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        self._step += 1
+        if self._step % self._every:
+            return
+        for k, v in (logs or {}).items():
+            if k not in ("batch", "size") and _is_number(v):
+                self._writer("train").add_scalar(f"batch_{k}", float(v), self._step)
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        for k, v in (logs or {}).items():
+            if not _is_number(v):
+                continue
+            if k.startswith("val_"):
+                self._writer("validation").add_scalar(f"epoch_{k[4:]}", float(v), epoch)
+            else:
+                self._writer("train").add_scalar(f"epoch_{k}", float(v), epoch)
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            for w in self.model.weights:
+                self._writer("train").add_histogram(w.name, w.numpy(), epoch)
+        for w in self._writers.values():
+            w.flush()
+
+    def on_train_end(self, logs: Logs | None = None) -> None:
+        for w in self._writers.values():
+            w.close()
+        self._writers = {}
+
+
+def _is_number(v: Any) -> bool:
+    return (
+        isinstance(v, (int, float))
+        and not isinstance(v, bool)
+        or (hasattr(v, "dtype") and getattr(v, "shape", None) == ())
+    )
 
 
 # --- factories (TF.js ``tf.callbacks.*`` style) --------------------------------------------------
@@ -644,6 +1049,42 @@ def lambda_callback(**hooks: Callable | None) -> LambdaCallback:
     2
     """
     return LambdaCallback(**hooks)
+
+
+def csv_logger(
+    filename: str | os.PathLike, separator: str = ",", append: bool = False
+) -> CSVLogger:
+    """A ``CSVLogger``: each epoch's logs as a row of a CSV file (Keras ``CSVLogger``).
+
+    Args:
+        filename: The CSV file.
+        separator: One character between fields.
+        append: Append to an existing file instead of overwriting it.
+
+    Returns:
+        The callback.
+    """
+    return CSVLogger(filename, separator, append)
+
+
+def tensorboard(
+    log_dir: str | os.PathLike = "logs", histogram_freq: int = 0, update_freq: str | int = "epoch"
+) -> TensorBoard:
+    """A ``TensorBoard`` callback writing event files under ``log_dir`` (needs the
+    ``tensorboard`` extra: tensorboardX).
+
+    Args:
+        log_dir: The folder for the event files (``train/`` and ``validation/`` runs).
+        histogram_freq: Epochs between weight histograms; 0 writes none.
+        update_freq: ``"epoch"``, ``"batch"`` or a positive number of batches.
+
+    Returns:
+        The callback.
+
+    Raises:
+        ImportError: tensorboardX is not installed.
+    """
+    return TensorBoard(log_dir, histogram_freq, update_freq)
 
 
 def progress_bar(verbose: int = 1, file: Any = None) -> ProgressBar:

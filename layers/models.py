@@ -10,6 +10,7 @@ from typing import Any
 import engine as tw
 from engine import Tensor
 from engine.typing import DataLike
+from layers import callbacks as cbks
 from layers.base import InputLayer, Layer, Node, SymbolicTensor, deserialize_layer, serialize_layer
 from layers.training import TrainingMixin
 from layers.utils import unique_name
@@ -142,6 +143,67 @@ class Model(TrainingMixin, Layer):
         return [t.shape for t in self.outputs]
 
     @property
+    def input(self) -> SymbolicTensor | list[SymbolicTensor]:
+        """The model's symbolic input (TF.js ``model.input``): a ``SymbolicTensor`` with
+        ``shape`` (batch axis ``None``) and ``dtype``, or a list of them for several inputs.
+
+        Raises ``AttributeError`` while the model has no input (a ``Sequential`` model
+        whose first layer has no ``input_shape`` and that was never built).
+
+        Example:
+
+        >>> m = layers.sequential([layers.dense(units=2, input_shape=[3])])
+        >>> m.input.shape, m.input.dtype
+        ((None, 3), 'float32')
+        """
+        if not self.inputs:
+            raise AttributeError(
+                f"model {self.name!r} has no input yet; give the first layer an input_shape "
+                "(or call model.build(shape))"
+            )
+        return self.inputs[0] if len(self.inputs) == 1 else list(self.inputs)
+
+    @property
+    def output(self) -> SymbolicTensor | list[SymbolicTensor]:
+        """The model's symbolic output (TF.js ``model.output``): a ``SymbolicTensor``, or a
+        list of them for several outputs.
+
+        Raises ``AttributeError`` while the model has no output (an unbuilt ``Sequential``).
+
+        Example:
+
+        >>> m = layers.sequential([layers.dense(units=2, input_shape=[3])])
+        >>> m.output.shape
+        (None, 2)
+        """
+        if not self.outputs:
+            raise AttributeError(
+                f"model {self.name!r} has no output yet; give the first layer an input_shape "
+                "(or call model.build(shape))"
+            )
+        return self.outputs[0] if len(self.outputs) == 1 else list(self.outputs)
+
+    @property
+    def input_shape(self) -> Any:
+        """The input shape, batch axis first (``None``): a tuple, or a list of tuples for
+        several inputs (TF.js ``model.inputShape``).
+
+        Raises ``AttributeError`` while the model has no input.
+        """
+        inp = self.input
+        return [t.shape for t in inp] if isinstance(inp, list) else inp.shape
+
+    @property
+    def output_shape(self) -> Any:
+        """The output shape, batch axis first (``None``): a tuple, or a list of tuples for
+        several outputs (TF.js ``model.outputShape``).
+
+        Raises ``AttributeError`` while the model has no output.
+        """
+        out = self.output
+        return [t.shape for t in out] if isinstance(out, list) else out.shape
+
+    @property
     def input_names(self) -> list[str]:
         """The input layers' names (the keys of a dict ``x``)."""
         return [t.layer.name for t in self.inputs]
@@ -234,7 +296,9 @@ class Model(TrainingMixin, Layer):
         return Layer._call_symbolic(self, flat, single, kwargs)
 
     # --- inference -------------------------------------------------------------------------------------
-    def predict(self, x: DataLike, batch_size: int = 32, verbose: int = 0) -> Tensor | list[Tensor]:
+    def predict(
+        self, x: DataLike, batch_size: int = 32, verbose: int = 0, callbacks: Any = None
+    ) -> Tensor | list[Tensor]:
         """The model's outputs for ``x``, computed in batches (TF.js ``predict``).
 
         As in TF.js, the result is a ``Tensor`` (on the active backend), not a numpy array:
@@ -251,6 +315,11 @@ class Model(TrainingMixin, Layer):
                 (one per input) or a dict keyed by input name otherwise.
             batch_size: Samples per forward pass (positive int).
             verbose: Accepted for TF.js/Keras compatibility; nothing is printed.
+            callbacks: Callbacks (objects, dicts of hook functions, or a list) whose
+                ``on_predict_begin``/``on_predict_end`` and ``on_predict_batch_begin``/
+                ``on_predict_batch_end`` are called, as Keras; the batch end's logs hold
+                ``batch``, ``size`` and ``outputs`` (the batch's output Tensor, a list for
+                several outputs).
 
         Returns:
             A ``Tensor`` of shape ``(samples, *output_shape)`` for a single-output model, else
@@ -275,15 +344,29 @@ class Model(TrainingMixin, Layer):
 
         batch_size = as_int(batch_size, "predict: batch_size", minimum=1)
         as_int(verbose, "predict: verbose", minimum=0)  # unused, but 0.5 or True is a mistake
+        user = cbks.standardize_callbacks(callbacks, "predict")
         xs = as_input_list(x, self)
         n = xs[0].shape[0]
+        cb = None
+        if user and n:
+            steps = -(-n // int(batch_size))
+            params = {"batch_size": int(batch_size), "steps": steps, "samples": n}
+            cb = cbks.CallbackList(user, self, {**params, "verbose": verbose})
+            cb.on_predict_begin({})
         pieces: list[list[Tensor]] = []
-        for start in range(0, n, int(batch_size)):
+        for k, start in enumerate(range(0, n, int(batch_size))):
             stop = min(start + int(batch_size), n)
             batch = (
                 xs if (start == 0 and stop == n) else [tw.slice(t, start, stop - start) for t in xs]
             )
+            if cb is not None:
+                cb.on_predict_batch_begin(k, {"batch": k, "size": stop - start})
             pieces.append(self._forward(batch))  # traced when compiled with jit
+            if cb is not None:
+                out = pieces[-1][0] if len(pieces[-1]) == 1 else list(pieces[-1])
+                cb.on_predict_batch_end(k, {"batch": k, "size": stop - start, "outputs": out})
+        if cb is not None:
+            cb.on_predict_end({})
         if not pieces:
             raise ValueError("predict: x has no samples")
         outs = [

@@ -101,31 +101,38 @@ PROGRESS_INTERVAL = 0.25
 CHUNK_STEPS = 64
 
 
+def _watching(callbacks: Sequence[Any], hooks: tuple[str, ...]) -> bool:
+    """True when a callback other than the progress bar and the history implements one of
+    ``hooks`` (under any of its names: ``layers.callbacks.HOOKS``)."""
+    return any(
+        not getattr(c, "_chunk_safe", False) and cbks.implementation(c, h) is not None
+        for c in callbacks
+        for h in hooks
+    )
+
+
 def _batch_hooks(callbacks: Sequence[Any]) -> bool:
-    """True when a callback other than the progress bar and the history has batch hooks
-    (then every batch runs on its own, with its hooks around it)."""
-    hooks = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end")
-    for c in callbacks:
-        if isinstance(c, (cbks.ProgressBar, cbks.History)):
-            continue
-        if any(h in getattr(c, "__dict__", {}) for h in hooks):
-            return True
-        if any(getattr(type(c), h, None) is not getattr(cbks.Callback, h) for h in hooks):
-            return True
-    return False
+    """True when a callback other than the progress bar and the history implements a train
+    batch hook (then every batch runs on its own, with its hooks around it); callbacks
+    that only inherit ``Callback``'s no-op batch hooks do not count."""
+    return _watching(callbacks, ("on_train_batch_begin", "on_train_batch_end"))
 
 
 def _needs_batch_values(callbacks: Sequence[Any]) -> bool:
     """True when a callback other than the progress bar and the history reads batch logs."""
-    for c in callbacks:
-        if isinstance(c, (cbks.ProgressBar, cbks.History)):
-            continue
-        if any(h in getattr(c, "__dict__", {}) for h in ("on_batch_end", "on_train_batch_end")):
-            return True
-        for h in ("on_batch_end", "on_train_batch_end"):
-            if getattr(type(c), h, None) is not getattr(cbks.Callback, h):
-                return True
-    return False
+    return _watching(callbacks, ("on_train_batch_end",))
+
+
+def _dedupe_names(names: Sequence[str]) -> list[str]:
+    """Logged names with repeats numbered as TF.js's ``getDedupedMetricsNames``: a name
+    that occurs more than once becomes ``<name>_0``, ``<name>_1``, ... in order; unique
+    names are kept."""
+    out = []
+    for i, name in enumerate(names):
+        if names.count(name) > 1:
+            name = f"{name}_{list(names[:i]).count(name)}"
+        out.append(name)
+    return out
 
 
 class TrainingMixin:
@@ -314,16 +321,7 @@ class TrainingMixin:
                 sws = split_inputs(sample_weight, names, "sample_weight")
             else:
                 sws = [sample_weight] * n_out
-        cws: list[Any] = [None] * n_out
-        if class_weight is not None:
-            if not isinstance(class_weight, Mapping):
-                raise TypeError(
-                    f"class_weight must be a dict {{class: weight}}, got {type(class_weight).__name__}"
-                )
-            if n_out > 1 and set(class_weight) <= set(names):
-                cws = [class_weight.get(k) for k in names]
-            else:
-                cws = [class_weight] * n_out
+        cws = _standardize_class_weight(class_weight, names)
         out: list[Tensor | None] = []
         for i, (y, sw, cw) in enumerate(zip(ys, sws, cws, strict=False)):
             w = None
@@ -527,9 +525,48 @@ class TrainingMixin:
         r = self._running
         if r is None or r.acc is None or not r.count:
             return None
-        return dict(zip(self.metrics_names, (float(v) for v in r.sums() / r.count), strict=False))
+        return dict(zip(self._logged_names(), (float(v) for v in r.sums() / r.count), strict=False))
 
-    def _evaluate_data(self, d: _Data, batch_size: int) -> np.ndarray:
+    def _logged_names(self) -> list[str]:
+        """``metrics_names`` as logged (history, callbacks): repeats numbered ``_0``, ``_1``,
+        ... as TF.js does (``metrics=["acc", "acc"]`` logs ``acc_0`` and ``acc_1``)."""
+        return _dedupe_names(self.metrics_names)
+
+    def _evaluate_data(
+        self, d: _Data, batch_size: int, cb: cbks.CallbackList | None = None
+    ) -> np.ndarray:
+        """The mean loss and metrics over ``d``; with ``cb``, its test hooks are called
+        (``on_test_begin``, per batch when some callback has test batch hooks, and
+        ``on_test_end`` with the values)."""
+        if cb is None:
+            return self._evaluate_batches(d, batch_size)
+        cb.on_test_begin({})
+        if cb.watches("on_test_batch_begin", "on_test_batch_end"):
+            values = cb.watches("on_test_batch_end")
+            names = self._logged_names()
+            sums = np.zeros(len(names), dtype=np.float64)
+            acc = None
+            for k, start in enumerate(range(0, d.n, batch_size)):
+                stop = min(start + batch_size, d.n)
+                logs: dict[str, Any] = {"batch": k, "size": stop - start}
+                cb.on_test_batch_begin(k, dict(logs))
+                part = d.take(None, start, stop)
+                if self.jit:
+                    vals, acc = self._traced("test", part, acc)
+                    if values:
+                        logs.update(zip(names, (float(v) for v in vals.numpy()), strict=False))
+                else:
+                    vals = self._test_step(part)
+                    sums += vals.astype(np.float64) * (stop - start)
+                    logs.update(zip(names, (float(v) for v in vals), strict=False))
+                cb.on_test_batch_end(k, logs)
+            result = (acc.numpy().astype(np.float64) if acc is not None else sums) / d.n
+        else:
+            result = self._evaluate_batches(d, batch_size)
+        cb.on_test_end(dict(zip(self._logged_names(), (float(v) for v in result), strict=False)))
+        return result
+
+    def _evaluate_batches(self, d: _Data, batch_size: int) -> np.ndarray:
         if self.jit:
             acc = None
             start = 0
@@ -595,7 +632,9 @@ class TrainingMixin:
                 ``epochs - 1``).
             verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
             callbacks: A ``layers.callbacks.Callback`` or a list of them (``EarlyStopping``,
-                ``ModelCheckpoint``, ...).
+                ``ModelCheckpoint``, ``CSVLogger``, ...), or TF.js's dict of hook functions
+                (``{"onEpochEnd": fn}``, ``{"on_epoch_end": fn}``) or a list of such dicts.
+                Every Keras hook is called (the test hooks around each validation run).
             validation_split: Fraction in (0, 1) of the samples, taken from the end before
                 shuffling (as TF.js), held out for validation. Ignored when
                 ``validation_data`` is given.
@@ -603,8 +642,10 @@ class TrainingMixin:
                 evaluated at the end of every epoch.
             shuffle: Shuffle the training samples before every epoch (``"batch"`` counts as
                 ``True``).
-            class_weight: ``{class index: weight}`` scaling each sample's loss by its target
-                class (single-output models).
+            class_weight: ``{class index: weight}`` (or, as TF.js, a list of weights indexed
+                by class: ``[1, 2, 0.5]``) scaling each sample's loss by its target
+                class; for several outputs, a dict keyed by output name or a list with one
+                per output.
             sample_weight: Per-sample loss weights, shape ``(samples,)``.
             initial_epoch: The epoch to start at (to resume an earlier run).
             steps_per_epoch: Batches per epoch; default ``ceil(samples / batch_size)``.
@@ -692,51 +733,40 @@ class TrainingMixin:
         )
 
     def _log_names(self, with_val: bool) -> list[str]:
-        return list(self.metrics_names) + (
-            [f"val_{k}" for k in self.metrics_names] if with_val else []
-        )
+        names = self._logged_names()
+        return names + ([f"val_{k}" for k in names] if with_val else [])
 
     def _loop(
         self, run_epoch, epochs, initial_epoch, verbose, callbacks, params, val, batch_size
     ) -> cbks.History:
         history = cbks.History()
-        user = (
-            []
-            if callbacks is None
-            else ([callbacks] if isinstance(callbacks, cbks.Callback) else list(callbacks))
-        )
-        for c in user:
-            if not isinstance(c, cbks.Callback) and not all(
-                hasattr(c, h) for h in ("on_epoch_end", "set_model")
-            ):
-                raise TypeError(f"callbacks must be Callback objects, got {type(c).__name__}")
+        user = cbks.standardize_callbacks(callbacks, "fit")
         extra = [cbks.ProgressBar(verbose)] if verbose else []
         cb = cbks.CallbackList(extra + user + [history], self, params)
         self.history = history
         self.stop_training = False
+        names = self._logged_names()
+        last: dict[str, float] = {}
         cb.on_train_begin({})
         for epoch in range(initial_epoch, epochs):
             cb.on_epoch_begin(epoch, {})
             sums, count, complete = run_epoch(epoch, cb)
             logs: dict[str, float] = {}
             if count:
-                logs.update(zip(self.metrics_names, (float(s / count) for s in sums), strict=False))
+                logs.update(zip(names, (float(s / count) for s in sums), strict=False))
             if val is not None and complete:
                 if isinstance(val, _DatasetValidation):
-                    vals = val.evaluate()
+                    vals = val.evaluate(cb)
                 else:
-                    vals = self._evaluate_data(val, batch_size)
+                    vals = self._evaluate_data(val, batch_size, cb)
                 logs.update(
-                    zip(
-                        (f"val_{k}" for k in self.metrics_names),
-                        (float(v) for v in vals),
-                        strict=False,
-                    )
+                    zip((f"val_{k}" for k in names), (float(v) for v in vals), strict=False)
                 )
             cb.on_epoch_end(epoch, logs)
+            last = logs
             if self.stop_training:
                 break
-        cb.on_train_end({})
+        cb.on_train_end(dict(last))  # as Keras: the last epoch's logs
         return history
 
     def fit_dataset(
@@ -891,6 +921,7 @@ class TrainingMixin:
         batch_size: int = 32,
         verbose: int = 0,
         sample_weight: TensorLike | None = None,
+        callbacks: Any = None,
     ) -> float | list[float]:
         """The loss and metrics of the model on ``x``/``y``, computed in batches.
 
@@ -905,6 +936,10 @@ class TrainingMixin:
             batch_size: Samples per batch (positive int).
             verbose: Non-zero prints one line with every value.
             sample_weight: Per-sample loss weights, shape ``(samples,)``.
+            callbacks: Callbacks (objects, dicts of hook functions, or a list) whose
+                ``on_test_begin``/``on_test_end`` (with the values) and
+                ``on_test_batch_begin``/``on_test_batch_end`` (with ``batch``, ``size`` and
+                the batch's values) are called, as Keras.
 
         Returns:
             Python floats in ``model.metrics_names`` order: a float when the model logs only
@@ -926,8 +961,13 @@ class TrainingMixin:
         self._check_compiled("evaluate")
         batch_size = _positive_int(batch_size, "evaluate: batch_size")
         verbose = as_int(verbose, "evaluate: verbose", minimum=0)
+        user = cbks.standardize_callbacks(callbacks, "evaluate")
         d = self._data(x, y, sample_weight, None, "evaluate")
-        vals = [float(v) for v in self._evaluate_data(d, batch_size)]
+        cb = None
+        if user:
+            params = {"batch_size": batch_size, "steps": math.ceil(d.n / batch_size)}
+            cb = cbks.CallbackList(user, self, {**params, "samples": d.n, "verbose": verbose})
+        vals = [float(v) for v in self._evaluate_data(d, batch_size, cb)]
         if verbose:
             print(
                 " - ".join(f"{k}: {v:.4f}" for k, v in zip(self.metrics_names, vals, strict=False))
@@ -1014,24 +1054,41 @@ class _DatasetValidation:
         self.model = model
         self.dataset = dataset
 
-    def evaluate(self) -> np.ndarray:
+    def evaluate(self, cb: cbks.CallbackList | None = None) -> np.ndarray:
+        """The mean loss and metrics over every batch; ``cb``'s test hooks are called."""
         m = self.model
+        names = m._logged_names()
+        values = cb is not None and cb.watches("on_test_batch_end")
         sums = np.zeros(len(m.metrics_names), dtype=np.float64)
         acc = None
         count = 0
-        for item in self.dataset:
+        if cb is not None:
+            cb.on_test_begin({})
+        for k, item in enumerate(self.dataset):
             bx, by, bw = _unpack_batch(item)
             d = m._data(bx, by, bw, None, "validation")
+            logs: dict[str, Any] = {"batch": k, "size": d.n}
+            if cb is not None:
+                cb.on_test_batch_begin(k, dict(logs))
             if m.jit:
-                _, acc = m._traced("test", d, acc)
+                vals, acc = m._traced("test", d, acc)
+                if values:
+                    logs.update(zip(names, (float(v) for v in vals.numpy()), strict=False))
             else:
-                sums += m._test_step(d).astype(np.float64) * d.n
+                vals = m._test_step(d)
+                sums += vals.astype(np.float64) * d.n
+                logs.update(zip(names, (float(v) for v in vals), strict=False))
+            if cb is not None:
+                cb.on_test_batch_end(k, logs)
             count += d.n
         if count == 0:
             raise ValueError("validation dataset yielded no batches")
         if acc is not None:
             sums = acc.numpy().astype(np.float64)
-        return sums / count
+        result = sums / count
+        if cb is not None:
+            cb.on_test_end(dict(zip(names, (float(v) for v in result), strict=False)))
+        return result
 
 
 class _Running:
@@ -1047,7 +1104,7 @@ class _Running:
 
     def train(self, d: _Data) -> dict[str, float]:
         """One step; returns the batch's values when they are to be logged."""
-        names = self.model.metrics_names
+        names = self.model._logged_names()
         if not self.jit:
             vals = self.model._train_step(d)
             self._sums += vals.astype(np.float64) * d.n
@@ -1132,6 +1189,61 @@ class _BatchStream:
             if not self._pending:
                 self._pending = self._one_pass()
             yield self._pending.pop(0)
+
+
+def _is_weight_table(v: Any) -> bool:
+    """A list/tuple/array of numbers: TF.js's array form of one ``{class: weight}`` table."""
+    if isinstance(v, np.ndarray):
+        return v.ndim == 1 and v.dtype.kind in "iuf"
+    return (
+        isinstance(v, (list, tuple))
+        and len(v) > 0
+        and all(isinstance(x, (int, float, np.number)) and not isinstance(x, bool) for x in v)
+    )
+
+
+def _standardize_class_weight(class_weight: Any, names: list[str]) -> list[Any]:
+    """One ``{class: weight}`` table (or None) per output, from ``class_weight`` as TF.js's
+    ``standardizeClassWeights`` reads it: a table for every output; a dict keyed by output
+    name; a list with one table (or None) per output. A table is a dict or, as a JavaScript
+    array is indexed by class, a list of weights (``[1, 2, 0.5]`` is ``{0: 1, 1: 2, 2: 0.5}``).
+    """
+    n_out = len(names)
+    if class_weight is None:
+        return [None] * n_out
+    if _is_weight_table(class_weight):
+        return [dict(enumerate(class_weight))] * n_out
+    if isinstance(class_weight, Mapping):
+        if n_out == 1 and names[0] in class_weight:
+            tables = [class_weight[names[0]]]
+        elif n_out > 1 and set(class_weight) <= set(names):
+            tables = [class_weight.get(k) for k in names]
+        else:
+            tables = [class_weight] * n_out
+    elif isinstance(class_weight, (list, tuple)):
+        if len(class_weight) != n_out:
+            raise ValueError(
+                f"class_weight is a list of {len(class_weight)} entries but the model has "
+                f"{n_out} output(s) {names}; give one {{class: weight}} dict (or None) per "
+                "output, or one list of weights indexed by class"
+            )
+        tables = list(class_weight)
+    else:
+        raise TypeError(
+            f"class_weight must be a dict {{class: weight}}, a list of weights indexed by class, "
+            f"or one of those per output; got {type(class_weight).__name__} {class_weight!r}"
+        )
+    out: list[Any] = []
+    for name, t in zip(names, tables, strict=True):
+        if t is not None and _is_weight_table(t):
+            t = dict(enumerate(t))
+        if t is not None and not isinstance(t, Mapping):
+            raise TypeError(
+                f"class_weight for output {name!r} must be a dict {{class: weight}} or a list "
+                f"of weights indexed by class, got {type(t).__name__} {t!r}"
+            )
+        out.append(t)
+    return out
 
 
 def _class_weights(y: np.ndarray, class_weight: Mapping, output: str) -> np.ndarray:
