@@ -1,5 +1,7 @@
-"""Optimizers (``tw.train.adam(...)``), with TensorFlow.js's update rules and defaults."""
+"""Optimizers (``tw.train.adam(...)``), with TensorFlow.js's update rules and defaults, Keras 3's
+``adamw``/``nadam``/``lion``/``ftrl``, and learning-rate schedules (``tw.train.schedules``)."""
 
+from engine.train import schedules
 from engine.train.optimizers import (
     CLASSES,
     SGD,
@@ -7,17 +9,32 @@ from engine.train.optimizers import (
     Adagrad,
     Adam,
     Adamax,
+    AdamW,
+    Ftrl,
+    Lion,
     Momentum,
+    Nadam,
     Optimizer,
     RMSProp,
     adadelta,
     adagrad,
     adam,
     adamax,
+    adamw,
+    ftrl,
     get,
+    lion,
     momentum,
+    nadam,
     rmsprop,
     sgd,
+)
+from engine.train.schedules import (
+    CosineDecay,
+    ExponentialDecay,
+    InverseTimeDecay,
+    LearningRateSchedule,
+    PiecewiseConstantDecay,
 )
 
 __all__ = [
@@ -27,15 +44,29 @@ __all__ = [
     "Adagrad",
     "Adam",
     "Adamax",
+    "AdamW",
+    "CosineDecay",
+    "ExponentialDecay",
+    "Ftrl",
+    "InverseTimeDecay",
+    "LearningRateSchedule",
+    "Lion",
     "Momentum",
+    "Nadam",
     "Optimizer",
+    "PiecewiseConstantDecay",
     "RMSProp",
     "adadelta",
     "adagrad",
     "adam",
     "adamax",
+    "adamw",
+    "ftrl",
     "get",
+    "lion",
     "momentum",
+    "nadam",
     "rmsprop",
+    "schedules",
     "sgd",
 ]

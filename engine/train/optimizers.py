@@ -54,17 +54,66 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
+import numpy as np
+
 from engine import dispatch, ops, registry, trace
 from engine.autodiff import Tape
 from engine.hints import did_you_mean
 from engine.memory import tidy
 from engine.tensor import Tensor, Variable, find_variables
+from engine.train import schedules as _schedules
+from engine.train.schedules import LearningRateSchedule
 
 EPSILON = 1e-7
 
 
 def _eps(epsilon: float | None) -> float:
     return EPSILON if epsilon is None else float(epsilon)
+
+
+def _check_lr(who: str, value: Any, name: str = "learning_rate") -> float:
+    """A fixed learning rate (or other hyperparameter ``name``) as a finite float, or
+    ValueError naming the value."""
+    try:
+        if isinstance(value, (bool, str)):
+            raise TypeError
+        out = float(value)
+    except (TypeError, ValueError):
+        what = " or a learning-rate schedule (engine.train.schedules)"
+        raise ValueError(
+            f"{who}: {name} must be a number{what if name == 'learning_rate' else ''}, "
+            f"got {value!r}"
+        ) from None
+    if not math.isfinite(out):
+        raise ValueError(f"{who}: {name} must be finite, got {value!r}")
+    return out
+
+
+def _check_clip(who: str, clip: dict[str, Any]) -> dict[str, float | None]:
+    """Validate ``clipnorm`` / ``clipvalue`` / ``global_clipnorm`` (positive finite numbers
+    or None, at most one set); ValueError names the bad value."""
+    out: dict[str, float | None] = {}
+    for name, value in clip.items():
+        if value is None:
+            out[name] = None
+            continue
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok or (hasattr(value, "dtype") and getattr(value, "ndim", 1) == 0):
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                v = math.nan
+            if math.isfinite(v) and v > 0:
+                out[name] = v
+                continue
+        raise ValueError(f"{who}: {name} must be a positive finite number or None, got {value!r}")
+    given = [k for k, v in out.items() if v is not None]
+    if len(given) > 1:
+        raise ValueError(
+            f"{who}: only one of clipnorm, clipvalue and global_clipnorm can be set (as Keras); "
+            "got " + ", ".join(f"{k}={clip[k]!r}" for k in given)
+        )
+    return out
 
 
 def _bias_correction(beta: float, t: Tensor) -> Tensor:
@@ -81,8 +130,22 @@ class Optimizer:
     Use the factories (``tw.train.sgd``, ``tw.train.adam``, ...) or ``compile``'s strings;
     subclasses define ``_update`` (the rule, in engine ops) and may name a fused kernel.
 
+    Every optimizer takes the keywords ``clipnorm``, ``clipvalue`` and ``global_clipnorm``
+    (Keras 3): each gradient is clipped before the update, ``clipvalue`` element by element
+    to ``[-clipvalue, clipvalue]``, ``clipnorm`` to an L2 norm of at most ``clipnorm``
+    (``g * clipnorm / max(||g||, clipnorm)``), ``global_clipnorm`` all gradients of a step
+    together by their global norm ``sqrt(sum ||g||^2)``. At most one of the three may be set.
+
     Args:
-        learning_rate: The step size.
+        learning_rate: The step size: a number, or a schedule
+            (``engine.train.schedules``) evaluated at ``iterations`` every step.
+        clipnorm: Clip each gradient's L2 norm to this (positive) value.
+        clipvalue: Clip each gradient element to ``[-clipvalue, clipvalue]``.
+        global_clipnorm: Clip the global norm of all the step's gradients to this value.
+
+    Raises:
+        ValueError: A clip value that is not a positive finite number, more than one of
+            them, or a learning rate that is neither a finite number nor a schedule.
     """
 
     class_name: ClassVar[str] = "Optimizer"
@@ -91,9 +154,28 @@ class Optimizer:
     #: The fused backend kernel that can replace ``_update``.
     kernel: ClassVar[str] = ""
 
-    def __init__(self, learning_rate: float):
+    def __init__(
+        self,
+        learning_rate: float | LearningRateSchedule,
+        *,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
+    ):
+        clip = _check_clip(
+            self.class_name,
+            {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm},
+        )
+        self._schedule: LearningRateSchedule | None = None
+        if isinstance(learning_rate, LearningRateSchedule):
+            self._schedule = learning_rate
+            self._lr = float(learning_rate(0))
+        else:
+            self._lr = _check_lr(self.class_name, learning_rate)
+        self.clipnorm: float | None = clip["clipnorm"]
+        self.clipvalue: float | None = clip["clipvalue"]
+        self.global_clipnorm: float | None = clip["global_clipnorm"]
         self._state: dict[str, Variable] = {}
-        self._lr = float(learning_rate)
         self._iterations = 0
         self._slots: dict[str, list[Variable]] = {}
         self._vars: dict[str, Variable] = {}
@@ -101,12 +183,32 @@ class Optimizer:
     # --- step-varying state ----------------------------------------------------------------
     @property
     def learning_rate(self) -> float:
-        """The learning rate (a Python float; setting it updates the device copy too)."""
+        """The learning rate of the next step (a Python float; with a schedule, its value at
+        ``iterations``). Setting a number updates the device copy too; a schedule can be set
+        before the first step (Keras: an optimizer built with a schedule cannot be given a
+        number)."""
+        if self._schedule is not None:
+            return float(self._schedule(self._iterations))
         return self._lr
 
     @learning_rate.setter
-    def learning_rate(self, value: float) -> None:
-        self._lr = float(value)
+    def learning_rate(self, value: float | LearningRateSchedule) -> None:
+        if isinstance(value, LearningRateSchedule):
+            if self._state:
+                raise ValueError(
+                    f"{self.class_name}: a learning-rate schedule must be set before the first "
+                    f"step (this optimizer has applied {self._iterations}); build a new "
+                    "optimizer with learning_rate=<schedule>"
+                )
+            self._schedule = value
+            return
+        if self._schedule is not None:
+            raise TypeError(
+                f"{self.class_name}: this optimizer's learning rate is the schedule "
+                f"{self._schedule!r}, so it cannot be set to {value!r} (as Keras); build the "
+                "optimizer with a number to change its learning rate during training"
+            )
+        self._lr = _check_lr(self.class_name, value)
         var = self._state.get("lr")
         if var is not None:
             var.assign(ops.scalar(self._lr, "float32"))
@@ -124,9 +226,62 @@ class Optimizer:
             if var is not None:
                 var.assign(ops.scalar(v, "float32"))
 
+    @property
+    def schedule(self) -> LearningRateSchedule | None:
+        """The learning-rate schedule, or None for a fixed (settable) learning rate."""
+        return self._schedule
+
     def _state_values(self) -> dict[str, float]:
-        """The device state's values before step ``iterations + 1``."""
+        """The device state's values before step ``iterations + 1`` (``lr``, or with a
+        schedule the step count ``step`` it is evaluated at)."""
+        if self._schedule is not None:
+            return {"step": float(self._iterations)}
         return {"lr": self._lr}
+
+    def _device_lr(self, state: dict[str, Variable]) -> Any:
+        """This step's learning rate as a scalar tensor (the schedule's, on the device)."""
+        if self._schedule is not None:
+            return self._schedule(state["step"])
+        return state["lr"]
+
+    def _base_config(self) -> dict[str, Any]:
+        """``learning_rate`` (a schedule serialized as ``{"class_name", "config"}``) and the
+        clip settings that are set: the entries every ``get_config`` starts with."""
+        lr: Any = self._lr if self._schedule is None else _schedules.serialize(self._schedule)
+        out: dict[str, Any] = {"learning_rate": lr}
+        for k in ("clipnorm", "clipvalue", "global_clipnorm"):
+            if getattr(self, k) is not None:
+                out[k] = getattr(self, k)
+        return out
+
+    def _clip_gradients(
+        self, pairs: list[tuple[Tensor, Variable]]
+    ) -> list[tuple[Tensor, Variable]]:
+        """Keras 3's ``_clip_gradients`` with ops: ``clipnorm`` per gradient, else
+        ``global_clipnorm`` over all, else ``clipvalue`` per element."""
+        if self.clipnorm is not None:
+            c = self.clipnorm
+            out = []
+            for g, v in pairs:
+                norm = ops.sqrt(ops.sum(ops.square(g)))
+                out.append((ops.div(ops.mul(g, c), ops.maximum(norm, c)), v))
+            return out
+        if self.global_clipnorm is not None and pairs:
+            c = self.global_clipnorm
+            total = None
+            for g, _ in pairs:
+                sq = ops.sum(ops.square(g))
+                total = sq if total is None else ops.add(total, sq)
+            norm = ops.sqrt(total)
+            # c * min(1/norm, 1/c), plus (norm - norm): NaN when the norm is not finite (Keras)
+            scale = ops.add(
+                ops.mul(ops.minimum(ops.reciprocal(norm), 1.0 / c), c), ops.sub(norm, norm)
+            )
+            return [(ops.mul(g, ops.cast(scale, g.dtype)), v) for g, v in pairs]
+        if self.clipvalue is not None:
+            c = self.clipvalue
+            return [(ops.clip_by_value(g, -c, c), v) for g, v in pairs]
+        return pairs
 
     def _ensure_state(self) -> dict[str, Variable]:
         if not self._state:
@@ -139,10 +294,12 @@ class Optimizer:
     def _device_hyper(self, state: dict[str, Variable]) -> dict[str, Any]:
         """The keyword arguments of this step's composite ``_update`` (scalar tensors for the
         values that change between steps)."""
-        return {**self._hyper(), "lr": state["lr"]}
+        return {**self._hyper(), "lr": self._device_lr(state)}
 
     def _advance_state(self, state: dict[str, Variable]) -> None:
         """Move the device state on by one step, with ops."""
+        if "step" in state:
+            state["step"].assign(ops.add(state["step"], 1.0))
 
     def _count_step(self) -> None:
         self._iterations += 1
@@ -225,6 +382,7 @@ class Optimizer:
         many = fused and be.has(self.kernel + "_many")
         state = self._ensure_state()
         with tidy():
+            pairs = self._clip_gradients(pairs)
             hyper: dict[str, Any] | None = None
             updates: list[tuple[Variable, list[Variable], list[Tensor]]] = []
             for g, var in pairs:
@@ -255,19 +413,23 @@ class Optimizer:
         Returns:
             A JSON-ready dict of hyperparameters.
         """
-        return {"learning_rate": self.learning_rate}
+        return self._base_config()
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Optimizer:
         """A new optimizer of this class from ``get_config()`` output.
 
         Args:
-            config: The hyperparameters, snake_case keys.
+            config: The hyperparameters, snake_case keys (a ``learning_rate`` dict is a
+                serialized schedule).
 
         Returns:
             The optimizer (with fresh state).
         """
-        return cls(**dict(config))
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), Mapping):
+            config["learning_rate"] = _schedules.deserialize(config["learning_rate"])
+        return cls(**config)
 
     def get_weights(self) -> list[dict[str, Any]]:
         """The optimizer's state in TF.js ``getWeights`` order (saved with
@@ -540,14 +702,20 @@ class Momentum(Optimizer):
     slot_names = ("momentum",)
     kernel = "momentum_update"
 
-    def __init__(self, learning_rate: float, momentum: float, use_nesterov: bool = False):
-        super().__init__(learning_rate)
+    def __init__(
+        self,
+        learning_rate: float | LearningRateSchedule,
+        momentum: float,
+        use_nesterov: bool = False,
+        **clip: float | None,
+    ):
+        super().__init__(learning_rate, **clip)
         self.momentum = float(momentum)
         self.use_nesterov = bool(use_nesterov)
 
     def get_config(self) -> dict[str, Any]:
         return {
-            "learning_rate": self.learning_rate,
+            **self._base_config(),
             "momentum": self.momentum,
             "use_nesterov": self.use_nesterov,
         }
@@ -579,19 +747,20 @@ class Adam(Optimizer):
 
     def __init__(
         self,
-        learning_rate: float = 0.001,
+        learning_rate: float | LearningRateSchedule = 0.001,
         beta1: float = 0.9,
         beta2: float = 0.999,
         epsilon: float | None = None,
+        **clip: float | None,
     ):
-        super().__init__(learning_rate)
+        super().__init__(learning_rate, **clip)
         self.beta1 = float(beta1)
         self.beta2 = float(beta2)
         self.epsilon = _eps(epsilon)
 
     def get_config(self) -> dict[str, Any]:
         return {
-            "learning_rate": self.learning_rate,
+            **self._base_config(),
             "beta1": self.beta1,
             "beta2": self.beta2,
             "epsilon": self.epsilon,
@@ -607,11 +776,11 @@ class Adam(Optimizer):
         }
 
     def _state_values(self) -> dict[str, float]:
-        return {"lr": self._lr, "t": float(self.iterations + 1)}
+        return {**Optimizer._state_values(self), "t": float(self.iterations + 1)}
 
     def _device_hyper(self, state: dict[str, Variable]) -> dict[str, Any]:
         return {
-            "lr": state["lr"],
+            "lr": self._device_lr(state),
             "beta1": self.beta1,
             "beta2": self.beta2,
             "epsilon": self.epsilon,
@@ -620,6 +789,7 @@ class Adam(Optimizer):
         }
 
     def _advance_state(self, state: dict[str, Variable]) -> None:
+        super()._advance_state(state)
         state["t"].assign(ops.add(state["t"], 1.0))
 
     def _update(self, var, grad, slots, *, lr, beta1, beta2, epsilon, bc1, bc2):
@@ -651,13 +821,14 @@ class Adamax(Optimizer):
 
     def __init__(
         self,
-        learning_rate: float = 0.002,
+        learning_rate: float | LearningRateSchedule = 0.002,
         beta1: float = 0.9,
         beta2: float = 0.999,
         epsilon: float | None = None,
         decay: float = 0.0,
+        **clip: float | None,
     ):
-        super().__init__(learning_rate)
+        super().__init__(learning_rate, **clip)
         self.beta1 = float(beta1)
         self.beta2 = float(beta2)
         self.epsilon = _eps(epsilon)
@@ -665,7 +836,7 @@ class Adamax(Optimizer):
 
     def get_config(self) -> dict[str, Any]:
         return {
-            "learning_rate": self.learning_rate,
+            **self._base_config(),
             "beta1": self.beta1,
             "beta2": self.beta2,
             "epsilon": self.epsilon,
@@ -682,11 +853,11 @@ class Adamax(Optimizer):
         }
 
     def _state_values(self) -> dict[str, float]:
-        return {"lr": self._lr, "t": float(self.iterations + 1)}
+        return {**Optimizer._state_values(self), "t": float(self.iterations + 1)}
 
     def _device_hyper(self, state: dict[str, Variable]) -> dict[str, Any]:
         t = state["t"]
-        lr_t = ops.div(state["lr"], ops.add(ops.mul(ops.sub(t, 1.0), self.decay), 1.0))
+        lr_t = ops.div(self._device_lr(state), ops.add(ops.mul(ops.sub(t, 1.0), self.decay), 1.0))
         return {
             "beta1": self.beta1,
             "beta2": self.beta2,
@@ -695,6 +866,7 @@ class Adamax(Optimizer):
         }
 
     def _advance_state(self, state: dict[str, Variable]) -> None:
+        super()._advance_state(state)
         state["t"].assign(ops.add(state["t"], 1.0))
 
     def _update(self, var, grad, slots, *, beta1, beta2, epsilon, lr_c):
@@ -723,13 +895,14 @@ class RMSProp(Optimizer):
 
     def __init__(
         self,
-        learning_rate: float,
+        learning_rate: float | LearningRateSchedule,
         decay: float = 0.9,
         momentum: float = 0.0,
         epsilon: float | None = None,
         centered: bool = False,
+        **clip: float | None,
     ):
-        super().__init__(learning_rate)
+        super().__init__(learning_rate, **clip)
         self.decay = float(decay)
         self.momentum = float(momentum)
         self.epsilon = _eps(epsilon)
@@ -741,7 +914,7 @@ class RMSProp(Optimizer):
 
     def get_config(self) -> dict[str, Any]:
         return {
-            "learning_rate": self.learning_rate,
+            **self._base_config(),
             "decay": self.decay,
             "momentum": self.momentum,
             "epsilon": self.epsilon,
@@ -783,13 +956,18 @@ class Adagrad(Optimizer):
     slot_names = ("accumulator",)
     kernel = "adagrad_update"
 
-    def __init__(self, learning_rate: float, initial_accumulator_value: float = 0.1):
-        super().__init__(learning_rate)
+    def __init__(
+        self,
+        learning_rate: float | LearningRateSchedule,
+        initial_accumulator_value: float = 0.1,
+        **clip: float | None,
+    ):
+        super().__init__(learning_rate, **clip)
         self.initial_accumulator_value = float(initial_accumulator_value)
 
     def get_config(self) -> dict[str, Any]:
         return {
-            "learning_rate": self.learning_rate,
+            **self._base_config(),
             "initial_accumulator_value": self.initial_accumulator_value,
         }
 
@@ -825,14 +1003,18 @@ class Adadelta(Optimizer):
     kernel = "adadelta_update"
 
     def __init__(
-        self, learning_rate: float = 0.001, rho: float = 0.95, epsilon: float | None = None
+        self,
+        learning_rate: float | LearningRateSchedule = 0.001,
+        rho: float = 0.95,
+        epsilon: float | None = None,
+        **clip: float | None,
     ):
-        super().__init__(learning_rate)
+        super().__init__(learning_rate, **clip)
         self.rho = float(rho)
         self.epsilon = _eps(epsilon)
 
     def get_config(self) -> dict[str, Any]:
-        return {"learning_rate": self.learning_rate, "rho": self.rho, "epsilon": self.epsilon}
+        return {**self._base_config(), "rho": self.rho, "epsilon": self.epsilon}
 
     def _hyper(self) -> dict[str, Any]:
         return {"lr": self.learning_rate, "rho": self.rho, "epsilon": self.epsilon}
@@ -847,14 +1029,372 @@ class Adadelta(Optimizer):
         return ops.sub(var, ops.mul(upd, lr)), acc_g, acc_u
 
 
+# --- Keras 3 optimizers ---------------------------------------------------------------------------
+
+
+def _unit_interval(who: str, name: str, value: Any, low_open: bool = False) -> float:
+    v = _check_lr(who, value, name)
+    if not (0.0 < v <= 1.0 if low_open else 0.0 <= v <= 1.0):
+        span = "(0, 1]" if low_open else "[0, 1]"
+        raise ValueError(f"{who}: {name} must be in {span}, got {value!r}")
+    return v
+
+
+class AdamW(Optimizer):
+    """AdamW, Keras 3's formulas: decoupled weight decay ``w -= w*wd*lr``, then Adam as Keras
+    writes it: ``m += (g - m)*(1 - b1)``; ``v += (g^2 - v)*(1 - b2)``;
+    ``w -= m*alpha / (sqrt(v) + eps)`` with ``alpha = lr*sqrt(1 - b2^t)/(1 - b1^t)``.
+
+    Args:
+        learning_rate: The step size ``lr`` (a number or a schedule).
+        weight_decay: The decay ``wd`` (multiplied by the step's learning rate).
+        beta_1: Decay ``b1`` of the first moment.
+        beta_2: Decay ``b2`` of the second moment.
+        epsilon: ``eps``.
+        **clip: ``clipnorm`` / ``clipvalue`` / ``global_clipnorm`` (see ``Optimizer``).
+
+    Raises:
+        ValueError: A bad learning rate or clip value, or ``weight_decay`` None.
+    """
+
+    class_name = "AdamW"
+    slot_names = ("m", "v")
+    kernel = "adamw_update"
+
+    def __init__(
+        self,
+        learning_rate: float | LearningRateSchedule = 0.001,
+        weight_decay: float = 0.004,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        **clip: float | None,
+    ):
+        if weight_decay is None:
+            raise ValueError("AdamW: weight_decay must be a float, got None")
+        super().__init__(learning_rate, **clip)
+        self.weight_decay = float(weight_decay)
+        self.beta_1 = float(beta_1)
+        self.beta_2 = float(beta_2)
+        self.epsilon = float(epsilon)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **self._base_config(),
+            "weight_decay": self.weight_decay,
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+        }
+
+    def _hyper(self) -> dict[str, Any]:
+        return {
+            "lr": self.learning_rate,
+            "weight_decay": self.weight_decay,
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+            "t": self.iterations + 1,
+        }
+
+    def _state_values(self) -> dict[str, float]:
+        return {**super()._state_values(), "t": float(self.iterations + 1)}
+
+    def _device_hyper(self, state: dict[str, Variable]) -> dict[str, Any]:
+        lr, t = self._device_lr(state), state["t"]
+        alpha = ops.div(
+            ops.mul(lr, ops.sqrt(_bias_correction(self.beta_2, t))),
+            _bias_correction(self.beta_1, t),
+        )
+        return {
+            "lr": lr,
+            "wd": self.weight_decay,
+            "c1": 1 - self.beta_1,
+            "c2": 1 - self.beta_2,
+            "alpha": alpha,
+            "epsilon": self.epsilon,
+        }
+
+    def _advance_state(self, state: dict[str, Variable]) -> None:
+        super()._advance_state(state)
+        state["t"].assign(ops.add(state["t"], 1.0))
+
+    def _update(self, var, grad, slots, *, lr, wd, c1, c2, alpha, epsilon):
+        """``alpha``: this step's ``lr*sqrt(1 - b2^t)/(1 - b1^t)``; ``c1``, ``c2``:
+        ``1 - b1``, ``1 - b2``."""
+        m, v = slots
+        w = ops.sub(var, ops.mul(ops.mul(var, wd), lr))
+        m = ops.add(m, ops.mul(ops.sub(grad, m), c1))
+        v = ops.add(v, ops.mul(ops.sub(ops.square(grad), v), c2))
+        step = ops.div(ops.mul(m, alpha), ops.add(ops.sqrt(v), epsilon))
+        return ops.sub(w, step), m, v
+
+
+def _nadam_u(beta_1: float, t: float) -> np.float32:
+    """Keras's momentum schedule ``u_t = b1*(1 - 0.5*0.96^t)`` in float32."""
+    f = np.float32
+    return f(f(beta_1) * (f(1.0) - f(0.5) * f(np.power(f(0.96), f(t)))))
+
+
+class Nadam(Optimizer):
+    """Nadam (Adam with Nesterov momentum), Keras 3's formulas: with
+    ``u_t = b1*(1 - 0.5*0.96^t)`` and ``U_t = u_1*...*u_t``: ``m += (g - m)*(1 - b1)``;
+    ``v += (g^2 - v)*(1 - b2)``; ``m_hat = u_{t+1}*m/(1 - U_t*u_{t+1}) + (1 - u_t)*g/(1 -
+    U_t)``; ``w -= lr*m_hat / (sqrt(v/(1 - b2^t)) + eps)``.
+
+    Args:
+        learning_rate: The step size ``lr`` (a number or a schedule).
+        beta_1: Decay ``b1`` of the first moment.
+        beta_2: Decay ``b2`` of the second moment.
+        epsilon: ``eps``.
+        **clip: ``clipnorm`` / ``clipvalue`` / ``global_clipnorm`` (see ``Optimizer``).
+    """
+
+    class_name = "Nadam"
+    slot_names = ("m", "v")
+    kernel = "nadam_update"
+
+    def __init__(
+        self,
+        learning_rate: float | LearningRateSchedule = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        **clip: float | None,
+    ):
+        super().__init__(learning_rate, **clip)
+        self.beta_1 = float(beta_1)
+        self.beta_2 = float(beta_2)
+        self.epsilon = float(epsilon)
+        self._u_cache: tuple[int, np.float32] = (0, np.float32(1.0))
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **self._base_config(),
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+        }
+
+    def _u_product(self, n: int) -> float:
+        """``U_n = u_1*...*u_n`` in float32 (as the device accumulates it), cached."""
+        k, p = self._u_cache
+        if k > n:
+            k, p = 0, np.float32(1.0)
+        while k < n:
+            k += 1
+            p = np.float32(p * _nadam_u(self.beta_1, k))
+        self._u_cache = (k, p)
+        return float(p)
+
+    def _hyper(self) -> dict[str, Any]:
+        return {
+            "lr": self.learning_rate,
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+            "t": self.iterations + 1,
+            "u_product": self._u_product(self.iterations),
+        }
+
+    def _state_values(self) -> dict[str, float]:
+        return {
+            **super()._state_values(),
+            "t": float(self.iterations + 1),
+            "u_product": self._u_product(self.iterations),
+        }
+
+    def _u(self, t: Any) -> Tensor:
+        return ops.mul(ops.sub(1.0, ops.mul(ops.exp(ops.mul(t, math.log(0.96))), 0.5)), self.beta_1)
+
+    def _device_hyper(self, state: dict[str, Variable]) -> dict[str, Any]:
+        t = state["t"]
+        u_t, u_t1 = self._u(t), self._u(ops.add(t, 1.0))
+        up_t = ops.mul(state["u_product"], u_t)
+        up_t1 = ops.mul(up_t, u_t1)
+        return {
+            "lr": self._device_lr(state),
+            "c1": 1 - self.beta_1,
+            "c2": 1 - self.beta_2,
+            "cm": ops.div(u_t1, ops.sub(1.0, up_t1)),
+            "cg": ops.div(ops.sub(1.0, u_t), ops.sub(1.0, up_t)),
+            "bc2": _bias_correction(self.beta_2, t),
+            "epsilon": self.epsilon,
+        }
+
+    def _advance_state(self, state: dict[str, Variable]) -> None:
+        super()._advance_state(state)
+        state["u_product"].assign(ops.mul(state["u_product"], self._u(state["t"])))
+        state["t"].assign(ops.add(state["t"], 1.0))
+
+    def _update(self, var, grad, slots, *, lr, c1, c2, cm, cg, bc2, epsilon):
+        """``cm = u_{t+1}/(1 - U_{t+1})``, ``cg = (1 - u_t)/(1 - U_t)``, ``bc2 = 1 - b2^t``."""
+        m, v = slots
+        m = ops.add(m, ops.mul(ops.sub(grad, m), c1))
+        v = ops.add(v, ops.mul(ops.sub(ops.square(grad), v), c2))
+        m_hat = ops.add(ops.mul(m, cm), ops.mul(grad, cg))
+        step = ops.div(ops.mul(m_hat, lr), ops.add(ops.sqrt(ops.div(v, bc2)), epsilon))
+        return ops.sub(var, step), m, v
+
+
+class Lion(Optimizer):
+    """Lion, Keras 3's formulas: ``w -= lr*sign(b1*m + (1 - b1)*g)``;
+    ``m = b2*m + (1 - b2)*g``.
+
+    Args:
+        learning_rate: The step size ``lr`` (a number or a schedule).
+        beta_1: Mix of momentum and gradient in the sign, in (0, 1].
+        beta_2: Decay of the momentum.
+        **clip: ``clipnorm`` / ``clipvalue`` / ``global_clipnorm`` (see ``Optimizer``).
+
+    Raises:
+        ValueError: ``beta_1`` outside (0, 1] (Lion would degenerate to SignSGD).
+    """
+
+    class_name = "Lion"
+    slot_names = ("m",)
+    kernel = "lion_update"
+
+    def __init__(
+        self,
+        learning_rate: float | LearningRateSchedule = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.99,
+        **clip: float | None,
+    ):
+        self.beta_1 = _unit_interval("Lion", "beta_1", beta_1, low_open=True)
+        super().__init__(learning_rate, **clip)
+        self.beta_2 = float(beta_2)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**self._base_config(), "beta_1": self.beta_1, "beta_2": self.beta_2}
+
+    def _hyper(self) -> dict[str, Any]:
+        return {"lr": self.learning_rate, "beta_1": self.beta_1, "beta_2": self.beta_2}
+
+    def _update(self, var, grad, slots, *, lr, beta_1, beta_2):
+        (m,) = slots
+        u = ops.add(ops.mul(m, beta_1), ops.mul(grad, 1.0 - beta_1))
+        new = ops.sub(var, ops.mul(ops.sign(u), lr))
+        return new, ops.add(ops.mul(m, beta_2), ops.mul(grad, 1.0 - beta_2))
+
+
+class Ftrl(Optimizer):
+    """FTRL-Proximal, Keras 3's formulas: with ``p = -learning_rate_power``,
+    ``l2' = l2 + beta/(2*lr)``, ``g' = g + 2*l2_shrinkage*w``, ``n' = n + g^2``:
+    ``z += g' - (n'^p - n^p)/lr * w``; ``w = (clip(z, -l1, l1) - z) / (n'^p/lr + 2*l2')``;
+    ``n = n'``.
+
+    Args:
+        learning_rate: The step size ``lr`` (a number or a schedule).
+        learning_rate_power: ``<= 0``; 0 keeps the rate fixed.
+        initial_accumulator_value: The accumulators' start (``>= 0``).
+        l1_regularization_strength: ``l1 >= 0``.
+        l2_regularization_strength: ``l2 >= 0``.
+        l2_shrinkage_regularization_strength: ``>= 0``, the magnitude penalty.
+        beta: Added to ``l2`` as ``beta/(2*lr)``.
+        **clip: ``clipnorm`` / ``clipvalue`` / ``global_clipnorm`` (see ``Optimizer``).
+
+    Raises:
+        ValueError: A positive ``learning_rate_power`` or a negative accumulator or strength.
+    """
+
+    class_name = "Ftrl"
+    slot_names = ("accumulator", "linear")
+    kernel = "ftrl_update"
+
+    def __init__(
+        self,
+        learning_rate: float | LearningRateSchedule = 0.001,
+        learning_rate_power: float = -0.5,
+        initial_accumulator_value: float = 0.1,
+        l1_regularization_strength: float = 0.0,
+        l2_regularization_strength: float = 0.0,
+        l2_shrinkage_regularization_strength: float = 0.0,
+        beta: float = 0.0,
+        **clip: float | None,
+    ):
+        values = {
+            "initial_accumulator_value": initial_accumulator_value,
+            "l1_regularization_strength": l1_regularization_strength,
+            "l2_regularization_strength": l2_regularization_strength,
+            "l2_shrinkage_regularization_strength": l2_shrinkage_regularization_strength,
+            "beta": beta,
+            "learning_rate_power": learning_rate_power,
+        }
+        checked = {k: _check_lr("Ftrl", v, k) for k, v in values.items()}
+        for k, v in checked.items():
+            if k == "learning_rate_power" and v > 0:
+                raise ValueError(f"Ftrl: learning_rate_power must be <= 0, got {values[k]!r}")
+            if k not in ("learning_rate_power", "beta") and v < 0:
+                raise ValueError(f"Ftrl: {k} must be >= 0, got {values[k]!r}")
+        super().__init__(learning_rate, **clip)
+        self.learning_rate_power = checked["learning_rate_power"]
+        self.initial_accumulator_value = checked["initial_accumulator_value"]
+        self.l1_regularization_strength = checked["l1_regularization_strength"]
+        self.l2_regularization_strength = checked["l2_regularization_strength"]
+        self.l2_shrinkage_regularization_strength = checked["l2_shrinkage_regularization_strength"]
+        self.beta = checked["beta"]
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **self._base_config(),
+            "learning_rate_power": self.learning_rate_power,
+            "initial_accumulator_value": self.initial_accumulator_value,
+            "l1_regularization_strength": self.l1_regularization_strength,
+            "l2_regularization_strength": self.l2_regularization_strength,
+            "l2_shrinkage_regularization_strength": self.l2_shrinkage_regularization_strength,
+            "beta": self.beta,
+        }
+
+    def _initial_slot(self, var: Variable, name: str) -> Tensor:
+        if name == "accumulator":
+            return ops.fill(var.shape, self.initial_accumulator_value, var.dtype)
+        return ops.zeros_like(var)
+
+    def _hyper(self) -> dict[str, Any]:
+        return {
+            "lr": self.learning_rate,
+            "lr_power": self.learning_rate_power,
+            "l1": self.l1_regularization_strength,
+            "l2": self.l2_regularization_strength,
+            "l2_shrinkage": self.l2_shrinkage_regularization_strength,
+            "beta": self.beta,
+        }
+
+    def _device_hyper(self, state: dict[str, Variable]) -> dict[str, Any]:
+        lr = self._device_lr(state)
+        l2 = ops.add(ops.div(self.beta, ops.mul(lr, 2.0)), self.l2_regularization_strength)
+        return {
+            "lr": lr,
+            "q": -self.learning_rate_power,
+            "l1": self.l1_regularization_strength,
+            "l2x2": ops.mul(l2, 2.0),
+            "shrink2": 2.0 * self.l2_shrinkage_regularization_strength,
+        }
+
+    def _update(self, var, grad, slots, *, lr, q, l1, l2x2, shrink2):
+        """``q = -learning_rate_power``, ``l2x2 = 2*(l2 + beta/(2*lr))``,
+        ``shrink2 = 2*l2_shrinkage``."""
+        acc, lin = slots
+        g2 = ops.add(grad, ops.mul(var, shrink2))
+        new_acc = ops.add(acc, ops.square(grad))
+        pn = ops.pow(new_acc, q)
+        lin = ops.add(lin, ops.sub(g2, ops.mul(ops.div(ops.sub(pn, ops.pow(acc, q)), lr), var)))
+        quad = ops.add(ops.div(pn, lr), l2x2)
+        new = ops.div(ops.sub(ops.clip_by_value(lin, -l1, l1), lin), quad)
+        return new, new_acc, lin
+
+
 # --- factories (TF.js ``tf.train.*``) ------------------------------------------------------------
 
 
-def sgd(learning_rate: float) -> SGD:
+def sgd(learning_rate: float | LearningRateSchedule, **clip: float | None) -> SGD:
     """Plain gradient descent, ``w -= learning_rate * g`` (TF.js ``tf.train.sgd``).
 
     Args:
         learning_rate: The step size.
+        **clip: ``clipnorm``, ``clipvalue`` or ``global_clipnorm`` (``Optimizer``).
 
     Returns:
         An ``SGD`` optimizer for ``compile`` or ``minimize``.
@@ -867,28 +1407,35 @@ def sgd(learning_rate: float) -> SGD:
     >>> model.optimizer is opt
     True
     """
-    return SGD(learning_rate)
+    return SGD(learning_rate, **clip)
 
 
-def momentum(learning_rate: float, momentum: float, use_nesterov: bool = False) -> Momentum:
+def momentum(
+    learning_rate: float | LearningRateSchedule,
+    momentum: float,
+    use_nesterov: bool = False,
+    **clip: float | None,
+) -> Momentum:
     """Gradient descent with (optionally Nesterov) momentum (TF.js ``tf.train.momentum``).
 
     Args:
         learning_rate: The step size.
         momentum: The momentum (0.9 is usual).
         use_nesterov: Use Nesterov momentum.
+        **clip: ``clipnorm``, ``clipvalue`` or ``global_clipnorm`` (``Optimizer``).
 
     Returns:
         A ``Momentum`` optimizer.
     """
-    return Momentum(learning_rate, momentum, use_nesterov)
+    return Momentum(learning_rate, momentum, use_nesterov, **clip)
 
 
 def adam(
-    learning_rate: float = 0.001,
+    learning_rate: float | LearningRateSchedule = 0.001,
     beta1: float = 0.9,
     beta2: float = 0.999,
     epsilon: float | None = None,
+    **clip: float | None,
 ) -> Adam:
     """The Adam optimizer (TF.js ``tf.train.adam``); ``compile(optimizer="adam")`` builds
     one with these defaults.
@@ -898,6 +1445,7 @@ def adam(
         beta1: Decay of the first-moment estimate.
         beta2: Decay of the second-moment estimate.
         epsilon: Added to the denominator (default 1e-7, as TF.js on float32).
+        **clip: ``clipnorm``, ``clipvalue`` or ``global_clipnorm`` (``Optimizer``).
 
     Returns:
         An ``Adam`` optimizer.
@@ -910,15 +1458,16 @@ def adam(
     >>> [round(v, 4) for v in w.tolist()], opt.iterations
     ([0.9, -0.9], 1)
     """
-    return Adam(learning_rate, beta1, beta2, epsilon)
+    return Adam(learning_rate, beta1, beta2, epsilon, **clip)
 
 
 def adamax(
-    learning_rate: float = 0.002,
+    learning_rate: float | LearningRateSchedule = 0.002,
     beta1: float = 0.9,
     beta2: float = 0.999,
     epsilon: float | None = None,
     decay: float = 0.0,
+    **clip: float | None,
 ) -> Adamax:
     """Adamax (infinity-norm Adam) with optional learning-rate decay (TF.js
     ``tf.train.adamax``).
@@ -929,19 +1478,21 @@ def adamax(
         beta2: Decay of the infinity norm.
         epsilon: Added to the denominator (default 1e-7).
         decay: Learning-rate decay per step.
+        **clip: ``clipnorm``, ``clipvalue`` or ``global_clipnorm`` (``Optimizer``).
 
     Returns:
         An ``Adamax`` optimizer.
     """
-    return Adamax(learning_rate, beta1, beta2, epsilon, decay)
+    return Adamax(learning_rate, beta1, beta2, epsilon, decay, **clip)
 
 
 def rmsprop(
-    learning_rate: float,
+    learning_rate: float | LearningRateSchedule,
     decay: float = 0.9,
     momentum: float = 0.0,
     epsilon: float | None = None,
     centered: bool = False,
+    **clip: float | None,
 ) -> RMSProp:
     """RMSProp, optionally centered; epsilon inside the square root (TF.js
     ``tf.train.rmsprop``).
@@ -952,29 +1503,38 @@ def rmsprop(
         momentum: Momentum of the update.
         epsilon: Added inside the square root (default 1e-7).
         centered: Normalise by the gradients' variance instead of their mean square.
+        **clip: ``clipnorm``, ``clipvalue`` or ``global_clipnorm`` (``Optimizer``).
 
     Returns:
         An ``RMSProp`` optimizer.
     """
-    return RMSProp(learning_rate, decay, momentum, epsilon, centered)
+    return RMSProp(learning_rate, decay, momentum, epsilon, centered, **clip)
 
 
-def adagrad(learning_rate: float, initial_accumulator_value: float = 0.1) -> Adagrad:
+def adagrad(
+    learning_rate: float | LearningRateSchedule,
+    initial_accumulator_value: float = 0.1,
+    **clip: float | None,
+) -> Adagrad:
     """Adagrad: per-weight steps scaled by the accumulated squared gradients (TF.js
     ``tf.train.adagrad``).
 
     Args:
         learning_rate: The step size.
         initial_accumulator_value: The accumulators' starting value.
+        **clip: ``clipnorm``, ``clipvalue`` or ``global_clipnorm`` (``Optimizer``).
 
     Returns:
         An ``Adagrad`` optimizer.
     """
-    return Adagrad(learning_rate, initial_accumulator_value)
+    return Adagrad(learning_rate, initial_accumulator_value, **clip)
 
 
 def adadelta(
-    learning_rate: float = 0.001, rho: float = 0.95, epsilon: float | None = None
+    learning_rate: float | LearningRateSchedule = 0.001,
+    rho: float = 0.95,
+    epsilon: float | None = None,
+    **clip: float | None,
 ) -> Adadelta:
     """Adadelta, the published algorithm (TF.js ``tf.train.adadelta``, without its bug).
 
@@ -982,11 +1542,124 @@ def adadelta(
         learning_rate: The step size.
         rho: Decay of the accumulators.
         epsilon: Added inside the square roots (default 1e-7).
+        **clip: ``clipnorm``, ``clipvalue`` or ``global_clipnorm`` (``Optimizer``).
 
     Returns:
         An ``Adadelta`` optimizer.
     """
-    return Adadelta(learning_rate, rho, epsilon)
+    return Adadelta(learning_rate, rho, epsilon, **clip)
+
+
+def adamw(
+    learning_rate: float | LearningRateSchedule = 0.001,
+    weight_decay: float = 0.004,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-7,
+    **clip: float | None,
+) -> AdamW:
+    """AdamW (Keras 3 ``keras.optimizers.AdamW``): Adam with decoupled weight decay;
+    ``compile(optimizer="adamw")`` builds one with these defaults.
+
+    Args:
+        learning_rate: The step size (a number or a schedule).
+        weight_decay: Decay of the weights per step, times the learning rate.
+        beta_1: Decay of the first-moment estimate.
+        beta_2: Decay of the second-moment estimate.
+        epsilon: Added to the denominator.
+        **clip: ``clipnorm``, ``clipvalue`` or ``global_clipnorm`` (``Optimizer``).
+
+    Returns:
+        An ``AdamW`` optimizer.
+    """
+    return AdamW(learning_rate, weight_decay, beta_1, beta_2, epsilon, **clip)
+
+
+def nadam(
+    learning_rate: float | LearningRateSchedule = 0.001,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-7,
+    **clip: float | None,
+) -> Nadam:
+    """Nadam, Adam with Nesterov momentum (Keras 3 ``keras.optimizers.Nadam``).
+
+    Args:
+        learning_rate: The step size (a number or a schedule).
+        beta_1: Decay of the first-moment estimate.
+        beta_2: Decay of the second-moment estimate.
+        epsilon: Added to the denominator.
+        **clip: ``clipnorm``, ``clipvalue`` or ``global_clipnorm`` (``Optimizer``).
+
+    Returns:
+        A ``Nadam`` optimizer.
+    """
+    return Nadam(learning_rate, beta_1, beta_2, epsilon, **clip)
+
+
+def lion(
+    learning_rate: float | LearningRateSchedule = 0.001,
+    beta_1: float = 0.9,
+    beta_2: float = 0.99,
+    **clip: float | None,
+) -> Lion:
+    """Lion, sign-of-momentum updates (Keras 3 ``keras.optimizers.Lion``).
+
+    Args:
+        learning_rate: The step size (a number or a schedule); typically 3-10x smaller
+            than AdamW's.
+        beta_1: Mix of momentum and gradient inside the sign, in (0, 1].
+        beta_2: Decay of the momentum.
+        **clip: ``clipnorm``, ``clipvalue`` or ``global_clipnorm`` (``Optimizer``).
+
+    Returns:
+        A ``Lion`` optimizer.
+
+    Example:
+
+    >>> w = tw.variable([1.0, -1.0])
+    >>> tw.train.lion(0.1).minimize(lambda: tw.sum(tw.square(w)))
+    >>> [round(v, 4) for v in w.tolist()]
+    [0.9, -0.9]
+    """
+    return Lion(learning_rate, beta_1, beta_2, **clip)
+
+
+def ftrl(
+    learning_rate: float | LearningRateSchedule = 0.001,
+    learning_rate_power: float = -0.5,
+    initial_accumulator_value: float = 0.1,
+    l1_regularization_strength: float = 0.0,
+    l2_regularization_strength: float = 0.0,
+    l2_shrinkage_regularization_strength: float = 0.0,
+    beta: float = 0.0,
+    **clip: float | None,
+) -> Ftrl:
+    """FTRL-Proximal (Keras 3 ``keras.optimizers.Ftrl``).
+
+    Args:
+        learning_rate: The step size (a number or a schedule).
+        learning_rate_power: ``<= 0``: how the per-weight rate falls with the accumulator.
+        initial_accumulator_value: The accumulators' start (``>= 0``).
+        l1_regularization_strength: L1 strength (``>= 0``).
+        l2_regularization_strength: L2 strength (``>= 0``).
+        l2_shrinkage_regularization_strength: L2 shrinkage (magnitude) strength (``>= 0``).
+        beta: Added to the L2 strength as ``beta/(2*lr)``.
+        **clip: ``clipnorm``, ``clipvalue`` or ``global_clipnorm`` (``Optimizer``).
+
+    Returns:
+        An ``Ftrl`` optimizer.
+    """
+    return Ftrl(
+        learning_rate,
+        learning_rate_power,
+        initial_accumulator_value,
+        l1_regularization_strength,
+        l2_regularization_strength,
+        l2_shrinkage_regularization_strength,
+        beta,
+        **clip,
+    )
 
 
 # --- string identifiers (tfjs-compat §2) ---------------------------------------------------------
@@ -1000,10 +1673,16 @@ _STRING_TABLE: dict[str, Callable[[], Optimizer]] = {
     "adagrad": lambda: Adagrad(0.01, 0.1),
     "adadelta": lambda: Adadelta(0.001, 0.95, EPSILON),
     "adamax": lambda: Adamax(0.002, 0.9, 0.999, EPSILON, 0.0),
+    # Keras 3 optimizers (no TF.js string): Keras's defaults
+    "adamw": lambda: AdamW(),
+    "nadam": lambda: Nadam(),
+    "lion": lambda: Lion(),
+    "ftrl": lambda: Ftrl(),
 }
 
 CLASSES: dict[str, type[Optimizer]] = {
-    c.class_name: c for c in (SGD, Momentum, Adam, Adamax, RMSProp, Adagrad, Adadelta)
+    c.class_name: c
+    for c in (SGD, Momentum, Adam, Adamax, RMSProp, Adagrad, Adadelta, AdamW, Nadam, Lion, Ftrl)
 }
 
 
