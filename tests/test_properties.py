@@ -458,33 +458,25 @@ def test_reduce(backend, op, data):
             getattr(tw, op)(t, axis, keep)
         return
     out = getattr(tw, op)(t, axis, keep)
+    n = int(np.prod([x.shape[a] for a in axes]))
     if op in ("any", "all"):
-        out_dt = "bool"
+        out_dt, xv = "bool", x
     elif op == "mean":
-        out_dt = "float32"
+        out_dt, xv = "float32", x.astype(np.float64)
+    elif dt == "bool":  # sum/prod count in int32; max/min of bools stay bool
+        out_dt, xv = ("int32" if op in ("sum", "prod") else "bool"), x.astype(np.int64)
     else:
-        out_dt = "int32" if dt == "bool" and op in ("sum", "prod") else dt
-        out_dt = "int32" if out_dt == "bool" else out_dt
-    xv = x.astype(np.float64) if dt == "float32" or op == "mean" else x
-    if dt == "bool" and op in ("sum", "prod", "max", "min"):
-        xv = x.astype(np.int64)
+        out_dt, xv = dt, x.astype(np.float64 if dt == "float32" else np.int64)
     with np.errstate(all="ignore"):
         if op == "mean":
-            n = int(np.prod([x.shape[a] for a in axes]))
             expected = np.sum(xv, axis=axes, keepdims=keep) * (1.0 / n if n else np.nan)
         else:
             expected = REDUCE[op](xv, axis=axes, keepdims=keep)
-    if op == "max" and dt == "bool":
-        out_dt = "bool"
+    if out_dt == "bool":
         expected = expected.astype(bool)
-    if op == "min" and dt == "bool":
-        out_dt = "bool"
-        expected = expected.astype(bool)
-    tol = sum_atol(x.astype(np.float64), axes, keep) if out_dt == "float32" else ATOL
-    if op == "mean":
-        n = int(np.prod([x.shape[a] for a in axes])) or 1
-        tol = tol / n
-    assert_matches(out, expected, out_dt, rtol=1e-5 * max(1, x.size), atol=tol)
+    tol = sum_atol(x.astype(np.float64), axes, keep) / (max(n, 1) if op == "mean" else 1)
+    rtol = RTOL + (4 * n * EPS32 if op == "prod" else 0)  # one rounding per factor
+    assert_matches(out, expected, out_dt, rtol=rtol, atol=tol)
 
 
 @PROPS
