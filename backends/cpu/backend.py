@@ -220,7 +220,49 @@ _OPT_HYPER: dict[str, Any] = {
     ),
     "adagrad_update": lambda lr, epsilon: ((lr, epsilon), False),
     "adadelta_update": lambda lr, rho, epsilon: ((lr, rho, 1 - rho, epsilon), False),
+    "adamw_update": lambda lr, weight_decay, beta_1, beta_2, epsilon, t: (
+        (lr, weight_decay, 1 - beta_1, 1 - beta_2, _adamw_alpha(lr, beta_1, beta_2, t), epsilon),
+        False,
+    ),
+    "nadam_update": lambda lr, beta_1, beta_2, epsilon, t, u_product: (
+        _nadam_scalars(lr, beta_1, beta_2, epsilon, t, u_product),
+        False,
+    ),
+    "lion_update": lambda lr, beta_1, beta_2: (
+        (lr, beta_1, 1 - beta_1, beta_2, 1 - beta_2),
+        False,
+    ),
+    "ftrl_update": lambda lr, lr_power, l1, l2, l2_shrinkage, beta: (
+        (lr, -lr_power, l1, 2 * (l2 + beta / (2 * lr)), 2 * l2_shrinkage),
+        False,
+    ),
 }
+
+
+def _adamw_alpha(lr: float, beta_1: float, beta_2: float, t: float) -> float:
+    """AdamW's ``lr*sqrt(1 - b2^t)/(1 - b1^t)`` in float32, as the composite."""
+    f = np.float32
+    bc1, bc2 = f(_bias_correction(beta_1, t)), f(_bias_correction(beta_2, t))
+    return float(f(f(lr) * np.sqrt(bc2)) / bc1)
+
+
+def _nadam_u(beta_1: float, t: float) -> Any:
+    f = np.float32
+    return f(f(beta_1) * (f(1.0) - f(0.5) * f(np.power(f(0.96), f(t)))))
+
+
+def _nadam_scalars(
+    lr: float, beta_1: float, beta_2: float, epsilon: float, t: int, u_product: float
+) -> tuple:
+    """Nadam's per-step scalars (``K.OPT_UPDATES`` order) from the product ``u_product`` of
+    the momentum schedule over the steps before ``t``, in float32 as the composite."""
+    f = np.float32
+    u_t, u_t1 = _nadam_u(beta_1, t), _nadam_u(beta_1, t + 1)
+    up_t = f(f(u_product) * u_t)
+    up_t1 = f(up_t * u_t1)
+    cm = float(u_t1 / (f(1.0) - up_t1))
+    cg = float((f(1.0) - u_t) / (f(1.0) - up_t))
+    return (1 - beta_1, 1 - beta_2, cm, cg, _bias_correction(beta_2, t), lr, epsilon)
 
 
 def _opt_hyper(name: str, hyper: dict) -> tuple:
@@ -286,7 +328,9 @@ def _opt_slots(name: str, flag: bool) -> int:
     """Slot buffers optimizer ``name`` takes (centered rmsprop has a third, ``mg``)."""
     if name == "rmsprop_update":
         return 3 if flag else 2
-    return {"sgd_update": 0, "momentum_update": 1, "adagrad_update": 1}.get(name, 2)
+    return {"sgd_update": 0, "momentum_update": 1, "adagrad_update": 1, "lion_update": 1}.get(
+        name, 2
+    )
 
 
 def _band(key: Any, n: int) -> tuple:
@@ -1293,3 +1337,23 @@ class CpuBackend(Backend):
     ) -> tuple:
         """Adadelta: new value and both accumulators in one pass."""
         return self._update("adadelta_update", shape, dtype, w, g, slots, hyper)
+
+    def adamw_update(
+        self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper
+    ) -> tuple:
+        """AdamW (Keras 3): new value, m and v in one pass."""
+        return self._update("adamw_update", shape, dtype, w, g, slots, hyper)
+
+    def nadam_update(
+        self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper
+    ) -> tuple:
+        """Nadam (Keras 3): new value, m and v in one pass."""
+        return self._update("nadam_update", shape, dtype, w, g, slots, hyper)
+
+    def lion_update(self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper) -> tuple:
+        """Lion (Keras 3): new value and momentum in one pass."""
+        return self._update("lion_update", shape, dtype, w, g, slots, hyper)
+
+    def ftrl_update(self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper) -> tuple:
+        """FTRL (Keras 3): new value, accumulator and linear term in one pass."""
+        return self._update("ftrl_update", shape, dtype, w, g, slots, hyper)

@@ -1358,6 +1358,11 @@ OPT_UPDATES = {
     "rmsprop_update": ("lr", "decay", "1-decay", "momentum", "epsilon"),
     "adagrad_update": ("lr", "epsilon"),
     "adadelta_update": ("lr", "rho", "1-rho", "epsilon"),
+    # Keras 3 optimizers (their composites in engine.train.optimizers use Keras's forms)
+    "adamw_update": ("lr", "wd", "1-beta1", "1-beta2", "alpha", "epsilon"),
+    "nadam_update": ("1-beta1", "1-beta2", "cm", "cg", "bc2", "lr", "epsilon"),
+    "lion_update": ("lr", "beta1", "1-beta1", "beta2", "1-beta2"),
+    "ftrl_update": ("lr", "-lr_power", "l1", "2*l2", "2*l2_shrinkage"),
 }
 OPT_CODES = {name: i for i, name in enumerate(OPT_UPDATES)}
 
@@ -1415,6 +1420,42 @@ def _adadelta(flag, p, w, g, a, b, c):
     ag = a * rho + (g * g) * rc
     upd = (np.sqrt(b + eps) / np.sqrt(ag + eps)) * g
     return w - upd * lr, ag, b * rho + (upd * upd) * rc, c
+
+
+@njit(**_INL)
+def _adamw(flag, p, w, g, a, b, c):  # decay w by w*wd*lr, then Keras's Adam with alpha
+    w = w - (w * p[1]) * p[0]
+    m = a + (g - a) * p[2]
+    v = b + (g * g - b) * p[3]
+    return w - (m * p[4]) / (np.sqrt(v) + p[5]), m, v, c
+
+
+@njit(**_INL)
+def _nadam(flag, p, w, g, a, b, c):  # m_hat = m*cm + g*cg; w - m_hat*lr/(sqrt(v/bc2) + eps)
+    m = a + (g - a) * p[0]
+    v = b + (g * g - b) * p[1]
+    mh = m * p[2] + g * p[3]
+    return w - (mh * p[5]) / (np.sqrt(v / p[4]) + p[6]), m, v, c
+
+
+@njit(**_INL)
+def _lion(flag, p, w, g, a, b, c):  # w - lr*sign(b1*m + (1-b1)*g); m = b2*m + (1-b2)*g
+    u = a * p[1] + g * p[2]
+    step = p[0] if u > 0 else (-p[0] if u < 0 else u * p[0])  # sign(0) = 0, NaN stays
+    return w - step, a * p[3] + g * p[4], b, c
+
+
+@njit(**_INL)
+def _ftrl(flag, p, w, g, a, b, c):  # a: accumulator, b: linear
+    lr, q, l1 = p[0], p[1], p[2]
+    g2 = g + w * p[4]
+    na = a + g * g
+    pn = na**q
+    lin = b + (g2 - ((pn - a**q) / lr) * w)
+    quad = pn / lr + p[3]
+    cl = lin if lin > -l1 else -l1
+    cl = cl if cl < l1 else l1
+    return (cl - lin) / quad, na, lin, c
 
 
 @njit(**_INL)
@@ -1500,8 +1541,16 @@ def _opt_rule(loop, op, flag, h, w, g, s0, s1, s2, nw, n0, n1, n2):
         loop(_rmsprop, 3 if flag else 2, flag, p, w, g, s0, s1, s2, nw, n0, n1, n2)
     elif op == 5:
         loop(_adagrad, 1, flag, p, w, g, s0, s1, s2, nw, n0, n1, n2)
-    else:
+    elif op == 6:
         loop(_adadelta, 2, flag, p, w, g, s0, s1, s2, nw, n0, n1, n2)
+    elif op == 7:
+        loop(_adamw, 2, flag, p, w, g, s0, s1, s2, nw, n0, n1, n2)
+    elif op == 8:
+        loop(_nadam, 2, flag, p, w, g, s0, s1, s2, nw, n0, n1, n2)
+    elif op == 9:
+        loop(_lion, 1, flag, p, w, g, s0, s1, s2, nw, n0, n1, n2)
+    else:
+        loop(_ftrl, 2, flag, p, w, g, s0, s1, s2, nw, n0, n1, n2)
 
 
 @njit(**_OPTS)

@@ -7,6 +7,7 @@ the chain in the last bit where the C compiler contracts a*b+c into a fused mult
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from math import prod
@@ -99,6 +100,35 @@ UPDATES: dict[str, tuple[int, tuple[str, ...], str]] = {
         " ns0[i] = m; ns1[i] = v;"
         " T step = (m / bc1) / (sqrt(v / bc2) + eps); nw[i] = w[i] - step * lr;",
     ),
+    # Keras 3 optimizers, in the forms of their composites (engine.train.optimizers)
+    "adamw_update": (
+        2,
+        ("lr", "wd", "c1", "c2", "alpha", "eps"),
+        "T wdec = w[i] - (w[i] * wd) * lr; T m = s0[i] + (gr[i] - s0[i]) * c1;"
+        " T v = s1[i] + (gr[i] * gr[i] - s1[i]) * c2; ns0[i] = m; ns1[i] = v;"
+        " nw[i] = wdec - (m * alpha) / (sqrt(v) + eps);",
+    ),
+    "nadam_update": (
+        2,
+        ("c1", "c2", "cm", "cg", "bc2", "lr", "eps"),
+        "T m = s0[i] + (gr[i] - s0[i]) * c1; T v = s1[i] + (gr[i] * gr[i] - s1[i]) * c2;"
+        " ns0[i] = m; ns1[i] = v; T mh = m * cm + gr[i] * cg;"
+        " nw[i] = w[i] - (mh * lr) / (sqrt(v / bc2) + eps);",
+    ),
+    "lion_update": (
+        1,
+        ("lr", "b1", "c1", "b2", "c2"),
+        "T u = s0[i] * b1 + gr[i] * c1; T st = u > 0 ? lr : (u < 0 ? -lr : u * lr);"
+        " nw[i] = w[i] - st; ns0[i] = s0[i] * b2 + gr[i] * c2;",
+    ),
+    "ftrl_update": (
+        2,
+        ("lr", "q", "l1", "l2x2", "sh2"),
+        "T g2 = gr[i] + w[i] * sh2; T na = s0[i] + gr[i] * gr[i]; T pn = pow(na, q);"
+        " T lin = s1[i] + (g2 - ((pn - pow(s0[i], q)) / lr) * w[i]); T quad = pn / lr + l2x2;"
+        " T cl = lin > -l1 ? lin : -l1; cl = cl < l1 ? cl : l1;"
+        " ns0[i] = na; ns1[i] = lin; nw[i] = (cl - lin) / quad;",
+    ),
 }
 
 # name -> hyper keywords -> scalar values in UPDATES order (Python floats, as the composite).
@@ -115,7 +145,39 @@ HYPER: dict[str, Callable[..., tuple]] = {
         1 - beta2**t,
         epsilon,
     ),
+    "adamw_update": lambda lr, weight_decay, beta_1, beta_2, epsilon, t: (
+        lr,
+        weight_decay,
+        1 - beta_1,
+        1 - beta_2,
+        lr * math.sqrt(1 - beta_2**t) / (1 - beta_1**t),
+        epsilon,
+    ),
+    "nadam_update": lambda lr, beta_1, beta_2, epsilon, t, u_product: _nadam(
+        lr, beta_1, beta_2, epsilon, t, u_product
+    ),
+    "lion_update": lambda lr, beta_1, beta_2: (lr, beta_1, 1 - beta_1, beta_2, 1 - beta_2),
+    "ftrl_update": lambda lr, lr_power, l1, l2, l2_shrinkage, beta: (
+        lr,
+        -lr_power,
+        l1,
+        2 * (l2 + beta / (2 * lr)),
+        2 * l2_shrinkage,
+    ),
 }
+
+
+def _nadam(
+    lr: float, beta_1: float, beta_2: float, epsilon: float, t: int, u_product: float
+) -> tuple:
+    """Nadam's scalars: ``u_t = b1*(1 - 0.5*0.96^t)``, ``U_t = u_product*u_t``;
+    ``cm = u_{t+1}/(1 - U_t*u_{t+1})``, ``cg = (1 - u_t)/(1 - U_t)``, ``bc2 = 1 - b2^t``."""
+    u_t = beta_1 * (1 - 0.5 * 0.96**t)
+    u_t1 = beta_1 * (1 - 0.5 * 0.96 ** (t + 1))
+    up_t = u_product * u_t
+    cm = u_t1 / (1 - up_t * u_t1)
+    cg = (1 - u_t) / (1 - up_t)
+    return (1 - beta_1, 1 - beta_2, cm, cg, 1 - beta_2**t, lr, epsilon)
 
 
 def render_update(d: Dialect, name: str, dtype: str) -> str:
@@ -287,3 +349,51 @@ class FusedOps:
         self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper: Any
     ) -> tuple:
         return self._update("adam_update", shape, dtype, w, g, slots, hyper)
+
+    def adamw_update(
+        self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper: Any
+    ) -> tuple:
+        """AdamW (Keras 3) in one kernel."""
+        return self._update("adamw_update", shape, dtype, w, g, slots, hyper)
+
+    def adamw_update_many(
+        self, shapes: list, dtype: str, ws: list, gs: list, slots: list, **hyper: Any
+    ) -> list[tuple]:
+        """Every variable's ``adamw_update`` in as few launches as ``MANY_MAX`` allows."""
+        return self._update_many("adamw_update", shapes, dtype, ws, gs, slots, hyper)
+
+    def nadam_update(
+        self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper: Any
+    ) -> tuple:
+        """Nadam (Keras 3) in one kernel."""
+        return self._update("nadam_update", shape, dtype, w, g, slots, hyper)
+
+    def nadam_update_many(
+        self, shapes: list, dtype: str, ws: list, gs: list, slots: list, **hyper: Any
+    ) -> list[tuple]:
+        """Every variable's ``nadam_update`` in as few launches as ``MANY_MAX`` allows."""
+        return self._update_many("nadam_update", shapes, dtype, ws, gs, slots, hyper)
+
+    def lion_update(
+        self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper: Any
+    ) -> tuple:
+        """Lion (Keras 3) in one kernel."""
+        return self._update("lion_update", shape, dtype, w, g, slots, hyper)
+
+    def lion_update_many(
+        self, shapes: list, dtype: str, ws: list, gs: list, slots: list, **hyper: Any
+    ) -> list[tuple]:
+        """Every variable's ``lion_update`` in as few launches as ``MANY_MAX`` allows."""
+        return self._update_many("lion_update", shapes, dtype, ws, gs, slots, hyper)
+
+    def ftrl_update(
+        self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper: Any
+    ) -> tuple:
+        """FTRL (Keras 3) in one kernel."""
+        return self._update("ftrl_update", shape, dtype, w, g, slots, hyper)
+
+    def ftrl_update_many(
+        self, shapes: list, dtype: str, ws: list, gs: list, slots: list, **hyper: Any
+    ) -> list[tuple]:
+        """Every variable's ``ftrl_update`` in as few launches as ``MANY_MAX`` allows."""
+        return self._update_many("ftrl_update", shapes, dtype, ws, gs, slots, hyper)
