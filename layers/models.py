@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,7 @@ from engine import Tensor
 from engine.typing import DataLike
 from layers import callbacks as cbks
 from layers.base import InputLayer, Layer, Node, SymbolicTensor, deserialize_layer, serialize_layer
-from layers.training import TrainingMixin
+from layers.training import TrainingMixin, _predict_batches
 from layers.utils import unique_name
 
 
@@ -297,7 +297,12 @@ class Model(TrainingMixin, Layer):
 
     # --- inference -------------------------------------------------------------------------------------
     def predict(
-        self, x: DataLike, batch_size: int = 32, verbose: int = 0, callbacks: Any = None
+        self,
+        x: DataLike | Iterable[Any],
+        batch_size: int = 32,
+        verbose: int = 0,
+        callbacks: Any = None,
+        steps: int | None = None,
     ) -> Tensor | list[Tensor]:
         """The model's outputs for ``x``, computed in batches (TF.js ``predict``).
 
@@ -312,14 +317,19 @@ class Model(TrainingMixin, Layer):
 
         Args:
             x: Inputs: a Tensor, numpy array or nested list for a single-input model; a list
-                (one per input) or a dict keyed by input name otherwise.
-            batch_size: Samples per forward pass (positive int).
+                (one per input) or a dict keyed by input name otherwise. Or a
+                ``layers.data.Dataset``, a generator or a non-list iterable of batches: each
+                batch is the inputs, an ``(x, ...)`` tuple or an ``{"xs": x, ...}`` dict
+                (targets are ignored, as Keras).
+            batch_size: Samples per forward pass (positive int; not used with a dataset).
             verbose: Accepted for TF.js/Keras compatibility; nothing is printed.
             callbacks: Callbacks (objects, dicts of hook functions, or a list) whose
                 ``on_predict_begin``/``on_predict_end`` and ``on_predict_batch_begin``/
                 ``on_predict_batch_end`` are called, as Keras; the batch end's logs hold
                 ``batch``, ``size`` and ``outputs`` (the batch's output Tensor, a list for
                 several outputs).
+            steps: Predict at most this many batches (required for an endless dataset;
+                with arrays, the first ``steps * batch_size`` samples).
 
         Returns:
             A ``Tensor`` of shape ``(samples, *output_shape)`` for a single-output model, else
@@ -345,7 +355,17 @@ class Model(TrainingMixin, Layer):
         batch_size = as_int(batch_size, "predict: batch_size", minimum=1)
         as_int(verbose, "predict: verbose", minimum=0)  # unused, but 0.5 or True is a mistake
         user = cbks.standardize_callbacks(callbacks, "predict")
+        if steps is not None:
+            steps = as_int(steps, "predict: steps", minimum=1)
+        if isinstance(x, Iterator) or (
+            isinstance(x, Iterable)
+            and not isinstance(x, (list, tuple, str, bytes, Mapping))
+            and not hasattr(x, "__array__")
+        ):  # a layers.data Dataset, a generator, an iterable of batches
+            return _predict_batches(self, x, steps, user, verbose)
         xs = as_input_list(x, self)
+        if steps is not None and steps * int(batch_size) < xs[0].shape[0]:
+            xs = [tw.slice(t, 0, steps * int(batch_size)) for t in xs]
         n = xs[0].shape[0]
         cb = None
         if user and n:

@@ -25,6 +25,7 @@ and the progress bar reads the running means at most ``PROGRESS_INTERVAL`` times
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -41,6 +42,7 @@ from engine.typing import DataLike, TensorLike
 from layers import callbacks as cbks
 from layers import losses as losses_mod
 from layers import metrics as metrics_mod
+from layers.data import Dataset as DatasetType
 from layers.data import _convert, as_input_list, split_inputs
 
 if TYPE_CHECKING:  # annotations only: optimizers load on first compile
@@ -599,8 +601,8 @@ class TrainingMixin:
     # --- fit ---------------------------------------------------------------------------------------
     def fit(
         self,
-        x: DataLike,
-        y: DataLike,
+        x: DataLike | Iterable[Any],
+        y: DataLike | None = None,
         batch_size: int = 32,
         epochs: int = 1,
         verbose: int = 1,
@@ -612,8 +614,9 @@ class TrainingMixin:
         sample_weight: TensorLike | None = None,
         initial_epoch: int = 0,
         steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
     ) -> cbks.History:
-        """Train the model on arrays for a fixed number of epochs (TF.js ``fit``).
+        """Train the model on arrays or batches for a fixed number of epochs (TF.js ``fit``).
 
         Each batch runs one optimizer step inside ``tw.tidy``. Epoch logs hold the
         batch-size-weighted means of the loss and metrics (``val_``-prefixed for validation).
@@ -622,12 +625,22 @@ class TrainingMixin:
         safe: every step of the model holds its lock, so they run between two optimizer steps
         (or chunks of steps) and see one consistent set of weights, and the fit is unaffected.
 
+        Data as Keras: arrays ``x``/``y``, or in ``x`` alone a ``layers.data.Dataset``, a
+        generator or any iterable of batches (``(x, y)``, ``(x, y, sample_weight)`` or
+        ``{"xs": x, "ys": y}``). A dataset gives one pass per epoch (``batch_size`` and
+        ``shuffle`` do not apply: ``batch`` and ``shuffle`` it); with ``steps_per_epoch``,
+        epochs draw that many batches from one running iterator (needed with ``repeat()``). A
+        generator can be read only once: without ``steps_per_epoch`` it trains one epoch, then
+        training stops with a "ran out of data" warning, as Keras.
+
         Args:
             x: Input data: a Tensor, numpy array or nested list for a single-input model; a
-                list of them (one per input) or a dict keyed by input name otherwise.
-            y: Targets, shaped like the model's outputs (list/dict for several outputs).
+                list of them (one per input) or a dict keyed by input name otherwise; or a
+                dataset of batches (above).
+            y: Targets, shaped like the model's outputs (list/dict for several outputs);
+                ``None`` when ``x`` is a dataset.
             batch_size: Samples per optimizer step (positive int; the last batch may be
-                smaller).
+                smaller). Also the batch size of array ``validation_data``.
             epochs: Index of the epoch to stop at (trains epochs ``initial_epoch`` to
                 ``epochs - 1``).
             verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
@@ -638,17 +651,21 @@ class TrainingMixin:
             validation_split: Fraction in (0, 1) of the samples, taken from the end before
                 shuffling (as TF.js), held out for validation. Ignored when
                 ``validation_data`` is given.
-            validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``,
-                evaluated at the end of every epoch.
+            validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``, or
+                a dataset of batches, evaluated at the end of every epoch.
             shuffle: Shuffle the training samples before every epoch (``"batch"`` counts as
-                ``True``).
+                ``True``). Arrays only.
             class_weight: ``{class index: weight}`` (or, as TF.js, a list of weights indexed
                 by class: ``[1, 2, 0.5]``) scaling each sample's loss by its target
                 class; for several outputs, a dict keyed by output name or a list with one
                 per output.
-            sample_weight: Per-sample loss weights, shape ``(samples,)``.
+            sample_weight: Per-sample loss weights, shape ``(samples,)`` (arrays only; a
+                dataset's batches carry their own).
             initial_epoch: The epoch to start at (to resume an earlier run).
-            steps_per_epoch: Batches per epoch; default ``ceil(samples / batch_size)``.
+            steps_per_epoch: Batches per epoch; default ``ceil(samples / batch_size)``, or
+                one pass over a dataset.
+            validation_steps: Batches of a validation dataset evaluated per epoch (required
+                for an endless one); ``None`` reads one pass.
 
         Returns:
             A ``layers.History`` whose ``history`` maps every logged name (``"loss"``,
@@ -657,8 +674,10 @@ class TrainingMixin:
 
         Raises:
             RuntimeError: The model is not compiled.
-            ValueError: Bad ``batch_size``, ``validation_split`` or ``steps_per_epoch``, or
-                ``x``/``y`` shapes or sample counts that do not match the model.
+            ValueError: Bad ``batch_size``, ``validation_split`` or ``steps_per_epoch``,
+                ``x``/``y`` shapes or sample counts that do not match the model, ``y`` missing
+                for arrays or given with a dataset, or an endless dataset without
+                ``steps_per_epoch``.
 
         Example:
 
@@ -674,6 +693,44 @@ class TrainingMixin:
         epochs, initial_epoch, verbose = _count_args("fit", epochs, initial_epoch, verbose)
         if steps_per_epoch is not None:
             steps_per_epoch = _positive_int(steps_per_epoch, "fit: steps_per_epoch")
+        if validation_steps is not None:
+            validation_steps = _positive_int(validation_steps, "fit: validation_steps")
+        if _is_batches(x, y):
+            if y is not None:
+                raise ValueError(
+                    "fit: y must not be given when x is a dataset, generator or iterable of "
+                    "batches (each batch carries its targets: (x, y) or {'xs': x, 'ys': y})"
+                )
+            if sample_weight is not None:
+                raise ValueError(
+                    "fit: sample_weight cannot be used with a dataset; give per-sample weights "
+                    "as each batch's third entry, (x, y, sample_weight)"
+                )
+            if validation_split:
+                raise ValueError(
+                    f"fit: validation_split={validation_split!r} needs arrays; with a dataset, "
+                    "pass validation_data (arrays or another dataset)"
+                )
+            return _fit_batches(
+                self,
+                "fit",
+                x,
+                epochs=epochs,
+                initial_epoch=initial_epoch,
+                verbose=verbose,
+                callbacks=callbacks,
+                steps=steps_per_epoch,
+                steps_name="steps_per_epoch",
+                class_weight=class_weight,
+                validation_data=validation_data,
+                validation_steps=validation_steps,
+                validation_batch_size=batch_size,
+            )
+        if y is None:
+            raise ValueError(
+                "fit: y (the targets) is required when x is an array; or pass a layers.data "
+                "Dataset, a generator or a list of (x, y) batches as x"
+            )
         data = self._data(x, y, sample_weight, class_weight, "fit")
         val: _Data | None = None
         if validation_data is not None:
@@ -750,7 +807,10 @@ class TrainingMixin:
         cb.on_train_begin({})
         for epoch in range(initial_epoch, epochs):
             cb.on_epoch_begin(epoch, {})
-            sums, count, complete = run_epoch(epoch, cb)
+            ran = run_epoch(epoch, cb)
+            if ran is None:  # the input ran out before this epoch's first batch
+                break
+            sums, count, complete = ran
             logs: dict[str, float] = {}
             if count:
                 logs.update(zip(names, (float(s / count) for s in sums), strict=False))
@@ -780,32 +840,40 @@ class TrainingMixin:
         class_weight: Mapping | None = None,
         initial_epoch: int = 0,
         validation_batch_size: int = 32,
+        validation_batches: int | None = None,
     ) -> cbks.History:
-        """Train on an iterable of batches (TF.js ``fitDataset``).
+        """Train on a dataset of batches (TF.js ``fitDataset``).
 
-        Without ``batches_per_epoch`` every epoch iterates the dataset afresh; with it, epochs
+        Without ``batches_per_epoch`` every epoch is one pass over the dataset; with it, epochs
         draw that many batches from one running iterator (restarted when a re-iterable
-        dataset runs out).
+        dataset runs out). A one-shot generator is read once: when it runs out (after the
+        first epoch, or within ``batches_per_epoch``), training stops with a warning, as Keras.
+        ``model.fit(dataset, steps_per_epoch=...)`` does the same with Keras's names.
 
         Args:
-            dataset: An iterable of batches, each ``(x, y)``, ``(x, y, sample_weight)`` or
-                TF.js's ``{"xs": x, "ys": y}`` (``layers.data`` builds such datasets).
+            dataset: A ``layers.data.Dataset``, a generator or any iterable of batches, each
+                ``(x, y)``, ``(x, y, sample_weight)`` or TF.js's ``{"xs": x, "ys": y}``.
             epochs: Index of the epoch to stop at.
-            batches_per_epoch: Batches per epoch, or ``None`` for one pass over ``dataset``.
-            validation_data: ``(x, y[, sample_weight])`` arrays or an iterable of batches,
+            batches_per_epoch: Batches per epoch, or ``None`` for one pass over ``dataset``
+                (required for an endless dataset, ``repeat()``).
+            validation_data: ``(x, y[, sample_weight])`` arrays or a dataset of batches,
                 evaluated at the end of every epoch.
             verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
             callbacks: A ``layers.callbacks.Callback`` or a list of them.
             class_weight: ``{class index: weight}`` scaling each sample's loss.
             initial_epoch: The epoch to start at.
             validation_batch_size: Batch size for array ``validation_data``.
+            validation_batches: Batches of a validation dataset evaluated per epoch (TF.js
+                ``validationBatches``); ``None`` reads one pass.
 
         Returns:
             A ``layers.History`` of the per-epoch logs, as ``fit``.
 
         Raises:
             RuntimeError: The model is not compiled.
-            ValueError: A bad ``batches_per_epoch`` or a batch that does not match the model.
+            TypeError: ``dataset`` is not iterable.
+            ValueError: A bad ``batches_per_epoch``, an endless dataset without it, or a batch
+                that does not match the model.
 
         Example:
 
@@ -823,105 +891,36 @@ class TrainingMixin:
         )
         if batches_per_epoch is not None:
             batches_per_epoch = _positive_int(batches_per_epoch, "fit_dataset: batches_per_epoch")
-        val_arrays: _Data | None = None
-        val_batches: Any = None
-        if validation_data is not None:
-            first = (
-                validation_data[0]
-                if isinstance(validation_data, (list, tuple)) and validation_data
-                else None
+        if validation_batches is not None:
+            validation_batches = _positive_int(
+                validation_batches, "fit_dataset: validation_batches"
             )
-            if (
-                isinstance(validation_data, (list, tuple))
-                and len(validation_data) in (2, 3)
-                and _is_array_like(first)
-            ):
-                val_arrays = self._validation(validation_data)
-            else:
-                val_batches = validation_data
-        steps = batches_per_epoch
-        if steps is None and hasattr(dataset, "__len__"):
-            steps = len(dataset)  # type: ignore[arg-type]
-        params = {
-            "epochs": int(epochs),
-            "initial_epoch": int(initial_epoch),
-            "steps": steps,
-            "verbose": verbose,
-            "do_validation": validation_data is not None,
-            "metrics": self._log_names(validation_data is not None),
-        }
-        state: dict[str, Iterator | None] = {"it": None}
-
-        def next_batch() -> Any:
-            if batches_per_epoch is None:
-                return next(state["it"])  # type: ignore[arg-type]
-            if state["it"] is None:
-                state["it"] = iter(dataset)
-            try:
-                return next(state["it"])  # type: ignore[arg-type]
-            except StopIteration:
-                if iter(dataset) is dataset:  # a one-shot iterator: nothing more to read
-                    raise
-                state["it"] = iter(dataset)
-                return next(state["it"])  # type: ignore[arg-type]
-
-        def run_epoch(epoch: int, cb: cbks.CallbackList) -> tuple[np.ndarray, int, bool]:
-            if batches_per_epoch is None:
-                state["it"] = iter(dataset)
-            run = self._running = _Running(self, cb)
-            b = 0
-            while batches_per_epoch is None or b < batches_per_epoch:
-                try:
-                    item = next_batch()
-                except StopIteration:
-                    if batches_per_epoch is not None:
-                        import warnings
-
-                        warnings.warn(
-                            f"fit_dataset: the dataset ran out after {b} batches of epoch {epoch + 1} "
-                            f"(batches_per_epoch={batches_per_epoch}); stopping training",
-                            stacklevel=3,
-                        )
-                        self.stop_training = True
-                    break
-                bx, by, bw = _unpack_batch(item)
-                d = self._data(bx, by, bw, class_weight, "fit_dataset")
-                cb.on_batch_begin(b, {"batch": b, "size": d.n})
-                logs = {"batch": b, "size": d.n}
-                logs.update(run.train(d))
-                cb.on_batch_end(b, logs)
-                b += 1
-                if self.stop_training:
-                    break
-            self._running = None
-            if run.count == 0 and not self.stop_training:
-                raise ValueError("fit_dataset: the dataset yielded no batches")
-            return run.sums(), run.count, not self.stop_training
-
-        if val_batches is not None:
-            val = _DatasetValidation(self, val_batches)
-        else:
-            val = val_arrays
-        return self._loop(
-            run_epoch,
-            int(epochs),
-            int(initial_epoch),
-            verbose,
-            callbacks,
-            params,
-            val,
-            validation_batch_size,
+        return _fit_batches(
+            self,
+            "fit_dataset",
+            dataset,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            verbose=verbose,
+            callbacks=callbacks,
+            steps=batches_per_epoch,
+            steps_name="batches_per_epoch",
+            class_weight=class_weight,
+            validation_data=validation_data,
+            validation_steps=validation_batches,
+            validation_batch_size=validation_batch_size,
         )
 
     # --- evaluate / train_on_batch ---------------------------------------------------------------------
     def evaluate(
         self,
-        x: DataLike,
-        y: DataLike,
+        x: DataLike | Iterable[Any],
+        y: DataLike | None = None,
         batch_size: int = 32,
         verbose: int = 0,
         sample_weight: TensorLike | None = None,
         callbacks: Any = None,
+        steps: int | None = None,
     ) -> float | list[float]:
         """The loss and metrics of the model on ``x``/``y``, computed in batches.
 
@@ -931,8 +930,10 @@ class TrainingMixin:
         results equal serial calls), and beside ``fit`` in another thread.
 
         Args:
-            x: Inputs, as for ``fit``.
-            y: Targets, as for ``fit``.
+            x: Inputs, as for ``fit``; or a ``layers.data.Dataset``, a generator or an
+                iterable of ``(x, y[, sample_weight])`` / ``{"xs": x, "ys": y}`` batches
+                (then without ``y``, and ``batch_size`` is not used).
+            y: Targets, as for ``fit`` (not with a dataset).
             batch_size: Samples per batch (positive int).
             verbose: Non-zero prints one line with every value.
             sample_weight: Per-sample loss weights, shape ``(samples,)``.
@@ -940,6 +941,8 @@ class TrainingMixin:
                 ``on_test_begin``/``on_test_end`` (with the values) and
                 ``on_test_batch_begin``/``on_test_batch_end`` (with ``batch``, ``size`` and
                 the batch's values) are called, as Keras.
+            steps: Evaluate at most this many batches (required for an endless dataset);
+                ``None`` reads all of ``x``.
 
         Returns:
             Python floats in ``model.metrics_names`` order: a float when the model logs only
@@ -962,24 +965,62 @@ class TrainingMixin:
         batch_size = _positive_int(batch_size, "evaluate: batch_size")
         verbose = as_int(verbose, "evaluate: verbose", minimum=0)
         user = cbks.standardize_callbacks(callbacks, "evaluate")
-        d = self._data(x, y, sample_weight, None, "evaluate")
-        cb = None
-        if user:
-            params = {"batch_size": batch_size, "steps": math.ceil(d.n / batch_size)}
-            cb = cbks.CallbackList(user, self, {**params, "samples": d.n, "verbose": verbose})
-        vals = [float(v) for v in self._evaluate_data(d, batch_size, cb)]
+        if steps is not None:
+            steps = _positive_int(steps, "evaluate: steps")
+        if _is_batches(x, y):
+            if y is not None or sample_weight is not None:
+                raise ValueError(
+                    "evaluate: y and sample_weight must not be given when x is a dataset, "
+                    "generator or iterable of batches (each batch carries them)"
+                )
+            source = _DatasetValidation(self, x, steps, "evaluate")
+            cb = None
+            if user:
+                params = {"steps": steps if steps is not None else source.src.steps}
+                cb = cbks.CallbackList(user, self, {**params, "verbose": verbose})
+            vals = [float(v) for v in source.evaluate(cb)]
+        else:
+            if y is None:
+                raise ValueError(
+                    "evaluate: y (the targets) is required when x is an array; or pass a "
+                    "layers.data Dataset, a generator or a list of (x, y) batches as x"
+                )
+            vals = self._evaluate_arrays(x, y, batch_size, verbose, sample_weight, user, steps)
         if verbose:
             print(
                 " - ".join(f"{k}: {v:.4f}" for k, v in zip(self.metrics_names, vals, strict=False))
             )
         return vals[0] if len(vals) == 1 else vals
 
-    def evaluate_dataset(self, dataset: Iterable[Any]) -> float | list[float]:
-        """``evaluate`` over an iterable of batches (TF.js ``evaluateDataset``).
+    def _evaluate_arrays(
+        self,
+        x: Any,
+        y: Any,
+        batch_size: int,
+        verbose: int,
+        sample_weight: Any,
+        user: list,
+        steps: int | None,
+    ) -> list[float]:
+        d = self._data(x, y, sample_weight, None, "evaluate")
+        if steps is not None and steps * batch_size < d.n:  # Keras: the first `steps` batches
+            d = d.take(None, 0, steps * batch_size)
+        cb = None
+        if user:
+            params = {"batch_size": batch_size, "steps": math.ceil(d.n / batch_size)}
+            cb = cbks.CallbackList(user, self, {**params, "samples": d.n, "verbose": verbose})
+        return [float(v) for v in self._evaluate_data(d, batch_size, cb)]
+
+    def evaluate_dataset(
+        self, dataset: Iterable[Any], batches: int | None = None
+    ) -> float | list[float]:
+        """``evaluate`` over a dataset of batches (TF.js ``evaluateDataset``).
 
         Args:
-            dataset: An iterable of ``(x, y)``, ``(x, y, sample_weight)`` or
-                ``{"xs": x, "ys": y}`` batches.
+            dataset: A ``layers.data.Dataset``, a generator or any iterable of ``(x, y)``,
+                ``(x, y, sample_weight)`` or ``{"xs": x, "ys": y}`` batches.
+            batches: Evaluate at most this many batches (TF.js ``batches``; required for an
+                endless dataset); ``None`` reads one pass.
 
         Returns:
             A float (loss only) or a list ``[loss, *metrics]``: sample-weighted means over
@@ -987,9 +1028,14 @@ class TrainingMixin:
 
         Raises:
             RuntimeError: The model is not compiled.
+            TypeError: ``dataset`` is not iterable.
+            ValueError: An endless dataset without ``batches``, or no batches at all.
         """
         self._check_compiled("evaluate_dataset")
-        vals = [float(v) for v in _DatasetValidation(self, dataset).evaluate()]
+        if batches is not None:
+            batches = _positive_int(batches, "evaluate_dataset: batches")
+        source = _DatasetValidation(self, dataset, batches, "evaluate_dataset", "batches")
+        vals = [float(v) for v in source.evaluate()]
         return vals[0] if len(vals) == 1 else vals
 
     def train_on_batch(
@@ -1048,11 +1094,29 @@ class TrainingMixin:
 
 
 class _DatasetValidation:
-    """Validation over an iterable of batches (for ``fit_dataset``)."""
+    """Evaluation over a dataset of batches (``fit``/``fit_dataset`` validation, ``evaluate``):
+    one pass, or at most ``steps`` batches; a one-shot generator continues where it stopped."""
 
-    def __init__(self, model: TrainingMixin, dataset: Iterable[Any]):
+    def __init__(
+        self,
+        model: TrainingMixin,
+        dataset: Iterable[Any],
+        steps: int | None = None,
+        what: str = "validation",
+        steps_name: str = "steps",
+    ):
         self.model = model
         self.dataset = dataset
+        self.steps, self.what = steps, what
+        self.src = _BatchSource(dataset, what)
+        self.src.check_finite(steps, steps_name)
+
+    def _batches(self) -> Iterator[Any]:
+        it = self.src.open()
+        try:
+            yield from (it if self.steps is None else itertools.islice(it, self.steps))
+        finally:
+            self.src.close()
 
     def evaluate(self, cb: cbks.CallbackList | None = None) -> np.ndarray:
         """The mean loss and metrics over every batch; ``cb``'s test hooks are called."""
@@ -1064,9 +1128,9 @@ class _DatasetValidation:
         count = 0
         if cb is not None:
             cb.on_test_begin({})
-        for k, item in enumerate(self.dataset):
+        for k, item in enumerate(self._batches()):
             bx, by, bw = _unpack_batch(item)
-            d = m._data(bx, by, bw, None, "validation")
+            d = m._data(bx, by, bw, None, self.what)
             logs: dict[str, Any] = {"batch": k, "size": d.n}
             if cb is not None:
                 cb.on_test_batch_begin(k, dict(logs))
@@ -1082,7 +1146,15 @@ class _DatasetValidation:
                 cb.on_test_batch_end(k, logs)
             count += d.n
         if count == 0:
-            raise ValueError("validation dataset yielded no batches")
+            raise ValueError(
+                f"{self.what}: the dataset yielded no batches"
+                + (
+                    " (a generator or iterator can be read only once; pass a layers.data "
+                    "Dataset or a list to read it again)"
+                    if self.src.one_shot
+                    else ""
+                )
+            )
         if acc is not None:
             sums = acc.numpy().astype(np.float64)
         result = sums / count
@@ -1163,6 +1235,257 @@ def _unpack_batch(item: Any) -> tuple[Any, Any, Any]:
         "each dataset element must be (x, y), (x, y, sample_weight) or {'xs': x, 'ys': y}, got "
         f"{type(item).__name__}"
     )
+
+
+# --- datasets, generators and iterables of batches (issue 20 item 1) -----------------------------
+def _is_batch_item(e: Any) -> bool:
+    """An element of a list of batches: an ``(x, y[, w])`` tuple or an ``{"xs", "ys"}`` dict."""
+    if isinstance(e, tuple):
+        return len(e) in (2, 3)
+    return isinstance(e, Mapping) and (("xs" in e and "ys" in e) or ("x" in e and "y" in e))
+
+
+def _is_batches(v: Any, targets: Any = None) -> bool:
+    """True when ``v`` is a source of batches (a ``layers.data.Dataset``, a generator or other
+    iterator, an iterable that is not a sequence, or, when no ``targets`` are given, a
+    list/tuple of batch tuples/dicts) rather than arrays."""
+    if isinstance(v, (DatasetType, Iterator)):
+        return True
+    if isinstance(v, (list, tuple)):
+        if targets is not None:  # nested lists of rows, or one array per input
+            return False
+        if len(v) in (2, 3) and _is_array_like(v[0]):
+            return False  # (x, y[, w]) arrays
+        return bool(v) and all(_is_batch_item(e) for e in v)
+    if isinstance(v, (str, bytes, Mapping)) or _is_array_like(v):
+        return False
+    return isinstance(v, Iterable)
+
+
+class _BatchSource:
+    """Batches from a Dataset, a one-shot iterator (a generator) or a re-iterable (a list):
+    ``open`` starts a pass (the same iterator again for a one-shot source), ``next`` reads on,
+    ``close`` ends the pass (never closing the user's own iterator)."""
+
+    def __init__(self, source: Any, what: str):
+        if isinstance(source, (str, bytes, Mapping)) or not isinstance(source, Iterable):
+            raise TypeError(
+                f"{what}: expected a layers.data Dataset, a generator or an iterable of batches "
+                f"((x, y) tuples or {{'xs': x, 'ys': y}} dicts), got {type(source).__name__}"
+            )
+        self.source, self.what = source, what
+        self.one_shot = isinstance(source, Iterator)
+        if isinstance(source, DatasetType):
+            self.size: float | None = source.size
+        elif not self.one_shot and hasattr(source, "__len__"):
+            self.size = len(source)
+        else:
+            self.size = None
+        self._it: Iterator[Any] | None = None
+        self._pending: list[Any] = []
+
+    @property
+    def steps(self) -> int | None:
+        """Batches in one pass when known and finite (the progress bar's total)."""
+        return None if self.size is None or self.size == math.inf else int(self.size)
+
+    def check_finite(self, steps: int | None, steps_name: str) -> None:
+        if steps is None and self.size == math.inf:
+            raise ValueError(
+                f"{self.what}: the dataset is endless (repeat() without a count); give "
+                f"{steps_name} to say how many batches make an epoch"
+            )
+
+    def open(self) -> Iterator[Any]:
+        self.close()
+        self._it = iter(self.source)
+        return self._it
+
+    def next(self, restart: bool) -> Any:
+        """The next batch; a re-iterable source that runs out restarts when ``restart``.
+        Raises StopIteration when nothing is left."""
+        if self._pending:
+            return self._pending.pop()
+        if self._it is None:
+            self.open()
+        try:
+            return next(self._it)  # type: ignore[arg-type]
+        except StopIteration:
+            if not restart or self.one_shot:
+                raise
+        return next(self.open())
+
+    def exhausted(self) -> bool:
+        """True when a one-shot source has nothing left (reads one batch ahead to know)."""
+        if not self.one_shot or self._pending:
+            return False
+        try:
+            self._pending.append(next(self.source))
+        except StopIteration:
+            return True
+        return False
+
+    def close(self) -> None:
+        if self._it is not None and self._it is not self.source:
+            close = getattr(self._it, "close", None)
+            if close is not None:
+                close()
+        self._it = None
+
+
+def _batch_x(item: Any) -> Any:
+    """The inputs of a batch for ``predict``: ``xs`` of a dict, the first entry of a tuple
+    (Keras's ``(x,)``, ``(x, y)``, ``(x, y, w)``), else the element itself."""
+    if isinstance(item, Mapping):
+        for k in ("xs", "x"):
+            if k in item:
+                return item[k]
+    if isinstance(item, tuple) and len(item) in (1, 2, 3):
+        return item[0]
+    return item
+
+
+def _predict_batches(
+    model: Any, source: Any, steps: int | None, user: list, verbose: int
+) -> Tensor | list[Tensor]:
+    """``predict`` over a dataset of batches: the outputs of every batch (at most ``steps``),
+    concatenated along the first axis; ``user`` callbacks get the predict hooks."""
+    src = _BatchSource(source, "predict")
+    src.check_finite(steps, "steps")
+    cb = None
+    if user:
+        params = {"steps": steps if steps is not None else src.steps, "verbose": verbose}
+        cb = cbks.CallbackList(user, model, params)
+        cb.on_predict_begin({})
+    pieces: list[list[Tensor]] = []
+    it = src.open()
+    try:
+        for k, item in enumerate(it if steps is None else itertools.islice(it, steps)):
+            xs = as_input_list(_batch_x(item), model)
+            logs: dict[str, Any] = {"batch": k, "size": xs[0].shape[0]}
+            if cb is not None:
+                cb.on_predict_batch_begin(k, dict(logs))
+            pieces.append(model._forward(xs))
+            if cb is not None:
+                logs["outputs"] = pieces[-1][0] if len(pieces[-1]) == 1 else list(pieces[-1])
+                cb.on_predict_batch_end(k, logs)
+    finally:
+        src.close()
+    if cb is not None:
+        cb.on_predict_end({})
+    if not pieces:
+        raise ValueError("predict: the dataset yielded no batches")
+    outs = [p[0] if len(pieces) == 1 else tw.concat(list(p), 0) for p in zip(*pieces, strict=True)]
+    return outs[0] if len(outs) == 1 else outs
+
+
+def _fit_batches(
+    model: Any,
+    what: str,
+    source: Any,
+    *,
+    epochs: int,
+    initial_epoch: int,
+    verbose: int,
+    callbacks: Any,
+    steps: int | None,
+    steps_name: str,
+    class_weight: Any,
+    validation_data: Any,
+    validation_steps: int | None,
+    validation_batch_size: int,
+) -> cbks.History:
+    """``fit``/``fit_dataset`` over batches. Without ``steps`` every epoch is one pass (one
+    pass in all for a one-shot generator: training then stops with a warning, as Keras);
+    with it, epochs draw ``steps`` batches from one running iterator, restarted when a
+    re-iterable source runs out (a one-shot one that runs out stops training, warning)."""
+    src = _BatchSource(source, what)
+    src.check_finite(steps, steps_name)
+    val: Any = None
+    if validation_data is not None:
+        if _is_batches(validation_data):
+            val = _DatasetValidation(
+                model,
+                validation_data,
+                validation_steps,
+                "validation_data",
+                "validation_batches" if what == "fit_dataset" else "validation_steps",
+            )
+        else:
+            val = model._validation(validation_data)
+    params = {
+        "epochs": epochs,
+        "initial_epoch": initial_epoch,
+        "steps": steps if steps is not None else src.steps,
+        "verbose": verbose,
+        "do_validation": val is not None,
+        "metrics": model._log_names(val is not None),
+    }
+
+    def ran_out(message: str) -> None:
+        import warnings
+
+        warnings.warn(
+            f"{what}: the input ran out of data {message}; interrupting training. Make sure "
+            "the dataset or generator can give the batches asked for (a generator can be read "
+            "only once: pass layers.data.generator(fn) or a list to train several epochs, or "
+            "use repeat() with steps)",
+            UserWarning,
+            stacklevel=4,
+        )
+        model.stop_training = True
+
+    def run_epoch(epoch: int, cb: cbks.CallbackList) -> tuple[np.ndarray, int, bool] | None:
+        if steps is None:
+            src.open()
+        run = model._running = _Running(model, cb)
+        b = 0
+        try:
+            while steps is None or b < steps:
+                try:
+                    item = src.next(restart=steps is not None)
+                except StopIteration:
+                    if steps is not None:
+                        ran_out(f"after {b} batches of epoch {epoch + 1} ({steps_name}={steps})")
+                    break
+                bx, by, bw = _unpack_batch(item)
+                d = model._data(bx, by, bw, class_weight, what)
+                cb.on_batch_begin(b, {"batch": b, "size": d.n})
+                logs = {"batch": b, "size": d.n}
+                logs.update(run.train(d))
+                cb.on_batch_end(b, logs)
+                b += 1
+                if model.stop_training:
+                    break
+        finally:
+            model._running = None
+            if steps is None:
+                src.close()
+        if run.count == 0:
+            if model.stop_training:
+                return None  # ran out before the epoch's first batch: not an epoch
+            if epoch > initial_epoch:
+                ran_out(f"at the start of epoch {epoch + 1}")
+                return None
+            raise ValueError(f"{what}: the dataset yielded no batches")
+        if epoch + 1 < epochs and not model.stop_training and src.exhausted():
+            ran_out(f"after epoch {epoch + 1} ({b} batches)")
+            return run.sums(), run.count, True
+        return run.sums(), run.count, not model.stop_training
+
+    try:
+        return model._loop(
+            run_epoch,
+            epochs,
+            initial_epoch,
+            verbose,
+            callbacks,
+            params,
+            val,
+            validation_batch_size,
+        )
+    finally:
+        src.close()
 
 
 class _BatchStream:
