@@ -607,3 +607,26 @@ def test_docstring_examples_run():
             data, extraglobs={"tw": tw, "layers": layers}, optionflags=doctest.ELLIPSIS
         )
     assert result.attempted >= 6 and result.failed == 0
+
+
+def test_fit_on_a_dataset_equals_fit_on_arrays_on_every_backend(backend):
+    x, y = _xy(n=30)
+    ref = _model()
+    ref.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    m = _model()
+    m.fit(data.zip((data.array(x), data.array(y))).batch(8).prefetch(2), epochs=2, verbose=0)
+    _assert_same_weights(ref, m)
+    np.testing.assert_allclose(
+        m.predict(data.array(x).batch(8)).numpy(), ref.predict(x).numpy(), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_readme_datasets_example_runs(numpy_backend, capsys):
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Datasets") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    exec(compile(code, "README.md (Datasets)", "exec"), {})
+    assert "(100, 1)" in capsys.readouterr().out
