@@ -27,6 +27,7 @@ import pytest
 from _strategies import (
     ATOL,
     EPS32,
+    MAX_EXAMPLES,
     PROPS,
     RTOL,
     array,
@@ -40,7 +41,7 @@ from _strategies import (
     sum_atol,
     to_f32,
 )
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -1688,6 +1689,78 @@ def test_sum_to_shape(backend, data):
 
 
 # =============================================================================================
+# Large operands: the cpu backend's parallel kernels (from 2**16 elements), its NaN-checked
+# fast max/min blocks and its non-temporal-store path (8-32 MiB) run only on big inputs.
+# Values come from a drawn seed (drawing 10**5 elements one by one would be slow) with edge
+# values planted at drawn positions.
+# =============================================================================================
+_BIG = {
+    "exp": lambda t, x: (tw.exp(t), np.exp(_f64(x)), ATOL),
+    "add_row": lambda t, x: (
+        tw.add(t, tw.tensor(x[0])),
+        _f64(x) + _f64(x[0]),
+        ATOL,
+    ),
+    "mul_stream": None,  # built below: needs a second, 8 MiB operand
+    "sum": None,
+    "max": None,
+    "argmax": None,
+    "cumsum": None,
+    "softmax": lambda t, x: (tw.softmax(t, -1), _softmax_ref(_f64(x), -1, False), ATOL),
+    "matmul": None,
+    "transpose": lambda t, x: (tw.transpose(t), _f64(x).T, 0),
+}
+
+
+def _big_array(data, shape, edges: bool = True) -> np.ndarray:
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+    x = np.random.default_rng(seed).normal(0, 3, size=shape).astype(np.float32)
+    if edges:
+        k = data.draw(st.integers(0, 4), label="planted edge values")
+        for _ in range(k):
+            pos = tuple(data.draw(st.integers(0, s - 1)) for s in shape)
+            x[pos] = data.draw(st.sampled_from(SUM_EDGES))
+    return x
+
+
+@settings(PROPS, max_examples=max(5, MAX_EXAMPLES // 3))  # 5: both cpu paths get a turn
+@given(data=st.data())
+@pytest.mark.parametrize("op", sorted(_BIG))
+def test_large_operands(backend, op, data):
+    shape = (2100, 1024) if op == "mul_stream" else (300, 257)
+    x = _big_array(data, shape, edges=op not in ("matmul",))
+    t = tw.tensor(x)
+    with np.errstate(all="ignore"):
+        if op == "mul_stream":
+            y = _big_array(data, shape)
+            out, exp, tol = tw.mul(t, tw.tensor(y)), _f64(x) * _f64(y), ATOL
+        elif op in ("sum", "max"):
+            axis = data.draw(st.sampled_from([None, 0, 1, (0, 1)]), label="axis")
+            axes = np_axes(axis, 2)
+            fn = {"sum": np.sum, "max": np.max}[op]
+            out, exp = getattr(tw, op)(t, axis), fn(_f64(x), axis=axes)
+            tol = sum_atol(_f64(x), axes) if op == "sum" else 0
+        elif op == "argmax":
+            axis = data.draw(st.sampled_from([None, 0, 1]), label="axis")
+            out = tw.argmax(t, axis)
+            assert_matches(
+                out, np.argmax(x if axis is not None else x.reshape(-1), axis=axis or 0), "int32"
+            )
+            return
+        elif op == "cumsum":
+            axis = data.draw(st.sampled_from([0, 1]), label="axis")
+            out, exp = tw.cumsum(t, axis), np.cumsum(_f64(x), axis=axis)
+            tol = ATOL + 4 * shape[axis] * EPS32 * np.cumsum(_finite_abs(x), axis=axis)
+        elif op == "matmul":
+            b = _big_array(data, (257, 130), edges=False)
+            out = tw.matmul(t, tw.tensor(b))
+            exp, tol = _matmul_result(x, b, "float32")
+        else:
+            out, exp, tol = _BIG[op](t, x)
+    assert_matches(out, exp, "float32", rtol=1e-4 if op == "softmax" else RTOL, atol=tol)
+
+
+# =============================================================================================
 # Coverage: every public op has a property (or a reasoned exclusion)
 # =============================================================================================
 def _table(test, names):
@@ -1756,6 +1829,8 @@ PROPERTIES = {
     **_table(test_tensor_constructors, ["tensor", "scalar", "as_tensor", "variable"]),
     **_table(test_random, ["random_uniform", "random_normal", "truncated_normal"]),
     "set_seed": test_seeding,
+    # (test_large_operands re-checks exp, add, mul, sum, max, argmax, cumsum, softmax, matmul
+    # and transpose on operands big enough for the cpu backend's parallel kernels)
     "rng": test_seeding,
     "broadcast_shapes": test_broadcast_shapes,
     "sum_to_shape": test_sum_to_shape,
