@@ -220,16 +220,16 @@ _OPT_HYPER: dict[str, Any] = {
     ),
     "adagrad_update": lambda lr, epsilon: ((lr, epsilon), False),
     "adadelta_update": lambda lr, rho, epsilon: ((lr, rho, 1 - rho, epsilon), False),
-    "adamw_update": lambda lr, weight_decay, beta_1, beta_2, epsilon, t: (
-        (lr, weight_decay, 1 - beta_1, 1 - beta_2, _adamw_alpha(lr, beta_1, beta_2, t), epsilon),
+    "adamw_update": lambda lr, weight_decay, beta1, beta2, epsilon, t: (
+        (lr, weight_decay, 1 - beta1, 1 - beta2, _adamw_alpha(lr, beta1, beta2, t), epsilon),
         False,
     ),
-    "nadam_update": lambda lr, beta_1, beta_2, epsilon, t, u_product: (
-        _nadam_scalars(lr, beta_1, beta_2, epsilon, t, u_product),
+    "nadam_update": lambda lr, beta1, beta2, epsilon, t, u_product: (
+        _nadam_scalars(lr, beta1, beta2, epsilon, t, u_product),
         False,
     ),
-    "lion_update": lambda lr, beta_1, beta_2: (
-        (lr, beta_1, 1 - beta_1, beta_2, 1 - beta_2),
+    "lion_update": lambda lr, beta1, beta2: (
+        (lr, beta1, 1 - beta1, beta2, 1 - beta2),
         False,
     ),
     "ftrl_update": lambda lr, lr_power, l1, l2, l2_shrinkage, beta: (
@@ -239,30 +239,30 @@ _OPT_HYPER: dict[str, Any] = {
 }
 
 
-def _adamw_alpha(lr: float, beta_1: float, beta_2: float, t: float) -> float:
+def _adamw_alpha(lr: float, beta1: float, beta2: float, t: float) -> float:
     """AdamW's ``lr*sqrt(1 - b2^t)/(1 - b1^t)`` in float32, as the composite."""
     f = np.float32
-    bc1, bc2 = f(_bias_correction(beta_1, t)), f(_bias_correction(beta_2, t))
+    bc1, bc2 = f(_bias_correction(beta1, t)), f(_bias_correction(beta2, t))
     return float(f(f(lr) * np.sqrt(bc2)) / bc1)
 
 
-def _nadam_u(beta_1: float, t: float) -> Any:
+def _nadam_u(beta1: float, t: float) -> Any:
     f = np.float32
-    return f(f(beta_1) * (f(1.0) - f(0.5) * f(np.power(f(0.96), f(t)))))
+    return f(f(beta1) * (f(1.0) - f(0.5) * f(np.power(f(0.96), f(t)))))
 
 
 def _nadam_scalars(
-    lr: float, beta_1: float, beta_2: float, epsilon: float, t: int, u_product: float
+    lr: float, beta1: float, beta2: float, epsilon: float, t: int, u_product: float
 ) -> tuple:
     """Nadam's per-step scalars (``K.OPT_UPDATES`` order) from the product ``u_product`` of
     the momentum schedule over the steps before ``t``, in float32 as the composite."""
     f = np.float32
-    u_t, u_t1 = _nadam_u(beta_1, t), _nadam_u(beta_1, t + 1)
+    u_t, u_t1 = _nadam_u(beta1, t), _nadam_u(beta1, t + 1)
     up_t = f(f(u_product) * u_t)
     up_t1 = f(up_t * u_t1)
     cm = float(u_t1 / (f(1.0) - up_t1))
     cg = float((f(1.0) - u_t) / (f(1.0) - up_t))
-    return (1 - beta_1, 1 - beta_2, cm, cg, _bias_correction(beta_2, t), lr, epsilon)
+    return (1 - beta1, 1 - beta2, cm, cg, _bias_correction(beta2, t), lr, epsilon)
 
 
 def _opt_hyper(name: str, hyper: dict) -> tuple:

@@ -145,18 +145,18 @@ HYPER: dict[str, Callable[..., tuple]] = {
         1 - beta2**t,
         epsilon,
     ),
-    "adamw_update": lambda lr, weight_decay, beta_1, beta_2, epsilon, t: (
+    "adamw_update": lambda lr, weight_decay, beta1, beta2, epsilon, t: (
         lr,
         weight_decay,
-        1 - beta_1,
-        1 - beta_2,
-        lr * math.sqrt(1 - beta_2**t) / (1 - beta_1**t),
+        1 - beta1,
+        1 - beta2,
+        lr * math.sqrt(1 - beta2**t) / (1 - beta1**t),
         epsilon,
     ),
-    "nadam_update": lambda lr, beta_1, beta_2, epsilon, t, u_product: _nadam(
-        lr, beta_1, beta_2, epsilon, t, u_product
+    "nadam_update": lambda lr, beta1, beta2, epsilon, t, u_product: _nadam(
+        lr, beta1, beta2, epsilon, t, u_product
     ),
-    "lion_update": lambda lr, beta_1, beta_2: (lr, beta_1, 1 - beta_1, beta_2, 1 - beta_2),
+    "lion_update": lambda lr, beta1, beta2: (lr, beta1, 1 - beta1, beta2, 1 - beta2),
     "ftrl_update": lambda lr, lr_power, l1, l2, l2_shrinkage, beta: (
         lr,
         -lr_power,
@@ -168,16 +168,16 @@ HYPER: dict[str, Callable[..., tuple]] = {
 
 
 def _nadam(
-    lr: float, beta_1: float, beta_2: float, epsilon: float, t: int, u_product: float
+    lr: float, beta1: float, beta2: float, epsilon: float, t: int, u_product: float
 ) -> tuple:
     """Nadam's scalars: ``u_t = b1*(1 - 0.5*0.96^t)``, ``U_t = u_product*u_t``;
     ``cm = u_{t+1}/(1 - U_t*u_{t+1})``, ``cg = (1 - u_t)/(1 - U_t)``, ``bc2 = 1 - b2^t``."""
-    u_t = beta_1 * (1 - 0.5 * 0.96**t)
-    u_t1 = beta_1 * (1 - 0.5 * 0.96 ** (t + 1))
+    u_t = beta1 * (1 - 0.5 * 0.96**t)
+    u_t1 = beta1 * (1 - 0.5 * 0.96 ** (t + 1))
     up_t = u_product * u_t
     cm = u_t1 / (1 - up_t * u_t1)
     cg = (1 - u_t) / (1 - up_t)
-    return (1 - beta_1, 1 - beta_2, cm, cg, 1 - beta_2**t, lr, epsilon)
+    return (1 - beta1, 1 - beta2, cm, cg, 1 - beta2**t, lr, epsilon)
 
 
 def render_update(d: Dialect, name: str, dtype: str) -> str:

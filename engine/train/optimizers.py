@@ -167,6 +167,8 @@ class Optimizer:
             {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm},
         )
         self._schedule: LearningRateSchedule | None = None
+        if isinstance(learning_rate, Mapping) and "class_name" in learning_rate:
+            learning_rate = _schedules.deserialize(learning_rate)  # a saved config
         if isinstance(learning_rate, LearningRateSchedule):
             self._schedule = learning_rate
             self._lr = float(learning_rate(0))
@@ -707,9 +709,17 @@ class Momentum(Optimizer):
         learning_rate: float | LearningRateSchedule,
         momentum: float,
         use_nesterov: bool = False,
-        **clip: float | None,
+        *,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
     ):
-        super().__init__(learning_rate, **clip)
+        super().__init__(
+            learning_rate,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+        )
         self.momentum = float(momentum)
         self.use_nesterov = bool(use_nesterov)
 
@@ -751,9 +761,17 @@ class Adam(Optimizer):
         beta1: float = 0.9,
         beta2: float = 0.999,
         epsilon: float | None = None,
-        **clip: float | None,
+        *,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
     ):
-        super().__init__(learning_rate, **clip)
+        super().__init__(
+            learning_rate,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+        )
         self.beta1 = float(beta1)
         self.beta2 = float(beta2)
         self.epsilon = _eps(epsilon)
@@ -826,9 +844,17 @@ class Adamax(Optimizer):
         beta2: float = 0.999,
         epsilon: float | None = None,
         decay: float = 0.0,
-        **clip: float | None,
+        *,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
     ):
-        super().__init__(learning_rate, **clip)
+        super().__init__(
+            learning_rate,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+        )
         self.beta1 = float(beta1)
         self.beta2 = float(beta2)
         self.epsilon = _eps(epsilon)
@@ -900,9 +926,17 @@ class RMSProp(Optimizer):
         momentum: float = 0.0,
         epsilon: float | None = None,
         centered: bool = False,
-        **clip: float | None,
+        *,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
     ):
-        super().__init__(learning_rate, **clip)
+        super().__init__(
+            learning_rate,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+        )
         self.decay = float(decay)
         self.momentum = float(momentum)
         self.epsilon = _eps(epsilon)
@@ -960,9 +994,17 @@ class Adagrad(Optimizer):
         self,
         learning_rate: float | LearningRateSchedule,
         initial_accumulator_value: float = 0.1,
-        **clip: float | None,
+        *,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
     ):
-        super().__init__(learning_rate, **clip)
+        super().__init__(
+            learning_rate,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+        )
         self.initial_accumulator_value = float(initial_accumulator_value)
 
     def get_config(self) -> dict[str, Any]:
@@ -1007,9 +1049,17 @@ class Adadelta(Optimizer):
         learning_rate: float | LearningRateSchedule = 0.001,
         rho: float = 0.95,
         epsilon: float | None = None,
-        **clip: float | None,
+        *,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
     ):
-        super().__init__(learning_rate, **clip)
+        super().__init__(
+            learning_rate,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+        )
         self.rho = float(rho)
         self.epsilon = _eps(epsilon)
 
@@ -1048,10 +1098,12 @@ class AdamW(Optimizer):
     Args:
         learning_rate: The step size ``lr`` (a number or a schedule).
         weight_decay: The decay ``wd`` (multiplied by the step's learning rate).
-        beta_1: Decay ``b1`` of the first moment.
-        beta_2: Decay ``b2`` of the second moment.
+        beta1: Decay ``b1`` of the first moment.
+        beta2: Decay ``b2`` of the second moment.
         epsilon: ``eps``.
-        **clip: ``clipnorm`` / ``clipvalue`` / ``global_clipnorm`` (see ``Optimizer``).
+        clipnorm: See ``Optimizer``.
+        clipvalue: See ``Optimizer``.
+        global_clipnorm: See ``Optimizer``.
 
     Raises:
         ValueError: A bad learning rate or clip value, or ``weight_decay`` None.
@@ -1065,25 +1117,33 @@ class AdamW(Optimizer):
         self,
         learning_rate: float | LearningRateSchedule = 0.001,
         weight_decay: float = 0.004,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
         epsilon: float = 1e-7,
-        **clip: float | None,
+        *,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
     ):
         if weight_decay is None:
             raise ValueError("AdamW: weight_decay must be a float, got None")
-        super().__init__(learning_rate, **clip)
+        super().__init__(
+            learning_rate,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+        )
         self.weight_decay = float(weight_decay)
-        self.beta_1 = float(beta_1)
-        self.beta_2 = float(beta_2)
+        self.beta1 = float(beta1)
+        self.beta2 = float(beta2)
         self.epsilon = float(epsilon)
 
     def get_config(self) -> dict[str, Any]:
         return {
             **self._base_config(),
             "weight_decay": self.weight_decay,
-            "beta_1": self.beta_1,
-            "beta_2": self.beta_2,
+            "beta1": self.beta1,
+            "beta2": self.beta2,
             "epsilon": self.epsilon,
         }
 
@@ -1091,8 +1151,8 @@ class AdamW(Optimizer):
         return {
             "lr": self.learning_rate,
             "weight_decay": self.weight_decay,
-            "beta_1": self.beta_1,
-            "beta_2": self.beta_2,
+            "beta1": self.beta1,
+            "beta2": self.beta2,
             "epsilon": self.epsilon,
             "t": self.iterations + 1,
         }
@@ -1103,14 +1163,14 @@ class AdamW(Optimizer):
     def _device_hyper(self, state: dict[str, Variable]) -> dict[str, Any]:
         lr, t = self._device_lr(state), state["t"]
         alpha = ops.div(
-            ops.mul(lr, ops.sqrt(_bias_correction(self.beta_2, t))),
-            _bias_correction(self.beta_1, t),
+            ops.mul(lr, ops.sqrt(_bias_correction(self.beta2, t))),
+            _bias_correction(self.beta1, t),
         )
         return {
             "lr": lr,
             "wd": self.weight_decay,
-            "c1": 1 - self.beta_1,
-            "c2": 1 - self.beta_2,
+            "c1": 1 - self.beta1,
+            "c2": 1 - self.beta2,
             "alpha": alpha,
             "epsilon": self.epsilon,
         }
@@ -1130,10 +1190,10 @@ class AdamW(Optimizer):
         return ops.sub(w, step), m, v
 
 
-def _nadam_u(beta_1: float, t: float) -> np.float32:
+def _nadam_u(beta1: float, t: float) -> np.float32:
     """Keras's momentum schedule ``u_t = b1*(1 - 0.5*0.96^t)`` in float32."""
     f = np.float32
-    return f(f(beta_1) * (f(1.0) - f(0.5) * f(np.power(f(0.96), f(t)))))
+    return f(f(beta1) * (f(1.0) - f(0.5) * f(np.power(f(0.96), f(t)))))
 
 
 class Nadam(Optimizer):
@@ -1144,10 +1204,12 @@ class Nadam(Optimizer):
 
     Args:
         learning_rate: The step size ``lr`` (a number or a schedule).
-        beta_1: Decay ``b1`` of the first moment.
-        beta_2: Decay ``b2`` of the second moment.
+        beta1: Decay ``b1`` of the first moment.
+        beta2: Decay ``b2`` of the second moment.
         epsilon: ``eps``.
-        **clip: ``clipnorm`` / ``clipvalue`` / ``global_clipnorm`` (see ``Optimizer``).
+        clipnorm: See ``Optimizer``.
+        clipvalue: See ``Optimizer``.
+        global_clipnorm: See ``Optimizer``.
     """
 
     class_name = "Nadam"
@@ -1157,22 +1219,30 @@ class Nadam(Optimizer):
     def __init__(
         self,
         learning_rate: float | LearningRateSchedule = 0.001,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
         epsilon: float = 1e-7,
-        **clip: float | None,
+        *,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
     ):
-        super().__init__(learning_rate, **clip)
-        self.beta_1 = float(beta_1)
-        self.beta_2 = float(beta_2)
+        super().__init__(
+            learning_rate,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+        )
+        self.beta1 = float(beta1)
+        self.beta2 = float(beta2)
         self.epsilon = float(epsilon)
         self._u_cache: tuple[int, np.float32] = (0, np.float32(1.0))
 
     def get_config(self) -> dict[str, Any]:
         return {
             **self._base_config(),
-            "beta_1": self.beta_1,
-            "beta_2": self.beta_2,
+            "beta1": self.beta1,
+            "beta2": self.beta2,
             "epsilon": self.epsilon,
         }
 
@@ -1183,15 +1253,15 @@ class Nadam(Optimizer):
             k, p = 0, np.float32(1.0)
         while k < n:
             k += 1
-            p = np.float32(p * _nadam_u(self.beta_1, k))
+            p = np.float32(p * _nadam_u(self.beta1, k))
         self._u_cache = (k, p)
         return float(p)
 
     def _hyper(self) -> dict[str, Any]:
         return {
             "lr": self.learning_rate,
-            "beta_1": self.beta_1,
-            "beta_2": self.beta_2,
+            "beta1": self.beta1,
+            "beta2": self.beta2,
             "epsilon": self.epsilon,
             "t": self.iterations + 1,
             "u_product": self._u_product(self.iterations),
@@ -1205,7 +1275,7 @@ class Nadam(Optimizer):
         }
 
     def _u(self, t: Any) -> Tensor:
-        return ops.mul(ops.sub(1.0, ops.mul(ops.exp(ops.mul(t, math.log(0.96))), 0.5)), self.beta_1)
+        return ops.mul(ops.sub(1.0, ops.mul(ops.exp(ops.mul(t, math.log(0.96))), 0.5)), self.beta1)
 
     def _device_hyper(self, state: dict[str, Variable]) -> dict[str, Any]:
         t = state["t"]
@@ -1214,11 +1284,11 @@ class Nadam(Optimizer):
         up_t1 = ops.mul(up_t, u_t1)
         return {
             "lr": self._device_lr(state),
-            "c1": 1 - self.beta_1,
-            "c2": 1 - self.beta_2,
+            "c1": 1 - self.beta1,
+            "c2": 1 - self.beta2,
             "cm": ops.div(u_t1, ops.sub(1.0, up_t1)),
             "cg": ops.div(ops.sub(1.0, u_t), ops.sub(1.0, up_t)),
-            "bc2": _bias_correction(self.beta_2, t),
+            "bc2": _bias_correction(self.beta2, t),
             "epsilon": self.epsilon,
         }
 
@@ -1243,12 +1313,14 @@ class Lion(Optimizer):
 
     Args:
         learning_rate: The step size ``lr`` (a number or a schedule).
-        beta_1: Mix of momentum and gradient in the sign, in (0, 1].
-        beta_2: Decay of the momentum.
-        **clip: ``clipnorm`` / ``clipvalue`` / ``global_clipnorm`` (see ``Optimizer``).
+        beta1: Mix of momentum and gradient in the sign, in (0, 1].
+        beta2: Decay of the momentum.
+        clipnorm: See ``Optimizer``.
+        clipvalue: See ``Optimizer``.
+        global_clipnorm: See ``Optimizer``.
 
     Raises:
-        ValueError: ``beta_1`` outside (0, 1] (Lion would degenerate to SignSGD).
+        ValueError: ``beta1`` outside (0, 1] (Lion would degenerate to SignSGD).
     """
 
     class_name = "Lion"
@@ -1258,25 +1330,33 @@ class Lion(Optimizer):
     def __init__(
         self,
         learning_rate: float | LearningRateSchedule = 0.001,
-        beta_1: float = 0.9,
-        beta_2: float = 0.99,
-        **clip: float | None,
+        beta1: float = 0.9,
+        beta2: float = 0.99,
+        *,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
     ):
-        self.beta_1 = _unit_interval("Lion", "beta_1", beta_1, low_open=True)
-        super().__init__(learning_rate, **clip)
-        self.beta_2 = float(beta_2)
+        self.beta1 = _unit_interval("Lion", "beta1", beta1, low_open=True)
+        super().__init__(
+            learning_rate,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+        )
+        self.beta2 = float(beta2)
 
     def get_config(self) -> dict[str, Any]:
-        return {**self._base_config(), "beta_1": self.beta_1, "beta_2": self.beta_2}
+        return {**self._base_config(), "beta1": self.beta1, "beta2": self.beta2}
 
     def _hyper(self) -> dict[str, Any]:
-        return {"lr": self.learning_rate, "beta_1": self.beta_1, "beta_2": self.beta_2}
+        return {"lr": self.learning_rate, "beta1": self.beta1, "beta2": self.beta2}
 
-    def _update(self, var, grad, slots, *, lr, beta_1, beta_2):
+    def _update(self, var, grad, slots, *, lr, beta1, beta2):
         (m,) = slots
-        u = ops.add(ops.mul(m, beta_1), ops.mul(grad, 1.0 - beta_1))
+        u = ops.add(ops.mul(m, beta1), ops.mul(grad, 1.0 - beta1))
         new = ops.sub(var, ops.mul(ops.sign(u), lr))
-        return new, ops.add(ops.mul(m, beta_2), ops.mul(grad, 1.0 - beta_2))
+        return new, ops.add(ops.mul(m, beta2), ops.mul(grad, 1.0 - beta2))
 
 
 class Ftrl(Optimizer):
@@ -1293,7 +1373,9 @@ class Ftrl(Optimizer):
         l2_regularization_strength: ``l2 >= 0``.
         l2_shrinkage_regularization_strength: ``>= 0``, the magnitude penalty.
         beta: Added to ``l2`` as ``beta/(2*lr)``.
-        **clip: ``clipnorm`` / ``clipvalue`` / ``global_clipnorm`` (see ``Optimizer``).
+        clipnorm: See ``Optimizer``.
+        clipvalue: See ``Optimizer``.
+        global_clipnorm: See ``Optimizer``.
 
     Raises:
         ValueError: A positive ``learning_rate_power`` or a negative accumulator or strength.
@@ -1312,7 +1394,10 @@ class Ftrl(Optimizer):
         l2_regularization_strength: float = 0.0,
         l2_shrinkage_regularization_strength: float = 0.0,
         beta: float = 0.0,
-        **clip: float | None,
+        *,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
     ):
         values = {
             "initial_accumulator_value": initial_accumulator_value,
@@ -1328,7 +1413,12 @@ class Ftrl(Optimizer):
                 raise ValueError(f"Ftrl: learning_rate_power must be <= 0, got {values[k]!r}")
             if k not in ("learning_rate_power", "beta") and v < 0:
                 raise ValueError(f"Ftrl: {k} must be >= 0, got {values[k]!r}")
-        super().__init__(learning_rate, **clip)
+        super().__init__(
+            learning_rate,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+        )
         self.learning_rate_power = checked["learning_rate_power"]
         self.initial_accumulator_value = checked["initial_accumulator_value"]
         self.l1_regularization_strength = checked["l1_regularization_strength"]
@@ -1553,8 +1643,8 @@ def adadelta(
 def adamw(
     learning_rate: float | LearningRateSchedule = 0.001,
     weight_decay: float = 0.004,
-    beta_1: float = 0.9,
-    beta_2: float = 0.999,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
     epsilon: float = 1e-7,
     **clip: float | None,
 ) -> AdamW:
@@ -1564,21 +1654,21 @@ def adamw(
     Args:
         learning_rate: The step size (a number or a schedule).
         weight_decay: Decay of the weights per step, times the learning rate.
-        beta_1: Decay of the first-moment estimate.
-        beta_2: Decay of the second-moment estimate.
+        beta1: Decay of the first-moment estimate.
+        beta2: Decay of the second-moment estimate.
         epsilon: Added to the denominator.
         **clip: ``clipnorm``, ``clipvalue`` or ``global_clipnorm`` (``Optimizer``).
 
     Returns:
         An ``AdamW`` optimizer.
     """
-    return AdamW(learning_rate, weight_decay, beta_1, beta_2, epsilon, **clip)
+    return AdamW(learning_rate, weight_decay, beta1, beta2, epsilon, **clip)
 
 
 def nadam(
     learning_rate: float | LearningRateSchedule = 0.001,
-    beta_1: float = 0.9,
-    beta_2: float = 0.999,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
     epsilon: float = 1e-7,
     **clip: float | None,
 ) -> Nadam:
@@ -1586,21 +1676,21 @@ def nadam(
 
     Args:
         learning_rate: The step size (a number or a schedule).
-        beta_1: Decay of the first-moment estimate.
-        beta_2: Decay of the second-moment estimate.
+        beta1: Decay of the first-moment estimate.
+        beta2: Decay of the second-moment estimate.
         epsilon: Added to the denominator.
         **clip: ``clipnorm``, ``clipvalue`` or ``global_clipnorm`` (``Optimizer``).
 
     Returns:
         A ``Nadam`` optimizer.
     """
-    return Nadam(learning_rate, beta_1, beta_2, epsilon, **clip)
+    return Nadam(learning_rate, beta1, beta2, epsilon, **clip)
 
 
 def lion(
     learning_rate: float | LearningRateSchedule = 0.001,
-    beta_1: float = 0.9,
-    beta_2: float = 0.99,
+    beta1: float = 0.9,
+    beta2: float = 0.99,
     **clip: float | None,
 ) -> Lion:
     """Lion, sign-of-momentum updates (Keras 3 ``keras.optimizers.Lion``).
@@ -1608,8 +1698,8 @@ def lion(
     Args:
         learning_rate: The step size (a number or a schedule); typically 3-10x smaller
             than AdamW's.
-        beta_1: Mix of momentum and gradient inside the sign, in (0, 1].
-        beta_2: Decay of the momentum.
+        beta1: Mix of momentum and gradient inside the sign, in (0, 1].
+        beta2: Decay of the momentum.
         **clip: ``clipnorm``, ``clipvalue`` or ``global_clipnorm`` (``Optimizer``).
 
     Returns:
@@ -1622,7 +1712,7 @@ def lion(
     >>> [round(v, 4) for v in w.tolist()]
     [0.9, -0.9]
     """
-    return Lion(learning_rate, beta_1, beta_2, **clip)
+    return Lion(learning_rate, beta1, beta2, **clip)
 
 
 def ftrl(
