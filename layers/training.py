@@ -629,9 +629,10 @@ class TrainingMixin:
         generator or any iterable of batches (``(x, y)``, ``(x, y, sample_weight)`` or
         ``{"xs": x, "ys": y}``). A dataset gives one pass per epoch (``batch_size`` and
         ``shuffle`` do not apply: ``batch`` and ``shuffle`` it); with ``steps_per_epoch``,
-        epochs draw that many batches from one running iterator (needed with ``repeat()``). A
-        generator can be read only once: without ``steps_per_epoch`` it trains one epoch, then
-        training stops with a "ran out of data" warning, as Keras.
+        epochs draw that many batches from one running iterator (needed with ``repeat()``; a
+        finite dataset or list starts a new pass when it runs out). A generator can be read
+        only once: without ``steps_per_epoch`` it trains one epoch, then training stops
+        with a "ran out of data" warning, as Keras.
 
         Args:
             x: Input data: a Tensor, numpy array or nested list for a single-input model; a

@@ -491,6 +491,10 @@ def test_steps_per_epoch_with_repeat_continues_the_stream(numpy_backend):
     m2 = _model()
     m2.fit_dataset(ds, epochs=3, batches_per_epoch=3, verbose=0)
     _assert_same_weights(ref, m2)
+    # a finite dataset (4 batches) starts a new pass when it runs out, as the arrays' stream
+    finite = _model()
+    finite.fit(_batches(x, y, 10), epochs=3, steps_per_epoch=3, verbose=0)
+    _assert_same_weights(ref, finite)
     # a one-shot generator that runs out within steps_per_epoch stops training, warning
     m3 = _model()
     with pytest.warns(UserWarning, match="ran out of data after 1 batches of epoch 2"):
