@@ -343,7 +343,10 @@ class Trace:
         name = self.backend
         nbytes = be.nbytes
 
+        # Slots hold the ops' raw buffers; only a value that leaves the replay (an output, an
+        # assigned variable value) is wrapped in a counted Storage, once per slot.
         slots: list[Any] = [None] * self.nslots
+        wrapped: dict[int, Storage] = {}
         argst = []
         for a in args:
             a.buffer_on(name)
@@ -354,7 +357,11 @@ class Trace:
         def storage_of(r: tuple[int, int]) -> Storage:
             k, i = r
             if k == _SLOT:
-                return slots[i]
+                s = wrapped.get(i)
+                if s is None:
+                    b = slots[i]
+                    s = wrapped[i] = Storage(b, name, nbytes(b))
+                return s
             if k == _ARG:
                 return argst[i]
             if k == _CONST:
@@ -366,7 +373,7 @@ class Trace:
             if kind == _OP:
                 _, invoke, ins, outs, multi, frees = st
                 bufs = [
-                    slots[i].buf
+                    slots[i]
                     if k == _SLOT
                     else consts[i]
                     if k == _CONST
@@ -383,9 +390,9 @@ class Trace:
                     hook.end(invoke, bufs, res if multi else (res,))
                 if multi:
                     for o, b in zip(outs, res, strict=True):
-                        slots[o] = Storage(b, name, nbytes(b))
+                        slots[o] = b
                 else:
-                    slots[outs[0]] = Storage(res, name, nbytes(res))
+                    slots[outs[0]] = res
             elif kind == _ASSIGN:
                 _, vi, r, frees = st
                 s = storage_of(r)
