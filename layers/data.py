@@ -544,6 +544,30 @@ def _shuffled(it: Iterator[Any], n: int, rng: np.random.Generator) -> Iterator[A
 _ITEM, _END, _ERROR = 0, 1, 2
 
 
+def _produce(base: Iterator[Any], q: queue.Queue, stop: threading.Event) -> None:
+    """The prefetch thread: ``base`` into ``q`` until it ends, fails or ``stop`` is set. It
+    holds no reference to its ``_PrefetchIterator``, so dropping that stops the thread."""
+
+    def put(msg: tuple[int, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(msg, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    try:
+        for e in base:
+            if not put((_ITEM, e)):
+                return
+        put((_END, None))
+    except BaseException as e:  # handed to the consumer, which raises it
+        put((_ERROR, e))
+    finally:
+        _close(base)
+
+
 class _PrefetchIterator:
     """Iterates ``base`` in a daemon thread into a bounded queue (``Dataset.prefetch``)."""
 
@@ -552,29 +576,12 @@ class _PrefetchIterator:
         self._stop = threading.Event()
         self._done = False
         self._thread = threading.Thread(
-            target=self._produce, args=(base,), name="tensorweave-prefetch", daemon=True
+            target=_produce,
+            args=(base, self._queue, self._stop),
+            name="tensorweave-prefetch",
+            daemon=True,
         )
         self._thread.start()
-
-    def _produce(self, base: Iterator[Any]) -> None:
-        try:
-            for e in base:
-                if not self._put((_ITEM, e)):
-                    return
-            self._put((_END, None))
-        except BaseException as e:  # handed to the consumer, which raises it
-            self._put((_ERROR, e))
-        finally:
-            _close(base)
-
-    def _put(self, msg: tuple[int, Any]) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(msg, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
 
     def __iter__(self) -> _PrefetchIterator:
         return self

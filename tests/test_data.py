@@ -299,6 +299,13 @@ def test_prefetch_thread_stops_when_iteration_stops():
 
     gc.collect()
     assert len(_prefetch_threads()) == before and closed == [True, True]
+    # the same with the prefetch iterator itself left behind (the thread holds no reference)
+    for v in ds:
+        if v == 2:
+            break
+    del v
+    gc.collect()
+    assert len(_prefetch_threads()) == before and closed == [True, True, True]
     assert ds.take(4).to_array() == [0, 1, 2, 3]
     assert len(_prefetch_threads()) == before
 
