@@ -1101,3 +1101,98 @@ def progress_bar(verbose: int = 1, file: Any = None) -> ProgressBar:
 
 
 earlyStopping = early_stopping  # noqa: N816
+
+
+class LearningRateScheduler(Callback):
+    """Set the optimizer's learning rate at the start of every epoch (Keras 3
+    ``LearningRateScheduler``): ``schedule(epoch, lr)`` gets the 0-based epoch and the current
+    rate and returns the new one (a one-argument ``schedule(epoch)`` works too). Each epoch's
+    rate is added to its logs as ``learning_rate``.
+
+    The optimizer must have a fixed learning rate: one built with a learning-rate schedule
+    (``engine.train.schedules``) refuses to be set (TypeError, as Keras).
+
+    Args:
+        schedule: ``(epoch, lr) -> lr`` or ``epoch -> lr``, returning a float.
+        verbose: 1 prints the rate set at each epoch.
+
+    Raises:
+        TypeError: ``schedule`` is not callable.
+        ValueError: A bad ``verbose``; during training, ``schedule`` returns something other
+            than a finite float.
+
+    Example:
+
+    >>> model = layers.sequential([layers.dense(units=1, input_shape=[2])])
+    >>> model.compile(optimizer=tw.train.sgd(0.1), loss="meanSquaredError")
+    >>> halve = layers.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.5)
+    >>> h = model.fit(tw.ones([4, 2]), tw.ones([4, 1]), epochs=3, verbose=0, callbacks=[halve])
+    >>> h.history["learning_rate"]
+    [0.05, 0.025, 0.0125]
+    """
+
+    def __init__(self, schedule: Callable[..., float], verbose: int = 0):
+        if not callable(schedule):
+            raise TypeError(
+                f"learning_rate_scheduler: schedule must be a function (epoch, lr) -> lr, got "
+                f"{type(schedule).__name__} {schedule!r}"
+            )
+        verbose = as_int(verbose, "learning_rate_scheduler: verbose", minimum=0)
+        super().__init__()
+        self.schedule = schedule
+        self.verbose = verbose
+        try:
+            import inspect
+
+            inspect.signature(schedule).bind(0, 0.0)
+            self._two_args = True
+        except TypeError:
+            self._two_args = False
+        except ValueError:  # no signature (some builtins): Keras's (epoch, lr) call
+            self._two_args = True
+
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
+        opt = getattr(self.model, "optimizer", None)
+        if opt is None or not hasattr(opt, "learning_rate"):
+            raise ValueError(
+                "learning_rate_scheduler: the model has no optimizer with a learning_rate; "
+                "compile it first"
+            )
+        lr = float(opt.learning_rate)
+        new = self.schedule(epoch, lr) if self._two_args else self.schedule(epoch)
+        import numbers
+
+        if isinstance(new, bool) or not isinstance(new, numbers.Real):
+            raise ValueError(
+                f"learning_rate_scheduler: the schedule must return a float, got "
+                f"{type(new).__name__} {new!r} at epoch {epoch}"
+            )
+        if not math.isfinite(float(new)):
+            raise ValueError(
+                f"learning_rate_scheduler: the schedule returned {new!r} at epoch {epoch}; "
+                "expected a finite float"
+            )
+        opt.learning_rate = float(new)
+        if self.verbose > 0:
+            print(
+                f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {float(new)}."
+            )
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        if logs is not None:
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+
+
+def learning_rate_scheduler(
+    schedule: Callable[..., float], verbose: int = 0
+) -> LearningRateScheduler:
+    """A ``LearningRateScheduler`` callback (Keras ``keras.callbacks.LearningRateScheduler``).
+
+    Args:
+        schedule: ``(epoch, lr) -> lr`` or ``epoch -> lr``.
+        verbose: 1 prints the rate set at each epoch.
+
+    Returns:
+        The callback.
+    """
+    return LearningRateScheduler(schedule, verbose)

@@ -671,8 +671,8 @@ def array(items: Any) -> Dataset:
     """A dataset of the given elements, in order (TF.js ``tf.data.array``).
 
     Args:
-        items: A list or tuple of elements (numbers, arrays, Tensors, dicts, ...), or a numpy
-            array / Tensor whose rows (first axis) are the elements.
+        items: A list, tuple or other sequence of elements (numbers, arrays, Tensors,
+            dicts, ...), or a numpy array / Tensor whose rows (first axis) are the elements.
 
     Returns:
         A dataset whose ``size`` is the number of elements.
@@ -694,8 +694,8 @@ def array(items: Any) -> Dataset:
         if items.ndim == 0:
             _fail("data.array: items", items, "a list or an array with a first axis")
         rows = items
-    elif isinstance(items, (list, tuple)):
-        rows = list(items)
+    elif isinstance(items, Sequence) and not isinstance(items, (str, bytes)):
+        rows = list(items)  # a list, tuple, range, ...: a snapshot of its elements
     else:
         hint = (
             " (for a dict of columns use data.zip({key: data.array(column), ...}))"

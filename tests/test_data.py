@@ -73,6 +73,7 @@ def test_array_elements_rows_and_size():
     ds = data.array([1, 2.5, "a", {"k": 1}])
     assert ds.to_array() == [1, 2.5, "a", {"k": 1}] and ds.size == 4
     assert list(ds) == list(ds)  # re-iterable
+    assert data.array(range(3)).to_array() == [0, 1, 2]
     rows = np.arange(12).reshape(4, 3)
     got = data.array(rows).to_array()
     assert len(got) == 4 and all(np.array_equal(g, r) for g, r in zip(got, rows, strict=True))
