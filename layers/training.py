@@ -52,6 +52,30 @@ if TYPE_CHECKING:  # annotations only: optimizers load on first compile
 _LOCK_GUARD = threading.Lock()
 
 
+def _one_fit_at_a_time(loop: Callable) -> Callable:
+    """Wraps the epoch loop of ``fit``/``fit_dataset``: while one runs on a model, another on
+    the same model (from any thread, or from a callback) raises at once, as TF.js does,
+    instead of interleaving its steps with the first one's."""
+
+    @functools.wraps(loop)
+    def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _LOCK_GUARD:
+            owner = self.__dict__.get("_fit_thread")
+            if owner is not None:
+                where = "this thread" if owner == threading.get_ident() else "another thread"
+                raise RuntimeError(
+                    f"fit: model {self.name!r} is already being trained in {where}; another "
+                    "fit() call is ongoing (predict/evaluate may run beside it)"
+                )
+            self.__dict__["_fit_thread"] = threading.get_ident()
+        try:
+            return loop(self, *args, **kwargs)
+        finally:
+            self.__dict__["_fit_thread"] = None
+
+    return guarded
+
+
 def _is_array_like(x: Any) -> bool:
     return isinstance(x, (Tensor, np.ndarray)) or hasattr(x, "__array__")
 
@@ -624,6 +648,7 @@ class TrainingMixin:
         Threads: ``predict``/``evaluate`` on this model from other threads during ``fit`` are
         safe: every step of the model holds its lock, so they run between two optimizer steps
         (or chunks of steps) and see one consistent set of weights, and the fit is unaffected.
+        A second ``fit`` of the same model while one runs raises ``RuntimeError`` at once.
 
         Data as Keras: arrays ``x``/``y``, or in ``x`` alone a ``layers.data.Dataset``, a
         generator or any iterable of batches (``(x, y)``, ``(x, y, sample_weight)`` or
@@ -794,6 +819,7 @@ class TrainingMixin:
         names = self._logged_names()
         return names + ([f"val_{k}" for k in names] if with_val else [])
 
+    @_one_fit_at_a_time
     def _loop(
         self, run_epoch, epochs, initial_epoch, verbose, callbacks, params, val, batch_size
     ) -> cbks.History:

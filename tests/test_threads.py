@@ -343,3 +343,45 @@ def test_predict_beside_fit(backend):
     np.testing.assert_allclose(
         histories[0].history["loss"], twin.history.history["loss"], rtol=1e-5
     )
+
+
+def test_second_fit_on_one_model_raises_at_once(backend):
+    # Deterministic: the first fit waits in its epoch-end callback while the main thread tries
+    # a second fit (refused at once, as TF.js) and a predict (served between the steps).
+    from layers import callbacks as cbks
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(32, 6)).astype(np.float32)
+    y = _targets(x)
+    model = _model()
+    in_fit, release = threading.Event(), threading.Event()
+    nested: list[str] = []
+
+    def on_epoch_end(epoch, logs):
+        if epoch == 0:
+            try:  # a fit from the running fit's own callback is refused too
+                model.fit(x, y, epochs=1, verbose=0)
+            except RuntimeError as e:
+                nested.append(str(e))
+            in_fit.set()
+            assert release.wait(30)
+
+    cb = cbks.lambda_callback(on_epoch_end=on_epoch_end)
+    histories: list = []
+
+    def train() -> None:
+        histories.append(model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[cb]))
+
+    def other() -> None:
+        try:
+            assert in_fit.wait(30)
+            with pytest.raises(RuntimeError, match="already being trained in another thread"):
+                model.fit(x, y, epochs=1, verbose=0)
+            assert model.predict(x[:4]).shape == (4, 3)
+        finally:
+            release.set()
+
+    _run_threads([train, other])
+    assert len(histories[0].history["loss"]) == 2
+    assert nested and "already being trained in this thread" in nested[0]
+    model.fit(x, y, epochs=1, verbose=0)  # the model is free again
