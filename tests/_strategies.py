@@ -18,7 +18,7 @@ from hypothesis.extra import numpy as hnp
 import engine as tw
 
 #: Examples per (op, backend); ``TENSORWEAVE_PROPERTY_EXAMPLES`` raises it for a deeper local run.
-MAX_EXAMPLES = int(os.environ.get("TENSORWEAVE_PROPERTY_EXAMPLES", "15"))
+MAX_EXAMPLES = int(os.environ.get("TENSORWEAVE_PROPERTY_EXAMPLES", "20"))
 
 #: One settings object for every property: few examples, reproducible (derandomize) so CI
 #: failures replay, no deadline (numba compiles a kernel on its first call), no database.

@@ -13,7 +13,7 @@ Inputs whose meaning another part of the project still has to settle are left ou
 where it is drawn: integer division/modulo by zero, NaN/Inf/out-of-range float -> int32 casts,
 negative integer powers, out-of-range gather/one_hot indices.
 
-Settings: ``_strategies.PROPS`` (15 examples per op and backend, derandomized, no deadline);
+Settings: ``_strategies.PROPS`` (20 examples per op and backend, derandomized, no deadline);
 ``TENSORWEAVE_PROPERTY_EXAMPLES=200`` runs a deeper search locally.
 """
 
