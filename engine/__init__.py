@@ -13,6 +13,7 @@ except _metadata.PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"
 
 from engine import gradients as _gradients  # noqa: F401  (fills the gradient table)
+from engine import losses as _tf_losses
 from engine.autodiff import (
     Tape,
     custom_grad,
@@ -40,6 +41,9 @@ from engine.registry import (
     set_backend,
 )
 from engine.tensor import Tensor, Variable
+
+# TF.js's tf.losses; the star import above bound ``losses`` to engine.ops.losses
+losses = _tf_losses
 
 EPSILON = 1e-7
 

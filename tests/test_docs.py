@@ -90,7 +90,12 @@ def _api() -> dict[str, object]:
         seen.add(key)
         out[name] = obj
 
-    for prefix, mod in (("engine", tw), ("engine.train", train), ("layers", layers)):
+    for prefix, mod in (
+        ("engine", tw),
+        ("engine.losses", tw.losses),
+        ("engine.train", train),
+        ("layers", layers),
+    ):
         for n in mod.__all__:
             obj = getattr(mod, n)
             if inspect.isfunction(obj) or inspect.isclass(obj):
@@ -242,6 +247,7 @@ def test_api_reference_builds(tmp_path):
 #: Modules whose ``>>>`` examples run as doctests (fast: small tensors on the numpy backend).
 DOCTEST_MODULES = [
     "engine.autodiff",
+    "engine.losses",
     "engine.memory",
     "engine.registry",
     "engine.train.optimizers",
