@@ -136,6 +136,40 @@ def test_unary(backend, op, data):
     assert_matches(out, expected, out_dt, context=f"{op}({dt} {x!r})")
 
 
+#: Ops whose zero results have an IEEE-defined sign (numpy, C and TF.js's cpu backend agree).
+SIGNED_ZERO = {
+    "neg": lambda x: -x,
+    "abs": np.abs,
+    "floor": np.floor,
+    "ceil": np.ceil,
+    "round": np.rint,
+    "sqrt": np.sqrt,
+    "square": np.square,
+    "mul": lambda x: x * np.float32(-2.0),
+    "add": lambda x: x + x,
+    "sub": lambda x: x - np.float32(0.0),
+}
+
+
+@PROPS
+@given(data=st.data())
+@pytest.mark.parametrize("op", sorted(SIGNED_ZERO))
+def test_signed_zeros(backend, op, data):
+    x = array(data, "float32", data.draw(shapes()), st.sampled_from([-0.0, 0.0, -0.25, 0.25]))
+    t = tw.tensor(x)
+    out = {
+        "mul": lambda: tw.mul(t, -2.0),
+        "add": lambda: tw.add(t, t),
+        "sub": lambda: tw.sub(t, 0.0),
+    }.get(op, lambda: getattr(tw, op)(t))()
+    with np.errstate(invalid="ignore"):
+        exp = SIGNED_ZERO[op](x)
+    assert_matches(out, exp.astype(np.float64), "float32")
+    got = out.numpy()
+    zeros = exp == 0
+    np.testing.assert_array_equal(np.signbit(got[zeros]), np.signbit(exp[zeros]), err_msg=op)
+
+
 # =============================================================================================
 # Elementwise binary (+ Python operators, + Python-scalar operands)
 # =============================================================================================
@@ -1768,7 +1802,7 @@ def _table(test, names):
 
 
 PROPERTIES = {
-    **_table(test_unary, [*UNARY, "unary"]),
+    **_table(test_unary, [*UNARY, "unary"]),  # (+ test_signed_zeros for -0.0 rules)
     **_table(test_binary, [*BINARY_OPS, "binary"]),
     "where": test_where,
     "clip_by_value": test_clip_by_value,
