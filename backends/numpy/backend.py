@@ -166,7 +166,8 @@ class NumpyBackend(Backend):
         return x.astype(numpy_dtype(dtype_to))
 
     def reduce(self, op, x, shape, dtype, axes):
-        out = REDUCE[op](x, axis=tuple(axes))
+        with np.errstate(all="ignore"):  # NaN/Inf inputs give NaN/Inf, as every backend
+            out = REDUCE[op](x, axis=tuple(axes))
         return _c(np.asarray(out, dtype=numpy_dtype(dtype)))
 
     def arg_reduce(self, op, x, shape, dtype, axis):
@@ -194,7 +195,8 @@ class NumpyBackend(Backend):
             a = a.transpose(0, 2, 1)
         if transpose_b:
             b = b.transpose(0, 2, 1)
-        return _c(np.matmul(a, b))
+        with np.errstate(all="ignore"):
+            return _c(np.matmul(a, b))
 
     def transpose(self, x, shape, dtype, perm):
         return _c(x.transpose(perm))
@@ -226,7 +228,8 @@ class NumpyBackend(Backend):
         out = np.zeros(lead + (dim,) + trail, dtype=updates.dtype)
         # an explicit count: -1 is ambiguous when a trailing dimension is 0
         u = updates.reshape(lead + (int(np.prod(indices_shape, dtype=np.int64)),) + trail)
-        np.add.at(out, (slice(None),) * axis + (indices.reshape(-1),), u)
+        with np.errstate(all="ignore"):
+            np.add.at(out, (slice(None),) * axis + (indices.reshape(-1),), u)
         return out
 
     def ravel_indices(self, indices, indices_shape, dims, op, shape):
