@@ -177,7 +177,8 @@ class NumpyBackend(Backend):
     def cumsum(self, x, shape, dtype, axis, exclusive, reverse):
         if reverse:
             x = np.flip(x, axis)
-        out = np.cumsum(x, axis=axis, dtype=x.dtype)
+        with np.errstate(all="ignore"):
+            out = np.cumsum(x, axis=axis, dtype=x.dtype)
         if exclusive:
             # shift by one (inclusive - x turns a running Inf into NaN and loses precision)
             shifted = np.zeros_like(out)
