@@ -15,6 +15,7 @@ from layers import (
     metrics,
     regularizers,
 )
+from layers.advanced_activations import ELU, LeakyReLU, PReLU, ReLU, Softmax, ThresholdedReLU
 from layers.base import (
     LAYER_CLASSES,
     InputLayer,
@@ -48,6 +49,7 @@ from layers.core import (
     RepeatVector,
     Reshape,
 )
+from layers.cropping import Cropping2D
 from layers.merge import (
     Add,
     Average,
@@ -64,7 +66,9 @@ from layers.merge import (
     multiply,
     subtract,
 )
+from layers.merge_dot import Dot, dot
 from layers.models import Model, Sequential, model, sequential
+from layers.noise import GaussianDropout, SpatialDropout1D
 from layers.normalization import BatchNormalization, LayerNormalization
 from layers.pooling import (
     AveragePooling1D,
@@ -76,6 +80,7 @@ from layers.pooling import (
     MaxPooling1D,
     MaxPooling2D,
 )
+from layers.preprocessing import CategoryEncoding, CenterCrop, Rescaling, Resizing
 from layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed
 from layers.saving import load_model
 
@@ -130,6 +135,20 @@ simple_rnn = SimpleRNN
 time_distributed = TimeDistributed
 up_sampling2d = UpSampling2D
 zero_padding2d = ZeroPadding2D
+# issue 21: advanced activations, cropping, noise and preprocessing layers
+category_encoding = CategoryEncoding
+center_crop = CenterCrop
+cropping2d = Cropping2D
+elu = ELU
+gaussian_dropout = GaussianDropout
+leaky_relu = LeakyReLU
+prelu = PReLU
+relu = ReLU
+rescaling = Rescaling
+resizing = Resizing
+softmax = Softmax
+spatial_dropout1d = SpatialDropout1D
+thresholded_relu = ThresholdedReLU
 
 __all__ = [
     "History",
@@ -239,4 +258,32 @@ __all__ = [
     "time_distributed",
     "up_sampling2d",
     "zero_padding2d",
+    "CategoryEncoding",
+    "CenterCrop",
+    "Cropping2D",
+    "Dot",
+    "ELU",
+    "GaussianDropout",
+    "LeakyReLU",
+    "PReLU",
+    "ReLU",
+    "Rescaling",
+    "Resizing",
+    "Softmax",
+    "SpatialDropout1D",
+    "ThresholdedReLU",
+    "category_encoding",
+    "center_crop",
+    "cropping2d",
+    "dot",
+    "elu",
+    "gaussian_dropout",
+    "leaky_relu",
+    "prelu",
+    "relu",
+    "rescaling",
+    "resizing",
+    "softmax",
+    "spatial_dropout1d",
+    "thresholded_relu",
 ]
