@@ -51,7 +51,16 @@ from engine.tensor import Tensor, Variable, _ids
 log = logging.getLogger("tensorweave.trace")
 
 #: Kernels with a side effect (they draw from the global RNG): never dropped as dead code.
-EFFECT_KERNELS = frozenset({"random_uniform", "random_normal", "truncated_normal"})
+EFFECT_KERNELS = frozenset(
+    {
+        "random_uniform",
+        "random_normal",
+        "truncated_normal",
+        "random_uniform_int",
+        "random_standard_normal",
+        "random_gamma",
+    }
+)
 
 # reference kinds of an op input / output / assigned value
 _SLOT, _ARG, _VAR, _CONST = 0, 1, 2, 3

@@ -1,5 +1,7 @@
 """Every public op of the engine (shape checks, dtype rules, composites)."""
 
+from engine.ops import image  # tw.image.resize_bilinear, ... (TF.js tf.image)
+from engine.ops.accumulate import add_n, cumprod, euclidean_norm, moving_average
 from engine.ops.activations import (
     elu,
     gelu,
@@ -42,6 +44,16 @@ from engine.ops.creation import (
     variable,
     zeros,
     zeros_like,
+)
+from engine.ops.einsum import einsum
+from engine.ops.layout import (
+    batch_to_space_nd,
+    depth_to_space,
+    diag,
+    ensure_shape,
+    meshgrid,
+    mirror_pad,
+    space_to_batch_nd,
 )
 from engine.ops.linalg import FUSED_ACTIVATIONS, dot, fused_matmul, matmul, outer
 from engine.ops.losses import categorical_crossentropy
@@ -112,6 +124,7 @@ from engine.ops.nn import (
     max_pool,
     separable_conv2d,
 )
+from engine.ops.random_ops import random_gamma, random_standard_normal, random_uniform_int
 from engine.ops.reduction import (
     all,
     any,
@@ -126,6 +139,22 @@ from engine.ops.reduction import (
     norm,
     prod,
     sum,
+)
+from engine.ops.search import (
+    argwhere,
+    boolean_mask,
+    in_top_k,
+    lower_bound,
+    search_sorted,
+    unique,
+    upper_bound,
+    where_async,
+)
+from engine.ops.segment import (
+    bincount,
+    dense_bincount,
+    tensor_scatter_update,
+    unsorted_segment_sum,
 )
 from engine.ops.shape import (
     broadcast_to,

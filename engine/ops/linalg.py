@@ -266,3 +266,7 @@ def fused_matmul(
     if bias is not None:
         out = add(out, bias)
     return _activate(out, act, alpha)
+
+
+# TF.js's tf.linalg extras, so tw.linalg.band_part / qr / gram_schmidt work (engine/ops/matrix.py)
+from engine.ops.matrix import band_part, gram_schmidt, qr  # noqa: E402, F401
