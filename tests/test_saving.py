@@ -150,7 +150,22 @@ def _nested() -> layers.Model:
     return L.model(inputs=x, outputs=L.Dense(1)(inner(x)))
 
 
+def _issue21_layers() -> layers.Model:
+    """Advanced activations, cropping, noise, Dot and preprocessing layers (issue 21)."""
+    img = L.input(shape=[6, 8, 2])
+    ids = L.input(shape=[3], dtype="int32")
+    x = L.Resizing(5, 6)(L.Rescaling(scale=0.5, offset=0.1)(img))
+    x = L.Cropping2D(cropping=((1, 0), (0, 1)))(L.CenterCrop(4, 4)(x))
+    x = L.LeakyReLU(alpha=0.2)(L.PReLU(shared_axes=[1, 2], alpha_initializer="ones")(x))
+    x = L.SpatialDropout1D(rate=0.3)(L.Reshape(target_shape=[9, 2])(x))
+    x = L.ThresholdedReLU(theta=0.1)(L.ELU(alpha=0.5)(L.GaussianDropout(rate=0.2)(x)))
+    x = L.Flatten()(L.ReLU(max_value=2.0)(x))
+    enc = L.CategoryEncoding(num_tokens=18, output_mode="count")(ids)
+    return L.model(inputs=[img, ids], outputs=[L.Dot(axes=1)([x, enc]), L.Softmax()(x)])
+
+
 BUILDERS: dict[str, Callable[[], layers.Model]] = {
+    "issue21": _issue21_layers,
     "dense": _dense_stack,
     "conv2d": _conv2d_stack,
     "conv2d_flat": _conv2d_flat,
