@@ -46,6 +46,31 @@ the 1-based step number ``t`` (float32, exact to 2^24) from which the bias corre
 ``1 - beta^t`` are computed on the device, advanced with an op after each step. The composite ``_update`` takes ``_device_hyper()``,
 where those values are scalar tensors. ``iterations`` is a Python mirror counted on the host
 (also on replay); setting it (``set_weights``) re-derives the device state.
+
+Keras 3 additions
+-----------------
+- ``AdamW``, ``Nadam``, ``Lion`` and ``Ftrl`` (compile strings ``"adamw"``, ``"nadam"``,
+  ``"lion"``, ``"ftrl"``, Keras's defaults) follow Keras 3's formulas (keras/src/optimizers),
+  with fused kernels ``adamw_update``, ``nadam_update``, ``lion_update``, ``ftrl_update``
+  (hyper keywords: ``lr, weight_decay, beta1, beta2, epsilon, t``; ``lr, beta1, beta2,
+  epsilon, t, u_product`` where ``u_product`` is Nadam's momentum product over the steps before
+  ``t``; ``lr, beta1, beta2``; ``lr, lr_power, l1, l2, l2_shrinkage, beta``). Keras's
+  ``beta_1``/``beta_2`` are spelled ``beta1``/``beta2`` as in ``Adam`` (saved Keras configs load
+  through the topology loader's alias). Not carried over: ``amsgrad``, ``use_ema``,
+  ``exclude_from_weight_decay``, ``gradient_accumulation_steps``, and ``weight_decay`` on the
+  other optimizers.
+- ``clipnorm`` / ``clipvalue`` / ``global_clipnorm`` on every optimizer (``Optimizer``), applied
+  with ops to the gradients before the update, so traces and compiled chunks replay them.
+- A learning-rate schedule (``engine.train.schedules``) may replace the learning rate: the fused
+  kernels read ``schedule(iterations)`` on the host when invoked (so a replayed or compiled
+  step, which recomputes its host scalars per step, follows it); the composite evaluates it on
+  the device from a float32 step counter in ``_state`` (``step``).
+- Saving (``model.save(..., include_optimizer=True)``): the training config holds
+  ``get_config()`` (a schedule as ``{"class_name", "config"}``, clip settings when set), the
+  weights hold ``iter`` and every slot (AdamW/Nadam ``m``, ``v``; Lion ``m``; Ftrl
+  ``accumulator``, ``linear``). Nadam's momentum product is not stored: it is re-derived from
+  ``iter``. TF.js has none of these optimizers, so TF.js cannot load such a training config;
+  save without ``include_optimizer`` for TF.js.
 """
 
 from __future__ import annotations
