@@ -297,7 +297,9 @@ class Softmax(Layer):
     ``axis`` may be a list of axes: the normalisation then runs over all of them together
     (``exp(x - logsumexp(x, axes))``). The default is the last axis, as Keras and TF.js's
     documentation say (TF.js 4.x's code uses axis 1 when none is given, the same for rank-2
-    inputs; saved configs always carry the axis, so loading is unaffected).
+    inputs; saved configs always carry the axis, so loading is unaffected). Any single axis
+    works here; TF.js 4.x's softmax refuses one that is not the last ("Softmax along a
+    non-last dimension is not yet supported").
 
     Args:
         axis: An axis or a list of axes (negative counts from the end).

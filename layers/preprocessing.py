@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 import engine as tw
+from engine import trace as _trace
 from engine.dtypes import as_int
 from layers.advanced_activations import as_float
 from layers.base import Layer
@@ -299,7 +300,9 @@ class CategoryEncoding(Layer):
 
     A ``(batch,)`` input counts as ``(batch, 1)`` in every mode (TF.js would take a rank-1
     input of ``multiHot``/``count`` as one sample and drop the batch axis). Ids are checked on
-    the host before encoding, as TF.js does; float ids are truncated to int32 first.
+    the host before encoding, as TF.js does, except inside the compiled steps of
+    ``fit``/``evaluate``/``predict`` (a host read would force them to run eagerly), where an out-of-range id
+    encodes as zeros; float ids are truncated to int32 first.
     ``count_weights`` and the ``"int"``/``"tfIdf"`` modes are not supported.
 
     Args:
@@ -347,7 +350,10 @@ class CategoryEncoding(Layer):
             idx = tw.reshape(idx, (idx.shape[0], 1))
         if self.output_mode == "one_hot" and idx.shape[1] != 1:
             raise self._bad_input(inputs.shape, "(batch,) or (batch, 1) for output_mode 'oneHot'")
-        if idx.size:
+        # Checked on the host as TF.js does, except while a compiled step is being captured:
+        # a host read there would make every training step run eagerly (and replays never
+        # run this check); such steps encode an out-of-range id as an all-zero row (oneHot).
+        if idx.size and _trace.current() is None:
             host = idx.numpy()
             lo, hi = int(host.min()), int(host.max())
             if lo < 0 or hi >= self.num_tokens:

@@ -490,6 +490,20 @@ def test_category_encoding_errors(backend):
         layers.CategoryEncoding(0)
 
 
+def test_category_encoding_in_compiled_fit(backend, caplog):
+    """fit's steps stay compiled (no host read of the ids while a step is captured)."""
+    ids = layers.input(shape=[3], dtype="int32")
+    m = layers.model(inputs=ids, outputs=layers.Dense(1)(layers.CategoryEncoding(5, "count")(ids)))
+    m.compile(optimizer="sgd", loss="meanSquaredError")
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 5, (32, 3)).astype(np.int32)
+    y = _encode_ref(x, 5, "count").sum(1, keepdims=True).astype(np.float32)
+    with caplog.at_level("WARNING", logger="tensorweave.trace"):
+        hist = m.fit(x, y, epochs=4, batch_size=8, verbose=0)
+    assert not [r for r in caplog.records if "eagerly" in r.getMessage()], caplog.text
+    assert hist.history["loss"][-1] < hist.history["loss"][0]
+
+
 # --- TF.js-format save/load ----------------------------------------------------------------------
 def _all_layers_model() -> layers.Model:
     img = layers.input(shape=[6, 8, 2], name="img")
