@@ -26,6 +26,20 @@ class Tensor:
     ``shape`` (a tuple), ``dtype`` (a string), ``rank``, ``size`` and ``backend`` describe it;
     ``numpy()`` reads the values back.
 
+    numpy interop: ``np.asarray(t)`` copies the values to the host. A numpy ufunc with an
+    engine equivalent (``np.add``, ``np.multiply``, ``np.exp``, ``np.log``, ``np.maximum``,
+    comparisons, ...), called plainly (no ``out=`` or other keyword) on Tensors, scalars and
+    numpy arrays, runs as the engine op and returns a Tensor, so gradients flow through it;
+    so do ``np.sum``/``mean``/``max``/``min``/``prod``/``any``/``all``/``var``/``std``,
+    ``argmax``/``argmin``, ``reshape``, ``transpose``, ``concatenate``, ``stack``, ``dot``,
+    ``where``, ``clip``, ``round``, ``expand_dims``, ``squeeze``, ``cumsum``,
+    ``broadcast_to`` and ``outer`` when their arguments mean the same to the engine op. Every
+    other numpy call (unmapped functions, ``np.add.reduce`` and the other ufunc methods,
+    ``out=``, ``dtype=``, ``where=``, lists among the operands) converts the Tensors to arrays
+    and returns numpy's result. Engine results keep the engine's dtypes (float64 arrays meet
+    float32 tensors as float32). Tensors are immutable: ``out=`` naming a Tensor and
+    ``ufunc.at`` on one raise TypeError. The tables are in ``engine._numpy_protocol``.
+
     Args:
         storage: The buffer and the backend it lives on (internal: ops make tensors).
         shape: The shape.
@@ -38,6 +52,10 @@ class Tensor:
     [[3.0, 5.0], [7.0, 9.0]]
     >>> x.shape, x.dtype, x.rank, x.size
     ((2, 2), 'float32', 2, 4)
+    >>> np.exp(x).backend == x.backend, np.sum(x, axis=0).tolist()
+    (True, [4.0, 6.0])
+    >>> np.add.reduce(x, axis=0)  # not mapped: numpy's result
+    array([4., 6.], dtype=float32)
     """
 
     __slots__ = ("_storage", "shape", "dtype", "id", "_kept", "__weakref__")
@@ -166,6 +184,16 @@ class Tensor:
     def __array__(self, dtype=None, copy=None):
         out = self.numpy()
         return out if dtype is None else out.astype(dtype)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        from engine import _numpy_protocol
+
+        return _numpy_protocol.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        from engine import _numpy_protocol
+
+        return _numpy_protocol.array_function(func, args, kwargs)
 
     def __float__(self) -> float:
         return float(self.item())
