@@ -186,6 +186,8 @@ def test_mirror_pad_matches_numpy(backend, mode):
         tw.mirror_pad(tw.tensor(x), [[most + 1, 0], [0, 0]], mode)
     with pytest.raises(ValueError, match="mode"):
         tw.mirror_pad(tw.tensor(x), [[1, 1], [1, 1]], "edge")
+    with pytest.raises(ValueError, match="scalar"):
+        tw.mirror_pad(tw.scalar(1.0), [], mode)
     check_grads(lambda t: tw.mirror_pad(t, [[2, 1], [1, 2]], mode), x)
 
 
@@ -399,17 +401,19 @@ def test_bincount_and_dense_bincount(backend):
     )
     m = np.array([[0, 2, 2, 9], [3, 3, 3, 1]], np.int32)
     dense = np.stack([np.bincount(r[r < 4], minlength=4) for r in m]).astype(np.float32)
-    check(tw.dense_bincount(_i32(m), 4), dense, "float32")
+    check(tw.dense_bincount(_i32(m), None, 4), dense, "float32")
     check(
-        tw.dense_bincount(_i32(m), 4, binary_output=True), (dense > 0).astype(np.float32), "float32"
+        tw.dense_bincount(_i32(m), None, 4, binary_output=True),
+        (dense > 0).astype(np.float32),
+        "float32",
     )
     mw = np.arange(8, dtype=np.float32).reshape(2, 4)
     expw = np.zeros((2, 4))
     for r, c in np.ndindex(2, 4):
         if m[r, c] < 4:
             expw[r, m[r, c]] += mw[r, c]
-    check(tw.dense_bincount(_i32(m), 4, tw.tensor(mw)), expw, "float32")
-    check(tw.dense_bincount(_i32(x), size), counts.astype(np.float32), "float32")
+    check(tw.dense_bincount(_i32(m), tw.tensor(mw), 4), expw, "float32")
+    check(tw.dense_bincount(_i32(x), None, size), counts.astype(np.float32), "float32")
     with pytest.raises(IndexError, match="non-negative"):
         tw.bincount(_i32([1, -3]), None, 4)
     with pytest.raises(ValueError, match="rank 1"):

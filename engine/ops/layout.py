@@ -131,6 +131,8 @@ def mirror_pad(x: TensorLike, paddings: Sequence[Sequence[int]], mode: str) -> T
     if mode not in ("reflect", "symmetric"):
         raise ValueError(f"mirror_pad: mode must be 'reflect' or 'symmetric', got {mode!r}")
     x = as_tensor(x)
+    if x.rank == 0:
+        raise ValueError("mirror_pad: x must have rank >= 1, got a scalar (as TF.js)")
     pads = [tuple(dtypes.as_ints(p, "mirror_pad: paddings")) for p in paddings]
     if len(pads) != x.rank or builtins.any(len(p) != 2 for p in pads):
         raise ValueError(

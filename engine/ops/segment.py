@@ -148,15 +148,16 @@ def bincount(x: TensorLike, weights: TensorLike | None, size: int) -> Tensor:
 
 
 def dense_bincount(
-    x: TensorLike, size: int, weights: TensorLike | None = None, binary_output: bool = False
+    x: TensorLike, weights: TensorLike | None, size: int, binary_output: bool = False
 ) -> Tensor:
-    """``bincount`` of a vector, or of each row of a matrix (TF.js ``denseBincount``).
+    """``bincount`` of a vector, or of each row of a matrix (TF.js ``denseBincount``, same
+    argument order).
 
     Args:
         x: A rank-1 or rank-2 int32 tensor of non-negative values; values ``>= size`` are
             ignored.
-        size: The number of bins (>= 0).
         weights: ``None``, an empty tensor, or a tensor of ``x``'s shape.
+        size: The number of bins (>= 0).
         binary_output: Give 1 for every bin that occurs instead of counts (weights ignored).
 
     Returns:
@@ -170,9 +171,9 @@ def dense_bincount(
     Example:
 
     >>> x = tw.tensor([[1, 1, 2], [0, 3, 3]], dtype="int32")
-    >>> tw.dense_bincount(x, 4).tolist()
+    >>> tw.dense_bincount(x, None, 4).tolist()
     [[0.0, 2.0, 1.0, 0.0], [1.0, 0.0, 0.0, 2.0]]
-    >>> tw.dense_bincount(x, 4, binary_output=True).tolist()
+    >>> tw.dense_bincount(x, None, 4, binary_output=True).tolist()
     [[0.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.0, 1.0]]
     """
     return _bincount("dense_bincount", x, weights, size, bool(binary_output), (1, 2))
