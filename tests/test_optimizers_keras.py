@@ -463,3 +463,91 @@ def test_slots_save_and_load_with_the_model(tmp_path, name):
         m.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     for a, b in zip(model.get_weights(), loaded.get_weights(), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+
+
+# --- the fused kernels themselves ----------------------------------------------------------------
+NEW_KERNELS = {  # hyper keywords of each optimizer's fused kernel (optimizers.py docstring)
+    "adamw_update": (
+        2,
+        {"lr": 0.01, "weight_decay": 0.1, "beta1": 0.9, "beta2": 0.99, "epsilon": 1e-7, "t": 3},
+    ),
+    "nadam_update": (
+        2,
+        {"lr": 0.01, "beta1": 0.9, "beta2": 0.99, "epsilon": 1e-7, "t": 3, "u_product": 0.5},
+    ),
+    "lion_update": (1, {"lr": 0.01, "beta1": 0.9, "beta2": 0.99}),
+    "ftrl_update": (
+        2,
+        {"lr": 0.1, "lr_power": -0.5, "l1": 0.01, "l2": 0.1, "l2_shrinkage": 0.1, "beta": 0.2},
+    ),
+}
+
+
+def test_rendered_update_equals_update_many(backend):
+    """opencl/cuda: one variable's kernel and the merged ``*_many`` kernel agree exactly
+    (``apply_gradients`` uses the merged one)."""
+    be = registry.backend()
+    if backend not in ("opencl", "cuda"):
+        pytest.skip(f"{backend} has no rendered update kernels")
+    rng = np.random.default_rng(2)
+    shapes = [(4, 3), (7,)]
+    for name, (nslots, hyper) in NEW_KERNELS.items():
+        host = [
+            [np.abs(rng.normal(size=s)).astype(np.float32) for _ in range(2 + nslots)]
+            for s in shapes
+        ]
+        dev = [[be.from_numpy(a) for a in arrays] for arrays in host]
+        many = getattr(be, name + "_many")(
+            shapes,
+            "float32",
+            [d[0] for d in dev],
+            [d[1] for d in dev],
+            [d[2:] for d in dev],
+            **hyper,
+        )
+        for shape, d, outs in zip(shapes, dev, many, strict=True):
+            one = getattr(be, name)(shape, "float32", d[0], d[1], tuple(d[2:]), **hyper)
+            for a, b in zip(one, outs, strict=True):
+                np.testing.assert_array_equal(
+                    be.to_numpy(a, shape, "float32"), be.to_numpy(b, shape, "float32")
+                )
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cpu_in_place_kernel_equals_the_one_pass_kernel(dtype):
+    """The arena form (``opt_update_ip``, what compiled chunks launch) of the new codes."""
+    from backends.cpu import backend as B
+    from backends.cpu import kernels as K
+
+    rng = np.random.default_rng(4)
+    n = 517
+    for name, (nslots, hyper) in NEW_KERNELS.items():
+        values, flag = B._opt_hyper(name, hyper)
+        assert len(values) == len(K.OPT_UPDATES[name])
+        h = np.array(values, dtype)
+        w, g = (rng.standard_normal(n).astype(dtype) for _ in range(2))
+        slots = [np.abs(rng.standard_normal(n)).astype(dtype) + 0.1 for _ in range(3)]
+        outs = [np.full(n, np.nan, dtype) for _ in range(4)]
+        K.opt_update(K.OPT_CODES[name], flag, w, g, *slots, *outs, h, 0, n)
+        assert not np.isnan(outs[: 1 + nslots]).any(), name
+        assert np.isnan(outs[1 + nslots :]).all(), name
+        mine = [w.copy()] + [s.copy() for s in slots]
+        K.opt_update_ip(K.OPT_CODES[name], flag, mine[0], g, *mine[1:], h, 0, n)
+        for j in range(1 + nslots):
+            np.testing.assert_array_equal(mine[j], outs[j], err_msg=f"{name} {j}")
+        for j in range(1 + nslots, 4):
+            np.testing.assert_array_equal(mine[j], slots[j - 1])
+
+
+def test_cuda_update_kernels_stay_single_precision():
+    """float32 kernels must not fall into double arithmetic (``pow`` in Ftrl, ``sqrt``)."""
+    from test_crender import _NVCC, _NVRTC, compile_ptx
+
+    from backends.crender.dialect import CUDA
+    from backends.crender.fused import render_update
+
+    if _NVRTC is None and _NVCC is None:
+        pytest.skip("no CUDA compiler: cuda.bindings.nvrtc cannot load libnvrtc and nvcc is absent")
+    for name in NEW_KERNELS:
+        ptx = compile_ptx(render_update(CUDA, name, "float32"), name)
+        assert ".entry" in ptx and ".f64" not in ptx, name
