@@ -551,3 +551,34 @@ def test_cuda_update_kernels_stay_single_precision():
     for name in NEW_KERNELS:
         ptx = compile_ptx(render_update(CUDA, name, "float32"), name)
         assert ".entry" in ptx and ".f64" not in ptx, name
+
+
+OLD_SEVEN = {
+    "sgd": lambda lr: train.sgd(lr),
+    "momentum": lambda lr: train.momentum(lr, 0.9, use_nesterov=True),
+    "adam": lambda lr: train.adam(lr),
+    "adamax": lambda lr: train.adamax(lr, decay=0.1),
+    "rmsprop": lambda lr: train.rmsprop(lr, momentum=0.5, centered=True),
+    "adagrad": lambda lr: train.adagrad(lr),
+    "adadelta": lambda lr: train.adadelta(lr),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OLD_SEVEN))
+def test_tfjs_optimizers_follow_a_schedule(backend, name):
+    """A piecewise schedule trains exactly as setting the rate by hand at the boundary."""
+    make = OLD_SEVEN[name]
+    rng = np.random.default_rng(6)
+    w0 = rng.normal(size=(4, 3)).astype(np.float32)
+    gs = [rng.normal(size=(4, 3)).astype(np.float32) for _ in range(4)]
+    runs = []
+    for scheduled in (True, False):
+        opt = make(S.PiecewiseConstantDecay([1], [0.05, 0.02]) if scheduled else 0.05)
+        w = tw.variable(tw.tensor(w0))
+        for step, g in enumerate(gs):
+            if not scheduled and step == 2:
+                opt.learning_rate = 0.02
+            opt.apply_gradients([(tw.tensor(g), w)])
+        runs.append(w.numpy())
+    np.testing.assert_allclose(runs[0], runs[1], rtol=1e-6, atol=1e-7)
+    assert not np.allclose(runs[0], w0)
