@@ -503,6 +503,27 @@ def test_random_ops_seeded_and_distributed(backend):
         tw.random_standard_normal([2], dtype="int32")
 
 
+def test_random_ops_draw_afresh_in_replayed_traces(backend):
+    """They draw on the host at each call: a replayed trace must not fold them into
+    constants (engine.trace.EFFECT_KERNELS lists them)."""
+    from engine import trace
+
+    def step(x):
+        u = tw.cast(tw.random_uniform_int([64], 0, 1 << 30), "float32")
+        return x + tw.random_gamma([64], 2.0) + tw.random_standard_normal([64]) + u
+
+    x = tw.zeros([64])
+    tw.set_seed(11)
+    try:
+        first, tr, reason, _ = trace.capture(step, [x])
+        assert tr is not None, reason
+        a, b = tr.replay([x]), tr.replay([x])
+    finally:
+        tw.set_seed(None)
+    assert not np.array_equal(a.numpy(), first.numpy())
+    assert not np.array_equal(a.numpy(), b.numpy())
+
+
 # --- image -------------------------------------------------------------------------------------
 def _np_resize_bilinear(img, nh, nw, align, half):
     b, h, w, c = img.shape
