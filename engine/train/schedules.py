@@ -33,14 +33,15 @@ from engine.tensor import Tensor
 _f32 = np.float32
 
 
-def _number(value: Any, who: str, name: str) -> float:
-    """``value`` as a finite float, or ValueError naming it."""
+def _number(value: Any, who: str, name: str) -> Any:
+    """``value`` as a finite float (an int stays an int, as Keras's configs keep step counts),
+    or ValueError naming it."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
         raise ValueError(f"{who}: {name} must be a number, got {value!r}")
     out = float(value)
     if not math.isfinite(out):
         raise ValueError(f"{who}: {name} must be finite, got {value!r}")
-    return out
+    return int(value) if isinstance(value, (int, np.integer)) else out
 
 
 class _HostMath:
@@ -259,7 +260,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
             )
         if any(hi <= lo for lo, hi in zip(b, b[1:], strict=False)):
             raise ValueError(f"{who}: boundaries must increase strictly, got {list(boundaries)}")
-        self.boundaries = [int(x) if float(x).is_integer() else x for x in b]
+        self.boundaries = b
         self.values = v
         self.name = str(name)
 
