@@ -185,7 +185,9 @@ def tensor_scatter_update(x: TensorLike, indices: TensorLike, updates: TensorLik
 
     ``indices`` (..., K) addresses the first K axes of ``x``; ``updates`` has shape
     ``indices.shape[:-1] + x.shape[K:]``. When an index repeats, the last update wins (as
-    TF.js's CPU kernel). Every coordinate is checked on the device (an IndexError naming the
+    TF.js's CPU kernel): up to 2048 index vectors that is decided on the device (an
+    ``n x n`` comparison); beyond, the linear indices are read back to the host for it, so
+    such a call does not stay inside a traced step. Every coordinate is checked on the device (an IndexError naming the
     index, its position and the shape). Gradients flow to ``x`` (zero at replaced slices)
     and to the winning ``updates``.
 
