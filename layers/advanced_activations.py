@@ -262,6 +262,9 @@ class ELU(Layer):
 class ThresholdedReLU(Layer):
     """``x`` where ``x > theta``, else 0 (TF.js ``tf.layers.thresholdedReLU``).
 
+    Its input gradient is 1 where ``x > theta`` and 0 elsewhere; TF.js 4.x cannot train through
+    this layer ("gradient function not found for Greater").
+
     Args:
         theta: The threshold (default 1.0), a number >= 0.
         **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see

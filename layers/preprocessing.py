@@ -5,6 +5,12 @@ Images are ``(batch, height, width, channels)``. Resampling is built from ``gath
 axis at a time plus arithmetic with host-computed index and weight tables (the formulas of
 TF.js's ``resizeBilinear``/``resizeNearestNeighbor`` kernels), so it runs, and differentiates,
 on every backend.
+
+Checked against TF.js 4.22 in node (eager outputs, and models saved by either side loaded by
+the other). TF.js 4.22 itself mis-computes symbolic shapes of some of these layers: CenterCrop
+and CategoryEncoding overwrite their input's shape in place, and Resizing reports a rank-3
+output and cannot run inside a loaded model, so TF.js fails to load some models that use them
+(tensorweave loads them).
 """
 
 from __future__ import annotations

@@ -581,3 +581,40 @@ def test_loads_tfjs_camel_case_config():
     )
     assert prelu.shared_axes == [1]
     check_gradients(prelu, [make_input((2, 3, 2))])
+
+
+def test_loads_configs_as_tfjs_writes_them(tmp_path):
+    """TF.js 4.22's JSON for these layers (captured from tf.LayersModel.save): SpatialDropout1D
+    carries ``noise_shape: null`` (it extends Dropout), GaussianDropout has no seed, numbers
+    may be integral (``alpha: 1``, ``max_value: 2``)."""
+    m = layers.sequential(
+        [
+            layers.SpatialDropout1D(rate=0.3, input_shape=[4, 3]),
+            layers.GaussianDropout(rate=0.2),
+            layers.ELU(),
+            layers.ReLU(max_value=2.0),
+            layers.Softmax(axis=-1),
+        ]
+    )
+    save_model(m, tmp_path / "m")
+    path = tmp_path / "m" / "model.json"
+    doc = json.loads(path.read_text())
+    tfjs_configs = {
+        "SpatialDropout1D": {"rate": 0.3, "noise_shape": None, "seed": None},
+        "GaussianDropout": {"rate": 0.2},
+        "ELU": {"alpha": 1},
+        "ReLU": {"max_value": 2},
+        "Softmax": {"axis": -1},
+    }
+    for entry in doc["modelTopology"]["config"]["layers"]:
+        conf = entry["config"]
+        keep = {
+            k: conf[k] for k in ("name", "trainable", "dtype", "batch_input_shape") if k in conf
+        }
+        entry["config"] = {**keep, **tfjs_configs[entry["class_name"]]}
+    path.write_text(json.dumps(doc))
+    loaded = load_model(tmp_path / "m")
+    x = make_input((2, 4, 3)) * 3
+    np.testing.assert_allclose(loaded.predict(x).numpy(), m.predict(x).numpy(), rtol=1e-6)
+    assert [type(la) for la in loaded.layers] == [type(la) for la in m.layers]
+    assert loaded.layers[1].seed is None and loaded.layers[3].max_value == 2.0
