@@ -7,6 +7,7 @@ averaged over batches weighted by batch size (as TF.js).
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any
@@ -113,10 +114,32 @@ def sparse_categorical_accuracy(y_true: TensorLike, y_pred: TensorLike) -> Tenso
     return tw.cast(tw.equal(_labels(y_true, p), tw.argmax(p, -1)), "float32")
 
 
-def _confusion(y_true: Any, y_pred: Any) -> tuple[Tensor, Tensor, Tensor]:
+def _per_sample_weight(sample_weight: Any, like: Tensor) -> Tensor:
+    """``sample_weight`` (one value per sample) shaped to broadcast against ``like``."""
+    w = tw.as_tensor(sample_weight)
+    w = w if w.dtype == "float32" else tw.cast(w, "float32")
+    n = like.shape[0] if like.rank else 1
+    if w.size != n:
+        raise ValueError(
+            f"sample_weight has {w.size} values but y_pred has {n} samples (shape "
+            f"{like.shape}); give one weight per sample"
+        )
+    return tw.reshape(w, (n,) + (1,) * max(like.rank - 1, 0)) if like.rank else tw.reshape(w, ())
+
+
+def _confusion(
+    y_true: Any, y_pred: Any, sample_weight: Any = None
+) -> tuple[Tensor, Tensor, Tensor]:
     t, p = _prep(y_true, y_pred)
     pred = tw.cast(tw.greater(p, THRESHOLD), "float32")
     pos = tw.cast(tw.equal(t, 1.0), "float32")
+    if sample_weight is not None:  # each sample's counts weigh its weight (Keras)
+        w = _per_sample_weight(sample_weight, pred)
+        pred_w = tw.mul(pred, w)
+        tp = tw.sum(tw.mul(pred_w, pos))
+        fp = tw.sum(tw.mul(pred_w, tw.sub(1.0, pos)))
+        fn = tw.sum(tw.mul(tw.mul(tw.sub(1.0, pred), w), pos))
+        return tp, fp, fn
     tp = tw.sum(tw.mul(pred, pos))
     fp = tw.sum(tw.mul(pred, tw.sub(1.0, pos)))
     fn = tw.sum(tw.mul(tw.sub(1.0, pred), pos))
@@ -127,7 +150,7 @@ def _safe_ratio(num: Tensor, den: Tensor) -> Tensor:
     return tw.where(tw.greater(den, 0.0), tw.div(num, tw.maximum(den, 1.0)), 0.0)
 
 
-def precision(y_true: Any, y_pred: Any) -> Tensor:
+def precision(y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
     """tp / (tp + fp) with predictions thresholded at 0.5 (0 when nothing is predicted
     positive). One value for the batch. TF.js only counts predictions exactly equal to 1,
     which reads 0 for sigmoid outputs: not copied.
@@ -135,6 +158,8 @@ def precision(y_true: Any, y_pred: Any) -> Tensor:
     Args:
         y_true: 0/1 targets.
         y_pred: Probabilities, shaped like ``y_true``.
+        sample_weight: Optional weight per sample: each sample counts its weight in tp and
+            fp (Keras), as in ``compile(weighted_metrics=["precision"])``.
 
     Returns:
         A scalar Tensor.
@@ -144,12 +169,14 @@ def precision(y_true: Any, y_pred: Any) -> Tensor:
     >>> t, p = tw.tensor([1.0, 0.0, 1.0]), tw.tensor([0.9, 0.8, 0.2])
     >>> layers.metrics.precision(t, p).item()
     0.5
+    >>> layers.metrics.precision(t, p, sample_weight=[3.0, 1.0, 1.0]).item()
+    0.75
     """
-    tp, fp, _ = _confusion(y_true, y_pred)
+    tp, fp, _ = _confusion(y_true, y_pred, sample_weight)
     return _safe_ratio(tp, tw.add(tp, fp))
 
 
-def recall(y_true: Any, y_pred: Any) -> Tensor:
+def recall(y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
     """tp / (tp + fn) with predictions thresholded at 0.5 (0 without positive targets).
 
     One value for the batch.
@@ -157,6 +184,8 @@ def recall(y_true: Any, y_pred: Any) -> Tensor:
     Args:
         y_true: 0/1 targets.
         y_pred: Probabilities, shaped like ``y_true``.
+        sample_weight: Optional weight per sample: each sample counts its weight in tp and
+            fn (Keras).
 
     Returns:
         A scalar Tensor.
@@ -166,8 +195,10 @@ def recall(y_true: Any, y_pred: Any) -> Tensor:
     >>> t, p = tw.tensor([1.0, 0.0, 1.0, 1.0]), tw.tensor([0.9, 0.8, 0.2, 0.7])
     >>> round(layers.metrics.recall(t, p).item(), 4)
     0.6667
+    >>> layers.metrics.recall(t, p, sample_weight=[1.0, 1.0, 0.0, 1.0]).item()
+    1.0
     """
-    tp, _, fn = _confusion(y_true, y_pred)
+    tp, _, fn = _confusion(y_true, y_pred, sample_weight)
     return _safe_ratio(tp, tw.add(tp, fn))
 
 
@@ -372,6 +403,86 @@ def resolve_per_output(name: str, output_shape: tuple, loss_fn: Any) -> MetricFn
             else _losses.sparse_categorical_crossentropy
         )
     return categorical_accuracy if kind == "acc" else _losses.categorical_crossentropy
+
+
+def _takes_sample_weight(fn: Any) -> bool:
+    try:
+        return "sample_weight" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def weighted_mean(values: TensorLike, sample_weight: TensorLike | None = None) -> Tensor:
+    """The sample-weighted mean of per-sample metric values (Keras's weighted ``Mean``):
+    ``sum(w * v) / sum(w)``, 0 when the weights sum to 0. Values with axes beyond the
+    first are averaged over them first (one value per sample).
+
+    Args:
+        values: Per-sample values, first axis the samples (what a metric function returns).
+        sample_weight: One weight per sample, or ``None`` for the plain mean.
+
+    Returns:
+        A scalar Tensor.
+
+    Raises:
+        ValueError: The number of weights differs from the number of samples.
+
+    Example:
+
+    >>> v = tw.tensor([1.0, 0.0, 1.0])
+    >>> layers.metrics.weighted_mean(v, [2.0, 1.0, 1.0]).item()
+    0.75
+    """
+    num, den = _weighted_sums(tw.as_tensor(values), sample_weight)
+    nonzero = tw.greater(tw.abs(den), 0.0)
+    return tw.where(nonzero, tw.div(num, tw.where(nonzero, den, 1.0)), 0.0)
+
+
+def _weighted_sums(v: Tensor, sample_weight: Any) -> tuple[Tensor, Tensor]:
+    """``(mean(w * v), mean(w))`` over the samples (both over the sample count)."""
+    v = v if v.dtype == "float32" else tw.cast(v, "float32")
+    if v.rank > 1:
+        v = tw.mean(v, tuple(range(1, v.rank)))
+    if sample_weight is None:
+        return tw.mean(v), tw.ones([])
+    if v.rank == 0:
+        return v, tw.ones([])
+    w = _per_sample_weight(sample_weight, v)
+    return tw.mean(tw.mul(v, w)), tw.mean(w)
+
+
+def weighted_terms(
+    fn: MetricFn, y_true: TensorLike, y_pred: TensorLike, sample_weight: TensorLike | None
+) -> tuple[Tensor, Tensor]:
+    """The two sums the training loop accumulates for a weighted metric (``compile(
+    weighted_metrics=...)``): ``(mean(w * value), mean(w))`` over the batch, so the
+    weighted mean over any number of batches is the ratio of their size-weighted sums.
+
+    A metric that takes ``sample_weight`` itself (``precision``, ``recall``) gets the
+    weights and its value is returned with weight 1; a metric giving one value per batch
+    (no per-sample values) cannot be weighted and is returned as is, with weight 1.
+
+    Args:
+        fn: A metric function ``(y_true, y_pred) -> per-sample values``.
+        y_true: Targets.
+        y_pred: Predictions.
+        sample_weight: One weight per sample, or ``None`` (then the plain mean, weight 1).
+
+    Returns:
+        ``(weighted sum / samples, weight sum / samples)`` as scalar Tensors.
+
+    Example:
+
+    >>> t, p = tw.tensor([[1.0], [0.0]]), tw.tensor([[0.9], [0.7]])
+    >>> num, den = layers.metrics.weighted_terms(
+    ...     layers.metrics.binary_accuracy, t, p, tw.tensor([3.0, 1.0])
+    ... )
+    >>> num.item() / den.item()
+    0.75
+    """
+    if sample_weight is not None and _takes_sample_weight(fn):
+        return tw.reshape(fn(y_true, y_pred, sample_weight=sample_weight), ()), tw.ones([])
+    return _weighted_sums(tw.as_tensor(fn(y_true, y_pred)), sample_weight)
 
 
 def is_per_output(identifier: Any) -> bool:

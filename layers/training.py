@@ -179,11 +179,14 @@ class TrainingMixin:
         loss: str | Callable | Sequence[str | Callable] | Mapping[str, str | Callable],
         metrics: Sequence[str | Callable] | Mapping[str, Any] | None = None,
         jit: bool = True,
+        loss_weights: float | Sequence[float] | Mapping[str, float] | None = None,
+        weighted_metrics: Sequence[str | Callable] | Mapping[str, Any] | None = None,
     ) -> None:
         """Configure the model for training: optimizer, loss and metrics (TF.js ``compile``).
 
         Everything is checked before the model changes; recompiling keeps the weights, and a
-        string optimizer starts fresh.
+        string optimizer starts fresh. A subclassed model that has not run yet resolves its
+        losses and metrics against its outputs on its first batch (names are checked now).
 
         Args:
             optimizer: An optimizer name of tfjs-compat §2 in any case (``"adam"``, ``"sgd"``,
@@ -199,10 +202,21 @@ class TrainingMixin:
             jit: ``True`` (default) traces the train, test and predict steps on their first
                 batch of each shape signature and replays the recorded kernels afterwards;
                 ``False`` runs eagerly, for debugging.
+            loss_weights: Scales of the per-output losses (Keras): the loss minimised and
+                logged as ``loss`` is ``sum_i w_i * loss_i`` (plus regularisation); the
+                per-output losses (``<output>_loss``) are logged unweighted. A list with one
+                number per output, a dict by output name (missing outputs weigh 1), or one
+                number for a single-output model.
+            weighted_metrics: Metrics, given as ``metrics``, computed with the sample weights
+                (``sample_weight`` and ``class_weight``) applied: the weighted mean
+                ``sum(w * value) / sum(w)`` of the per-sample values, over the batch and over
+                the epoch. Logged under the metric's name as Keras 3 does
+                (``weighted_<name>`` when ``metrics`` already logs that name).
 
         Raises:
             ValueError: A loss or metric name is unknown, a loss is missing, or a list/dict
-                does not match the model's outputs.
+                does not match the model's outputs, or ``loss_weights`` is not a number,
+                list or dict of finite numbers matching them.
 
         Example:
 
@@ -210,25 +224,36 @@ class TrainingMixin:
         >>> model.compile(optimizer="sgd", loss="meanSquaredError", metrics=["mae"])
         >>> model.metrics_names
         ['loss', 'mae']
+        >>> model.compile(optimizer="sgd", loss="mse", metrics=["mae"], weighted_metrics=["mae"])
+        >>> model.metrics_names
+        ['loss', 'mae', 'weighted_mae']
         """
         from engine import train
 
-        names = list(self.output_names)
-        shapes = [tuple(s) for s in self.output_shapes]
         opt = train.get(optimizer)
-        loss_fns = self._resolve_losses(loss, names)
-        metric_entries = self._resolve_metrics(metrics, names, shapes, loss_fns)
+        _check_loss_weights_type(loss_weights)
+        if self._outputs_unknown():
+            # a subclassed model before its first batch: check the names now, resolve later
+            if loss is None:
+                raise ValueError("compile: a loss is required, e.g. loss='meanSquaredError'")
+            for v in loss.values() if isinstance(loss, Mapping) else _as_seq(loss):
+                losses_mod.get(v)
+            for ms in (metrics, weighted_metrics):
+                vals = ms.values() if isinstance(ms, Mapping) else _as_seq(ms)
+                for m in (e for v in vals for e in _as_seq(v)):
+                    if not metrics_mod.is_per_output(m):
+                        metrics_mod.get(m)
+            self._pending_compile = (loss, metrics, loss_weights, weighted_metrics)
+            self.loss_functions, self._metric_entries, self._weighted_entries = [], [], []
+            self._loss_weights = None
+            self.metrics_names = ["loss"]
+        else:
+            self._resolve_compile(loss, metrics, loss_weights, weighted_metrics)
         self.optimizer = opt
-        self.loss_functions = loss_fns
-        self._metric_entries = metric_entries
-        multi = len(names) > 1
-        self.metrics_names = (
-            ["loss"]
-            + ([f"{n}_loss" for n in names] if multi else [])
-            + [e[1] for e in metric_entries]
-        )
         self.loss = loss
         self.compile_metrics = metrics
+        self.loss_weights = loss_weights
+        self.weighted_metrics = weighted_metrics
         self.jit = bool(jit)
         self._traces = {
             "train": TraceCache("train step"),
@@ -236,6 +261,67 @@ class TrainingMixin:
             "predict": TraceCache("predict step"),
         }
         self.is_compiled = True
+
+    def _outputs_unknown(self) -> bool:
+        """True while the model's outputs are not known (a subclassed model before it ran)."""
+        return False
+
+    def _resolve_compile(
+        self, loss: Any, metrics: Any, loss_weights: Any, weighted_metrics: Any
+    ) -> None:
+        """Resolve losses, loss weights and metrics against the outputs; set them together."""
+        names = list(self.output_names)
+        shapes = [tuple(s) for s in self.output_shapes]
+        loss_fns = self._resolve_losses(loss, names)
+        lw = _resolve_loss_weights(loss_weights, names)
+        metric_entries = self._resolve_metrics(metrics, names, shapes, loss_fns)
+        weighted = self._resolve_metrics(weighted_metrics, names, shapes, loss_fns)
+        multi = len(names) > 1
+        taken = {e[1] for e in metric_entries}
+        weighted_entries = []
+        for i, logged, fn in weighted:
+            if logged in taken:  # Keras 3: a name metrics already logs gets "weighted_"
+                prefix = f"{names[i]}_" if multi else ""
+                logged = prefix + "weighted_" + logged[len(prefix) :]
+            taken.add(logged)
+            weighted_entries.append((i, logged, fn))
+        self.loss_functions = loss_fns
+        self._loss_weights = lw
+        self._metric_entries = metric_entries
+        self._weighted_entries = weighted_entries
+        self._pending_compile = None
+        self.metrics_names = (
+            ["loss"]
+            + ([f"{n}_loss" for n in names] if multi else [])
+            + [e[1] for e in metric_entries]
+            + [e[1] for e in weighted_entries]
+        )
+
+    def _finish_compile(self) -> None:
+        """Resolve a compile that waited for the model's outputs (subclassed models)."""
+        pending = self.__dict__.get("_pending_compile")
+        if pending is not None:
+            self._resolve_compile(*pending)
+
+    @property
+    def _n_values(self) -> int:
+        """Length of a step's value vector: the logged values, then one weight sum per
+        weighted metric (``_present`` turns it into the logged values)."""
+        return len(self.metrics_names) + len(self.__dict__.get("_weighted_entries") or ())
+
+    def _present(self, x: np.ndarray) -> np.ndarray:
+        """The logged values from a step's value vector (or a sum or mean of them): each
+        weighted metric's weighted sum divided by its weight sum (0 when the weights sum
+        to 0, as Keras's ``divide_no_nan``)."""
+        k = len(self.__dict__.get("_weighted_entries") or ())
+        n = len(self.metrics_names)
+        if not k:
+            return x
+        out = np.array(x[:n], dtype=np.float64)
+        den = np.asarray(x[n : n + k], dtype=np.float64)
+        safe = np.where(den != 0, den, 1.0)
+        out[n - k : n] = np.where(den != 0, out[n - k : n] / safe, 0.0)
+        return out
 
     @staticmethod
     def _resolve_losses(loss: Any, names: list[str]) -> list:
@@ -413,8 +499,23 @@ class TrainingMixin:
             out.append(tw.mean(per))
         return out
 
+    def _total(self, per_out: list[Tensor]) -> Tensor:
+        """``sum_i w_i * loss_i`` with the compiled ``loss_weights`` (Keras)."""
+        lw = self.__dict__.get("_loss_weights")
+        if lw is None:
+            return _sum(per_out)
+        return _sum([v if w == 1.0 else tw.mul(v, w) for v, w in zip(per_out, lw, strict=True)])
+
     def _metric_values(self, outs: list[Tensor], d: _Data) -> list[Tensor]:
-        return [tw.mean(fn(d.ys[i], outs[i])) for i, _, fn in self._metric_entries]
+        """The metrics' batch means, then for each weighted metric its weighted sum and,
+        last, its weight sum (both divided by the batch size; see ``_present``)."""
+        values = [tw.mean(fn(d.ys[i], outs[i])) for i, _, fn in self._metric_entries]
+        dens = []
+        for i, _, fn in self.__dict__.get("_weighted_entries") or ():
+            num, den = metrics_mod.weighted_terms(fn, d.ys[i], outs[i], d.ws[i])
+            values.append(num)
+            dens.append(den)
+        return values + dens
 
     def _train_values(self, d: _Data) -> Tensor:
         """One optimizer step on ``d``; returns the loss (and metrics) as a float32 vector."""
@@ -423,7 +524,7 @@ class TrainingMixin:
         with tape:
             outs = self.run(d.xs, training=True)
             per_out = self._losses(outs, d)
-            total = _sum(per_out)
+            total = self._total(per_out)
             for r in self.regularization_losses():
                 total = tw.add(total, tw.sum(r))
         grads = tape.gradient(total, params) if params else []
@@ -431,7 +532,8 @@ class TrainingMixin:
         return self._apply(stacked, grads, params)
 
     def _stack_logs(self, total: Tensor, per_out: list, outs: list, d: _Data) -> Tensor:
-        """Loss, per-output losses (several outputs) and metrics as one float32 vector."""
+        """Loss, per-output losses (several outputs, unweighted) and metrics as one float32
+        vector (``_n_values`` long)."""
         values = [total] + (per_out if len(per_out) > 1 else []) + self._metric_values(outs, d)
         return tw.stack([tw.cast(tw.reshape(v, ()), "float32") for v in values])
 
@@ -446,7 +548,7 @@ class TrainingMixin:
     def _test_values(self, d: _Data) -> Tensor:
         outs = self.run(d.xs, training=False)
         per_out = self._losses(outs, d)
-        return self._stack_logs(_sum(per_out), per_out, outs, d)
+        return self._stack_logs(self._total(per_out), per_out, outs, d)
 
     def _steps_lock(self) -> threading.RLock:
         """The lock every forward/train/test step of this model holds: steps from several
@@ -474,7 +576,7 @@ class TrainingMixin:
         mask = tuple(w is not None for w in d.ws)
         size = float(d.n)
         if acc is None:
-            acc = tw.zeros([len(self.metrics_names)])
+            acc = tw.zeros([self._n_values])
         args = [*d.xs, *d.ys, *(w for w in d.ws if w is not None), acc]
         body = self._train_values if kind == "train" else self._test_values
 
@@ -509,15 +611,13 @@ class TrainingMixin:
         mask = tuple(w is not None for w in data.ws)
         full = [*data.xs, *data.ys, *(w for w in data.ws if w is not None)]
         shapes = [((size,) + t.shape[1:], t.dtype) for t in full]
-        shapes.append(
-            ((len(self.metrics_names),), "float32") if acc is None else (acc.shape, acc.dtype)
-        )
+        shapes.append(((self._n_values,), "float32") if acc is None else (acc.shape, acc.dtype))
         tr = cache.traces.get(self._signature(kind, shapes, mask))
         if tr is None or tr.program is None:
             return None
         d = rows()
         if acc is None:
-            acc = tw.zeros([len(self.metrics_names)])
+            acc = tw.zeros([self._n_values])
         args = [*d.xs, *d.ys, *(w for w in d.ws if w is not None), acc]
         if len({id(a) for a in args}) != len(args):
             return None
@@ -551,7 +651,13 @@ class TrainingMixin:
         r = self._running
         if r is None or r.acc is None or not r.count:
             return None
-        return dict(zip(self._logged_names(), (float(v) for v in r.sums() / r.count), strict=False))
+        return dict(
+            zip(
+                self._logged_names(),
+                (float(v) for v in self._present(r.sums() / r.count)),
+                strict=False,
+            )
+        )
 
     def _logged_names(self) -> list[str]:
         """``metrics_names`` as logged (history, callbacks): repeats numbered ``_0``, ``_1``,
@@ -580,13 +686,15 @@ class TrainingMixin:
                 if self.jit:
                     vals, acc = self._traced("test", part, acc)
                     if values:
-                        logs.update(zip(names, (float(v) for v in vals.numpy()), strict=False))
+                        shown = self._present(vals.numpy())
+                        logs.update(zip(names, (float(v) for v in shown), strict=False))
                 else:
                     vals = self._test_step(part)
                     sums += vals.astype(np.float64) * (stop - start)
-                    logs.update(zip(names, (float(v) for v in vals), strict=False))
+                    logs.update(zip(names, (float(v) for v in self._present(vals)), strict=False))
                 cb.on_test_batch_end(k, logs)
             result = (acc.numpy().astype(np.float64) if acc is not None else sums) / d.n
+            result = self._present(result)
         else:
             result = self._evaluate_batches(d, batch_size)
         cb.on_test_end(dict(zip(self._logged_names(), (float(v) for v in result), strict=False)))
@@ -615,12 +723,12 @@ class TrainingMixin:
                 stop = min(start + batch_size, d.n)
                 _, acc = self._traced("test", d.take(None, start, stop), acc)
                 start = stop
-            return acc.numpy().astype(np.float64) / d.n
-        sums = np.zeros(len(self.metrics_names), dtype=np.float64)
+            return self._present(acc.numpy().astype(np.float64) / d.n)
+        sums = np.zeros(self._n_values, dtype=np.float64)
         for start in range(0, d.n, batch_size):
             stop = min(start + batch_size, d.n)
             sums += self._test_step(d.take(None, start, stop)).astype(np.float64) * (stop - start)
-        return sums / d.n
+        return self._present(sums / d.n)
 
     # --- fit ---------------------------------------------------------------------------------------
     def fit(
@@ -840,7 +948,9 @@ class TrainingMixin:
             sums, count, complete = ran
             logs: dict[str, float] = {}
             if count:
-                logs.update(zip(names, (float(s / count) for s in sums), strict=False))
+                logs.update(
+                    zip(names, (float(v) for v in self._present(sums / count)), strict=False)
+                )
             if val is not None and complete:
                 if isinstance(val, _DatasetValidation):
                     vals = val.evaluate(cb)
@@ -1090,9 +1200,9 @@ class TrainingMixin:
         self._check_compiled("train_on_batch")
         d = self._data(x, y, sample_weight, class_weight, "train_on_batch")
         if self.jit:
-            vals = [float(v) for v in self._traced("train", d, None)[0].numpy()]
+            vals = [float(v) for v in self._present(self._traced("train", d, None)[0].numpy())]
         else:
-            vals = [float(v) for v in self._train_step(d)]
+            vals = [float(v) for v in self._present(self._train_step(d))]
         return vals[0] if len(vals) == 1 else vals
 
     def test_on_batch(
@@ -1114,9 +1224,9 @@ class TrainingMixin:
         self._check_compiled("test_on_batch")
         d = self._data(x, y, sample_weight, None, "test_on_batch")
         if self.jit:
-            vals = [float(v) for v in self._traced("test", d, None)[0].numpy()]
+            vals = [float(v) for v in self._present(self._traced("test", d, None)[0].numpy())]
         else:
-            vals = [float(v) for v in self._test_step(d)]
+            vals = [float(v) for v in self._present(self._test_step(d))]
         return vals[0] if len(vals) == 1 else vals
 
 
@@ -1150,7 +1260,7 @@ class _DatasetValidation:
         m = self.model
         names = m._logged_names()
         values = cb is not None and cb.watches("on_test_batch_end")
-        sums = np.zeros(len(m.metrics_names), dtype=np.float64)
+        sums = np.zeros(m._n_values, dtype=np.float64)
         acc = None
         count = 0
         if cb is not None:
@@ -1164,11 +1274,12 @@ class _DatasetValidation:
             if m.jit:
                 vals, acc = m._traced("test", d, acc)
                 if values:
-                    logs.update(zip(names, (float(v) for v in vals.numpy()), strict=False))
+                    shown = m._present(vals.numpy())
+                    logs.update(zip(names, (float(v) for v in shown), strict=False))
             else:
                 vals = m._test_step(d)
                 sums += vals.astype(np.float64) * d.n
-                logs.update(zip(names, (float(v) for v in vals), strict=False))
+                logs.update(zip(names, (float(v) for v in m._present(vals)), strict=False))
             if cb is not None:
                 cb.on_test_batch_end(k, logs)
             count += d.n
@@ -1184,7 +1295,7 @@ class _DatasetValidation:
             )
         if acc is not None:
             sums = acc.numpy().astype(np.float64)
-        result = sums / count
+        result = m._present(sums / count)
         if cb is not None:
             cb.on_test_end(dict(zip(names, (float(v) for v in result), strict=False)))
         return result
@@ -1197,7 +1308,7 @@ class _Running:
         self.model = model
         self.jit = model.jit
         self.values = not self.jit or _needs_batch_values(cb.callbacks)
-        self._sums = np.zeros(len(model.metrics_names), dtype=np.float64)
+        self._sums = np.zeros(model._n_values, dtype=np.float64)
         self.acc: Tensor | None = None
         self.count = 0
 
@@ -1208,11 +1319,12 @@ class _Running:
             vals = self.model._train_step(d)
             self._sums += vals.astype(np.float64) * d.n
             self.count += d.n
-            return dict(zip(names, (float(v) for v in vals), strict=False))
+            return dict(zip(names, (float(v) for v in self.model._present(vals)), strict=False))
         values, self.acc = self.model._traced("train", d, self.acc)
         self.count += d.n
         if self.values:
-            return dict(zip(names, (float(v) for v in values.numpy()), strict=False))
+            shown = self.model._present(values.numpy())
+            return dict(zip(names, (float(v) for v in shown), strict=False))
         return {}
 
     def train_chunk(self, data: _Data, todo: list) -> int:
@@ -1624,6 +1736,66 @@ def _count_args(where: str, epochs: Any, initial_epoch: Any, verbose: Any) -> tu
     if verbose > 2:
         raise ValueError(f"{where}: verbose must be 0, 1 or 2, got {verbose!r}")
     return epochs, initial_epoch, verbose
+
+
+def _as_seq(v: Any) -> list:
+    """``v`` as a list: a list/tuple as is, ``None`` as empty, anything else in a list."""
+    if v is None:
+        return []
+    return list(v) if isinstance(v, (list, tuple)) else [v]
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+
+
+def _check_loss_weights_type(loss_weights: Any) -> None:
+    """Raise unless ``loss_weights`` is None, a number, or a list/tuple/dict of numbers."""
+    if loss_weights is None:
+        return
+    if isinstance(loss_weights, Mapping):
+        values = list(loss_weights.values())
+    elif isinstance(loss_weights, (list, tuple)):
+        values = list(loss_weights)
+    else:
+        values = [loss_weights]
+    bad = [v for v in values if not _is_number(v) or not math.isfinite(float(v))]
+    if bad:
+        raise ValueError(
+            f"compile: loss_weights must be a finite number, or a list or dict of finite numbers "
+            f"(one per output), got {loss_weights!r}"
+        )
+
+
+def _resolve_loss_weights(loss_weights: Any, names: list[str]) -> list[float] | None:
+    """One float per output (Keras ``loss_weights``), or None when every output weighs 1."""
+    _check_loss_weights_type(loss_weights)
+    if loss_weights is None:
+        return None
+    n = len(names)
+    if isinstance(loss_weights, Mapping):
+        unknown = sorted(set(loss_weights) - set(names))
+        if unknown:
+            raise ValueError(
+                f"compile: loss_weights dict has keys {unknown} that are not outputs; outputs: "
+                f"{names}"
+            )
+        out = [float(loss_weights.get(k, 1.0)) for k in names]
+    elif isinstance(loss_weights, (list, tuple)):
+        if len(loss_weights) != n:
+            raise ValueError(
+                f"compile: got {len(loss_weights)} loss_weights for a model with {n} output(s) "
+                f"{names}; give one per output, or a dict by output name"
+            )
+        out = [float(v) for v in loss_weights]
+    else:
+        if n != 1:
+            raise ValueError(
+                f"compile: loss_weights={loss_weights!r} is one number but the model has {n} "
+                f"outputs {names}; give a list with one weight per output or a dict by name"
+            )
+        out = [float(loss_weights)]
+    return None if all(v == 1.0 for v in out) else out
 
 
 def _sum(values: list[Tensor]) -> Tensor:
