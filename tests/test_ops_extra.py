@@ -282,6 +282,9 @@ def test_unique_matches_first_occurrence_order(backend):
     values, idx = tw.unique(tw.tensor(f))
     check(values, [0.5, -0.0, 2.0], "float32")
     check(idx, [0, 1, 1, 0, 2], "int32")
+    values, idx = tw.unique(tw.tensor([np.nan, 1.0, np.nan]))  # one NaN, as TF.js
+    check(values, [np.nan, 1.0], "float32")
+    check(idx, [0, 1, 0], "int32")
     m = np.array([[1, 0, 1, 2], [3, 5, 3, 4]], np.float32)
     values, idx = tw.unique(tw.tensor(m), axis=1)
     ev, ei = _np_unique_first(m.T)

@@ -54,16 +54,15 @@ def unique(x: TensorLike, axis: int = 0) -> tuple[Tensor, Tensor]:
     if n == 0:
         return x, tensor(np.zeros(0, np.int32), dtype="int32")
     rows = arr.reshape(n, -1)
-    first: dict[bytes, int] = {}
-    inverse = np.empty(n, np.int32)
-    firsts: list[int] = []
-    for i in range(n):
-        key = np.ascontiguousarray(rows[i]).tobytes()
-        j = first.get(key)
-        if j is None:
-            j = first[key] = len(firsts)
-            firsts.append(i)
-        inverse[i] = j
+    if rows.shape[1] == 1:  # plain values: NaNs count as one value, as TF.js's string keys
+        _, first, inv = np.unique(rows[:, 0], return_index=True, return_inverse=True)
+    else:
+        _, first, inv = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # the distinct values by first appearance
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    inverse = rank[np.asarray(inv).reshape(-1)].astype(np.int32)
+    firsts = first[order]
     values = gather(x, tensor(np.asarray(firsts, np.int32), dtype="int32"), axis, _checked=True)
     return values, tensor(inverse, dtype="int32")
 
