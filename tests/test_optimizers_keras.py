@@ -316,9 +316,10 @@ def _dense_data(n=32):
     return rng.normal(size=(n, 4)).astype(np.float32), rng.normal(size=(n, 3)).astype(np.float32)
 
 
-def _dense_reference(model, x, y, ref, lr_at, epochs, batch=8, epoch_lr=None):
+def _dense_reference(model, x, y, ref, lr_at, epochs, batch=8, epoch_lr=None, clip=None):
     """The weights after ``epochs`` of unshuffled mini-batch training of ``model``'s dense
-    layer with MSE, in float64; ``lr_at(step)`` or ``epoch_lr(epoch)`` gives each step's rate."""
+    layer with MSE, in float64; ``lr_at(step)`` or ``epoch_lr(epoch)`` gives each step's rate,
+    ``clip`` clips each step's gradients."""
     kernel, bias = (np.asarray(w, np.float64) for w in model.get_weights())
     states = [{}, {}]
     t = 0
@@ -328,8 +329,11 @@ def _dense_reference(model, x, y, ref, lr_at, epochs, batch=8, epoch_lr=None):
             dy = 2 * (xb @ kernel + bias - yb) / yb.size
             t += 1
             lr = epoch_lr(epoch) if epoch_lr else lr_at(t - 1)
-            kernel = ref(kernel, xb.T @ dy, states[0], t, lr)
-            bias = ref(bias, dy.sum(0), states[1], t, lr)
+            gk, gb = xb.T @ dy, dy.sum(0)
+            if clip is not None:
+                gk, gb = clip([gk, gb])
+            kernel = ref(kernel, gk, states[0], t, lr)
+            bias = ref(bias, gb, states[1], t, lr)
     return kernel, bias
 
 
@@ -352,7 +356,8 @@ def test_schedule_inside_traced_fit(backend, name):
 @pytest.mark.parametrize("name", ["sgd", "adamw", "ftrl"])
 def test_schedule_inside_compiled_chunks(cpu, monkeypatch, name):
     """cpu with compiled programs forced from the first replay: a chunk computes the per-step
-    optimizer scalars before its call, so the schedule must still move every step."""
+    optimizer scalars before its call, so the schedule must still move every step (adamw also
+    clips by the global norm inside the chunk)."""
     from backends.cpu import program
     from backends.cpu.compiled import Chunk
 
@@ -360,12 +365,16 @@ def test_schedule_inside_compiled_chunks(cpu, monkeypatch, name):
     sched = S.ExponentialDecay(0.1, decay_steps=3, decay_rate=0.5)
     make, ref = {
         "sgd": (train.sgd, ref_sgd()),
-        "adamw": (lambda s: train.adamw(s, weight_decay=0.1), ref_adamw(wd=0.1)),
+        "adamw": (
+            lambda s: train.adamw(s, weight_decay=0.1, global_clipnorm=0.05),
+            ref_adamw(wd=0.1),
+        ),
         "ftrl": (lambda s: train.ftrl(s, l2_regularization_strength=0.01), ref_ftrl(l2=0.01)),
     }[name]
     model = _dense_model(make(sched))
     x, y = _dense_data()
-    want = _dense_reference(model, x, y, ref, sched, epochs=4)
+    clip = _clip_global(0.05) if name == "adamw" else None
+    want = _dense_reference(model, x, y, ref, sched, epochs=4, clip=clip)
     for _ in range(4):  # as tests/test_compiled.py: later fits run compiled chunks
         model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     traces = model._traces["train"].traces.values()
