@@ -70,11 +70,14 @@ class SpatialDropout1D(Layer):
     Args:
         rate: The drop probability, in ``[0, 1)``.
         seed: A seed for the masks (default the global sequence).
+        noise_shape: Only ``None``: the mask's shape is fixed; the key exists because TF.js and
+            Keras configs carry it (this layer extends Dropout there).
         **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
             ``Layer``).
 
     Raises:
-        ValueError: ``rate`` outside ``[0, 1)``; an input that is not rank 3.
+        ValueError: ``rate`` outside ``[0, 1)`` or a ``noise_shape``; an input that is not
+            rank 3.
 
     Example:
 
@@ -86,9 +89,16 @@ class SpatialDropout1D(Layer):
     ndim = 3
     supports_masking = True
 
-    def __init__(self, rate: float, seed: int | None = None, **kwargs: Any):
+    def __init__(
+        self, rate: float, seed: int | None = None, noise_shape: None = None, **kwargs: Any
+    ):
         rate = _rate(rate, "SpatialDropout1D")
         seed = as_int(seed, "SpatialDropout1D: seed", allow_none=True)
+        if noise_shape is not None:
+            raise ValueError(
+                "SpatialDropout1D: noise_shape is always (batch, 1, channels); only None is "
+                f"accepted (TF.js and Keras write it in configs), got {noise_shape!r}"
+            )
         super().__init__(**kwargs)
         self.rate = rate
         self.seed = seed
@@ -100,4 +110,9 @@ class SpatialDropout1D(Layer):
         return tw.dropout(inputs, self.rate, (b, 1, c), self.seed)
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+        return {
+            **super().get_config(),
+            "rate": self.rate,
+            "noise_shape": None,
+            "seed": self.seed,
+        }

@@ -259,6 +259,10 @@ def test_noise_errors():
             cls(rate="0.5")
     with pytest.raises(ValueError, match="rank 3"):
         layers.SpatialDropout1D(0.5)(np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match="SpatialDropout1D: noise_shape"):
+        layers.SpatialDropout1D(0.5, noise_shape=[None, 1, 3])
+    spec = {"class_name": "SpatialDropout1D", "config": {"rate": 0.5, "noise_shape": None}}
+    assert layers.deserialize_layer(spec).rate == 0.5  # as Keras and TF.js write it
 
 
 def _l2n(x, axis):
