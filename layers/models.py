@@ -20,6 +20,37 @@ def _as_list(x: Any) -> list:
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
+#: Attributes of a model that hold its own bookkeeping, not layers a subclass assigned.
+_UNTRACKED = frozenset(
+    {"_own_sublayers", "_layers", "_stack", "_input_layer", "_inbound_nodes", "_nodes"}
+)
+
+
+def _layers_in(value: Any, out: list, seen: set, depth: int = 0) -> None:
+    """Append the layers in ``value`` (a layer, or lists/tuples/dicts of them) to ``out``."""
+    if isinstance(value, Layer):
+        if id(value) not in seen:
+            seen.add(id(value))
+            out.append(value)
+    elif depth < 8 and isinstance(value, (list, tuple)):
+        for v in value:
+            _layers_in(v, out, seen, depth + 1)
+    elif depth < 8 and isinstance(value, Mapping):
+        for v in value.values():
+            _layers_in(v, out, seen, depth + 1)
+
+
+def _weights_path(path: Any, what: str) -> Path:
+    if not isinstance(path, (str, PathLike)):
+        raise TypeError(f"{what}: path must be a str or os.PathLike, got {type(path).__name__}")
+    target = Path(path)
+    if target.is_dir():
+        raise ValueError(
+            f"{what}: {str(target)!r} is a folder; give a file path such as 'model.weights.npz'"
+        )
+    return target
+
+
 class Model(TrainingMixin, Layer):
     """A graph of layers from symbolic ``inputs`` to ``outputs`` (TF.js ``tf.model``).
 
@@ -38,10 +69,19 @@ class Model(TrainingMixin, Layer):
             from ``layers.input()``.
     """
 
+    #: True for a subclass that defines ``call`` (a subclassed model, Keras style): its layers
+    #: are the ones assigned to its attributes, its inputs and outputs come from its first batch.
+    _subclassed_model = False
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        cls._subclassed_model = cls.call is not Model.call
+
     def __init__(
         self, inputs: Any = None, outputs: Any = None, name: str | None = None, **kwargs: Any
     ):
         Layer.__init__(self, name=name or unique_name(self.class_name.lower()), **kwargs)
+        self._sub_io: dict[str, Any] | None = None
         self.stop_training = False
         self.inputs: list[SymbolicTensor] = []
         self.outputs: list[SymbolicTensor] = []
@@ -107,8 +147,30 @@ class Model(TrainingMixin, Layer):
         self.built = True
 
     @property
+    def _sublayers(self) -> list[Layer]:
+        """Nested layers: the graph's; for a subclassed model, also every layer assigned to
+        an attribute (directly or in a list, tuple or dict), in assignment order."""
+        own = self.__dict__.get("_own_sublayers", [])
+        if not self._subclassed_model:
+            return own
+        out: list[Layer] = []
+        seen: set[int] = {id(self)}
+        _layers_in(own, out, seen)
+        for key, value in list(self.__dict__.items()):
+            if key not in _UNTRACKED:
+                _layers_in(value, out, seen)
+        return out
+
+    @_sublayers.setter
+    def _sublayers(self, value: Sequence[Layer]) -> None:
+        self.__dict__["_own_sublayers"] = list(value)
+
+    @property
     def layers(self) -> list[Layer]:
-        """The model's layers in graph order (input layers included)."""
+        """The model's layers in graph order (input layers included); for a subclassed model,
+        the layers assigned to its attributes."""
+        if self._subclassed_model:
+            return list(self._sublayers)
         return list(self._layers)
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
@@ -132,14 +194,30 @@ class Model(TrainingMixin, Layer):
                 return la
         raise ValueError(f"no layer named {name!r}; layers: {[la.name for la in self.layers]}")
 
+    def _io(self, what: str) -> Any:
+        """A subclassed model's recorded inputs/outputs (``None`` before its first batch)."""
+        io = self.__dict__.get("_sub_io")
+        if io is None:
+            if what.startswith("input"):
+                return []
+            raise ValueError(
+                f"model {self.name!r} is a subclassed model that has not run yet, so its "
+                "outputs are not known; call it on a batch, model.build(input_shape), or fit"
+            )
+        return list(io[what])
+
     @property
     def input_shapes(self) -> list[tuple]:
         """One shape per model input, batch axis first (``None`` for any size)."""
+        if self._subclassed_model:
+            return self._io("input_shapes")
         return [t.shape for t in self.inputs]
 
     @property
     def output_shapes(self) -> list[tuple]:
         """One shape per model output, batch axis first."""
+        if self._subclassed_model:
+            return self._io("output_shapes")
         return [t.shape for t in self.outputs]
 
     @property
@@ -205,13 +283,119 @@ class Model(TrainingMixin, Layer):
 
     @property
     def input_names(self) -> list[str]:
-        """The input layers' names (the keys of a dict ``x``)."""
+        """The input layers' names (the keys of a dict ``x``); for a subclassed model,
+        ``input_1``, ... (or the keys of the dict it was first called on)."""
+        if self._subclassed_model:
+            return self._io("input_names")
         return [t.layer.name for t in self.inputs]
 
     @property
     def output_names(self) -> list[str]:
-        """The output layers' names (the keys of dict losses, metrics and ``y``)."""
+        """The output layers' names (the keys of dict losses, metrics and ``y``); for a
+        subclassed model ``output_1``, ``output_2``, ... (or the keys of the dict its
+        ``call`` returns), known after its first batch."""
+        if self._subclassed_model:
+            return self._io("output_names")
         return [t.layer.name for t in self.outputs]
+
+    # --- subclassed models -------------------------------------------------------------------------
+    def _outputs_unknown(self) -> bool:
+        return self._subclassed_model and self.__dict__.get("_sub_io") is None
+
+    def _as_inputs(self, x: Any) -> list[Tensor]:
+        """``x`` as one float32 Tensor per input (``layers.data.as_input_list``); a
+        subclassed model that has not run yet is built on the first row of ``x`` first
+        (a list/tuple of arrays is several inputs, a dict names them)."""
+        from layers.data import _convert, _is_array_like, as_input_list
+
+        if self._outputs_unknown():
+            dict_in = isinstance(x, Mapping)
+            if dict_in:
+                names, parts = [str(k) for k in x], list(x.values())
+            elif isinstance(x, (list, tuple)) and x and all(_is_array_like(e) for e in x):
+                parts = list(x)
+                names = [f"input_{i + 1}" for i in range(len(parts))]
+            else:
+                names, parts = ["input_1"], [x]
+            xs = [_convert(p, f"input {n!r}") for p, n in zip(parts, names, strict=True)]
+            if any(t.rank == 0 for t in xs):
+                raise ValueError(
+                    f"model {self.name!r}: inputs need a batch axis, got shapes "
+                    f"{[t.shape for t in xs]}"
+                )
+            if len({t.shape[0] for t in xs}) > 1:
+                raise ValueError(
+                    f"all inputs must have the same number of samples, got {[t.shape[0] for t in xs]}"
+                )
+            if xs[0].shape[0] > 0:
+                self._build_subclass(xs, names, dict_in)
+            if len(xs) == 1 and not dict_in:
+                return xs
+        return as_input_list(x, self)
+
+    def _call_arg(self, xs: Sequence[Tensor]) -> Any:
+        """What a subclassed model's ``call`` receives for the tensors ``xs``."""
+        io = self.__dict__.get("_sub_io") or {}
+        if io.get("dict_in"):
+            return dict(zip(io["input_names"], xs, strict=True))
+        return xs[0] if len(xs) == 1 else list(xs)
+
+    def _flat_outputs(self, out: Any) -> list[Tensor]:
+        io = self.__dict__.get("_sub_io")
+        if isinstance(out, Mapping):
+            keys = io["output_names"] if io is not None else list(out)
+            return [out[k] for k in keys]
+        return list(out) if isinstance(out, (list, tuple)) else [out]
+
+    def _build_subclass(self, xs: list[Tensor], names: list[str], dict_in: bool) -> None:
+        """Build a subclassed model on concrete inputs: its own ``build`` (when it defines
+        one), then ``call`` on their first row, which builds the layers it uses (creating
+        their weights); records the input and output names and shapes and finishes a
+        compile that waited for them."""
+        with self._steps_lock():
+            if self.__dict__.get("_sub_io") is not None or self.__dict__.get("_building"):
+                return
+            self.__dict__["_building"] = True
+            try:
+                shapes = [(None,) + tuple(t.shape[1:]) for t in xs]
+                if not self.built and type(self).build is not Model.build:
+                    self.build(shapes[0] if len(shapes) == 1 else shapes)
+                rows = [tw.slice(t, 0, 1) if t.shape[0] > 1 else t for t in xs]
+                arg = (
+                    dict(zip(names, rows, strict=True))
+                    if dict_in
+                    else (rows[0] if len(rows) == 1 else rows)
+                )
+                found: dict[str, Any] = {}
+
+                def probe() -> None:
+                    out = self.call(arg, training=False)
+                    if isinstance(out, Mapping):
+                        found["names"] = [str(k) for k in out]
+                        out = list(out.values())
+                    outs = out if isinstance(out, (list, tuple)) else [out]
+                    bad = [type(o).__name__ for o in outs if not isinstance(o, Tensor)]
+                    if bad:
+                        raise TypeError(
+                            f"{type(self).__name__}.call must return a Tensor, or a list or "
+                            f"dict of Tensors; got {bad}"
+                        )
+                    found["shapes"] = [(None,) + tuple(o.shape[1:]) for o in outs]
+
+                tw.tidy(probe)
+                n_out = len(found["shapes"])
+                self._sub_io = {
+                    "input_names": list(names),
+                    "input_shapes": shapes,
+                    "dict_in": dict_in,
+                    "output_names": found.get("names") or [f"output_{i + 1}" for i in range(n_out)],
+                    "output_shapes": found["shapes"],
+                }
+                self.built = True
+            finally:
+                self.__dict__["_building"] = False
+            if self.is_compiled:
+                self._finish_compile()
 
     # --- running ---------------------------------------------------------------------------------------
     def _ensure_built(self, inputs: list[Tensor]) -> None:
@@ -234,6 +418,10 @@ class Model(TrainingMixin, Layer):
             ValueError: The model has no inputs yet or the input count is wrong.
         """
         inputs = list(inputs)
+        if self._subclassed_model:
+            for la in self._walk():
+                la._activity_losses = []
+            return self._flat_outputs(self.call(self._call_arg(inputs), training=training))
         self._ensure_built(inputs)
         if len(inputs) != len(self.inputs):
             raise ValueError(
@@ -265,7 +453,48 @@ class Model(TrainingMixin, Layer):
         return [values[id(t)] for t in self.outputs]
 
     # Layer interface, so a model can be used as a layer in another model.
-    def build(self, input_shape: Any) -> None:
+    def build(self, input_shape: Any = None) -> None:
+        """Build the model for an input shape (batch axis first, may be ``None``).
+
+        A functional model is built already. A subclassed model runs its ``call`` once on
+        zeros of that shape (batch 1), which creates its layers' weights and fixes its
+        input and output shapes (Keras ``Model.build``); a subclass may override ``build``
+        to create weights of its own.
+
+        Args:
+            input_shape: The input shape, or a list of shapes for several inputs.
+
+        Raises:
+            ValueError: A subclassed model gets no shape.
+
+        Example:
+
+        >>> class Tiny(layers.Model):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.d = layers.dense(units=2)
+        ...     def call(self, inputs, training=None):
+        ...         return self.d(inputs)
+        >>> m = Tiny()
+        >>> m.build((None, 3))
+        >>> m.output_shapes, len(m.trainable_weights)
+        ([(None, 2)], 2)
+        """
+        if self._subclassed_model and self.__dict__.get("_sub_io") is None:
+            if self.__dict__.get("_building"):
+                self.built = True
+                return
+            if input_shape is None:
+                raise ValueError(
+                    f"{type(self).__name__}.build needs an input shape, e.g. (None, 784)"
+                )
+            several = isinstance(input_shape, list) and all(
+                isinstance(e, (list, tuple)) for e in input_shape
+            )
+            shapes = list(input_shape) if several else [input_shape]
+            xs = [tw.zeros([1 if d is None else int(d) for d in sh]) for sh in shapes]
+            names = [f"input_{i + 1}" for i in range(len(xs))]
+            self._build_subclass(xs, names, False)
         self.built = True
 
     def check_input_shape(self, input_shape: Any) -> None:
@@ -284,6 +513,41 @@ class Model(TrainingMixin, Layer):
                 )
 
     def call(self, inputs: Any, training: bool = False, **kwargs: Any) -> Any:
+        """The model's computation on concrete Tensors (what a subclassed model defines).
+
+        Subclass ``Model``, create layers in ``__init__`` as attributes (also inside lists
+        or dicts: they are tracked, and their weights become the model's), and define
+        ``call(inputs, training=None)``; the weights are created on the first batch.
+        ``compile``/``fit``/``evaluate``/``predict``/``save_weights`` then work as for a
+        functional model (``save`` cannot write a subclass's topology).
+
+        Args:
+            inputs: A Tensor, or a list (or dict) of Tensors for several inputs.
+            training: Training mode (dropout, noise and batch statistics are active).
+            **kwargs: Accepted for layer compatibility.
+
+        Returns:
+            A Tensor, or a list (or dict) of Tensors for several outputs.
+
+        Example:
+
+        >>> import numpy as np
+        >>> class MLP(layers.Model):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.hidden = [layers.dense(units=4, activation="relu")]
+        ...         self.out = layers.dense(units=1)
+        ...     def call(self, inputs, training=None):
+        ...         x = inputs
+        ...         for layer in self.hidden:
+        ...             x = layer(x)
+        ...         return self.out(x)
+        >>> m = MLP()
+        >>> m.compile(optimizer="sgd", loss="mse")
+        >>> h = m.fit(np.ones((8, 3)), np.zeros((8, 1)), epochs=1, verbose=0)
+        >>> len(m.trainable_weights), m.predict(np.ones((2, 3))).shape
+        (4, (2, 1))
+        """
         outs = self.run(_as_list(inputs), training)
         return outs[0] if len(outs) == 1 else outs
 
@@ -350,7 +614,6 @@ class Model(TrainingMixin, Layer):
         (5, 2)
         """
         from engine.dtypes import as_int
-        from layers.data import as_input_list
 
         batch_size = as_int(batch_size, "predict: batch_size", minimum=1)
         as_int(verbose, "predict: verbose", minimum=0)  # unused, but 0.5 or True is a mistake
@@ -363,7 +626,7 @@ class Model(TrainingMixin, Layer):
             and not hasattr(x, "__array__")
         ):  # a layers.data Dataset, a generator, an iterable of batches
             return _predict_batches(self, x, steps, user, verbose)
-        xs = as_input_list(x, self)
+        xs = self._as_inputs(x)
         if steps is not None and steps * int(batch_size) < xs[0].shape[0]:
             xs = [tw.slice(t, 0, steps * int(batch_size)) for t in xs]
         n = xs[0].shape[0]
@@ -403,9 +666,7 @@ class Model(TrainingMixin, Layer):
         Returns:
             A ``Tensor`` (single output) or a list of Tensors, as ``predict``.
         """
-        from layers.data import as_input_list
-
-        outs = self._forward(as_input_list(x, self))
+        outs = self._forward(self._as_inputs(x))
         return outs[0] if len(outs) == 1 else outs
 
     def save(self, path: str | PathLike[str], include_optimizer: bool = False) -> Path:
@@ -438,7 +699,145 @@ class Model(TrainingMixin, Layer):
         """
         from layers.saving import save_model
 
+        if self._subclassed_model:
+            raise NotImplementedError(self._no_topology("save"))
         return save_model(self, path, include_optimizer)
+
+    def _no_topology(self, what: str) -> str:
+        return (
+            f"{what}: model {self.name!r} is a subclassed model ({type(self).__name__} defines "
+            "call), whose topology is Python code and cannot be serialized to the TF.js/Keras "
+            "JSON format (as in Keras and TF.js); save its weights with "
+            "model.save_weights(path) and rebuild the model in code, or build it as a "
+            "functional model (layers.model) or layers.sequential"
+        )
+
+    def save_weights(self, path: str | PathLike[str]) -> Path:
+        """Save the values of ``weights`` to one file (Keras ``save_weights``).
+
+        The file is a numpy ``.npz`` archive (read without pickle) holding the arrays in
+        ``weights`` order and their names; ``load_weights`` assigns them back by position,
+        so a new instance of the same model (its layers named differently) loads them.
+        Works for subclassed models, whose topology ``save`` cannot write. The write is
+        atomic (a temporary file renamed over ``path``).
+
+        Args:
+            path: The file to write (conventionally ``*.weights.npz``; no suffix is added).
+
+        Returns:
+            The file written, as a ``pathlib.Path``.
+
+        Raises:
+            TypeError: ``path`` is not a str or path.
+            ValueError: ``path`` is a folder, or the model has no weights yet (a subclassed
+                model that never ran).
+
+        Example:
+
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> m = layers.sequential([layers.dense(units=2, input_shape=[3])])
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     f = m.save_weights(os.path.join(tmp, "m.weights.npz"))
+        ...     m2 = layers.sequential([layers.dense(units=2, input_shape=[3])])
+        ...     m2.load_weights(f)
+        >>> all(np.array_equal(a, b) for a, b in zip(m.get_weights(), m2.get_weights()))
+        True
+        """
+        import io
+        import os
+        import uuid
+
+        import numpy as np
+
+        target = _weights_path(path, "save_weights")
+        if self._outputs_unknown():
+            raise ValueError(
+                f"save_weights: model {self.name!r} has no weights yet (a subclassed model "
+                "creates them on its first batch); call it on data, model.build(shape) or fit "
+                "first"
+            )
+        with self._steps_lock():
+            ws = self.weights
+            arrays = {f"w{i:05d}": w.numpy() for i, w in enumerate(ws)}
+        arrays["names"] = np.array([w.name for w in ws], dtype=np.str_)
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(buf.getvalue())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            if tmp.exists():
+                tmp.unlink()
+            raise
+        return target
+
+    def load_weights(self, path: str | PathLike[str]) -> None:
+        """Assign the weights saved by ``save_weights`` (Keras ``load_weights``).
+
+        Weights are matched by position in ``weights``; the count and every shape are
+        checked before anything changes. A subclassed model must be built first (call it on
+        a batch or ``model.build(input_shape)``), as in Keras.
+
+        Args:
+            path: A file written by ``save_weights``.
+
+        Raises:
+            FileNotFoundError: No file at ``path``.
+            ValueError: The file is not a ``save_weights`` archive, the model has no weights
+                yet, or the count or a shape differs.
+
+        Example:
+
+        >>> import os, tempfile
+        >>> m = layers.sequential([layers.dense(units=1, input_shape=[2])])
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     m.load_weights(m.save_weights(os.path.join(tmp, "w.npz")))
+        """
+        import zipfile
+
+        import numpy as np
+
+        target = _weights_path(path, "load_weights")
+        if self._outputs_unknown():
+            raise ValueError(
+                f"load_weights: model {self.name!r} is a subclassed model that has not been "
+                "built, so it has no weights to assign; call it on a batch or "
+                "model.build(input_shape) first"
+            )
+        try:
+            with np.load(target, allow_pickle=False) as z:
+                keys = sorted(k for k in z.files if k.startswith("w"))
+                if "names" not in z.files or keys != [f"w{i:05d}" for i in range(len(keys))]:
+                    raise ValueError("missing entries")
+                values = [z[k] for k in keys]
+                names = [str(n) for n in z["names"]]
+        except (zipfile.BadZipFile, ValueError, OSError, KeyError, EOFError) as e:
+            if isinstance(e, FileNotFoundError):
+                raise
+            raise ValueError(
+                f"load_weights: {str(target)!r} is not a file written by save_weights ({e})"
+            ) from None
+        own = self.weights
+        if len(values) != len(own):
+            raise ValueError(
+                f"load_weights: {str(target)!r} holds {len(values)} weights "
+                f"({', '.join(names)}) but model {self.name!r} has {len(own)} "
+                f"({', '.join(w.name for w in own)})"
+            )
+        for w, v, n in zip(own, values, names, strict=True):
+            if tuple(v.shape) != tuple(w.shape):
+                raise ValueError(
+                    f"load_weights: saved weight {n!r} has shape {tuple(v.shape)} but the "
+                    f"model's weight {w.name!r} has shape {tuple(w.shape)}"
+                )
+        with self._steps_lock():
+            for w, v in zip(own, values, strict=True):
+                w.assign(tw.tensor(v, dtype=w.dtype))
 
     # --- description -------------------------------------------------------------------------------
     def summary(
@@ -465,7 +864,7 @@ class Model(TrainingMixin, Layer):
         >>> [line for line in lines if "params:" in line]
         ['Total params: 8', 'Trainable params: 8', 'Non-trainable params: 0']
         """
-        functional = not isinstance(self, Sequential)
+        functional = not isinstance(self, Sequential) and not self._subclassed_model
         line_length = line_length or (98 if functional else 65)
         cols = ["Layer (type)", "Output shape", "Param #"] + (
             ["Receives inputs"] if functional else []
@@ -524,7 +923,12 @@ class Model(TrainingMixin, Layer):
         Returns:
             ``{"name", "layers", "input_layers", "output_layers"}``: every layer's config with
             its inbound nodes, as Keras and TF.js write them.
+
+        Raises:
+            NotImplementedError: The model is a subclassed model (its topology is code).
         """
+        if self._subclassed_model:
+            raise NotImplementedError(self._no_topology("get_config"))
         node_ids = {id(n) for n in self._nodes}
         entries = []
         for la in self.layers:

@@ -262,6 +262,10 @@ class TrainingMixin:
         }
         self.is_compiled = True
 
+    def _as_inputs(self, x: Any) -> list[Tensor]:
+        """``x`` as one float32 Tensor per model input (``layers.data.as_input_list``)."""
+        return as_input_list(x, self)
+
     def _outputs_unknown(self) -> bool:
         """True while the model's outputs are not known (a subclassed model before it ran)."""
         return False
@@ -455,7 +459,7 @@ class TrainingMixin:
     def _data(
         self, x: Any, y: Any, sample_weight: Any = None, class_weight: Any = None, what: str = "fit"
     ) -> _Data:
-        xs = as_input_list(x, self)
+        xs = self._as_inputs(x)
         ys = self._targets(y)
         counts_x = [t.shape[0] for t in xs]
         counts_y = [t.shape[0] for t in ys]
@@ -1500,7 +1504,7 @@ def _predict_batches(
     it = src.open()
     try:
         for k, item in enumerate(it if steps is None else itertools.islice(it, steps)):
-            xs = as_input_list(_batch_x(item), model)
+            xs = model._as_inputs(_batch_x(item))
             logs: dict[str, Any] = {"batch": k, "size": xs[0].shape[0]}
             if cb is not None:
                 cb.on_predict_batch_begin(k, dict(logs))
