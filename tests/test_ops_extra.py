@@ -680,9 +680,30 @@ def test_qr_factors(backend, shape, full):
     np.testing.assert_allclose(
         np.swapaxes(qn, -1, -2) @ qn, np.broadcast_to(np.eye(k), qn.shape[:-2] + (k, k)), atol=1e-5
     )
-    np.testing.assert_array_equal(np.tril(rn, -1), 0)
+    np.testing.assert_allclose(np.tril(rn, -1), 0, atol=1e-6)
+    # the factors are unique up to the signs of r's rows: compare with LAPACK's that way
+    # (the first min(m, n) of them; further columns of a full q only span the complement)
+    nq, nr = np.linalg.qr(x.astype(np.float64), mode="complete" if full else "reduced")
+    d = min(m, n)
+    sg = np.sign(np.diagonal(rn, axis1=-2, axis2=-1)) * np.sign(np.diagonal(nr, axis1=-2, axis2=-1))
+    np.testing.assert_allclose(rn[..., :d, :], sg[..., :, None] * nr[..., :d, :], atol=2e-5)
+    np.testing.assert_allclose(rn[..., d:, :], 0, atol=1e-6)
+    np.testing.assert_allclose(qn[..., :, :d], nq[..., :, :d] * sg[..., None, :], atol=2e-5)
     with pytest.raises(ValueError, match="rank >= 2"):
         tw.linalg.qr(tw.ones([3]))
+
+
+def test_qr_sign_convention_zero_column_and_gradient(backend):
+    q, r = tw.linalg.qr(tw.tensor([[3.0, 1.0], [4.0, 2.0]]))
+    check(r, [[-5.0, -2.2], [0.0, -0.4]], "float32", atol=1e-6)  # TF.js reflects the last pivot
+    check(q, [[-0.6, 0.8], [-0.8, -0.6]], "float32", atol=1e-6)
+    z = np.array([[0.0, 1.0], [0.0, 2.0], [0.0, 2.0]], np.float32)
+    q, r = tw.linalg.qr(tw.tensor(z))
+    assert np.isfinite(q.numpy()).all() and np.isfinite(r.numpy()).all()
+    np.testing.assert_allclose(q.numpy() @ r.numpy(), z, atol=1e-6)
+    x = _rand((3, 2), 33) + np.array([[2, 0], [0, 2], [0, 0]], np.float32)  # full rank
+    check_grads(lambda t: tw.linalg.qr(t)[0], x, eps=1e-3)
+    check_grads(lambda t: tw.linalg.qr(t)[1], x, eps=1e-3)
 
 
 def test_gram_schmidt(backend):

@@ -1,8 +1,7 @@
 """TF.js's ``tf.linalg`` extras, reached as ``tw.linalg.band_part``, ``tw.linalg.qr`` and
 ``tw.linalg.gram_schmidt`` (``engine/ops/linalg.py`` re-exports them).
 
-``band_part`` and ``gram_schmidt`` are composites of differentiable ops; ``qr`` runs
-numpy's LAPACK QR on the host (no gradient).
+All three are composites of differentiable ops, so gradients flow on every backend.
 """
 
 from __future__ import annotations
@@ -125,9 +124,12 @@ def gram_schmidt(xs: TensorLike | Sequence[TensorLike]) -> Tensor | list[Tensor]
 def qr(x: TensorLike, full_matrices: bool = False) -> tuple[Tensor, Tensor]:
     """The QR decomposition ``x = q @ r`` of each innermost matrix (TF.js ``linalg.qr``).
 
-    Computed on the host by numpy's LAPACK (Householder reflections, TF.js's method and sign
-    convention: ``r``'s diagonal takes the sign opposite to the column's leading entry), so
-    ``x`` is read back, the factors are uploaded, and **no gradient** flows through ``qr``.
+    TF.js's algorithm, composed of differentiable ops (so gradients flow to ``x``):
+    ``min(m, n)`` Householder reflections, all batch matrices at once. Reflection ``j`` makes
+    ``r[j, j]`` the negated column norm when the pivot is positive and the norm otherwise,
+    the last pivot of a square or wide matrix included (numpy's LAPACK leaves that one
+    unreflected, so its last column of ``q`` and row of ``r`` may have the other sign).
+    Unlike TF.js, an all-zero column gives the identity reflection instead of NaNs.
 
     Args:
         x: A float tensor of rank >= 2, ``(..., m, n)``.
@@ -144,21 +146,51 @@ def qr(x: TensorLike, full_matrices: bool = False) -> tuple[Tensor, Tensor]:
     Example:
 
     >>> q, r = tw.linalg.qr(tw.tensor([[3.0, 1.0], [4.0, 2.0]]))
-    >>> bool(tw.all(tw.less(tw.abs(tw.matmul(q, r) - tw.tensor([[3.0, 1.0], [4.0, 2.0]])), 1e-5)))
-    True
+    >>> [[round(v, 4) for v in row] for row in r.tolist()]
+    [[-5.0, -2.2], [0.0, -0.4]]
     """
+    from engine.ops.core import cast, reshape
+    from engine.ops.creation import eye, ones
+    from engine.ops.linalg import matmul
+    from engine.ops.math import div, equal, greater, mul, neg, sqrt, square, sub, where
+    from engine.ops.reduction import sum as reduce_sum
+    from engine.ops.shape import broadcast_to, concat, slice, transpose
+
     x = as_tensor(x)
     if x.rank < 2:
         raise ValueError(f"qr: x must have rank >= 2, got shape {x.shape}")
-    dt = x.dtype if x.dtype in ("float32", "float64") else "float32"
-    arr = x.numpy().astype(np.float64)
+    if x.dtype not in ("float32", "float64"):
+        x = cast(x, "float32")
+    dt = x.dtype
+    lead = x.shape[:-2]
     m, n = x.shape[-2:]
+    b = int(np.prod(lead)) if lead else 1
+    r = reshape(x, (b, m, n))
+    q = broadcast_to(reshape(eye(m, dtype=dt), (1, m, m)), (b, m, m))
+    one = ones((b, 1, 1), dt)
+    for j in range(min(m, n)):
+        col = slice(r, [0, j, j], [b, m - j, 1])
+        norm_x = sqrt(reduce_sum(square(col), 1, keepdims=True))
+        rjj = slice(r, [0, j, j], [b, 1, 1])
+        s = where(greater(rjj, 0), neg(one), one)
+        u1 = sub(rjj, mul(s, norm_x))
+        zero_col = equal(norm_x, 0)  # nothing to reflect: the identity (TF.js gives NaN)
+        u1 = where(zero_col, one, u1)
+        w = div(col, u1)
+        if m - j > 1:
+            w = concat([one, slice(w, [0, 1, 0], [b, m - j - 1, 1])], 1)
+        else:
+            w = one
+        tau = where(zero_col, mul(one, 0.0), neg(div(mul(s, u1), where(zero_col, one, norm_x))))
+        tw_ = mul(tau, w)  # (b, m - j, 1)
+        r_end = slice(r, [0, j, 0], [b, m - j, n])
+        r_end = sub(r_end, matmul(tw_, matmul(transpose(w, (0, 2, 1)), r_end)))
+        r = concat([slice(r, [0, 0, 0], [b, j, n]), r_end], 1) if j else r_end
+        q_end = slice(q, [0, 0, j], [b, m, m - j])
+        q_end = sub(q_end, matmul(matmul(q_end, w), transpose(tw_, (0, 2, 1))))
+        q = concat([slice(q, [0, 0, 0], [b, m, j]), q_end], 2) if j else q_end
     k = m if full_matrices else min(m, n)
-    if arr.size == 0:
-        q = np.zeros(x.shape[:-2] + (m, k))
-        r = np.zeros(x.shape[:-2] + (k, n))
-        if full_matrices or m <= n:
-            q[..., np.arange(k), np.arange(k)] = 1.0
-    else:
-        q, r = np.linalg.qr(arr, mode="complete" if full_matrices else "reduced")
-    return tensor(q, dtype=dt), tensor(r, dtype=dt)
+    if k < m:
+        q = slice(q, [0, 0, 0], [b, m, k])
+        r = slice(r, [0, 0, 0], [b, k, n])
+    return reshape(q, lead + (m, k)), reshape(r, lead + (k, n))
