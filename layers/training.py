@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import logging
 import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -47,6 +48,8 @@ from layers.data import _convert, as_input_list, split_inputs
 
 if TYPE_CHECKING:  # annotations only: optimizers load on first compile
     from engine.train import Optimizer
+
+_trace_log = logging.getLogger("tensorweave.trace")
 
 #: Guards the lazy creation of each model's step lock (``TrainingMixin._steps_lock``).
 _LOCK_GUARD = threading.Lock()
@@ -387,6 +390,297 @@ class TrainingMixin:
                 entries.append((i, f"{names[i]}_{short}" if n > 1 else short, fn))
         return entries
 
+    # --- overridable steps (Keras 3) ---------------------------------------------------------
+    def train_step(self, data: Any) -> dict[str, Any]:
+        """One training step on one batch; override it to customise training (Keras 3).
+
+        ``fit`` (and ``train_on_batch``) call it once per batch with ``data = (x, y)`` or
+        ``(x, y, sample_weight)`` (the weights include ``class_weight``): Tensors, a list of
+        them for several inputs/outputs. It returns a dict of logs (Tensors or numbers);
+        ``fit`` logs, per epoch, the batch-size-weighted mean of each value. The built-in
+        step (this method, which an override may call with ``super().train_step(data)``)
+        computes the compiled loss, applies one optimizer step and returns the loss and
+        metrics. An overridden step runs eagerly (not traced: the reason is logged once on
+        ``tensorweave.trace``). Inside one, use ``self(x, training=True)`` for the forward
+        pass, ``self.compute_loss(x, y, y_pred, sample_weight)`` for the compiled loss,
+        ``tw.Tape`` (or ``tw.variable_grads``) for gradients,
+        ``self.optimizer.apply_gradients(zip(grads, variables))`` for the update and
+        ``self.compute_metrics(x, y, y_pred, sample_weight)`` for the compiled metrics.
+
+        Args:
+            data: The batch: ``(x, y)`` or ``(x, y, sample_weight)``.
+
+        Returns:
+            ``{name: value}``: the built-in step gives ``metrics_names``'s values as floats.
+
+        Example:
+
+        >>> import numpy as np
+        >>> class Counting(layers.Model):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.d = layers.dense(units=1)
+        ...         self.steps = 0
+        ...     def call(self, inputs, training=None):
+        ...         return self.d(inputs)
+        ...     def train_step(self, data):
+        ...         x, y = data[0], data[1]
+        ...         sw = data[2] if len(data) == 3 else None
+        ...         params = self.trainable_weights
+        ...         with tw.Tape(watch=params) as tape:
+        ...             y_pred = self(x, training=True)
+        ...             loss = self.compute_loss(x, y, y_pred, sw)
+        ...         grads = tape.gradient(loss, params)
+        ...         self.optimizer.apply_gradients(zip(grads, params))
+        ...         self.steps += 1
+        ...         return {"loss": loss, **self.compute_metrics(x, y, y_pred, sw), "steps": self.steps}
+        >>> m = Counting()
+        >>> m.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+        >>> h = m.fit(np.ones((8, 2)), np.zeros((8, 1)), batch_size=4, epochs=1, verbose=0)
+        >>> m.steps, sorted(h.history)
+        (2, ['loss', 'mae', 'steps'])
+        """
+        d = self._step_data(data, "train_step")
+        with self._steps_lock():
+            vals = self._present(self._train_values(d).numpy())
+        return dict(zip(self._logged_names(), (float(v) for v in vals), strict=False))
+
+    def test_step(self, data: Any) -> dict[str, Any]:
+        """One evaluation step on one batch; override it to customise ``evaluate`` and
+        validation (Keras 3).
+
+        Called with ``(x, y)`` or ``(x, y, sample_weight)`` as ``train_step``; returns a dict
+        of logs, averaged over the batches by batch size (``val_``-prefixed in ``fit``).
+        An overridden step runs eagerly. The built-in step returns the compiled loss
+        (without regularisation) and metrics.
+
+        Args:
+            data: The batch: ``(x, y)`` or ``(x, y, sample_weight)``.
+
+        Returns:
+            ``{name: value}``.
+
+        Example:
+
+        >>> import numpy as np
+        >>> model = layers.sequential([layers.dense(units=1, input_shape=[2])])
+        >>> model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+        >>> sorted(model.test_step((tw.ones([4, 2]), tw.zeros([4, 1]))))
+        ['loss', 'mae']
+        """
+        d = self._step_data(data, "test_step")
+        with self._steps_lock():
+            vals = self._present(self._test_values(d).numpy())
+        return dict(zip(self._logged_names(), (float(v) for v in vals), strict=False))
+
+    def compute_loss(
+        self,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Any = None,
+        training: bool = True,
+    ) -> Tensor:
+        """The compiled loss of one batch, for a custom ``train_step`` (Keras 3).
+
+        ``sum_i loss_weight_i * mean(loss_i(y_i, y_pred_i) * sample_weight)`` over the
+        outputs, plus, when ``training``, the regularisation penalties of the weights and
+        of the last forward pass; gradients flow through it.
+
+        Args:
+            x: The inputs (unused; accepted for Keras's signature).
+            y: The targets: a Tensor/array, or a list/dict for several outputs.
+            y_pred: The model's outputs for the batch (``self(x, training=True)``).
+            sample_weight: ``None``, per-sample weights (shape ``(batch,)``), or a list
+                with one (or None) per output.
+            training: Add the regularisation penalties.
+
+        Returns:
+            A scalar Tensor.
+
+        Raises:
+            RuntimeError: The model is not compiled.
+            ValueError: ``y`` or ``sample_weight`` does not match the outputs.
+
+        Example:
+
+        >>> model = layers.sequential([layers.dense(units=1, input_shape=[2], kernel_initializer="ones")])
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> x = tw.ones([2, 2])
+        >>> model.compute_loss(x, tw.zeros([2, 1]), model(x)).item()
+        4.0
+        """
+        self._check_compiled("compute_loss")
+        if y_pred is None:
+            raise ValueError("compute_loss: y_pred is required (the model's outputs for x)")
+        outs = self._flat_preds(y_pred)
+        ys = self._targets(y)
+        per_out = self._losses(outs, _Data([], ys, self._step_weights(sample_weight, ys)))
+        total = self._total(per_out)
+        if training:
+            for r in self.regularization_losses():
+                total = tw.add(total, tw.sum(r))
+        return total
+
+    def compute_metrics(
+        self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None
+    ) -> dict[str, Tensor]:
+        """The compiled metrics (and weighted metrics) of one batch, for a custom step.
+
+        Args:
+            x: The inputs (unused; accepted for Keras's signature).
+            y: The targets, as for ``compute_loss``.
+            y_pred: The model's outputs for the batch.
+            sample_weight: Weights for the ``weighted_metrics``, as for ``compute_loss``.
+
+        Returns:
+            ``{logged name: scalar Tensor}``, in ``metrics_names`` order (losses excluded).
+
+        Raises:
+            RuntimeError: The model is not compiled.
+
+        Example:
+
+        >>> model = layers.sequential([layers.dense(units=1, input_shape=[2], kernel_initializer="ones")])
+        >>> model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+        >>> x = tw.ones([2, 2])
+        >>> {k: v.item() for k, v in model.compute_metrics(x, tw.zeros([2, 1]), model(x)).items()}
+        {'mae': 2.0}
+        """
+        self._check_compiled("compute_metrics")
+        outs = self._flat_preds(y_pred)
+        ys = self._targets(y)
+        d = _Data([], ys, self._step_weights(sample_weight, ys))
+        out: dict[str, Tensor] = {}
+        for i, name, fn in self._metric_entries:
+            out[name] = tw.mean(fn(ys[i], outs[i]))
+        for i, name, fn in self.__dict__.get("_weighted_entries") or ():
+            num, den = metrics_mod.weighted_terms(fn, ys[i], outs[i], d.ws[i])
+            nonzero = tw.greater(tw.abs(den), 0.0)
+            out[name] = tw.where(nonzero, tw.div(num, tw.where(nonzero, den, 1.0)), 0.0)
+        return out
+
+    def _flat_preds(self, y_pred: Any) -> list[Tensor]:
+        flat = getattr(self, "_flat_outputs", None)
+        preds = flat(y_pred) if flat is not None else _as_seq(y_pred)
+        return [p if isinstance(p, Tensor) else _convert(p, "y_pred") for p in preds]
+
+    def _step_weights(self, sample_weight: Any, ys: list[Tensor]) -> list[Tensor | None]:
+        """Per-output weight Tensors from a step's ``sample_weight`` (None, one array for
+        every output, or a list with one, or None, per output)."""
+        n = len(ys)
+        if sample_weight is None:
+            return [None] * n
+        if isinstance(sample_weight, (list, tuple)) and n > 1:
+            if len(sample_weight) != n:
+                raise ValueError(
+                    f"sample_weight is a list of {len(sample_weight)} entries for {n} outputs; "
+                    "give one (or None) per output"
+                )
+            parts = list(sample_weight)
+        else:
+            parts = [sample_weight] * n
+        out: list[Tensor | None] = []
+        for w, y in zip(parts, ys, strict=True):
+            if w is None:
+                out.append(None)
+                continue
+            t = _convert(w, "sample_weight")
+            if t.size != y.shape[0]:
+                raise ValueError(
+                    f"sample_weight has {t.size} values but there are {y.shape[0]} samples; "
+                    "give one weight per sample"
+                )
+            out.append(tw.reshape(t, (y.shape[0],)))
+        return out
+
+    def _step_data(self, data: Any, what: str) -> _Data:
+        """A step's ``(x, y)`` / ``(x, y, sample_weight)`` as a ``_Data``."""
+        if not isinstance(data, (list, tuple)) or len(data) not in (2, 3):
+            raise ValueError(
+                f"{what}: data must be (x, y) or (x, y, sample_weight), got "
+                f"{type(data).__name__}"
+                + (f" of length {len(data)}" if isinstance(data, (list, tuple)) else "")
+            )
+        self._check_compiled(what)
+        xs = self._as_inputs(data[0])
+        ys = self._targets(data[1])
+        return _Data(xs, ys, self._step_weights(data[2] if len(data) == 3 else None, ys))
+
+    def _custom_step(self, kind: str) -> bool:
+        """True when the model's class overrides ``train_step`` / ``test_step``."""
+        name = f"{kind}_step"
+        return getattr(type(self), name) is not getattr(TrainingMixin, name)
+
+    def _run_custom(self, kind: str, d: _Data) -> dict[str, float]:
+        """An overridden ``train_step``/``test_step`` on one batch, eagerly, inside
+        ``tw.tidy``; its logs as floats."""
+        seen = self.__dict__.setdefault("_custom_logged", set())
+        if self.jit and kind not in seen:
+            seen.add(kind)
+            _trace_log.info(
+                "model %r overrides %s_step: its steps run eagerly, not traced (a user "
+                "step may read values on the host or return Python numbers)",
+                self.name,
+                kind,
+            )
+        call_arg = getattr(self, "_call_arg", None)
+        x = (
+            call_arg(d.xs)
+            if call_arg is not None and self._subclassed_model
+            else (d.xs[0] if len(d.xs) == 1 else list(d.xs))
+        )
+        y = d.ys[0] if len(d.ys) == 1 else list(d.ys)
+        if all(w is None for w in d.ws):
+            data: tuple = (x, y)
+        else:
+            data = (x, y, d.ws[0] if len(d.ws) == 1 else list(d.ws))
+        step = self.train_step if kind == "train" else self.test_step
+        out: dict[str, float] = {}
+
+        def body() -> None:
+            logs = step(data)
+            if not isinstance(logs, Mapping):
+                raise TypeError(
+                    f"{type(self).__name__}.{kind}_step must return a dict of logs "
+                    f"{{name: value}}, got {type(logs).__name__}"
+                )
+            for k, v in logs.items():
+                out[str(k)] = _log_float(v, f"{kind}_step log {k!r}")
+
+        with self._steps_lock():
+            tw.tidy(body)
+        self.__dict__.setdefault("_custom_names", {})[kind] = list(out)
+        return out
+
+    def _evaluate_custom(
+        self, d: _Data, batch_size: int, cb: cbks.CallbackList | None
+    ) -> dict[str, float]:
+        """``_evaluate_data`` with an overridden ``test_step``: its logs' size-weighted means."""
+        if cb is not None:
+            cb.on_test_begin({})
+        sums = _LogSums()
+        for k, start in enumerate(range(0, d.n, batch_size)):
+            stop = min(start + batch_size, d.n)
+            logs: dict[str, Any] = {"batch": k, "size": stop - start}
+            if cb is not None:
+                cb.on_test_batch_begin(k, dict(logs))
+            step_logs = self._run_custom("test", d.take(None, start, stop))
+            sums.add(step_logs, stop - start)
+            logs.update(step_logs)
+            if cb is not None:
+                cb.on_test_batch_end(k, logs)
+        means = {k: v / d.n for k, v in sums.sums.items()}
+        if cb is not None:
+            cb.on_test_end(dict(means))
+        return means
+
+    def _eval_names(self) -> list[str]:
+        """The names of ``evaluate``'s values (an overridden test_step's log keys)."""
+        if self._custom_step("test"):
+            return list(self.__dict__.get("_custom_names", {}).get("test", []))
+        return self._logged_names()
+
     def _check_compiled(self, what: str) -> None:
         if not self.is_compiled:
             raise RuntimeError(
@@ -674,6 +968,8 @@ class TrainingMixin:
         """The mean loss and metrics over ``d``; with ``cb``, its test hooks are called
         (``on_test_begin``, per batch when some callback has test batch hooks, and
         ``on_test_end`` with the values)."""
+        if self._custom_step("test"):
+            return self._evaluate_custom(d, batch_size, cb)
         if cb is None:
             return self._evaluate_batches(d, batch_size)
         cb.on_test_begin({})
@@ -951,7 +1247,9 @@ class TrainingMixin:
                 break
             sums, count, complete = ran
             logs: dict[str, float] = {}
-            if count:
+            if count and isinstance(sums, dict):  # an overridden train_step's logs
+                logs.update({k: v / count for k, v in sums.items()})
+            elif count:
                 logs.update(
                     zip(names, (float(v) for v in self._present(sums / count)), strict=False)
                 )
@@ -960,9 +1258,12 @@ class TrainingMixin:
                     vals = val.evaluate(cb)
                 else:
                     vals = self._evaluate_data(val, batch_size, cb)
-                logs.update(
-                    zip((f"val_{k}" for k in names), (float(v) for v in vals), strict=False)
-                )
+                if isinstance(vals, dict):  # an overridden test_step's logs
+                    logs.update({f"val_{k}": v for k, v in vals.items()})
+                else:
+                    logs.update(
+                        zip((f"val_{k}" for k in names), (float(v) for v in vals), strict=False)
+                    )
             cb.on_epoch_end(epoch, logs)
             last = logs
             if self.stop_training:
@@ -1119,7 +1420,7 @@ class TrainingMixin:
             if user:
                 params = {"steps": steps if steps is not None else source.src.steps}
                 cb = cbks.CallbackList(user, self, {**params, "verbose": verbose})
-            vals = [float(v) for v in source.evaluate(cb)]
+            vals = _as_values(source.evaluate(cb))
         else:
             if y is None:
                 raise ValueError(
@@ -1129,7 +1430,7 @@ class TrainingMixin:
             vals = self._evaluate_arrays(x, y, batch_size, verbose, sample_weight, user, steps)
         if verbose:
             print(
-                " - ".join(f"{k}: {v:.4f}" for k, v in zip(self.metrics_names, vals, strict=False))
+                " - ".join(f"{k}: {v:.4f}" for k, v in zip(self._eval_names(), vals, strict=False))
             )
         return vals[0] if len(vals) == 1 else vals
 
@@ -1150,7 +1451,7 @@ class TrainingMixin:
         if user:
             params = {"batch_size": batch_size, "steps": math.ceil(d.n / batch_size)}
             cb = cbks.CallbackList(user, self, {**params, "samples": d.n, "verbose": verbose})
-        return [float(v) for v in self._evaluate_data(d, batch_size, cb)]
+        return _as_values(self._evaluate_data(d, batch_size, cb))
 
     def evaluate_dataset(
         self, dataset: Iterable[Any], batches: int | None = None
@@ -1176,7 +1477,7 @@ class TrainingMixin:
         if batches is not None:
             batches = _positive_int(batches, "evaluate_dataset: batches")
         source = _DatasetValidation(self, dataset, batches, "evaluate_dataset", "batches")
-        vals = [float(v) for v in source.evaluate()]
+        vals = _as_values(source.evaluate())
         return vals[0] if len(vals) == 1 else vals
 
     def train_on_batch(
@@ -1203,7 +1504,9 @@ class TrainingMixin:
         """
         self._check_compiled("train_on_batch")
         d = self._data(x, y, sample_weight, class_weight, "train_on_batch")
-        if self.jit:
+        if self._custom_step("train"):
+            vals = list(self._run_custom("train", d).values())
+        elif self.jit:
             vals = [float(v) for v in self._present(self._traced("train", d, None)[0].numpy())]
         else:
             vals = [float(v) for v in self._present(self._train_step(d))]
@@ -1227,7 +1530,9 @@ class TrainingMixin:
         """
         self._check_compiled("test_on_batch")
         d = self._data(x, y, sample_weight, None, "test_on_batch")
-        if self.jit:
+        if self._custom_step("test"):
+            vals = list(self._run_custom("test", d).values())
+        elif self.jit:
             vals = [float(v) for v in self._present(self._traced("test", d, None)[0].numpy())]
         else:
             vals = [float(v) for v in self._present(self._test_step(d))]
@@ -1262,6 +1567,7 @@ class _DatasetValidation:
     def evaluate(self, cb: cbks.CallbackList | None = None) -> np.ndarray:
         """The mean loss and metrics over every batch; ``cb``'s test hooks are called."""
         m = self.model
+        _build_from_first_batch(m, self.src)
         names = m._logged_names()
         values = cb is not None and cb.watches("on_test_batch_end")
         sums = np.zeros(m._n_values, dtype=np.float64)
@@ -1269,13 +1575,19 @@ class _DatasetValidation:
         count = 0
         if cb is not None:
             cb.on_test_begin({})
+        custom = m._custom_step("test")
+        custom_sums = _LogSums()
         for k, item in enumerate(self._batches()):
             bx, by, bw = _unpack_batch(item)
             d = m._data(bx, by, bw, None, self.what)
             logs: dict[str, Any] = {"batch": k, "size": d.n}
             if cb is not None:
                 cb.on_test_batch_begin(k, dict(logs))
-            if m.jit:
+            if custom:
+                step_logs = m._run_custom("test", d)
+                custom_sums.add(step_logs, d.n)
+                logs.update(step_logs)
+            elif m.jit:
                 vals, acc = m._traced("test", d, acc)
                 if values:
                     shown = m._present(vals.numpy())
@@ -1297,6 +1609,11 @@ class _DatasetValidation:
                     else ""
                 )
             )
+        if custom:
+            means = {k: v / count for k, v in custom_sums.sums.items()}
+            if cb is not None:
+                cb.on_test_end(dict(means))
+            return means
         if acc is not None:
             sums = acc.numpy().astype(np.float64)
         result = m._present(sums / count)
@@ -1310,14 +1627,21 @@ class _Running:
 
     def __init__(self, model: TrainingMixin, cb: cbks.CallbackList):
         self.model = model
-        self.jit = model.jit
+        self.custom = model._custom_step("train")
+        self.jit = model.jit and not self.custom
         self.values = not self.jit or _needs_batch_values(cb.callbacks)
         self._sums = np.zeros(model._n_values, dtype=np.float64)
+        self._custom_sums = _LogSums()
         self.acc: Tensor | None = None
         self.count = 0
 
     def train(self, d: _Data) -> dict[str, float]:
         """One step; returns the batch's values when they are to be logged."""
+        if self.custom:  # an overridden train_step: eager, its logs averaged by batch size
+            logs = self.model._run_custom("train", d)
+            self._custom_sums.add(logs, d.n)
+            self.count += d.n
+            return logs
         names = self.model._logged_names()
         if not self.jit:
             vals = self.model._train_step(d)
@@ -1360,7 +1684,9 @@ class _Running:
         self.count += n * sizes[0]
         return n
 
-    def sums(self) -> np.ndarray:
+    def sums(self) -> np.ndarray | dict[str, float]:
+        if self.custom:
+            return self._custom_sums.sums
         if self.acc is not None:
             return self.acc.numpy().astype(np.float64)
         return self._sums
@@ -1476,6 +1802,24 @@ class _BatchSource:
         self._it = None
 
 
+def _build_from_first_batch(model: Any, src: _BatchSource) -> None:
+    """Build a subclassed model that has not run yet on the source's first batch, so its
+    outputs (and the logged names) are known before the loop starts; the batch is kept
+    for the loop (a one-shot source) or read again (a re-iterable one)."""
+    if not model._outputs_unknown():
+        return
+    try:
+        item = src.next(restart=False)
+    except StopIteration:
+        src.close()
+        return
+    if src.one_shot:
+        src._pending.append(item)
+    else:
+        src.close()
+    model._as_inputs(_batch_x(item))
+
+
 def _batch_x(item: Any) -> Any:
     """The inputs of a batch for ``predict``: ``xs`` of a dict, the first entry of a tuple
     (Keras's ``(x,)``, ``(x, y)``, ``(x, y, w)``), else the element itself."""
@@ -1544,6 +1888,7 @@ def _fit_batches(
     re-iterable source runs out (a one-shot one that runs out stops training, warning)."""
     src = _BatchSource(source, what)
     src.check_finite(steps, steps_name)
+    _build_from_first_batch(model, src)
     val: Any = None
     if validation_data is not None:
         if _is_batches(validation_data):
@@ -1800,6 +2145,39 @@ def _resolve_loss_weights(loss_weights: Any, names: list[str]) -> list[float] | 
             )
         out = [float(loss_weights)]
     return None if all(v == 1.0 for v in out) else out
+
+
+class _LogSums:
+    """Batch-size-weighted sums of an overridden step's logs, keys in first-seen order."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+
+    def add(self, logs: Mapping[str, float], n: int) -> None:
+        for k, v in logs.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v * n
+
+
+def _log_float(v: Any, what: str) -> float:
+    """A step's log value (a Tensor of one value, numpy scalar or number) as a float."""
+    if isinstance(v, Tensor):
+        if v.size != 1:
+            raise ValueError(f"{what}: expected one value, got a Tensor of shape {v.shape}")
+        return float(v.numpy().reshape(()))
+    try:
+        arr = np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{what}: expected a number or a scalar Tensor, got {v!r}") from None
+    if arr.size != 1:
+        raise ValueError(f"{what}: expected one value, got shape {arr.shape}")
+    return float(arr.reshape(()))
+
+
+def _as_values(vals: Any) -> list[float]:
+    """Evaluation results as a list of floats (an overridden test_step gives a dict)."""
+    if isinstance(vals, Mapping):
+        return [float(v) for v in vals.values()]
+    return [float(v) for v in vals]
 
 
 def _sum(values: list[Tensor]) -> Tensor:
