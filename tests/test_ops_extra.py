@@ -17,7 +17,7 @@ import engine as tw
 
 EXTRA_MODULES = [
     "engine.ops.accumulate",
-    "engine.ops.einsum",
+    "engine.ops.contraction",
     "engine.ops.image",
     "engine.ops.layout",
     "engine.ops.matrix",

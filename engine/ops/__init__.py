@@ -17,6 +17,7 @@ from engine.ops.activations import (
     softsign,
     swish,
 )
+from engine.ops.contraction import einsum
 from engine.ops.core import (
     as_tensor,
     binary,
@@ -45,7 +46,6 @@ from engine.ops.creation import (
     zeros,
     zeros_like,
 )
-from engine.ops.einsum import einsum
 from engine.ops.layout import (
     batch_to_space_nd,
     depth_to_space,
