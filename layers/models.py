@@ -74,8 +74,13 @@ class Model(TrainingMixin, Layer):
     _subclassed_model = False
 
     def __init_subclass__(cls, **kwargs: Any):
-        super().__init_subclass__(**kwargs)
         cls._subclassed_model = cls.call is not Model.call
+        if cls._subclassed_model:
+            # its topology is Python code, which no config can name: not registered as a
+            # layer class (Layer.__init_subclass__ would register it, shadowing same names)
+            super(Layer, cls).__init_subclass__(**kwargs)
+        else:
+            super().__init_subclass__(**kwargs)
 
     def __init__(
         self, inputs: Any = None, outputs: Any = None, name: str | None = None, **kwargs: Any
