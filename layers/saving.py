@@ -422,18 +422,20 @@ def _compile_from(model: Model, tc: Any, where: str) -> bool:
     support leaves the model uncompiled with a warning (the model itself is fine)."""
     if not isinstance(tc, Mapping):
         raise ModelLoadError(f"{where}: trainingConfig must be an object, got {type(tc).__name__}")
-    ignored = [
-        k
-        for k in ("loss_weights", "weighted_metrics", "sample_weight_mode")
-        if tc.get(k) is not None
-    ]
-    if ignored:
+    if tc.get("sample_weight_mode") is not None:
         warnings.warn(
-            f"{where}: trainingConfig {ignored} are not supported and were ignored", stacklevel=3
+            f"{where}: trainingConfig ['sample_weight_mode'] is not supported and was ignored",
+            stacklevel=3,
         )
     try:
         optimizer = optimizer_from_config(tc.get("optimizer_config"), where)
-        model.compile(optimizer=optimizer, loss=tc.get("loss"), metrics=tc.get("metrics"))
+        model.compile(
+            optimizer=optimizer,
+            loss=tc.get("loss"),
+            metrics=tc.get("metrics"),
+            loss_weights=tc.get("loss_weights"),
+            weighted_metrics=tc.get("weighted_metrics"),
+        )
     except Exception as e:
         warnings.warn(
             f"{where}: cannot compile from trainingConfig (optimizer {tc.get('optimizer_config')!r}, "

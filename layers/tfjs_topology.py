@@ -66,6 +66,20 @@ def training_config(model: Model) -> dict:
         ),
         "optimizer_config": {"class_name": opt.class_name, "config": dict(opt.get_config())},
     }
+    lw = getattr(model, "loss_weights", None)
+    if lw is not None:  # Keras / TF.js: a list, a dict by output name, or one number
+        config["loss_weights"] = (
+            dict(lw)
+            if isinstance(lw, Mapping)
+            else list(lw)
+            if isinstance(lw, (list, tuple))
+            else lw
+        )
+    weighted = getattr(model, "weighted_metrics", None)
+    if weighted is not None:
+        config["weighted_metrics"] = _metric_identifier(
+            weighted if isinstance(weighted, (list, tuple, Mapping)) else [weighted]
+        )
     return config
 
 

@@ -222,3 +222,20 @@ def test_weighted_metrics_run_on_every_backend(backend):
     np.testing.assert_allclose(got[4], (lb * sw).sum() / sw.sum(), rtol=1e-4)
     h = model.fit(x, [ya, yb], sample_weight=sw, batch_size=4, epochs=1, verbose=0)
     assert all(np.isfinite(v[0]) for v in h.history.values())
+
+
+def test_saved_training_config_keeps_loss_weights_and_weighted_metrics(tmp_path):
+    model = _two_outputs()
+    model.compile(
+        optimizer="sgd",
+        loss=["mse", "binaryCrossentropy"],
+        loss_weights={"lw_out_a": 0.25, "lw_out_b": 3.0},
+        weighted_metrics=["mae"],
+    )
+    x, ya, yb, sw = _data()
+    expected = model.evaluate(x, [ya, yb], sample_weight=sw, batch_size=4)
+    model.save(tmp_path / "m", include_optimizer=True)
+    loaded = layers.load_model(tmp_path / "m")
+    assert loaded.metrics_names == model.metrics_names
+    got = loaded.evaluate(x, [ya, yb], sample_weight=sw, batch_size=4)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
