@@ -489,18 +489,19 @@ class Model(TrainingMixin, Layer):
             if self.__dict__.get("_building"):
                 self.built = True
                 return
-            if input_shape is None:
-                raise ValueError(
-                    f"{type(self).__name__}.build needs an input shape, e.g. (None, 784)"
-                )
-            several = isinstance(input_shape, list) and all(
-                isinstance(e, (list, tuple)) for e in input_shape
-            )
-            shapes = list(input_shape) if several else [input_shape]
-            xs = [tw.zeros([1 if d is None else int(d) for d in sh]) for sh in shapes]
-            names = [f"input_{i + 1}" for i in range(len(xs))]
-            self._build_subclass(xs, names, False)
+            self._build_from_shape(input_shape)
         self.built = True
+
+    def _build_from_shape(self, input_shape: Any) -> None:
+        """Build a subclassed model by running ``call`` on zeros of ``input_shape``."""
+        if input_shape is None:
+            raise ValueError(f"{type(self).__name__}.build needs an input shape, e.g. (None, 784)")
+        several = isinstance(input_shape, list) and all(
+            isinstance(e, (list, tuple)) for e in input_shape
+        )
+        shapes = list(input_shape) if several else [input_shape]
+        xs = [tw.zeros([1 if d is None else int(d) for d in sh]) for sh in shapes]
+        self._build_subclass(xs, [f"input_{i + 1}" for i in range(len(xs))], False)
 
     def check_input_shape(self, input_shape: Any) -> None:
         shapes = input_shape if isinstance(input_shape, list) else [input_shape]
@@ -557,11 +558,14 @@ class Model(TrainingMixin, Layer):
         return outs[0] if len(outs) == 1 else outs
 
     def compute_output_shape(self, input_shape: Any) -> Any:
+        if self._outputs_unknown():
+            self._build_from_shape(input_shape)
         shapes = [tuple(s) for s in self.output_shapes]
         return shapes[0] if len(shapes) == 1 else shapes
 
     def _call_symbolic(self, flat, single, kwargs):
-        self._ensure_built([])
+        if not self._subclassed_model:  # a subclass builds from the symbolic input's shape
+            self._ensure_built([])
         return Layer._call_symbolic(self, flat, single, kwargs)
 
     # --- inference -------------------------------------------------------------------------------------

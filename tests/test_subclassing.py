@@ -289,3 +289,17 @@ def test_compute_loss_applies_weights_and_regularisation():
     np.testing.assert_allclose(model.compute_loss(x, y, pred, sw).item(), no_reg + reg, rtol=1e-5)
     with pytest.raises(ValueError, match="one weight per sample"):
         model.compute_loss(x, y, pred, [1.0, 2.0])
+
+
+def test_subclass_as_a_layer_of_a_functional_model(tmp_path):
+    inner = MLP(hidden=4, out=2)
+    x = layers.input(shape=[3])
+    y = layers.dense(units=1)(inner(x))  # builds the subclass from the symbolic shape
+    m = layers.model(inputs=x, outputs=y)
+    assert len(m.trainable_weights) == 6
+    m.compile(optimizer="sgd", loss="mse")
+    before = inner.get_weights()
+    m.fit(np.ones((4, 3)), np.zeros((4, 1)), verbose=0)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, inner.get_weights(), strict=True))
+    with pytest.raises(NotImplementedError, match="subclassed model"):
+        m.save(tmp_path / "m")
