@@ -6,8 +6,14 @@ with TF.js semantics (``docs/tfjs-compat.md`` §2-3).
 ``output_shapes``, ``input_names``, ``output_names``, ``regularization_losses()`` and
 ``apply_constraints()``.
 
-Per batch: loss = sum over outputs of mean(per-sample loss * weight), plus the regularisation
-penalties; its gradients update the trainable weights. Every step runs inside ``tw.tidy``, so
+Per batch: loss = sum over outputs of ``loss_weight * mean(per-sample loss * weight)``, plus
+the regularisation penalties; its gradients update the trainable weights. Weighted metrics
+(``compile(weighted_metrics=...)``) add their weighted sum and their weight sum to the step's
+value vector, so epoch values are exact weighted means; ``_present`` divides them.
+
+A model class that overrides ``train_step``/``test_step`` (Keras 3) has them called once per
+batch, eagerly, with ``(x, y[, sample_weight])``; their dicts of logs are averaged by batch
+size. ``compute_loss``/``compute_metrics`` give such a step the compiled loss and metrics. Every step runs inside ``tw.tidy``, so
 ``tw.memory()`` stays flat across epochs. Epoch logs are batch-size-weighted means. Validation
 (and ``evaluate``) compute the same losses without the regularisation term, as TF.js does.
 
@@ -627,7 +633,7 @@ class TrainingMixin:
         call_arg = getattr(self, "_call_arg", None)
         x = (
             call_arg(d.xs)
-            if call_arg is not None and self._subclassed_model
+            if call_arg is not None and getattr(self, "_subclassed_model", False)
             else (d.xs[0] if len(d.xs) == 1 else list(d.xs))
         )
         y = d.ys[0] if len(d.ys) == 1 else list(d.ys)
