@@ -334,8 +334,12 @@ class Model(TrainingMixin, Layer):
                 )
             if xs[0].shape[0] > 0:
                 self._build_subclass(xs, names, dict_in)
+            if self.is_compiled:
+                self._finish_compile()  # raises, every time, when the compile does not fit
             if len(xs) == 1 and not dict_in:
                 return xs
+        elif self.is_compiled:
+            self._finish_compile()
         return as_input_list(x, self)
 
     def _call_arg(self, xs: Sequence[Tensor]) -> Any:
@@ -399,8 +403,6 @@ class Model(TrainingMixin, Layer):
                 self.built = True
             finally:
                 self.__dict__["_building"] = False
-            if self.is_compiled:
-                self._finish_compile()
 
     # --- running ---------------------------------------------------------------------------------------
     def _ensure_built(self, inputs: list[Tensor]) -> None:

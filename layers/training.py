@@ -313,7 +313,7 @@ class TrainingMixin:
     def _finish_compile(self) -> None:
         """Resolve a compile that waited for the model's outputs (subclassed models)."""
         pending = self.__dict__.get("_pending_compile")
-        if pending is not None:
+        if pending is not None and not self._outputs_unknown():
             self._resolve_compile(*pending)
 
     @property
@@ -693,6 +693,7 @@ class TrainingMixin:
                 f"{what}: the model is not compiled; call model.compile(optimizer=..., loss=...) "
                 f"before {what}"
             )
+        self._finish_compile()
 
     # --- data conversion ------------------------------------------------------------------------
     def _targets(self, y: Any) -> list[Tensor]:

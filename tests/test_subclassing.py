@@ -303,3 +303,16 @@ def test_subclass_as_a_layer_of_a_functional_model(tmp_path):
     assert any(not np.array_equal(a, b) for a, b in zip(before, inner.get_weights(), strict=True))
     with pytest.raises(NotImplementedError, match="subclassed model"):
         m.save(tmp_path / "m")
+
+
+def test_compile_that_does_not_fit_the_outputs_raises_on_every_fit():
+    m = MLP()
+    m.compile(optimizer="sgd", loss=["mse", "mae"])  # one output, two losses
+    x, y = _data(n=8)
+    for _ in range(2):
+        with pytest.raises(ValueError, match="got 2 losses for a model with 1 output"):
+            m.fit(x, y, verbose=0)
+    m.compile(optimizer="sgd", loss="mse", loss_weights=2.0)  # now built: resolved at once
+    assert m.metrics_names == ["loss"]
+    p = m.predict(x).numpy()
+    np.testing.assert_allclose(m.evaluate(x, y), 2 * ((p - y) ** 2).mean(), rtol=1e-5)
