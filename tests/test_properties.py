@@ -288,8 +288,7 @@ def _binary_expected(op: str, a: np.ndarray, b: np.ndarray, dt: str):
 @pytest.mark.parametrize("op", BINARY_OPS)
 def test_binary(backend, op, data):
     base = ALIASES.get(op, op)
-    # atan2 of bools returns int32 (KNOWN_BUGS, test_known_bug_atan2_bool)
-    dt = data.draw(st.sampled_from(DTYPES if base != "atan2" else DTYPES[:2]), label="dtype")
+    dt = data.draw(st.sampled_from(DTYPES), label="dtype")
     shp = data.draw(broadcast_pair(), label="shapes")
     sa, sb = shp.input_shapes
     a = array(data, dt, sa)
@@ -641,15 +640,10 @@ def test_reduce_composites(backend, op, data):
 
 
 # =============================================================================================
-# Bugs found by these properties in code this file's author does not own (kept out of the
-# draws above; each strict xfail turns into a failure once fixed, so the exclusion goes too)
+# Regressions: bugs these properties found (atan2 of bools, concat's running upcast, argwhere of
+# a 0-d condition, boolean_mask with an empty trailing axis), pinned as plain examples
 # =============================================================================================
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/ops/core.py binary(): bools are cast to int32 in an if/elif chain that "
-    "skips the atan2 int32 -> float32 rule, so atan2(bool, bool) is int32 (truncated)",
-)
-def test_known_bug_atan2_bool(backend):
+def test_regression_atan2_bool(backend):
     out = tw.atan2(tw.tensor([True, False]), tw.tensor([True, True]))
     assert_matches(out, np.arctan2([1.0, 0.0], [1.0, 1.0]), "float32")
 
@@ -733,13 +727,10 @@ def test_concat(backend, data):
     shape = data.draw(shapes(min_dims=1), label="shape")
     axis = data.draw(st.integers(-len(shape), len(shape) - 1), label="axis")
     parts, dts = [], []
-    # the first part's dtype, then one other for the rest: three parts of [int32, float32,
-    # int32] come out int32 (KNOWN_BUGS, test_known_bug_concat_mixed_dtypes)
-    first, rest = data.draw(st.sampled_from(DTYPES)), data.draw(st.sampled_from(DTYPES))
-    for i in range(data.draw(st.integers(1, 3), label="count")):
+    for _ in range(data.draw(st.integers(1, 3), label="count")):
         s = list(shape)
         s[axis] = data.draw(st.integers(0, 3))
-        dt = first if i == 0 else rest
+        dt = data.draw(st.sampled_from(DTYPES), label="part dtype")
         parts.append(array(data, dt, tuple(s)))
         dts.append(dt)
     dt = max(dts, key=_UPCAST.get)  # mixed dtypes upcast, as binary ops
@@ -1157,13 +1148,7 @@ def test_pow_half_of_minus_inf_is_inf(backend):
         assert not np.signbit(out.numpy()[1]), "pow(-0, 0.5) is +0"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/ops/shape.py concat(): the result dtype is upcast from ts[0] and each "
-    "differing part in turn, not the running result, so [int32, float32, int32] gives int32 "
-    "and the float32 part is truncated",
-)
-def test_known_bug_concat_mixed_dtypes(backend):
+def test_regression_concat_mixed_dtypes(backend):
     parts = [np.array([1], np.int32), np.array([2.5], np.float32), np.array([3], np.int32)]
     out = tw.concat([tw.tensor(p) for p in parts], 0)
     assert_matches(out, np.array([1.0, 2.5, 3.0]), "float32")
@@ -1880,12 +1865,11 @@ def test_search_sorted(backend, op, data):
 @pytest.mark.parametrize("op", ["argwhere", "where_async", "boolean_mask"])
 def test_masks(backend, op, data):
     if op != "boolean_mask":
-        c, _ = _any(data, min_dims=1)  # 0-d: KNOWN_BUGS, test_known_bug_argwhere_scalar
+        c, _ = _any(data)
         out = getattr(tw, op)(tw.tensor(c))
         assert_matches(out, np.argwhere(c != 0).astype(np.int64), "int32")
         return
-    # sides >= 1: a zero-size axis after the mask fails (test_known_bug_boolean_mask_empty)
-    x, dt = _any(data, min_dims=1, min_side=1)
+    x, dt = _any(data, min_dims=1)
     axis = data.draw(st.integers(0, x.ndim - 1), label="axis")
     mrank = data.draw(st.integers(1, x.ndim - axis), label="mask rank")
     mask = array(data, "bool", x.shape[axis : axis + mrank])
@@ -2358,23 +2342,12 @@ def test_every_engine_export_is_an_op_or_listed():
     assert not sorted(set(NON_OP_API) - set(tw.__all__)), "NON_OP_API lists names engine lacks"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/ops/search.py argwhere/where_async of a 0-d condition raise numpy's "
-    "'cannot reshape array of size 0 into shape (0)' instead of numpy's (1, 0) / (0, 0) "
-    "result or a clear error",
-)
-def test_known_bug_argwhere_scalar(backend):
+def test_regression_argwhere_scalar(backend):
     out = tw.argwhere(tw.tensor(np.int32(3)))
     assert_matches(out, np.argwhere(np.int32(3)).astype(np.int64), "int32")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine boolean_mask of x with a zero-size axis after the mask raises "
-    "'reshape: cannot reshape shape (0, 0) (0 elements) into (-1, 0)' (numpy gives (0, 0))",
-)
-def test_known_bug_boolean_mask_empty(backend):
+def test_regression_boolean_mask_empty(backend):
     x = np.zeros((0, 0), np.float32)
     out = tw.boolean_mask(tw.tensor(x), tw.tensor(np.zeros((0,), bool)), 0)
     assert_matches(out, x[np.zeros((0,), bool)].astype(np.float64), "float32")

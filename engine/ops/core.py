@@ -81,7 +81,10 @@ def tensor(
 
 
 def check_dtype_supported(dtype: str, op: str, backend_name: str | None = None) -> None:
-    """float64 only where the backend's ``capabilities["float64"]`` says so."""
+    """float64 (float16) only where the backend's ``capabilities["float64"]`` (``["float16"]``)
+    says so."""
+    if dtype == "float16":
+        dtypes.check_float16(op, backend_name)
     if dtype == "float64":
         name = backend_name or registry.get_backend()
         be = registry.instance_of(name)
@@ -130,7 +133,7 @@ def as_tensor(x: TensorLike, dtype: str | None = None) -> Tensor:
             return tensor(x, None, dtype)
         if isinstance(x, (int, np.integer)):
             return tensor(x, None, "int32" if dtype == "bool" else dtype)
-        return tensor(x, None, dtype if dtype in ("float32", "float64") else "float32")
+        return tensor(x, None, dtype if dtypes.is_float(dtype) else "float32")
     return tensor(x)
 
 
@@ -218,7 +221,7 @@ def unary(op: str, x: TensorLike) -> Tensor:
     if op in LOGICAL_OPS:
         if x.dtype != "bool":
             x = cast(x, "bool")
-    elif op not in INT_UNARY_OPS and x.dtype != "float32" and x.dtype != "float64":
+    elif op not in INT_UNARY_OPS and not dtypes.is_float(x.dtype):
         x = cast(x, "float32")  # transcendental ops on ints compute in float32, as TF.js
     elif x.dtype == "bool":
         x = cast(x, "int32")
@@ -245,10 +248,10 @@ def binary(op: str, a: TensorLike, b: TensorLike) -> Tensor:
     a, b = _pair(a, b)
     if op in LOGICAL_OPS and a.dtype != "bool":
         a, b = cast(a, "bool"), cast(b, "bool")
+    elif op == "atan2" and a.dtype in ("bool", "int32"):
+        a, b = cast(a, "float32"), cast(b, "float32")  # atan2 is a float op, as TF.js
     elif op not in LOGICAL_OPS and a.dtype == "bool" and op not in ("equal", "not_equal"):
         a, b = cast(a, "int32"), cast(b, "int32")
-    elif op == "atan2" and a.dtype == "int32":
-        a, b = cast(a, "float32"), cast(b, "float32")
     shape = broadcast_shapes(a.shape, b.shape, op)
     dt = a.dtype
     out_dt = out_dtype_binary(op, dt)

@@ -85,7 +85,8 @@ def argwhere(condition: TensorLike) -> Tensor:
     [[0, 0], [1, 1]]
     """
     c = as_tensor(condition)
-    return tensor(np.argwhere(c.numpy()).astype(np.int32).reshape(-1, c.rank), dtype="int32")
+    found = np.argwhere(c.numpy())  # (count, rank); a 0-d condition gives (1, 0) or (0, 0)
+    return tensor(found.astype(np.int32).reshape(found.shape[0], c.rank), dtype="int32")
 
 
 def where_async(condition: TensorLike) -> Tensor:
@@ -141,7 +142,8 @@ def boolean_mask(x: TensorLike, mask: TensorLike, axis: int = 0) -> Tensor:
             f"boolean_mask: mask of shape {m.shape} must match x.shape[{axis}:"
             f"{axis + m.rank}] of x of shape {x.shape}"
         )
-    flat = reshape(x, x.shape[:axis] + (-1,) + x.shape[axis + m.rank :])
+    merged = int(np.prod(m.shape))  # explicit: -1 cannot be inferred when a later axis is 0
+    flat = reshape(x, x.shape[:axis] + (merged,) + x.shape[axis + m.rank :])
     keep = np.flatnonzero(m.numpy().reshape(-1)).astype(np.int32)
     return gather(flat, tensor(keep, dtype="int32"), axis, _checked=True)
 

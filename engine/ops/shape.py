@@ -292,16 +292,15 @@ def concat(xs: Sequence[TensorLike], axis: int = 0) -> Tensor:
     >>> tw.concat([tw.ones([2, 1]), tw.zeros([2, 2])], axis=1).tolist()
     [[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]
     """
-    from engine.ops.core import _pair
+    from engine import dtypes
 
     ts = [as_tensor(t) for t in xs]
     if not ts:
         raise ValueError("concat: needs at least one tensor")
     dt = ts[0].dtype
     for t in ts[1:]:
-        if t.dtype != dt:
-            _, probe = _pair(ts[0], t)
-            dt = probe.dtype
+        if t.dtype != dt:  # upcast the running result, as binary ops do pairwise
+            dt = dtypes.upcast(dt, t.dtype)
     ts = [cast(t, dt) for t in ts]
     rank = ts[0].rank
     if rank == 0:
