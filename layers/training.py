@@ -843,7 +843,12 @@ class TrainingMixin:
         return tw.stack([tw.cast(tw.reshape(v, ()), "float32") for v in values])
 
     def _apply(self, stacked: Tensor | None, grads: list, params: list) -> Tensor | None:
-        """Apply the gradients and the constraints; returns ``stacked``."""
+        """Apply the gradients and the constraints; returns ``stacked``. While
+        ``layers.distributed.DataParallel`` trains, its hook first combines ``stacked`` and
+        the gradients over the ranks (allreduce)."""
+        hook = self.__dict__.get("_gradient_hook")
+        if hook is not None:
+            stacked, grads = hook(stacked, grads, params)
         pairs = [(g, v) for g, v in zip(grads, params, strict=False) if g is not None]
         if pairs:
             self.optimizer.apply_gradients(pairs)

@@ -1,0 +1,502 @@
+"""Data-parallel ``fit``/``evaluate``/``predict`` across MPI ranks (issue 22).
+
+``DataParallel(model)`` wraps a compiled model (Keras's ``DataParallel`` / Horovod habits):
+run the same script on every rank with ``mpiexec -n N python script.py``::
+
+    from layers.distributed import DataParallel
+
+    model.compile(optimizer="adam", loss="categoricalCrossentropy", metrics=["accuracy"])
+    dp = DataParallel(model)            # init from the MPI environment
+    dp.fit(x, y, batch_size=32, epochs=5, validation_split=0.2)   # 32 per rank
+    dp.save("model")                    # rank 0 writes, the others wait
+
+What ``fit`` does:
+
+- rank 0's weights and optimizer state are broadcast to every rank first;
+- every epoch draws one permutation of the samples from a seed shared by all ranks
+  (``epoch_permutation``); global batch ``k`` is rows ``k*B .. (k+1)*B`` of it with
+  ``B = batch_size * size``, and rank ``r`` trains on its ``r``-th part (``shard_bounds``:
+  a ragged last batch is split as evenly as possible; a rank left with no rows runs its
+  step on one row with weight 0);
+- each rank's gradients (of its mean loss) are scaled by its share of the global batch,
+  summed with ``allreduce`` in float32 buckets (``engine.distributed.allreduce_arrays``) and
+  applied by the same optimizer step on every rank, so the weights equal a single process
+  training on batches of ``B`` over the same sample order (``tests/test_distributed.py``);
+- the step's loss and metrics travel in the same buffers, so batch and epoch logs are the
+  global values and every callback sees the same logs on every rank (``stop_training`` is
+  also OR-ed over the ranks at each epoch's end, and after each batch when a callback has
+  batch hooks);
+- only rank 0 shows the progress bar; on other ranks callbacks that write files
+  (``ModelCheckpoint``, ``CSVLogger``, ``TensorBoard``) are left out;
+- non-trainable weights (BatchNormalization's moving statistics) are averaged over the
+  ranks at each epoch's end.
+
+The data-parallel step runs eagerly: the allreduce is a host call, so it is not part of the
+traced/compiled training step of ``compile(jit=True)`` (that mode is used by ``evaluate``,
+``predict`` and validation, which need no communication). Validation in ``fit`` runs on
+every rank over the whole validation data (identical weights give identical values).
+Arrays only: a ``layers.data`` dataset raises (shard it per rank and use ``train_on_batch``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import engine as tw
+from engine import distributed as dist
+from engine.dtypes import as_int
+from engine.typing import DataLike, TensorLike
+from layers import callbacks as cbks
+from layers import training as tr
+
+__all__ = ["DataParallel", "epoch_permutation"]
+
+#: Callbacks that write files: rank 0 only.
+_WRITERS = tuple(
+    c for c in (cbks.ModelCheckpoint, cbks.CSVLogger, getattr(cbks, "TensorBoard", None)) if c
+)
+
+
+def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The sample order of ``epoch`` that every rank of a ``DataParallel.fit`` uses.
+
+    Args:
+        seed: The shared seed (``fit(seed=...)``, or the one rank 0 drew and broadcast).
+        epoch: The epoch index.
+        n: The number of training samples.
+
+    Returns:
+        An int64 permutation of ``range(n)``, the same in every process.
+
+    Example:
+
+    >>> from layers.distributed import epoch_permutation
+    >>> sorted(epoch_permutation(7, 0, 5).tolist())
+    [0, 1, 2, 3, 4]
+    """
+    return np.random.default_rng([int(seed), int(epoch)]).permutation(int(n))
+
+
+class _SyncStop(cbks.Callback):
+    """At each epoch's end: OR ``stop_training`` over the ranks and average the
+    non-trainable weights, so every rank leaves the epoch in the same state."""
+
+    _chunk_safe = True
+
+    def __init__(self, owner: DataParallel) -> None:
+        super().__init__()
+        self.owner = owner
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        self.owner._average_non_trainable()
+        self.owner._sync_stop()
+
+
+class DataParallel:
+    """Train, evaluate and predict with one compiled model over every MPI rank.
+
+    Args:
+        model: A compiled ``layers.Model`` (the same architecture on every rank).
+        comm: An mpi4py communicator; default ``MPI.COMM_WORLD`` (``engine.distributed.init``).
+        bucket_mb: Gradient bucket size in MiB (PyTorch DDP's default, 25).
+        timeout: Seconds a collective may wait for the other ranks before the job aborts;
+            default ``$TENSORWEAVE_DIST_TIMEOUT`` or 300.
+
+    Raises:
+        ImportError: mpi4py is not installed (``pip install -e '.[distributed]'``).
+        ValueError: ``bucket_mb`` is not positive.
+
+    Example:
+
+    >>> from engine import distributed
+    >>> if distributed.available():
+    ...     model = layers.sequential([layers.dense(units=1, input_shape=[2])])
+    ...     model.compile(optimizer="sgd", loss="meanSquaredError")
+    ...     dp = layers.distributed.DataParallel(model)
+    ...     h = dp.fit(np.ones((8, 2)), np.zeros((8, 1)), batch_size=2, verbose=0)
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        comm: Any = None,
+        bucket_mb: float = 25.0,
+        timeout: float | None = None,
+    ) -> None:
+        if isinstance(bucket_mb, bool) or not isinstance(bucket_mb, (int, float)) or bucket_mb <= 0:
+            raise ValueError(
+                f"DataParallel: bucket_mb must be a positive number, got {bucket_mb!r}"
+            )
+        self.model = model
+        self.comm = dist.init(comm, timeout=timeout)
+        self.bucket_bytes = max(4, int(bucket_mb * 1024 * 1024))
+        #: Allreduce calls and bytes of the last ``fit`` (gradient buckets only).
+        self.stats: dict[str, int] = {"allreduce_calls": 0, "allreduce_bytes": 0, "steps": 0}
+
+    @property
+    def rank(self) -> int:
+        """This process's rank (0 logs, saves and broadcasts)."""
+        return int(self.comm.Get_rank())
+
+    @property
+    def size(self) -> int:
+        """The number of ranks."""
+        return int(self.comm.Get_size())
+
+    @property
+    def is_root(self) -> bool:
+        """True on rank 0."""
+        return self.rank == 0
+
+    # --- state --------------------------------------------------------------------------------
+    def broadcast_state(self) -> None:
+        """Copy rank 0's weights and optimizer state to every rank (``fit`` does this first).
+
+        Raises:
+            ValueError: The ranks' models differ in weight shapes.
+        """
+        m = self.model
+        mine = [tuple(w.shape) for w in m.weights]
+        shapes = dist.broadcast_object(mine)
+        if shapes != mine:
+            raise ValueError(
+                f"DataParallel: rank {self.rank}'s model weight shapes {mine} differ from rank "
+                f"0's {shapes}; every rank must build the same model"
+            )
+        values = [np.ascontiguousarray(w.numpy()) for w in m.weights]
+        for v in values:
+            dist.broadcast(v)
+        m.set_weights(values)
+        opt = getattr(m, "optimizer", None)
+        if opt is None:
+            return
+        state = None
+        if self.is_root:
+            state = [(w["name"], w["tensor"].numpy()) for w in opt.get_weights()]
+        state = dist.broadcast_object(state)
+        if not self.is_root and (len(state) > 1 or int(state[0][1]) != opt.iterations):
+            opt.set_weights(state)
+
+    def _average_non_trainable(self) -> None:
+        ws = [w for w in self.model.non_trainable_weights if str(w.dtype).startswith("float")]
+        if not ws or self.size == 1:
+            return
+        avg = dist.allreduce_arrays([w.numpy() for w in ws], self.bucket_bytes, 1.0 / self.size)
+        for w, a in zip(ws, avg, strict=True):
+            w.assign(tw.tensor(a.astype(w.dtype)))
+
+    def _sync_stop(self) -> None:
+        flag = np.array([1 if self.model.stop_training else 0], dtype=np.int32)
+        self.model.stop_training = bool(dist.allreduce(flag, "max")[0])
+
+    def _hook(self, scale: float):
+        """The ``_apply`` hook of one step: scale, allreduce, unpack."""
+
+        def hook(stacked: Any, grads: list, params: list) -> tuple[Any, list]:
+            live = [i for i, g in enumerate(grads) if g is not None]
+            arrays = [grads[i].numpy() for i in live]
+            if stacked is not None:
+                arrays.append(stacked.numpy())
+
+            def count(nbytes: int) -> None:
+                self.stats["allreduce_calls"] += 1
+                self.stats["allreduce_bytes"] += nbytes
+
+            out = dist.allreduce_arrays(arrays, self.bucket_bytes, scale, on_bucket=count)
+            new = list(grads)
+            for i, a in zip(live, out, strict=False):
+                new[i] = tw.tensor(a, dtype=grads[i].dtype)
+            if stacked is not None:
+                stacked = tw.tensor(out[-1])
+            return stacked, new
+
+        return hook
+
+    # --- fit ----------------------------------------------------------------------------------
+    def fit(
+        self,
+        x: DataLike,
+        y: DataLike,
+        batch_size: int = 32,
+        epochs: int = 1,
+        verbose: int = 1,
+        callbacks: Sequence[cbks.Callback] | cbks.Callback | None = None,
+        validation_split: float = 0.0,
+        validation_data: Sequence[DataLike] | None = None,
+        shuffle: bool = True,
+        class_weight: Mapping | None = None,
+        sample_weight: TensorLike | None = None,
+        initial_epoch: int = 0,
+        seed: int | None = None,
+    ) -> cbks.History:
+        """``Model.fit`` over every rank: each trains on its shard of every global batch.
+
+        Every rank passes the same (full) ``x``/``y``; each reads only its rows.
+
+        Args:
+            x: Inputs, as ``Model.fit`` (arrays; the same on every rank).
+            y: Targets, as ``Model.fit``.
+            batch_size: Samples per rank per step; the global batch is ``batch_size * size``.
+            epochs: Index of the epoch to stop at.
+            verbose: Progress output on rank 0 (0, 1 or 2, as ``Model.fit``); other ranks
+                are silent.
+            callbacks: As ``Model.fit``; on ranks other than 0 file-writing callbacks
+                (``ModelCheckpoint``, ``CSVLogger``, ``TensorBoard``) are dropped.
+            validation_split: Fraction of the samples, from the end, held out.
+            validation_data: ``(x_val, y_val[, sample_weight])`` evaluated each epoch.
+            shuffle: Draw a new shared permutation every epoch (else the given order).
+            class_weight: As ``Model.fit``.
+            sample_weight: Per-sample loss weights, shape ``(samples,)``.
+            initial_epoch: The epoch to start at.
+            seed: The shuffle seed (rank 0's value is used); default one rank 0 draws from
+                ``tw.rng()``, so ``tw.set_seed`` makes runs repeatable.
+
+        Returns:
+            The ``History`` (global values, identical on every rank).
+
+        Raises:
+            RuntimeError: The model is not compiled.
+            NotImplementedError: ``x`` is a dataset/generator, or the model overrides
+                ``train_step``.
+            ValueError: Bad ``batch_size``/``epochs``/``validation_split`` or data, as
+                ``Model.fit``.
+
+        Example:
+
+        >>> from engine import distributed
+        >>> if distributed.available():
+        ...     model = layers.sequential([layers.dense(units=1, input_shape=[2])])
+        ...     model.compile(optimizer="adam", loss="meanSquaredError")
+        ...     dp = layers.distributed.DataParallel(model)
+        ...     h = dp.fit(np.ones((8, 2)), np.zeros((8, 1)), batch_size=2, epochs=2, verbose=0)
+        ...     assert len(h.history["loss"]) == 2
+        """
+        m = self.model
+        m._check_compiled("fit")
+        batch_size = tr._positive_int(batch_size, "DataParallel.fit: batch_size")
+        epochs, initial_epoch, verbose = tr._count_args(
+            "DataParallel.fit", epochs, initial_epoch, verbose
+        )
+        if tr._is_batches(x, y):
+            raise NotImplementedError(
+                "DataParallel.fit takes arrays x and y; for a dataset or generator, shard it "
+                "per rank yourself (e.g. dataset.skip(rank)...) and train with train_on_batch"
+            )
+        if m._custom_step("train"):
+            raise NotImplementedError(
+                f"DataParallel.fit: model {m.name!r} overrides train_step; its gradients "
+                "cannot be averaged over ranks (use the built-in step)"
+            )
+        if y is None:
+            raise ValueError("DataParallel.fit: y (the targets) is required")
+        if seed is not None:
+            seed = as_int(seed, "DataParallel.fit: seed", minimum=0)
+        data = m._data(x, y, sample_weight, class_weight, "fit")
+        val = None
+        if validation_data is not None:
+            val = m._validation(validation_data)
+        elif validation_split:
+            if not 0.0 < float(validation_split) < 1.0:
+                raise ValueError(
+                    "DataParallel.fit: validation_split must be between 0 and 1 (exclusive), "
+                    f"got {validation_split}"
+                )
+            split_at = int(math.floor(data.n * (1.0 - float(validation_split))))
+            if split_at < 1:
+                raise ValueError(
+                    f"DataParallel.fit: validation_split={validation_split} leaves no training "
+                    f"samples out of {data.n}"
+                )
+            data, val = data.take(None, 0, split_at), data.take(None, split_at, data.n)
+        n_global = dist.broadcast_object(data.n)
+        if n_global != data.n:
+            raise ValueError(
+                f"DataParallel.fit: rank {self.rank} has {data.n} training samples, rank 0 "
+                f"has {n_global}; pass the same full arrays on every rank"
+            )
+        self.broadcast_state()
+        if seed is None:
+            seed = int(tw.rng().integers(0, 2**31 - 1)) if self.is_root else 0
+        seed = int(dist.broadcast_object(seed))
+
+        n, world, me = data.n, self.size, self.rank
+        gb = batch_size * world
+        steps = math.ceil(n / gb)
+        user = cbks.standardize_callbacks(callbacks, "fit")
+        if not self.is_root:
+            user = [c for c in user if not isinstance(c, _WRITERS)]
+        user.append(_SyncStop(self))
+        self.stats = {"allreduce_calls": 0, "allreduce_bytes": 0, "steps": 0}
+
+        def run_epoch(epoch: int, cb: cbks.CallbackList) -> tuple[np.ndarray, int, bool]:
+            watch = tr._batch_hooks(cb.callbacks)
+            perm = epoch_permutation(seed, epoch, n) if shuffle else np.arange(n)
+            names = m._logged_names()
+            sums = np.zeros(m._n_values, dtype=np.float64)
+            count = 0
+            complete = True
+            for k in range(steps):
+                lo, hi = k * gb, min((k + 1) * gb, n)
+                size = hi - lo
+                a, b = dist.shard_bounds(size, world, me)
+                rows = perm[lo + a : lo + b] if b > a else perm[lo : lo + 1]
+                cb.on_batch_begin(k, {"batch": k, "size": size})
+                m.__dict__["_gradient_hook"] = self._hook((b - a) / size)
+                try:
+                    vals = m._train_step(data.take(rows.astype(np.int32)))
+                finally:
+                    m.__dict__["_gradient_hook"] = None
+                self.stats["steps"] += 1
+                sums += vals.astype(np.float64) * size
+                count += size
+                logs: dict[str, Any] = {"batch": k, "size": size}
+                logs.update(zip(names, (float(v) for v in m._present(vals)), strict=False))
+                cb.on_batch_end(k, logs)
+                if watch:
+                    self._sync_stop()
+                if m.stop_training and k + 1 < steps:
+                    complete = False
+                    break
+            return sums, count, complete
+
+        params = {
+            "epochs": epochs,
+            "initial_epoch": initial_epoch,
+            "samples": n,
+            "steps": steps,
+            "batch_size": batch_size,
+            "verbose": verbose if self.is_root else 0,
+            "do_validation": val is not None,
+            "metrics": m._log_names(val is not None),
+            "global_batch_size": gb,
+            "ranks": world,
+        }
+        return m._loop(
+            run_epoch,
+            epochs,
+            initial_epoch,
+            params["verbose"],
+            user,
+            params,
+            val,
+            batch_size,
+        )
+
+    # --- evaluate / predict -------------------------------------------------------------------
+    def evaluate(
+        self,
+        x: DataLike,
+        y: DataLike,
+        batch_size: int = 32,
+        verbose: int = 0,
+        sample_weight: TensorLike | None = None,
+    ) -> float | list[float]:
+        """``Model.evaluate`` with the samples split over the ranks; global values.
+
+        Args:
+            x: Inputs (the same full arrays on every rank).
+            y: Targets.
+            batch_size: Samples per batch on each rank.
+            verbose: Non-zero prints the values on rank 0.
+            sample_weight: Per-sample loss weights.
+
+        Returns:
+            As ``Model.evaluate``: a float, or ``[loss, *metrics]``, equal on every rank.
+
+        Raises:
+            RuntimeError: The model is not compiled.
+            ValueError: Bad ``batch_size`` or data.
+
+        Example:
+
+        >>> from engine import distributed
+        >>> if distributed.available():
+        ...     model = layers.sequential([layers.dense(units=1, input_shape=[2])])
+        ...     model.compile(optimizer="sgd", loss="meanSquaredError")
+        ...     loss = layers.distributed.DataParallel(model).evaluate(np.ones((4, 2)), np.ones((4, 1)))
+        """
+        m = self.model
+        m._check_compiled("evaluate")
+        batch_size = tr._positive_int(batch_size, "DataParallel.evaluate: batch_size")
+        d = m._data(x, y, sample_weight, None, "evaluate")
+        if m.__dict__.get("_weighted_entries"):
+            # weighted metrics are ratios of sums: evaluate everything on every rank
+            vals = np.asarray(tr._as_values(m._evaluate_data(d, batch_size)), np.float64)
+        else:
+            a, b = dist.shard_bounds(d.n, self.size, self.rank)
+            buf = np.zeros(len(m._eval_names()) + 1, dtype=np.float64)
+            if b > a:
+                part = tr._as_values(m._evaluate_data(d.take(None, a, b), batch_size))
+                buf[:-1] = np.asarray(part, np.float64) * (b - a)
+                buf[-1] = b - a
+            dist.allreduce(buf)
+            vals = buf[:-1] / buf[-1]
+        out = [float(v) for v in vals]
+        if verbose and self.is_root:
+            print(" - ".join(f"{k}: {v:.4f}" for k, v in zip(m._eval_names(), out, strict=False)))
+        return out[0] if len(out) == 1 else out
+
+    def predict(self, x: DataLike, batch_size: int = 32) -> Any:
+        """``Model.predict`` with the samples split over the ranks; every rank gets all rows.
+
+        Args:
+            x: Inputs (the same full arrays on every rank).
+            batch_size: Samples per batch on each rank.
+
+        Returns:
+            A ``Tensor`` (a list for several outputs) with every sample's prediction, in order.
+
+        Raises:
+            ValueError: Bad ``batch_size`` or inputs, as ``Model.predict``.
+
+        Example:
+
+        >>> from engine import distributed
+        >>> if distributed.available():
+        ...     model = layers.sequential([layers.dense(units=1, input_shape=[2])])
+        ...     p = layers.distributed.DataParallel(model).predict(np.ones((5, 2)))
+        ...     assert p.shape == (5, 1)
+        """
+        m = self.model
+        xs = m._as_inputs(x)
+        n = xs[0].shape[0]
+        a, b = dist.shard_bounds(n, self.size, self.rank)
+        part = None
+        if b > a:
+            res = m.predict(
+                [tw.slice(t, a, b - a) for t in xs] if len(xs) > 1 else tw.slice(xs[0], a, b - a),
+                batch_size=batch_size,
+            )
+            part = [r.numpy() for r in res] if isinstance(res, list) else [res.numpy()]
+        pieces = [p for p in dist.broadcast_object_all(part) if p is not None]
+        outs = [tw.tensor(np.concatenate([p[i] for p in pieces])) for i in range(len(pieces[0]))]
+        return outs[0] if len(outs) == 1 else outs
+
+    def save(self, path: str | PathLike[str], **kwargs: Any) -> Path:
+        """``Model.save`` on rank 0 only; every rank waits until it is written.
+
+        Args:
+            path: Where to save (as ``Model.save``).
+            **kwargs: Passed to ``Model.save`` (``include_optimizer``).
+
+        Returns:
+            The saved path (on every rank).
+
+        Example:
+
+        >>> from engine import distributed
+        >>> if distributed.available():
+        ...     import tempfile, os
+        ...     model = layers.sequential([layers.dense(units=1, input_shape=[2])])
+        ...     p = layers.distributed.DataParallel(model).save(os.path.join(tempfile.mkdtemp(), "m"))
+        """
+        out = self.model.save(path, **kwargs) if self.is_root else None
+        out = dist.broadcast_object(str(out) if out is not None else None)
+        dist.barrier()
+        return Path(out)
