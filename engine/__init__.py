@@ -73,6 +73,7 @@ __all__ = [
     "Tape",
     "Tensor",
     "Variable",
+    "losses",
     "backend",
     "backend_scope",
     "custom_grad",

@@ -1,5 +1,7 @@
 """Every public op of the engine (shape checks, dtype rules, composites)."""
 
+from types import ModuleType as _ModuleType
+
 from engine.ops import image  # tw.image.resize_bilinear, ... (TF.js tf.image)
 from engine.ops.accumulate import add_n, cumprod, euclidean_norm, moving_average
 from engine.ops.activations import (
@@ -124,6 +126,14 @@ from engine.ops.nn import (
     max_pool,
     separable_conv2d,
 )
+from engine.ops.nn3d import (
+    avg_pool3d,
+    conv3d,
+    conv3d_transpose,
+    dilation2d,
+    max_pool3d,
+    max_pool_with_argmax,
+)
 from engine.ops.random_ops import random_gamma, random_standard_normal, random_uniform_int
 from engine.ops.reduction import (
     all,
@@ -178,4 +188,10 @@ from engine.ops.shape import (
     unstack,
 )
 
-__all__ = [n for n in dir() if not n.startswith("_")]
+# Public names: every op, and the TF.js namespaces ``image`` and ``linalg``; not the submodules
+# that hold the ops (``from engine import *`` must not rebind ``math`` to engine.ops.math).
+__all__ = [
+    n
+    for n, v in list(globals().items())
+    if not n.startswith("_") and (not isinstance(v, _ModuleType) or n in ("image", "linalg"))
+]
