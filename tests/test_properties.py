@@ -2275,6 +2275,17 @@ PROPERTIES = {
 EXCLUDED = {
     "FUSED_ACTIVATIONS": "a constant (the activation names); test_fused_matmul and "
     "test_conv2d draw every entry and check the table matches FUSED_ACT",
+    **dict.fromkeys(
+        [
+            "avg_pool3d",
+            "conv3d",
+            "conv3d_transpose",
+            "dilation2d",
+            "max_pool3d",
+            "max_pool_with_argmax",
+        ],
+        "covered in tests/test_ops_3d.py",
+    ),
 }
 
 #: Names in ``engine.__all__`` beyond ``engine.ops``: the API around ops, not ops on values.
