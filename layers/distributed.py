@@ -321,6 +321,9 @@ class DataParallel:
                 f"has {n_global}; pass the same full arrays on every rank"
             )
         self.broadcast_state()
+        ranks = dist.describe()  # a collective: every rank takes part
+        if verbose and self.is_root:  # maps the PID mpiexec reports for a killed rank to it
+            print(f"DataParallel: {len(ranks)} ranks ({'; '.join(ranks)})", flush=True)
         if seed is None:
             seed = int(tw.rng().integers(0, 2**31 - 1)) if self.is_root else 0
         seed = int(dist.broadcast_object(seed))
@@ -331,11 +334,13 @@ class DataParallel:
         user = cbks.standardize_callbacks(callbacks, "fit")
         if not self.is_root:
             user = [c for c in user if not isinstance(c, _WRITERS)]
+        # the same collectives on every rank: sync stop_training after each batch when any
+        # rank has a callback with batch hooks
+        watch = bool(dist.allreduce(np.array([tr._batch_hooks(user)], np.int32), "max")[0])
         user.append(_SyncStop(self))
         self.stats = {"allreduce_calls": 0, "allreduce_bytes": 0, "steps": 0}
 
         def run_epoch(epoch: int, cb: cbks.CallbackList) -> tuple[np.ndarray, int, bool]:
-            watch = tr._batch_hooks(cb.callbacks)
             perm = epoch_permutation(seed, epoch, n) if shuffle else np.arange(n)
             names = m._logged_names()
             sums = np.zeros(m._n_values, dtype=np.float64)

@@ -1,0 +1,187 @@
+"""Data-parallel training on MPI (issue 22): ``engine.distributed`` and
+``layers.distributed.DataParallel``.
+
+The multi-rank tests run ``mpiexec -n 2 python tests/_distributed_worker.py ...`` in a
+subprocess with a timeout (each rank pinned to one thread), and skip, naming the reason, when
+mpi4py or ``mpiexec`` is absent (``pip install -e '.[distributed]'``; the ``test`` extra
+brings them, so CI runs them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import distributed as dist
+from engine import registry
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKER = str(ROOT / "tests" / "_distributed_worker.py")
+MPIEXEC = shutil.which("mpiexec")
+
+needs_mpi = pytest.mark.skipif(
+    not dist.available() or MPIEXEC is None,
+    reason="mpi4py or mpiexec is not installed (pip install -e '.[distributed]')",
+)
+
+
+def _mpirun(mode: str, backend: str, timeout: float, **env: str) -> tuple[int, str, float]:
+    environ = dict(os.environ)
+    environ.pop(registry.ENV_VAR, None)
+    environ.update(OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", **env)
+    environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), environ.get("PYTHONPATH", "")])
+    start = time.monotonic()
+    proc = subprocess.run(
+        [MPIEXEC, "-n", "2", sys.executable, WORKER, mode, backend],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environ,
+        cwd=ROOT,
+    )
+    return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - start
+
+
+def _backend_or_skip(name: str) -> None:
+    chosen = os.environ.get(registry.ENV_VAR, "").strip().casefold()
+    if chosen and chosen != name:
+        pytest.skip(f"{registry.ENV_VAR}={chosen} limits this run to another backend")
+    rows = {r["name"]: r["reason"] for r in __import__("engine").list_backends()}
+    if rows.get(name):
+        pytest.skip(f"backend {name!r} unavailable: {rows[name]}")
+
+
+# --- pure helpers (no MPI needed) ----------------------------------------------------------------
+def test_bucket_plan_packs_in_order_and_isolates_big_arrays():
+    assert dist.bucket_plan([40, 40, 40, 200, 8], bucket_bytes=100) == [[0, 1], [2], [3], [4]]
+    assert dist.bucket_plan([], bucket_bytes=100) == []
+    assert dist.bucket_plan([4] * 10, bucket_bytes=1 << 20) == [list(range(10))]
+    with pytest.raises(ValueError, match="bucket_bytes must be a positive int, got 0"):
+        dist.bucket_plan([4], bucket_bytes=0)
+
+
+def test_shard_bounds_cover_every_row_once():
+    for count in (0, 1, 5, 16, 17):
+        for parts in (1, 2, 3, 4):
+            spans = [dist.shard_bounds(count, parts, i) for i in range(parts)]
+            assert spans[0][0] == 0 and spans[-1][1] == count
+            assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
+            sizes = [b - a for a, b in spans]
+            assert max(sizes) - min(sizes) <= 1
+    with pytest.raises(ValueError, match="index=2"):
+        dist.shard_bounds(4, 2, 2)
+
+
+def test_epoch_permutation_is_shared_and_changes_per_epoch():
+    from layers.distributed import epoch_permutation
+
+    a, b = epoch_permutation(3, 0, 50), epoch_permutation(3, 0, 50)
+    assert np.array_equal(a, b) and sorted(a.tolist()) == list(range(50))
+    assert not np.array_equal(a, epoch_permutation(3, 1, 50))
+
+
+def test_ring_cost_model():
+    # 2 (N-1)/N * bytes / bandwidth: a 2-rank ring moves the buffer once each way
+    assert dist.ring_allreduce_seconds(1e6, 2, 1e9, latency=0.0) == pytest.approx(1e-3)
+    assert dist.ring_allreduce_seconds(1e6, 1, 1e9) == 0.0
+    assert dist.ring_allreduce_seconds(0, 4, 1e9, latency=1e-5, buckets=2) == pytest.approx(1.2e-4)
+
+
+def test_init_rejects_a_bad_timeout_before_touching_mpi(monkeypatch):
+    with pytest.raises(ValueError, match="timeout must be a positive number of seconds, got -1"):
+        dist.init(timeout=-1)
+    monkeypatch.setenv("TENSORWEAVE_DIST_TIMEOUT", "soon")
+    with pytest.raises(ValueError, match="TENSORWEAVE_DIST_TIMEOUT='soon'"):
+        dist.init()
+
+
+# --- under mpiexec -n 2 ----------------------------------------------------------------------------
+@needs_mpi
+@pytest.mark.parametrize("backend_name", ["numpy", "cpu"])
+def test_two_ranks_equal_one_process_with_the_global_batch(backend_name):
+    """sgd and adam: 2 ranks x batch 8 give the weights of 1 process x batch 16 over the same
+    per-epoch order (ragged last batches, one leaving rank 1 no rows), to float32 tolerance;
+    both ranks end with identical weights, the logs are the global loss."""
+    _backend_or_skip(backend_name)
+    rc, out, _ = _mpirun("equiv", backend_name, timeout=240)
+    assert rc == 0, out[-3000:]
+    line = next(ln for ln in out.splitlines() if ln.startswith("RESULT "))
+    res = json.loads(line[len("RESULT ") :])
+    assert set(res) == {"sgd", "adam"}
+    for opt, r in res.items():
+        assert r["ranks_equal"], opt
+        assert r["moved"] > 1e-3, (opt, r)  # training changed the weights
+        assert r["max_diff"] < 2e-6, (opt, r)
+        np.testing.assert_allclose(r["loss"], r["ref_loss"], rtol=1e-5, err_msg=opt)
+        assert r["steps"] == 3 * 7  # 3 epochs of ceil(n / 16) global batches
+        assert r["allreduce_calls"] == r["steps"]  # one bucket: one Allreduce per step
+
+
+@needs_mpi
+def test_a_rank_that_raises_ends_every_rank_and_is_named():
+    rc, out, took = _mpirun("raise", "numpy", timeout=60)
+    assert rc != 0, out[-3000:]
+    assert "RuntimeError: boom on purpose" in out
+    assert "rank 1 of 2 failed" in out
+    assert "finished without noticing" not in out
+    assert took < 30, took
+
+
+@needs_mpi
+def test_a_killed_rank_ends_every_rank():
+    rc, out, took = _mpirun("kill", "numpy", timeout=60)
+    assert rc != 0, out[-3000:]
+    assert "signal 9" in out or "Killed" in out, out[-3000:]
+    assert "finished without noticing" not in out
+    assert took < 30, took
+
+
+@needs_mpi
+def test_a_hung_rank_times_out_the_collective_and_aborts():
+    rc, out, took = _mpirun("hang", "numpy", timeout=60, TENSORWEAVE_DIST_TIMEOUT="3")
+    assert rc != 0, out[-3000:]
+    assert "rank 0 of 2 failed" in out and "did not complete within 3 s" in out, out[-3000:]
+    assert "finished without noticing" not in out
+    assert took < 30, took
+
+
+@needs_mpi
+def test_single_rank_fit_matches_plain_fit(monkeypatch):
+    """Run without mpiexec, DataParallel is a world of one: same weights as Model.fit."""
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # init's abort hook: not in pytest
+    import engine as tw
+    import layers
+    from layers.distributed import DataParallel, epoch_permutation
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3)).astype(np.float32)
+    y = x.sum(axis=1, keepdims=True)
+
+    def build():
+        tw.set_seed(5)
+        m = layers.sequential([layers.dense(units=1, input_shape=[3])])
+        m.compile(optimizer="sgd", loss="meanSquaredError")
+        return m
+
+    with tw.backend_scope("numpy"):
+        a, b = build(), build()
+        dp = DataParallel(a)
+        assert (dp.rank, dp.size) == (0, 1)
+        dp.fit(x, y, batch_size=8, epochs=2, verbose=0, seed=4)
+        for e in range(2):
+            p = epoch_permutation(4, e, 40)
+            b.fit(x[p], y[p], batch_size=8, epochs=1, shuffle=False, verbose=0)
+        for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
+            np.testing.assert_allclose(wa, wb, rtol=1e-6, atol=1e-7)
+        with pytest.raises(ValueError, match="batch_size"):
+            dp.fit(x, y, batch_size=0)
+        with pytest.raises(NotImplementedError, match="takes arrays x and y"):
+            dp.fit([(x, y)], None)
