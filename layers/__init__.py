@@ -51,6 +51,7 @@ from layers.core import (
 )
 from layers.cropping import Cropping2D
 from layers.merge import (
+from layers.masking import Masking
     Add,
     Average,
     Concatenate,
@@ -81,7 +82,18 @@ from layers.pooling import (
     MaxPooling2D,
 )
 from layers.preprocessing import CategoryEncoding, CenterCrop, Rescaling, Resizing
-from layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed
+from layers.recurrent import (
+    GRU,
+    LSTM,
+    RNN,
+    Bidirectional,
+    GRUCell,
+    LSTMCell,
+    SimpleRNN,
+    SimpleRNNCell,
+    StackedRNNCells,
+    TimeDistributed,
+)
 from layers.saving import load_model
 
 # Keras aliases of class names, registered so configs using them load too.
@@ -150,6 +162,13 @@ softmax = Softmax
 spatial_dropout1d = SpatialDropout1D
 thresholded_relu = ThresholdedReLU
 
+# issue 21: masking and the generic RNN layer with its cells
+gru_cell = GRUCell
+lstm_cell = LSTMCell
+masking = Masking
+rnn = RNN
+simple_rnn_cell = SimpleRNNCell
+stacked_rnn_cells = StackedRNNCells
 __all__ = [
     "History",
     "callbacks",
@@ -287,3 +306,15 @@ __all__ = [
     "spatial_dropout1d",
     "thresholded_relu",
 ]
+    "GRUCell",
+    "LSTMCell",
+    "Masking",
+    "RNN",
+    "SimpleRNNCell",
+    "StackedRNNCells",
+    "gru_cell",
+    "lstm_cell",
+    "masking",
+    "rnn",
+    "simple_rnn_cell",
+    "stacked_rnn_cells",

@@ -273,6 +273,7 @@ DOCTEST_MODULES = [
     "layers.losses",
     "layers.merge",
     "layers.merge_dot",
+    "layers.masking",
     "layers.metrics",
     "layers.models",
     "layers.noise",

@@ -238,14 +238,16 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     want = blas_threads_for(flops, current)
     if want > 1 and _split(a, b, out, blas, current):
         return
-    if want == current:
-        np.matmul(a, b, out=out)
-        return
-    blas.set_threads(want)
-    try:
-        np.matmul(a, b, out=out)
-    finally:
-        blas.set_threads(current)
+    # NaN/Inf operands are legal input (IEEE results, as every backend): no RuntimeWarning
+    with np.errstate(invalid="ignore", over="ignore"):
+        if want == current:
+            np.matmul(a, b, out=out)
+            return
+        blas.set_threads(want)
+        try:
+            np.matmul(a, b, out=out)
+        finally:
+            blas.set_threads(current)
 
 
 _no_split: list[bool] = []
