@@ -183,7 +183,7 @@ def value_and_grads(f: Callable[..., Tensor]) -> Callable:
         gs = tape.gradient(y, ts, dy)
         for i, g in enumerate(gs):
             if g is None:
-                if ts[i].dtype not in ("float32", "float64"):
+                if ts[i].dtype not in ("float32", "float64", "float16"):
                     raise TypeError(
                         f"grads: argument {i} is {ts[i].dtype}; gradients flow only to float "
                         "tensors (cast it to float32 first)"

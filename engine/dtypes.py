@@ -1,9 +1,16 @@
-"""Dtypes: ``float32`` (the default, as TF.js), ``int32``, ``bool``; ``float64`` on request.
+"""Dtypes: ``float32`` (the default, as TF.js), ``int32``, ``bool``; ``float64`` and ``float16``
+on request.
 
 No silent narrowing (README "Numerics"): host values that do not fit the target dtype raise
-``ValueError`` naming the value and the dtype (``to_host_array``); ``float16`` and complex
-dtypes are rejected (TF.js has neither); integer arguments (``units``, ``epochs``, ...) go
-through ``as_int``, which rejects bools and non-integral numbers.
+``ValueError`` naming the value and the dtype (``to_host_array``); complex dtypes are rejected
+(TF.js has none); integer arguments (``units``, ``epochs``, ...) go through ``as_int``, which
+rejects bools and non-integral numbers.
+
+``float16`` (for mixed precision, ``layers.mixed_precision``) is supported on backends whose
+``capabilities["float16"]`` is true (the numpy backend); elsewhere ``as_dtype("float16")``
+raises a ``TypeError`` naming the active backend. Other float widths (``longdouble``) are
+rejected everywhere. Inference never picks float16: a float16 numpy array becomes a float32
+tensor unless ``dtype="float16"`` is asked for.
 """
 
 from __future__ import annotations
@@ -13,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-DTYPES = ("float32", "int32", "bool", "float64")
-_RANK = {"bool": 0, "int32": 1, "float32": 2, "float64": 3}
+DTYPES = ("float32", "int32", "bool", "float64", "float16")
+_RANK = {"bool": 0, "int32": 1, "float16": 2, "float32": 3, "float64": 4}
 _ALIASES = {
     "float": "float32",
     "float32": "float32",
@@ -22,11 +29,17 @@ _ALIASES = {
     "int32": "int32",
     "bool": "bool",
     "float64": "float64",
+    "float16": "float16",
+    "half": "float16",
 }
 
 
 def as_dtype(dtype: Any) -> str:
-    """Normalise a dtype given as a name, numpy dtype or Python type."""
+    """Normalise a dtype given as a name, numpy dtype or Python type.
+
+    ``float16`` (``"half"``, ``np.float16``) is accepted only when the active backend's
+    capabilities declare it; otherwise a ``TypeError`` names the backend (``check_float16``).
+    """
     if dtype is None:
         return "float32"
     if dtype is bool:
@@ -36,7 +49,10 @@ def as_dtype(dtype: Any) -> str:
     if dtype is float:
         return "float32"
     if isinstance(dtype, str) and dtype in _ALIASES:
-        return _ALIASES[dtype]
+        out = _ALIASES[dtype]
+        if out == "float16":
+            check_float16(f"dtype {dtype!r}")
+        return out
     if dtype is complex:
         raise TypeError(f"unsupported dtype {dtype!r}: {_COMPLEX}")
     try:
@@ -52,14 +68,38 @@ def as_dtype(dtype: Any) -> str:
             return "float64"
         if np_dtype == np.float32:
             return "float32"
+        if np_dtype == np.float16:
+            check_float16(f"dtype {dtype!r}")
+            return "float16"
         if np_dtype.kind == "f":
             raise TypeError(
                 f"unsupported dtype {dtype!r}: {np_dtype.name} is not supported; use float32 "
-                "(or float64 where the backend supports it): TF.js has no float16 tensors"
+                "(or float64/float16 where the backend supports it)"
             )
         if np_dtype.kind == "c":
             raise TypeError(f"unsupported dtype {dtype!r}: {_COMPLEX}")
     raise TypeError(f"unsupported dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
+
+
+def backend_has_float16(backend_name: str | None = None) -> bool:
+    """Whether a backend (default: the active one) declares ``capabilities["float16"]``."""
+    from engine import registry  # dtypes is imported by the registry's modules
+
+    name = backend_name or registry.get_backend()
+    return bool(registry.instance_of(name).capabilities.get("float16"))
+
+
+def check_float16(what: str, backend_name: str | None = None) -> None:
+    """Raise ``TypeError`` naming the backend when it has no float16 (``what`` asked for it)."""
+    from engine import registry
+
+    name = backend_name or registry.get_backend()
+    if not backend_has_float16(name):
+        raise TypeError(
+            f"{what}: float16 is not supported on backend {name!r} (its capabilities declare "
+            "no float16); use float32, or the numpy backend (TENSORWEAVE_BACKEND=numpy or "
+            "tw.set_backend('numpy')), which computes in float16"
+        )
 
 
 _COMPLEX = (
@@ -87,6 +127,7 @@ def infer_dtype(array: np.ndarray) -> str:
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 _F32_MAX = float(np.finfo(np.float32).max)
+_F16_MAX = float(np.finfo(np.float16).max)
 
 
 def _first(array: np.ndarray, bad: np.ndarray) -> Any:
@@ -102,6 +143,7 @@ def to_host_array(values: Any, dtype: str, op: str = "tensor") -> np.ndarray:
       outside [-2**31, 2**31 - 1] (ints of any width too) raise ValueError;
     - into float32: finite values beyond float32's range (about 3.4e38), which would become
       infinities, raise ValueError; rounding to the nearest float32 is not narrowing;
+    - into float16 likewise: finite values beyond 65504 raise ValueError;
     - into bool: nonzero is True.
     """
     arr = values if isinstance(values, np.ndarray) else np.asarray(values)
@@ -137,6 +179,15 @@ def to_host_array(values: Any, dtype: str, op: str = "tensor") -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         # np.array, not np.ascontiguousarray: the latter turns a 0-d array into shape (1,)
         out = np.array(arr, dtype=to_numpy_dtype(dtype), order="C")
+    if dtype == "float16" and kind in "fiu" and (kind != "f" or arr.dtype.itemsize > 2):
+        inf = np.isinf(out)
+        if inf.any():
+            bad = inf & np.isfinite(arr)
+            if bad.any():
+                raise ValueError(
+                    f"{op}: value {_first(arr, bad)!r} is too large for float16 (largest "
+                    f"{_F16_MAX:.6g}); it would become an infinity: use float32 or scale the values"
+                )
     if dtype == "float32" and kind == "f" and arr.dtype.itemsize > 4:
         inf = np.isinf(out)
         if inf.any():
@@ -174,6 +225,15 @@ def _scalar(arr: np.ndarray, dtype: str, op: str) -> np.ndarray:
                 "would become an infinity: pass dtype='float64' where the backend supports "
                 "it, or scale the values"
             )
+    elif dtype == "float16" and not isinstance(v, bool) and abs(v) > _F16_MAX:
+        if abs(v) != float("inf") and not np.isnan(v):
+            with np.errstate(over="ignore"):
+                overflows = bool(np.isinf(np.float16(v)))
+            if overflows:
+                raise ValueError(
+                    f"{op}: value {v!r} is too large for float16 (largest {_F16_MAX:.6g}); it "
+                    "would become an infinity: use float32 or scale the values"
+                )
     return np.array(v if dtype != "bool" else bool(v), dtype=to_numpy_dtype(dtype))
 
 
@@ -241,7 +301,7 @@ def as_int(
 
 
 def upcast(a: str, b: str) -> str:
-    """The dtype two operands are brought to (bool < int32 < float32 < float64)."""
+    """The dtype two operands are brought to (bool < int32 < float16 < float32 < float64)."""
     return a if _RANK[a] >= _RANK[b] else b
 
 
@@ -250,4 +310,5 @@ def to_numpy_dtype(dtype: str) -> np.dtype:
 
 
 def is_float(dtype: str) -> bool:
-    return dtype in ("float32", "float64")
+    """Whether ``dtype`` is a floating dtype (float16, float32 or float64)."""
+    return dtype in ("float32", "float64", "float16")

@@ -27,7 +27,7 @@ def gradient(*names: str):
 
 
 def _float(x: Tensor) -> bool:
-    return x.dtype in ("float32", "float64")
+    return x.dtype in ("float32", "float64", "float16")
 
 
 # --- unary ------------------------------------------------------------------------------------

@@ -120,14 +120,15 @@ class Tensor:
             The backend's buffer object (a numpy array, a device buffer, ...).
 
         Raises:
-            TypeError: A float64 tensor would move to a backend without float64.
+            TypeError: A float64 (float16) tensor would move to a backend without float64
+                (float16).
         """
         s = self._live()
         if s.backend != backend_name:
-            if self.dtype == "float64":
+            if self.dtype in ("float64", "float16"):
                 from engine.ops.core import check_dtype_supported
 
-                check_dtype_supported("float64", "moving a tensor", backend_name)
+                check_dtype_supported(self.dtype, "moving a tensor", backend_name)
             host = registry.instance_of(s.backend).to_numpy(s.buf, self.shape, self.dtype)
             target = registry.instance_of(backend_name)
             buf = target.from_numpy(np.array(host, order="C").reshape(self.shape))

@@ -50,8 +50,8 @@ from layers.core import (
     Reshape,
 )
 from layers.cropping import Cropping2D
-from layers.merge import (
 from layers.masking import Masking
+from layers.merge import (
     Add,
     Average,
     Concatenate,
@@ -161,7 +161,6 @@ resizing = Resizing
 softmax = Softmax
 spatial_dropout1d = SpatialDropout1D
 thresholded_relu = ThresholdedReLU
-
 # issue 21: masking and the generic RNN layer with its cells
 gru_cell = GRUCell
 lstm_cell = LSTMCell
@@ -169,6 +168,7 @@ masking = Masking
 rnn = RNN
 simple_rnn_cell = SimpleRNNCell
 stacked_rnn_cells = StackedRNNCells
+
 __all__ = [
     "History",
     "callbacks",
@@ -305,7 +305,6 @@ __all__ = [
     "softmax",
     "spatial_dropout1d",
     "thresholded_relu",
-]
     "GRUCell",
     "LSTMCell",
     "Masking",
@@ -318,3 +317,4 @@ __all__ = [
     "rnn",
     "simple_rnn_cell",
     "stacked_rnn_cells",
+]

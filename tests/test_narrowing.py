@@ -86,7 +86,6 @@ def test_layer_constructors_reject_non_integral_sizes(make, match):
         ({"batch_input_shape": [None, True]}, TypeError, r"shape .*True"),
         ({"input_dim": 3.5}, ValueError, r"Dense: input_dim .*3\.5"),
         ({"input_shape": [3], "batch_size": 0.5}, ValueError, r"Dense: batch_size .*0\.5"),
-        ({"dtype": "float16"}, TypeError, r"float16 is not supported; use float32"),
         ({"dtype": "complex64"}, TypeError, r"complex values are not supported"),
     ],
 )
@@ -241,14 +240,43 @@ def test_shapes_and_counts_of_creation_ops_are_checked(numpy_scope):
         tw.set_seed(0.5)
 
 
-@pytest.mark.parametrize("dtype", ["float16", np.float16, "half", np.longdouble])
-def test_float16_and_other_float_widths_are_rejected(numpy_scope, dtype):
-    if dtype is np.longdouble and np.dtype(np.longdouble) == np.float64:
+def _backends_without_float16() -> list[str]:
+    names = [b["name"] for b in registry.list_backends() if b.get("available")]
+    return [n for n in names if not registry.instance_of(n).capabilities.get("float16")]
+
+
+@pytest.mark.parametrize("dtype", ["float16", np.float16, "half"])
+def test_float16_is_rejected_naming_backends_without_it(dtype):
+    others = _backends_without_float16()
+    if not others:
+        pytest.skip("every available backend declares float16")
+    for name in others:
+        with tw.backend_scope(name):
+            pattern = rf"float16 is not supported on backend '{name}'.*use float32"
+            with pytest.raises(TypeError, match=pattern):
+                tw.tensor([1.0], dtype=dtype)
+            with pytest.raises(TypeError, match=pattern):
+                tw.cast(tw.tensor([1.0]), dtype)
+            with pytest.raises(TypeError, match=rf"float16.*backend '{name}'"):
+                layers.dense(units=1, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float16", np.float16, "half"])
+def test_float16_is_accepted_where_the_backend_declares_it(numpy_scope, dtype):
+    assert registry.instance_of("numpy").capabilities["float16"]
+    assert tw.tensor([1.0], dtype=dtype).dtype == "float16"
+    assert tw.cast(tw.tensor([1.0]), dtype).dtype == "float16"
+    with pytest.raises(ValueError, match=r"70000\.0 is too large for float16"):
+        tw.tensor([1.0, 70000.0], dtype=dtype)  # no silent overflow to an infinity
+
+
+def test_other_float_widths_are_rejected(numpy_scope):
+    if np.dtype(np.longdouble) == np.float64:
         pytest.skip("longdouble is float64 on this platform")
     with pytest.raises(TypeError, match=r"is not supported; use float32"):
-        tw.tensor([1.0], dtype=dtype)
+        tw.tensor([1.0], dtype=np.longdouble)
     with pytest.raises(TypeError, match=r"is not supported; use float32"):
-        tw.cast(tw.tensor([1.0]), dtype)
+        tw.cast(tw.tensor([1.0]), np.longdouble)
 
 
 @pytest.mark.parametrize(

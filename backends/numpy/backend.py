@@ -1,4 +1,11 @@
-"""Every primitive of the kernel contract in plain numpy (buffers are numpy arrays)."""
+"""Every primitive of the kernel contract in plain numpy (buffers are numpy arrays).
+
+float16 (``capabilities["float16"]``, for mixed precision) is numpy's native half type:
+elementwise kernels compute in float16 as numpy does (each result rounded to float16); matmul,
+sum/prod reductions and cumsum accumulate in float32 and round the result to float16 once, as
+GPUs' half-precision matmuls and reductions do (a float16 accumulator loses every small term
+of a long sum).
+"""
 
 from __future__ import annotations
 
@@ -131,8 +138,9 @@ class NumpyBackend(Backend):
 
     name = "numpy"
     capabilities = {
-        "dtypes": ("float32", "int32", "bool", "float64"),
+        "dtypes": ("float32", "int32", "bool", "float64", "float16"),
         "float64": True,
+        "float16": True,
         "gather_checks_indices": True,
     }
 
@@ -167,7 +175,10 @@ class NumpyBackend(Backend):
 
     def reduce(self, op, x, shape, dtype, axes):
         with np.errstate(all="ignore"):  # NaN/Inf inputs give NaN/Inf, as every backend
-            out = REDUCE[op](x, axis=tuple(axes))
+            if x.dtype == np.float16 and op in ("sum", "prod"):  # float32 accumulator
+                out = REDUCE[op](x, axis=tuple(axes), dtype=np.float32)
+            else:
+                out = REDUCE[op](x, axis=tuple(axes))
         return _c(np.asarray(out, dtype=numpy_dtype(dtype)))
 
     def arg_reduce(self, op, x, shape, dtype, axis):
@@ -178,7 +189,8 @@ class NumpyBackend(Backend):
         if reverse:
             x = np.flip(x, axis)
         with np.errstate(all="ignore"):
-            out = np.cumsum(x, axis=axis, dtype=x.dtype)
+            acc = np.float32 if x.dtype == np.float16 else x.dtype  # float32 accumulator
+            out = np.cumsum(x, axis=axis, dtype=acc).astype(x.dtype, copy=False)
         if exclusive:
             # shift by one (inclusive - x turns a running Inf into NaN and loses precision)
             shifted = np.zeros_like(out)
@@ -197,6 +209,9 @@ class NumpyBackend(Backend):
         if transpose_b:
             b = b.transpose(0, 2, 1)
         with np.errstate(all="ignore"):
+            if a.dtype == np.float16:  # float32 accumulation, one rounding (as GPUs)
+                out = np.matmul(a.astype(np.float32), b.astype(np.float32))
+                return _c(out.astype(np.float16))
             return _c(np.matmul(a, b))
 
     def transpose(self, x, shape, dtype, perm):

@@ -36,7 +36,7 @@ SELU_SCALE = 1.0507009873554804934193349852946
 
 def _float(x: Any) -> Tensor:
     x = as_tensor(x)
-    return x if x.dtype in ("float32", "float64") else cast(x, "float32")
+    return x if x.dtype in ("float32", "float64", "float16") else cast(x, "float32")
 
 
 def relu6(x: TensorLike) -> Tensor:
