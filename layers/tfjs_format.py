@@ -69,7 +69,7 @@ def generated_by() -> str:
 
 # --- weight names -----------------------------------------------------------------------------------
 def _collect_names(layer: Layer, prefix: str, out: dict[int, str]) -> None:
-    from layers.recurrent import Bidirectional, TimeDistributed
+    from layers.recurrent import RNN, Bidirectional, StackedRNNCells, TimeDistributed
 
     for e in layer._entries:
         out.setdefault(id(e.var), prefix + e.short_name)
@@ -78,9 +78,11 @@ def _collect_names(layer: Layer, prefix: str, out: dict[int, str]) -> None:
             if not isinstance(sub, InputLayer):
                 _collect_names(sub, sub.name + "/", out)
         return
-    for sub in layer._sublayers:
-        if isinstance(layer, TimeDistributed):
-            sub_prefix = prefix  # TF.js builds the wrapped layer in the wrapper's scope
+    for i, sub in enumerate(layer._sublayers):
+        if isinstance(layer, (TimeDistributed, RNN)):
+            sub_prefix = prefix  # TF.js builds the wrapped layer / cell in the layer's scope
+        elif isinstance(layer, StackedRNNCells):
+            sub_prefix = f"{prefix}RNNCell_{i}/"  # TF.js's name scope of each stacked cell
         elif isinstance(layer, Bidirectional) and not sub.name.startswith(
             ("forward_", "backward_")
         ):

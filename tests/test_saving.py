@@ -164,8 +164,21 @@ def _issue21_layers() -> layers.Model:
     return L.model(inputs=[img, ids], outputs=[L.Dot(axes=1)([x, enc]), L.Softmax()(x)])
 
 
+def _issue21_recurrent() -> layers.Model:
+    """Masking, Embedding(mask_zero) masks and the generic RNN layer with every cell (issue 21)."""
+    ids = L.input(shape=[5], dtype="int32")
+    seq = L.input(shape=[4, 3])
+    x = L.Embedding(input_dim=6, output_dim=3, mask_zero=True)(ids)
+    x = L.RNN(L.LSTMCell(3), return_sequences=True)(x)
+    x = L.RNN(L.SimpleRNNCell(2), return_sequences=True, go_backwards=True)(x)
+    x = L.RNN(L.StackedRNNCells([L.GRUCell(2), L.LSTMCell(2)]))(x)
+    y = L.RNN(L.GRUCell(2))(L.Masking(mask_value=0.5)(seq))
+    return L.model(inputs=[ids, seq], outputs=[x, y])
+
+
 BUILDERS: dict[str, Callable[[], layers.Model]] = {
     "issue21": _issue21_layers,
+    "issue21_recurrent": _issue21_recurrent,
     "dense": _dense_stack,
     "conv2d": _conv2d_stack,
     "conv2d_flat": _conv2d_flat,
