@@ -114,11 +114,14 @@ class DataParallel:
 
     Example:
 
+    >>> import numpy as np
+    >>> import layers
     >>> from engine import distributed
+    >>> from layers.distributed import DataParallel
     >>> if distributed.available():
     ...     model = layers.sequential([layers.dense(units=1, input_shape=[2])])
     ...     model.compile(optimizer="sgd", loss="meanSquaredError")
-    ...     dp = layers.distributed.DataParallel(model)
+    ...     dp = DataParallel(model)
     ...     h = dp.fit(np.ones((8, 2)), np.zeros((8, 1)), batch_size=2, verbose=0)
     """
 
@@ -273,7 +276,7 @@ class DataParallel:
         >>> if distributed.available():
         ...     model = layers.sequential([layers.dense(units=1, input_shape=[2])])
         ...     model.compile(optimizer="adam", loss="meanSquaredError")
-        ...     dp = layers.distributed.DataParallel(model)
+        ...     dp = DataParallel(model)
         ...     h = dp.fit(np.ones((8, 2)), np.zeros((8, 1)), batch_size=2, epochs=2, verbose=0)
         ...     assert len(h.history["loss"]) == 2
         """
@@ -424,7 +427,7 @@ class DataParallel:
         >>> if distributed.available():
         ...     model = layers.sequential([layers.dense(units=1, input_shape=[2])])
         ...     model.compile(optimizer="sgd", loss="meanSquaredError")
-        ...     loss = layers.distributed.DataParallel(model).evaluate(np.ones((4, 2)), np.ones((4, 1)))
+        ...     loss = DataParallel(model).evaluate(np.ones((4, 2)), np.ones((4, 1)))
         """
         m = self.model
         m._check_compiled("evaluate")
@@ -465,7 +468,7 @@ class DataParallel:
         >>> from engine import distributed
         >>> if distributed.available():
         ...     model = layers.sequential([layers.dense(units=1, input_shape=[2])])
-        ...     p = layers.distributed.DataParallel(model).predict(np.ones((5, 2)))
+        ...     p = DataParallel(model).predict(np.ones((5, 2)))
         ...     assert p.shape == (5, 1)
         """
         m = self.model
@@ -499,7 +502,7 @@ class DataParallel:
         >>> if distributed.available():
         ...     import tempfile, os
         ...     model = layers.sequential([layers.dense(units=1, input_shape=[2])])
-        ...     p = layers.distributed.DataParallel(model).save(os.path.join(tempfile.mkdtemp(), "m"))
+        ...     p = DataParallel(model).save(os.path.join(tempfile.mkdtemp(), "m"))
         """
         out = self.model.save(path, **kwargs) if self.is_root else None
         out = dist.broadcast_object(str(out) if out is not None else None)
