@@ -17,10 +17,11 @@ import numpy as np
 
 import engine as tw
 from engine import Tensor, Variable
-from engine.dtypes import as_dtype, as_int
+from engine.dtypes import as_int
 from engine.hints import did_you_mean
 from layers import constraints as _constraints
 from layers import initializers as _initializers
+from layers import mixed_precision as _mixed_precision
 from layers import regularizers as _regularizers
 from layers.utils import Shape, normalize_shape, reserve_name, to_snake_case, unique_name
 
@@ -159,7 +160,10 @@ class Layer:
         batch_input_shape: The input shape with the batch dimension (may be ``None``).
         input_dim: Shorthand for ``input_shape=[input_dim]``.
         batch_size: The batch size fixed in the model's input shape (default ``None``).
-        dtype: The weights' dtype (default ``"float32"``).
+        dtype: The layer's dtype policy (``layers.mixed_precision``): a ``DTypePolicy`` or a
+            name, ``"float32"`` or ``"mixed_float16"`` (compute in float16, float32 weights;
+            backends with float16 only), or a plain dtype. Default: the global policy
+            (``mixed_precision.set_global_policy``), ``"float32"`` unless changed.
         weights: Initial weight values, assigned when the layer is built.
     """
 
@@ -200,7 +204,9 @@ class Layer:
                 f"accepted: {', '.join(sorted(accepted))}"
             )
         where = type(self).__name__
-        dtype = None if dtype is None else as_dtype(dtype)  # float16/complex raise here
+        # complex, float16 policies and mixed_float16 without backend float16 raise here
+        policy = _mixed_precision.get(dtype)
+        _mixed_precision.check_supported(policy, f"{where} layer")
         batch_size = as_int(batch_size, f"{where}: batch_size", minimum=1, allow_none=True)
         input_dim = as_int(input_dim, f"{where}: input_dim", minimum=1, allow_none=True)
         shape_arg = batch_input_shape if batch_input_shape is not None else input_shape
@@ -220,7 +226,8 @@ class Layer:
         self._inbound_nodes: list[Node] = []
         self._activity_losses: list[Tensor] = []
         self.activity_regularizer = None
-        self.dtype = "float32" if dtype is None else dtype
+        self._dtype_policy = policy
+        self.dtype = policy.variable_dtype
         if batch_input_shape is not None:
             self._batch_input_shape = shape_arg
         elif input_shape is not None:
@@ -240,6 +247,17 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{self.class_name} name={self.name!r} built={self.built}>"
+
+    # --- dtype policy -------------------------------------------------------------------------------
+    @property
+    def dtype_policy(self) -> _mixed_precision.DTypePolicy:
+        """The layer's ``layers.mixed_precision.DTypePolicy`` (``dtype`` is its variable dtype)."""
+        return self.__dict__.get("_dtype_policy") or _mixed_precision.DTypePolicy(self.dtype)
+
+    @property
+    def compute_dtype(self) -> str:
+        """The dtype the layer computes in (``"float16"`` under ``mixed_float16``)."""
+        return self.dtype_policy.compute_dtype
 
     # --- weights ----------------------------------------------------------------------------------
     @property
@@ -551,13 +569,39 @@ class Layer:
         self._maybe_build(shape)
         if mask is not None and "mask" in inspect.signature(self.call).parameters:
             kwargs["mask"] = mask
-        out = self.call(inputs, training=training, **kwargs)
+        policy = self.__dict__.get("_dtype_policy")
+        if policy is not None and policy.is_mixed:
+            out = self._call_autocast(policy, inputs, training, kwargs)
+        else:
+            out = self.call(inputs, training=training, **kwargs)
         if self.activity_regularizer is not None and training:
             self._activity_losses = [
                 tw.div(self.activity_regularizer(o), float(o.shape[0]) if o.rank else 1.0)
                 for o in (out if isinstance(out, list) else [out])
             ]
         return out
+
+    def _call_autocast(self, policy: Any, inputs: Any, training: bool, kwargs: dict) -> Any:
+        """``call`` under a mixed policy: floating inputs cast to the compute dtype, and the
+        layer's own float weights read as compute-dtype casts (attributes holding them are
+        swapped for the call; the gradient reaches the float32 weight through the cast)."""
+        compute = policy.compute_dtype
+        _mixed_precision.check_supported(policy, f"layer {self.name!r}")
+
+        def down(t: Any) -> Any:
+            if isinstance(t, Tensor) and t.dtype in ("float32", "float64") and t.dtype != compute:
+                return tw.cast(t, compute)
+            return t
+
+        inputs = [down(t) for t in inputs] if isinstance(inputs, list) else down(inputs)
+        own = {id(e.var) for e in self._entries if e.var.dtype != compute}
+        swapped = {k: v for k, v in vars(self).items() if isinstance(v, Tensor) and id(v) in own}
+        try:
+            for k, v in swapped.items():
+                self.__dict__[k] = tw.cast(v, compute)
+            return self.call(inputs, training=training, **kwargs)
+        finally:
+            self.__dict__.update(swapped)
 
     def _call_symbolic(self, flat: list[SymbolicTensor], single: bool, kwargs: dict) -> Any:
         shape = flat[0].shape if single else [t.shape for t in flat]
@@ -612,10 +656,11 @@ class Layer:
             A dict with snake_case keys that ``from_config`` turns back into an equal layer
             (weights not included).
         """
+        policy = self.__dict__.get("_dtype_policy")
         config: dict[str, Any] = {
             "name": self.name,
             "trainable": self._trainable,
-            "dtype": self.dtype,
+            "dtype": policy.name if policy is not None and policy.is_mixed else self.dtype,
         }
         if self._batch_input_shape is not None:
             config["batch_input_shape"] = list(self._batch_input_shape)

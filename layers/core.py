@@ -120,7 +120,7 @@ class Dense(Layer):
 
     def call(self, inputs, training=False):
         x = inputs
-        if x.dtype != "float32":
+        if x.dtype not in ("float32", "float16"):  # float16: a mixed_float16 policy
             x = tw.cast(x, "float32")
         if x.rank == 2:
             # One fused matmul + bias + activation where the activation is one it knows.

@@ -200,7 +200,10 @@ class TrainingMixin:
         Args:
             optimizer: An optimizer name of tfjs-compat §2 in any case (``"adam"``, ``"sgd"``,
                 ``"rmsprop"``, ...; default hyperparameters) or an ``engine.train.Optimizer``
-                instance such as ``tw.train.adam(1e-3)``.
+                instance such as ``tw.train.adam(1e-3)``. When the model or one of its layers
+                has the ``mixed_float16`` dtype policy (``layers.mixed_precision``) it is
+                wrapped in an ``engine.train.LossScaleOptimizer`` (dynamic loss scaling), as
+                Keras 3 does.
             loss: A loss name in TF.js camelCase or Keras snake_case
                 (``"categoricalCrossentropy"`` / ``"categorical_crossentropy"``), a callable
                 ``(y_true, y_pred) -> per-sample Tensor``, a list with one loss per output, or
@@ -240,6 +243,8 @@ class TrainingMixin:
         from engine import train
 
         opt = train.get(optimizer)
+        if self._mixed_float16() and not isinstance(opt, train.LossScaleOptimizer):
+            opt = train.LossScaleOptimizer(opt)  # Keras 3: dynamic loss scaling under mixed
         _check_loss_weights_type(loss_weights)
         if self._outputs_unknown():
             # a subclassed model before its first batch: check the names now, resolve later
@@ -270,6 +275,30 @@ class TrainingMixin:
             "predict": TraceCache("predict step"),
         }
         self.is_compiled = True
+
+    def _mixed_float16(self) -> bool:
+        """Whether the model or one of its layers has the ``mixed_float16`` dtype policy."""
+        walk = getattr(self, "_walk", None)
+        layers_ = [self, *(walk() if walk is not None else ())]
+        return any(
+            getattr(lay.__dict__.get("_dtype_policy"), "name", None) == "mixed_float16"
+            for lay in layers_
+        )
+
+    def _loss_scaled(self) -> bool:
+        """True when the optimizer scales the loss (``LossScaleOptimizer``): its train steps
+        run eagerly, since skipping a step on overflow reads one bool on the host (logged
+        once on ``tensorweave.trace``)."""
+        if not hasattr(self.optimizer, "scale_loss"):
+            return False
+        if self.jit and not self.__dict__.get("_loss_scale_logged"):
+            self._loss_scale_logged = True
+            _trace_log.info(
+                "model %r uses a LossScaleOptimizer: its train steps run eagerly, not traced "
+                "(a step whose gradients overflow is skipped on the host)",
+                self.name,
+            )
+        return True
 
     def _as_inputs(self, x: Any) -> list[Tensor]:
         """``x`` as one float32 Tensor per model input (``layers.data.as_input_list``)."""
@@ -832,7 +861,9 @@ class TrainingMixin:
             total = self._total(per_out)
             for r in self.regularization_losses():
                 total = tw.add(total, tw.sum(r))
-        grads = tape.gradient(total, params) if params else []
+            scale_loss = getattr(self.optimizer, "scale_loss", None)  # LossScaleOptimizer
+            target = total if scale_loss is None else scale_loss(total)
+        grads = tape.gradient(target, params) if params else []
         stacked = self._stack_logs(total, per_out, outs, d)
         return self._apply(stacked, grads, params)
 
@@ -1518,7 +1549,7 @@ class TrainingMixin:
         d = self._data(x, y, sample_weight, class_weight, "train_on_batch")
         if self._custom_step("train"):
             vals = list(self._run_custom("train", d).values())
-        elif self.jit:
+        elif self.jit and not self._loss_scaled():
             vals = [float(v) for v in self._present(self._traced("train", d, None)[0].numpy())]
         else:
             vals = [float(v) for v in self._present(self._train_step(d))]
@@ -1640,7 +1671,7 @@ class _Running:
     def __init__(self, model: TrainingMixin, cb: cbks.CallbackList):
         self.model = model
         self.custom = model._custom_step("train")
-        self.jit = model.jit and not self.custom
+        self.jit = model.jit and not self.custom and not model._loss_scaled()
         self.values = not self.jit or _needs_batch_values(cb.callbacks)
         self._sums = np.zeros(model._n_values, dtype=np.float64)
         self._custom_sums = _LogSums()

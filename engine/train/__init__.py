@@ -2,6 +2,7 @@
 ``adamw``/``nadam``/``lion``/``ftrl``, and learning-rate schedules (``tw.train.schedules``)."""
 
 from engine.train import schedules
+from engine.train.loss_scale import LossScaleOptimizer
 from engine.train.optimizers import (
     CLASSES,
     SGD,
@@ -51,6 +52,7 @@ __all__ = [
     "InverseTimeDecay",
     "LearningRateSchedule",
     "Lion",
+    "LossScaleOptimizer",
     "Momentum",
     "Nadam",
     "Optimizer",
