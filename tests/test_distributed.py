@@ -185,3 +185,47 @@ def test_single_rank_fit_matches_plain_fit(monkeypatch):
             dp.fit(x, y, batch_size=0)
         with pytest.raises(NotImplementedError, match="takes arrays x and y"):
             dp.fit([(x, y)], None)
+
+
+@needs_mpi
+@pytest.mark.parametrize("module", ["engine.distributed", "layers.distributed"])
+def test_docstrings_follow_the_house_rule_and_examples_run(module, monkeypatch):
+    """tests/test_docs.py's rule (Args:/Returns: sections) and doctests, for these modules,
+    which ``engine.__all__``/``layers.__all__`` do not export (mpi4py is optional)."""
+    import doctest
+    import importlib
+    import inspect
+
+    import engine as tw
+    import layers
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    try:
+        import test_docs
+    finally:
+        sys.path.remove(str(ROOT / "tests"))
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    mod = importlib.import_module(module)
+    problems = {}
+    for n in mod.__all__:
+        obj = getattr(mod, n)
+        if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+            continue
+        members = [(n, obj)]
+        if inspect.isclass(obj):
+            members += [
+                (f"{n}.{k}", v)
+                for k, v in inspect.getmembers(obj, inspect.isfunction)
+                if not k.startswith("_")
+            ]
+        for name, o in members:
+            if p := test_docs._problems(f"{module}.{name}", o):
+                problems[name] = p
+    assert not problems, problems
+    with tw.backend_scope("numpy"):
+        result = doctest.testmod(
+            mod,
+            extraglobs={"tw": tw, "layers": layers},
+            optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS,
+        )
+    assert result.attempted > 0 and result.failed == 0, result
