@@ -29,6 +29,7 @@ from layers.base import (
 )
 from layers.callbacks import History
 from layers.convolutional import (
+from layers.conv_lstm import ConvLSTM2D
     Conv1D,
     Conv2D,
     Conv2DTranspose,
@@ -38,6 +39,7 @@ from layers.convolutional import (
     ZeroPadding2D,
 )
 from layers.core import (
+from layers.convolutional3d import AveragePooling3D, Conv3D, Conv3DTranspose, MaxPooling3D
     Activation,
     AlphaDropout,
     Dense,
@@ -169,6 +171,15 @@ rnn = RNN
 simple_rnn_cell = SimpleRNNCell
 stacked_rnn_cells = StackedRNNCells
 
+# issue 21: 3-D convolution and pooling, ConvLSTM2D; Keras's short names of the 3-D pools
+MaxPool3D, AvgPool3D = MaxPooling3D, AveragePooling3D
+register_layer(MaxPool3D, "MaxPool3D")
+register_layer(AvgPool3D, "AvgPool3D")
+average_pooling3d = AveragePooling3D
+conv3d = Conv3D
+conv3d_transpose = Conv3DTranspose
+conv_lstm2d = ConvLSTM2D
+max_pooling3d = MaxPooling3D
 __all__ = [
     "History",
     "callbacks",
@@ -318,3 +329,15 @@ __all__ = [
     "simple_rnn_cell",
     "stacked_rnn_cells",
 ]
+    "AvgPool3D",
+    "AveragePooling3D",
+    "Conv3D",
+    "Conv3DTranspose",
+    "ConvLSTM2D",
+    "MaxPool3D",
+    "MaxPooling3D",
+    "average_pooling3d",
+    "conv3d",
+    "conv3d_transpose",
+    "conv_lstm2d",
+    "max_pooling3d",

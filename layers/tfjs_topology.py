@@ -128,11 +128,16 @@ def _normalize_layer_config(config: Mapping) -> dict:
         if key == "dtype":
             value = _fix_dtype(value)
         if (
-            key in ("layer", "backward_layer")
+            key in ("layer", "backward_layer", "cell")
             and isinstance(value, Mapping)
             and "class_name" in value
         ):
             value = _normalize_entry(value)
+        if key == "cells" and isinstance(value, list):  # StackedRNNCells
+            value = [
+                _normalize_entry(c) if isinstance(c, Mapping) and "class_name" in c else c
+                for c in value
+            ]
         out[key] = value
     return out
 

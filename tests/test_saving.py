@@ -176,7 +176,17 @@ def _issue21_recurrent() -> layers.Model:
     return L.model(inputs=[ids, seq], outputs=[x, y])
 
 
+def _volumes() -> layers.Model:
+    """3-D convolution and pooling, ConvLSTM2D (issue 21)."""
+    vol = L.input(shape=[4, 4, 4, 1])
+    v = L.Conv3D(2, 2, padding="same", activation="relu")(vol)
+    v = L.AveragePooling3D(pool_size=2)(L.Conv3DTranspose(2, 2, strides=2)(L.MaxPooling3D()(v)))
+    seq = L.ConvLSTM2D(2, 3, padding="same", return_sequences=True)(v)  # depth as time
+    return L.model(inputs=vol, outputs=L.Flatten()(L.ConvLSTM2D(1, 2)(seq)))
+
+
 BUILDERS: dict[str, Callable[[], layers.Model]] = {
+    "volumes": _volumes,
     "issue21": _issue21_layers,
     "issue21_recurrent": _issue21_recurrent,
     "dense": _dense_stack,

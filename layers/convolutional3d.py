@@ -1,0 +1,209 @@
+"""3-D convolution and pooling layers over ``(batch, depth, height, width, channels)``:
+Conv3D, Conv3DTranspose, MaxPooling3D, AveragePooling3D (TF.js ``tf.layers.conv3d``, ...).
+
+Channels last only: ``data_format="channels_first"`` raises ``ValueError``. Configs use the
+TF.js/Keras names (``kernel_size``, ``dilation_rate``, ``pool_size``, ...), so saved models
+load both ways.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import engine as tw
+from layers.base import Layer
+from layers.convolutional import _Conv
+from layers.pooling import _Pooling
+from layers.utils import deconv_out_length
+
+
+class Conv3D(_Conv):
+    """3-D convolution over ``(batch, depth, height, width, channels)`` volumes (TF.js
+    ``tf.layers.conv3d``).
+
+    The kernel has shape ``(kd, kh, kw, in_channels, filters)``.
+
+    Args:
+        filters: The number of output channels.
+        kernel_size: The window, an int or ``(kd, kh, kw)``.
+        strides: The stride, an int or ``(sd, sh, sw)``.
+        padding: ``"valid"`` (no padding) or ``"same"`` (output size ``ceil(in / stride)``).
+        data_format: ``"channels_last"`` (``None`` means the same); ``"channels_first"`` raises
+            ``ValueError``.
+        dilation_rate: The dilation, an int or ``(dd, dh, dw)``.
+        activation: Activation name or callable applied to the output (``None``: linear).
+        use_bias: Whether to add a bias per output channel.
+        kernel_initializer: Initializer for the kernel (default ``"glorotNormal"``).
+        bias_initializer: Initializer for the bias.
+        kernel_regularizer: Penalty on the kernel.
+        bias_regularizer: Penalty on the bias.
+        activity_regularizer: Penalty on the output.
+        kernel_constraint: Constraint on the kernel.
+        bias_constraint: Constraint on the bias.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Example:
+
+    >>> layers.conv3d(filters=4, kernel_size=3, padding="same")(tw.ones([1, 4, 5, 6, 2])).shape
+    (1, 4, 5, 6, 4)
+    """
+
+    rank = 3
+
+    def __init__(self, filters: int, kernel_size: Any, **kwargs: Any):
+        super().__init__(filters, kernel_size, **kwargs)
+
+    def build(self, input_shape):
+        c = self._channels(input_shape)
+        self.kernel = self.add_weight(
+            "kernel",
+            self.kernel_size + (c, self.filters),
+            self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self._add_bias(self.filters)
+        self.built = True
+
+    def call(self, inputs, training=False):
+        out = tw.conv3d(inputs, self.kernel, self.strides, self.padding, self.dilation_rate)
+        return self._finish(out)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + self._spatial_out(input_shape) + (self.filters,)
+
+
+class Conv3DTranspose(_Conv):
+    """Transposed 3-D convolution (TF.js ``tf.layers.conv3dTranspose``), e.g. to upsample
+    volumes.
+
+    The kernel has shape ``(kd, kh, kw, filters, in_channels)``, as TF.js. Each output axis
+    has size ``in * stride`` (``"same"``) or ``in * stride + max(kernel - stride, 0)``
+    (``"valid"``).
+
+    Args:
+        filters: The number of output channels.
+        kernel_size: The window, an int or ``(kd, kh, kw)``.
+        strides: The stride, an int or ``(sd, sh, sw)``.
+        padding: ``"valid"`` or ``"same"``.
+        data_format: ``"channels_last"`` (``None`` means the same); ``"channels_first"`` raises
+            ``ValueError``.
+        dilation_rate: Must be 1 (TF.js supports no other); other values raise ``ValueError``.
+        activation: Activation name or callable applied to the output (``None``: linear).
+        use_bias: Whether to add a bias per output channel.
+        kernel_initializer: Initializer for the kernel (default ``"glorotNormal"``).
+        bias_initializer: Initializer for the bias.
+        kernel_regularizer: Penalty on the kernel.
+        bias_regularizer: Penalty on the bias.
+        activity_regularizer: Penalty on the output.
+        kernel_constraint: Constraint on the kernel.
+        bias_constraint: Constraint on the bias.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Example:
+
+    >>> layers.conv3d_transpose(filters=2, kernel_size=2, strides=2)(tw.ones([1, 2, 3, 3, 4])).shape
+    (1, 4, 6, 6, 2)
+    """
+
+    rank = 3
+
+    def __init__(self, filters: int, kernel_size: Any, **kwargs: Any):
+        super().__init__(filters, kernel_size, **kwargs)
+        if self.dilation_rate != (1, 1, 1):
+            raise ValueError(
+                f"Conv3DTranspose: dilation_rate must be 1, got {list(self.dilation_rate)}"
+            )
+
+    def build(self, input_shape):
+        c = self._channels(input_shape)
+        self.kernel = self.add_weight(
+            "kernel",
+            self.kernel_size + (self.filters, c),
+            self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self._add_bias(self.filters)
+        self.built = True
+
+    def check_input_shape(self, input_shape):
+        Layer.check_input_shape(self, input_shape)
+
+    def _spatial_out(self, input_shape):
+        return tuple(
+            deconv_out_length(s, k, st, self.padding)
+            for s, k, st in zip(input_shape[1:-1], self.kernel_size, self.strides, strict=False)
+        )
+
+    def call(self, inputs, training=False):
+        out_shape = (inputs.shape[0],) + self._spatial_out(inputs.shape) + (self.filters,)
+        out = tw.conv3d_transpose(inputs, self.kernel, out_shape, self.strides, self.padding)
+        return self._finish(out)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + self._spatial_out(input_shape) + (self.filters,)
+
+
+class _Pooling3D(_Pooling):
+    rank = 3
+
+    def __init__(
+        self,
+        pool_size: Any = (2, 2, 2),
+        strides: Any = None,
+        padding: str = "valid",
+        data_format: str | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+
+    def _pool(self, x):
+        fn = tw.max_pool3d if self.mode == "max" else tw.avg_pool3d
+        return fn(x, self.pool_size, self.strides, self.padding)
+
+
+class MaxPooling3D(_Pooling3D):
+    """Max over ``pool_size`` windows of ``(batch, depth, height, width, channels)`` (TF.js
+    ``tf.layers.maxPooling3d``); padding cells never win.
+
+    Args:
+        pool_size: The window, an int or ``(pd, ph, pw)`` (default ``(2, 2, 2)``).
+        strides: The stride, an int or ``(sd, sh, sw)`` (default ``pool_size``).
+        padding: ``"valid"`` or ``"same"``.
+        data_format: ``"channels_last"`` (``None`` means the same); ``"channels_first"`` raises
+            ``ValueError``.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Example:
+
+    >>> layers.max_pooling3d(pool_size=2)(tw.ones([1, 4, 4, 6, 3])).shape
+    (1, 2, 2, 3, 3)
+    """
+
+    mode = "max"
+
+
+class AveragePooling3D(_Pooling3D):
+    """Mean over ``pool_size`` windows of ``(batch, depth, height, width, channels)``;
+    ``"same"`` padding cells are left out of the count (TF.js ``tf.layers.averagePooling3d``).
+
+    Args:
+        pool_size: The window, an int or ``(pd, ph, pw)`` (default ``(2, 2, 2)``).
+        strides: The stride, an int or ``(sd, sh, sw)`` (default ``pool_size``).
+        padding: ``"valid"`` or ``"same"``.
+        data_format: ``"channels_last"`` (``None`` means the same); ``"channels_first"`` raises
+            ``ValueError``.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Example:
+
+    >>> layers.average_pooling3d(pool_size=2, padding="same")(tw.ones([1, 3, 4, 5, 2])).shape
+    (1, 2, 2, 3, 2)
+    """
+
+    mode = "avg"
