@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import subprocess
 import sys
 import time
 import warnings
@@ -197,6 +198,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("every result matched the float64 numpy oracle"
               + (f" ({skipped} rows skipped, see notes)" if skipped else ""))  # fmt: skip
+    if training and not args.quick and not args.workloads:
+        # issue 22: W1 at 1 and 2 MPI ranks (bench/distributed.py; a line saying why when
+        # mpi4py is absent). Not in --quick: it starts two mpiexec jobs (~10 s).
+        from bench import distributed as data_parallel
+
+        dp_backend = "cpu" if "cpu" in wanted else wanted[0]
+        say(f"data-parallel row: mpiexec -n 1 and -n 2 on {dp_backend}")
+        try:
+            print("\n" + "\n".join(data_parallel.section(dp_backend, None, args.data)))
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            print(f"\ndata-parallel: failed: {exc}")
     if args.json:
         doc = report.document(
             argv, args.quick, code, ceilings, train_data, info, workloads, results, cfg

@@ -67,6 +67,10 @@ __all__ = [
 #: Bucket size of ``allreduce_arrays`` (bytes): 25 MiB, PyTorch DDP's default.
 DEFAULT_BUCKET_BYTES = 25 * 1024 * 1024
 
+#: ``_wait``: polls before sleeping, and the sleep between later polls (seconds).
+_HOT_POLLS = 200
+_POLL_SLEEP = 5e-5
+
 _state: dict[str, Any] = {"comm": None, "timeout": None, "hook": None, "local_rank": None}
 _lock = threading.Lock()
 
@@ -269,16 +273,18 @@ def _wait(req: Any, what: str) -> None:
     """Poll ``req`` until it completes; abort the job after the collective timeout."""
     timeout = _state["timeout"] or _env_timeout()
     deadline = time.monotonic() + timeout
-    pause = 0.0
+    spins = 0
     while not req.Test():
         if time.monotonic() > deadline:
             abort(
                 f"{what} did not complete within {timeout:g} s (TENSORWEAVE_DIST_TIMEOUT): "
                 "another rank is hung or gone"
             )
-        if pause:
-            time.sleep(pause)
-        pause = min(pause * 2 or 2e-5, 1e-3)
+        # poll hot for a short while (a collective usually completes within microseconds once
+        # every rank is in it), then yield the core in short sleeps to the ranks still computing
+        spins += 1
+        if spins > _HOT_POLLS:
+            time.sleep(_POLL_SLEEP)
 
 
 def barrier() -> None:

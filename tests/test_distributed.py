@@ -229,3 +229,14 @@ def test_docstrings_follow_the_house_rule_and_examples_run(module, monkeypatch):
             optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS,
         )
     assert result.attempted > 0 and result.failed == 0, result
+
+
+@needs_mpi
+def test_bench_data_parallel_section_runs_both_world_sizes():
+    from bench import distributed as bench_dp
+
+    lines = bench_dp.section("numpy", samples=256)
+    text = "\n".join(lines)
+    assert lines[0].startswith("data-parallel (numpy backend"), text
+    assert "ranks 1: epoch" in text and "ranks 2: epoch" in text and "throughput ratio" in text
+    assert "in 1 bucket(s)" in text and "ring model" in text

@@ -1,0 +1,174 @@
+"""The data-parallel row of ``python -m bench`` (issue 22): the W1 epoch (``train_b32``: the
+seed model, adam, global batch 32) trained with ``layers.distributed.DataParallel`` under
+``mpiexec -n 1`` and ``mpiexec -n 2``, each rank pinned to one thread, and the ring
+allreduce cost model checked against the 2-rank measurement.
+
+Run by ``python -m bench`` (not ``--quick``) when mpi4py and ``mpiexec`` are installed; by
+hand: ``python -m bench.distributed [--backend cpu] [--samples 10000] [--data DIR]``. Each
+rank runs ``python -m bench.distributed --worker``, which prints one ``RESULT {json}`` line on
+rank 0.
+
+Cost model (README "Data-parallel training"): a ring allreduce of ``B`` bytes over ``N``
+ranks sends ``2 (N-1)/N * B`` bytes per rank in ``2 (N-1)`` steps, so it takes
+``t = 2 (N-1)/N * B / bw + 2 (N-1) * lat``. ``lat`` and ``bw`` are measured here with an
+8-byte and a 16 MiB allreduce; the model's prediction for the gradient buffer is printed
+beside the allreduce time measured inside the training steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+GLOBAL_BATCH = 32
+
+
+def _allreduce_seconds(nbytes: int, repeats: int) -> float:
+    from engine import distributed as dist
+
+    buf = np.zeros(max(1, nbytes // 4), dtype=np.float32)
+    dist.allreduce(buf)  # warm-up
+    dist.barrier()
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        for _ in range(repeats):
+            dist.allreduce(buf)
+        best = min(best, (time.perf_counter() - t) / repeats)
+    return best
+
+
+def worker(backend: str, samples: int | None, data: str | None) -> None:
+    """One rank: time a warm epoch of DataParallel training; rank 0 prints ``RESULT``."""
+    import engine as tw
+    import layers
+    from bench.data import load_mnist
+    from engine import distributed as dist
+    from layers.distributed import DataParallel
+
+    tw.set_backend(backend)
+    tw.set_seed(0)
+    x, y, source = load_mnist(samples, data)
+    model = layers.sequential(
+        [
+            layers.dense(units=128, activation="relu", input_shape=[784]),
+            layers.dense(units=10, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="categoricalCrossentropy")
+    dp = DataParallel(model)
+    per_rank = GLOBAL_BATCH // dp.size
+    dp.fit(x[: 8 * GLOBAL_BATCH], y[: 8 * GLOBAL_BATCH], batch_size=per_rank, verbose=0, seed=1)
+    dist.barrier()
+    t = time.perf_counter()
+    dp.fit(x, y, batch_size=per_rank, verbose=0, seed=2)
+    dist.barrier()
+    epoch = time.perf_counter() - t
+    stats = dict(dp.stats)
+    lat = _allreduce_seconds(8, 200) if dp.size > 1 else 0.0
+    big = 16 * 1024 * 1024
+    bw_time = _allreduce_seconds(big, 5) if dp.size > 1 else 0.0
+    if dist.rank() == 0:
+        out = {
+            "ranks": dp.size,
+            "backend": tw.get_backend(),
+            "samples": int(x.shape[0]),
+            "source": source,
+            "epoch_s": epoch,
+            "steps": stats["steps"],
+            "bytes_per_step": stats["allreduce_bytes"] / max(1, stats["steps"]),
+            "buckets_per_step": stats["allreduce_calls"] / max(1, stats["steps"]),
+            "allreduce_s_per_step": stats["allreduce_us"] * 1e-6 / max(1, stats["steps"]),
+            "lat_8B_s": lat,
+            "allreduce_16MiB_s": bw_time,
+        }
+        print("RESULT " + json.dumps(out), flush=True)
+
+
+def _launch(n: int, backend: str, samples: int | None, data: str | None) -> dict[str, Any]:
+    env = dict(os.environ)
+    env.update(OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    env.pop("TENSORWEAVE_BACKEND", None)
+    cmd = [shutil.which("mpiexec") or "mpiexec", "-n", str(n), sys.executable, "-m"]
+    cmd += ["bench.distributed", "--worker", "--backend", backend]
+    if samples:
+        cmd += ["--samples", str(samples)]
+    if data:
+        cmd += ["--data", data]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT ") :])
+    raise RuntimeError(
+        f"mpiexec -n {n} failed (exit {proc.returncode}): {(proc.stdout + proc.stderr)[-800:]}"
+    )
+
+
+def unavailable() -> str | None:
+    """Why the data-parallel row cannot run here (None when it can)."""
+    from engine import distributed as dist
+
+    if not dist.available():
+        return "mpi4py is not installed (pip install -e '.[distributed]')"
+    if shutil.which("mpiexec") is None:
+        return "no mpiexec on PATH (pip install mpich)"
+    return None
+
+
+def section(backend: str = "cpu", samples: int | None = None, data: str | None = None) -> list[str]:
+    """The bench's data-parallel lines: epoch time and throughput at 1 and 2 ranks, their
+    ratio, and the allreduce cost model against the measured allreduce."""
+    from engine.distributed import ring_allreduce_seconds
+
+    why = unavailable()
+    if why:
+        return [f"data-parallel: skipped: {why}"]
+    one = _launch(1, backend, samples, data)
+    two = _launch(2, backend, samples, data)
+    n = one["samples"]
+    thr1, thr2 = n / one["epoch_s"], n / two["epoch_s"]
+    lat = two["lat_8B_s"] / 2  # 2 (N-1) = 2 message steps for N = 2
+    bw = (2 * (2 - 1) / 2) * 16 * 1024 * 1024 / max(two["allreduce_16MiB_s"] - 2 * lat, 1e-12)
+    b = two["bytes_per_step"]
+    model = ring_allreduce_seconds(b, 2, bw, lat, buckets=round(two["buckets_per_step"]))
+    step2 = two["epoch_s"] / max(1, two["steps"])
+    lines = [
+        f"data-parallel ({one['backend']} backend, W1 = train_b32: {n:,} samples, global batch "
+        f"{GLOBAL_BATCH}, one thread per rank, {one['source']}):",
+        f"  ranks 1: epoch {one['epoch_s']:.2f} s, {thr1:,.0f} samples/s",
+        f"  ranks 2: epoch {two['epoch_s']:.2f} s, {thr2:,.0f} samples/s, "
+        f"throughput ratio {thr2 / thr1:.2f}x",
+        f"  allreduce per step: {b / 1e6:.3f} MB in {two['buckets_per_step']:.0f} bucket(s); "
+        f"measured {two['allreduce_s_per_step'] * 1e6:.0f} us/step "
+        f"({100 * two['allreduce_s_per_step'] / step2:.0f}% of a {step2 * 1e3:.2f} ms step, "
+        "packing and host copies included)",
+        f"  ring model 2(N-1)/N*B/bw + 2(N-1)*lat with bw {bw / 1e9:.2f} GB/s, lat "
+        f"{lat * 1e6:.1f} us (from 16 MiB and 8 B allreduces): {model * 1e6:.0f} us/step",
+    ]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--worker", action="store_true", help="run as one rank (under mpiexec)")
+    p.add_argument("--backend", default="cpu")
+    p.add_argument("--samples", type=int, default=None)
+    p.add_argument("--data", default=None)
+    args = p.parse_args(argv)
+    if args.worker:
+        worker(args.backend, args.samples, args.data)
+        return 0
+    print("\n".join(section(args.backend, args.samples, args.data)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
