@@ -28,8 +28,8 @@ from layers.base import (
     serialize_layer,
 )
 from layers.callbacks import History
-from layers.convolutional import (
 from layers.conv_lstm import ConvLSTM2D
+from layers.convolutional import (
     Conv1D,
     Conv2D,
     Conv2DTranspose,
@@ -38,8 +38,8 @@ from layers.conv_lstm import ConvLSTM2D
     UpSampling2D,
     ZeroPadding2D,
 )
-from layers.core import (
 from layers.convolutional3d import AveragePooling3D, Conv3D, Conv3DTranspose, MaxPooling3D
+from layers.core import (
     Activation,
     AlphaDropout,
     Dense,
@@ -170,7 +170,6 @@ masking = Masking
 rnn = RNN
 simple_rnn_cell = SimpleRNNCell
 stacked_rnn_cells = StackedRNNCells
-
 # issue 21: 3-D convolution and pooling, ConvLSTM2D; Keras's short names of the 3-D pools
 MaxPool3D, AvgPool3D = MaxPooling3D, AveragePooling3D
 register_layer(MaxPool3D, "MaxPool3D")
@@ -180,6 +179,7 @@ conv3d = Conv3D
 conv3d_transpose = Conv3DTranspose
 conv_lstm2d = ConvLSTM2D
 max_pooling3d = MaxPooling3D
+
 __all__ = [
     "History",
     "callbacks",
@@ -328,7 +328,6 @@ __all__ = [
     "rnn",
     "simple_rnn_cell",
     "stacked_rnn_cells",
-]
     "AvgPool3D",
     "AveragePooling3D",
     "Conv3D",
@@ -341,3 +340,4 @@ __all__ = [
     "conv3d_transpose",
     "conv_lstm2d",
     "max_pooling3d",
+]
