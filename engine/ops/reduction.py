@@ -178,7 +178,7 @@ def mean(x: TensorLike, axis: AxisLike = None, keepdims: bool = False) -> Tensor
     [1.5, 3.5]
     """
     x = as_tensor(x)
-    if x.dtype not in ("float32", "float64"):
+    if x.dtype not in ("float32", "float64", "float16"):
         x = cast(x, "float32")
     n = _count(x, axis)
     return mul(sum(x, axis, keepdims), 1.0 / n if n else float("nan"))
