@@ -13,6 +13,7 @@ from layers import (
     initializers,
     losses,
     metrics,
+    mixed_precision,
     regularizers,
 )
 from layers.advanced_activations import ELU, LeakyReLU, PReLU, ReLU, Softmax, ThresholdedReLU
@@ -183,6 +184,7 @@ max_pooling3d = MaxPooling3D
 __all__ = [
     "History",
     "callbacks",
+    "mixed_precision",
     "datasets",
     "load_model",
     "losses",

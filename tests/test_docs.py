@@ -62,6 +62,7 @@ LAYER_MODULES = [
     layers.initializers,
     layers.losses,
     layers.metrics,
+    layers.mixed_precision,
     layers.regularizers,
 ]
 
@@ -251,6 +252,7 @@ DOCTEST_MODULES = [
     "engine.memory",
     "engine.registry",
     "engine.train.optimizers",
+    "engine.train.loss_scale",
     "engine.ops.activations",
     "engine.ops.core",
     "engine.ops.creation",
@@ -275,6 +277,7 @@ DOCTEST_MODULES = [
     "layers.merge",
     "layers.merge_dot",
     "layers.metrics",
+    "layers.mixed_precision",
     "layers.models",
     "layers.noise",
     "layers.normalization",
