@@ -89,7 +89,8 @@ class Conv3DTranspose(_Conv):
         padding: ``"valid"`` or ``"same"``.
         data_format: ``"channels_last"`` (``None`` means the same); ``"channels_first"`` raises
             ``ValueError``.
-        dilation_rate: Must be 1 (TF.js supports no other); other values raise ``ValueError``.
+        dilation_rate: Must be 1 (TF.js supports no other; its config leaves the key out, and
+            so does ``get_config``); other values raise ``ValueError``.
         activation: Activation name or callable applied to the output (``None``: linear).
         use_bias: Whether to add a bias per output channel.
         kernel_initializer: Initializer for the kernel (default ``"glorotNormal"``).
@@ -145,6 +146,11 @@ class Conv3DTranspose(_Conv):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0],) + self._spatial_out(input_shape) + (self.filters,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("dilation_rate")  # as TF.js's Conv3DTranspose.getConfig
+        return config
 
 
 class _Pooling3D(_Pooling):
