@@ -240,3 +240,36 @@ def test_bench_data_parallel_section_runs_both_world_sizes():
     assert lines[0].startswith("data-parallel (numpy backend"), text
     assert "ranks 1: epoch" in text and "ranks 2: epoch" in text and "throughput ratio" in text
     assert "in 1 bucket(s)" in text and "ring model" in text
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_mnist_distributed_example_reaches_093_on_two_ranks():
+    """``mpiexec -n 2 python examples/mnist_distributed.py`` (issue 22 item 5); ~15 s."""
+    from layers import datasets
+
+    try:
+        datasets.mnist_arrays(n=10)
+    except FileNotFoundError as exc:
+        pytest.skip(f"MNIST data not found: {exc}")
+    _backend_or_skip("cpu")
+    environ = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    environ["OPENBLAS_NUM_THREADS"] = "1"
+    environ.pop(registry.ENV_VAR, None)
+    example = str(ROOT / "examples" / "mnist_distributed.py")
+    proc = subprocess.run(
+        [MPIEXEC, "-n", "2", sys.executable, example, "--verbose", "0", "--backend", "cpu"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=environ,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1, lines  # rank 0 only prints
+    last = lines[-1]
+    assert last.startswith("backend cpu: ranks 2, val_acc "), last
+    val_acc = float(last.split("val_acc ")[1].split(";")[0])
+    assert val_acc >= 0.93, last
+    assert "; epoch times " in last and last.count("s,") == 4, last
