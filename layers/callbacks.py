@@ -466,16 +466,38 @@ class ModelCheckpoint(Callback):
     improves. Each save writes a temporary folder next to the target and renames it into
     place, so an interrupted save never leaves a half-written model.
 
+    With ``save_weights_only`` (Keras) each save is ``model.save_weights(filepath)``: one
+    ``.npz`` file of the weights, written to a temporary file renamed over the target (also
+    atomic), which ``model.load_weights`` reads back. It works for subclassed models, whose
+    topology ``save`` cannot write.
+
     Args:
-        filepath: The folder to save to; ``str.format`` fields ``{epoch}`` (from 1) and any
-            logged name are filled in.
+        filepath: The folder (the file, with ``save_weights_only``) to save to;
+            ``str.format`` fields ``{epoch}`` (from 1) and any logged name are filled in.
         monitor: The logged value ``save_best_only`` watches.
         verbose: Print a line for each save.
         save_best_only: Save only when ``monitor`` improves.
         mode: ``"min"``, ``"max"`` or ``"auto"``.
+        save_weights_only: Save only the weights (``model.save_weights``) instead of the
+            whole model.
 
     Raises:
         ValueError: An unknown ``mode``.
+        TypeError: ``save_weights_only`` is not a bool.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> m = layers.sequential([layers.dense(units=1, input_shape=[2])])
+    >>> m.compile(optimizer="sgd", loss="mse")
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     ck = layers.callbacks.ModelCheckpoint(
+    ...         os.path.join(tmp, "e{epoch}.weights.npz"), save_weights_only=True
+    ...     )
+    ...     _ = m.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, verbose=0, callbacks=[ck])
+    ...     sorted(os.listdir(tmp))
+    ['e1.weights.npz', 'e2.weights.npz']
     """
 
     def __init__(
@@ -485,20 +507,27 @@ class ModelCheckpoint(Callback):
         verbose: int = 0,
         save_best_only: bool = False,
         mode: str = "auto",
+        save_weights_only: bool = False,
     ):
         super().__init__()
+        if not isinstance(save_weights_only, bool):
+            raise TypeError(
+                f"model_checkpoint: save_weights_only must be a bool, got {save_weights_only!r}"
+            )
         self.filepath = os.fspath(filepath)
         self.monitor = monitor
         self.verbose = verbose
         self.save_best_only = save_best_only
+        self.save_weights_only = bool(save_weights_only)
         self.better = _mode_op(mode, monitor, "model_checkpoint")
         self.best = math.nan
         self.saved: list[str] = []
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
-        if not callable(getattr(self.model, "save", None)):
+        method = "save_weights" if self.save_weights_only else "save"
+        if not callable(getattr(self.model, method, None)):
             raise RuntimeError(
-                "model_checkpoint needs model.save(path), which this model does not have "
+                f"model_checkpoint needs model.{method}(path), which this model does not have "
                 "(save/load is not available in this build)"
             )
         self.best = -math.inf if self.better(1.0, 0.0) else math.inf
@@ -518,10 +547,15 @@ class ModelCheckpoint(Callback):
                 return
             self.best = current
         path = self.filepath.format(epoch=epoch + 1, **logs)
-        save_atomically(self.model, path)
+        if self.save_weights_only:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            self.model.save_weights(path)  # atomic: a temporary file renamed over path
+        else:
+            save_atomically(self.model, path)
         self.saved.append(path)
         if self.verbose:
-            print(f"Epoch {epoch + 1}: saved the model to {path}")
+            what = "the weights" if self.save_weights_only else "the model"
+            print(f"Epoch {epoch + 1}: saved {what} to {path}")
 
 
 def save_atomically(model: Any, path: str) -> None:
@@ -994,9 +1028,10 @@ def model_checkpoint(filepath: str | os.PathLike, **kwargs: Any) -> ModelCheckpo
     """A ``ModelCheckpoint`` callback that saves the model after each epoch.
 
     Args:
-        filepath: The folder, with optional ``{epoch}`` / log-name fields.
+        filepath: The folder (the weights file with ``save_weights_only=True``), with
+            optional ``{epoch}`` / log-name fields.
         **kwargs: ``ModelCheckpoint``'s other arguments (``monitor``, ``save_best_only``,
-            ``mode``, ``verbose``).
+            ``mode``, ``verbose``, ``save_weights_only``).
 
     Returns:
         The callback.
