@@ -26,7 +26,6 @@ import hashlib
 import importlib.util
 import os
 import sys
-import tempfile
 import threading
 from collections.abc import Sequence
 from math import prod
@@ -36,7 +35,7 @@ import numpy as np
 from numba import njit
 
 from backends.base import check_fused_elementwise, numpy_dtype
-from backends.cache import cache_subdir
+from backends.cache import atomic_write, cache_subdir, warn_rebuilt
 from backends.cpu.kernels import fast_exp
 
 #: Bump when the generated code changes (old files then stop matching their key).
@@ -330,20 +329,26 @@ def kernels(expr: tuple, pattern: tuple) -> tuple[Any, Any]:
 
 
 def load_module(folder: str, name: str, text: str, names: dict[str, Any] | None = None) -> Any:
-    """Import ``<folder>/<name>.py`` holding ``text`` (written atomically when missing or
-    different: numba's on-disk cache needs a file that does not change), with ``names`` added
-    to its globals before its code runs."""
+    """Import ``<folder>/<name>.py`` holding ``text``, with ``names`` added to its globals
+    before its code runs. The file is written atomically when missing (the first of several
+    processes wins, so the file numba stamps by its modification time never changes under
+    another); an existing file with other text (truncated, garbled: the name is a hash of the
+    text) is replaced, with one warning (``backends.cache.warn_rebuilt``)."""
     path = os.path.join(folder, name + ".py")
-    try:
-        with open(path, encoding="utf-8") as f:
-            same = f.read() == text
-    except OSError:
-        same = False
-    if not same:
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
+    for _ in range(2):
+        try:
+            with open(path, encoding="utf-8") as f:
+                same = f.read() == text
+        except FileNotFoundError:
+            if atomic_write(path, text, replace=False):
+                break
+            continue  # another process wrote it first: check what it wrote
+        except (OSError, UnicodeDecodeError):
+            same = False
+        if not same:
+            warn_rebuilt(path, "not the module its name stands for (corrupt or stale)")
+            atomic_write(path, text)
+        break
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     module.__dict__.update(names or {})
