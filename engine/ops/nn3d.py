@@ -520,7 +520,8 @@ def max_pool_with_argmax(
     The index of a maximum at ``[b, y, x, c]`` is flattened to ``(y * width + x) * channels
     + c``, or ``((b * height + y) * width + x) * channels + c`` with
     ``include_batch_in_index``; on ties it is the first cell of the window (row major), the
-    one ``max_pool``'s gradient goes to. Padding cells are never chosen.
+    one ``max_pool``'s gradient goes to. Padding cells are never chosen, except in a
+    ``"same"`` window whose real cells are all ``-inf``: its index is then not meaningful.
 
     Args:
         x: Input ``(batch, height, width, channels)``.
