@@ -142,7 +142,12 @@ class DataParallel:
         self.bucket_bytes = max(4, int(bucket_mb * 1024 * 1024))
         #: Steps, gradient allreduce calls, bytes and microseconds (packing included) of the
         #: last ``fit``.
-        self.stats: dict[str, int] = {"allreduce_calls": 0, "allreduce_bytes": 0, "allreduce_us": 0, "steps": 0}
+        self.stats: dict[str, int] = {
+            "allreduce_calls": 0,
+            "allreduce_bytes": 0,
+            "allreduce_us": 0,
+            "steps": 0,
+        }
 
     @property
     def rank(self) -> int:
@@ -487,6 +492,8 @@ class DataParallel:
             )
             part = [r.numpy() for r in res] if isinstance(res, list) else [res.numpy()]
         pieces = [p for p in dist.broadcast_object_all(part) if p is not None]
+        if not pieces:  # no rows at all: the model's own answer (or error) for empty input
+            return m.predict(x, batch_size=batch_size)
         outs = [tw.tensor(np.concatenate([p[i] for p in pieces])) for i in range(len(pieces[0]))]
         return outs[0] if len(outs) == 1 else outs
 
