@@ -583,8 +583,10 @@ class Layer:
 
     def _call_autocast(self, policy: Any, inputs: Any, training: bool, kwargs: dict) -> Any:
         """``call`` under a mixed policy: floating inputs cast to the compute dtype, and the
-        layer's own float weights read as compute-dtype casts (attributes holding them are
-        swapped for the call; the gradient reaches the float32 weight through the cast)."""
+        layer's own trainable float weights read as compute-dtype casts (attributes holding
+        them are swapped for the call; the gradient reaches the float32 weight through the
+        cast). Non-trainable weights (batch-norm statistics, which ``call`` may assign) stay
+        float32 variables; ops mixing them with float16 values compute in float32."""
         compute = policy.compute_dtype
         _mixed_precision.check_supported(policy, f"layer {self.name!r}")
 
@@ -594,7 +596,7 @@ class Layer:
             return t
 
         inputs = [down(t) for t in inputs] if isinstance(inputs, list) else down(inputs)
-        own = {id(e.var) for e in self._entries if e.var.dtype != compute}
+        own = {id(e.var) for e in self._entries if e.trainable and e.var.dtype != compute}
         swapped = {k: v for k, v in vars(self).items() if isinstance(v, Tensor) and id(v) in own}
         try:
             for k, v in swapped.items():
