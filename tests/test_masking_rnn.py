@@ -265,6 +265,25 @@ def _np_min(xw, states, rec):
     return h, [h]
 
 
+def test_cell_called_directly(backend):
+    """A cell takes one step: Keras style ``call(x, states) -> (output, states)`` and TF.js
+    style ``call([x, *states]) -> [output, *states]``, building itself on first use."""
+    x = np.random.default_rng(8).normal(size=(2, 3)).astype(np.float32)
+    h = np.random.default_rng(9).normal(size=(2, 4)).astype(np.float32)
+    c = np.random.default_rng(10).normal(size=(2, 4)).astype(np.float32)
+    cell = L.LSTMCell(4, bias_initializer="randomNormal")
+    out, (h1, c1) = cell.call(tw.tensor(x), [tw.tensor(h), tw.tensor(c)])
+    kernel, rec, bias = cell.get_weights()
+    want_out, (want_h, want_c) = lstm_cell(x @ kernel + bias, [h, c], rec)
+    for got, want in ((out, want_out), (h1, want_h), (c1, want_c)):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)
+    listed = cell.call([tw.tensor(x), tw.tensor(h), tw.tensor(c)])
+    assert isinstance(listed, list) and len(listed) == 3
+    np.testing.assert_allclose(listed[2].numpy(), want_c, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="takes 2 state"):
+        cell.call(tw.tensor(x), [tw.tensor(h)])
+
+
 def test_rnn_dropout_masks_per_sequence(backend):
     tw.set_seed(0)
     rnn = L.RNN(L.LSTMCell(3, dropout=0.5, recurrent_dropout=0.5))
@@ -357,6 +376,9 @@ def test_rnn_save_load_round_trip_and_tfjs_weight_names(tmp_path):
         ids = L.input(shape=[4], dtype="int32", name="ids")
         x = L.Embedding(5, 3, mask_zero=True, name="emb")(ids)
         x = L.RNN(L.LSTMCell(3), return_sequences=True, name="rnn_a")(x)
+        x = L.Bidirectional(L.RNN(L.SimpleRNNCell(2), return_sequences=True, name="fw"), name="bi")(
+            x
+        )
         x = L.RNN([L.GRUCell(2), L.SimpleRNNCell(2)], name="rnn_b")(x)
         model = L.model(inputs=ids, outputs=L.Dense(1, name="out")(x))
         data = np.array([[1, 2, 0, 0], [0, 4, 3, 1]], np.int32)
@@ -371,6 +393,7 @@ def test_rnn_save_load_round_trip_and_tfjs_weight_names(tmp_path):
             "rnn_a/bias",
         ]
         assert "rnn_b/RNNCell_0/kernel" in names and "rnn_b/RNNCell_1/bias" in names
+        assert "bi/forward_fw/kernel" in names and "bi/backward_fw/recurrent_kernel" in names
         loaded = load_model(tmp_path / "m")
         np.testing.assert_allclose(loaded.predict(data).numpy(), before, rtol=1e-6, atol=1e-6)
         assert loaded.get_config() == model.get_config()
