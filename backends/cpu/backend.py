@@ -40,6 +40,10 @@ from backends.base import (  # noqa: E402
 from backends.cpu import kernels as K  # noqa: E402
 from backends.cpu import stream as S  # noqa: E402
 from backends.cpu import threads as T  # noqa: E402
+from backends.cpu import tiers  # noqa: E402
+
+# Kernels not compiled yet run on numpy while a worker process compiles them (tiers.py).
+tiers.install(K)
 
 _UNARY_FLOAT = {name: i for i, name in enumerate(K.UNARY_FLOAT)}
 _UNARY_INT = {name: i for i, name in enumerate(K.UNARY_INT)}

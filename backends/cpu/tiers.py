@@ -1,0 +1,712 @@
+"""Tiered kernels: the ``cpu`` backend never waits for numba's compiler.
+
+A numba kernel compiles on its first call for each argument-type signature (seconds each; the
+seed model's first step needs a dozen of them). With tiers on (the default;
+``TENSORWEAVE_TIERS=0`` restores compile-on-first-call), a call of a kernel listed in
+``FALLBACKS`` whose signature is not compiled yet goes through :func:`_miss` instead of numba's
+compiler:
+
+1. the signature's machine code is in numba's on-disk cache (``<cache>/numba``): it is loaded
+   (milliseconds) and the call runs compiled, as before;
+2. otherwise the call runs the kernel's numpy implementation (``FALLBACKS``: numpy ufuncs and
+   BLAS on the same host buffers, the arguments and effect of the numba kernel), and the
+   signature is sent to a **compile worker**: one long-lived child Python process (started on
+   the first miss, ended with this one) that calls ``dispatcher.compile(sig)``, so numba
+   writes its cache file. numba holds the GIL while it compiles, so compiling in a thread
+   would stall training just the same; the worker runs beside it on another core (at the same
+   priority: a lower one starved it on a busy machine, leaving training on the slower numpy
+   path for longer);
+3. when the worker reports the signature done, the kernel's next call loads it from the cache
+   and runs compiled from then on (numba dispatches it natively; the hook is not called again).
+
+The swap happens between kernel calls. Every kernel is a function of its array arguments only,
+so a step that runs some kernels on numpy and some compiled computes the same values as either.
+
+**Results.** The numpy implementations compute the same formulas in the buffers' dtype.
+Elementwise arithmetic, comparisons, ``where``, max/min and the optimizer updates are
+bit-identical (IEEE operations in the same order; numba does not contract to FMA without
+fastmath). Sums may round differently (numba's kernels add in reassociated vector partial sums,
+numpy pairwise), and exp/log/tanh differ by up to ~1 ulp (numba's kernels use their own
+vectorised float32 versions): each value is within a few float32 ulps of the compiled one.
+Training from the same start, the weights after N steps then agree to ``TOLERANCE`` (relative,
+per tensor, max norm) for the seed model: tests/test_cold_start.py checks it against a run
+with ``TENSORWEAVE_TIERS=0``.
+
+Signatures hold dtypes, dimensions and layouts, never sizes (the backend passes flat 1-D
+buffers and sizes as ``int64`` arguments): a model of other widths or batch size reuses every
+compiled kernel. Kernels not in ``FALLBACKS`` (integer matmul, gather/scatter, the split
+reductions, fused elementwise kernels from ``fusion.py``, compiled trace chunks) still compile
+on first call.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import logging
+import os
+import pickle
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+ENV_VAR = "TENSORWEAVE_TIERS"
+#: Max relative difference (per weight tensor, max norm) between a run that starts on the
+#: numpy implementations and one that only runs compiled kernels, after a few dozen seed-model
+#: steps (float32; measured ~1e-6, the slack covers Adam amplifying a differently rounded
+#: near-zero gradient).
+TOLERANCE = 1e-4
+
+_log = logging.getLogger("tensorweave.tiers")
+
+
+def enabled() -> bool:
+    """Tiers are on unless ``TENSORWEAVE_TIERS`` is ``0`` (or ``false``/``off``/``no``)."""
+    return os.environ.get(ENV_VAR, "1").strip().lower() not in ("0", "false", "off", "no")
+
+
+# =============================================================================================
+# numpy implementations: same arguments and effect as the numba kernels in kernels.py
+# =============================================================================================
+def _view(a: np.ndarray, shape: np.ndarray, st: np.ndarray, k: int) -> np.ndarray:
+    """Operand ``k`` of a strided kernel as an array of the (collapsed) output shape."""
+    return as_strided(
+        a,
+        shape=tuple(int(s) for s in shape),
+        strides=tuple(int(s) * a.itemsize for s in st[k]),
+        writeable=False,
+    )
+
+
+def _store(out: np.ndarray, res: Any, start: int, stop: int) -> None:
+    """``out[start:stop]`` = elements ``start:stop`` of the full (flattened) result."""
+    res = np.asarray(res)
+    if start == 0 and stop == out.size:
+        np.copyto(out, res.reshape(-1), casting="unsafe")
+    else:
+        np.copyto(out[start:stop], res.reshape(-1)[start:stop], casting="unsafe")
+
+
+def _softplus(v: np.ndarray, one: Any) -> np.ndarray:
+    log2 = np.log(one + one)
+    pos = v + np.log1p(np.exp(-v))
+    neg = np.log1p(np.exp(v))
+    return np.where(v == 0, log2, np.where(v > 0, pos, np.where(v < 0, neg, v)))
+
+
+def _erf(v: np.ndarray) -> np.ndarray:
+    import math
+
+    f = np.frompyfunc(math.erf, 1, 1)
+    return f(v.astype(np.float64)).astype(v.dtype)
+
+
+def _unary_float_np(op: int, v: np.ndarray, one: Any) -> np.ndarray:
+    zero = one - one
+    if op == 0:
+        return -v
+    if op == 1:
+        return np.abs(v)
+    if op == 2:
+        return np.where(v > 0, one, np.where(v < 0, -one, np.where(v == 0, zero, v)))
+    if op == 3:
+        return v * v
+    if op == 4:
+        return np.sqrt(v)
+    if op == 5:
+        return one / np.sqrt(v)
+    if op == 6:
+        return np.exp(v)
+    if op == 7:
+        return np.log(v)
+    if op == 8:
+        return np.log1p(v)
+    if op == 9:
+        return np.expm1(v)
+    if op == 10:
+        return one / v
+    if op == 11:
+        return np.floor(v)
+    if op == 12:
+        return np.ceil(v)
+    if op == 13:
+        return np.rint(v)
+    if op == 14:
+        return np.sin(v)
+    if op == 15:
+        return np.cos(v)
+    if op == 16:
+        return np.tan(v)
+    if op == 17:
+        return np.tanh(v)
+    if op == 18:
+        e = np.exp(-np.abs(v))
+        return np.where(v >= 0, one, e) / (one + e)
+    if op == 19:
+        return _erf(v)
+    if op == 20:
+        return np.where((v > zero) | (v != v), v, zero)
+    return _softplus(v, one)
+
+
+def unary_float(op: int, x: np.ndarray, out: np.ndarray, one: Any, start: int, stop: int) -> None:
+    with np.errstate(all="ignore"):
+        out[start:stop] = _unary_float_np(op, x[start:stop], one)
+
+
+def unary_float_par(op: int, x: np.ndarray, out: np.ndarray, one: Any, block: int) -> None:
+    unary_float(op, x, out, one, 0, x.size)
+
+
+def _binary_float_np(op: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    if op == 0:
+        return x + y
+    if op == 1:
+        return x - y
+    if op == 2:
+        return x * y
+    if op == 3:
+        return x / y
+    if op == 4:
+        return np.floor_divide(x, y)
+    if op == 5:
+        return np.remainder(x, y)
+    if op == 6:
+        return np.power(x, y)
+    if op == 7:
+        return np.where((x >= y) | (x != x), x, y)
+    if op == 8:
+        return np.where((x <= y) | (x != x), x, y)
+    return np.arctan2(x, y)
+
+
+def binary_float(op, a, b, out, shape, st, start, stop) -> None:  # noqa: ANN001
+    with np.errstate(all="ignore"):
+        res = _binary_float_np(op, _view(a, shape, st, 0), _view(b, shape, st, 1))
+    _store(out, res, start, stop)
+
+
+def binary_float_par(op, a, b, out, shape, st, block) -> None:  # noqa: ANN001
+    binary_float(op, a, b, out, shape, st, 0, out.size)
+
+
+def binary_cmp(op, a, b, out, shape, st, start, stop) -> None:  # noqa: ANN001
+    x, y = _view(a, shape, st, 0), _view(b, shape, st, 1)
+    if op == 0:
+        res = x == y
+    elif op == 1:
+        res = x != y
+    elif op == 2:
+        res = x < y
+    elif op == 3:
+        res = x <= y
+    elif op == 4:
+        res = x > y
+    elif op == 5:
+        res = x >= y
+    else:
+        xb, yb = x.astype(bool), y.astype(bool)
+        res = (xb & yb) if op == 6 else ((xb | yb) if op == 7 else (xb != yb))
+    _store(out, res, start, stop)
+
+
+def binary_cmp_par(op, a, b, out, shape, st, block) -> None:  # noqa: ANN001
+    binary_cmp(op, a, b, out, shape, st, 0, out.size)
+
+
+def where(c, a, b, out, shape, st, start, stop) -> None:  # noqa: ANN001
+    res = np.where(_view(c, shape, st, 0), _view(a, shape, st, 1), _view(b, shape, st, 2))
+    _store(out, res, start, stop)
+
+
+def where_par(c, a, b, out, shape, st, block) -> None:  # noqa: ANN001
+    where(c, a, b, out, shape, st, 0, out.size)
+
+
+def _reduce_axis1(op: int, x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Reduce axis 1 of ``x`` as the kernels do (max/min propagate NaN)."""
+    if dtype == np.bool_:
+        return np.any(x, axis=1) if op in (2, 4) else np.all(x, axis=1)
+    if op == 0:
+        return np.add.reduce(x, axis=1, dtype=dtype)
+    if op == 1:
+        return np.multiply.reduce(x, axis=1, dtype=dtype)
+    return np.max(x, axis=1) if op == 2 else np.min(x, axis=1)
+
+
+def reduce_rows(op, x, out, r, zero, one, start, stop) -> None:  # noqa: ANN001
+    if stop > start:
+        rows = x[start * r : stop * r].reshape(stop - start, r)
+        with np.errstate(all="ignore"):
+            out[start:stop] = _reduce_axis1(op, rows, out.dtype)
+
+
+def reduce_rows_par(op, x, out, r, zero, one, rows_per_task) -> None:  # noqa: ANN001
+    reduce_rows(op, x, out, r, zero, one, 0, out.size)
+
+
+def reduce_mid(op, x, out, r, q, p0, p1, q0, q1) -> None:  # noqa: ANN001
+    if p1 > p0 and q1 > q0:
+        xs = x.reshape(-1, r, q)[p0:p1, :, q0:q1]
+        with np.errstate(all="ignore"):
+            out.reshape(-1, q)[p0:p1, q0:q1] = _reduce_axis1(op, xs, out.dtype)
+
+
+def reduce_mid_par(op, x, out, p_rows, r, q, q_chunk) -> None:  # noqa: ANN001
+    reduce_mid(op, x, out, r, q, 0, p_rows, 0, q)
+
+
+def softmax(x, out, r, q, log, zero, p0, p1) -> None:  # noqa: ANN001
+    if p1 <= p0:
+        return
+    xs = x.reshape(-1, r, q)[p0:p1]
+    with np.errstate(all="ignore"):
+        m = np.max(xs, axis=1, keepdims=True)
+        d = xs - m
+        e = np.exp(d)
+        s = np.add.reduce(e, axis=1, keepdims=True, dtype=x.dtype)
+        res = (d - np.log(s)) if log else e / s
+    out.reshape(-1, r, q)[p0:p1] = res
+
+
+def softmax_par(x, out, p_rows, r, q, log, zero, rows_per_task) -> None:  # noqa: ANN001
+    softmax(x, out, r, q, log, zero, 0, p_rows)
+
+
+def bias_act(out, bias, bias_step, n, act, alpha, one, r0, r1) -> None:  # noqa: ANN001
+    if r1 <= r0:
+        return
+    o = out[r0 * n : r1 * n].reshape(r1 - r0, n)
+    zero = one - one
+    with np.errstate(all="ignore"):
+        if bias.size:
+            o += bias[0] if bias_step == 0 else bias[:n]
+        if act == 1:
+            o[...] = np.where((o > zero) | (o != o), o, zero)
+        elif act == 2:
+            v = np.where((o > zero) | (o != o), o, zero)
+            o[...] = np.where(v > one * 6, one * 6, v)
+        elif act == 3:
+            o[...] = np.where(o > zero, o, np.expm1(o))
+        elif act == 4:
+            e = np.exp(-np.abs(o))
+            o[...] = np.where(o >= zero, one, e) / (one + e)
+        elif act == 5:
+            o[...] = np.tanh(o)
+        elif act == 6:
+            o[...] = np.where(o > zero, o, o * alpha)
+
+
+def bias_act_par(out, bias, bias_step, m, n, act, alpha, one, rows_per_task) -> None:  # noqa: ANN001
+    bias_act(out, bias, bias_step, n, act, alpha, one, 0, m)
+
+
+def _cce_q(x: np.ndarray, logits: bool, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Rows' unnormalised probabilities and their sums (kept dims)."""
+    if logits:
+        q = np.exp(x - np.max(x, axis=1, keepdims=True))
+    else:
+        q = x
+    return q, np.add.reduce(q, axis=1, keepdims=True, dtype=dtype)
+
+
+def cce(t, x, out, r, logits, eps, one_m_eps, zero, p0, p1) -> None:  # noqa: ANN001
+    if p1 <= p0:
+        return
+    xs = x[p0 * r : p1 * r].reshape(-1, r)
+    ts = t[p0 * r : p1 * r].reshape(-1, r)
+    with np.errstate(all="ignore"):
+        q, s = _cce_q(xs, logits, x.dtype)
+        v = q / s
+        c = np.where(v < eps, eps, np.where(v > one_m_eps, one_m_eps, v))
+        out[p0:p1] = -np.add.reduce(ts * np.log(c), axis=1, dtype=x.dtype)
+
+
+def cce_par(t, x, out, p_rows, r, logits, eps, one_m_eps, zero, rows_per_task) -> None:  # noqa: ANN001
+    cce(t, x, out, r, logits, eps, one_m_eps, zero, 0, p_rows)
+
+
+def cce_grad(dy, t, x, out, r, logits, eps, one_m_eps, zero, p0, p1) -> None:  # noqa: ANN001
+    if p1 <= p0:
+        return
+    xs = x[p0 * r : p1 * r].reshape(-1, r)
+    ts = t[p0 * r : p1 * r].reshape(-1, r)
+    with np.errstate(all="ignore"):
+        q, s = _cce_q(xs, logits, x.dtype)
+        v = q / s
+        g = np.where((v >= eps) & (v <= one_m_eps), -ts / v, zero)
+        dot = np.add.reduce(g * v, axis=1, keepdims=True, dtype=x.dtype)
+        d = dy[p0:p1].reshape(-1, 1)
+        res = (v * (g - dot)) * d if logits else ((g - dot) / s) * d
+    out[p0 * r : p1 * r] = res.reshape(-1)
+
+
+def cce_grad_par(dy, t, x, out, p_rows, r, logits, eps, one_m_eps, zero, rows_per_task) -> None:  # noqa: ANN001
+    cce_grad(dy, t, x, out, r, logits, eps, one_m_eps, zero, 0, p_rows)
+
+
+def _opt_rules() -> dict[int, tuple[Callable, Any]]:
+    """Optimizer code -> (vectorised rule, slot count or a function of ``flag``): the numba
+    rules' own Python source where it has no per-element branch, numpy twins otherwise."""
+    from backends.cpu import kernels as K
+
+    def adamax(flag, p, w, g, a, b, c):  # noqa: ANN001, ANN202
+        m = a * p[1] + g * p[2]
+        ub = b * p[3]
+        ag = np.abs(g)
+        u = np.where((ub >= ag) | (ub != ub), ub, ag)
+        return w - (m / (u + p[4])) * p[0], m, u, c
+
+    def lion(flag, p, w, g, a, b, c):  # noqa: ANN001, ANN202
+        u = a * p[1] + g * p[2]
+        step = np.where(u > 0, p[0], np.where(u < 0, -p[0], u * p[0]))
+        return w - step, a * p[3] + g * p[4], b, c
+
+    def ftrl(flag, p, w, g, a, b, c):  # noqa: ANN001, ANN202
+        lr, q, l1 = p[0], p[1], p[2]
+        g2 = g + w * p[4]
+        na = a + g * g
+        pn = na**q
+        lin = b + (g2 - ((pn - a**q) / lr) * w)
+        quad = pn / lr + p[3]
+        cl = np.where(lin > -l1, lin, -l1)
+        cl = np.where(cl < l1, cl, l1)
+        return (cl - lin) / quad, na, lin, c
+
+    return {
+        0: (K._sgd.py_func, 0),
+        1: (K._momentum.py_func, 1),
+        2: (K._adam.py_func, 2),
+        3: (adamax, 2),
+        4: (K._rmsprop.py_func, None),
+        5: (K._adagrad.py_func, 1),
+        6: (K._adadelta.py_func, 2),
+        7: (K._adamw.py_func, 2),
+        8: (K._nadam.py_func, 2),
+        9: (lion, 1),
+        10: (ftrl, 2),
+    }
+
+
+_RULES: dict[int, tuple[Callable, Any]] = {}
+
+
+def _opt_apply(op, flag, w, g, s0, s1, s2, nw, n0, n1, n2, h) -> None:  # noqa: ANN001
+    from backends.cpu import kernels as K
+
+    if not _RULES:
+        _RULES.update(_opt_rules())
+    rule, k = _RULES[int(op)]
+    if k is None:
+        k = 3 if flag else 2
+    p = K._opt_params.py_func(op, h)
+    z = w.dtype.type(0)
+    slots = [s if i < k else z for i, s in enumerate((s0, s1, s2))]
+    with np.errstate(all="ignore"):
+        res = rule(bool(flag), p, w, g, *slots)
+    for i, dst in enumerate((n0, n1, n2)[:k]):
+        dst[...] = res[i + 1]
+    nw[...] = res[0]
+
+
+def opt_update(op, flag, w, g, s0, s1, s2, nw, n0, n1, n2, h, start, stop) -> None:  # noqa: ANN001
+    sl = slice(start, stop)
+    _opt_apply(op, flag, w[sl], g[sl], s0[sl], s1[sl], s2[sl], nw[sl], n0[sl], n1[sl], n2[sl], h)
+
+
+def opt_update_par(op, flag, w, g, s0, s1, s2, nw, n0, n1, n2, h, block) -> None:  # noqa: ANN001
+    opt_update(op, flag, w, g, s0, s1, s2, nw, n0, n1, n2, h, 0, w.size)
+
+
+def opt_update_ip(op, flag, w, g, s0, s1, s2, h, start, stop) -> None:  # noqa: ANN001
+    sl = slice(start, stop)
+    w, g, s0, s1, s2 = w[sl], g[sl], s0[sl], s1[sl], s2[sl]
+    _opt_apply(op, flag, w, g, s0, s1, s2, w, s0, s1, s2, h)
+
+
+def opt_update_ip_par(op, flag, w, g, s0, s1, s2, h, block) -> None:  # noqa: ANN001
+    opt_update_ip(op, flag, w, g, s0, s1, s2, h, 0, w.size)
+
+
+#: Kernel name (in ``backends.cpu.kernels``) -> its numpy implementation.
+FALLBACKS: dict[str, Callable[..., None]] = {
+    f.__name__: f
+    for f in (
+        unary_float,
+        unary_float_par,
+        binary_float,
+        binary_float_par,
+        binary_cmp,
+        binary_cmp_par,
+        where,
+        where_par,
+        reduce_rows,
+        reduce_rows_par,
+        reduce_mid,
+        reduce_mid_par,
+        softmax,
+        softmax_par,
+        bias_act,
+        bias_act_par,
+        cce,
+        cce_par,
+        cce_grad,
+        cce_grad_par,
+        opt_update,
+        opt_update_par,
+        opt_update_ip,
+        opt_update_ip_par,
+    )
+}
+
+
+# =============================================================================================
+# Dispatch: numba's compile-on-miss hook, the cache check and the compile worker
+# =============================================================================================
+_lock = threading.RLock()
+#: signature id -> "pending" | "done" | "failed"; ids index ``_keys`` ((kernel name, signature))
+_state: dict[int, str] = {}
+_keys: list[tuple[str, tuple]] = []
+_ids: dict[tuple, int] = {}  # (name, *arg keys) -> signature id (numba's typeof: ~20 us/arg)
+#: Counters for tests and logs: fallback calls, cache loads, worker compiles per kernel.
+_stats: dict[str, collections.Counter] = {
+    "fallback": collections.Counter(),
+    "loaded": collections.Counter(),
+    "compiled": collections.Counter(),
+    "sync": collections.Counter(),
+}
+_installed: dict[str, Any] = {}  # kernel name -> dispatcher with the hook
+_worker: list[Any] = []  # [_Worker] once started
+_worker_failed: list[str] = []
+
+
+def stats() -> dict[str, dict[str, int]]:
+    """Per-kernel counts: ``fallback`` (calls run on numpy), ``loaded`` (signatures loaded from
+    the disk cache), ``compiled`` (signatures the worker compiled), ``sync`` (compiled in this
+    process: the worker failed or could not start)."""
+    return {k: dict(v) for k, v in _stats.items()}
+
+
+def pending() -> int:
+    """Signatures sent to the worker and not reported back yet."""
+    with _lock:
+        return sum(1 for s in _state.values() if s == "pending")
+
+
+def wait_idle(timeout: float = 600.0) -> bool:
+    """Block until the worker reported every signature sent to it (True), or ``timeout``
+    seconds passed (False). Training never needs this; tests and benchmarks do."""
+    end = time.monotonic() + timeout
+    while pending():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def worker_pid() -> int | None:
+    """The compile worker's process id, None when none runs."""
+    return _worker[0].proc.pid if _worker and _worker[0].proc.poll() is None else None
+
+
+def _try_load(disp: Any, sig: tuple) -> Any:
+    """The entry point of ``sig`` from memory or numba's disk cache, else None (no compile)."""
+    from numba.core.compiler_lock import global_compiler_lock
+
+    try:
+        with global_compiler_lock:
+            existing = disp.overloads.get(sig)
+            if existing is not None:
+                return existing.entry_point
+            cres = disp._cache.load_overload(sig, disp.targetctx)
+            if cres is None:
+                return None
+            if not cres.objectmode:
+                disp.targetctx.insert_user_function(cres.entry_point, cres.fndesc, [cres.library])
+            disp.add_overload(cres)
+            return cres.entry_point
+    except Exception as e:  # numba internals moved or a bad cache entry: compile as usual
+        _log.debug("tensorweave: cache load of %s failed: %s", disp.py_func.__name__, e)
+        return None
+
+
+class _Worker:
+    """The compile worker: a child Python process fed pickled requests. A plain subprocess, not
+    ``multiprocessing``: its spawn start re-imports the user's ``__main__``, which re-runs a
+    training script that has no ``if __name__ == "__main__"`` guard."""
+
+    def __init__(self) -> None:
+        env = dict(os.environ)
+        env[ENV_VAR] = "0"  # the worker compiles; it never tiers
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from backends.cpu.tiers import _serve; _serve()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            close_fds=True,
+        )
+        self._send_lock = threading.Lock()
+        self.reader = threading.Thread(target=self._read, name="tensorweave-tiers", daemon=True)
+        self.reader.start()
+
+    def send(self, ident: int, name: str, sig: tuple) -> bool:
+        try:
+            with self._send_lock:
+                pickle.dump((ident, name, sig), self.proc.stdin)
+                self.proc.stdin.flush()
+            return True
+        except (OSError, ValueError, pickle.PicklingError):
+            return False
+
+    def _read(self) -> None:
+        out = self.proc.stdout
+        while True:
+            try:
+                ident, ok, info = pickle.load(out)
+            except Exception:  # EOF: the worker exited; whatever is pending compiles in-process
+                with _lock:
+                    for key, st in _state.items():
+                        if st == "pending":
+                            _state[key] = "failed"
+                    _worker_failed.append("the compile worker exited")
+                return
+            name, sig = _keys[ident]
+            with _lock:
+                _state[ident] = "done" if ok else "failed"
+            if ok:
+                _stats["compiled"][name] += 1
+                _log.info("tensorweave: compiled %s%s in %.1f s (worker)", name, sig, info)
+            else:
+                _log.warning("tensorweave: compile worker could not compile %s: %s", name, info)
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _shutdown() -> None:
+    if _worker:
+        _worker[0].close()
+
+
+def _get_worker() -> _Worker | None:
+    if _worker:
+        return _worker[0]
+    if _worker_failed:
+        return None
+    try:
+        _worker.append(_Worker())
+    except OSError as e:
+        _worker_failed.append(str(e))
+        _log.warning("tensorweave: no compile worker (%s); kernels compile on first call", e)
+        return None
+    atexit.register(_shutdown)
+    return _worker[0]
+
+
+def _arg_key(a: Any) -> Any:
+    """What numba's type of ``a`` depends on, cheaply (arrays: dtype, dims, layout, flags)."""
+    if isinstance(a, np.ndarray):
+        f = a.flags
+        return (a.dtype, a.ndim, f.c_contiguous, f.f_contiguous, f.writeable, f.aligned)
+    return type(a)
+
+
+def _miss(name: str, disp: Any, args: tuple) -> Callable:
+    """numba found no compiled signature for this call: what to call instead."""
+    fast = (name, *map(_arg_key, args))
+    key = _ids.get(fast)
+    st = None if key is None else _state.get(key)
+    if st == "pending":  # the common case while the worker compiles: no typing, no locks
+        _stats["fallback"][name] += 1
+        return FALLBACKS[name]
+    if key is None:
+        sig = tuple(disp.typeof_pyval(a) for a in args)
+        with _lock:
+            key = _ids.get(fast)
+            if key is None:
+                key = _ids[fast] = len(_keys)
+                _keys.append((name, sig))
+    sig = _keys[key][1]
+    if st is None or st == "done":
+        entry = _try_load(disp, sig)
+        if entry is not None:
+            _stats["loaded"][name] += 1
+            return entry
+    if st is None:
+        w = _get_worker()
+        with _lock:
+            if key not in _state:
+                if w is not None and w.send(key, name, sig):
+                    _state[key] = "pending"
+                else:
+                    _state[key] = "failed"
+            st = _state[key]
+    if st == "pending":
+        _stats["fallback"][name] += 1
+        return FALLBACKS[name]
+    # failed in (or never reached) the worker, or the cache file did not appear: as numba would
+    from numba.core.dispatcher import Dispatcher
+
+    _stats["sync"][name] += 1
+    return Dispatcher._compile_for_args(disp, *args)
+
+
+def install(kernels: Any) -> None:
+    """Route the compile-on-miss of every ``FALLBACKS`` kernel in module ``kernels`` through
+    :func:`_miss` (no-op when tiers are off or already installed)."""
+    if not enabled():
+        return
+    for name in FALLBACKS:
+        disp = getattr(kernels, name, None)
+        if disp is None or name in _installed:
+            continue
+
+        def hook(*args: Any, _name: str = name, _disp: Any = disp, **kws: Any) -> Callable:
+            if kws:
+                from numba.core.dispatcher import Dispatcher
+
+                return Dispatcher._compile_for_args(_disp, *args, **kws)
+            return _miss(_name, _disp, args)
+
+        # numba's C dispatcher calls ``self._compile_for_args`` when no signature matches
+        disp._compile_for_args = hook
+        _installed[name] = disp
+
+
+def _serve() -> None:
+    """The worker's loop: read ``(id, name, sig)``, compile, answer ``(id, ok, seconds or
+    error)``."""
+    out = sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing else may write into the answer stream
+    inp = sys.stdin.buffer
+    from backends.cpu import kernels as K
+
+    while True:
+        try:
+            ident, name, sig = pickle.load(inp)
+        except EOFError:
+            return
+        t0 = time.perf_counter()
+        try:
+            getattr(K, name).compile(sig)
+            answer = (ident, True, time.perf_counter() - t0)
+        except Exception as e:  # report it; the parent compiles in-process and shows the error
+            answer = (ident, False, f"{type(e).__name__}: {e}")
+        pickle.dump(answer, out)
+        out.flush()
