@@ -296,17 +296,22 @@ class Trace:
         batched: Sequence[int],
         ranges: Sequence[tuple[int, int]],
         carry: dict[int, int],
+        steps_left: int | None = None,
     ) -> Any:
         """Consecutive replays in one call of the backend's program: call k takes rows
         ``ranges[k]`` (along axis 0) of each ``args[i]`` for ``i`` in ``batched``, the other
         arguments as given, except those ``carry`` feeds (``{output index: argument index}``)
         from call k - 1's outputs. Every range must give the traced shapes. Returns the last
-        call's outputs. Needs ``self.program`` (callers check it)."""
+        call's outputs. Needs ``self.program`` (callers check it). ``steps_left``: how many
+        calls the caller still makes, these included (None: unknown); a program with a
+        ``steps_left`` attribute (the cpu backend's compile cost model) is told."""
         name = self.backend
         be = registry.instance_of(name)
         fixed = [a.buffer_on(name) for a in args]
         var_bufs = [v.buffer_on(name) for v in self.vars]
         program = self.program
+        if hasattr(program, "steps_left"):
+            program.steps_left = steps_left
         if hasattr(program, "run_rows"):  # the program finds the rows itself
             call = lambda: program.run_rows(fixed, batched, ranges, var_bufs, carry)  # noqa: E731
         else:

@@ -733,7 +733,8 @@ class ProgressBar(Callback):
     """verbose=1: one tqdm bar per epoch (batches, ETA, loss and metrics); verbose=2: one line
     per epoch. When batch logs carry no values (a traced ``fit``), the bar reads the model's
     running means (``model._running_logs()``, one device read) at most every ``interval``
-    seconds.
+    seconds. Work that is not training and takes over a second (a first-ever compile, a cache
+    load: ``engine.activity``) shows in the bar's postfix while it runs.
 
     Args:
         verbose: 1 for a bar per epoch, 2 for one line per epoch.
@@ -752,9 +753,20 @@ class ProgressBar(Callback):
         self._sums: dict[str, float] = {}
         self._count = 0
         self._last = 0.0
+        self._unlisten: Callable[[], None] | None = None
+
+    def _status(self, what: str | None) -> None:
+        """``engine.activity`` listener: what the engine is busy with, in the postfix."""
+        bar = self.bar
+        if bar is not None:
+            bar.set_postfix_str(f"{what}..." if what else "", refresh=True)
 
     def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         self._sums, self._count = {}, 0
+        if self.verbose == 1 and self._unlisten is None:
+            from engine import activity
+
+            self._unlisten = activity.listen(self._status)
         if self.verbose == 1:
             from tqdm.auto import tqdm
 
@@ -805,6 +817,9 @@ class ProgressBar(Callback):
             print(f"Epoch {epoch + 1}/{self.params.get('epochs', '?')} - {line}", file=self.file)
 
     def on_train_end(self, logs: Logs | None = None) -> None:
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
         if self.bar is not None:
             self.bar.close()
             self.bar = None

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import engine as tw
-from engine import Tensor, dispatch, registry
+from engine import Tensor, activity, dispatch, registry
 from engine.autodiff import Tape
 from engine.dtypes import as_int
 from engine.trace import TraceCache
@@ -932,7 +932,12 @@ class TrainingMixin:
             return tw.tidy(inner)
 
         with self._steps_lock():
-            return self._traces[kind](self._signature(kind, args, mask), fn, args)
+            cache, sig = self._traces[kind], self._signature(kind, args, mask)
+            if sig in cache.traces:
+                return cache(sig, fn, args)
+            # a new step: capture, then kernels compile (seconds on a machine's first run)
+            with activity.working(f"compiling the {kind} step"):
+                return cache(sig, fn, args)
 
     def _traced_chunk(
         self,
@@ -942,10 +947,13 @@ class TrainingMixin:
         size: int,
         steps: int,
         acc: Tensor | None,
+        steps_left: int | None = None,
     ) -> tuple[Tensor, Tensor] | None:
         """Like ``_traced`` for ``steps`` consecutive batches of ``size`` rows, in one call of
         the step trace's compiled program: ``rows()`` gives those rows of ``data`` in batch
-        order, and is only called when that trace has a program. None when nothing ran."""
+        order, and is only called when that trace has a program. None when nothing ran.
+        ``steps_left``: the steps this fit still runs, these included (the backend's compile
+        cost model weighs a compile against them)."""
         cache = self._traces[kind]
         if dispatch.tapes or dispatch.recorders:
             return None
@@ -964,7 +972,9 @@ class TrainingMixin:
             return None
         ranges = [(k * size, (k + 1) * size) for k in range(steps)]
         with self._steps_lock():
-            return tr.replay_batches(args, range(len(args) - 1), ranges, {1: len(args) - 1})
+            return tr.replay_batches(
+                args, range(len(args) - 1), ranges, {1: len(args) - 1}, steps_left=steps_left
+            )
 
     def _signature(self, kind: str, args: list, mask: tuple) -> tuple:
         """The trace key of a step; ``args`` are its tensors or their ``(shape, dtype)``."""
@@ -1246,7 +1256,8 @@ class TrainingMixin:
             b = 0
             while b < len(todo):
                 # runs of equal-size batches go in one call when nothing watches each batch
-                done = run.train_chunk(data, todo[b : b + CHUNK_STEPS]) if chunked else 0
+                left = (epochs - epoch - 1) * steps + len(todo) - b  # this fit's steps to go
+                done = run.train_chunk(data, todo[b : b + CHUNK_STEPS], left) if chunked else 0
                 for k in range(b, b + max(done, 1)):
                     idx, start, stop = todo[k]
                     size = len(idx) if idx is not None else stop - start
@@ -1698,9 +1709,10 @@ class _Running:
             return dict(zip(names, (float(v) for v in shown), strict=False))
         return {}
 
-    def train_chunk(self, data: _Data, todo: list) -> int:
+    def train_chunk(self, data: _Data, todo: list, steps_left: int | None = None) -> int:
         """Run the leading batches of ``todo`` that share one size in one chunked replay
-        (jit mode); returns how many ran (0: run the next batch on its own)."""
+        (jit mode); returns how many ran (0: run the next batch on its own). ``steps_left``:
+        the steps the fit still runs (for the backend's compile cost model)."""
         sizes = [len(i) if i is not None else stop - start for i, start, stop in todo]
         n = 1
         while n < len(sizes) and sizes[n] == sizes[0]:
@@ -1720,7 +1732,7 @@ class _Running:
             def rows() -> _Data:
                 return data.take(np.concatenate(idx))
 
-        res = self.model._traced_chunk("train", data, rows, sizes[0], n, self.acc)
+        res = self.model._traced_chunk("train", data, rows, sizes[0], n, self.acc, steps_left)
         if res is None:
             return 0
         self.acc = res[1]

@@ -27,13 +27,44 @@ functions and so excluded; were a kernel to raise anyway, the host effects of th
 (the optimizer's step count) would already have run. Source files are cached like the fusion
 kernels (``<cache>/programs``), with ``cache=True``, so a later process loads the machine code
 instead of compiling.
+
+When to compile (``chunk_for``, asked once a program has run ``program.COMPILE_AFTER`` steps):
+a compile costs seconds and saves a fraction of a millisecond per step, so a cost model decides.
+It compiles only when ``steps left x time saved per step > expected compile time``:
+
+- *steps left*: what the caller said (``Program.steps_left``: ``fit`` passes the steps its
+  remaining epochs run), or, when that is unknown or smaller, as many steps as the program has
+  already run (a program used across many fits is expected to go on);
+- *time saved per step*: the measured time per step of the Python program
+  (``Program.py_seconds / py_steps``) times ``saved_fraction()`` (``SAVED_FRACTION`` until
+  compiled chunks have been measured on this machine; then their recorded savings);
+- *compile time*: ``DEFAULT_LOAD_S`` (or the recorded load times) when numba has this chunk in
+  its disk cache; else the recorded compile times of past chunks (``backends.cache``'s
+  ``compile_times.json``, scaled by source lines), ``DEFAULT_COMPILE_S`` when none.
+
+A chunk in the disk cache is loaded between two chunks of steps (a fraction of a second). One
+that must be compiled never stalls training: a worker process (``python -c ...
+compiled._worker``) compiles it into numba's disk cache while steps go on running the Python
+program, and the chunk is loaded and swapped in between two chunks of steps once the worker is
+done (results are those of the Python program, as always). The savings then only start after
+the compile, so the steps counted are those left once it is expected to finish. A refused
+compile is logged (INFO on ``tensorweave.trace``) with the numbers, and asked again when a
+later fit brings more steps. ``program.COMPILE_AFTER = 0`` (or ``TENSORWEAVE_COMPILE_AFTER``
+set) compiles without asking the cost model, in the process, as before.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import pickle
+import statistics
+import subprocess
+import sys
+import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -45,6 +76,7 @@ from backends.cpu import cblas as CB
 from backends.cpu import kernels as K
 from backends.cpu import threads as T
 from backends.cpu.program import _BAKED, _CALL, _HOST, _LIVE, _PATCHED, _REFRESH, GiveUp, _root
+from engine import activity
 
 #: Bump when the generated code changes.
 GEN_VERSION = 3
@@ -54,7 +86,13 @@ GEN_VERSION = 3
 SPLIT_GEMM_FLOPS = 2e6
 #: Merged optimizer updates of this many elements or more run in parallel (``opt_update_ip_par``).
 PAR_UPDATE_MIN = 1 << 15
+#: Cost model defaults (module docstring): seconds of a compile nothing recorded can estimate,
+#: seconds to load a chunk numba has cached, fraction of a Python-program step a chunk saves.
+DEFAULT_COMPILE_S = 10.0
+DEFAULT_LOAD_S = 0.5
+SAVED_FRACTION = 0.3
 _lock = threading.Lock()
+_log = logging.getLogger("tensorweave.trace")
 
 
 # --- rendering ----------------------------------------------------------------------------------
@@ -375,8 +413,9 @@ def _describe(v: Any) -> str:
     return str(v)  # an ExternalFunction: its symbol and signature
 
 
-def _load(src: str, names: dict[str, Any]) -> Callable:
-    from backends.cpu.fusion import cache_dir, load_module
+def _module_spec(src: str, names: dict[str, Any]) -> tuple[str, str, str]:
+    """``(folder, module name, file text)`` of a chunk's source."""
+    from backends.cpu.fusion import cache_dir
 
     ident = "\n".join(f"{k}={_describe(v)}" for k, v in sorted(names.items()))
     digest = hashlib.sha1(f"{GEN_VERSION}\n{_STAMP}\n{ident}\n{src}".encode()).hexdigest()[:24]
@@ -387,6 +426,13 @@ def _load(src: str, names: dict[str, Any]) -> Callable:
     except OSError:
         folder = cache_dir()
     text = f"# {ident.replace(chr(10), chr(10) + '# ')}\n{src}"
+    return folder, name, text
+
+
+def _import(folder: str, name: str, text: str, names: dict[str, Any]) -> Callable:
+    """The chunk's numba dispatcher (its module imported; nothing is compiled yet)."""
+    from backends.cpu.fusion import load_module
+
     with _lock:
         module = load_module(folder, name, text, names)
     return module.chunk
@@ -414,7 +460,63 @@ class Chunk:
         self.groups = r.groups
         self.arena_pools = arena.new_pools(r.groups)
         self.names = r.globals  # the kernels and BLAS functions the source calls
-        self.fn = _load(self.src, r.globals)
+        self.lines = self.src.count("\n")
+        self.module = _module_spec(self.src, r.globals)
+        self.fn = _import(*self.module, r.globals)
+        #: "now": compile (or load) at the first run; "background": a worker compiles it
+        #: into numba's disk cache, runs return None until it is done
+        self.mode = "now"
+        self._measure = 1  # compiled runs still to time for the saving records
+        self.compiled = False  # the machine code is in this process
+        self.failed: str | None = None  # why the chunk can never run (then never retried)
+        self.worker: Any = None  # the background compile (a _Worker)
+
+    def cached(self) -> bool:
+        """True when numba's disk cache holds machine code for this chunk's source (a load,
+        not a compile)."""
+        try:
+            return bool(self.fn._cache._cache_file._load_index())
+        except Exception:
+            return False
+
+    def _ensure(self, args: tuple) -> bool:
+        """Compile or load the machine code for ``args`` unless done; False while a background
+        compile runs (or after it failed: ``failed`` says why)."""
+        if self.compiled:
+            return True
+        if self.failed is not None:
+            return False
+        sig = tuple(numba.typeof(a) for a in args)
+        if self.mode == "background":
+            if self.worker is None:
+                try:
+                    self.worker = _Worker(self, sig)
+                except Exception as e:  # no worker: the Python program goes on
+                    self.failed = f"the background compile could not start: {e}"
+                    _log.info("tensorweave: trace program not compiled: %s", self.failed)
+                    return False
+                return False
+            done = self.worker.poll()
+            if done is None:
+                return False
+            if done is not True:
+                self.failed = f"the background compile failed: {done}"
+                _log.info("tensorweave: trace program not compiled: %s", self.failed)
+                return False
+        cached = self.mode == "background" or self.cached()
+        what = "loading the compiled training loop" if cached else "compiling the training loop"
+        t0 = time.perf_counter()
+        with activity.working(what):
+            self.fn.compile(sig)
+        took = time.perf_counter() - t0
+        self.compiled = True
+        from backends.cache import add_record
+
+        add_record("chunk_load" if cached else "chunk_compile", self.lines, took)
+        _log.info(
+            "tensorweave: %s %s (%d lines) took %.2f s", what, self.module[1], self.lines, took
+        )
+        return True
 
     def run(self, steps: Sequence[Sequence[Any]], var_bufs: Sequence[Any]) -> Any:
         """``Program.run_many`` for these buffers, or None when they do not fit."""
@@ -516,6 +618,13 @@ class Chunk:
         del first_buf, second
         arenas = arena.fill(self.groups, var_cur, self.arena_pools)
         d += [a for roles in arenas for a in roles]
+        # host tables have n rows; their types do not depend on n
+        probe = tuple(np.empty((1, h.size), h.dtype) for h in self.host)
+        parts0 = numba.get_num_threads()
+        if not self._ensure((n, parts0, tuple(d), offs, self.baked, probe, *roots)):
+            return None  # not ready: the Python program runs these steps
+        if self._measure:
+            t_run = time.perf_counter()
         # host effects and scalars of every step, in the program's order
         tables = [np.empty((n, h.size), h.dtype) for h in self.host]
         be = prog.backend
@@ -542,6 +651,14 @@ class Chunk:
             if threads > 1:
                 blas.set_threads(threads)
         d.clear()
+        if self._measure:  # what a compiled step saves over the Python program, recorded
+            self._measure -= 1
+            py = prog.py_seconds / prog.py_steps if prog.py_steps else 0.0
+            if py > 0 and n >= 8:
+                from backends.cache import add_record
+
+                step = (time.perf_counter() - t_run) / n
+                add_record("chunk_saving", self.lines, max(0.0, 1.0 - step / py))
         # the buffers the last step wrote, as the Python program would return them
         dyn: list[Any] = [None] * prog.nbases
         if any(s is not None and s[0] != _BAKED and s[1] < nargs for s in prog.outs):
@@ -601,3 +718,239 @@ def compile_program(prog: Any, carry: dict[int, int]) -> Chunk:
         raise
     except Exception as e:  # numba typing or lowering: keep the Python program
         raise GiveUp(f"numba could not compile the chunk: {type(e).__name__}: {e}") from e
+
+
+# --- the cost model -----------------------------------------------------------------------------
+def _records(kind: str) -> list[dict[str, Any]]:
+    from backends.cache import read_records
+
+    return [r for r in read_records() if r.get("kind") == kind and r.get("size", 0) > 0]
+
+
+def compile_estimate(lines: int, cached: bool) -> float:
+    """Expected seconds to get a chunk of ``lines`` source lines into this process: a load
+    when ``cached``, else a compile; from the recorded times of chunks of similar size (within
+    2x; per line, scaled), else of any size, else the defaults."""
+    recs = _records("chunk_load" if cached else "chunk_compile")
+    if not recs:
+        return DEFAULT_LOAD_S if cached else DEFAULT_COMPILE_S
+    near = [r for r in recs if 0.5 <= r["size"] / max(lines, 1) <= 2.0] or recs
+    return statistics.median(r["seconds"] / r["size"] for r in near) * max(lines, 1)
+
+
+def saved_fraction() -> float:
+    """The fraction of a Python-program step a compiled chunk saves: the median of the recorded
+    measurements, ``SAVED_FRACTION`` before any."""
+    recs = _records("chunk_saving")
+    return statistics.median(r["seconds"] for r in recs) if recs else SAVED_FRACTION
+
+
+class _Refused:
+    """A compile the cost model said no to, with what it knew then."""
+
+    __slots__ = ("steps_run", "left")
+
+    def __init__(self, steps_run: int, left: int | None):
+        self.steps_run, self.left = steps_run, left
+
+    def stale(self, prog: Any) -> bool:
+        """True when a new fit brought more steps, or the program has run twice as many."""
+        new_fit = prog.steps_left is not None and (self.left is None or prog.steps_left > self.left)
+        return new_fit or prog.steps_run >= 2 * max(self.steps_run, 1)
+
+
+def decide(prog: Any, lines: int, cached: bool) -> tuple[bool, str]:
+    """The cost model's answer for ``prog`` (module docstring): ``(compile?, the numbers)``."""
+    per_step = prog.py_seconds / prog.py_steps if prog.py_steps else 0.0
+    saved = per_step * saved_fraction()
+    left = max(prog.steps_left or 0, prog.steps_run)
+    cost = compile_estimate(lines, cached)
+    # a compile runs beside training: its savings start once it is done
+    during = 0.0 if cached or per_step <= 0 else cost / per_step
+    gain = max(0.0, left - during) * saved
+    why = (
+        f"{left} steps left x {saved * 1e3:.3f} ms saved per step = {gain:.2f} s "
+        f"{'>' if gain > cost else '<='} {cost:.2f} s expected to "
+        f"{'load it' if cached else 'compile it'}"
+    )
+    return gain > cost, why
+
+
+def chunk_for(prog: Any, carry: dict[int, int]) -> Chunk | None:
+    """The compiled chunk ``prog`` should run for ``carry`` now, or None (run the Python
+    program). Decides once per fit whether compiling pays off (``decide``), starts a
+    background compile or loads a cached chunk, and swaps a finished one in; keeps its state
+    in ``prog._chunks``."""
+    from backends.cpu import program
+
+    key = tuple(sorted(carry.items()))
+    hit = prog._chunks.get(key)
+    if isinstance(hit, Chunk):
+        if hit.failed is not None:
+            prog._chunks[key] = hit.failed
+            return None
+        return hit
+    if isinstance(hit, str) or (isinstance(hit, _Refused) and not hit.stale(prog)):
+        return None
+    try:
+        chunk = compile_program(prog, carry)
+    except GiveUp as e:
+        prog._chunks[key] = str(e)
+        _log.info("tensorweave: trace program not compiled: %s", e)
+        return None
+    if program.COMPILE_AFTER == 0 or "TENSORWEAVE_COMPILE_AFTER" in os.environ:
+        prog._chunks[key] = chunk  # compiled without asking (tests, benchmarks): as before
+        return chunk
+    cached = chunk.cached()
+    yes, why = decide(prog, chunk.lines, cached)
+    if not yes:
+        prog._chunks[key] = _Refused(prog.steps_run, prog.steps_left)
+        _log.info("tensorweave: trace program not compiled: it does not pay off (%s)", why)
+        return None
+    _log.info(
+        "tensorweave: trace program %s: %s",
+        "loaded from the cache" if cached else "compiles in the background",
+        why,
+    )
+    if not cached:
+        chunk.mode = "background"
+    prog._chunks[key] = chunk
+    return chunk
+
+
+# --- the background compile ---------------------------------------------------------------------
+_workers: list[Any] = []
+
+
+def _name_spec(v: Any) -> tuple:
+    """How a worker process finds a global the chunk's source calls."""
+    if _is_dispatcher(v):
+        mod = v.py_func.__module__
+        if mod.startswith("tw_split_"):
+            return ("split", "f" if mod.endswith("sgemm") else "d")
+        if mod.startswith("tw_"):  # a generated module (fused kernels)
+            return ("file", mod, v.py_func.__code__.co_filename, v.py_func.__name__)
+        return ("module", mod, v.py_func.__qualname__)
+    symbol = getattr(v, "symbol", None)
+    if symbol is None:
+        raise GiveUp(f"the chunk calls {v!r}, which a worker process cannot find")
+    return ("blas", symbol)
+
+
+def _resolve(spec: tuple) -> Any:
+    import importlib
+    import importlib.util
+
+    kind = spec[0]
+    if kind == "split":
+        return CB.split_gemm(spec[1])
+    if kind == "blas":
+        (fn,) = [f for f in CB.get_cblas().fns.values() if f.symbol == spec[1]]
+        return fn
+    if kind == "file":
+        _, mod, path, attr = spec
+        module = sys.modules.get(mod)
+        if module is None:
+            loc = importlib.util.spec_from_file_location(mod, path)
+            module = importlib.util.module_from_spec(loc)
+            sys.modules[mod] = module
+            loc.loader.exec_module(module)
+        return getattr(module, attr)
+    obj: Any = importlib.import_module(spec[1])
+    for part in spec[2].split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+class _Worker:
+    """A process compiling one chunk for one signature into numba's disk cache."""
+
+    def __init__(self, chunk: Chunk, sig: tuple):
+        folder, name, text = chunk.module
+        job = {
+            "folder": folder,
+            "name": name,
+            "text": text,
+            "names": {k: _name_spec(v) for k, v in chunk.names.items()},
+            "sig": sig,
+        }
+        fd, self.job = tempfile.mkstemp(prefix="tw-compile-", suffix=".pkl")
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(job, f)
+        self.err = tempfile.TemporaryFile()
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+        self.start = time.perf_counter()
+        self.lines = chunk.lines
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from backends.cpu.compiled import _worker; _worker()",
+                self.job,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self.err,
+            env=env,
+        )
+        _workers.append(self)
+        _log.info("tensorweave: compiling the training loop %s in the background", name)
+
+    def poll(self) -> bool | str | None:
+        """None while it runs, True when done, else why it failed."""
+        rc = self.proc.poll()
+        if rc is None:
+            return None
+        if self in _workers:
+            _workers.remove(self)
+        with _suppress():
+            os.unlink(self.job)
+        if rc == 0:
+            took = time.perf_counter() - self.start
+            from backends.cache import add_record
+
+            add_record("chunk_compile", self.lines, took)
+            _log.info("tensorweave: background compile done in %.1f s", took)
+            return True
+        self.err.seek(0)
+        tail = self.err.read().decode(errors="replace").strip().splitlines()[-1:]
+        return f"exit status {rc}: {tail[0] if tail else 'no message'}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        with _suppress():
+            os.unlink(self.job)
+
+
+def _suppress() -> Any:
+    import contextlib
+
+    return contextlib.suppress(OSError)
+
+
+def _stop_workers() -> None:
+    """At exit: a compile still running is stopped (its process would outlive ours)."""
+    for w in list(_workers):
+        w.stop()
+
+
+import atexit  # noqa: E402
+
+atexit.register(_stop_workers)
+
+
+def _worker() -> None:
+    """Entry point of the background compile (``python -c``): compile one chunk for one
+    signature; numba saves the machine code in its disk cache."""
+    from backends.cpu.fusion import load_module
+
+    with open(sys.argv[1], "rb") as f:
+        job = pickle.load(f)
+    with _suppress():
+        os.nice(5)  # training in the parent goes first
+    names = {k: _resolve(spec) for k, spec in job["names"].items()}
+    module = load_module(job["folder"], job["name"], job["text"], names)
+    module.chunk.compile(job["sig"])

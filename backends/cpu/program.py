@@ -34,6 +34,7 @@ import threading
 from collections.abc import Callable, Sequence
 from sys import getrefcount
 from threading import get_ident
+from time import perf_counter
 from typing import Any
 
 import numpy as np
@@ -42,8 +43,10 @@ from backends.base import PRIMITIVES
 
 _log = logging.getLogger("tensorweave.trace")
 
-#: Steps a program runs in Python before it is compiled into one numba loop
-#: (``backends.cpu.compiled``); -1 never compiles. ``TENSORWEAVE_COMPILE_AFTER`` sets it.
+#: Steps a program runs in Python (and is timed) before ``backends.cpu.compiled``'s cost model
+#: decides whether compiling it into one numba loop pays off; -1 never compiles, 0 compiles at
+#: once without asking the cost model. ``TENSORWEAVE_COMPILE_AFTER`` sets it (and, when set,
+#: compiles after that many steps without asking the cost model).
 COMPILE_AFTER = int(os.environ.get("TENSORWEAVE_COMPILE_AFTER", "128"))
 
 #: How many buffers one escaping value may cycle through before the program stops tracking the
@@ -406,27 +409,22 @@ class Program:
         self._lock = threading.Lock()  # one run at a time: the planned buffers are shared
         self.steps_run = 0
         self._chunks: dict[tuple, Any] = {}  # carry pattern -> compiled Chunk or GiveUp reason
+        self.py_seconds = 0.0  # time spent in the Python program (for the cost model) ...
+        self.py_steps = 0  # ... over this many steps
+        self.steps_left: int | None = None  # told by the caller (fit): steps still to run
 
     def assign_specs(self) -> list[tuple[int, tuple]]:
         """``(variable index, spec)`` of the step's assignments, in order."""
         return [(it[1], it[2]) for it in self.items if it[0] == _ASSIGN]
 
     def _chunk(self, carry: dict[int, int]) -> Any:
-        """The compiled chunk for ``carry`` once the program is hot, else None."""
+        """The compiled chunk for ``carry`` once the program is hot and it is ready, else None
+        (``compiled.chunk_for`` decides, compiles or loads it, and keeps it in ``_chunks``)."""
         if COMPILE_AFTER < 0 or self.steps_run < COMPILE_AFTER:
             return None
-        key = tuple(sorted(carry.items()))
-        hit = self._chunks.get(key)
-        if hit is None:
-            from backends.cpu import compiled
+        from backends.cpu import compiled
 
-            try:
-                hit = compiled.compile_program(self, carry)
-            except GiveUp as e:
-                hit = str(e)
-                _log.info("tensorweave: trace program not compiled: %s", hit)
-            self._chunks[key] = hit
-        return None if isinstance(hit, str) else hit
+        return compiled.chunk_for(self, carry)
 
     @property
     def num_launches(self) -> int:
@@ -495,7 +493,10 @@ class Program:
             chunk = self._chunk(carry)
             res = compiled(chunk) if chunk is not None else None
             if res is None:
+                t0 = perf_counter()
                 res = self._run_many(steps(), var_bufs, carry)
+                self.py_seconds += perf_counter() - t0
+                self.py_steps += n
             self.steps_run += n
             return res
 
