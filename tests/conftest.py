@@ -14,6 +14,11 @@ import pytest
 import engine as tw
 from engine import registry
 
+# Tiered cpu kernels (backends/cpu/tiers.py) run numpy twins until numba's cache holds a
+# kernel, so bits would depend on what earlier tests compiled (fused vs unfused paths are
+# compared bit for bit). Tests run compiled kernels only; test_cold_start.py turns tiers on.
+os.environ.setdefault("TENSORWEAVE_TIERS", "0")
+
 
 def _rows() -> list[dict]:
     with warnings.catch_warnings():

@@ -629,6 +629,10 @@ def _arg_key(a: Any) -> Any:
 
 def _miss(name: str, disp: Any, args: tuple) -> Callable:
     """numba found no compiled signature for this call: what to call instead."""
+    if not enabled():
+        from numba.core.dispatcher import Dispatcher
+
+        return Dispatcher._compile_for_args(disp, *args)
     fast = (name, *map(_arg_key, args))
     key = _ids.get(fast)
     st = None if key is None else _state.get(key)
@@ -669,9 +673,8 @@ def _miss(name: str, disp: Any, args: tuple) -> Callable:
 
 def install(kernels: Any) -> None:
     """Route the compile-on-miss of every ``FALLBACKS`` kernel in module ``kernels`` through
-    :func:`_miss` (no-op when tiers are off or already installed)."""
-    if not enabled():
-        return
+    :func:`_miss` (idempotent). ``TENSORWEAVE_TIERS`` is read at each miss, so it can be
+    switched at run time; off, a miss compiles in this process as numba does."""
     for name in FALLBACKS:
         disp = getattr(kernels, name, None)
         if disp is None or name in _installed:
