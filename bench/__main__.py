@@ -60,6 +60,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"peer frameworks for the training rows (default: installed of {','.join(peers.PEERS)})",
     )
     p.add_argument("--no-peers", action="store_true", help="skip torch/jax peers")
+    cold = p.add_mutually_exclusive_group()
+    cold.add_argument(
+        "--cold",
+        action="store_true",
+        help="add the cold-start rows to a --quick run (a full run has them)",
+    )
+    cold.add_argument(
+        "--no-cold",
+        action="store_true",
+        help="skip the cold-start rows (each train workload's first epoch in a fresh process)",
+    )
     p.add_argument("--quick", action="store_true", help="small sizes, few repeats (< 1 min)")
     p.add_argument(
         "--repeats",
@@ -198,6 +209,18 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("every result matched the float64 numpy oracle"
               + (f" ({skipped} rows skipped, see notes)" if skipped else ""))  # fmt: skip
+    cold_rows: list[dict[str, Any]] = []
+    if training and (args.cold or not (args.quick or args.no_cold)):
+        # issue 17: each train workload's first epoch in a fresh process with empty caches,
+        # on every target that ran (bench/coldstart.py; not in --quick unless --cold)
+        from bench import coldstart
+
+        ran = [t.name for t in targets if t.kind != "reference"]
+        trains = [w.name for w in workloads if w.group == "train"]
+        cold_rows = coldstart.rows(trains, ran, args.quick, args.data, say)
+        print("\n" + "\n".join(coldstart.table(cold_rows)))
+        if any("error" in r for r in cold_rows):  # a first run that fails is a failure
+            code = 1
     if training and not args.quick and not args.workloads:
         # issue 22: W1 at 1 and 2 MPI ranks (bench/distributed.py; a line saying why when
         # mpi4py is absent). Not in --quick: it starts two mpiexec jobs (~10 s).
@@ -213,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         doc = report.document(
             argv, args.quick, code, ceilings, train_data, info, workloads, results, cfg
         )
+        doc["cold_start"] = cold_rows  # [] when not run (--quick, --no-cold)
         report.write_json(args.json, doc)
         say(f"wrote {args.json}")
     if args.plot:

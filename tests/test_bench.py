@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import struct
 import sys
 import warnings
@@ -548,3 +549,28 @@ def test_measure_wires_sampler_budget_and_warnings(monkeypatch, extra_budget, n,
     assert res.warnings == warnings
     assert cfg.extra_spent_s == pytest.approx(0.02 if n == 5 else 0.0)
     assert set(res.load) == {"window_s", "other_cpus", "own_cpus", "steal_cpus", "loadavg_1m"}
+
+
+def test_cold_start_rows_run_in_a_fresh_process_with_empty_caches(tmp_path):
+    code, doc = run_json(tmp_path, "--backends", "numpy", "--workloads", "train_b32", "--cold")
+    assert code == 0
+    (row,) = doc["cold_start"]
+    assert row["workload"] == "train_b32" and row["target"] == "numpy", row
+    assert 0 < row["first_epoch_s"] < row["process_s"] and math.isfinite(row["loss"])
+    with pytest.raises(SystemExit):
+        parse_args(["--cold", "--no-cold"])
+
+
+def test_cold_start_table_shows_errors_and_skips():
+    from bench import coldstart
+
+    lines = coldstart.table(
+        [
+            {"workload": "train_b32", "target": "cpu", "first_epoch_s": 1.5, "setup_s": 0.25,
+             "process_s": 3.0, "loss": 2.1},
+            {"workload": "train_b32", "target": "jax", "skipped": "jax not installed"},
+            {"workload": "train_cnn", "target": "opencl", "error": "exit status 1: boom"},
+        ]
+    )  # fmt: skip
+    assert "1.50 s" in lines[2] and "3.00 s" in lines[2]
+    assert "skipped: jax not installed" in lines[3] and "ERROR: exit status 1: boom" in lines[4]
