@@ -486,6 +486,8 @@ class Chunk:
             return True
         if self.failed is not None:
             return False
+        if self.mode == "background" and self.worker is not None and self.worker.running():
+            return False
         sig = tuple(numba.typeof(a) for a in args)
         if self.mode == "background":
             if self.worker is None:
@@ -599,6 +601,10 @@ class Chunk:
     ) -> Any:
         from backends.cpu.program import _free_buffer, _get, _refresh
 
+        if not self.compiled and (
+            self.failed is not None or (self.worker is not None and self.worker.running())
+        ):
+            return None  # still compiling beside training (or never): the Python program runs
         prog = self.prog
         n = offs.shape[1]
         nargs = len(prog.arg_meta)
@@ -897,6 +903,10 @@ class _Worker:
         )
         _workers.append(self)
         _log.info("tensorweave: compiling the training loop %s in the background", name)
+
+    def running(self) -> bool:
+        """True while the process runs."""
+        return self.proc.poll() is None
 
     def poll(self) -> bool | str | None:
         """None while it runs, True when done, else why it failed."""
