@@ -2,9 +2,10 @@
 folder (``platformdirs.user_cache_dir("tensorweave")``: ``~/.cache/tensorweave`` on Linux,
 ``~/Library/Caches/tensorweave`` on macOS, ``%LOCALAPPDATA%\\tensorweave\\Cache`` on Windows).
 
-Inside it: ``fusion/`` (generated fused-kernel modules), ``programs/`` (compiled trace programs)
-and ``numba/`` (numba's ``cache=True`` machine code for every tensorweave kernel, the package's
-own and the generated ones) and ``compile_times.json`` (how long past compiles took, for the
+Inside it: ``fusion/`` (generated fused-kernel modules), ``programs/`` (compiled trace programs),
+``numba/`` (numba's ``cache=True`` machine code for every tensorweave kernel, the package's own
+and the generated ones), ``pocl/`` and ``pyopencl/`` (the OpenCL backend's kernel binaries:
+PoCL's cache unless ``POCL_CACHE_DIR`` is set, PyOpenCL's) and ``compile_times.json`` (how long past compiles took, for the
 compile cost model of ``backends.cpu.compiled``). Nothing is ever written next to the installed
 package. ``configure_numba_cache`` points ``NUMBA_CACHE_DIR`` at ``numba/`` unless the user has
 set it; ``backends.cpu`` calls it before it imports numba. Deleting the folder is always safe
@@ -81,6 +82,24 @@ def configure_numba_cache() -> str:
 
         config.reload_config()
     return path
+
+
+def configure_opencl_cache() -> str:
+    """Point PoCL's kernel cache at ``<cache root>/pocl`` unless ``POCL_CACHE_DIR`` is set (it
+    must run before PoCL loads; ``backends.opencl`` calls it on import); returns the folder.
+    PyOpenCL's own binary cache goes to ``opencl_cache_dir()`` (``Program.build(cache_dir=)``).
+    """
+    current = os.environ.get("POCL_CACHE_DIR", "")
+    if current:
+        return current
+    path = cache_subdir("pocl")
+    os.environ["POCL_CACHE_DIR"] = path
+    return path
+
+
+def opencl_cache_dir() -> str:
+    """``<cache root>/pyopencl``, created: where PyOpenCL caches built program binaries."""
+    return cache_subdir("pyopencl")
 
 
 def warn_rebuilt(path: str, why: str) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 import pyopencl as cl
 import pyopencl.tools as cl_tools
 
+from backends.cache import opencl_cache_dir
+
 _contexts: dict[int, tuple[cl.Context, cl.CommandQueue, cl_tools.MemoryPool]] = {}
 _programs: dict[tuple[str, int], cl.Program] = {}
 _kernels: dict[tuple[str, int, str], cl.Kernel] = {}
@@ -52,7 +54,7 @@ def kernel(device: cl.Device, source: str, name: str) -> cl.Kernel:
     if prog is None:
         ctx = device_state(device)[0]
         try:
-            prog = cl.Program(ctx, source).build()
+            prog = cl.Program(ctx, source).build(cache_dir=opencl_cache_dir())
         except cl.RuntimeError as exc:
             raise RuntimeError(
                 f"OpenCL build of kernel {name!r} failed on {device.name}: {exc}"
