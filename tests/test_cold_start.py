@@ -64,12 +64,14 @@ _SCRIPT = textwrap.dedent(
     def fit(n):  # n steps of batch 8
         model.fit(xt[: 8 * n], yt[: 8 * n], batch_size=8, epochs=1, shuffle=False, verbose=0)
 
-    tiered = set(tiers.FALLBACKS)
+    tiered = set(tiers.FALLBACKS) | {"kernel", "kernel_par"}  # + generated fused kernels
     out = {"enabled": tiers.enabled()}
     fit(1)
     out["first"] = {k: dict(v) for k, v in tiers.stats().items()}
     out["first_compiled"] = sorted(set(compiled) & tiered)
     out["idle"] = tiers.wait_idle(300)
+    fit(8)  # traced steps: fused kernels appear, new signatures for the worker
+    out["idle"] = out["idle"] and tiers.wait_idle(300)
     before = tiers.stats()["fallback"]
     fit(8)
     out["later_fallback"] = {
@@ -318,3 +320,46 @@ def test_optimizer_twins_are_exact(name: str) -> None:
     got, ref = _both("opt_update_ip", args, [2, 4, 5, 6][: k + 1])
     for a, b in zip(got, ref, strict=True):
         np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+@pytest.mark.parametrize("par", [False, True])
+def test_fused_kernel_twins(par: bool) -> None:
+    from backends.cpu import fusion
+    from backends.cpu.backend import _strided
+
+    f, b = "float32", "bool"
+    expr = (
+        (f, f),
+        (
+            ("mul", f, (0, 1)),
+            ("exp", f, (2,)),
+            ("relu", f, (3,)),
+            ("greater", b, (2, 0)),
+            ("where", f, (5, 4, 1)),
+            ("cast", "int32", (6,)),
+            ("logical_not", b, (5,)),
+        ),
+        (6, 7, 8, 4),
+    )
+    x, y = _data(4, 10), _data(1, 10)
+    x[0, :3] = [np.nan, np.inf, -np.inf]
+    shape, st = _strided(((4, 10), (1, 10)), (4, 10))
+    pattern = ("strided", tuple(int(st[k, -1]) for k in range(2)))
+    outs = [np.empty(40, F), np.empty(40, np.int32), np.empty(40, bool), np.empty(40, F)]
+    ins = [x.reshape(-1), y.reshape(-1)]
+    tail = [shape, st, 1024] if par else [shape, st, 0, 40]
+    serial, kpar = fusion.kernels(expr, pattern)
+    disp = kpar if par else serial
+    ref = [o.copy() for o in outs]
+    disp.compile(tuple(disp.typeof_pyval(a) for a in [*ref, *ins, *tail]))
+    disp(*ref, *ins, *tail)
+    got = [o.copy() for o in outs]
+    tiers.fused_twin(expr, pattern, par)(*got, *ins, *tail)
+    # through exp (numba's float32 exp vs numpy's: within an ulp) but for the boolean output
+    np.testing.assert_allclose(got[0], ref[0], rtol=5e-7)
+    np.testing.assert_allclose(got[3], ref[3], rtol=5e-7)
+    assert np.abs(got[1] - ref[1]).max() <= 1  # truncation of values an ulp apart
+    np.testing.assert_array_equal(got[2], ref[2])
+    # an expression with int32 arithmetic has no twin (it compiles on first call)
+    i = "int32"
+    assert tiers.fused_twin(((i, i), (("add", i, (0, 1)),), (2,)), ("flat", "ff"), par) is None

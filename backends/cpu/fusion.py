@@ -36,6 +36,7 @@ from numba import njit
 
 from backends.base import check_fused_elementwise, numpy_dtype
 from backends.cache import atomic_write, cache_subdir, warn_rebuilt
+from backends.cpu import tiers
 from backends.cpu.kernels import fast_exp
 
 #: Bump when the generated code changes (old files then stop matching their key).
@@ -323,7 +324,10 @@ def kernels(expr: tuple, pattern: tuple) -> tuple[Any, Any]:
             return hit
         src = render(expr, pattern)
         digest = hashlib.sha1(f"{GEN_VERSION}\n{_STAMP}\n{src}".encode()).hexdigest()[:24]
-        module = load_module(cache_dir(), f"tw_fused_{digest}", src)
+        name = f"tw_fused_{digest}"
+        module = load_module(cache_dir(), name, src)
+        # not compiled yet: a numpy twin runs while the compile worker builds it (tiers.py)
+        tiers.install_fused(module, os.path.join(cache_dir(), name + ".py"), expr, pattern)
         hit = _kernels[key] = (module.kernel, module.kernel_par)
         return hit
 

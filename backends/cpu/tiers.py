@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import heapq
 import logging
 import os
 import pickle
@@ -55,6 +56,8 @@ from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+
+from backends.cpu import kernels as _K
 
 ENV_VAR = "TENSORWEAVE_TIERS"
 #: Max relative difference (per weight tensor, max norm) between a run whose first steps ran
@@ -470,10 +473,26 @@ FALLBACKS: dict[str, Callable[..., None]] = {
 # Dispatch: numba's compile-on-miss hook, the cache check and the compile worker
 # =============================================================================================
 _lock = threading.RLock()
-#: signature id -> "pending" | "done" | "failed"; ids index ``_keys`` ((kernel name, signature))
+
+
+class _Entry:
+    """A tiered dispatcher: its display name, numpy twin, the worker's way to find it
+    (``("K", name)``: ``backends.cpu.kernels.<name>``; ``("file", path, module, attr)``: a
+    generated module) and its compile priority (0 first: serial kernels; 1: ``prange``
+    twins, which the backend's chooser may never pick)."""
+
+    __slots__ = ("name", "disp", "twin", "spec", "priority")
+
+    def __init__(self, name: str, disp: Any, twin: Callable, spec: tuple, priority: int):
+        self.name, self.disp, self.twin, self.spec, self.priority = name, disp, twin, spec, priority
+
+
+#: signature id -> "queued" | "pending" | "done" | "failed"; ids index ``_keys``
 _state: dict[int, str] = {}
-_keys: list[tuple[str, tuple]] = []
-_ids: dict[tuple, int] = {}  # (name, *arg keys) -> signature id (numba's typeof: ~20 us/arg)
+_keys: list[tuple[_Entry, tuple]] = []  # signature id -> (entry, numba signature)
+_ids: dict[tuple, int] = {}  # (entry, *arg keys) -> signature id (numba's typeof: ~20 us/arg)
+_queue: list[tuple[int, int]] = []  # heap of (priority, id) not sent to the worker yet
+_inflight: list[int] = []  # the id the worker compiles now (one at a time, so order holds)
 #: Counters for tests and logs: fallback calls, cache loads, worker compiles per kernel.
 _stats: dict[str, collections.Counter] = {
     "fallback": collections.Counter(),
@@ -481,7 +500,7 @@ _stats: dict[str, collections.Counter] = {
     "compiled": collections.Counter(),
     "sync": collections.Counter(),
 }
-_installed: dict[str, Any] = {}  # kernel name -> dispatcher with the hook
+_installed: dict[int, _Entry] = {}  # id(dispatcher) -> its entry
 _worker: list[Any] = []  # [_Worker] once started
 _worker_failed: list[str] = []
 
@@ -489,14 +508,15 @@ _worker_failed: list[str] = []
 def stats() -> dict[str, dict[str, int]]:
     """Per-kernel counts: ``fallback`` (calls run on numpy), ``loaded`` (signatures loaded from
     the disk cache), ``compiled`` (signatures the worker compiled), ``sync`` (compiled in this
-    process: the worker failed or could not start)."""
+    process: the worker failed or could not start). Generated fused kernels count as
+    ``fused``."""
     return {k: dict(v) for k, v in _stats.items()}
 
 
 def pending() -> int:
-    """Signatures sent to the worker and not reported back yet."""
+    """Signatures waiting for the worker or being compiled by it."""
     with _lock:
-        return sum(1 for s in _state.values() if s == "pending")
+        return sum(1 for s in _state.values() if s in ("queued", "pending"))
 
 
 def wait_idle(timeout: float = 600.0) -> bool:
@@ -553,17 +573,18 @@ class _Worker:
             env=env,
             close_fds=True,
         )
-        self._send_lock = threading.Lock()
         self.reader = threading.Thread(target=self._read, name="tensorweave-tiers", daemon=True)
         self.reader.start()
 
-    def send(self, ident: int, name: str, sig: tuple) -> bool:
+    def send(self, ident: int) -> bool:
+        """Ask for signature ``ident`` (called with ``_lock`` held)."""
+        entry, sig = _keys[ident]
         try:
-            with self._send_lock:
-                pickle.dump((ident, name, sig), self.proc.stdin)
-                self.proc.stdin.flush()
+            pickle.dump((ident, entry.spec, sig), self.proc.stdin)
+            self.proc.stdin.flush()
             return True
-        except (OSError, ValueError, pickle.PicklingError):
+        except (OSError, ValueError, pickle.PicklingError) as e:
+            _log.debug("tensorweave: compile request for %s not sent: %s", entry.name, e)
             return False
 
     def _read(self) -> None:
@@ -574,18 +595,23 @@ class _Worker:
             except Exception:  # EOF: the worker exited; whatever is pending compiles in-process
                 with _lock:
                     for key, st in _state.items():
-                        if st == "pending":
+                        if st in ("queued", "pending"):
                             _state[key] = "failed"
                     _worker_failed.append("the compile worker exited")
                 return
-            name, sig = _keys[ident]
+            entry, sig = _keys[ident]
             with _lock:
                 _state[ident] = "done" if ok else "failed"
+                if _inflight and _inflight[0] == ident:
+                    _inflight.clear()
+                _send_next(self)
             if ok:
-                _stats["compiled"][name] += 1
-                _log.info("tensorweave: compiled %s%s in %.1f s (worker)", name, sig, info)
+                _stats["compiled"][entry.name] += 1
+                _log.info("tensorweave: compiled %s%s in %.1f s (worker)", entry.name, sig, info)
             else:
-                _log.warning("tensorweave: compile worker could not compile %s: %s", name, info)
+                _log.warning(
+                    "tensorweave: compile worker could not compile %s: %s", entry.name, info
+                )
 
     def close(self) -> None:
         try:
@@ -597,6 +623,17 @@ class _Worker:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+def _send_next(w: _Worker) -> None:
+    """Send the most urgent queued signature when the worker is free (``_lock`` held)."""
+    while not _inflight and _queue:
+        _, ident = heapq.heappop(_queue)
+        if w.send(ident):
+            _state[ident] = "pending"
+            _inflight.append(ident)
+        else:
+            _state[ident] = "failed"
 
 
 def _shutdown() -> None:
@@ -627,87 +664,222 @@ def _arg_key(a: Any) -> Any:
     return type(a)
 
 
-def _miss(name: str, disp: Any, args: tuple) -> Callable:
+def _compile_here(disp: Any, args: tuple) -> Callable:
+    from numba.core.dispatcher import Dispatcher
+
+    return Dispatcher._compile_for_args(disp, *args)
+
+
+def _miss(entry: _Entry, args: tuple) -> Callable:
     """numba found no compiled signature for this call: what to call instead."""
     if not enabled():
-        from numba.core.dispatcher import Dispatcher
-
-        return Dispatcher._compile_for_args(disp, *args)
-    fast = (name, *map(_arg_key, args))
+        return _compile_here(entry.disp, args)
+    fast = (entry, *map(_arg_key, args))
     key = _ids.get(fast)
     st = None if key is None else _state.get(key)
-    if st == "pending":  # the common case while the worker compiles: no typing, no locks
-        _stats["fallback"][name] += 1
-        return FALLBACKS[name]
+    if st == "pending" or st == "queued":  # while the worker compiles: no typing, no locks
+        _stats["fallback"][entry.name] += 1
+        return entry.twin
     if key is None:
-        sig = tuple(disp.typeof_pyval(a) for a in args)
+        sig = tuple(entry.disp.typeof_pyval(a) for a in args)
         with _lock:
             key = _ids.get(fast)
             if key is None:
                 key = _ids[fast] = len(_keys)
-                _keys.append((name, sig))
+                _keys.append((entry, sig))
     sig = _keys[key][1]
     if st is None or st == "done":
-        entry = _try_load(disp, sig)
-        if entry is not None:
-            _stats["loaded"][name] += 1
-            return entry
+        hit = _try_load(entry.disp, sig)
+        if hit is not None:
+            _stats["loaded"][entry.name] += 1
+            return hit
     if st is None:
         w = _get_worker()
         with _lock:
             if key not in _state:
-                if w is not None and w.send(key, name, sig):
-                    _state[key] = "pending"
-                else:
+                if w is None:
                     _state[key] = "failed"
+                else:
+                    _state[key] = "queued"
+                    heapq.heappush(_queue, (entry.priority, key))
+                    _send_next(w)
             st = _state[key]
-    if st == "pending":
-        _stats["fallback"][name] += 1
-        return FALLBACKS[name]
+    if st == "pending" or st == "queued":
+        _stats["fallback"][entry.name] += 1
+        return entry.twin
     # failed in (or never reached) the worker, or the cache file did not appear: as numba would
-    from numba.core.dispatcher import Dispatcher
+    _stats["sync"][entry.name] += 1
+    return _compile_here(entry.disp, args)
 
-    _stats["sync"][name] += 1
-    return Dispatcher._compile_for_args(disp, *args)
+
+def _hook(entry: _Entry) -> None:
+    """Route ``entry.disp``'s compile-on-miss through :func:`_miss` (numba's C dispatcher
+    calls ``self._compile_for_args`` when no compiled signature matches a call)."""
+
+    def compile_for_args(*args: Any, **kws: Any) -> Callable:
+        if kws:  # never from the backend; numba's own path
+            return type(entry.disp)._compile_for_args(entry.disp, *args, **kws)
+        return _miss(entry, args)
+
+    entry.disp._compile_for_args = compile_for_args
+    _installed[id(entry.disp)] = entry
 
 
 def install(kernels: Any) -> None:
     """Route the compile-on-miss of every ``FALLBACKS`` kernel in module ``kernels`` through
     :func:`_miss` (idempotent). ``TENSORWEAVE_TIERS`` is read at each miss, so it can be
     switched at run time; off, a miss compiles in this process as numba does."""
-    for name in FALLBACKS:
+    for name, twin in FALLBACKS.items():
         disp = getattr(kernels, name, None)
-        if disp is None or name in _installed:
+        if disp is None or id(disp) in _installed:
             continue
+        _hook(_Entry(name, disp, twin, ("K", name), 1 if name.endswith("_par") else 0))
 
-        def hook(*args: Any, _name: str = name, _disp: Any = disp, **kws: Any) -> Callable:
-            if kws:
-                from numba.core.dispatcher import Dispatcher
 
-                return Dispatcher._compile_for_args(_disp, *args, **kws)
-            return _miss(_name, _disp, args)
+def install_fused(module: Any, path: str, expr: tuple, pattern: tuple) -> None:
+    """Tier a generated fused kernel module (``backends.cpu.fusion``): ``kernel`` and
+    ``kernel_par`` run :func:`fused_twin` until the worker compiled them. Expressions with
+    int32 arithmetic have no twin and compile on first call."""
+    for attr, par in (("kernel", False), ("kernel_par", True)):
+        twin = fused_twin(expr, pattern, par)
+        disp = getattr(module, attr)
+        if twin is None or id(disp) in _installed:
+            continue
+        spec = ("file", path, module.__name__, attr)
+        _hook(_Entry("fused", disp, twin, spec, 1 if par else 0))
 
-        # numba's C dispatcher calls ``self._compile_for_args`` when no signature matches
-        disp._compile_for_args = hook
-        _installed[name] = disp
+
+# =============================================================================================
+# numpy twins of generated fused kernels (backends/cpu/fusion.py's node templates)
+# =============================================================================================
+_F_UNARY = {name: i for i, name in enumerate(_K.UNARY_FLOAT)}
+_F_BINARY = {name: i for i, name in enumerate(_K.BINARY_ARITH)}
+_CMP_NP = {
+    "equal": np.equal,
+    "not_equal": np.not_equal,
+    "less": np.less,
+    "less_equal": np.less_equal,
+    "greater": np.greater,
+    "greater_equal": np.greater_equal,
+}
+_BOOL_NP = {
+    "equal": np.equal,
+    "not_equal": np.not_equal,
+    "logical_and": np.logical_and,
+    "logical_or": np.logical_or,
+    "logical_xor": np.not_equal,
+}
+
+
+def _node_np(op: str, dt: str, arg_dts: list[str], vals: list[np.ndarray]) -> np.ndarray:
+    """One fused node in numpy, as fusion.node_expr renders it (float and bool nodes)."""
+    if op == "cast":
+        x = vals[0]
+        if dt == "bool":
+            return x != 0
+        if dt == "int32" and arg_dts[0] in ("float32", "float64"):
+            c = np.clip(x, -2147483648.0, 2147483647.0, dtype=np.float64)
+            return np.where(np.isnan(x), 0, c).astype(np.int32)
+        return x.astype(dt)
+    if op == "where":
+        return np.where(vals[0], vals[1], vals[2])
+    kind = arg_dts[0]
+    if len(vals) == 1:
+        if op == "logical_not":
+            return ~vals[0]
+        if op == "is_nan":
+            return vals[0] != vals[0]
+        if op == "is_finite":
+            return (vals[0] - vals[0]) == 0
+        return _unary_float_np(_F_UNARY[op], vals[0], np.dtype(kind).type(1))
+    if kind == "bool":
+        return _BOOL_NP[op](vals[0], vals[1])
+    if op in _CMP_NP:
+        return _CMP_NP[op](vals[0], vals[1])
+    return _binary_float_np(_F_BINARY[op], vals[0], vals[1])
+
+
+def _twin_ok(expr: tuple) -> bool:
+    in_dts, nodes, _ = expr
+    dts = list(in_dts) + [dt for _, dt, _ in nodes]
+    for op, dt, args in nodes:
+        kinds = {dts[a] for a in args}
+        if "int32" in kinds and op not in ("cast", "where"):
+            return False  # int32 arithmetic wraps and floors unlike numpy: no twin
+        if op == "cast" and dt == "int32" and "bool" in kinds:
+            continue
+        if op not in ("cast", "where", "logical_not", "is_nan", "is_finite"):
+            if (
+                op not in _F_UNARY
+                and op not in _F_BINARY
+                and op not in _CMP_NP
+                and op not in _BOOL_NP
+            ):
+                return False
+    return True
+
+
+def fused_twin(expr: tuple, pattern: tuple, par: bool) -> Callable | None:
+    """The numpy twin of a generated ``kernel`` (``par``: ``kernel_par``) with the same
+    arguments, or None when the expression has no twin."""
+    if not _twin_ok(expr):
+        return None
+    in_dts, nodes, outs = expr
+    n_in, n_out = len(in_dts), len(outs)
+    dts = list(in_dts) + [dt for _, dt, _ in nodes]
+    flat = pattern[0] == "flat"
+
+    def twin(*args: Any) -> None:
+        o, i = args[:n_out], args[n_out : n_out + n_in]
+        rest = args[n_out + n_in :]
+        total = o[0].size
+        start, stop = (0, total) if par else (rest[-2], rest[-1])
+        if flat:
+            vals = [x[0] if f == "s" else x[start:stop] for x, f in zip(i, pattern[1], strict=True)]
+        else:
+            shape, st = rest[0], rest[1]
+            vals = [_view(x, shape, st, k).reshape(-1)[start:stop] for k, x in enumerate(i)]
+        with np.errstate(all="ignore"):
+            for op, dt, a in nodes:
+                r = _node_np(op, dt, [dts[k] for k in a], [vals[k] for k in a])
+                vals.append(np.asarray(r).astype(dt, copy=False))
+        for k, v in enumerate(outs):
+            o[k][start:stop] = vals[v]
+
+    return twin
 
 
 def _serve() -> None:
-    """The worker's loop: read ``(id, name, sig)``, compile, answer ``(id, ok, seconds or
+    """The worker's loop: read ``(id, spec, sig)``, compile, answer ``(id, ok, seconds or
     error)``."""
     out = sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write into the answer stream
     inp = sys.stdin.buffer
+    import importlib.util
+
     from backends.cpu import kernels as K
 
+    modules: dict[str, Any] = {}
     while True:
         try:
-            ident, name, sig = pickle.load(inp)
+            ident, spec, sig = pickle.load(inp)
         except EOFError:
             return
         t0 = time.perf_counter()
         try:
-            getattr(K, name).compile(sig)
+            if spec[0] == "K":
+                disp = getattr(K, spec[1])
+            else:
+                _, path, name, attr = spec
+                mod = modules.get(path)
+                if mod is None:
+                    mspec = importlib.util.spec_from_file_location(name, path)
+                    mod = importlib.util.module_from_spec(mspec)
+                    sys.modules[name] = mod
+                    mspec.loader.exec_module(mod)
+                    modules[path] = mod
+                disp = getattr(mod, attr)
+            disp.compile(sig)
             answer = (ident, True, time.perf_counter() - t0)
         except Exception as e:  # report it; the parent compiles in-process and shows the error
             answer = (ident, False, f"{type(e).__name__}: {e}")
