@@ -935,8 +935,8 @@ class TrainingMixin:
             cache, sig = self._traces[kind], self._signature(kind, args, mask)
             if sig in cache.traces:
                 return cache(sig, fn, args)
-            # a new step: capture, then kernels compile (seconds on a machine's first run)
-            with activity.working(f"compiling the {kind} step"):
+            # a new step: its capture, and on a machine's first run the kernels' compiles
+            with activity.working(f"preparing the {kind} step (tracing, compiling kernels)"):
                 return cache(sig, fn, args)
 
     def _traced_chunk(
