@@ -135,30 +135,48 @@ def test_first_step_runs_before_compiling_then_swaps_with_equal_weights(tmp_path
         assert err <= tiers.TOLERANCE, (k, err)
 
 
-def test_worker_exits_with_the_process(tmp_path) -> None:
-    script = textwrap.dedent(
-        """
-        import json
-        import numpy as np
-        from backends.cpu import kernels as K, tiers
-        a = np.ones(5, np.float32)
-        out = np.empty(5, np.float32)
-        K.unary_float(0, a, out, np.float32(1), 0, 5)  # a miss: numpy twin, worker started
-        assert (out == -1).all()
-        print("RESULT " + json.dumps({"pid": tiers.worker_pid()}))
-        """
-    )
-    got = _run(script, str(tmp_path / "cache"))
-    pid = got["pid"]
-    assert isinstance(pid, int)
-    deadline = time.monotonic() + 30
+_ONE_MISS = textwrap.dedent(
+    """
+    import json
+    import numpy as np
+    from backends.cpu import kernels as K, tiers
+    a = np.ones(5, np.float32)
+    out = np.empty(5, np.float32)
+    K.unary_float(0, a, out, np.float32(1), 0, 5)  # compiled, loaded, or the twin + a request
+    assert (out == -1).all()
+    print("RESULT " + json.dumps({"pid": tiers.worker_pid(), "stats": tiers.stats()}))
+    """
+)
+
+
+def _wait_gone(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    pytest.fail(f"compile worker {pid} still runs after its parent exited")
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_worker_fills_the_cache_after_exit_then_ends(tmp_path) -> None:
+    cache = str(tmp_path / "cache")
+    got = _run(_ONE_MISS, cache)
+    assert got["stats"]["fallback"] == {"unary_float": 1}
+    assert isinstance(got["pid"], int)
+    # the process exited at once; its worker finishes the queued compile, then exits too
+    assert _wait_gone(got["pid"], tiers.DRAIN_SECONDS + 30), "worker outlived its deadline"
+    again = _run(_ONE_MISS, cache)  # the next process loads what the worker left
+    assert again["stats"]["loaded"] == {"unary_float": 1}
+    assert again["stats"]["fallback"] == {} and again["pid"] is None
+
+
+def test_worker_ends_with_the_process_without_drain(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("TENSORWEAVE_TIERS_DRAIN", "0")
+    got = _run(_ONE_MISS, str(tmp_path / "cache"))
+    assert got["stats"]["fallback"] == {"unary_float": 1}
+    assert _wait_gone(got["pid"], 5), "worker still runs after its parent exited"
 
 
 # --- each numpy twin against its compiled kernel ---------------------------------------------

@@ -19,6 +19,12 @@ compiler:
 3. when the worker reports the signature done, the kernel's next call loads it from the cache
    and runs compiled from then on (numba dispatches it natively; the hook is not called again).
 
+The worker compiles one signature at a time, serial kernels before their ``prange`` twins. When
+the process exits, it hands the worker what is still queued: the worker fills the cache for the
+next process for at most ``DRAIN_SECONDS`` (``TENSORWEAVE_TIERS_DRAIN``; 0: it ends with the
+process), then exits. A killed parent closes the worker's input: it exits after its current
+compile.
+
 The swap happens between kernel calls. Every kernel is a function of its array arguments only,
 so a step that runs some kernels on numpy and some compiled computes the same values as either.
 
@@ -43,6 +49,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import heapq
 import logging
 import os
@@ -60,6 +67,10 @@ from numpy.lib.stride_tricks import as_strided
 from backends.cpu import kernels as _K
 
 ENV_VAR = "TENSORWEAVE_TIERS"
+#: When the process exits, the worker may go on compiling the signatures still queued (so the
+#: next process finds them in the cache) for at most this many seconds, then exits; 0 ends it
+#: with the process. ``TENSORWEAVE_TIERS_DRAIN`` sets it.
+DRAIN_SECONDS = 60.0
 #: Max relative difference (per weight tensor, max norm) between a run whose first steps ran
 #: on the numpy implementations and one that only ran compiled kernels (float32; measured 4e-9
 #: after 9 Adam steps of a small MLP; the slack covers Adam amplifying a differently rounded
@@ -67,6 +78,13 @@ ENV_VAR = "TENSORWEAVE_TIERS"
 TOLERANCE = 1e-5
 
 _log = logging.getLogger("tensorweave.tiers")
+
+
+def _drain_seconds() -> float:
+    try:
+        return float(os.environ.get("TENSORWEAVE_TIERS_DRAIN", DRAIN_SECONDS))
+    except ValueError:
+        return DRAIN_SECONDS
 
 
 def enabled() -> bool:
@@ -614,15 +632,26 @@ class _Worker:
                 )
 
     def close(self) -> None:
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.proc.wait(timeout=0.5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        """At exit: hand the worker every queued signature and a deadline, then close its
+        input. It compiles them into the cache for the next process (for at most
+        ``DRAIN_SECONDS``), then exits; with ``DRAIN_SECONDS`` 0 it is ended now."""
+        drain = _drain_seconds()
+        with _lock:
+            if drain > 0:
+                while _queue:
+                    _, ident = heapq.heappop(_queue)
+                    if not self.send(ident):
+                        break
+                with contextlib.suppress(OSError, ValueError):
+                    pickle.dump((-1, ("drain", time.time() + drain), None), self.proc.stdin)
+            with contextlib.suppress(OSError, ValueError):
+                self.proc.stdin.close()
+        if drain <= 0:
+            try:
+                self.proc.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 def _send_next(w: _Worker) -> None:
@@ -860,10 +889,16 @@ def _serve() -> None:
     from backends.cpu import kernels as K
 
     modules: dict[str, Any] = {}
+    deadline = None
     while True:
         try:
             ident, spec, sig = pickle.load(inp)
         except EOFError:
+            return
+        if spec[0] == "drain":  # the parent exits: finish the backlog until then
+            deadline = spec[1]
+            continue
+        if deadline is not None and time.time() > deadline:
             return
         t0 = time.perf_counter()
         try:
@@ -883,5 +918,8 @@ def _serve() -> None:
             answer = (ident, True, time.perf_counter() - t0)
         except Exception as e:  # report it; the parent compiles in-process and shows the error
             answer = (ident, False, f"{type(e).__name__}: {e}")
-        pickle.dump(answer, out)
-        out.flush()
+        try:
+            pickle.dump(answer, out)
+            out.flush()
+        except OSError:  # the parent has exited: keep filling the cache until the deadline
+            pass
