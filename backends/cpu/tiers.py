@@ -518,6 +518,7 @@ _stats: dict[str, collections.Counter] = {
     "compiled": collections.Counter(),
     "sync": collections.Counter(),
 }
+_fallbacks = _stats["fallback"]
 _installed: dict[int, _Entry] = {}  # id(dispatcher) -> its entry
 _worker: list[Any] = []  # [_Worker] once started
 _worker_failed: list[str] = []
@@ -700,15 +701,16 @@ def _compile_here(disp: Any, args: tuple) -> Callable:
 
 
 def _miss(entry: _Entry, args: tuple) -> Callable:
-    """numba found no compiled signature for this call: what to call instead."""
-    if not enabled():
-        return _compile_here(entry.disp, args)
+    """numba found no compiled signature for this call: what to call instead. (Tiers switched
+    off: new signatures compile here; those already queued keep their twin until done.)"""
     fast = (entry, *map(_arg_key, args))
     key = _ids.get(fast)
     st = None if key is None else _state.get(key)
     if st == "pending" or st == "queued":  # while the worker compiles: no typing, no locks
-        _stats["fallback"][entry.name] += 1
+        _fallbacks[entry.name] += 1
         return entry.twin
+    if not enabled():
+        return _compile_here(entry.disp, args)
     if key is None:
         sig = tuple(entry.disp.typeof_pyval(a) for a in args)
         with _lock:
@@ -734,7 +736,7 @@ def _miss(entry: _Entry, args: tuple) -> Callable:
                     _send_next(w)
             st = _state[key]
     if st == "pending" or st == "queued":
-        _stats["fallback"][entry.name] += 1
+        _fallbacks[entry.name] += 1
         return entry.twin
     # failed in (or never reached) the worker, or the cache file did not appear: as numba would
     _stats["sync"][entry.name] += 1
