@@ -179,6 +179,33 @@ def test_worker_ends_with_the_process_without_drain(tmp_path, monkeypatch) -> No
     assert _wait_gone(got["pid"], 5), "worker still runs after its parent exited"
 
 
+def test_a_dead_worker_means_compiling_here(tmp_path) -> None:
+    script = textwrap.dedent(
+        """
+        import json, os, signal
+        import numpy as np
+        from backends.cpu import kernels as K, tiers
+        a = np.arange(6, dtype=np.float64)
+        out = np.empty(6, np.float64)
+        K.unary_float(3, a, out, np.float64(1), 0, 6)  # the twin; the worker gets the request
+        first = tiers.stats()
+        os.kill(tiers.worker_pid(), signal.SIGKILL)
+        assert tiers.wait_idle(30)  # the reader sees the worker gone: nothing is pending
+        out[:] = 0
+        K.unary_float(3, a, out, np.float64(1), 0, 6)  # compiled in this process, as numba does
+        assert (out == a * a).all()
+        K.unary_float(3, a, out, np.float64(1), 0, 6)  # compiled: the hook is not called again
+        b = np.arange(6, dtype=np.float32)  # a new signature: no worker to ask, compiled here
+        K.unary_float(3, b, b.copy(), np.float32(1), 0, 6)
+        print("RESULT " + json.dumps({"first": first, "then": tiers.stats()}))
+        """
+    )
+    got = _run(script, str(tmp_path / "cache"))
+    assert got["first"]["fallback"] == {"unary_float": 1}
+    assert got["then"]["fallback"] == {"unary_float": 1}
+    assert got["then"]["sync"] == {"unary_float": 2}
+
+
 # --- each numpy twin against its compiled kernel ---------------------------------------------
 def _compiled(name: str, *args: object) -> None:
     """Run the numba kernel ``name`` (compiled or loaded here, never the numpy twin)."""

@@ -672,10 +672,11 @@ def _shutdown() -> None:
 
 
 def _get_worker() -> _Worker | None:
-    if _worker:
-        return _worker[0]
+    """The running worker (started on first use); None once it failed or exited."""
     if _worker_failed:
         return None
+    if _worker:
+        return _worker[0]
     try:
         _worker.append(_Worker())
     except OSError as e:
