@@ -408,3 +408,27 @@ def test_fused_kernel_twins(par: bool) -> None:
     # an expression with int32 arithmetic has no twin (it compiles on first call)
     i = "int32"
     assert tiers.fused_twin(((i, i), (("add", i, (0, 1)),), (2,)), ("flat", "ff"), par) is None
+
+
+@pytest.mark.parametrize("par", [False, True])
+def test_arg_reduce_and_gather_twins(par: bool) -> None:
+    sfx = "_par" if par else ""
+    x = _data(4, 6, 5)
+    x[1, 2, 0] = np.nan
+    x[2, :, 3] = 0.0
+    x[2, 1, 3] = -0.0
+    x[3, 4, 1] = x[3, 2, 1] = 9.0  # ties: the first index
+    flat = x.reshape(-1)
+    for is_max in (True, False):
+        for r, q in ((6, 5), (30, 1)):
+            bits = flat.view(np.int32) if q == 1 else np.empty(0, np.int32)
+            p = flat.size // (r * q)
+            tail = [p, r, q, 2] if par else [r, q, 0, p]
+            args = [is_max, flat, bits, np.empty(p * q, np.int32)]
+            (got,), (ref,) = _both("arg_reduce" + sfx, [*args[:3], args[3], *tail], [3])
+            np.testing.assert_array_equal(got, ref)
+    idx = np.array([5, 0, 2, 2], np.int32)
+    raw = flat.view(np.int32)
+    tail = [6, 5, 4, 3] if par else [6, 5, 4, 0, 16]
+    (got,), (ref,) = _both("gather" + sfx, [raw, idx, np.empty(80, np.int32), *tail], [2])
+    np.testing.assert_array_equal(got, ref)

@@ -40,9 +40,10 @@ with ``TENSORWEAVE_TIERS=0``.
 
 Signatures hold dtypes, dimensions and layouts, never sizes (the backend passes flat 1-D
 buffers and sizes as ``int64`` arguments): a model of other widths or batch size reuses every
-compiled kernel. Kernels not in ``FALLBACKS`` (integer matmul, gather/scatter, the split
-reductions, fused elementwise kernels from ``fusion.py``, compiled trace chunks) still compile
-on first call.
+compiled kernel. Kernels not in ``FALLBACKS`` (integer unary/binary ops and matmul,
+scatter_add, cumsum, the split reductions, fused kernels with int32 arithmetic, compiled trace
+chunks, which ``backends.cpu.compiled`` compiles in its own worker) still compile on first
+call.
 """
 
 from __future__ import annotations
@@ -372,6 +373,31 @@ def cce_grad_par(dy, t, x, out, p_rows, r, logits, eps, one_m_eps, zero, rows_pe
     cce_grad(dy, t, x, out, r, logits, eps, one_m_eps, zero, 0, p_rows)
 
 
+def arg_reduce(is_max, x, bits, out, r, q, p0, p1) -> None:  # noqa: ANN001
+    # numpy's argmax/argmin: the first index of the extreme, the first NaN wins, -0.0 == 0.0
+    if p1 > p0:
+        xs = x.reshape(-1, r, q)[p0:p1]
+        res = np.argmax(xs, axis=1) if is_max else np.argmin(xs, axis=1)
+        out.reshape(-1, q)[p0:p1] = res
+
+
+def arg_reduce_par(is_max, x, bits, out, p_rows, r, q, rows_per_task) -> None:  # noqa: ANN001
+    arg_reduce(is_max, x, bits, out, r, q, 0, p_rows)
+
+
+def gather(x, idx, out, d, q, m, t0, t1) -> None:  # noqa: ANN001
+    # out[p, i, :] = x[p, idx[i], :] for flat rows t = p*m + i in [t0, t1) (indices checked)
+    if t1 > t0 and q > 0:
+        rows = out.reshape(-1, q)
+        full = x.reshape(-1, d, q)[:, idx[:m], :].reshape(-1, q)
+        rows[t0:t1] = full[t0:t1]
+
+
+def gather_par(x, idx, out, d, q, m, rows_per_task) -> None:  # noqa: ANN001
+    if q > 0:
+        gather(x, idx, out, d, q, m, 0, out.size // q)
+
+
 def _opt_rules() -> dict[int, tuple[Callable, Any]]:
     """Optimizer code -> (vectorised rule, slot count or a function of ``flag``): the numba
     rules' own Python source where it has no per-element branch, numpy twins otherwise."""
@@ -483,6 +509,10 @@ FALLBACKS: dict[str, Callable[..., None]] = {
         opt_update_par,
         opt_update_ip,
         opt_update_ip_par,
+        arg_reduce,
+        arg_reduce_par,
+        gather,
+        gather_par,
     )
 }
 
