@@ -55,6 +55,8 @@ set) compiles without asking the cost model, in the process, as before.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import hashlib
 import logging
 import os
@@ -941,8 +943,6 @@ class _Worker:
 
 
 def _suppress() -> Any:
-    import contextlib
-
     return contextlib.suppress(OSError)
 
 
@@ -951,8 +951,6 @@ def _stop_workers() -> None:
     for w in list(_workers):
         w.stop()
 
-
-import atexit  # noqa: E402
 
 atexit.register(_stop_workers)
 
