@@ -91,7 +91,7 @@ PAR_UPDATE_MIN = 1 << 15
 #: Cost model defaults (module docstring): seconds of a compile nothing recorded can estimate,
 #: seconds to load a chunk numba has cached, fraction of a Python-program step a chunk saves.
 DEFAULT_COMPILE_S = 10.0
-DEFAULT_LOAD_S = 0.5
+DEFAULT_LOAD_S = 0.1
 SAVED_FRACTION = 0.3
 #: Niceness of the background compile's process (``os.nice``; ``TENSORWEAVE_COMPILE_NICE``):
 #: the lowest priority, so it runs on cycles training leaves idle. Measured on 2 cores (a
@@ -473,7 +473,9 @@ class Chunk:
         #: "now": compile (or load) at the first run; "background": a worker compiles it
         #: into numba's disk cache, runs return None until it is done
         self.mode = "now"
-        self._measure = 1  # compiled runs still to time for the saving records
+        # compiled runs to time for the saving records: the 2nd to 4th (the first pays for
+        # first-touch page faults and dispatch; one record per run, the median is used)
+        self._measure = 4
         self.compiled = False  # the machine code is in this process
         self.failed: str | None = None  # why the chunk can never run (then never retried)
         self.worker: Any = None  # the background compile (a _Worker)
@@ -667,7 +669,7 @@ class Chunk:
         if self._measure:  # what a compiled step saves over the Python program, recorded
             self._measure -= 1
             py = prog.py_seconds / prog.py_steps if prog.py_steps else 0.0
-            if py > 0 and n >= 8:
+            if py > 0 and n >= 8 and self._measure < 3:
                 from backends.cache import add_record
 
                 step = (time.perf_counter() - t_run) / n
