@@ -48,6 +48,7 @@ from engine.ops.creation import (
     zeros,
     zeros_like,
 )
+from engine.ops.elementwise_extra import div_no_nan, is_inf, log_sigmoid, step
 from engine.ops.layout import (
     batch_to_space_nd,
     depth_to_space,
@@ -187,6 +188,7 @@ from engine.ops.shape import (
     transpose,
     unstack,
 )
+from engine.ops.trig import acos, acosh, asin, asinh, atan, atanh, cosh, sinh
 
 # Public names: every op, and the TF.js namespaces ``image`` and ``linalg``; not the submodules
 # that hold the ops (``from engine import *`` must not rebind ``math`` to engine.ops.math).
