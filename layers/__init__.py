@@ -84,7 +84,13 @@ from layers.pooling import (
     MaxPooling1D,
     MaxPooling2D,
 )
-from layers.preprocessing import CategoryEncoding, CenterCrop, Rescaling, Resizing
+from layers.preprocessing import (
+    CategoryEncoding,
+    CenterCrop,
+    RandomWidth,
+    Rescaling,
+    Resizing,
+)
 from layers.recurrent import (
     GRU,
     LSTM,
@@ -161,6 +167,7 @@ prelu = PReLU
 relu = ReLU
 rescaling = Rescaling
 resizing = Resizing
+random_width = RandomWidth
 softmax = Softmax
 spatial_dropout1d = SpatialDropout1D
 thresholded_relu = ThresholdedReLU
@@ -301,6 +308,7 @@ __all__ = [
     "ReLU",
     "Rescaling",
     "Resizing",
+    "RandomWidth",
     "Softmax",
     "SpatialDropout1D",
     "ThresholdedReLU",
@@ -315,6 +323,7 @@ __all__ = [
     "relu",
     "rescaling",
     "resizing",
+    "random_width",
     "softmax",
     "spatial_dropout1d",
     "thresholded_relu",

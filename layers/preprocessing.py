@@ -389,8 +389,111 @@ class CategoryEncoding(Layer):
 __all__ = [
     "CategoryEncoding",
     "CenterCrop",
+    "RandomWidth",
     "Rescaling",
     "Resizing",
     "resize_axis",
     "resize_images",
 ]
+
+
+class RandomWidth(Layer):
+    """During training, resize ``(batch, rows, cols, channels)`` images to a random width (TF.js
+    ``tf.layers.randomWidth``); inference (``training=False``) passes them through unchanged.
+
+    Each training call draws one factor ``f`` uniformly from ``[1 + lower, 1 + upper)`` and
+    resizes the whole batch to ``round(cols * f)`` columns (at least 1), rows unchanged, with
+    the ``Resizing`` layer's resampling (TF.js's ``resizeBilinear``/``resizeNearestNeighbor``
+    with their defaults: no ``align_corners``, no half-pixel centres). The output is float32.
+    The symbolic output width is unknown (``None``).
+
+    Args:
+        factor: A positive number ``f`` (the range ``[-f, f]``) or a pair ``(lower, upper)``
+            with ``-1 <= lower <= upper`` (as TF.js, whose check lets a factor of exactly
+            ``-1`` through; a width that rounds to 0 becomes 1).
+        interpolation: ``"bilinear"`` (default) or ``"nearest"``.
+        seed: A seed for the layer's own generator of factors (default the global sequence);
+            kept in the config.
+        **kwargs: Layer arguments (``input_shape``, ``name``, ``trainable``, ...; see
+            ``Layer``).
+
+    Raises:
+        ValueError: A ``factor`` that is not as above, or an unknown ``interpolation``; an
+            input that is not rank 4.
+
+    Example:
+
+    >>> rw = layers.random_width(factor=(0.5, 0.5), seed=1)
+    >>> x = tw.ones([1, 2, 4, 1])
+    >>> rw(x, training=True).shape
+    (1, 2, 6, 1)
+    >>> rw(x).shape  # inference: unchanged
+    (1, 2, 4, 1)
+    """
+
+    ndim = 4
+
+    def __init__(
+        self,
+        factor: float | tuple[float, float],
+        interpolation: str = "bilinear",
+        seed: int | None = None,
+        **kwargs: Any,
+    ):
+        bounds = _width_bounds(factor)
+        if not isinstance(interpolation, str) or interpolation.lower() not in _INTERPOLATIONS:
+            raise ValueError(
+                f"RandomWidth: interpolation must be 'bilinear' or 'nearest', got {interpolation!r}"
+            )
+        seed = as_int(seed, "RandomWidth: seed", allow_none=True)
+        super().__init__(**kwargs)
+        self.factor = factor if isinstance(factor, (int, float)) else [bounds[0], bounds[1]]
+        self.width_lower, self.width_upper = bounds
+        self.interpolation = interpolation.lower()
+        self.seed = seed
+        self._rng = tw.rng(seed) if seed is not None else None
+
+    def call(self, inputs, training=False):
+        if not training:
+            return inputs
+        x = _f32(inputs)
+        _, h, w, _ = x.shape
+        gen = self._rng if self._rng is not None else tw.rng(None)
+        f = float(np.float32(gen.uniform(1.0 + self.width_lower, 1.0 + self.width_upper)))
+        new_w = max(int(np.floor(f * w + 0.5)), 1)  # TF.js's Math.round: halves round up
+        return resize_images(x, h, new_w, self.interpolation)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1], None, input_shape[3])
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "factor": self.factor,
+            "interpolation": self.interpolation,
+            "seed": self.seed,
+        }
+
+
+def _width_bounds(factor: Any) -> tuple[float, float]:
+    """RandomWidth's ``(lower, upper)`` from ``factor``, checked as TF.js checks it."""
+    if isinstance(factor, (list, tuple)) and len(factor) == 2:
+        lo, hi = (as_float(v, "RandomWidth: factor") for v in factor)
+    elif isinstance(factor, (int, float, np.number)) and not isinstance(factor, bool):
+        f = float(factor)
+        if not f > 0:
+            raise ValueError(
+                f"RandomWidth: factor must be a positive number or a pair of numbers, got {factor!r}"
+            )
+        lo, hi = -f, f
+    else:
+        raise ValueError(
+            f"RandomWidth: factor must be a positive number or a pair of numbers, got {factor!r}"
+        )
+    if lo < -1.0 or hi < -1.0:
+        raise ValueError(f"RandomWidth: factor must have values of at least -1, got {factor!r}")
+    if hi < lo:
+        raise ValueError(
+            f"RandomWidth: factor's upper bound {hi} is less than its lower bound {lo}"
+        )
+    return lo, hi

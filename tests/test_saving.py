@@ -185,10 +185,18 @@ def _volumes() -> layers.Model:
     return L.model(inputs=vol, outputs=L.Flatten()(L.ConvLSTM2D(1, 2)(seq)))
 
 
+def _random_width() -> layers.Model:
+    """RandomWidth (issue 21): identity in predict, its unknown width pooled away."""
+    img = L.input(shape=[4, 6, 2])
+    x = L.RandomWidth(factor=[-0.2, 0.3], interpolation="nearest", seed=5)(img)
+    return L.model(inputs=img, outputs=L.Dense(2)(L.GlobalAveragePooling2D()(x)))
+
+
 BUILDERS: dict[str, Callable[[], layers.Model]] = {
     "volumes": _volumes,
     "issue21": _issue21_layers,
     "issue21_recurrent": _issue21_recurrent,
+    "random_width": _random_width,
     "dense": _dense_stack,
     "conv2d": _conv2d_stack,
     "conv2d_flat": _conv2d_flat,
