@@ -135,7 +135,12 @@ from engine.ops.nn3d import (
     max_pool3d,
     max_pool_with_argmax,
 )
-from engine.ops.random_ops import random_gamma, random_standard_normal, random_uniform_int
+from engine.ops.random_ops import (
+    multinomial,
+    random_gamma,
+    random_standard_normal,
+    random_uniform_int,
+)
 from engine.ops.reduction import (
     all,
     any,

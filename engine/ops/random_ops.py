@@ -1,4 +1,5 @@
-"""More seeded random tensors: random_uniform_int, random_standard_normal, random_gamma.
+"""More seeded random tensors: random_uniform_int, random_standard_normal, random_gamma,
+multinomial.
 
 As ``engine.ops.creation``'s random ops, values are drawn on the host from numpy's Philox
 generator (a ``seed`` of their own, or the global ``set_seed`` sequence) and uploaded, so
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from engine import dtypes
 from engine.ops.creation import _random, _shape
 from engine.tensor import Tensor
-from engine.typing import DTypeLike
+from engine.typing import DTypeLike, TensorLike
 
 
 def random_uniform_int(
@@ -141,3 +142,69 @@ def random_gamma(
 
     attrs = {"alpha": alpha, "beta": beta, "seed": seed}
     return _random("random_gamma", shape, dt, attrs, draw)
+
+
+def multinomial(
+    logits: TensorLike, num_samples: int, seed: int | None = None, normalized: bool = False
+) -> Tensor:
+    """Draw class indices from categorical distributions (TF.js ``multinomial``).
+
+    Each row of ``logits`` is one distribution over its last axis: unnormalised log
+    probabilities, or probabilities when ``normalized`` is true. Sampling runs on the device:
+    the row's cumulative probabilities are compared with uniform draws (from the same host
+    generator as the other random ops), so a seed gives the same samples on every backend
+    (not TF.js's numbers). Rows of probabilities need not sum exactly to 1: draws are scaled by
+    the row's total.
+
+    Args:
+        logits: A 1-D ``[classes]`` or 2-D ``[batch, classes]`` float tensor.
+        num_samples: Samples to draw per row (>= 1).
+        seed: A seed for this call; default the global sequence (``set_seed``).
+        normalized: Whether ``logits`` already holds probabilities.
+
+    Returns:
+        An int32 Tensor ``[num_samples]`` (1-D input) or ``[batch, num_samples]``.
+
+    Raises:
+        ValueError: ``logits`` not 1-D or 2-D, no classes, or ``num_samples`` < 1.
+
+    Example:
+
+    >>> s = tw.multinomial(tw.tensor([0.0, 0.0, 100.0]), 5, seed=1)
+    >>> s.tolist()
+    [2, 2, 2, 2, 2]
+    """
+    from engine.ops.activations import softmax
+    from engine.ops.core import as_tensor, cast, reshape
+    from engine.ops.math import greater_equal, minimum, mul
+    from engine.ops.reduction import cumsum
+    from engine.ops.reduction import sum as rsum
+
+    x = as_tensor(logits)
+    if x.rank not in (1, 2):
+        raise ValueError(f"multinomial: logits must be 1-D or 2-D, got shape {x.shape}")
+    n = dtypes.as_int(num_samples, "multinomial: num_samples")
+    if n < 1:
+        raise ValueError(f"multinomial: num_samples must be >= 1, got {n}")
+    classes = x.shape[-1]
+    if classes < 1:
+        raise ValueError(f"multinomial: logits need at least one class, got shape {x.shape}")
+    rows = reshape(x, (-1, classes))
+    if rows.dtype not in ("float32", "float64"):
+        rows = cast(rows, "float32")
+    probs = rows if normalized else softmax(rows, -1)
+    cdf = cumsum(probs, axis=-1)  # [batch, classes]
+    total = reshape(cdf[:, classes - 1 :], (-1, 1, 1))
+    batch = rows.shape[0]
+    u = mul(_uniform01((batch, n, 1), rows.dtype, seed), total)  # [batch, n, 1]
+    # the sample is the number of cumulative bins the draw passed: sum(u >= cdf)
+    passed = greater_equal(u, reshape(cdf, (batch, 1, classes)))
+    idx = minimum(rsum(cast(passed, "int32"), -1), classes - 1)  # [batch, n]
+    return reshape(idx, (n,)) if x.rank == 1 else idx
+
+
+def _uniform01(shape: tuple, dtype: str, seed: int | None) -> Tensor:
+    """Uniform floats in ``[0, 1)`` of ``dtype`` (multinomial's draws)."""
+    from engine.ops.creation import random_uniform
+
+    return random_uniform(shape, 0.0, 1.0, dtype, seed)
