@@ -66,6 +66,8 @@ __all__ = [
 
 #: Bucket size of ``allreduce_arrays`` (bytes): 25 MiB, PyTorch DDP's default.
 DEFAULT_BUCKET_BYTES = 25 * 1024 * 1024
+#: seconds an aborting rank waits after printing why, so the launcher can forward the output
+ABORT_GRACE_S = 0.3
 
 #: ``_wait``: polls before sleeping, and the sleep between later polls (seconds).
 _HOT_POLLS = 200
@@ -162,8 +164,13 @@ def init(comm: Any = None, timeout: float | None = None, abort_on_error: bool = 
             previous = sys.excepthook
 
             def hook(kind: type, exc: BaseException, tb: Any) -> None:
-                previous(kind, exc, tb)
-                abort(f"{kind.__name__}: {exc}")
+                # the one-line reason first: the launcher may drop output still in flight
+                # when the job is torn down, and the traceback is the part that can go
+                _announce(f"{kind.__name__}: {exc}")
+                try:
+                    previous(kind, exc, tb)
+                finally:
+                    abort(f"{kind.__name__}: {exc}", announced=True)
 
             _state["hook"] = hook
             sys.excepthook = hook
@@ -253,19 +260,30 @@ def broadcast_object_all(obj: Any) -> list[Any]:
     return list(_comm().allgather(obj))
 
 
-def abort(reason: str, code: int = 1) -> None:
+def _announce(reason: str) -> None:
+    """Print ``tensorweave.distributed: rank R of N failed: <reason>`` on stderr, flushed."""
+    comm = _state["comm"]
+    who = f"rank {comm.Get_rank()} of {comm.Get_size()}" if comm is not None else "a rank"
+    sys.stderr.write(f"tensorweave.distributed: {who} failed: {reason}; aborting every rank\n")
+    sys.stderr.flush()
+
+
+def abort(reason: str, code: int = 1, announced: bool = False) -> None:
     """End every rank of the job now (``MPI_Abort``) after printing why on stderr.
 
     Args:
         reason: What went wrong; the line printed names this rank and the world size.
         code: The exit status the launcher reports.
+        announced: The reason line was already printed (by the exception hook).
     """
-    comm = _state["comm"]
-    who = f"rank {comm.Get_rank()} of {comm.Get_size()}" if comm is not None else "a rank"
-    sys.stderr.write(f"tensorweave.distributed: {who} failed: {reason}; aborting every rank\n")
+    if not announced:
+        _announce(reason)
+    sys.stdout.flush()
     sys.stderr.flush()
+    comm = _state["comm"]
     if comm is None:
         os._exit(code)
+    time.sleep(ABORT_GRACE_S)  # let the launcher forward what this rank printed
     comm.Abort(code)
 
 
