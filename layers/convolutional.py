@@ -335,8 +335,11 @@ class Conv2DTranspose(_Conv):
 
     def __init__(self, filters: int, kernel_size: Any, **kwargs: Any):
         super().__init__(filters, kernel_size, **kwargs)
-        if self.dilation_rate != (1, 1):
-            raise ValueError("Conv2DTranspose: dilation_rate other than 1 is not supported")
+        if any(d != 1 for d in self.dilation_rate):
+            raise ValueError(self._dilation_error())
+
+    def _dilation_error(self) -> str:
+        return "Conv2DTranspose: dilation_rate other than 1 is not supported"
 
     def build(self, input_shape):
         c = self._channels(input_shape)

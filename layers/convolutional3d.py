@@ -11,13 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 import engine as tw
-from layers.base import Layer
-from layers.convolutional import _Conv
+from layers.convolutional import Conv2D, Conv2DTranspose
 from layers.pooling import _Pooling
-from layers.utils import deconv_out_length
 
 
-class Conv3D(_Conv):
+class Conv3D(Conv2D):
     """3-D convolution over ``(batch, depth, height, width, channels)`` volumes (TF.js
     ``tf.layers.conv3d``).
 
@@ -51,30 +49,12 @@ class Conv3D(_Conv):
 
     rank = 3
 
-    def __init__(self, filters: int, kernel_size: Any, **kwargs: Any):
-        super().__init__(filters, kernel_size, **kwargs)
-
-    def build(self, input_shape):
-        c = self._channels(input_shape)
-        self.kernel = self.add_weight(
-            "kernel",
-            self.kernel_size + (c, self.filters),
-            self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        self._add_bias(self.filters)
-        self.built = True
-
     def call(self, inputs, training=False):
         out = tw.conv3d(inputs, self.kernel, self.strides, self.padding, self.dilation_rate)
         return self._finish(out)
 
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0],) + self._spatial_out(input_shape) + (self.filters,)
 
-
-class Conv3DTranspose(_Conv):
+class Conv3DTranspose(Conv2DTranspose):
     """Transposed 3-D convolution (TF.js ``tf.layers.conv3dTranspose``), e.g. to upsample
     volumes.
 
@@ -111,41 +91,13 @@ class Conv3DTranspose(_Conv):
 
     rank = 3
 
-    def __init__(self, filters: int, kernel_size: Any, **kwargs: Any):
-        super().__init__(filters, kernel_size, **kwargs)
-        if self.dilation_rate != (1, 1, 1):
-            raise ValueError(
-                f"Conv3DTranspose: dilation_rate must be 1, got {list(self.dilation_rate)}"
-            )
-
-    def build(self, input_shape):
-        c = self._channels(input_shape)
-        self.kernel = self.add_weight(
-            "kernel",
-            self.kernel_size + (self.filters, c),
-            self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        self._add_bias(self.filters)
-        self.built = True
-
-    def check_input_shape(self, input_shape):
-        Layer.check_input_shape(self, input_shape)
-
-    def _spatial_out(self, input_shape):
-        return tuple(
-            deconv_out_length(s, k, st, self.padding)
-            for s, k, st in zip(input_shape[1:-1], self.kernel_size, self.strides, strict=False)
-        )
+    def _dilation_error(self) -> str:
+        return f"Conv3DTranspose: dilation_rate must be 1, got {list(self.dilation_rate)}"
 
     def call(self, inputs, training=False):
         out_shape = (inputs.shape[0],) + self._spatial_out(inputs.shape) + (self.filters,)
         out = tw.conv3d_transpose(inputs, self.kernel, out_shape, self.strides, self.padding)
         return self._finish(out)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0],) + self._spatial_out(input_shape) + (self.filters,)
 
     def get_config(self):
         config = super().get_config()
