@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numbers
 
-from engine import dtypes
-from engine.ops.core import _pair, as_tensor, cast
+from engine.ops.activations import _float
+from engine.ops.core import _pair, as_tensor
 from engine.ops.creation import ones_like
 from engine.ops.math import (
     div,
@@ -90,9 +90,7 @@ def log_sigmoid(x: TensorLike) -> Tensor:
     >>> [round(v, 4) for v in tw.log_sigmoid(tw.tensor([-200.0, 0.0, 3.0])).tolist()]
     [-200.0, -0.6931, -0.0486]
     """
-    x = as_tensor(x)
-    if not dtypes.is_float(x.dtype):
-        x = cast(x, "float32")
+    x = _float(x)
     return neg(softplus(neg(x)))
 
 
@@ -122,9 +120,7 @@ def step(x: TensorLike, alpha: float = 0.0) -> Tensor:
     """
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
         raise TypeError(f"step: alpha must be a real number, got {alpha!r}")
-    x = as_tensor(x)
-    if not dtypes.is_float(x.dtype):
-        x = cast(x, "float32")
+    x = _float(x)
     one = ones_like(x)
     stepped = where(greater(x, 0), one, mul(one, float(alpha)))
     return where(is_nan(x), x, stepped)

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from engine import dtypes
-from engine.ops.core import as_tensor, cast
+from engine.ops.activations import _float
 from engine.ops.math import abs as _abs
 from engine.ops.math import (
     add,
@@ -41,11 +40,6 @@ _LN2 = 0.6931471805599453
 #: Above this ``|x|``, asinh/acosh use ``log(|x|) + ln 2`` (the dropped term is ``1/(4 x^2)``,
 #: below float32's resolution, and ``x * x`` would overflow near 1.8e19).
 _BIG = 1e4
-
-
-def _float(x: TensorLike) -> Tensor:
-    x = as_tensor(x)
-    return x if dtypes.is_float(x.dtype) else cast(x, "float32")
 
 
 def _keep_nan(x: Tensor, y: Tensor) -> Tensor:
