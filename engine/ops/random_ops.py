@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from engine import dtypes
-from engine.ops.creation import _random, _shape
+from engine.ops.creation import _random, _shape, random_uniform
 from engine.tensor import Tensor
 from engine.typing import DTypeLike, TensorLike
 
@@ -196,15 +196,8 @@ def multinomial(
     cdf = cumsum(probs, axis=-1)  # [batch, classes]
     total = reshape(cdf[:, classes - 1 :], (-1, 1, 1))
     batch = rows.shape[0]
-    u = mul(_uniform01((batch, n, 1), rows.dtype, seed), total)  # [batch, n, 1]
+    u = mul(random_uniform((batch, n, 1), 0.0, 1.0, rows.dtype, seed), total)  # [batch, n, 1]
     # the sample is the number of cumulative bins the draw passed: sum(u >= cdf)
     passed = greater_equal(u, reshape(cdf, (batch, 1, classes)))
     idx = minimum(rsum(cast(passed, "int32"), -1), classes - 1)  # [batch, n]
     return reshape(idx, (n,)) if x.rank == 1 else idx
-
-
-def _uniform01(shape: tuple, dtype: str, seed: int | None) -> Tensor:
-    """Uniform floats in ``[0, 1)`` of ``dtype`` (multinomial's draws)."""
-    from engine.ops.creation import random_uniform
-
-    return random_uniform(shape, 0.0, 1.0, dtype, seed)
