@@ -1684,6 +1684,7 @@ class _Running:
         self.custom = model._custom_step("train")
         self.jit = model.jit and not self.custom and not model._loss_scaled()
         self.values = not self.jit or _needs_batch_values(cb.callbacks)
+        self.names = model._logged_names()  # fixed for the epoch: looked up once, not per step
         self._sums = np.zeros(model._n_values, dtype=np.float64)
         self._custom_sums = _LogSums()
         self.acc: Tensor | None = None
@@ -1696,7 +1697,7 @@ class _Running:
             self._custom_sums.add(logs, d.n)
             self.count += d.n
             return logs
-        names = self.model._logged_names()
+        names = self.names
         if not self.jit:
             vals = self.model._train_step(d)
             self._sums += vals.astype(np.float64) * d.n
