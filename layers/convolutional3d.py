@@ -8,8 +8,6 @@ load both ways.
 
 from __future__ import annotations
 
-from typing import Any
-
 import engine as tw
 from layers.convolutional import Conv2D, Conv2DTranspose
 from layers.pooling import _Pooling
@@ -107,16 +105,6 @@ class Conv3DTranspose(Conv2DTranspose):
 
 class _Pooling3D(_Pooling):
     rank = 3
-
-    def __init__(
-        self,
-        pool_size: Any = (2, 2, 2),
-        strides: Any = None,
-        padding: str = "valid",
-        data_format: str | None = None,
-        **kwargs: Any,
-    ):
-        super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
     def _pool(self, x):
         fn = tw.max_pool3d if self.mode == "max" else tw.avg_pool3d
