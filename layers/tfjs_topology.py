@@ -227,6 +227,9 @@ _SIZE_KEYS = {
     "batch_input_shape",
     "input_shape",
     "batch_size",
+    "height",  # Resizing, CenterCrop: no weights, so the weight guard cannot bound them
+    "width",
+    "num_tokens",  # CategoryEncoding
 }
 #: Largest size accepted in a topology (what an int32 shape can hold).
 MAX_SIZE = 2**31 - 1
