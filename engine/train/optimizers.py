@@ -178,6 +178,8 @@ class Optimizer:
     slot_names: ClassVar[tuple[str, ...]] = ()
     #: The fused backend kernel that can replace ``_update``.
     kernel: ClassVar[str] = ""
+    #: Keep the 1-based step number ``t`` in the device state (bias corrections).
+    counts_steps: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -260,10 +262,11 @@ class Optimizer:
 
     def _state_values(self) -> dict[str, float]:
         """The device state's values before step ``iterations + 1`` (``lr``, or with a
-        schedule the step count ``step`` it is evaluated at)."""
-        if self._schedule is not None:
-            return {"step": float(self._iterations)}
-        return {"lr": self._lr}
+        schedule the step count ``step`` it is evaluated at; ``t`` when ``counts_steps``)."""
+        out = {"step": float(self._iterations)} if self._schedule is not None else {"lr": self._lr}
+        if self.counts_steps:
+            out["t"] = float(self._iterations + 1)
+        return out
 
     def _device_lr(self, state: dict[str, Variable]) -> Any:
         """This step's learning rate as a scalar tensor (the schedule's, on the device)."""
@@ -325,8 +328,9 @@ class Optimizer:
 
     def _advance_state(self, state: dict[str, Variable]) -> None:
         """Move the device state on by one step, with ops."""
-        if "step" in state:
-            state["step"].assign(ops.add(state["step"], 1.0))
+        for k in ("step", "t"):
+            if k in state:
+                state[k].assign(ops.add(state[k], 1.0))
 
     def _count_step(self) -> None:
         self._iterations += 1
@@ -778,6 +782,7 @@ class Adam(Optimizer):
 
     class_name = "Adam"
     slot_names = ("m", "v")
+    counts_steps = True
     kernel = "adam_update"
 
     def __init__(
@@ -818,9 +823,6 @@ class Adam(Optimizer):
             "t": self.iterations + 1,
         }
 
-    def _state_values(self) -> dict[str, float]:
-        return {**Optimizer._state_values(self), "t": float(self.iterations + 1)}
-
     def _device_hyper(self, state: dict[str, Variable]) -> dict[str, Any]:
         return {
             "lr": self._device_lr(state),
@@ -830,10 +832,6 @@ class Adam(Optimizer):
             "bc1": _bias_correction(self.beta1, state["t"]),
             "bc2": _bias_correction(self.beta2, state["t"]),
         }
-
-    def _advance_state(self, state: dict[str, Variable]) -> None:
-        super()._advance_state(state)
-        state["t"].assign(ops.add(state["t"], 1.0))
 
     def _update(self, var, grad, slots, *, lr, beta1, beta2, epsilon, bc1, bc2):
         """``bc1``, ``bc2``: the bias corrections ``1 - beta^t`` of this step."""
@@ -860,6 +858,7 @@ class Adamax(Optimizer):
 
     class_name = "Adamax"
     slot_names = ("m", "v")
+    counts_steps = True
     kernel = "adamax_update"
 
     def __init__(
@@ -903,9 +902,6 @@ class Adamax(Optimizer):
             "t": self.iterations + 1,
         }
 
-    def _state_values(self) -> dict[str, float]:
-        return {**Optimizer._state_values(self), "t": float(self.iterations + 1)}
-
     def _device_hyper(self, state: dict[str, Variable]) -> dict[str, Any]:
         t = state["t"]
         lr_t = ops.div(self._device_lr(state), ops.add(ops.mul(ops.sub(t, 1.0), self.decay), 1.0))
@@ -915,10 +911,6 @@ class Adamax(Optimizer):
             "epsilon": self.epsilon,
             "lr_c": ops.div(lr_t, _bias_correction(self.beta1, t)),
         }
-
-    def _advance_state(self, state: dict[str, Variable]) -> None:
-        super()._advance_state(state)
-        state["t"].assign(ops.add(state["t"], 1.0))
 
     def _update(self, var, grad, slots, *, beta1, beta2, epsilon, lr_c):
         """``lr_c``: this step's ``lr_t / (1 - beta1^t)``."""
@@ -1136,6 +1128,7 @@ class AdamW(Optimizer):
 
     class_name = "AdamW"
     slot_names = ("m", "v")
+    counts_steps = True
     kernel = "adamw_update"
 
     def __init__(
@@ -1182,9 +1175,6 @@ class AdamW(Optimizer):
             "t": self.iterations + 1,
         }
 
-    def _state_values(self) -> dict[str, float]:
-        return {**super()._state_values(), "t": float(self.iterations + 1)}
-
     def _device_hyper(self, state: dict[str, Variable]) -> dict[str, Any]:
         lr, t = self._device_lr(state), state["t"]
         alpha = ops.div(
@@ -1199,10 +1189,6 @@ class AdamW(Optimizer):
             "alpha": alpha,
             "epsilon": self.epsilon,
         }
-
-    def _advance_state(self, state: dict[str, Variable]) -> None:
-        super()._advance_state(state)
-        state["t"].assign(ops.add(state["t"], 1.0))
 
     def _update(self, var, grad, slots, *, lr, wd, c1, c2, alpha, epsilon):
         """``alpha``: this step's ``lr*sqrt(1 - b2^t)/(1 - b1^t)``; ``c1``, ``c2``:
@@ -1239,6 +1225,7 @@ class Nadam(Optimizer):
 
     class_name = "Nadam"
     slot_names = ("m", "v")
+    counts_steps = True
     kernel = "nadam_update"
 
     def __init__(
@@ -1295,7 +1282,6 @@ class Nadam(Optimizer):
     def _state_values(self) -> dict[str, float]:
         return {
             **super()._state_values(),
-            "t": float(self.iterations + 1),
             "u_product": self._u_product(self.iterations),
         }
 
@@ -1318,9 +1304,8 @@ class Nadam(Optimizer):
         }
 
     def _advance_state(self, state: dict[str, Variable]) -> None:
-        super()._advance_state(state)
         state["u_product"].assign(ops.mul(state["u_product"], self._u(state["t"])))
-        state["t"].assign(ops.add(state["t"], 1.0))
+        super()._advance_state(state)
 
     def _update(self, var, grad, slots, *, lr, c1, c2, cm, cg, bc2, epsilon):
         """``cm = u_{t+1}/(1 - U_{t+1})``, ``cg = (1 - u_t)/(1 - U_t)``, ``bc2 = 1 - b2^t``."""
