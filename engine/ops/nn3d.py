@@ -40,20 +40,24 @@ from engine.tensor import Tensor
 from engine.typing import TensorLike
 
 
-def _triple(v: Any, name: str, op: str) -> tuple[int, int, int]:
-    """An int or 3 positive ints as a tuple of 3 ints."""
+def _ints(v: Any, n: int, name: str, op: str) -> tuple[int, ...]:
+    """An int or ``n`` positive ints as a tuple of ``n`` ints."""
     if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        out = (int(v),) * 3
+        out = (int(v),) * n
     else:
         try:
             out = tuple(int(i) for i in v)
         except TypeError:
-            raise ValueError(f"{op}: {name} must be an int or 3 ints, got {v!r}") from None
-        if len(out) != 3:
-            raise ValueError(f"{op}: {name} must be an int or 3 ints, got {v!r}")
+            raise ValueError(f"{op}: {name} must be an int or {n} ints, got {v!r}") from None
+        if len(out) != n:
+            raise ValueError(f"{op}: {name} must be an int or {n} ints, got {v!r}")
     if min(out) < 1:
         raise ValueError(f"{op}: {name} must be positive, got {v!r}")
     return out
+
+
+def _triple(v: Any, name: str, op: str) -> tuple[int, int, int]:
+    return _ints(v, 3, name, op)
 
 
 def _check_format(data_format: str, expected: str, op: str) -> None:
@@ -402,18 +406,7 @@ def avg_pool3d(
 
 
 def _pair(v: Any, name: str, op: str) -> tuple[int, int]:
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        out = (int(v),) * 2
-    else:
-        try:
-            out = tuple(int(i) for i in v)
-        except TypeError:
-            raise ValueError(f"{op}: {name} must be an int or 2 ints, got {v!r}") from None
-        if len(out) != 2:
-            raise ValueError(f"{op}: {name} must be an int or 2 ints, got {v!r}")
-    if min(out) < 1:
-        raise ValueError(f"{op}: {name} must be positive, got {v!r}")
-    return out
+    return _ints(v, 2, name, op)
 
 
 def _windows_2d(x: Tensor, k: tuple, strides: tuple, padding: str, dil: tuple, op: str):
