@@ -826,7 +826,12 @@ class Model(TrainingMixin, Layer):
                 if "names" not in z.files or keys != [f"w{i:05d}" for i in range(len(keys))]:
                     raise ValueError("missing entries")
                 values = [z[k] for k in keys]
+                if z["names"].shape != (len(keys),):
+                    raise ValueError(f"names has shape {z['names'].shape}, expected ({len(keys)},)")
                 names = [str(n) for n in z["names"]]
+                for k, v in zip(keys, values, strict=True):
+                    if v.dtype.kind not in "biuf":
+                        raise ValueError(f"{k} has dtype {v.dtype}, expected real numbers")
         except (zipfile.BadZipFile, ValueError, OSError, KeyError, EOFError) as e:
             if isinstance(e, FileNotFoundError):
                 raise
