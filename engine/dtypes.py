@@ -180,25 +180,24 @@ def to_host_array(values: Any, dtype: str, op: str = "tensor") -> np.ndarray:
         # np.array, not np.ascontiguousarray: the latter turns a 0-d array into shape (1,)
         out = np.array(arr, dtype=to_numpy_dtype(dtype), order="C")
     if dtype == "float16" and kind in "fiu" and (kind != "f" or arr.dtype.itemsize > 2):
-        inf = np.isinf(out)
-        if inf.any():
-            bad = inf & np.isfinite(arr)
-            if bad.any():
-                raise ValueError(
-                    f"{op}: value {_first(arr, bad)!r} is too large for float16 (largest "
-                    f"{_F16_MAX:.6g}); it would become an infinity: use float32 or scale the values"
-                )
-    if dtype == "float32" and kind == "f" and arr.dtype.itemsize > 4:
-        inf = np.isinf(out)
-        if inf.any():
-            bad = inf & np.isfinite(arr)
-            if bad.any():
-                raise ValueError(
-                    f"{op}: value {_first(arr, bad)!r} is too large for float32 (largest "
-                    f"{_F32_MAX:.7g}); it would become an infinity: pass dtype='float64' where "
-                    "the backend supports it, or scale the values"
-                )
+        advice = "use float32 or scale the values"
+        _check_overflow(arr, out, op, f"float16 (largest {_F16_MAX:.6g})", advice)
+    elif dtype == "float32" and kind == "f" and arr.dtype.itemsize > 4:
+        advice = "pass dtype='float64' where the backend supports it, or scale the values"
+        _check_overflow(arr, out, op, f"float32 (largest {_F32_MAX:.7g})", advice)
     return out
+
+
+def _check_overflow(arr: np.ndarray, out: np.ndarray, op: str, target: str, advice: str) -> None:
+    """Raise when a finite value of ``arr`` became an infinity in ``out``, its narrowed copy."""
+    inf = np.isinf(out)
+    if inf.any():
+        bad = inf & np.isfinite(arr)
+        if bad.any():
+            raise ValueError(
+                f"{op}: value {_first(arr, bad)!r} is too large for {target}; it would become "
+                f"an infinity: {advice}"
+            )
 
 
 def _scalar(arr: np.ndarray, dtype: str, op: str) -> np.ndarray:
