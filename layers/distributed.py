@@ -314,18 +314,7 @@ class DataParallel:
         if validation_data is not None:
             val = m._validation(validation_data)
         elif validation_split:
-            if not 0.0 < float(validation_split) < 1.0:
-                raise ValueError(
-                    "DataParallel.fit: validation_split must be between 0 and 1 (exclusive), "
-                    f"got {validation_split}"
-                )
-            split_at = int(math.floor(data.n * (1.0 - float(validation_split))))
-            if split_at < 1:
-                raise ValueError(
-                    f"DataParallel.fit: validation_split={validation_split} leaves no training "
-                    f"samples out of {data.n}"
-                )
-            data, val = data.take(None, 0, split_at), data.take(None, split_at, data.n)
+            data, val = tr._split_validation(data, validation_split, "DataParallel.fit")
         n_global = dist.broadcast_object(data.n)
         if n_global != data.n:
             raise ValueError(

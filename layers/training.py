@@ -1223,17 +1223,9 @@ class TrainingMixin:
         if validation_data is not None:
             val = self._validation(validation_data)
         elif validation_split:
-            if not 0.0 < float(validation_split) < 1.0:
-                raise ValueError(
-                    f"fit: validation_split must be between 0 and 1 (exclusive), got {validation_split}"
-                )
-            split_at = int(math.floor(data.n * (1.0 - float(validation_split))))
-            if split_at < 1:
-                raise ValueError(
-                    f"fit: validation_split={validation_split} leaves no training samples out of "
-                    f"{data.n}; use a smaller split or more data"
-                )
-            data, val = data.take(None, 0, split_at), data.take(None, split_at, data.n)
+            data, val = _split_validation(
+                data, validation_split, "fit", "; use a smaller split or more data"
+            )
         n = data.n
         steps = steps_per_epoch or math.ceil(n / batch_size)
         batches = _BatchStream(n, batch_size, bool(shuffle), steps_per_epoch)
@@ -2125,6 +2117,21 @@ def _class_weights(y: np.ndarray, class_weight: Mapping, output: str) -> np.ndar
             f"(classes present in y: {present}); list every class"
         )
     return np.array([table[int(c)] for c in classes], dtype=np.float32)
+
+
+def _split_validation(data: _Data, split: Any, where: str, hint: str = "") -> tuple[_Data, _Data]:
+    """``data`` cut for ``validation_split``: (the leading rows to train on, the last
+    ``split`` of them to validate on); ``hint`` ends the message of a split leaving none."""
+    if not 0.0 < float(split) < 1.0:
+        raise ValueError(
+            f"{where}: validation_split must be between 0 and 1 (exclusive), got {split}"
+        )
+    split_at = int(math.floor(data.n * (1.0 - float(split))))
+    if split_at < 1:
+        raise ValueError(
+            f"{where}: validation_split={split} leaves no training samples out of {data.n}{hint}"
+        )
+    return data.take(None, 0, split_at), data.take(None, split_at, data.n)
 
 
 def _positive_int(v: Any, name: str) -> int:
