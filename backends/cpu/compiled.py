@@ -633,11 +633,12 @@ class Chunk:
         del first_buf, second
         arenas = arena.fill(self.groups, var_cur, self.arena_pools)
         d += [a for roles in arenas for a in roles]
-        # host tables have n rows; their types do not depend on n
-        probe = tuple(np.empty((1, h.size), h.dtype) for h in self.host)
-        parts0 = numba.get_num_threads()
-        if not self._ensure((n, parts0, tuple(d), offs, self.baked, probe, *roots)):
-            return None  # not ready: the Python program runs these steps
+        if not self.compiled:  # once compiled, no signature to build per run
+            # host tables have n rows; their types do not depend on n
+            probe = tuple(np.empty((1, h.size), h.dtype) for h in self.host)
+            parts0 = numba.get_num_threads()
+            if not self._ensure((n, parts0, tuple(d), offs, self.baked, probe, *roots)):
+                return None  # not ready: the Python program runs these steps
         if self._measure:
             t_run = time.perf_counter()
         # host effects and scalars of every step, in the program's order
