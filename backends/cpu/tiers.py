@@ -66,6 +66,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from backends.cpu import kernels as _K
+from backends.numpy.backend import float_to_int32
 
 ENV_VAR = "TENSORWEAVE_TIERS"
 #: When the process exits, the worker may go on compiling the signatures still queued (so the
@@ -840,8 +841,7 @@ def _node_np(op: str, dt: str, arg_dts: list[str], vals: list[np.ndarray]) -> np
         if dt == "bool":
             return x != 0
         if dt == "int32" and arg_dts[0] in ("float32", "float64"):
-            c = np.clip(x, -2147483648.0, 2147483647.0, dtype=np.float64)
-            return np.where(np.isnan(x), 0, c).astype(np.int32)
+            return float_to_int32(x)
         return x.astype(dt)
     if op == "where":
         return np.where(vals[0], vals[1], vals[2])
