@@ -12,6 +12,7 @@ from engine.ops.core import as_tensor, cast, normalize_axis, reshape
 from engine.ops.math import add, div, mul, pow, sub
 from engine.ops.reduction import norm
 from engine.ops.shape import pad, slice
+from engine.ops.shape import reverse as _reverse
 from engine.tensor import Tensor
 from engine.typing import AxisLike, TensorLike
 
@@ -50,8 +51,6 @@ def cumprod(x: TensorLike, axis: int = 0, exclusive: bool = False, reverse: bool
     >>> tw.cumprod(tw.tensor([1, 2, 3, 4]), exclusive=True, reverse=True).tolist()
     [24.0, 12.0, 4.0, 1.0]
     """
-    from engine.ops.shape import reverse as _reverse
-
     x = as_tensor(x)
     if x.dtype == "bool":
         x = cast(x, "int32")
