@@ -149,13 +149,7 @@ class LossScaleOptimizer(Optimizer):
         >>> opt.loss_scale  # one finite step with dynamic_growth_steps=1: doubled
         4.0
         """
-        pairs = [(g, v) for g, v in self.inner_optimizer._pairs(grads) if g is not None]
-        for g, var in pairs:  # every check before any state changes
-            if g.shape != var.shape:
-                raise ValueError(
-                    f"LossScaleOptimizer.apply_gradients: gradient of {var.name!r} has shape "
-                    f"{g.shape}, the variable has shape {var.shape}"
-                )
+        pairs = self.inner_optimizer._checked_pairs(grads, "LossScaleOptimizer")
         if not pairs:
             return
         inv = 1.0 / self._scale

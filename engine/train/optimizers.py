@@ -401,13 +401,7 @@ class Optimizer:
             ValueError: A gradient's shape differs from its variable's, or a name matches no
                 live variable (or several).
         """
-        pairs = [(g, var) for g, var in self._pairs(grads) if g is not None]
-        for g, var in pairs:  # every check before any variable changes
-            if g.shape != var.shape:
-                raise ValueError(
-                    f"{self.class_name}.apply_gradients: gradient of {var.name!r} has shape "
-                    f"{g.shape}, the variable has shape {var.shape}"
-                )
+        pairs = self._checked_pairs(grads)
         be = registry.backend()
         fused = bool(self.kernel) and be.has(self.kernel)
         many = fused and be.has(self.kernel + "_many")
@@ -668,6 +662,19 @@ class Optimizer:
             for j, ((_, var), sl) in enumerate(zip(group, slots, strict=True)):
                 updates.append((var, sl, outs[j * k : (j + 1) * k]))
         return updates
+
+    def _checked_pairs(self, grads: Any, who: str | None = None) -> list[tuple[Tensor, Variable]]:
+        """``grads``' ``(gradient, variable)`` pairs without the ``None`` gradients, every
+        shape checked before any variable changes (the ValueError names ``who``, default
+        ``class_name``)."""
+        pairs = [(g, var) for g, var in self._pairs(grads) if g is not None]
+        for g, var in pairs:
+            if g.shape != var.shape:
+                raise ValueError(
+                    f"{who or self.class_name}.apply_gradients: gradient of {var.name!r} has "
+                    f"shape {g.shape}, the variable has shape {var.shape}"
+                )
+        return pairs
 
     def _pairs(self, grads: Any) -> list[tuple[Tensor, Variable]]:
         if isinstance(grads, Mapping):
