@@ -17,7 +17,7 @@ import engine as tw
 from engine import Tensor
 from engine.dtypes import as_int
 from layers.convolutional import _data_format
-from layers.recurrent import _RNN, _ForgetBias
+from layers.recurrent import _RNN, LSTM
 from layers.utils import as_int_tuple, check_padding, conv_out_length
 
 
@@ -175,12 +175,7 @@ class ConvLSTM2D(_RNN):
             )
         self.built = True
 
-    def _bias_initializer(self):
-        return (
-            _ForgetBias(self.bias_initializer, self.filters)
-            if self.unit_forget_bias
-            else self.bias_initializer
-        )
+    _bias_initializer = LSTM._bias_initializer  # units == filters
 
     def compute_output_shape(self, input_shape):
         seq, _ = self._split(input_shape)

@@ -891,12 +891,7 @@ class LSTMCell(_Cell):
         super().__init__(units, **kwargs)
         self.unit_forget_bias = bool(unit_forget_bias)
 
-    def _bias_initializer(self):
-        return (
-            _ForgetBias(self.bias_initializer, self.units)
-            if self.unit_forget_bias
-            else self.bias_initializer
-        )
+    _bias_initializer = LSTM._bias_initializer
 
     def get_config(self):
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
