@@ -186,7 +186,7 @@ def compute_weighted_loss(
     # SUM_BY_NONZERO_WEIGHTS
     if w is None:
         return div(reduce_sum(weighted), float(x.size))
-    spread = broadcast_to(w, broadcast_shapes(w.shape, x.shape))
+    spread = broadcast_to(w, weighted.shape)  # weighted = x * w has the broadcast shape
     nonzero = cast(reduce_sum(not_equal(spread, 0.0)), x.dtype)
     return div(reduce_sum(weighted), nonzero)
 
