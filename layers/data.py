@@ -1010,7 +1010,7 @@ def csv(
                 if len(fields) != len(names):
                     raise ValueError(
                         f"data.csv: {path} line {line_no} has {len(fields)} fields, expected "
-                        f"{len(names)} ({names}): {fields}"
+                        f"{len(names)} ({names}): {str(fields)[:200]}"
                     )
                 xs: dict[str, Any] = {}
                 ys: dict[str, Any] = {}
@@ -1088,9 +1088,12 @@ def _rows(f: Any, delimiter: str, whitespace: bool) -> Iterator[tuple[int, list[
                 yield i, fields
         return
     reader = _csv.reader(f, delimiter=delimiter)
-    for fields in reader:
-        if fields and any(s.strip() for s in fields):
-            yield reader.line_num, fields
+    try:
+        for fields in reader:
+            if fields and any(s.strip() for s in fields):
+                yield reader.line_num, fields
+    except _csv.Error as e:
+        raise ValueError(f"data.csv: {f.name} line {reader.line_num}: {e}") from None
 
 
 def _number(text: str) -> float | None:
@@ -1119,5 +1122,9 @@ def _cell(text: str, cfg: dict[str, Any] | None, name: str, path: str, line_no: 
     if num is None:
         return text
     if dtype == "int32":
+        if not -(2**31) <= num < 2**31:
+            raise ValueError(
+                f"data.csv: {path} line {line_no}: column {name!r} value {text!r} is outside int32"
+            )
         return int(math.floor(num))
     return num
