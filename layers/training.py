@@ -50,7 +50,7 @@ from layers import callbacks as cbks
 from layers import losses as losses_mod
 from layers import metrics as metrics_mod
 from layers.data import Dataset as DatasetType
-from layers.data import _convert, as_input_list, split_inputs
+from layers.data import _convert, _is_array_like, as_input_list, split_inputs
 
 if TYPE_CHECKING:  # annotations only: optimizers load on first compile
     from engine.train import Optimizer
@@ -83,10 +83,6 @@ def _one_fit_at_a_time(loop: Callable) -> Callable:
             self.__dict__["_fit_thread"] = None
 
     return guarded
-
-
-def _is_array_like(x: Any) -> bool:
-    return isinstance(x, (Tensor, np.ndarray)) or hasattr(x, "__array__")
 
 
 def _shape_str(shape: Sequence[Any]) -> str:
