@@ -524,8 +524,7 @@ class RenderedBackend(FusionOps, FusedOps, Backend):
 
 
 _name_ops(RenderedBackend)
-for _base in (FusionOps, FusedOps):
-    for _name in _base.FUSED:
-        _fn = getattr(RenderedBackend, _name, None)
-        if callable(_fn) and not getattr(_fn, "_names_op", False):
-            setattr(RenderedBackend, _name, _naming(_name, _fn))
+for _name in RenderedBackend.fused:  # the mixins' methods (``_name_ops`` wraps own ones only)
+    _fn = getattr(RenderedBackend, _name, None)
+    if callable(_fn) and not getattr(_fn, "_names_op", False):
+        setattr(RenderedBackend, _name, _naming(_name, _fn))
