@@ -130,7 +130,42 @@ class LearningRateSchedule:
         return f"{self.class_name}({args})"
 
 
-class ExponentialDecay(LearningRateSchedule):
+class _RateDecay(LearningRateSchedule):
+    """The arguments, checks, config and decay exponent ``step / decay_steps`` (floored with
+    ``staircase``) that ``ExponentialDecay`` and ``InverseTimeDecay`` share."""
+
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        decay_steps: float,
+        decay_rate: float,
+        staircase: bool,
+        name: str,
+    ):
+        who = self.class_name
+        self.initial_learning_rate = _number(initial_learning_rate, who, "initial_learning_rate")
+        self.decay_steps = _number(decay_steps, who, "decay_steps")
+        self.decay_rate = _number(decay_rate, who, "decay_rate")
+        if self.decay_steps <= 0:
+            raise ValueError(f"{who}: decay_steps must be > 0, got {decay_steps!r}")
+        self.staircase = bool(staircase)
+        self.name = str(name)
+
+    def _exponent(self, step: Any, m: Any) -> Any:
+        p = m.div(step, m.const(self.decay_steps))
+        return m.floor(p) if self.staircase else p
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "decay_rate": self.decay_rate,
+            "staircase": self.staircase,
+            "name": self.name,
+        }
+
+
+class ExponentialDecay(_RateDecay):
     """``initial_learning_rate * decay_rate ** (step / decay_steps)`` (with ``staircase``,
     the exponent is ``floor(step / decay_steps)``).
 
@@ -155,32 +190,14 @@ class ExponentialDecay(LearningRateSchedule):
         staircase: bool = False,
         name: str = "ExponentialDecay",
     ):
-        who = self.class_name
-        self.initial_learning_rate = _number(initial_learning_rate, who, "initial_learning_rate")
-        self.decay_steps = _number(decay_steps, who, "decay_steps")
-        self.decay_rate = _number(decay_rate, who, "decay_rate")
-        if self.decay_steps <= 0:
-            raise ValueError(f"{who}: decay_steps must be > 0, got {decay_steps!r}")
-        self.staircase = bool(staircase)
-        self.name = str(name)
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def _compute(self, step: Any, m: Any) -> Any:
-        p = m.div(step, m.const(self.decay_steps))
-        if self.staircase:
-            p = m.floor(p)
+        p = self._exponent(step, m)
         return m.mul(m.const(self.initial_learning_rate), m.pow(m.const(self.decay_rate), p))
 
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-            "name": self.name,
-        }
 
-
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_RateDecay):
     """``initial_learning_rate / (1 + decay_rate * step / decay_steps)`` (with ``staircase``,
     ``floor(step / decay_steps)``).
 
@@ -205,30 +222,11 @@ class InverseTimeDecay(LearningRateSchedule):
         staircase: bool = False,
         name: str = "InverseTimeDecay",
     ):
-        who = self.class_name
-        self.initial_learning_rate = _number(initial_learning_rate, who, "initial_learning_rate")
-        self.decay_steps = _number(decay_steps, who, "decay_steps")
-        self.decay_rate = _number(decay_rate, who, "decay_rate")
-        if self.decay_steps <= 0:
-            raise ValueError(f"{who}: decay_steps must be > 0, got {decay_steps!r}")
-        self.staircase = bool(staircase)
-        self.name = str(name)
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def _compute(self, step: Any, m: Any) -> Any:
-        p = m.div(step, m.const(self.decay_steps))
-        if self.staircase:
-            p = m.floor(p)
-        denom = m.add(m.const(1.0), m.mul(m.const(self.decay_rate), p))
+        denom = m.add(m.const(1.0), m.mul(m.const(self.decay_rate), self._exponent(step, m)))
         return m.div(m.const(self.initial_learning_rate), denom)
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-            "name": self.name,
-        }
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
