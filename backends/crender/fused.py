@@ -131,6 +131,20 @@ UPDATES: dict[str, tuple[int, tuple[str, ...], str]] = {
     ),
 }
 
+
+def _nadam(
+    lr: float, beta1: float, beta2: float, epsilon: float, t: int, u_product: float
+) -> tuple:
+    """Nadam's scalars: ``u_t = b1*(1 - 0.5*0.96^t)``, ``U_t = u_product*u_t``;
+    ``cm = u_{t+1}/(1 - U_t*u_{t+1})``, ``cg = (1 - u_t)/(1 - U_t)``, ``bc2 = 1 - b2^t``."""
+    u_t = beta1 * (1 - 0.5 * 0.96**t)
+    u_t1 = beta1 * (1 - 0.5 * 0.96 ** (t + 1))
+    up_t = u_product * u_t
+    cm = u_t1 / (1 - up_t * u_t1)
+    cg = (1 - u_t) / (1 - up_t)
+    return (1 - beta1, 1 - beta2, cm, cg, 1 - beta2**t, lr, epsilon)
+
+
 # name -> hyper keywords -> scalar values in UPDATES order (Python floats, as the composite).
 HYPER: dict[str, Callable[..., tuple]] = {
     "sgd_update": lambda lr: (lr,),
@@ -153,9 +167,7 @@ HYPER: dict[str, Callable[..., tuple]] = {
         lr * math.sqrt(1 - beta2**t) / (1 - beta1**t),
         epsilon,
     ),
-    "nadam_update": lambda lr, beta1, beta2, epsilon, t, u_product: _nadam(
-        lr, beta1, beta2, epsilon, t, u_product
-    ),
+    "nadam_update": _nadam,
     "lion_update": lambda lr, beta1, beta2: (lr, beta1, 1 - beta1, beta2, 1 - beta2),
     "ftrl_update": lambda lr, lr_power, l1, l2, l2_shrinkage, beta: (
         lr,
@@ -165,19 +177,6 @@ HYPER: dict[str, Callable[..., tuple]] = {
         2 * l2_shrinkage,
     ),
 }
-
-
-def _nadam(
-    lr: float, beta1: float, beta2: float, epsilon: float, t: int, u_product: float
-) -> tuple:
-    """Nadam's scalars: ``u_t = b1*(1 - 0.5*0.96^t)``, ``U_t = u_product*u_t``;
-    ``cm = u_{t+1}/(1 - U_t*u_{t+1})``, ``cg = (1 - u_t)/(1 - U_t)``, ``bc2 = 1 - b2^t``."""
-    u_t = beta1 * (1 - 0.5 * 0.96**t)
-    u_t1 = beta1 * (1 - 0.5 * 0.96 ** (t + 1))
-    up_t = u_product * u_t
-    cm = u_t1 / (1 - up_t * u_t1)
-    cg = (1 - u_t) / (1 - up_t)
-    return (1 - beta1, 1 - beta2, cm, cg, 1 - beta2**t, lr, epsilon)
 
 
 def render_update(d: Dialect, name: str, dtype: str) -> str:
