@@ -568,6 +568,11 @@ def save_atomically(model: Any, path: str) -> None:
     path = os.path.abspath(path)
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
+    if os.path.isdir(path) and os.listdir(path) and not os.path.isfile(f"{path}/model.json"):
+        raise FileExistsError(
+            f"model_checkpoint: {path!r} is a folder that is not a saved model (no model.json); "
+            "refusing to replace it, which would delete its files"
+        )
     tmp = tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=parent)
     try:
         model.save(tmp)
