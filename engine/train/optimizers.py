@@ -1106,11 +1106,11 @@ class Adadelta(Optimizer):
 # --- Keras 3 optimizers ---------------------------------------------------------------------------
 
 
-def _unit_interval(who: str, name: str, value: Any, low_open: bool = False) -> float:
+def _unit_interval(who: str, name: str, value: Any) -> float:
+    """``value`` as a float in (0, 1], or ValueError naming it."""
     v = _check_lr(who, value, name)
-    if not (0.0 < v <= 1.0 if low_open else 0.0 <= v <= 1.0):
-        span = "(0, 1]" if low_open else "[0, 1]"
-        raise ValueError(f"{who}: {name} must be in {span}, got {value!r}")
+    if not 0.0 < v <= 1.0:
+        raise ValueError(f"{who}: {name} must be in (0, 1], got {value!r}")
     return v
 
 
@@ -1354,7 +1354,7 @@ class Lion(Optimizer):
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
     ):
-        self.beta1 = _unit_interval("Lion", "beta1", beta1, low_open=True)
+        self.beta1 = _unit_interval("Lion", "beta1", beta1)
         super().__init__(
             learning_rate,
             clipnorm=clipnorm,
