@@ -546,7 +546,13 @@ class ModelCheckpoint(Callback):
             if not self.better(current, self.best):
                 return
             self.best = current
-        path = self.filepath.format(epoch=epoch + 1, **logs)
+        try:
+            path = self.filepath.format(epoch=epoch + 1, **logs)
+        except (KeyError, IndexError, ValueError) as e:
+            raise ValueError(
+                f"model_checkpoint: filepath {self.filepath!r} cannot be filled from "
+                f"{['epoch', *sorted(logs)]}: {type(e).__name__}: {e}"
+            ) from None
         if self.save_weights_only:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             self.model.save_weights(path)  # atomic: a temporary file renamed over path

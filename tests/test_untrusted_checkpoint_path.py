@@ -41,3 +41,16 @@ def test_previous_save_and_empty_folder_are_replaced(tmp_path):
     for name in ("empty", "saved"):
         save_atomically(m, str(tmp_path / name))
         assert (tmp_path / name / "model.json").is_file()
+
+
+@pytest.mark.parametrize("pattern", ["{val_loss}", "{0}", "{epoch:zz}"])
+def test_bad_filepath_pattern_names_it(tmp_path, pattern):
+    cb = L.callbacks.ModelCheckpoint(str(tmp_path / pattern))
+    with pytest.raises(ValueError, match=r"model_checkpoint: filepath .* cannot be filled.*epoch"):
+        _model().fit(
+            np.ones((4, 2), np.float32),
+            np.ones((4, 1), np.float32),
+            epochs=1,
+            callbacks=[cb],
+            verbose=0,
+        )
