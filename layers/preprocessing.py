@@ -307,8 +307,9 @@ class CategoryEncoding(Layer):
     A ``(batch,)`` input counts as ``(batch, 1)`` in every mode (TF.js would take a rank-1
     input of ``multiHot``/``count`` as one sample and drop the batch axis). Ids are checked on
     the host before encoding, as TF.js does, except inside the compiled steps of
-    ``fit``/``evaluate``/``predict`` (a host read would force them to run eagerly), where an out-of-range id
-    encodes as zeros; float ids are truncated to int32 first.
+    ``fit``/``evaluate``/``predict`` (a host read would force them to run eagerly), where
+    gather's device-side index check raises an IndexError instead; float ids are truncated to
+    int32 first.
     ``count_weights`` and the ``"int"``/``"tfIdf"`` modes are not supported.
 
     Args:
@@ -358,7 +359,7 @@ class CategoryEncoding(Layer):
             raise self._bad_input(inputs.shape, "(batch,) or (batch, 1) for output_mode 'oneHot'")
         # Checked on the host as TF.js does, except while a compiled step is being captured:
         # a host read there would make every training step run eagerly (and replays never
-        # run this check); such steps encode an out-of-range id as an all-zero row (oneHot).
+        # run this check); there a gather of zeros checks the ids on the device instead.
         if idx.size and _trace.current() is None:
             host = idx.numpy()
             lo, hi = int(host.min()), int(host.max())
@@ -368,6 +369,8 @@ class CategoryEncoding(Layer):
                     f"CategoryEncoding {self.name!r}: input ids must be in [0, {self.num_tokens}) "
                     f"(num_tokens={self.num_tokens}), got {bad}"
                 )
+        elif idx.size:
+            idx = tw.add(idx, tw.gather(tw.zeros((self.num_tokens,), "int32"), idx))
         hot = tw.one_hot(idx, self.num_tokens)  # (batch, n, num_tokens)
         if self.output_mode == "count":
             return tw.sum(hot, 1)
