@@ -198,11 +198,17 @@ def test_index_checks_stay_traced(backend):
         tr.replay([x, tw.tensor([[0, 1], [0, 5]], dtype="int32")])
 
 
+def _need_opencl() -> None:
+    """Skip, with the registry's reason, where the opencl backend cannot start."""
+    row = next((r for r in tw.list_backends() if r["name"] == "opencl"), None)
+    if row is None or not row["available"]:
+        pytest.skip(f"backend 'opencl' unavailable: {row['reason'] if row else 'not registered'}")
+
+
 def test_opencl_process_survives_bad_scatter():
     """The -2 index that corrupted PoCL's heap (a later op aborted the process) is now an
     IndexError, and the process goes on computing and exits cleanly."""
-    if "opencl" not in [r["name"] for r in tw.list_backends() if r["available"]]:
-        pytest.skip("backend 'opencl' unavailable")
+    _need_opencl()
     code = textwrap.dedent(
         """
         import numpy as np, engine as tw
@@ -405,8 +411,7 @@ def test_too_large_raises_before_allocating():
 
 
 def test_opencl_too_large_names_op_shape_and_limit():
-    if "opencl" not in [r["name"] for r in tw.list_backends() if r["available"]]:
-        pytest.skip("backend 'opencl' unavailable")
+    _need_opencl()
     with tw.backend_scope("opencl"):
         be = registry.instance_of("opencl")
         limit = be.device.max_mem_alloc_size
