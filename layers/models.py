@@ -811,7 +811,7 @@ class Model(TrainingMixin, Layer):
         """
         import zipfile
 
-        import numpy as np
+        from layers import weights_archive
 
         target = _weights_path(path, "load_weights")
         if self._outputs_unknown():
@@ -820,37 +820,26 @@ class Model(TrainingMixin, Layer):
                 "built, so it has no weights to assign; call it on a batch or "
                 "model.build(input_shape) first"
             )
+        own = self.weights
         try:
-            with np.load(target, allow_pickle=False) as z:
-                keys = sorted(k for k in z.files if k.startswith("w"))
-                if "names" not in z.files or keys != [f"w{i:05d}" for i in range(len(keys))]:
-                    raise ValueError("missing entries")
-                values = [z[k] for k in keys]
-                if z["names"].shape != (len(keys),):
-                    raise ValueError(f"names has shape {z['names'].shape}, expected ({len(keys)},)")
-                names = [str(n) for n in z["names"]]
-                for k, v in zip(keys, values, strict=True):
-                    if v.dtype.kind not in "biuf":
-                        raise ValueError(f"{k} has dtype {v.dtype}, expected real numbers")
+            values, _ = weights_archive.read_weights(target, [tuple(w.shape) for w in own])
+        except weights_archive.CountMismatch as e:
+            raise ValueError(
+                f"load_weights: {str(target)!r} holds {len(e.names)} weights "
+                f"({', '.join(e.names)}) but model {self.name!r} has {len(own)} "
+                f"({', '.join(w.name for w in own)})"
+            ) from None
+        except weights_archive.ShapeMismatch as e:
+            raise ValueError(
+                f"load_weights: saved weight {e.name!r} has shape {e.saved} but the "
+                f"model's weight {own[e.index].name!r} has shape {tuple(own[e.index].shape)}"
+            ) from None
         except (zipfile.BadZipFile, ValueError, OSError, KeyError, EOFError) as e:
             if isinstance(e, FileNotFoundError):
                 raise
             raise ValueError(
                 f"load_weights: {str(target)!r} is not a file written by save_weights ({e})"
             ) from None
-        own = self.weights
-        if len(values) != len(own):
-            raise ValueError(
-                f"load_weights: {str(target)!r} holds {len(values)} weights "
-                f"({', '.join(names)}) but model {self.name!r} has {len(own)} "
-                f"({', '.join(w.name for w in own)})"
-            )
-        for w, v, n in zip(own, values, names, strict=True):
-            if tuple(v.shape) != tuple(w.shape):
-                raise ValueError(
-                    f"load_weights: saved weight {n!r} has shape {tuple(v.shape)} but the "
-                    f"model's weight {w.name!r} has shape {tuple(w.shape)}"
-                )
         with self._steps_lock():
             for w, v in zip(own, values, strict=True):
                 w.assign(tw.tensor(v, dtype=w.dtype))
