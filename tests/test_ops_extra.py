@@ -377,6 +377,8 @@ def test_unsorted_segment_sum(backend):
         tw.unsorted_segment_sum(tw.tensor(x), _i32([0, -1, 0, 0, 0]), 4).numpy()
     with pytest.raises(ValueError, match="leading"):
         tw.unsorted_segment_sum(tw.tensor(x), _i32([0, 1]), 4)
+    with pytest.raises(ValueError, match="num_segments 1000000000000 exceeds 2147483647"):
+        tw.unsorted_segment_sum(tw.tensor(x), _i32(ids), 10**12)
     check_grads(lambda t: tw.unsorted_segment_sum(t, _i32(ids), 4), x)
 
 

@@ -37,7 +37,8 @@ def unsorted_segment_sum(x: TensorLike, segment_ids: TensorLike, num_segments: i
         int32).
 
     Raises:
-        ValueError: ``segment_ids``' shape is not a prefix of ``x``'s, or ``num_segments`` < 0.
+        ValueError: ``segment_ids``' shape is not a prefix of ``x``'s, or ``num_segments`` < 0
+            or > 2**31 - 1.
         IndexError: An id outside ``[0, num_segments)``.
 
     Example:
@@ -49,6 +50,11 @@ def unsorted_segment_sum(x: TensorLike, segment_ids: TensorLike, num_segments: i
     x = as_tensor(x)
     ids = _index_tensor(segment_ids, "unsorted_segment_sum")
     n = dtypes.as_int(num_segments, "unsorted_segment_sum: num_segments", minimum=0)
+    if n > dtypes.INT32_MAX:
+        raise ValueError(
+            f"unsorted_segment_sum: num_segments {n} exceeds {dtypes.INT32_MAX}: segment ids "
+            "are int32, so no id could reach the segments above that"
+        )
     if x.dtype == "bool":
         x = cast(x, "int32")
     k = ids.rank
