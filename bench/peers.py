@@ -19,26 +19,33 @@ import numpy as np
 
 from bench.mnist_numpy import BETA1, BETA2, EPS, LR
 
-PEERS = ("torch", "jax")
+#: Peer name -> the package it needs. ``torch``: PyPI's PyTorch, eager. ``jax``: a jitted train
+#: step called once per batch (what a Keras-on-JAX or hand-written JAX loop does). ``jax-scan``:
+#: the whole epoch in one jitted ``lax.scan`` over the batches (JAX's fastest form: no Python
+#: between steps), the ragged last batch through the jitted step. ``pip install -e '.[peers]'``.
+PEERS = ("torch", "jax", "jax-scan")
+_PACKAGE = {"torch": "torch", "jax": "jax", "jax-scan": "jax"}
 
 
 def probe(name: str) -> tuple[bool, str]:
     """``(available, detail)``: the version and device, or why the peer is skipped."""
-    if importlib.util.find_spec(name) is None:
-        return False, f"{name} not installed (optional peer; `pip install {name}` to compare)"
+    pkg = _PACKAGE[name]
+    if importlib.util.find_spec(pkg) is None:
+        return False, f"{pkg} not installed (optional peer; `pip install -e '.[peers]'` to compare)"
     try:
-        mod = importlib.import_module(name)
+        mod = importlib.import_module(pkg)
     except Exception as exc:  # an install that cannot import is reported, not raised
-        return False, f"{name} failed to import: {type(exc).__name__}: {exc}"
+        return False, f"{pkg} failed to import: {type(exc).__name__}: {exc}"
     version = getattr(mod, "__version__", "?")
     if name == "torch":
         return True, f"torch {version} (CPU, {mod.get_num_threads()} threads)"
-    return True, f"jax {version} ({mod.default_backend()})"
+    form = "whole epoch in one jitted lax.scan" if name == "jax-scan" else "jitted step"
+    return True, f"jax {version} ({mod.default_backend()}, {form})"
 
 
 def module(name: str) -> ModuleType:
     """This module's implementation namespace for peer ``name``."""
-    return _Torch if name == "torch" else _Jax  # type: ignore[return-value]
+    return {"torch": _Torch, "jax": _Jax, "jax-scan": _JaxScan}[name]  # type: ignore[return-value]
 
 
 class _Torch:
@@ -112,6 +119,86 @@ class _Torch:
         return call, lambda: [p.detach().numpy().copy() for p in params]
 
 
+def _jax_step() -> Callable[..., Any]:
+    """The seed model's Adam step as a pure JAX function ``(params, m, v, t, xb, yb) ->
+    (params, m, v, loss)`` (not jitted: the peers jit it alone or inside a scan)."""
+    import jax
+    import jax.numpy as jnp
+
+    def loss_fn(params: list[Any], xb: Any, yb: Any) -> Any:
+        w1, b1, w2, b2 = params
+        p = jax.nn.softmax(jax.nn.relu(xb @ w1 + b1) @ w2 + b2, axis=1)
+        q = jnp.clip(p / p.sum(axis=1, keepdims=True), EPS, 1 - EPS)
+        return -(yb * jnp.log(q)).sum(axis=1).mean()
+
+    def step(params: list[Any], m: list[Any], v: list[Any], t: Any, xb: Any, yb: Any):
+        loss, g = jax.value_and_grad(loss_fn)(params, xb, yb)
+        m = [BETA1 * mi + (1 - BETA1) * gi for mi, gi in zip(m, g, strict=True)]
+        v = [BETA2 * vi + (1 - BETA2) * gi * gi for vi, gi in zip(v, g, strict=True)]
+        c1, c2 = 1 - BETA1**t, 1 - BETA2**t
+        params = [
+            p - LR * (mi / c1) / (jnp.sqrt(vi / c2) + EPS)
+            for p, mi, vi in zip(params, m, v, strict=True)
+        ]
+        return params, m, v, loss
+
+    return step
+
+
+class _JaxScan:
+    @staticmethod
+    def prepare_epoch(
+        w0: list[np.ndarray], x: np.ndarray, y: np.ndarray, batch_size: int
+    ) -> tuple[Callable[[], float], Callable[[], list[np.ndarray]]]:
+        """One jitted ``lax.scan`` over the epoch's full batches (the data pre-split into
+        ``(batches, batch_size, ...)`` on the device once, outside the timed call), then the
+        jitted step for a ragged last batch: no Python between steps."""
+        import jax
+        import jax.numpy as jnp
+
+        raw = _jax_step()
+        step = jax.jit(raw)
+
+        @jax.jit
+        def epoch(params: list[Any], m: list[Any], v: list[Any], t: Any, xs: Any, ys: Any):
+            def body(carry: Any, batch: Any) -> Any:
+                p, mm, vv, tt = carry
+                tt = tt + 1
+                p, mm, vv, loss = raw(p, mm, vv, tt, batch[0], batch[1])
+                return (p, mm, vv, tt), loss
+
+            (params, m, v, t), losses = jax.lax.scan(body, (params, m, v, t), (xs, ys))
+            return params, m, v, t, losses.sum()
+
+        n = x.shape[0]
+        full = n // batch_size
+        cut = full * batch_size
+        xs = jnp.asarray(x[:cut].reshape(full, batch_size, *x.shape[1:]))
+        ys = jnp.asarray(y[:cut].reshape(full, batch_size, *y.shape[1:]))
+        xt, yt = jnp.asarray(x[cut:]), jnp.asarray(y[cut:])
+        state: dict[str, Any] = {
+            "params": [jnp.asarray(w) for w in w0],
+            "m": [jnp.zeros_like(jnp.asarray(w)) for w in w0],
+            "v": [jnp.zeros_like(jnp.asarray(w)) for w in w0],
+            "t": jnp.float32(0),
+        }
+
+        def call() -> float:
+            p, m, v, t = state["params"], state["m"], state["v"], state["t"]
+            total = 0.0
+            if full:
+                p, m, v, t, s = epoch(p, m, v, t, xs, ys)
+                total += float(s) * batch_size
+            if n > cut:
+                t = t + 1
+                p, m, v, loss = step(p, m, v, t, xt, yt)
+                total += float(loss) * (n - cut)
+            state["params"], state["m"], state["v"], state["t"] = p, m, v, t
+            return total / n
+
+        return call, lambda: [np.asarray(p) for p in state["params"]]
+
+
 class _Jax:
     @staticmethod
     def prepare_epoch(
@@ -120,23 +207,7 @@ class _Jax:
         import jax
         import jax.numpy as jnp
 
-        def loss_fn(params: list[Any], xb: Any, yb: Any) -> Any:
-            w1, b1, w2, b2 = params
-            p = jax.nn.softmax(jax.nn.relu(xb @ w1 + b1) @ w2 + b2, axis=1)
-            q = jnp.clip(p / p.sum(axis=1, keepdims=True), EPS, 1 - EPS)
-            return -(yb * jnp.log(q)).sum(axis=1).mean()
-
-        @jax.jit
-        def step(params: list[Any], m: list[Any], v: list[Any], t: Any, xb: Any, yb: Any):
-            loss, g = jax.value_and_grad(loss_fn)(params, xb, yb)
-            m = [BETA1 * mi + (1 - BETA1) * gi for mi, gi in zip(m, g, strict=True)]
-            v = [BETA2 * vi + (1 - BETA2) * gi * gi for vi, gi in zip(v, g, strict=True)]
-            c1, c2 = 1 - BETA1**t, 1 - BETA2**t
-            params = [
-                p - LR * (mi / c1) / (jnp.sqrt(vi / c2) + EPS)
-                for p, mi, vi in zip(params, m, v, strict=True)
-            ]
-            return params, m, v, loss
+        step = jax.jit(_jax_step())
 
         state: dict[str, Any] = {
             "params": [jnp.asarray(w) for w in w0],

@@ -574,3 +574,23 @@ def test_cold_start_table_shows_errors_and_skips():
     )  # fmt: skip
     assert "1.50 s" in lines[2] and "3.00 s" in lines[2]
     assert "skipped: jax not installed" in lines[3] and "ERROR: exit status 1: boom" in lines[4]
+
+
+def test_jax_scan_peer_matches_the_jitted_step():
+    """The whole-epoch ``lax.scan`` peer runs the same steps as the per-step jit peer (with a
+    ragged last batch), so its speed compares like with like."""
+    pytest.importorskip("jax", reason="jax not installed (the optional peers extra)")
+    from bench import peers
+
+    rng = np.random.default_rng(0)
+    w0 = [rng.normal(0, 0.1, s).astype(np.float32) for s in ((6, 5), (5,), (5, 3), (3,))]
+    x = rng.normal(size=(11, 6)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 11)]
+    runs = []
+    for name in ("jax", "jax-scan"):
+        call, weights = peers.module(name).prepare_epoch(w0, x, y, 4)
+        losses = [call(), call()]
+        runs.append((losses, weights()))
+    np.testing.assert_allclose(runs[0][0], runs[1][0], rtol=1e-5)
+    for a, b in zip(runs[0][1], runs[1][1], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
