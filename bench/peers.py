@@ -119,17 +119,41 @@ class _Torch:
         return call, lambda: [p.detach().numpy().copy() for p in params]
 
 
-def _jax_step() -> Callable[..., Any]:
-    """The seed model's Adam step as a pure JAX function ``(params, m, v, t, xb, yb) ->
-    (params, m, v, loss)`` (not jitted: the peers jit it alone or inside a scan)."""
+Epoch = tuple[Callable[[], float], Callable[[], list[np.ndarray]]]
+
+
+def _mlp_loss(params: list[Any], xb: Any, yb: Any) -> Any:
     import jax
     import jax.numpy as jnp
 
-    def loss_fn(params: list[Any], xb: Any, yb: Any) -> Any:
-        w1, b1, w2, b2 = params
-        p = jax.nn.softmax(jax.nn.relu(xb @ w1 + b1) @ w2 + b2, axis=1)
-        q = jnp.clip(p / p.sum(axis=1, keepdims=True), EPS, 1 - EPS)
-        return -(yb * jnp.log(q)).sum(axis=1).mean()
+    w1, b1, w2, b2 = params
+    p = jax.nn.softmax(jax.nn.relu(xb @ w1 + b1) @ w2 + b2, axis=1)
+    q = jnp.clip(p / p.sum(axis=1, keepdims=True), EPS, 1 - EPS)
+    return -(yb * jnp.log(q)).sum(axis=1).mean()
+
+
+def _cnn_loss(params: list[Any], xb: Any, yb: Any) -> Any:
+    """``train_cnn``'s model: conv 3x3 (valid) + bias + relu, 2x2 max pool, flatten (NHWC
+    order), dense, softmax, the same crossentropy."""
+    import jax
+    import jax.numpy as jnp
+
+    k, b, w, c = params
+    h = jax.lax.conv_general_dilated(
+        xb, k, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+    h = jax.nn.relu(h + b)
+    pooled = jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+    p = jax.nn.softmax(pooled.reshape(xb.shape[0], -1) @ w + c, axis=1)
+    q = jnp.clip(p / p.sum(axis=1, keepdims=True), EPS, 1 - EPS)
+    return -(yb * jnp.log(q)).sum(axis=1).mean()
+
+
+def _jax_step(loss_fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``loss_fn``'s Adam step as a pure JAX function ``(params, m, v, t, xb, yb) ->
+    (params, m, v, loss)`` (not jitted: the peers jit it alone or inside a scan)."""
+    import jax
+    import jax.numpy as jnp
 
     def step(params: list[Any], m: list[Any], v: list[Any], t: Any, xb: Any, yb: Any):
         loss, g = jax.value_and_grad(loss_fn)(params, xb, yb)
@@ -145,87 +169,104 @@ def _jax_step() -> Callable[..., Any]:
     return step
 
 
+def _jax_state(w0: list[np.ndarray]) -> dict[str, Any]:
+    import jax.numpy as jnp
+
+    return {
+        "params": [jnp.asarray(w) for w in w0],
+        "m": [jnp.zeros_like(jnp.asarray(w)) for w in w0],
+        "v": [jnp.zeros_like(jnp.asarray(w)) for w in w0],
+        "t": jnp.float32(0),
+    }
+
+
+def _scan_epoch(
+    loss_fn: Callable[..., Any], w0: list[np.ndarray], x: np.ndarray, y: np.ndarray, batch: int
+) -> Epoch:
+    """One jitted ``lax.scan`` over the epoch's full batches (the data pre-split into
+    ``(batches, batch, ...)`` on the device once, outside the timed call), then the jitted step
+    for a ragged last batch: no Python between steps."""
+    import jax
+    import jax.numpy as jnp
+
+    raw = _jax_step(loss_fn)
+    step = jax.jit(raw)
+
+    @jax.jit
+    def epoch(params: list[Any], m: list[Any], v: list[Any], t: Any, xs: Any, ys: Any):
+        def body(carry: Any, b: Any) -> Any:
+            p, mm, vv, tt = carry
+            tt = tt + 1
+            p, mm, vv, loss = raw(p, mm, vv, tt, b[0], b[1])
+            return (p, mm, vv, tt), loss
+
+        (params, m, v, t), losses = jax.lax.scan(body, (params, m, v, t), (xs, ys))
+        return params, m, v, t, losses.sum()
+
+    n = x.shape[0]
+    full = n // batch
+    cut = full * batch
+    xs = jnp.asarray(x[:cut].reshape(full, batch, *x.shape[1:]))
+    ys = jnp.asarray(y[:cut].reshape(full, batch, *y.shape[1:]))
+    xt, yt = jnp.asarray(x[cut:]), jnp.asarray(y[cut:])
+    state = _jax_state(w0)
+
+    def call() -> float:
+        p, m, v, t = state["params"], state["m"], state["v"], state["t"]
+        total = 0.0
+        if full:
+            p, m, v, t, s = epoch(p, m, v, t, xs, ys)
+            total += float(s) * batch
+        if n > cut:
+            t = t + 1
+            p, m, v, loss = step(p, m, v, t, xt, yt)
+            total += float(loss) * (n - cut)
+        state["params"], state["m"], state["v"], state["t"] = p, m, v, t
+        return total / n
+
+    return call, lambda: [np.asarray(p) for p in state["params"]]
+
+
+def _step_epoch(
+    loss_fn: Callable[..., Any], w0: list[np.ndarray], x: np.ndarray, y: np.ndarray, batch: int
+) -> Epoch:
+    """The jitted step called from Python once per batch."""
+    import jax
+    import jax.numpy as jnp
+
+    step = jax.jit(_jax_step(loss_fn))
+    state = _jax_state(w0)
+    xj, yj = jnp.asarray(x), jnp.asarray(y)
+
+    def call() -> float:
+        total = 0.0
+        p, m, v, t = state["params"], state["m"], state["v"], state["t"]
+        for s in range(0, x.shape[0], batch):
+            t = t + 1
+            xb, yb = xj[s : s + batch], yj[s : s + batch]
+            p, m, v, loss = step(p, m, v, t, xb, yb)
+            total += float(loss) * xb.shape[0]
+        state["params"], state["m"], state["v"], state["t"] = p, m, v, t
+        return total / x.shape[0]
+
+    return call, lambda: [np.asarray(p) for p in state["params"]]
+
+
 class _JaxScan:
     @staticmethod
-    def prepare_epoch(
-        w0: list[np.ndarray], x: np.ndarray, y: np.ndarray, batch_size: int
-    ) -> tuple[Callable[[], float], Callable[[], list[np.ndarray]]]:
-        """One jitted ``lax.scan`` over the epoch's full batches (the data pre-split into
-        ``(batches, batch_size, ...)`` on the device once, outside the timed call), then the
-        jitted step for a ragged last batch: no Python between steps."""
-        import jax
-        import jax.numpy as jnp
+    def prepare_epoch(w0: list[np.ndarray], x: np.ndarray, y: np.ndarray, batch: int) -> Epoch:
+        return _scan_epoch(_mlp_loss, w0, x, y, batch)
 
-        raw = _jax_step()
-        step = jax.jit(raw)
-
-        @jax.jit
-        def epoch(params: list[Any], m: list[Any], v: list[Any], t: Any, xs: Any, ys: Any):
-            def body(carry: Any, batch: Any) -> Any:
-                p, mm, vv, tt = carry
-                tt = tt + 1
-                p, mm, vv, loss = raw(p, mm, vv, tt, batch[0], batch[1])
-                return (p, mm, vv, tt), loss
-
-            (params, m, v, t), losses = jax.lax.scan(body, (params, m, v, t), (xs, ys))
-            return params, m, v, t, losses.sum()
-
-        n = x.shape[0]
-        full = n // batch_size
-        cut = full * batch_size
-        xs = jnp.asarray(x[:cut].reshape(full, batch_size, *x.shape[1:]))
-        ys = jnp.asarray(y[:cut].reshape(full, batch_size, *y.shape[1:]))
-        xt, yt = jnp.asarray(x[cut:]), jnp.asarray(y[cut:])
-        state: dict[str, Any] = {
-            "params": [jnp.asarray(w) for w in w0],
-            "m": [jnp.zeros_like(jnp.asarray(w)) for w in w0],
-            "v": [jnp.zeros_like(jnp.asarray(w)) for w in w0],
-            "t": jnp.float32(0),
-        }
-
-        def call() -> float:
-            p, m, v, t = state["params"], state["m"], state["v"], state["t"]
-            total = 0.0
-            if full:
-                p, m, v, t, s = epoch(p, m, v, t, xs, ys)
-                total += float(s) * batch_size
-            if n > cut:
-                t = t + 1
-                p, m, v, loss = step(p, m, v, t, xt, yt)
-                total += float(loss) * (n - cut)
-            state["params"], state["m"], state["v"], state["t"] = p, m, v, t
-            return total / n
-
-        return call, lambda: [np.asarray(p) for p in state["params"]]
+    @staticmethod
+    def prepare_cnn_epoch(w0: list[np.ndarray], x: np.ndarray, y: np.ndarray, batch: int) -> Epoch:
+        return _scan_epoch(_cnn_loss, w0, x, y, batch)
 
 
 class _Jax:
     @staticmethod
-    def prepare_epoch(
-        w0: list[np.ndarray], x: np.ndarray, y: np.ndarray, batch_size: int
-    ) -> tuple[Callable[[], float], Callable[[], list[np.ndarray]]]:
-        import jax
-        import jax.numpy as jnp
+    def prepare_epoch(w0: list[np.ndarray], x: np.ndarray, y: np.ndarray, batch: int) -> Epoch:
+        return _step_epoch(_mlp_loss, w0, x, y, batch)
 
-        step = jax.jit(_jax_step())
-
-        state: dict[str, Any] = {
-            "params": [jnp.asarray(w) for w in w0],
-            "m": [jnp.zeros_like(jnp.asarray(w)) for w in w0],
-            "v": [jnp.zeros_like(jnp.asarray(w)) for w in w0],
-            "t": 0,
-        }
-        xj, yj = jnp.asarray(x), jnp.asarray(y)
-
-        def call() -> float:
-            total = 0.0
-            p, m, v = state["params"], state["m"], state["v"]
-            for s in range(0, x.shape[0], batch_size):
-                state["t"] += 1
-                xb, yb = xj[s : s + batch_size], yj[s : s + batch_size]
-                p, m, v, loss = step(p, m, v, jnp.float32(state["t"]), xb, yb)
-                total += float(loss) * xb.shape[0]
-            state["params"], state["m"], state["v"] = p, m, v
-            return total / x.shape[0]
-
-        return call, lambda: [np.asarray(p) for p in state["params"]]
+    @staticmethod
+    def prepare_cnn_epoch(w0: list[np.ndarray], x: np.ndarray, y: np.ndarray, batch: int) -> Epoch:
+        return _step_epoch(_cnn_loss, w0, x, y, batch)
