@@ -26,8 +26,15 @@ Failures never hang the job:
   (``TENSORWEAVE_DIST_TIMEOUT`` seconds, default 300, or ``init(timeout=...)``); when it
   expires the waiting rank aborts the job naming itself and the collective.
 
-NCCL (``cupy.cuda.nccl``) for the ``cuda`` backend is not implemented: gradients go through
-host memory and MPI on every backend (see the README's "Data-parallel training").
+Transports (``gradient_transport``): gradients go through host memory and MPI
+(``MPITransport``) on every backend, except on ``cuda`` with one GPU per rank, where they are
+reduced device to device with NCCL (``cupy.cuda.nccl``, ``NCCLTransport``). The rule is
+``choose_transport``: NCCL when the backend is ``cuda``, there is more than one rank, every
+rank can load NCCL and no two ranks share a GPU (call ``use_local_gpu()`` before the first
+cuda op so rank ``r`` of a host takes GPU ``local_rank() % count``);
+``TENSORWEAVE_DIST_TRANSPORT=mpi`` forces MPI, ``=nccl`` insists on NCCL (an error naming the
+missing condition otherwise). The NCCL path has never run on a GPU in this project's tests
+(none was available): its packing is the same code as MPI's, tested with a fake communicator.
 """
 
 from __future__ import annotations
@@ -45,6 +52,8 @@ import numpy as np
 
 __all__ = [
     "DEFAULT_BUCKET_BYTES",
+    "MPITransport",
+    "NCCLTransport",
     "abort",
     "allreduce",
     "allreduce_arrays",
@@ -54,14 +63,18 @@ __all__ = [
     "broadcast_object",
     "broadcast_object_all",
     "bucket_plan",
+    "choose_transport",
     "describe",
+    "gradient_transport",
     "init",
     "is_initialized",
     "local_rank",
     "rank",
+    "reduce_buckets",
     "ring_allreduce_seconds",
     "shard_bounds",
     "size",
+    "use_local_gpu",
 ]
 
 #: Bucket size of ``allreduce_arrays`` (bytes): 25 MiB, PyTorch DDP's default.
@@ -423,6 +436,65 @@ def bucket_plan(nbytes: Sequence[int], bucket_bytes: int = DEFAULT_BUCKET_BYTES)
     return plan
 
 
+def reduce_buckets(
+    arrays: Sequence[Any],
+    comm: Any,
+    bucket_bytes: int = DEFAULT_BUCKET_BYTES,
+    scale: float = 1.0,
+    on_bucket: Callable[[int], None] | None = None,
+) -> list[Any]:
+    """Sum ``scale * array`` over the ranks for each array, packed into float32 buckets, with
+    any communicator ``comm`` (``MPITransport``, ``NCCLTransport``, or a test's fake).
+
+    Each bucket (``bucket_plan``) is one flat float32 buffer made by ``comm.xp`` (numpy, or
+    CuPy for device buffers): this rank's arrays are scaled into it in order, it is reduced
+    in place with one ``comm.allreduce_sum(buffer)``, and the results are views of it.
+
+    Args:
+        arrays: Arrays of ``comm.xp`` (any float dtype), the same shapes in the same order on
+            every rank.
+        comm: Has ``xp`` (an array module with ``empty``/``multiply``) and
+            ``allreduce_sum(buffer)`` (an in-place sum over the ranks).
+        bucket_bytes: Bucket capacity in bytes (float32 elements times 4).
+        scale: Multiplies this rank's contribution (e.g. its share of the global batch).
+        on_bucket: Called with each bucket's byte size before it is reduced (accounting).
+
+    Returns:
+        float32 arrays of the input shapes (views of the buckets), the sums over ranks.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from engine.distributed import reduce_buckets
+    >>> class Twice:  # a fake 2-rank world whose other rank sends the same values
+    ...     xp = np
+    ...     def allreduce_sum(self, buf):
+    ...         buf *= 2
+    >>> [a.tolist() for a in reduce_buckets([np.ones(2), np.ones((1, 1))], Twice(), scale=0.5)]
+    [[1.0, 1.0], [[1.0]]]
+    """
+    xp = comm.xp
+    f32 = np.float32
+    out: list[Any] = [None] * len(arrays)
+    for bucket in bucket_plan([int(a.size) * 4 for a in arrays], bucket_bytes):
+        total = sum(int(arrays[i].size) for i in bucket)
+        buf = xp.empty(total, dtype=f32)
+        at = 0
+        for i in bucket:
+            n = int(arrays[i].size)
+            xp.multiply(arrays[i].reshape(-1), f32(scale), out=buf[at : at + n])
+            at += n
+        if on_bucket is not None:
+            on_bucket(int(buf.nbytes))
+        comm.allreduce_sum(buf)
+        at = 0
+        for i in bucket:
+            n = int(arrays[i].size)
+            out[i] = buf[at : at + n].reshape(arrays[i].shape)
+            at += n
+    return out
+
+
 def allreduce_arrays(
     arrays: Sequence[np.ndarray],
     bucket_bytes: int = DEFAULT_BUCKET_BYTES,
@@ -432,7 +504,8 @@ def allreduce_arrays(
     """Sum ``scale * array`` over every rank for each array, packed into float32 buckets.
 
     Each bucket (``bucket_plan``) is copied into one flat float32 buffer, reduced with one
-    ``Allreduce`` and unpacked, so a model with many variables costs a few MPI calls.
+    ``Allreduce`` and unpacked, so a model with many variables costs a few MPI calls
+    (``reduce_buckets`` with ``MPITransport``).
 
     Args:
         arrays: The arrays, the same shapes in the same order on every rank.
@@ -451,25 +524,266 @@ def allreduce_arrays(
     ...     out = distributed.allreduce_arrays([np.ones(2), np.ones((2, 2))], scale=0.5)
     ...     assert out[1].shape == (2, 2)
     """
-    flat = [np.asarray(a, dtype=np.float32) for a in arrays]
-    out: list[np.ndarray] = [np.empty(0, np.float32)] * len(flat)
-    for bucket in bucket_plan([a.size * 4 for a in flat], bucket_bytes):
-        total = sum(flat[i].size for i in bucket)
-        buf = np.empty(total, dtype=np.float32)
-        at = 0
-        for i in bucket:
-            n = flat[i].size
-            np.multiply(flat[i].reshape(-1), np.float32(scale), out=buf[at : at + n])
-            at += n
-        if on_bucket is not None:
-            on_bucket(buf.nbytes)
+    host = [np.asarray(a) for a in arrays]
+    return reduce_buckets(host, MPITransport(), bucket_bytes, scale, on_bucket)
+
+
+# --- gradient transports ---------------------------------------------------------------------------
+#: ``TENSORWEAVE_DIST_TRANSPORT`` values.
+TRANSPORTS = ("auto", "mpi", "nccl")
+
+
+def choose_transport(
+    backend: str,
+    world: int,
+    nccl_on_every_rank: bool,
+    one_gpu_per_rank: bool,
+    requested: str = "auto",
+) -> str:
+    """The selection rule of the gradient allreduce: ``"nccl"`` or ``"mpi"``.
+
+    NCCL (device to device) when the backend is ``cuda``, there is more than one rank, every
+    rank can load ``cupy.cuda.nccl`` and no two ranks share a GPU; MPI through host memory
+    otherwise. ``requested="mpi"`` always gives MPI; ``"nccl"`` gives NCCL or raises naming the
+    missing condition (for a world of one, NCCL is allowed: a one-rank communicator).
+
+    Args:
+        backend: The backend the model trains on.
+        world: The number of ranks.
+        nccl_on_every_rank: Every rank imported ``cupy.cuda.nccl`` and it reports available.
+        one_gpu_per_rank: No two ranks use the same (host, GPU).
+        requested: ``"auto"``, ``"mpi"`` or ``"nccl"`` (``$TENSORWEAVE_DIST_TRANSPORT``).
+
+    Returns:
+        ``"nccl"`` or ``"mpi"``.
+
+    Raises:
+        ValueError: ``requested`` is not one of ``TRANSPORTS``, or ``"nccl"`` was requested
+            where it cannot work.
+
+    Example:
+
+    >>> from engine.distributed import choose_transport
+    >>> choose_transport("cuda", 4, True, True), choose_transport("cpu", 4, False, False)
+    ('nccl', 'mpi')
+    """
+    if requested not in TRANSPORTS:
+        raise ValueError(
+            f"gradient transport must be one of {TRANSPORTS} (TENSORWEAVE_DIST_TRANSPORT), "
+            f"got {requested!r}"
+        )
+    missing = []
+    if backend != "cuda":
+        missing.append(f"the backend is {backend!r}, not 'cuda'")
+    if not nccl_on_every_rank:
+        missing.append("cupy.cuda.nccl is not available on every rank")
+    if not one_gpu_per_rank:
+        missing.append("two ranks share a GPU (call engine.distributed.use_local_gpu() first)")
+    if requested == "mpi":
+        return "mpi"
+    if requested == "nccl":
+        if missing:
+            raise ValueError("gradient transport 'nccl' was requested but " + "; ".join(missing))
+        return "nccl"
+    return "nccl" if world > 1 and not missing else "mpi"
+
+
+class MPITransport:
+    """Host buffers reduced with MPI ``Iallreduce`` (with the collective timeout)."""
+
+    name = "mpi"
+    xp = np
+
+    def buffers(self, tensors: Sequence[Any]) -> list[np.ndarray]:
+        """The tensors' values as host numpy arrays.
+
+        Args:
+            tensors: ``engine`` tensors.
+
+        Returns:
+            One numpy array per tensor.
+        """
+        return [t.numpy() for t in tensors]
+
+    def tensor(self, array: np.ndarray, shape: tuple, dtype: str) -> Any:
+        """A tensor of ``shape``/``dtype`` holding ``array`` (uploaded to the current backend).
+
+        Args:
+            array: A reduced host array.
+            shape: The tensor's shape.
+            dtype: The tensor's dtype.
+
+        Returns:
+            An ``engine`` tensor.
+        """
+        import engine as tw
+
+        return tw.tensor(np.asarray(array).reshape(shape), dtype=dtype)
+
+    def allreduce_sum(self, buf: np.ndarray) -> None:
+        """Sum ``buf`` over the ranks in place.
+
+        Args:
+            buf: A contiguous float32 numpy array.
+        """
         allreduce(buf)
-        at = 0
-        for i in bucket:
-            n = flat[i].size
-            out[i] = buf[at : at + n].reshape(flat[i].shape)
-            at += n
-    return out
+
+
+class NCCLTransport:
+    """CUDA buffers reduced device to device with NCCL (``cupy.cuda.nccl``) on the cuda
+    backend's stream; a collective that does not finish within the timeout aborts the NCCL
+    communicator and the job (NCCL itself never times out).
+
+    Never executed on a GPU in this project's tests (none was available); the bucket packing
+    it uses is ``reduce_buckets``, tested with a fake communicator.
+
+    Args:
+        backend: The ``cuda`` backend instance (its ``cp`` module and ``stream``).
+    """
+
+    name = "nccl"
+
+    def __init__(self, backend: Any) -> None:
+        from cupy.cuda import nccl
+
+        self._nccl = nccl
+        self.be = backend
+        self.xp = backend.cp
+        self.stream = backend.stream
+        uid = nccl.get_unique_id() if rank() == 0 else None
+        uid = broadcast_object(uid)
+        with self.xp.cuda.Device(backend.device_id):
+            self.comm = nccl.NcclCommunicator(size(), uid, rank())
+
+    def buffers(self, tensors: Sequence[Any]) -> list[Any]:
+        """The tensors' device buffers (flat CuPy arrays, no copy).
+
+        Args:
+            tensors: ``engine`` tensors on the cuda backend.
+
+        Returns:
+            One CuPy array per tensor, shaped as the tensor.
+        """
+        return [t.buffer_on("cuda").reshape(t.shape) for t in tensors]
+
+    def tensor(self, array: Any, shape: tuple, dtype: str) -> Any:
+        """A cuda tensor over ``array`` (a reduced device buffer; cast when ``dtype`` differs).
+
+        Args:
+            array: A CuPy array.
+            shape: The tensor's shape.
+            dtype: The tensor's dtype.
+
+        Returns:
+            An ``engine`` tensor on the cuda backend.
+        """
+        from engine.memory import Storage
+        from engine.tensor import Tensor
+
+        with self.stream:
+            flat = self.xp.ascontiguousarray(array.reshape(-1).astype(dtype, copy=False))
+        return Tensor(Storage(flat, "cuda", self.be.nbytes(flat)), tuple(shape), dtype)
+
+    def allreduce_sum(self, buf: Any) -> None:
+        """Sum ``buf`` over the ranks in place with ``ncclAllReduce`` on the backend's stream,
+        then wait for it (polled, with the collective timeout).
+
+        Args:
+            buf: A contiguous float32 CuPy array.
+        """
+        nccl = self._nccl
+        if not buf.size:
+            return
+        self.comm.allReduce(
+            buf.data.ptr, buf.data.ptr, buf.size, nccl.NCCL_FLOAT32, nccl.NCCL_SUM, self.stream.ptr
+        )
+        timeout = _state["timeout"] or _env_timeout()
+        deadline = time.monotonic() + timeout
+        while not self.stream.done:
+            check = getattr(self.comm, "check_async_error", None)
+            if check is not None:
+                check()  # an NCCL error on a peer raises here
+            if time.monotonic() > deadline:
+                self.comm.abort()
+                abort(
+                    f"NCCL allreduce did not complete within {timeout:g} s "
+                    "(TENSORWEAVE_DIST_TIMEOUT): another rank is hung or gone"
+                )
+            time.sleep(_POLL_SLEEP)
+
+
+def _nccl_usable() -> bool:
+    try:
+        from cupy.cuda import nccl
+    except Exception:  # no CuPy, or CuPy without its NCCL module
+        return False
+    return bool(getattr(nccl, "available", True))
+
+
+def use_local_gpu() -> int | None:
+    """Make GPU ``local_rank() % count`` CuPy's current device, so each rank of a host gets
+    its own GPU; call it before the first cuda op (the cuda backend keeps the device it
+    starts on). A no-op without CuPy or a GPU.
+
+    Returns:
+        The device id chosen, or None.
+    """
+    try:
+        import cupy
+    except ImportError:
+        return None
+    try:
+        count = int(cupy.cuda.runtime.getDeviceCount())
+    except Exception:  # CuPy without a driver or device
+        return None
+    if count < 1:
+        return None
+    dev = local_rank() % count
+    cupy.cuda.Device(dev).use()
+    return dev
+
+
+def gradient_transport(backend: str, requested: str | None = None) -> Any:
+    """The gradient allreduce transport of this job (a collective: every rank calls it).
+
+    Every rank reports whether it can load NCCL and which (host, GPU) it uses;
+    ``choose_transport`` decides the same way on every rank.
+
+    Args:
+        backend: The backend the model trains on (``engine.get_backend()``).
+        requested: ``"auto"``, ``"mpi"`` or ``"nccl"``; default
+            ``$TENSORWEAVE_DIST_TRANSPORT`` or ``"auto"``.
+
+    Returns:
+        An ``NCCLTransport`` or an ``MPITransport``.
+
+    Raises:
+        ValueError: A bad ``requested``, or ``"nccl"`` where it cannot work.
+
+    Example:
+
+    >>> from engine import distributed
+    >>> if distributed.available():
+    ...     assert distributed.gradient_transport("numpy").name == "mpi"
+    """
+    if requested is None:
+        requested = os.environ.get("TENSORWEAVE_DIST_TRANSPORT", "auto").strip().lower() or "auto"
+    if requested not in TRANSPORTS:  # before the collective: every rank raises alike
+        choose_transport(backend, 1, False, False, requested)
+    gpu = None
+    be = None
+    usable = False
+    if backend == "cuda" and requested != "mpi":
+        from engine import registry
+
+        be = registry.instance_of("cuda")
+        gpu = (socket.gethostname(), int(be.device_id))
+        usable = _nccl_usable()
+    facts = broadcast_object_all((usable, gpu))
+    gpus = [g for _, g in facts]
+    one_each = None not in gpus and len(set(gpus)) == len(gpus)
+    kind = choose_transport(backend, size(), all(u for u, _ in facts), one_each, requested)
+    return NCCLTransport(be) if kind == "nccl" else MPITransport()
 
 
 def shard_bounds(count: int, parts: int, index: int) -> tuple[int, int]:

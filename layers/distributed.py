@@ -31,10 +31,20 @@ What ``fit`` does:
 - non-trainable weights (BatchNormalization's moving statistics) are averaged over the
   ranks at each epoch's end.
 
-The data-parallel step runs eagerly: the allreduce is a host call, so it is not part of the
-traced/compiled training step of ``compile(jit=True)`` (that mode is used by ``evaluate``,
-``predict`` and validation, which need no communication). Validation in ``fit`` runs on
-every rank over the whole validation data (identical weights give identical values).
+With ``compile(jit=True)`` (the default) the step is traced and compiled in two parts with
+the allreduce between them: a *gradients* trace (forward, loss, backward; its outputs are the
+log vector and the gradients) and an *update* trace (the optimizer step and the constraints on
+the averaged gradients), each an ``engine.trace.TraceCache`` entry per batch signature, so on
+the ``cpu`` backend both run as compiled programs after their first replay. Between them the
+gradients are packed into buckets and reduced on the host with MPI (``engine.distributed``),
+or, on ``cuda`` with one GPU per rank, device to device with NCCL (``gradient_transport``).
+``DataParallel.traces`` holds both caches; ``stats["traced_steps"]`` counts the steps that
+replayed a trace. ``jit=False`` and ``LossScaleOptimizer`` models keep the eager step (the
+allreduce then runs inside ``Model._apply``'s gradient hook).
+
+Validation in ``fit`` (``validation_data``/``validation_split``) and ``evaluate`` split the
+samples over the ranks: each rank sums its part's loss and metric values, one allreduce adds
+the sums and counts, and every rank logs the global means (as one process evaluating it all).
 Arrays only: a ``layers.data`` dataset raises (shard it per rank and use ``train_on_batch``).
 """
 
@@ -52,11 +62,16 @@ import numpy as np
 import engine as tw
 from engine import distributed as dist
 from engine.dtypes import as_int
+from engine.trace import TraceCache
 from engine.typing import DataLike, TensorLike
 from layers import callbacks as cbks
 from layers import training as tr
 
 __all__ = ["DataParallel", "epoch_permutation"]
+
+#: ``DataParallel.stats`` keys: steps run, steps that replayed the traced step, gradient
+#: allreduce calls (buckets), their bytes, and microseconds (packing and copies included).
+_STATS = ("steps", "traced_steps", "allreduce_calls", "allreduce_bytes", "allreduce_us")
 
 #: Callbacks that write files: rank 0 only.
 _WRITERS = tuple(
@@ -97,6 +112,17 @@ class _SyncStop(cbks.Callback):
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         self.owner._average_non_trainable()
         self.owner._sync_stop()
+
+
+class _ShardedValidation(tr._DatasetValidation):
+    """``fit``'s validation over every rank: each evaluates its part of the samples, the
+    sums are added with one allreduce (``DataParallel._evaluate_global``)."""
+
+    def __init__(self, owner: DataParallel, data: Any, batch_size: int) -> None:
+        self.owner, self.data, self.batch_size = owner, data, batch_size
+
+    def evaluate(self, cb: cbks.CallbackList | None = None) -> Any:
+        return self.owner._evaluate_global(self.data, self.batch_size, cb)
 
 
 class DataParallel:
@@ -142,12 +168,15 @@ class DataParallel:
         self.bucket_bytes = max(4, int(bucket_mb * 1024 * 1024))
         #: Steps, gradient allreduce calls, bytes and microseconds (packing included) of the
         #: last ``fit``.
-        self.stats: dict[str, int] = {
-            "allreduce_calls": 0,
-            "allreduce_bytes": 0,
-            "allreduce_us": 0,
-            "steps": 0,
+        self.stats: dict[str, int] = dict.fromkeys(_STATS, 0)
+        #: The traced step's two caches (``compile(jit=True)``): ``"gradients"`` (forward,
+        #: loss, backward) and ``"update"`` (optimizer step, constraints), one trace per batch
+        #: signature; the gradient allreduce runs between them.
+        self.traces: dict[str, TraceCache] = {
+            "gradients": TraceCache("the data-parallel gradients step"),
+            "update": TraceCache("the data-parallel update step"),
         }
+        self._transports: dict[str, Any] = {}
 
     @property
     def rank(self) -> int:
@@ -205,30 +234,126 @@ class DataParallel:
         flag = np.array([1 if self.model.stop_training else 0], dtype=np.int32)
         self.model.stop_training = bool(dist.allreduce(flag, "max")[0])
 
+    def transport(self) -> Any:
+        """The gradient allreduce transport for the current backend (a collective the first
+        time per backend): ``engine.distributed.NCCLTransport`` on cuda with one GPU per rank,
+        else ``MPITransport`` (``engine.distributed.gradient_transport``).
+
+        Returns:
+            The transport (its ``name`` is ``"nccl"`` or ``"mpi"``).
+        """
+        backend = tw.get_backend()
+        t = self._transports.get(backend)
+        if t is None:
+            t = self._transports[backend] = dist.gradient_transport(backend)
+        return t
+
+    def _reduce(self, tensors: list, scale: float) -> list:
+        """``sum over ranks of scale * t`` for each tensor, bucketed; tensors of the same
+        shapes and dtypes."""
+        comm = self.transport()
+
+        def count(nbytes: int) -> None:
+            self.stats["allreduce_calls"] += 1
+            self.stats["allreduce_bytes"] += nbytes
+
+        started = time.perf_counter()
+        out = dist.reduce_buckets(comm.buffers(tensors), comm, self.bucket_bytes, scale, count)
+        res = [comm.tensor(a, t.shape, t.dtype) for a, t in zip(out, tensors, strict=True)]
+        self.stats["allreduce_us"] += int((time.perf_counter() - started) * 1e6)
+        return res
+
     def _hook(self, scale: float):
-        """The ``_apply`` hook of one step: scale, allreduce, unpack."""
+        """The ``_apply`` hook of one eager step: scale, allreduce, unpack."""
 
         def hook(stacked: Any, grads: list, params: list) -> tuple[Any, list]:
             live = [i for i, g in enumerate(grads) if g is not None]
-            arrays = [grads[i].numpy() for i in live]
-            if stacked is not None:
-                arrays.append(stacked.numpy())
-
-            def count(nbytes: int) -> None:
-                self.stats["allreduce_calls"] += 1
-                self.stats["allreduce_bytes"] += nbytes
-
-            started = time.perf_counter()
-            out = dist.allreduce_arrays(arrays, self.bucket_bytes, scale, on_bucket=count)
-            self.stats["allreduce_us"] += int((time.perf_counter() - started) * 1e6)
+            out = self._reduce([grads[i] for i in live] + [stacked], scale)
             new = list(grads)
-            for i, a in zip(live, out, strict=False):
-                new[i] = tw.tensor(a, dtype=grads[i].dtype)
-            if stacked is not None:
-                stacked = tw.tensor(out[-1])
-            return stacked, new
+            for i, t in zip(live, out, strict=False):
+                new[i] = t
+            return out[-1], new
 
         return hook
+
+    def _key(self, kind: str, tensors: list, extra: tuple) -> tuple:
+        m = self.model
+        return (
+            kind,
+            tuple((t.shape, t.dtype) for t in tensors),
+            extra,
+            tw.get_backend(),
+            id(m.optimizer),
+            tuple(id(v) for v in m.trainable_weights),
+        )
+
+    def _traced_step(self, d: Any, scale: float) -> np.ndarray:
+        """One training step through the two traces with the allreduce between them;
+        returns the global log vector."""
+        m = self.model
+        params = list(m.trainable_weights)
+        mask = tuple(w is not None for w in d.ws)
+        n_x, n_y = len(d.xs), len(d.ys)
+        args = [*d.xs, *d.ys, *(w for w in d.ws if w is not None)]
+
+        def gradients(*a: Any) -> tuple:
+            def inner() -> tuple:
+                ws = iter(a[n_x + n_y :])
+                dd = tr._Data(
+                    list(a[:n_x]), list(a[n_x : n_x + n_y]), [next(ws) if k else None for k in mask]
+                )
+                kept: list = []
+
+                def keep(stacked: Any, grads: list, _params: list) -> tuple[Any, list]:
+                    kept.append((stacked, list(grads)))
+                    return stacked, [None] * len(grads)  # nothing applied in this trace
+
+                m.__dict__["_gradient_hook"] = keep
+                try:
+                    m._train_values(dd)
+                finally:
+                    m.__dict__["_gradient_hook"] = None
+                stacked, grads = kept[0]
+                return (stacked, *grads)
+
+            return tw.tidy(inner)
+
+        gkey = self._key("gradients", args, mask)
+        replayed = gkey in self.traces["gradients"].traces
+        out = self.traces["gradients"](gkey, gradients, args)
+        stacked, grads = out[0], list(out[1:])
+        live = [i for i, g in enumerate(grads) if g is not None]
+        reduced = self._reduce([grads[i] for i in live] + [stacked], scale)
+        new = reduced[:-1]
+
+        def update(*g: Any) -> tuple:
+            def inner() -> tuple:
+                full: list = [None] * len(params)
+                for i, t in zip(live, g, strict=True):
+                    full[i] = t
+                m._apply(None, full, params)
+                return ()
+
+            return tw.tidy(inner)
+
+        ukey = self._key("update", new, tuple(live))
+        replayed = replayed and ukey in self.traces["update"].traces
+        self.traces["update"](ukey, update, new)
+        self.stats["traced_steps"] += int(replayed)
+        return reduced[-1].numpy()
+
+    def _step(self, d: Any, scale: float) -> np.ndarray:
+        """One data-parallel step on this rank's rows ``d``: traced and compiled in jit mode,
+        else eager with the allreduce in ``Model._apply``'s hook."""
+        m = self.model
+        with m._steps_lock():
+            if m.jit and not m._loss_scaled():
+                return tw.tidy(lambda: self._traced_step(d, scale))
+            m.__dict__["_gradient_hook"] = self._hook(scale)
+            try:
+                return m._train_step(d)
+            finally:
+                m.__dict__["_gradient_hook"] = None
 
     # --- fit ----------------------------------------------------------------------------------
     def fit(
@@ -315,6 +440,13 @@ class DataParallel:
             val = m._validation(validation_data)
         elif validation_split:
             data, val = tr._split_validation(data, validation_split, "DataParallel.fit")
+        if val is not None:
+            n_val = dist.broadcast_object(val.n)
+            if n_val != val.n:
+                raise ValueError(
+                    f"DataParallel.fit: rank {self.rank} has {val.n} validation samples, rank "
+                    f"0 has {n_val}; pass the same full arrays on every rank"
+                )
         n_global = dist.broadcast_object(data.n)
         if n_global != data.n:
             raise ValueError(
@@ -339,7 +471,7 @@ class DataParallel:
         # rank has a callback with batch hooks
         watch = bool(dist.allreduce(np.array([tr._batch_hooks(user)], np.int32), "max")[0])
         user.append(_SyncStop(self))
-        self.stats = {"allreduce_calls": 0, "allreduce_bytes": 0, "allreduce_us": 0, "steps": 0}
+        self.stats = dict.fromkeys(_STATS, 0)
 
         def run_epoch(epoch: int, cb: cbks.CallbackList) -> tuple[np.ndarray, int, bool]:
             perm = epoch_permutation(seed, epoch, n) if shuffle else np.arange(n)
@@ -353,11 +485,7 @@ class DataParallel:
                 a, b = dist.shard_bounds(size, world, me)
                 rows = perm[lo + a : lo + b] if b > a else perm[lo : lo + 1]
                 cb.on_batch_begin(k, {"batch": k, "size": size})
-                m.__dict__["_gradient_hook"] = self._hook((b - a) / size)
-                try:
-                    vals = m._train_step(data.take(rows.astype(np.int32)))
-                finally:
-                    m.__dict__["_gradient_hook"] = None
+                vals = self._step(data.take(rows.astype(np.int32)), (b - a) / size)
                 self.stats["steps"] += 1
                 sums += vals.astype(np.float64) * size
                 count += size
@@ -390,7 +518,7 @@ class DataParallel:
             params["verbose"],
             user,
             params,
-            val,
+            None if val is None else _ShardedValidation(self, val, batch_size),
             batch_size,
         )
 
@@ -431,22 +559,56 @@ class DataParallel:
         m._check_compiled("evaluate")
         batch_size = tr._positive_int(batch_size, "DataParallel.evaluate: batch_size")
         d = m._data(x, y, sample_weight, None, "evaluate")
-        if m.__dict__.get("_weighted_entries"):
-            # weighted metrics are ratios of sums: evaluate everything on every rank
-            vals = np.asarray(tr._as_values(m._evaluate_data(d, batch_size)), np.float64)
-        else:
-            a, b = dist.shard_bounds(d.n, self.size, self.rank)
-            buf = np.zeros(len(m._eval_names()) + 1, dtype=np.float64)
-            if b > a:
-                part = tr._as_values(m._evaluate_data(d.take(None, a, b), batch_size))
-                buf[:-1] = np.asarray(part, np.float64) * (b - a)
-                buf[-1] = b - a
-            dist.allreduce(buf)
-            vals = buf[:-1] / buf[-1]
+        vals = tr._as_values(self._evaluate_global(d, batch_size))
         out = [float(v) for v in vals]
         if verbose and self.is_root:
             print(" - ".join(f"{k}: {v:.4f}" for k, v in zip(m._eval_names(), out, strict=False)))
         return out[0] if len(out) == 1 else out
+
+    def _evaluate_global(self, d: Any, batch_size: int, cb: Any = None) -> Any:
+        """The loss and metrics over all of ``d``: this rank evaluates its part
+        (``shard_bounds``), one allreduce adds every rank's value sums and sample counts
+        (weighted metrics' weight sums too), so the result is one process's ``evaluate``.
+        ``cb``'s test hooks run on every rank: batch hooks with this rank's batches,
+        ``on_test_end`` with the global values. A model overriding ``test_step`` evaluates
+        everything on every rank (its logs are not sums)."""
+        m = self.model
+        if m._custom_step("test"):
+            return m._evaluate_data(d, batch_size, cb)
+        a, b = dist.shard_bounds(d.n, self.size, self.rank)
+        names = m._logged_names()
+        watch = cb is not None and cb.watches("on_test_batch_begin", "on_test_batch_end")
+        shown = cb is not None and cb.watches("on_test_batch_end")
+        sums = np.zeros(m._n_values + 1, dtype=np.float64)
+        acc = None
+        if cb is not None:
+            cb.on_test_begin({})
+        with m._steps_lock():
+            for k, start in enumerate(range(a, b, batch_size)):
+                stop = min(start + batch_size, b)
+                part = d.take(None, start, stop)
+                logs: dict[str, Any] = {"batch": k, "size": stop - start}
+                if watch:
+                    cb.on_test_batch_begin(k, dict(logs))
+                if m.jit:
+                    vals, acc = m._traced("test", part, acc)
+                    if shown:
+                        vals = vals.numpy()
+                else:
+                    vals = m._test_step(part)
+                    sums[:-1] += vals.astype(np.float64) * (stop - start)
+                if watch:
+                    if shown:
+                        logs.update(zip(names, (float(v) for v in m._present(vals)), strict=False))
+                    cb.on_test_batch_end(k, logs)
+        if acc is not None:
+            sums[:-1] = acc.numpy().astype(np.float64)
+        sums[-1] = b - a
+        dist.allreduce(sums)
+        result = m._present(sums[:-1] / sums[-1])
+        if cb is not None:
+            cb.on_test_end(dict(zip(names, (float(v) for v in result), strict=False)))
+        return result
 
     def predict(self, x: DataLike, batch_size: int = 32) -> Any:
         """``Model.predict`` with the samples split over the ranks; every rank gets all rows.

@@ -4,7 +4,9 @@ MODE BACKEND`` (not collected by pytest).
 MODE ``equiv``: for sgd and adam, a 2-rank ``DataParallel.fit`` (per-rank batch 8, ragged
 last batches, one of them leaving rank 1 no rows) is compared on rank 0 with a plain
 one-process ``fit`` at batch 16 over the same per-epoch sample order, from the same initial
-weights; prints one JSON line ``RESULT {...}`` on rank 0.
+weights, through the traced/compiled step; the per-epoch validation (23 samples, split 12/11
+over the ranks) and ``DataParallel.evaluate`` (with sample weights) are compared with one
+process's ``evaluate`` on the final weights. Prints one JSON line ``RESULT {...}`` on rank 0.
 MODE ``raise`` / ``kill`` / ``hang``: rank 1 raises, SIGKILLs itself, or stops taking part
 (sleeps) at its third batch, while rank 0 waits in the gradient allreduce.
 """
@@ -37,8 +39,8 @@ def build(optimizer: str):
     return model
 
 
-def data(n: int):
-    rng = np.random.default_rng(1)
+def data(n: int, seed: int = 1):
+    rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 8)).astype(np.float32)
     y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, n)]
     return x, y
@@ -55,8 +57,23 @@ def equiv() -> None:
         dp.broadcast_state()
         initial = [w.numpy().copy() for w in model.weights]
         epochs, seed = 3, 11
-        hist = dp.fit(x, y, batch_size=8, epochs=epochs, verbose=0, seed=seed)
+        xv, yv = data(23, seed=2)
+        wv = np.random.default_rng(3).uniform(size=23).astype(np.float32)
+        hist = dp.fit(
+            x, y, batch_size=8, epochs=epochs, verbose=0, seed=seed, validation_data=(xv, yv)
+        )
+        dp_eval = dp.evaluate(xv, yv, batch_size=4, sample_weight=wv)
         mine = [w.numpy() for w in model.weights]
+        grads_trace = next(iter(dp.traces["gradients"].traces.values()))
+        traced = {
+            "traced_steps": dp.stats["traced_steps"],
+            "eager": sorted(map(str, [*dp.traces["gradients"].eager.values()])),
+            "signatures": len(dp.traces["gradients"].traces),
+            "program": grads_trace.program is not None,
+            "update_program": all(
+                t.program is not None for t in dp.traces["update"].traces.values()
+            ),
+        }
         everyone = dist.broadcast_object_all(mine)
         if dist.rank() != 0:
             continue
@@ -81,6 +98,11 @@ def equiv() -> None:
             "loss": hist.history["loss"],
             "ref_loss": ref_loss,
             "steps": dp.stats["steps"],
+            "val": [hist.history["val_loss"][-1], hist.history["val_acc"][-1]],
+            "ref_val": model.evaluate(xv, yv, batch_size=8),
+            "dp_eval": dp_eval,
+            "ref_eval": model.evaluate(xv, yv, batch_size=4, sample_weight=wv),
+            **traced,
             "allreduce_calls": dp.stats["allreduce_calls"],
         }
     if dist.rank() == 0:

@@ -95,6 +95,58 @@ def test_ring_cost_model():
     assert dist.ring_allreduce_seconds(0, 4, 1e9, latency=1e-5, buckets=2) == pytest.approx(1.2e-4)
 
 
+class _FakeComm:
+    """A communicator standing in for MPI or NCCL: a world of ``ranks`` identical ranks (the
+    others send what this one sends), recording each bucket's size."""
+
+    xp = np
+
+    def __init__(self, ranks: int = 2):
+        self.ranks, self.calls = ranks, []
+
+    def allreduce_sum(self, buf):
+        assert buf.dtype == np.float32 and buf.ndim == 1 and buf.flags.c_contiguous
+        self.calls.append(buf.size)
+        buf *= self.ranks
+
+
+def test_reduce_buckets_packs_scales_and_unpacks_in_order():
+    rng = np.random.default_rng(0)
+    arrays = [
+        rng.normal(size=(3, 4)).astype(np.float32),
+        rng.normal(size=5),  # float64: reduced in float32
+        rng.normal(size=(2, 2, 2)).astype(np.float16),
+        rng.normal(size=(30,)).astype(np.float32),  # bigger than a bucket: its own
+        np.zeros((0, 3), np.float32),
+    ]
+    comm = _FakeComm(ranks=2)
+    seen = []
+    out = dist.reduce_buckets(arrays, comm, bucket_bytes=100, scale=0.25, on_bucket=seen.append)
+    assert comm.calls == [12 + 5 + 8, 30, 0]  # 100 B = 25 floats: [0, 1, 2] [3] [4]
+    assert seen == [4 * n for n in comm.calls]
+    for a, o in zip(arrays, out, strict=True):
+        assert o.shape == a.shape and o.dtype == np.float32
+        np.testing.assert_allclose(o, 2 * 0.25 * a.astype(np.float32), rtol=1e-6)
+
+
+def test_transport_selection_rule():
+    choose = dist.choose_transport
+    assert choose("cuda", 2, True, True) == "nccl"  # cuda, >1 rank, NCCL everywhere, own GPUs
+    assert choose("cuda", 1, True, True) == "mpi"  # a world of one: nothing to reduce
+    assert choose("cuda", 4, False, True) == "mpi"  # some rank lacks NCCL
+    assert choose("cuda", 4, True, False) == "mpi"  # two ranks on one GPU
+    for backend in ("cpu", "numpy", "opencl"):
+        assert choose(backend, 4, True, True) == "mpi"
+    assert choose("cuda", 4, True, True, requested="mpi") == "mpi"
+    assert choose("cuda", 1, True, True, requested="nccl") == "nccl"
+    with pytest.raises(ValueError, match="'nccl' was requested but two ranks share a GPU"):
+        choose("cuda", 2, True, False, requested="nccl")
+    with pytest.raises(ValueError, match="the backend is 'cpu', not 'cuda'"):
+        choose("cpu", 2, True, True, requested="nccl")
+    with pytest.raises(ValueError, match="must be one of .* got 'gloo'"):
+        choose("cuda", 2, True, True, requested="gloo")
+
+
 def test_init_rejects_a_bad_timeout_before_touching_mpi(monkeypatch):
     with pytest.raises(ValueError, match="timeout must be a positive number of seconds, got -1"):
         dist.init(timeout=-1)
@@ -109,7 +161,9 @@ def test_init_rejects_a_bad_timeout_before_touching_mpi(monkeypatch):
 def test_two_ranks_equal_one_process_with_the_global_batch(backend_name):
     """sgd and adam: 2 ranks x batch 8 give the weights of 1 process x batch 16 over the same
     per-epoch order (ragged last batches, one leaving rank 1 no rows), to float32 tolerance;
-    both ranks end with identical weights, the logs are the global loss."""
+    both ranks end with identical weights, the logs are the global loss. The steps ran the
+    traced step (compiled programs on cpu); validation split over the ranks equals one
+    process's evaluate, also with sample weights."""
     _backend_or_skip(backend_name)
     rc, out, _ = _mpirun("equiv", backend_name, timeout=240)
     assert rc == 0, out[-3000:]
@@ -123,6 +177,14 @@ def test_two_ranks_equal_one_process_with_the_global_batch(backend_name):
         np.testing.assert_allclose(r["loss"], r["ref_loss"], rtol=1e-5, err_msg=opt)
         assert r["steps"] == 3 * 7  # 3 epochs of ceil(n / 16) global batches
         assert r["allreduce_calls"] == r["steps"]  # one bucket: one Allreduce per step
+        # the traced path: every signature (full batch, ragged last) captured once, then
+        # replayed; nothing fell back to eager; on cpu both halves are compiled programs
+        assert r["eager"] == [] and r["signatures"] == 2, (opt, r)
+        assert r["steps"] - 2 * r["signatures"] <= r["traced_steps"] < r["steps"], (opt, r)
+        assert r["program"] == r["update_program"] == (backend_name == "cpu"), (opt, r)
+        # validation (23 rows: 12 + 11) and evaluate (sample weights) over both ranks
+        np.testing.assert_allclose(r["val"], r["ref_val"], rtol=1e-5, err_msg=opt)
+        np.testing.assert_allclose(r["dp_eval"], r["ref_eval"], rtol=1e-5, err_msg=opt)
 
 
 @needs_mpi
@@ -185,6 +247,52 @@ def test_single_rank_fit_matches_plain_fit(monkeypatch):
             dp.fit(x, y, batch_size=0)
         with pytest.raises(NotImplementedError, match="takes arrays x and y"):
             dp.fit([(x, y)], None)
+
+
+@needs_mpi
+@pytest.mark.parametrize("backend_name", ["numpy", "cpu"])
+def test_fit_runs_the_traced_step_and_jit_false_the_eager_one(backend_name, monkeypatch):
+    """A world of one: with jit the DataParallel step replays its two traces (programs on
+    cpu), with ``jit=False`` it runs eagerly; both give plain ``fit``'s weights."""
+    _backend_or_skip(backend_name)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    import engine as tw
+    import layers
+    from layers.distributed import DataParallel, epoch_permutation
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(36, 3)).astype(np.float32)
+    y = x.sum(axis=1, keepdims=True)
+
+    def build(jit):
+        tw.set_seed(5)
+        m = layers.sequential([layers.dense(units=1, input_shape=[3])])
+        m.compile(optimizer="adam", loss="meanSquaredError", jit=jit)
+        return m
+
+    with tw.backend_scope(backend_name):
+        ref = build(True)
+        for e in range(2):
+            p = epoch_permutation(4, e, 36)
+            ref.fit(x[p], y[p], batch_size=8, epochs=1, shuffle=False, verbose=0)
+        for jit in (True, False):
+            dp = DataParallel(build(jit))
+            assert dp.transport().name == "mpi"
+            dp.fit(x, y, batch_size=8, epochs=2, verbose=0, seed=4)
+            for wa, wb in zip(dp.model.get_weights(), ref.get_weights(), strict=True):
+                np.testing.assert_allclose(wa, wb, rtol=1e-6, atol=1e-7)
+            grads, update = dp.traces["gradients"], dp.traces["update"]
+            assert dp.stats["steps"] == 10
+            if not jit:
+                assert dp.stats["traced_steps"] == 0 and not grads.traces and not update.traces
+                continue
+            assert not grads.eager and not update.eager
+            assert len(grads.traces) == 2 and len(update.traces) == 1  # batches of 8 and 4
+            assert dp.stats["traced_steps"] >= 10 - 4, dp.stats
+            programs = [t.program is not None for c in (grads, update) for t in c.traces.values()]
+            assert all(programs) if backend_name == "cpu" else not any(programs)
+        with pytest.raises(ValueError, match="'nccl' was requested but the backend is"):
+            dist.gradient_transport(backend_name, "nccl")
 
 
 @needs_mpi
