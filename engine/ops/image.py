@@ -1,5 +1,7 @@
 """Image ops (TF.js ``tf.image``): ``tw.image.resize_bilinear``, ``resize_nearest_neighbor``,
-``flip_left_right`` and ``crop_and_resize``.
+``flip_left_right`` and ``crop_and_resize`` here; ``rotate_with_offset``, ``transform``,
+``grayscale_to_rgb``, ``rgb_to_grayscale`` and ``threshold`` from ``image_extra.py``; the
+``non_max_suppression`` family from ``nms.py``.
 
 Images are NHWC: ``(batch, height, width, channels)`` (resizes also take one image of rank
 3). The sampling positions depend only on the shapes and flags (and, for
@@ -16,12 +18,43 @@ import numpy as np
 
 from engine import dtypes
 from engine.ops.core import as_tensor, cast, reshape, tensor
+from engine.ops.image_extra import (
+    grayscale_to_rgb,
+    rgb_to_grayscale,
+    rotate_with_offset,
+    threshold,
+    transform,
+)
 from engine.ops.math import add, mul, sub, where
+from engine.ops.nms import (
+    non_max_suppression,
+    non_max_suppression_async,
+    non_max_suppression_padded,
+    non_max_suppression_padded_async,
+    non_max_suppression_with_score,
+    non_max_suppression_with_score_async,
+)
 from engine.ops.shape import _index_tensor, gather, reverse
 from engine.tensor import Tensor
 from engine.typing import TensorLike
 
-__all__ = ["crop_and_resize", "flip_left_right", "resize_bilinear", "resize_nearest_neighbor"]
+__all__ = [
+    "crop_and_resize",
+    "flip_left_right",
+    "grayscale_to_rgb",
+    "non_max_suppression",
+    "non_max_suppression_async",
+    "non_max_suppression_padded",
+    "non_max_suppression_padded_async",
+    "non_max_suppression_with_score",
+    "non_max_suppression_with_score_async",
+    "resize_bilinear",
+    "resize_nearest_neighbor",
+    "rgb_to_grayscale",
+    "rotate_with_offset",
+    "threshold",
+    "transform",
+]
 
 
 def _batched(images: TensorLike, op: str) -> tuple[Tensor, bool]:
