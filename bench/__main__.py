@@ -220,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         print("every result matched the float64 numpy oracle"
               + (f" ({skipped} rows skipped, see notes)" if skipped else ""))  # fmt: skip
     cold_rows: list[dict[str, Any]] = []
+    dp_row: dict[str, Any] | None = None
     if training and (args.cold or not (args.quick or args.no_cold)):
         # issue 17: each train workload's first epoch in a fresh process with empty caches,
         # on every target that ran (bench/coldstart.py; not in --quick unless --cold)
@@ -239,14 +240,17 @@ def main(argv: list[str] | None = None) -> int:
         dp_backend = "cpu" if "cpu" in wanted else wanted[0]
         say(f"data-parallel row: mpiexec -n 1 and -n 2 on {dp_backend}")
         try:
-            print("\n" + "\n".join(data_parallel.section(dp_backend, None, args.data)))
+            dp_row = data_parallel.measure(dp_backend, None, args.data)
+            print("\n" + "\n".join(data_parallel.lines(dp_row)))
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            dp_row = {"error": str(exc)}
             print(f"\ndata-parallel: failed: {exc}")
     if args.json:
         doc = report.document(
             argv, args.quick, code, ceilings, train_data, info, workloads, results, cfg
         )
         doc["cold_start"] = cold_rows  # [] when not run (--quick, --no-cold)
+        doc["data_parallel"] = dp_row  # bench/distributed.measure(); None when not run
         report.write_json(args.json, doc)
         say(f"wrote {args.json}")
     if args.plot:

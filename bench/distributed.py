@@ -3,8 +3,8 @@ seed model, adam, global batch 32) trained with ``layers.distributed.DataParalle
 ``mpiexec -n 1`` and ``mpiexec -n 2``, each rank pinned to one thread, and the ring
 allreduce cost model checked against the 2-rank measurement.
 
-Run by ``python -m bench`` (not ``--quick``) when mpi4py and ``mpiexec`` are installed; by
-hand: ``python -m bench.distributed [--backend cpu] [--samples 10000] [--data DIR]``. Each
+Run by ``python -m bench`` (not ``--quick``) when mpi4py and ``mpiexec`` are installed (its
+``--json`` output holds the row as ``data_parallel``: ``measure()``'s dict); by hand: ``python -m bench.distributed [--backend cpu] [--samples 10000] [--data DIR]``. Each
 rank runs ``python -m bench.distributed --worker``, which prints one ``RESULT {json}`` line on
 rank 0.
 
@@ -123,37 +123,91 @@ def unavailable() -> str | None:
     return None
 
 
-def section(backend: str = "cpu", samples: int | None = None, data: str | None = None) -> list[str]:
-    """The bench's data-parallel lines: epoch time and throughput at 1 and 2 ranks, their
-    ratio, and the allreduce cost model against the measured allreduce."""
+def measure(
+    backend: str = "cpu", samples: int | None = None, data: str | None = None
+) -> dict[str, Any]:
+    """Run W1 under ``mpiexec -n 1`` and ``-n 2`` and fit the ring model: the data-parallel
+    row of ``python -m bench --json`` (``data_parallel``).
+
+    Returns:
+        ``{"skipped": reason}`` when mpi4py or mpiexec is missing; else both runs' results
+        (``ranks_1``, ``ranks_2``: epoch seconds, steps, bytes and buckets per step, measured
+        allreduce seconds per step), throughputs and their ratio, and the ring model's
+        fitted ``bw_Bps``/``lat_s`` and predicted ``model_allreduce_s_per_step``.
+    """
     from engine.distributed import ring_allreduce_seconds
 
     why = unavailable()
     if why:
-        return [f"data-parallel: skipped: {why}"]
+        return {"skipped": why}
     one = _launch(1, backend, samples, data)
     two = _launch(2, backend, samples, data)
     n = one["samples"]
-    thr1, thr2 = n / one["epoch_s"], n / two["epoch_s"]
     lat = two["lat_8B_s"] / 2  # 2 (N-1) = 2 message steps for N = 2
     bw = (2 * (2 - 1) / 2) * 16 * 1024 * 1024 / max(two["allreduce_16MiB_s"] - 2 * lat, 1e-12)
     b = two["bytes_per_step"]
     model = ring_allreduce_seconds(b, 2, bw, lat, buckets=round(two["buckets_per_step"]))
-    step2 = two["epoch_s"] / max(1, two["steps"])
-    lines = [
-        f"data-parallel ({one['backend']} backend, W1 = train_b32: {n:,} samples, global batch "
-        f"{GLOBAL_BATCH}, one thread per rank, {one['source']}):",
-        f"  ranks 1: epoch {one['epoch_s']:.2f} s, {thr1:,.0f} samples/s",
-        f"  ranks 2: epoch {two['epoch_s']:.2f} s, {thr2:,.0f} samples/s, "
-        f"throughput ratio {thr2 / thr1:.2f}x",
+    thr1, thr2 = n / one["epoch_s"], n / two["epoch_s"]
+    return {
+        "workload": "train_b32",
+        "backend": one["backend"],
+        "samples": n,
+        "source": one["source"],
+        "global_batch": GLOBAL_BATCH,
+        "ranks_1": one,
+        "ranks_2": two,
+        "throughput_1": thr1,
+        "throughput_2": thr2,
+        "throughput_ratio": thr2 / thr1,
+        "step_s_2": two["epoch_s"] / max(1, two["steps"]),
+        "bw_Bps": bw,
+        "lat_s": lat,
+        "model_allreduce_s_per_step": model,
+    }
+
+
+def lines(row: dict[str, Any]) -> list[str]:
+    """The bench's printed data-parallel lines for a ``measure()`` result.
+
+    Args:
+        row: What ``measure`` returned.
+
+    Returns:
+        The lines (one saying why when the row was skipped).
+    """
+    if "skipped" in row:
+        return [f"data-parallel: skipped: {row['skipped']}"]
+    one, two = row["ranks_1"], row["ranks_2"]
+    b, step2 = two["bytes_per_step"], row["step_s_2"]
+    return [
+        f"data-parallel ({row['backend']} backend, W1 = train_b32: {row['samples']:,} samples, "
+        f"global batch {GLOBAL_BATCH}, one thread per rank, {row['source']}, traced step):",
+        f"  ranks 1: epoch {one['epoch_s']:.2f} s, {row['throughput_1']:,.0f} samples/s",
+        f"  ranks 2: epoch {two['epoch_s']:.2f} s, {row['throughput_2']:,.0f} samples/s, "
+        f"throughput ratio {row['throughput_ratio']:.2f}x",
         f"  allreduce per step: {b / 1e6:.3f} MB in {two['buckets_per_step']:.0f} bucket(s); "
         f"measured {two['allreduce_s_per_step'] * 1e6:.0f} us/step "
         f"({100 * two['allreduce_s_per_step'] / step2:.0f}% of a {step2 * 1e3:.2f} ms step, "
         "packing and host copies included)",
-        f"  ring model 2(N-1)/N*B/bw + 2(N-1)*lat with bw {bw / 1e9:.2f} GB/s, lat "
-        f"{lat * 1e6:.1f} us (from 16 MiB and 8 B allreduces): {model * 1e6:.0f} us/step",
+        f"  ring model 2(N-1)/N*B/bw + 2(N-1)*lat with bw {row['bw_Bps'] / 1e9:.2f} GB/s, lat "
+        f"{row['lat_s'] * 1e6:.1f} us (from 16 MiB and 8 B allreduces): "
+        f"{row['model_allreduce_s_per_step'] * 1e6:.0f} us/step",
     ]
-    return lines
+
+
+def section(backend: str = "cpu", samples: int | None = None, data: str | None = None) -> list[str]:
+    """The bench's data-parallel lines: epoch time and throughput at 1 and 2 ranks, their
+    ratio, and the allreduce cost model against the measured allreduce.
+
+    Args:
+        backend: The backend every rank trains on.
+        samples: Training samples (default: the bench's W1 set).
+        data: The folder holding ``mnist/`` (default: the bench's lookup).
+
+    Returns:
+        The printed lines (``lines(measure(...))``).
+    """
+    return lines(measure(backend, samples, data))
 
 
 def main(argv: list[str] | None = None) -> int:

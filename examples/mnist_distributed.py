@@ -16,6 +16,8 @@ every machine needs the same checkout, environment and data path:
     mpiexec -f hosts -n 4 python examples/mnist_distributed.py --data /shared/data
 
 Needs the ``distributed`` extra (``pip install -e '.[distributed]'``: mpi4py and MPICH).
+On ``cuda`` each rank of a machine takes its own GPU (``engine.distributed.use_local_gpu``),
+and with more than one GPU the gradients are reduced with NCCL (a path not yet run on a GPU).
 """
 
 from __future__ import annotations
@@ -77,14 +79,15 @@ def main(argv: list[str] | None = None) -> int:
         "--data", default=None, help="folder holding mnist/ (default: $TENSORWEAVE_DATA)"
     )
     args = p.parse_args(argv)
-    if args.backend:
-        tw.set_backend(args.backend)
     if not dist.available():
         print(
             "mnist_distributed: needs mpi4py and MPI: pip install -e '.[distributed]'",
             file=sys.stderr,
         )
         return 2
+    dist.use_local_gpu()  # with CuPy: GPU local_rank % count, before any cuda op (NCCL)
+    if args.backend:
+        tw.set_backend(args.backend)
     try:
         out = run(args.epochs, args.batch_size, args.samples, args.verbose, data=args.data)
     except FileNotFoundError as exc:

@@ -343,7 +343,14 @@ def test_docstrings_follow_the_house_rule_and_examples_run(module, monkeypatch):
 def test_bench_data_parallel_section_runs_both_world_sizes():
     from bench import distributed as bench_dp
 
-    lines = bench_dp.section("numpy", samples=256)
+    row = bench_dp.measure("numpy", samples=256)  # what python -m bench --json stores
+    doc = json.loads(json.dumps(row, allow_nan=False))
+    assert doc["ranks_1"]["ranks"] == 1 and doc["ranks_2"]["ranks"] == 2, doc
+    assert doc["throughput_ratio"] == pytest.approx(doc["throughput_2"] / doc["throughput_1"])
+    assert doc["ranks_2"]["bytes_per_step"] == 4 * (784 * 128 + 128 + 128 * 10 + 10 + 1)
+    assert doc["bw_Bps"] > 0 and doc["model_allreduce_s_per_step"] > 0, doc
+    lines = bench_dp.lines(row)
+    assert bench_dp.lines({"skipped": "no mpi"}) == ["data-parallel: skipped: no mpi"]
     text = "\n".join(lines)
     assert lines[0].startswith("data-parallel (numpy backend"), text
     assert "ranks 1: epoch" in text and "ranks 2: epoch" in text and "throughput ratio" in text
