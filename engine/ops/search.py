@@ -1,11 +1,12 @@
 """Searching and selecting: unique, argwhere (TF.js ``whereAsync``), boolean_mask,
-search_sorted / lower_bound / upper_bound and in_top_k.
+setdiff1d (TF.js ``setdiff1dAsync``), search_sorted / lower_bound / upper_bound and in_top_k.
 
-``unique``, ``argwhere`` and ``boolean_mask`` have data-dependent output shapes, so they
-read their input (the mask, the condition, the values) back to the host, as TF.js's async
-versions do; a traced step that calls them is not replayable. The values they return are
-then gathered on the device, so ``unique``'s values and ``boolean_mask``'s result are
-differentiable with respect to the data. The other ops run on the device.
+``unique``, ``argwhere``, ``boolean_mask`` and ``setdiff1d`` have data-dependent output
+shapes, so they read their input (the mask, the condition, the values) back to the host, as
+TF.js's async versions do; a traced step that calls them is not replayable. The values they
+return are then gathered on the device, so ``unique``'s and ``setdiff1d``'s values and
+``boolean_mask``'s result are differentiable with respect to the data. The other ops run on
+the device.
 """
 
 from __future__ import annotations
@@ -292,3 +293,63 @@ def in_top_k(predictions: TensorLike, targets: TensorLike, k: int = 1) -> Tensor
     ahead = logical_or(greater(p, target), logical_and(equal(p, target), before))
     rank = reduce_sum(cast(ahead, "int32"), -1)
     return less(rank, k)
+
+
+def setdiff1d(x: TensorLike, y: TensorLike) -> tuple[Tensor, Tensor]:
+    """The values of ``x`` that are not in ``y``, in ``x``'s order with duplicates kept, and
+    their positions in ``x`` (TF.js ``setdiff1dAsync``).
+
+    Membership is JavaScript's ``Set``: ``-0.0`` equals ``0.0`` and NaN equals NaN. Both
+    vectors are read back to the host (the count decides the output shape); the values are
+    then gathered on the device, so they carry ``x``'s gradient (TF.js's have none).
+
+    Args:
+        x: A vector of values to keep.
+        y: A vector of values to remove, of ``x``'s dtype.
+
+    Returns:
+        ``(values, indices)``: ``values`` of ``x``'s dtype and int32 ``indices`` with
+        ``values[i] == x[indices[i]]``.
+
+    Raises:
+        ValueError: ``x`` or ``y`` is not a vector.
+        TypeError: The dtypes differ.
+
+    Example:
+
+    >>> out, idx = tw.setdiff1d(tw.tensor([1, 2, 3, 4, 5, 6]), tw.tensor([1, 3, 5]))
+    >>> out.tolist(), idx.tolist()
+    ([2.0, 4.0, 6.0], [1, 3, 5])
+    """
+    a, b = as_tensor(x), as_tensor(y)
+    if a.dtype != b.dtype:
+        raise TypeError(f"setdiff1d: x and y must have the same dtype, got {a.dtype} and {b.dtype}")
+    for name, t in (("x", a), ("y", b)):
+        if t.rank != 1:
+            raise ValueError(f"setdiff1d: {name} must be a vector (rank 1), got shape {t.shape}")
+    xv, yv = a.numpy(), b.numpy()
+    drop = np.isin(xv, yv)
+    if xv.dtype.kind == "f" and np.isnan(yv).any():
+        drop |= np.isnan(xv)
+    keep = np.flatnonzero(~drop).astype(np.int32)
+    indices = tensor(keep, dtype="int32")
+    return gather(a, indices, 0, _checked=True), indices
+
+
+def setdiff1d_async(x: TensorLike, y: TensorLike) -> tuple[Tensor, Tensor]:
+    """TF.js's ``setdiff1dAsync``, synchronous here: ``setdiff1d``.
+
+    Args:
+        x: A vector of values to keep.
+        y: A vector of values to remove, of ``x``'s dtype.
+
+    Returns:
+        ``(values, indices)`` as ``setdiff1d``.
+
+    Example:
+
+    >>> out, idx = tw.setdiff1d_async(tw.tensor([1, 2, 3, 4]), tw.tensor([1, 2]))
+    >>> out.tolist(), idx.tolist()
+    ([3.0, 4.0], [2, 3])
+    """
+    return setdiff1d(x, y)
