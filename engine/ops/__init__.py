@@ -49,6 +49,7 @@ from engine.ops.creation import (
     zeros_like,
 )
 from engine.ops.elementwise_extra import div_no_nan, is_inf, log_sigmoid, step
+from engine.ops.int_ops import bitwise_and, broadcast_args
 from engine.ops.layout import (
     batch_to_space_nd,
     depth_to_space,
@@ -162,6 +163,8 @@ from engine.ops.search import (
     in_top_k,
     lower_bound,
     search_sorted,
+    setdiff1d,
+    setdiff1d_async,
     unique,
     upper_bound,
     where_async,
