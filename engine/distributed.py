@@ -39,6 +39,7 @@ missing condition otherwise). The NCCL path has never run on a GPU in this proje
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import socket
@@ -454,7 +455,8 @@ def reduce_buckets(
         arrays: Arrays of ``comm.xp`` (any float dtype), the same shapes in the same order on
             every rank.
         comm: Has ``xp`` (an array module with ``empty``/``multiply``) and
-            ``allreduce_sum(buffer)`` (an in-place sum over the ranks).
+            ``allreduce_sum(buffer)`` (an in-place sum over the ranks); optionally
+            ``scope()``, a context the packing runs in (NCCL: the cuda backend's stream).
         bucket_bytes: Bucket capacity in bytes (float32 elements times 4).
         scale: Multiplies this rank's contribution (e.g. its share of the global batch).
         on_bucket: Called with each bucket's byte size before it is reduced (accounting).
@@ -473,6 +475,17 @@ def reduce_buckets(
     >>> [a.tolist() for a in reduce_buckets([np.ones(2), np.ones((1, 1))], Twice(), scale=0.5)]
     [[1.0, 1.0], [[1.0]]]
     """
+    with getattr(comm, "scope", contextlib.nullcontext)():  # NCCL: the backend's stream
+        return _reduce_buckets(arrays, comm, bucket_bytes, scale, on_bucket)
+
+
+def _reduce_buckets(
+    arrays: Sequence[Any],
+    comm: Any,
+    bucket_bytes: int,
+    scale: float,
+    on_bucket: Callable[[int], None] | None,
+) -> list[Any]:
     xp = comm.xp
     f32 = np.float32
     out: list[Any] = [None] * len(arrays)
@@ -654,6 +667,15 @@ class NCCLTransport:
         uid = broadcast_object(uid)
         with self.xp.cuda.Device(backend.device_id):
             self.comm = nccl.NcclCommunicator(size(), uid, rank())
+
+    def scope(self) -> Any:
+        """The cuda backend's stream as a context: packing, the reduction and unpacking are
+        queued behind the kernels that made the gradients.
+
+        Returns:
+            The CuPy stream (a context manager).
+        """
+        return self.stream
 
     def buffers(self, tensors: Sequence[Any]) -> list[Any]:
         """The tensors' device buffers (flat CuPy arrays, no copy).

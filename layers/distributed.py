@@ -19,7 +19,7 @@ What ``fit`` does:
   a ragged last batch is split as evenly as possible; a rank left with no rows runs its
   step on one row with weight 0);
 - each rank's gradients (of its mean loss) are scaled by its share of the global batch,
-  summed with ``allreduce`` in float32 buckets (``engine.distributed.allreduce_arrays``) and
+  summed with an allreduce in float32 buckets (``engine.distributed.reduce_buckets``) and
   applied by the same optimizer step on every rank, so the weights equal a single process
   training on batches of ``B`` over the same sample order (``tests/test_distributed.py``);
 - the step's loss and metrics travel in the same buffers, so batch and epoch logs are the

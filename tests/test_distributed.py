@@ -9,6 +9,7 @@ brings them, so CI runs them).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -102,9 +103,16 @@ class _FakeComm:
     xp = np
 
     def __init__(self, ranks: int = 2):
-        self.ranks, self.calls = ranks, []
+        self.ranks, self.calls, self.inside = ranks, [], False
+
+    @contextlib.contextmanager
+    def scope(self):  # NCCLTransport: its stream; every bucket must be reduced inside it
+        self.inside = True
+        yield
+        self.inside = False
 
     def allreduce_sum(self, buf):
+        assert self.inside
         assert buf.dtype == np.float32 and buf.ndim == 1 and buf.flags.c_contiguous
         self.calls.append(buf.size)
         buf *= self.ranks
@@ -123,7 +131,7 @@ def test_reduce_buckets_packs_scales_and_unpacks_in_order():
     seen = []
     out = dist.reduce_buckets(arrays, comm, bucket_bytes=100, scale=0.25, on_bucket=seen.append)
     assert comm.calls == [12 + 5 + 8, 30, 0]  # 100 B = 25 floats: [0, 1, 2] [3] [4]
-    assert seen == [4 * n for n in comm.calls]
+    assert seen == [4 * n for n in comm.calls] and not comm.inside
     for a, o in zip(arrays, out, strict=True):
         assert o.shape == a.shape and o.dtype == np.float32
         np.testing.assert_allclose(o, 2 * 0.25 * a.astype(np.float32), rtol=1e-6)
