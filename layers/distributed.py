@@ -166,8 +166,8 @@ class DataParallel:
         self.model = model
         self.comm = dist.init(comm, timeout=timeout)
         self.bucket_bytes = max(4, int(bucket_mb * 1024 * 1024))
-        #: Steps, gradient allreduce calls, bytes and microseconds (packing included) of the
-        #: last ``fit``.
+        #: Of the last ``fit``: steps, steps that replayed the traced step, gradient
+        #: allreduce calls (buckets), their bytes and microseconds (packing included).
         self.stats: dict[str, int] = dict.fromkeys(_STATS, 0)
         #: The traced step's two caches (``compile(jit=True)``): ``"gradients"`` (forward,
         #: loss, backward) and ``"update"`` (optimizer step, constraints), one trace per batch
@@ -386,7 +386,9 @@ class DataParallel:
             callbacks: As ``Model.fit``; on ranks other than 0 file-writing callbacks
                 (``ModelCheckpoint``, ``CSVLogger``, ``TensorBoard``) are dropped.
             validation_split: Fraction of the samples, from the end, held out.
-            validation_data: ``(x_val, y_val[, sample_weight])`` evaluated each epoch.
+            validation_data: ``(x_val, y_val[, sample_weight])`` evaluated each epoch (the
+                same on every rank); either way the validation samples are split over the
+                ranks and the logged ``val_`` values are the global ones.
             shuffle: Draw a new shared permutation every epoch (else the given order).
             class_weight: As ``Model.fit``.
             sample_weight: Per-sample loss weights, shape ``(samples,)``.
