@@ -2,9 +2,11 @@
 on request.
 
 No silent narrowing (README "Numerics"): host values that do not fit the target dtype raise
-``ValueError`` naming the value and the dtype (``to_host_array``); complex dtypes are rejected
-(TF.js has none); integer arguments (``units``, ``epochs``, ...) go through ``as_int``, which
-rejects bools and non-integral numbers.
+``ValueError`` naming the value and the dtype (``to_host_array``); complex values are rejected
+here (``is_complex`` names complex dtypes: complex64 tensors are two float32 parts behind
+``engine.tensor.ComplexTensor``, made by ``engine.ops.complex_ops``); integer arguments
+(``units``, ``epochs``, ...) go through ``as_int``, which rejects bools and non-integral
+numbers.
 
 ``float16`` (for mixed precision, ``layers.mixed_precision``) is supported on backends whose
 ``capabilities["float16"]`` is true (the numpy backend); elsewhere ``as_dtype("float16")``
@@ -103,9 +105,26 @@ def check_float16(what: str, backend_name: str | None = None) -> None:
 
 
 _COMPLEX = (
-    "complex values are not supported (the imaginary part would be lost); pass the real "
-    "part explicitly, e.g. np.real(x)"
+    "complex values are not supported here (the imaginary part would be lost); pass the real "
+    "part explicitly, e.g. np.real(x). complex64 tensors (tw.complex(real, imag), "
+    "tw.tensor(<complex array>)) go to the ops that take them: tw.spectral, tw.signal.stft, "
+    "tw.real/imag/abs and arithmetic"
 )
+
+
+def is_complex(dtype: Any) -> bool:
+    """Whether ``dtype`` names a complex dtype (``"complex64"``, ``complex``, numpy's complex
+    types); complex64 tensors are ``engine.tensor.ComplexTensor`` faces, not backend dtypes."""
+    if isinstance(dtype, str):
+        return dtype in ("complex64", "complex", "complex128")
+    if dtype is complex:
+        return True
+    if dtype is None or dtype is bool or dtype is int or dtype is float:
+        return False
+    try:
+        return np.dtype(dtype).kind == "c"
+    except TypeError:
+        return False
 
 
 def infer_dtype(array: np.ndarray) -> str:

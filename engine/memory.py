@@ -221,6 +221,8 @@ def _collect(obj: Any, out: set) -> None:
 
     if isinstance(obj, Tensor):
         out.add(id(obj))
+        if obj.dtype == "complex64":  # a ComplexTensor: its data are its two float32 parts
+            out.update((id(obj.real), id(obj.imag)))
     elif isinstance(obj, (list, tuple)):
         for o in obj:
             _collect(o, out)

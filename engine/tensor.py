@@ -523,6 +523,104 @@ class Variable(Tensor):
         return f"Variable({self.name!r}, " + super().__repr__()[7:]
 
 
+class ComplexTensor(Tensor):
+    """A complex64 tensor (TF.js ``complex64``): two float32 tensors of one shape, ``real`` and
+    ``imag``, behind a Tensor face with ``dtype == "complex64"``.
+
+    Make one with ``tw.complex(real, imag)`` or ``tw.tensor(<complex numpy array>)``. Backends
+    never see complex data: the ops that take complex64 (``tw.spectral``, ``tw.signal.stft``,
+    ``add``/``sub``/``mul``/``div``/``neg``/``abs``, ``real``/``imag``/``conj``, ``cast``,
+    ``reshape``/``transpose``/``slice``/``concat``/``stack``, indexing) work on the two parts
+    with the ordinary float32 kernels, so they run on every backend and gradients flow
+    through the parts. Any other op raises a ``TypeError`` naming complex64. ``numpy()``
+    gives a numpy complex64 array. ``tw.memory()`` counts the two parts.
+
+    Args:
+        real: The real parts (float32).
+        imag: The imaginary parts (float32, the same shape and backend).
+    """
+
+    __slots__ = ("real", "imag")
+
+    def __init__(self, real: Tensor, imag: Tensor):
+        self._storage = None  # the data lives in the two parts
+        self.real = real
+        self.imag = imag
+        self.shape = real.shape
+        self.dtype = "complex64"
+        self.id = next(_ids)
+
+    def __del__(self):
+        pass
+
+    @property
+    def _kept(self) -> bool:  # engine.keep(z) keeps both parts past tidy scopes
+        return self.real._kept and self.imag._kept
+
+    @_kept.setter
+    def _kept(self, value: bool) -> None:
+        self.real._kept = value
+        self.imag._kept = value
+
+    @property
+    def backend(self) -> str:
+        """The name of the backend holding the parts."""
+        return self.real.backend
+
+    @property
+    def is_disposed(self) -> bool:
+        """Whether either part was freed (``dispose`` or a ``tidy`` scope)."""
+        return self.real.is_disposed or self.imag.is_disposed
+
+    def _live(self) -> memory.Storage:
+        self.real._live()
+        self.imag._live()
+        raise TypeError(
+            f"this op does not support complex64 (tensor {self.id}, shape {self.shape}); "
+            "complex64 tensors go to tw.spectral.*, tw.signal.stft, add/sub/mul/div/neg/abs, "
+            "real/imag/conj, cast, reshape/transpose/slice/concat/stack and indexing: take "
+            "tw.real(z) and tw.imag(z) (or tw.abs(z)) for the others"
+        )
+
+    def buffer_on(self, backend_name: str) -> Any:
+        """Raises ``TypeError``: a complex64 tensor has no single buffer (kernels take
+        ``real`` and ``imag``)."""
+        return self._live()
+
+    def numpy(self) -> np.ndarray:
+        """A host copy of the values as a numpy complex64 array."""
+        out = np.empty(self.shape, np.complex64)
+        out.real = self.real.numpy()
+        out.imag = self.imag.numpy()
+        return out
+
+    data_sync = numpy
+    array_sync = numpy
+
+    def dispose(self) -> None:
+        """Free both parts now; using the tensor afterwards raises."""
+        self.real.dispose()
+        self.imag.dispose()
+
+    def __repr__(self) -> str:
+        if self.is_disposed:
+            return f"Tensor(<disposed>, shape={self.shape}, dtype=complex64)"
+        values = np.array2string(self.numpy(), separator=", ", threshold=20)
+        return f"Tensor({values}, shape={self.shape}, dtype=complex64, backend={self.backend})"
+
+    def __getitem__(self, index):
+        return ComplexTensor(self.real[index], self.imag[index])
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a scalar tensor")
+        return (self[i] for i in range(self.shape[0]))
+
+    def conj(self) -> ComplexTensor:
+        """The complex conjugate (``tw.conj``)."""
+        return _ops().conj(self)
+
+
 # name -> the live variables of that name (names are unique in practice; loading a model twice
 # can repeat them, so lookups say when a name is ambiguous).
 _variables: dict[str, weakref.WeakSet] = {}

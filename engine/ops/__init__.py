@@ -2,7 +2,7 @@
 
 from types import ModuleType as _ModuleType
 
-from engine.ops import image  # tw.image.resize_bilinear, ... (TF.js tf.image)
+from engine.ops import image, signal, spectral  # TF.js's tf.image, tf.signal, tf.spectral
 from engine.ops.accumulate import add_n, cumprod, euclidean_norm, moving_average
 from engine.ops.activations import (
     elu,
@@ -19,6 +19,7 @@ from engine.ops.activations import (
     softsign,
     swish,
 )
+from engine.ops.complex_ops import complex, conj, imag, real
 from engine.ops.contraction import einsum
 from engine.ops.core import (
     as_tensor,
@@ -198,10 +199,12 @@ from engine.ops.shape import (
 )
 from engine.ops.trig import acos, acosh, asin, asinh, atan, atanh, cosh, sinh
 
-# Public names: every op, and the TF.js namespaces ``image`` and ``linalg``; not the submodules
+# Public names: every op, and the TF.js namespaces ``image``, ``linalg``, ``signal`` and
+# ``spectral``; not the submodules
 # that hold the ops (``from engine import *`` must not rebind ``math`` to engine.ops.math).
 __all__ = [
     n
     for n, v in list(globals().items())
-    if not n.startswith("_") and (not isinstance(v, _ModuleType) or n in ("image", "linalg"))
+    if not n.startswith("_")
+    and (not isinstance(v, _ModuleType) or n in ("image", "linalg", "signal", "spectral"))
 ]

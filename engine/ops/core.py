@@ -8,7 +8,7 @@ import numpy as np
 
 from backends.base import LOGICAL_OPS, out_dtype_binary, out_dtype_unary
 from engine import dispatch, dtypes, registry
-from engine.tensor import Tensor
+from engine.tensor import ComplexTensor, Tensor
 from engine.typing import DTypeLike, ShapeLike, TensorLike
 
 Shape = tuple[int, ...]
@@ -55,8 +55,8 @@ def tensor(
         t = values if dtype is None else cast(values, dtype)
         return t if shape is None else reshape(t, shape)
     arr = np.asarray(values)
-    if arr.dtype.kind == "c" or isinstance(values, complex):
-        raise TypeError(f"tensor: {dtypes._COMPLEX}")
+    if arr.dtype.kind == "c" or isinstance(values, complex) or dtypes.is_complex(dtype):
+        return _complex_ops().from_host(arr, shape, dtype)  # a complex64 ComplexTensor
     if dtype is not None:
         dt = dtypes.as_dtype(dtype)
     elif arr.dtype.kind == "O":
@@ -135,6 +135,20 @@ def as_tensor(x: TensorLike, dtype: str | None = None) -> Tensor:
             return tensor(x, None, "int32" if dtype == "bool" else dtype)
         return tensor(x, None, dtype if dtypes.is_float(dtype) else "float32")
     return tensor(x)
+
+
+def _complex_ops() -> Any:
+    """engine.ops.complex_ops, where complex64 operands go (imported on first use)."""
+    from engine.ops import complex_ops
+
+    return complex_ops
+
+
+def _is_complex(x: Any) -> bool:
+    """A complex64 tensor, complex scalar or complex numpy array (``binary`` sends them on)."""
+    return isinstance(x, (ComplexTensor, complex, np.complexfloating)) or (
+        type(x) is np.ndarray and x.dtype.kind == "c"
+    )
 
 
 def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
@@ -217,6 +231,8 @@ def unary(op: str, x: TensorLike) -> Tensor:
     Returns:
         A Tensor of ``x``'s shape.
     """
+    if isinstance(x, ComplexTensor):
+        return _complex_ops().unary(op, x)
     x = as_tensor(x)
     if op in LOGICAL_OPS:
         if x.dtype != "bool":
@@ -245,6 +261,8 @@ def binary(op: str, a: TensorLike, b: TensorLike) -> Tensor:
     Raises:
         ValueError: The shapes cannot be broadcast.
     """
+    if _is_complex(a) or _is_complex(b):
+        return _complex_ops().binary(op, a, b)
     a, b = _pair(a, b)
     if op in LOGICAL_OPS and a.dtype != "bool":
         a, b = cast(a, "bool"), cast(b, "bool")
@@ -290,6 +308,8 @@ def cast(x: TensorLike, dtype: DTypeLike) -> Tensor:
     [1, -1]
     """
     x = as_tensor(x)
+    if isinstance(x, ComplexTensor) or dtypes.is_complex(dtype):
+        return _complex_ops().cast(x, dtype)
     dt = dtypes.as_dtype(dtype)
     if x.dtype == dt:
         return x
@@ -324,6 +344,8 @@ def reshape(x: TensorLike, shape: ShapeLike) -> Tensor:
     (2, 3)
     """
     x = as_tensor(x)
+    if isinstance(x, ComplexTensor):
+        return _complex_ops().reshape(x, shape)
     shape = dtypes.as_ints(
         shape if isinstance(shape, (list, tuple)) else (shape,), "reshape: shape"
     )

@@ -10,8 +10,9 @@ import numpy as np
 
 from backends.base import check_indices
 from engine import dispatch, registry
+from engine.ops import complex_ops
 from engine.ops.core import as_tensor, cast, normalize_axis, reshape, tensor
-from engine.tensor import Tensor
+from engine.tensor import ComplexTensor, Tensor
 from engine.typing import AxisLike, ShapeLike, TensorLike
 
 
@@ -34,6 +35,8 @@ def transpose(x: TensorLike, perm: Sequence[int] | None = None) -> Tensor:
     (4, 2, 3)
     """
     x = as_tensor(x)
+    if isinstance(x, ComplexTensor):
+        return complex_ops.transpose(x, perm)
     perm = tuple(reversed(range(x.rank))) if perm is None else tuple(int(p) for p in perm)
     if sorted(perm) != list(range(x.rank)):
         raise ValueError(
@@ -129,6 +132,8 @@ def slice(  # noqa: A001
     [2.0, 3.0, 4.0]
     """
     x = as_tensor(x)
+    if isinstance(x, ComplexTensor):
+        return complex_ops.slice(x, begin, size)
     begin = [begin] if isinstance(begin, int) else list(begin)
     begin += [0] * (x.rank - len(begin))
     if size is None:
@@ -297,6 +302,8 @@ def concat(xs: Sequence[TensorLike], axis: int = 0) -> Tensor:
     ts = [as_tensor(t) for t in xs]
     if not ts:
         raise ValueError("concat: needs at least one tensor")
+    if builtins.any(isinstance(t, ComplexTensor) for t in ts):
+        return complex_ops.concat(ts, axis)
     dt = ts[0].dtype
     for t in ts[1:]:
         if t.dtype != dt:  # upcast the running result, as binary ops do pairwise
