@@ -63,9 +63,10 @@ def bitwise_and(x: TensorLike, y: TensorLike) -> Tensor:
         raise ValueError(
             f"bitwise_and: x and y must have the same shape, got {a.shape} and {b.shape}"
         )
+    low, top = tensor(_AND, dtype="int32"), tensor(_AND_TOP, dtype="int32")
     out = None
     for k in range(4):
-        table = tensor(_AND_TOP if k == 3 else _AND, dtype="int32")
+        table = top if k == 3 else low
         lo_a, lo_b = mod(a, 256), mod(b, 256)  # the byte k of each (mod takes the divisor's sign)
         byte = gather(table, add(mul(lo_a, 256), lo_b), 0, _checked=True)
         term = byte if k == 0 else mul(byte, 1 << (8 * k))
