@@ -100,8 +100,11 @@ def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
 
 
 class _SyncStop(cbks.Callback):
-    """At each epoch's end: OR ``stop_training`` over the ranks and average the
-    non-trainable weights, so every rank leaves the epoch in the same state."""
+    """At each epoch's end: OR ``stop_training`` over the ranks, average the non-trainable
+    weights and copy rank 0's trainable weights to the others, so every rank leaves the epoch
+    in the same state (the ranks apply identical updates, but a backend whose compiled and
+    uncompiled paths round differently, e.g. while a program compiles in the background,
+    could otherwise let them drift apart by float32 ulps)."""
 
     _chunk_safe = True
 
@@ -111,6 +114,7 @@ class _SyncStop(cbks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         self.owner._average_non_trainable()
+        self.owner._sync_trainable()
         self.owner._sync_stop()
 
 
@@ -229,6 +233,16 @@ class DataParallel:
         avg = dist.allreduce_arrays([w.numpy() for w in ws], self.bucket_bytes, 1.0 / self.size)
         for w, a in zip(ws, avg, strict=True):
             w.assign(tw.tensor(a.astype(w.dtype)))
+
+    def _sync_trainable(self) -> None:
+        """Rank 0's trainable weights on every rank (one broadcast per weight)."""
+        if self.size == 1:
+            return
+        for w in self.model.trainable_weights:
+            value = np.ascontiguousarray(w.numpy())
+            dist.broadcast(value)
+            if not self.is_root:
+                w.assign(tw.tensor(value, dtype=w.dtype))
 
     def _sync_stop(self) -> None:
         flag = np.array([1 if self.model.stop_training else 0], dtype=np.int32)
