@@ -4,7 +4,9 @@ differences and the error cases."""
 
 from __future__ import annotations
 
+import doctest
 import gc
+import importlib
 
 import numpy as np
 import pytest
@@ -393,3 +395,16 @@ def test_namespaces_are_exported():
         assert name in tw.__all__
     assert {"fft", "ifft", "rfft", "irfft"} <= set(tw.spectral.__all__)
     assert {"frame", "stft", "hann_window", "hamming_window"} <= set(tw.signal.__all__)
+
+
+@pytest.mark.parametrize(
+    "module", ["engine.ops.complex_ops", "engine.ops.spectral", "engine.ops.signal"]
+)
+def test_docstring_examples_run(module):
+    with tw.backend_scope("numpy"):
+        result = doctest.testmod(
+            importlib.import_module(module),
+            extraglobs={"tw": tw, "np": np},
+            optionflags=doctest.NORMALIZE_WHITESPACE,
+        )
+    assert result.attempted > 0 and result.failed == 0

@@ -4,10 +4,11 @@ Each transforms the innermost axis. The transforms are direct DFTs computed as m
 with cos/sin matrices built on the host (in float64, with the angle ``2 pi ((j k) mod n) / n``
 reduced exactly, then cast to float32), as TF.js's WebGL backend computes them (an O(n^2) DFT).
 So they run on every backend with the ordinary float32 matmul, and gradients flow through them.
-Results match ``numpy.fft`` within float32 rounding: the error grows like ``sqrt(n)`` float32
-ulps of the largest magnitude (about 1e-6 relative for n = 64, 1e-5 for n = 4096). The matrices
-take ``8 n m`` bytes (``n`` in, ``m`` out; 128 MiB for a 4096-point ``fft``), so lengths up to a
-few thousand are practical; the last few are kept on the host for reuse.
+Results match ``numpy.fft`` within float32 rounding of the largest magnitude (measured: about
+2e-7 of it at n = 64 and below 2e-6 at n = 1000 on the numpy, cpu and opencl backends, 4e-7 at
+n = 4096 on numpy). The matrices take ``8 n m`` bytes (``n`` in, ``m`` out; 128 MiB for a
+4096-point ``fft``), so lengths up to a few thousand are practical; the most recent ones (up to
+256 MiB) are kept on the host for reuse.
 
 Complex tensors are ``engine.tensor.ComplexTensor`` (``engine.ops.complex_ops``).
 """
@@ -147,7 +148,7 @@ def fft(input: TensorLike) -> ComplexTensor:  # noqa: A002 - TF.js's argument na
     Example:
 
     >>> z = tw.complex([1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 0.0])
-    >>> np.round(tw.spectral.fft(z).numpy(), 4).tolist()
+    >>> (np.round(tw.spectral.fft(z).numpy(), 4) + 0).tolist()  # + 0: no signed zeros
     [(10+0j), (-2+2j), (-2+0j), (-2-2j)]
     """
     return _dft(_complex_input(input, "fft"), "dft")
@@ -190,7 +191,7 @@ def rfft(input: TensorLike, fft_length: int | None = None) -> ComplexTensor:  # 
 
     Example:
 
-    >>> np.round(tw.spectral.rfft(tw.tensor([1.0, 2.0, 3.0, 4.0])).numpy(), 4).tolist()
+    >>> (np.round(tw.spectral.rfft(tw.tensor([1.0, 2.0, 3.0, 4.0])).numpy(), 4) + 0).tolist()
     [(10+0j), (-2+2j), (-2+0j)]
     """
     x = _real_input(input, "rfft")
