@@ -261,7 +261,9 @@ def binary(op: str, a: TensorLike, b: TensorLike) -> Tensor:
     Raises:
         ValueError: The shapes cannot be broadcast.
     """
-    if _is_complex(a) or _is_complex(b):
+    if (a.__class__ is not Tensor or b.__class__ is not Tensor) and (
+        _is_complex(a) or _is_complex(b)
+    ):  # two plain Tensors (the common case) skip the complex checks
         return _complex_ops().binary(op, a, b)
     a, b = _pair(a, b)
     if op in LOGICAL_OPS and a.dtype != "bool":
