@@ -11,7 +11,8 @@ pytest.importorskip("numba")
 
 import engine as tw  # noqa: E402
 from backends.cpu import CpuBackend  # noqa: E402
-from backends.cpu.backend import _band, _strided  # noqa: E402
+from backends.cpu.backend import _strided  # noqa: E402
+from backends.cpu.schedule import band  # noqa: E402
 from backends.numpy import NumpyBackend  # noqa: E402
 
 SERIAL = 1 << 62  # a threshold no test array reaches
@@ -361,10 +362,10 @@ def test_adaptive_chooser_measures_both_paths_and_keeps_results(rng):
             fixed.reduce("sum", x, x.shape, "float32", (1,)),
         )
     for key in (("binary", "mul", "f"), ("reduce", 0, "f")):
-        ser_ns, par_ns, calls, ser_runs, par_runs, _, _ = be._stats[_band(key, x.size)]
+        ser_ns, par_ns, calls, ser_runs, par_runs, _, _ = be.scheduler.stats[band(key, x.size)]
         assert calls == 40 and ser_runs >= 2 and par_runs >= 2
         assert ser_ns > 0 and par_ns > 0
     # tiny calls never consult the chooser
     t = rand(rng, (5,))
     be.unary("exp", t, t.shape, "float32")
-    assert not [k for k in be._stats if k[0][0] == "unary"]
+    assert not [k for k in be.scheduler.stats if k[0][0] == "unary"]

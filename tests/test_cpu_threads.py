@@ -11,7 +11,8 @@ import numba  # noqa: E402
 
 from backends.cpu import CpuBackend  # noqa: E402
 from backends.cpu import threads as T  # noqa: E402
-from backends.cpu.backend import _band  # noqa: E402
+from backends.cpu.launch import Launch  # noqa: E402
+from backends.cpu.schedule import band  # noqa: E402
 
 
 class _Clock:
@@ -127,11 +128,15 @@ def test_cpu_par_runs_serially_while_other_processes_hold_cores():
 
     be = CpuBackend()
     load = Load()
-    be._load = load
+    sched = be.scheduler
+    sched.load = load
+    ran: list[str] = []
+    serial = Launch(ran.append, ("serial",))
+    parallel = Launch(ran.append, ("parallel",))
 
     def decide() -> bool:
-        par = be._par(n, "k")
-        be._done()
+        par = sched.run(n, "k", serial, parallel)
+        assert ran.pop() == ("parallel" if par else "serial")  # the variant it says it ran
         return par
 
     n = 4 * be.parallel_threshold
@@ -140,17 +145,18 @@ def test_cpu_par_runs_serially_while_other_processes_hold_cores():
     assert [decide() for _ in range(4)] == [True, True, False, False]
     # ... then a loaded machine runs serially, probes included
     assert not any(decide() for _ in range(20))
-    assert be._stats[_band("k", n)][4] == 2
+    st = sched.stats[band("k", n)]
+    assert st[4] == 2
     load.free = float(numba.get_num_threads())
-    be._stats[_band("k", n)][5][:] = be._stats[_band("k", n)][6][:] = []
-    be._stats[_band("k", n)][0], be._stats[_band("k", n)][1] = 2.0, 1.0  # parallel measured faster
-    be._stats[_band("k", n)][2] = 0  # not a probe call
-    assert be._par(n, "k")
-    be._tl.pending = None
+    st[5][:] = st[6][:] = []
+    st[0], st[1] = 2.0, 1.0  # parallel measured faster
+    st[2] = 0  # the next call is not a probe call
+    assert decide()
     # adaptive=False (always parallel above the threshold) ignores the load
     forced = CpuBackend(adaptive=False)
-    forced._load = Load()
-    assert forced._par(n, "k")
+    forced.scheduler.load = Load()
+    assert forced.scheduler.run(n, "k", serial, parallel)
+    assert ran.pop() == "parallel"
     # Results do not depend on the path: a loaded machine gives the same bits.
     rng = np.random.default_rng(1)
     x = rng.standard_normal(n, dtype=np.float32)

@@ -26,18 +26,23 @@ import numpy as np
 
 from backends.cpu import kernels as K
 from backends.cpu.program import (
-    _ASSIGN,
-    _BAKED,
-    _CALL,
-    _DYN,
-    _LIVE,
-    _PATCHED,
-    _REFRESH,
-    _free_buffer,
-    _root,
+    AssignStep,
+    Baked,
+    Dyn,
+    HostStep,
+    LaunchStep,
+    LiveStep,
+    Spec,
+    free_buffer,
+    is_whole,
+    root_of,
 )
 
 _UPDATES = {K.opt_update: False, K.opt_update_par: True}
+# argument positions of ``opt_update`` / ``opt_update_par`` (kernels.py): op code, flag, value,
+# gradient, three old slots, new value, three new slots, host scalars, then the serial range
+# (start, stop) or the parallel block
+_OP, _FLAG, _W, _G, _SLOTS, _NEW_W, _NEW_SLOTS, _H, _TAIL = 0, 1, 2, 3, (4, 7), 7, (8, 11), 11, 12
 
 
 @dataclass
@@ -69,21 +74,16 @@ class Group:
     grads: np.ndarray | None = None  # the gradient arena (the chunk's own)
 
 
-def _whole(spec: tuple) -> bool:
-    view = spec[2]
-    return view is None or not view or type(view[0]) is int
-
-
 def _uses(spec: Any, out: set[int]) -> None:
-    if isinstance(spec, tuple) and len(spec) == 3 and spec[0] == _DYN:
-        out.add(spec[1])
+    if type(spec) is Dyn:
+        out.add(spec.base)
 
 
 def plan(prog: Any, table_slot: dict[int, int]) -> list[Group]:
     """The mergeable update groups of ``prog``; ``table_slot`` maps ``id`` of each host array
     to its host-table slot (updates sharing a slot get the same scalars every step)."""
     nargs, nvars = len(prog.arg_meta), len(prog.var_meta)
-    assigned: dict[int, tuple] = {}
+    assigned: dict[int, Spec] = {}
     twice: set[int] = set()
     for vi, spec in prog.assign_specs():
         if vi in assigned:
@@ -91,14 +91,10 @@ def plan(prog: Any, table_slot: dict[int, int]) -> list[Group]:
         assigned[vi] = spec
     # every base each item reads or writes
     uses: list[set[int]] = []
-    for j, it in enumerate(prog.items):
+    for st in prog.steps:
         u: set[int] = set()
-        src = prog.src[j]
-        if src is not None:
-            for s in list(src[1]) + list(src[2].values()):
-                _uses(s, u)
-        elif it[0] == _LIVE:
-            for s in it[2]:
+        if type(st) in (LaunchStep, LiveStep):
+            for s in st.specs:
                 _uses(s, u)
         uses.append(u)
     out_uses: set[int] = set()
@@ -106,11 +102,10 @@ def plan(prog: Any, table_slot: dict[int, int]) -> list[Group]:
         _uses(s, out_uses)
 
     candidates: list[tuple[tuple, Member, int | None]] = []
-    for j, it in enumerate(prog.items):
-        src = prog.src[j]
-        if it[0] not in (_CALL, _PATCHED) or src is None or src[0] not in _UPDATES:
+    for j, st in enumerate(prog.steps):
+        if type(st) is not LaunchStep or st.kernel not in _UPDATES:
             continue
-        member = _member(j, src, nargs, nvars, assigned, twice, table_slot)
+        member = _member(j, st, nargs, nvars, assigned, twice, table_slot)
         if member is None:
             continue
         key, m, block = member
@@ -123,13 +118,13 @@ def plan(prog: Any, table_slot: dict[int, int]) -> list[Group]:
     groups: dict[tuple, Group] = {}
     roots: set[int] = set()
     for key, m, block in candidates:
-        if id(_root(m.grad)) in roots:
+        if id(root_of(m.grad)) in roots:
             continue  # one buffer holds two gradients: it cannot sit at two arena offsets
-        roots.add(id(_root(m.grad)))
+        roots.add(id(root_of(m.grad)))
         g = groups.get(key)
         if g is None:
             op, flag, dtype, nslots, _ = key
-            h = prog.src[m.item][1][11][1]
+            h = prog.steps[m.item].launch.args[_H]
             g = groups[key] = Group(op, flag, dtype, nslots, h, block)
         elif block is not None and g.block is None:
             g.block = block
@@ -141,8 +136,8 @@ def plan(prog: Any, table_slot: dict[int, int]) -> list[Group]:
     for g in groups.values():
         first = g.members[0].item
         ids = {m.item for m in g.members}
-        between = [prog.items[j][0] for j in range(first, g.last + 1) if j not in ids]
-        if any(k not in (_REFRESH, _ASSIGN) for k in between):
+        between = [type(prog.steps[j]) for j in range(first, g.last + 1) if j not in ids]
+        if any(k not in (HostStep, AssignStep) for k in between):
             continue  # something else runs between the updates: keep them apart
         merged.append(g)
     return merged
@@ -150,55 +145,57 @@ def plan(prog: Any, table_slot: dict[int, int]) -> list[Group]:
 
 def _member(
     j: int,
-    src: tuple,
+    step: LaunchStep,
     nargs: int,
     nvars: int,
-    assigned: dict[int, tuple],
+    assigned: dict[int, Spec],
     twice: set[int],
     table_slot: dict[int, int],
 ) -> tuple[tuple, Member, int | None] | None:
-    fn, specs, kspecs, _ = src
-    if kspecs or len(specs) != (13 if _UPDATES[fn] else 14):
+    fn, specs = step.kernel, step.specs
+    if len(specs) != (13 if _UPDATES[fn] else 14):
         return None
-    baked = [s[1] if s[0] == _BAKED else None for s in specs]
-    op, flag, h = baked[0], baked[1], baked[11]
+    baked = [s.value if type(s) is Baked else None for s in specs]
+    op, flag, h = baked[_OP], baked[_FLAG], baked[_H]
     if not isinstance(op, int) or not isinstance(h, np.ndarray) or id(h) not in table_slot:
         return None
-    g = baked[3]
+    g = baked[_G]
     if not isinstance(g, np.ndarray) or not g.flags.c_contiguous:
         return None
-    root = _root(g)
+    root = root_of(g)
     if root.size != g.size or root.dtype != g.dtype:
         return None
     size = g.size
-    if not _UPDATES[fn] and (baked[12] != 0 or baked[13] != size):
+    if not _UPDATES[fn] and (baked[_TAIL] != 0 or baked[_TAIL + 1] != size):
         return None
     vars_, pools = [], []
-    for old, new in ((specs[2], specs[7]), *zip(specs[4:7], specs[8:11], strict=True)):
-        if old[0] == _BAKED:  # an unused slot: empty arrays on both sides
-            if not (new[0] == _BAKED and getattr(old[1], "size", 1) == 0):
+    olds = (specs[_W], *specs[_SLOTS[0] : _SLOTS[1]])
+    news = (specs[_NEW_W], *specs[_NEW_SLOTS[0] : _NEW_SLOTS[1]])
+    for old, new in zip(olds, news, strict=True):
+        if type(old) is Baked:  # an unused slot: empty arrays on both sides
+            if not (type(new) is Baked and getattr(old.value, "size", 1) == 0):
                 return None
             continue
-        if old[0] != _DYN or new[0] != _DYN or not (_whole(old) and _whole(new)):
+        if not (is_whole(old) and is_whole(new)):
             return None
-        vi = old[1] - nargs
+        vi = old.base - nargs
         if not 0 <= vi < nvars or vi in twice:
             return None
         spec = assigned.get(vi)
-        if spec is None or spec[0] != _DYN or spec[1] != new[1] or not _whole(spec):
+        if spec is None or not is_whole(spec) or spec.base != new.base:
             return None
         vars_.append(vi)
-        pools.append(new[1])
-    if len(vars_) != 1 + sum(1 for s in specs[8:11] if s[0] == _DYN):
+        pools.append(new.base)
+    if len(vars_) != 1 + sum(1 for s in news[1:] if type(s) is Dyn):
         return None
     key = (op, bool(flag), g.dtype, len(vars_) - 1, table_slot[id(h)])
-    block = baked[12] if _UPDATES[fn] else None
+    block = baked[_TAIL] if _UPDATES[fn] else None
     return key, Member(j, vars_, pools, g, size), block
 
 
 def substitute(a: np.ndarray, roots: dict[int, tuple[np.ndarray, int]]) -> np.ndarray | None:
     """``a`` as the same view of the arena that replaces its root, or None."""
-    r = _root(a)
+    r = root_of(a)
     hit = roots.get(id(r))
     if hit is None:
         return None
@@ -217,7 +214,7 @@ def fill(
     to the new arena at the end of the chunk, so two arenas per role alternate."""
     arenas = []
     for g, roles_pools in zip(groups, pools, strict=True):
-        roles = [_free_buffer(pool) for pool in roles_pools]
+        roles = [free_buffer(pool) for pool in roles_pools]
         for m in g.members:
             for a, vi in zip(roles, m.vars, strict=True):
                 a[m.off : m.off + m.size] = var_bufs[vi].reshape(-1)

@@ -13,8 +13,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-import threading
-import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -41,6 +39,10 @@ from backends.cpu import kernels as K  # noqa: E402
 from backends.cpu import stream as S  # noqa: E402
 from backends.cpu import threads as T  # noqa: E402
 from backends.cpu import tiers  # noqa: E402
+from backends.cpu.launch import HostScalars, Launch  # noqa: E402
+from backends.cpu.schedule import PARALLEL_THRESHOLD, Scheduler  # noqa: E402
+
+L = Launch
 
 # Kernels not compiled yet run on numpy while a worker process compiles them (tiers.py).
 tiers.install(K)
@@ -73,13 +75,6 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _INT32 = np.dtype(np.int32)
 _BOOL = np.dtype(np.bool_)
 
-#: Default element count from which kernels run in parallel. Measured on 2 cores (best of 300,
-#: us, serial/parallel): add 64K 10.1/8.5, 32K 5.4/6.3; exp 32K 16.3/11.8; row sums are ~2x
-#: cheaper per element, so reductions use twice this (sum 128K 8.8/8.2, 64K 6.3/7.4).
-PARALLEL_THRESHOLD = 1 << 16
-#: While a trace program records, kernels from this many elements run parallel, smaller ones
-#: serially (a compiled program then runs its GEMMs on every BLAS thread instead).
-RECORD_PAR_MIN = 1 << 18
 #: Direct (fused) conv2d below this many input x output channels, im2col + BLAS from it.
 #: Measured on (32, 28, 28, c) * (3, 3, c, o), forward / filter gradient ms, fused vs im2col:
 #: c*o 16 1.1/3.3; 64 1.3/2.0 and 4.5/11.2; 128 2.1/1.2 and 6.0/12.6; 256 2.9/1.8 and 9.7/5.8
@@ -97,9 +92,6 @@ STREAM_MAX_BYTES = 32 << 20
 #: Rows longer than this reduce in chunks of this many elements (a multiple of the kernels'
 #: 4096-element summation block), in parallel when large enough.
 SPLIT_CHUNK = 1 << 16
-#: In adaptive mode, every this many calls of a kernel family re-measure the path not taken
-#: (4x as many when that path was more than 25% slower).
-_PROBE_EVERY = 8
 
 
 @functools.lru_cache(maxsize=4096)
@@ -269,6 +261,12 @@ def _nadam_scalars(
     return (1 - beta1, 1 - beta2, cm, cg, _bias_correction(beta2, t), lr, epsilon)
 
 
+def _pack_scalars(name: str, hyper: dict) -> tuple:
+    """The host scalars of optimizer update ``name`` for hyperparameters ``hyper`` (what a trace
+    program recomputes every step: ``launch.HostScalars``)."""
+    return _opt_hyper(name, hyper)[0]
+
+
 def _opt_hyper(name: str, hyper: dict) -> tuple:
     """``_OPT_HYPER[name](**hyper)``, cached: every variable of a step shares the values."""
     key = (name, *hyper.items())
@@ -337,13 +335,6 @@ def _opt_slots(name: str, flag: bool) -> int:
     )
 
 
-def _band(key: Any, n: int) -> tuple:
-    """The adaptive chooser's statistics key: the kernel family and the size within a factor of
-    4. Per-element times differ by size (1M float32 elements fit in L3, 4M do not): pooled, a
-    1M add measured serial-fast made 4M adds run serially, 2x slower."""
-    return (key, n.bit_length() >> 1)
-
-
 class CpuBackend(Backend):
     """Multi-threaded CPU kernels compiled with numba (lazily, per dtype, cached on disk)."""
 
@@ -364,10 +355,11 @@ class CpuBackend(Backend):
             *K.OPT_UPDATES,
         }
     )
-    #: Kernel methods a trace program may record (backends/cpu/program.py): every one but the
-    #: host transfers. Each allocates its outputs with ``_empty``, computes only through
-    #: ``_launch`` or ``K.<kernel>`` and never reads buffer contents on the host; a method that
-    #: cannot keep to that must be left out of this set (it then runs live in programs).
+    #: Kernel methods a trace program replays from their launch records (backends/cpu/
+    #: program.py): every one but the host transfers, which say so to the scheduler
+    #: (``Scheduler.host_transfer``; such an op runs live in programs). Each allocates its
+    #: outputs with ``_empty``, computes only through launch records submitted to
+    #: ``self.scheduler`` and never reads buffer contents on the host.
     recordable: ClassVar[frozenset[str]] = (
         frozenset(PRIMITIVES) - {"from_numpy", "to_numpy"}
     ) | fused
@@ -378,18 +370,33 @@ class CpuBackend(Backend):
     }
 
     def __init__(self, parallel_threshold: int = PARALLEL_THRESHOLD, adaptive: bool = True) -> None:
-        #: Element count from which kernels may run multi-threaded (0: always, huge: never).
-        self.parallel_threshold = int(parallel_threshold)
-        #: Above the threshold, pick serial or parallel per kernel family by measured speed
-        #: (False: always parallel above the threshold). On a shared 2-core machine a busy
-        #: core makes a 2-thread kernel wait for a time slice, 2x slower than serial; the
-        #: chooser then stays serial until a periodic probe finds parallel faster again.
-        self.adaptive = bool(adaptive)
-        self._stats: dict[Any, list] = {}
-        self._tl = threading.local()
-        #: Other processes' CPU use; in adaptive mode kernels run serially while it leaves
-        #: fewer free cores than numba has threads.
-        self._load = T.load
+        #: Runs every launch: the serial/parallel choice, its timing, and the collection of a
+        #: traced step's launches (``backends.cpu.schedule``).
+        self.scheduler = Scheduler(parallel_threshold, adaptive)
+        self._submit = self.scheduler.submit
+        self._run = self.scheduler.run
+        self._empty = self.scheduler.empty
+
+    @property
+    def parallel_threshold(self) -> int:
+        """Element count from which kernels may run multi-threaded (0: always, huge: never)."""
+        return self.scheduler.parallel_threshold
+
+    @parallel_threshold.setter
+    def parallel_threshold(self, value: int) -> None:
+        self.scheduler.parallel_threshold = int(value)
+
+    @property
+    def adaptive(self) -> bool:
+        """Above the threshold, pick serial or parallel per kernel family by measured speed
+        (False: always parallel above the threshold). On a shared 2-core machine a busy core
+        makes a 2-thread kernel wait for a time slice, 2x slower than serial; the chooser then
+        stays serial until a periodic probe finds parallel faster again."""
+        return self.scheduler.adaptive
+
+    @adaptive.setter
+    def adaptive(self, value: bool) -> None:
+        self.scheduler.adaptive = bool(value)
 
     def device_info(self) -> str:
         return f"host CPU via numba {numba.__version__} ({numba.get_num_threads()} threads)"
@@ -402,104 +409,19 @@ class CpuBackend(Backend):
             return self.has(kernel) and c * o < CONV_DIRECT_MAX
         return self.has(kernel)
 
-    # --- trace programs (backends/cpu/program.py) -------------------------------------------
-    #: The recorder while a trace program is being recorded, else None.
-    _rec: Any = None
-
-    def _empty(self, shape: Any, dtype: Any) -> np.ndarray:
-        """A fresh output buffer (a planned, reused one when a trace program runs)."""
-        out = np.empty(shape, dtype)
-        if self._rec is not None:
-            self._rec.allocated(out)
-        return out
-
-    def _launch(self, fn: Any, *args: Any, **kwargs: Any) -> None:
-        """Run ``fn(*args)``: numpy/numba work whose effect depends only on the contents of its
-        array arguments (a trace program replays exactly these calls)."""
-        if self._rec is not None:
-            self._rec.launch(fn, args, kwargs)
-        else:
-            fn(*args, **kwargs)
-
-    def _host_args(self, *arrays: np.ndarray) -> bool:
-        """Declare launch arguments computed on the host per call (optimizer scalars). Returns
-        True when a program is refreshing this op: the caller then stops after this call,
-        which copied the new values into the recorded arrays."""
-        refresh = getattr(self._tl, "refresh", None)  # set by a program refreshing this op
-        if refresh is not None:
-            for a in arrays:
-                np.copyto(refresh.pop(0), a)
-            return True
-        if self._rec is not None:
-            self._rec.host_args(arrays)
-        return False
+    # --- launches and trace programs (backends/cpu/launch.py, schedule.py, program.py) -------
+    def _launch(self, fn: Any, *args: Any) -> None:
+        """Submit ``Launch(fn, args)``: numpy/numba work whose effect depends only on the
+        contents of its array arguments (a trace program replays exactly these launches)."""
+        self.scheduler.submit(Launch(fn, args))
 
     def trace_recorder(self, arg_bufs: Sequence[Any], var_bufs: Sequence[Any]) -> Any:
         """Start recording a trace program (engine.trace calls this for one replay)."""
         from backends.cpu import program
 
-        return program.start(self, arg_bufs, var_bufs)
+        return program.Recorder(self, arg_bufs, var_bufs)
 
     # --- helpers ----------------------------------------------------------------------------
-    def _par(self, n: int, key: Any, scale: int = 1) -> bool:
-        """Run this call in parallel? ``key`` names the kernel (op, dtype) for the adaptive
-        chooser; ``scale`` multiplies the threshold for cheap kernels.
-
-        Every call that may go parallel must be followed by ``_done()`` after the kernel ran.
-        """
-        if n < scale * self.parallel_threshold or n <= 1:
-            return False
-        if not self.adaptive:
-            return True
-        if self._rec is not None:
-            # Recording a trace program, which keeps this choice for good: a fixed rule, not
-            # the chooser's warm-up probes, so the same model gives the same program (and its
-            # compiled chunk is found in the disk cache) in every process.
-            self._tl.pending = None
-            return n >= scale * RECORD_PAR_MIN
-        key = _band(key, n)
-        st = self._stats.get(key)
-        if st is None:
-            # ns/element serial, parallel (medians); calls; runs serial, parallel; samples
-            st = self._stats[key] = [0.0, 0.0, 0, 0, 0, [], []]
-        st[2] += 1
-        if st[4] < 2:
-            use_par = True  # the first run of each path is a warm-up (it may compile)
-        elif st[3] < 2:
-            use_par = False
-        elif self._load.free_cores() < numba.get_num_threads() - 0.5:
-            # Other processes hold cores: a static split would wait for a time slice (a 100 us
-            # kernel took 1.3 ms), and probing the parallel path would cost as much.
-            use_par = False
-        else:
-            use_par = st[1] <= st[0]
-            # Re-measure the path not taken; rarely when it lost by far (each probe of the
-            # slower path costs the gap: 0.3 ms on a 4M-element add).
-            lo, hi = (st[1], st[0]) if use_par else (st[0], st[1])
-            every = _PROBE_EVERY if hi < 1.25 * lo else 4 * _PROBE_EVERY
-            if st[2] % every == 0:
-                use_par = not use_par
-        self._tl.pending = (st, use_par, n, time.perf_counter_ns())
-        return use_par
-
-    def _done(self) -> None:
-        """Record the time of the call ``_par`` decided (adaptive mode)."""
-        pending = getattr(self._tl, "pending", None)
-        if pending is None:
-            return
-        self._tl.pending = None
-        st, use_par, n, t0 = pending
-        ns = (time.perf_counter_ns() - t0) / n
-        i = 1 if use_par else 0
-        st[3 + i] += 1
-        if st[3 + i] == 1:
-            return  # warm-up run, not recorded
-        samples = st[5 + i]
-        samples.append(ns)
-        if len(samples) > 5:
-            del samples[0]
-        st[i] = sorted(samples)[len(samples) // 2]  # median of the last 5: ignores outliers
-
     @staticmethod
     def _block(total: int) -> int:
         tasks = 4 * numba.get_num_threads()
@@ -515,9 +437,11 @@ class CpuBackend(Backend):
 
     # --- transfer ---------------------------------------------------------------------------
     def from_numpy(self, array: np.ndarray) -> np.ndarray:
+        self.scheduler.host_transfer()
         return np.array(array, copy=True, order="C")
 
     def to_numpy(self, buf: np.ndarray, shape: tuple, dtype: str) -> np.ndarray:
+        self.scheduler.host_transfer()
         return np.array(buf, copy=True).reshape(shape)
 
     # --- elementwise ------------------------------------------------------------------------
@@ -530,12 +454,13 @@ class CpuBackend(Backend):
                 raise TypeError(f"unary {op!r} needs a bool input, got {dt}")
             out = self._empty(shape, _BOOL)
             if n:
-                code = _UNARY_PRED[op]
-                if self._par(n, ("unary", op, dt.char)):
-                    K.unary_pred_par(code, xf, out.reshape(-1), self._block(n))
-                else:
-                    K.unary_pred(code, xf, out.reshape(-1), 0, n)
-                self._done()
+                code, of = _UNARY_PRED[op], out.reshape(-1)
+                self._run(
+                    n,
+                    ("unary", op, dt.char),
+                    L(K.unary_pred, (code, xf, of, 0, n), (3, 4)),
+                    L(K.unary_pred_par, (code, xf, of, self._block(n)), (3,)),
+                )
             return out
         out = self._empty(shape, dt)
         if dt in _FLOATS:
@@ -543,12 +468,13 @@ class CpuBackend(Backend):
             if code is None:
                 raise ValueError(f"unknown unary op {op!r}; expected one of {sorted(_UNARY_FLOAT)}")
             if n:
-                one = _scalars(dt)[1]
-                if self._par(n, ("unary", op, dt.char)):
-                    K.unary_float_par(code, xf, out.reshape(-1), one, self._block(n))
-                else:
-                    K.unary_float(code, xf, out.reshape(-1), one, 0, n)
-                self._done()
+                one, of = _scalars(dt)[1], out.reshape(-1)
+                self._run(
+                    n,
+                    ("unary", op, dt.char),
+                    L(K.unary_float, (code, xf, of, one, 0, n), (4, 5)),
+                    L(K.unary_float_par, (code, xf, of, one, self._block(n)), (4,)),
+                )
             return out
         if dt == _INT32:
             code = _UNARY_INT.get(op)
@@ -558,11 +484,13 @@ class CpuBackend(Backend):
                     f"int32 supports {sorted(_UNARY_INT)} and the predicates"
                 )
             if n:
-                if self._par(n, ("unary", op, dt.char)):
-                    K.unary_int_par(code, xf, out.reshape(-1), self._block(n))
-                else:
-                    K.unary_int(code, xf, out.reshape(-1), 0, n)
-                self._done()
+                of = out.reshape(-1)
+                self._run(
+                    n,
+                    ("unary", op, dt.char),
+                    L(K.unary_int, (code, xf, of, 0, n), (3, 4)),
+                    L(K.unary_int_par, (code, xf, of, self._block(n)), (3,)),
+                )
             return out
         raise TypeError(
             f"unary {op!r} is not defined for dtype {dt}; expected float32/float64/int32"
@@ -606,29 +534,28 @@ class CpuBackend(Backend):
         if n:
             shape, st = _strided((a_shape, b_shape), tuple(out_shape))
             uf = _NP_ARITH.get(op) if out_dt in _FLOATS else None
-            if self._par(n, ("binary", op, dt.char)):
-                args = (code, a.reshape(-1), b.reshape(-1), out.reshape(-1), shape, st)
-                if (
-                    STREAM_MIN_BYTES <= out.nbytes < STREAM_MAX_BYTES
-                    and code in S.OPS
-                    and out_dt in _FLOATS
-                    and S.AVAILABLE
-                    and a_shape == b_shape == tuple(out_shape)
-                    and b.dtype == dt
-                    and a.flags.c_contiguous
-                    and b.flags.c_contiguous
-                ):
-                    # A launch, not a K call: the recorder sees kernel calls through K only.
-                    self._launch(S.arith_stream_par, *args, self._block(n))
-                else:
-                    fn_par(*args, self._block(n))
-            elif uf is not None and n >= self.parallel_threshold:
+            args = (code, a.reshape(-1), b.reshape(-1), out.reshape(-1), shape, st)
+            if uf is not None and n >= self.parallel_threshold:
                 # Large serial runs (the chooser's or a loaded machine's pick): numpy's loop is
                 # 10-20% faster than ours there (same IEEE results; ~0.5 us slower on tiny ones).
-                self._launch(_ufunc_into, uf, a.reshape(a_shape), b.reshape(b_shape), out)
+                serial = L(_ufunc_into, (uf, a.reshape(a_shape), b.reshape(b_shape), out))
             else:
-                fn(code, a.reshape(-1), b.reshape(-1), out.reshape(-1), shape, st, 0, n)
-            self._done()
+                serial = L(fn, (*args, 0, n), (6, 7))
+            if n < self.parallel_threshold:
+                self._submit(serial)
+                return out
+            if (
+                STREAM_MIN_BYTES <= out.nbytes < STREAM_MAX_BYTES
+                and code in S.OPS
+                and out_dt in _FLOATS
+                and S.AVAILABLE
+                and a_shape == b_shape == tuple(out_shape)
+                and b.dtype == dt
+                and a.flags.c_contiguous
+                and b.flags.c_contiguous
+            ):
+                fn_par = S.arith_stream_par
+            self._run(n, ("binary", op, dt.char), serial, L(fn_par, (*args, self._block(n)), (6,)))
         return out
 
     def where(
@@ -657,11 +584,12 @@ class CpuBackend(Backend):
                 shape,
                 st,
             )
-            if self._par(n, "where"):
-                K.where_par(*args, self._block(n))
-            else:
-                K.where(*args, 0, n)
-            self._done()
+            self._run(
+                n,
+                "where",
+                L(K.where, (*args, 0, n), (6, 7)),
+                L(K.where_par, (*args, self._block(n)), (6,)),
+            )
         return out
 
     def cast(self, x: np.ndarray, shape: tuple, dtype_from: str, dtype_to: str) -> np.ndarray:
@@ -715,38 +643,50 @@ class CpuBackend(Backend):
             # the shape only, so serial and parallel runs give bit-identical sums.
             k = -(-r // SPLIT_CHUNK)
             partial = self._empty(p * k, x.dtype)
-            if self._par(total, ("reduce", code, x.dtype.char), 2):
-                K.reduce_rows_split_par(code, x, partial, r, k, SPLIT_CHUNK, zero, one)
-            else:
-                K.reduce_rows_split(code, x, partial, r, k, SPLIT_CHUNK, zero, one, 0, p * k)
-            self._done()
-            K.reduce_rows(code, partial, out, k, zero, one, 0, p)
+            args = (code, x, partial, r, k, SPLIT_CHUNK, zero, one)
+            self._run(
+                total,
+                ("reduce", code, x.dtype.char),
+                L(K.reduce_rows_split, (*args, 0, p * k), (3, 4, 5, 8, 9)),
+                L(K.reduce_rows_split_par, args, (3, 4, 5)),
+                2,
+            )
+            self._submit(L(K.reduce_rows, (code, partial, out, k, zero, one, 0, p), (3, 6, 7)))
         elif q == 1:
-            if p > 1 and self._par(total, ("reduce", code, x.dtype.char), 2):
-                K.reduce_rows_par(code, x, out, r, zero, one, self._rows_per_task(p, r))
+            serial = L(K.reduce_rows, (code, x, out, r, zero, one, 0, p), (3, 6, 7))
+            if p > 1:
+                per = self._rows_per_task(p, r)
+                par = L(K.reduce_rows_par, (code, x, out, r, zero, one, per), (3, 6))
+                self._run(total, ("reduce", code, x.dtype.char), serial, par, 2)
             else:
-                K.reduce_rows(code, x, out, r, zero, one, 0, p)
-            self._done()
+                self._submit(serial)
         elif p < 8 and r * q > 2 * SPLIT_CHUNK and r >= 4:
             # Few, long reductions over a leading axis: blocks of rows into partial rows, then
             # the partials. Blocking depends on the shape only (serial == parallel, bitwise).
             chunk_rows = max(2, SPLIT_CHUNK // q)
             k = -(-r // chunk_rows)
             partial = self._empty(p * k * q, x.dtype)
-            if self._par(total, ("reduce", code, x.dtype.char), 2):
-                K.reduce_mid_split_par(code, x, partial, r, q, k, chunk_rows)
-            else:
-                K.reduce_mid_split(code, x, partial, r, q, k, chunk_rows, 0, p * k)
-            self._done()
-            K.reduce_mid(code, partial, out, k, q, 0, p, 0, q)
-        elif not self._par(total, ("reduce", code, x.dtype.char), 2):
-            K.reduce_mid(code, x, out, r, q, 0, p, 0, q)
-            self._done()
+            args = (code, x, partial, r, q, k, chunk_rows)
+            self._run(
+                total,
+                ("reduce", code, x.dtype.char),
+                L(K.reduce_mid_split, (*args, 0, p * k), (3, 4, 5, 6, 7, 8)),
+                L(K.reduce_mid_split_par, args, (3, 4, 5, 6)),
+                2,
+            )
+            self._submit(
+                L(K.reduce_mid, (code, partial, out, k, q, 0, p, 0, q), (3, 4, 5, 6, 7, 8))
+            )
         else:
             per_p = max(1, -(-4 * nt // p))
             q_chunk = max(-(-q // per_p), min(q, 256))
-            K.reduce_mid_par(code, x, out, p, r, q, q_chunk)
-            self._done()
+            self._run(
+                total,
+                ("reduce", code, x.dtype.char),
+                L(K.reduce_mid, (code, x, out, r, q, 0, p, 0, q), (3, 4, 5, 6, 7, 8)),
+                L(K.reduce_mid_par, (code, x, out, p, r, q, q_chunk), (3, 4, 5, 6)),
+                2,
+            )
         return out
 
     def _f32_extreme_rows(self, is_max: bool, x: np.ndarray, p: int, r: int) -> np.ndarray:
@@ -754,18 +694,28 @@ class CpuBackend(Backend):
         b = x.view(np.int32)
         out = self._empty(p, np.int32)
         nt = numba.get_num_threads()
-        if not self._par(p * r, ("reduce_f32", is_max), 2):
-            K.reduce_f32_extreme_rows(is_max, b, out, r, 0, p)
-        elif p >= 2 * nt:
-            K.reduce_f32_extreme_rows_par(is_max, b, out, r, self._rows_per_task(p, r))
+        serial = L(K.reduce_f32_extreme_rows, (is_max, b, out, r, 0, p), (3, 4, 5))
+        if p * r < 2 * self.parallel_threshold:
+            self._submit(serial)
+            return out
+        par: Launch | tuple[Launch, ...]
+        if p >= 2 * nt:
+            per = self._rows_per_task(p, r)
+            par = L(K.reduce_f32_extreme_rows_par, (is_max, b, out, r, per), (3, 4))
         else:
             k = max(1, min(-(-4 * nt // p), -(-r // MIN_BLOCK)))
             chunk = -(-r // k)
             k = -(-r // chunk)
             partial = self._empty(p * k, np.int32)
-            K.reduce_f32_extreme_split_par(is_max, b, partial, p, r, k, chunk)
-            K.reduce_f32_extreme_rows(is_max, partial.view(np.int32), out, k, 0, p)
-        self._done()
+            par = (
+                L(
+                    K.reduce_f32_extreme_split_par,
+                    (is_max, b, partial, p, r, k, chunk),
+                    (3, 4, 5, 6),
+                ),
+                L(K.reduce_f32_extreme_rows, (is_max, partial, out, k, 0, p), (3, 4, 5)),
+            )
+        self._run(p * r, ("reduce_f32", is_max), serial, par, 2)
         return out
 
     def arg_reduce(self, op: str, x: np.ndarray, shape: tuple, dtype: str, axis: int) -> np.ndarray:
@@ -780,11 +730,13 @@ class CpuBackend(Backend):
         xf, of = x.reshape(-1), out.reshape(-1)
         is_max = op == "argmax"
         bits = xf.view(np.int32) if (q == 1 and x.dtype == np.float32) else _NO_BITS
-        if p > 1 and self._par(x.size, ("arg_reduce", q == 1, x.dtype.char), 2):
-            K.arg_reduce_par(is_max, xf, bits, of, p, r, q, self._rows_per_task(p, r * q))
+        serial = L(K.arg_reduce, (is_max, xf, bits, of, r, q, 0, p), (4, 5, 6, 7))
+        if p > 1:
+            per = self._rows_per_task(p, r * q)
+            par = L(K.arg_reduce_par, (is_max, xf, bits, of, p, r, q, per), (4, 5, 6, 7))
+            self._run(x.size, ("arg_reduce", q == 1, x.dtype.char), serial, par, 2)
         else:
-            K.arg_reduce(is_max, xf, bits, of, r, q, 0, p)
-        self._done()
+            self._submit(serial)
         return out
 
     def cumsum(
@@ -796,11 +748,13 @@ class CpuBackend(Backend):
             return out
         xf, of = x.reshape(-1), out.reshape(-1)
         ex, rev = bool(exclusive), bool(reverse)
-        if p > 1 and self._par(x.size, "cumsum"):
-            K.cumsum_par(xf, of, p, r, q, ex, rev, self._rows_per_task(p, r * q))
+        serial = L(K.cumsum, (xf, of, r, q, ex, rev, 0, p), (2, 3, 6, 7))
+        if p > 1:
+            per = self._rows_per_task(p, r * q)
+            par = L(K.cumsum_par, (xf, of, p, r, q, ex, rev, per), (2, 3, 4, 7))
+            self._run(x.size, "cumsum", serial, par)
         else:
-            K.cumsum(xf, of, r, q, ex, rev, 0, p)
-        self._done()
+            self._submit(serial)
         return out
 
     # --- linear algebra ---------------------------------------------------------------------
@@ -837,13 +791,14 @@ class CpuBackend(Backend):
         if out.size == 0:
             return out
         args = (a.reshape(-1), b.reshape(-1), out.reshape(-1))
-        if rows > 1 and self._par(rows * n * max(k, 1) // 8, "matmul"):
-            K.matmul_int_par(
-                *args, batch, m, k, n, transpose_a, transpose_b, self._rows_per_task(rows, n * k)
-            )
+        ta, tb = transpose_a, transpose_b
+        serial = L(K.matmul_int, (*args, m, k, n, ta, tb, 0, rows), (3, 4, 5, 8, 9))
+        if rows > 1:
+            per = self._rows_per_task(rows, n * k)
+            par = L(K.matmul_int_par, (*args, batch, m, k, n, ta, tb, per), (3, 4, 5, 6, 9))
+            self._run(rows * n * max(k, 1) // 8, "matmul", serial, par)
         else:
-            K.matmul_int(*args, m, k, n, transpose_a, transpose_b, 0, rows)
-        self._done()
+            self._submit(serial)
         return out
 
     # --- data movement (numpy is already one allocation-free pass) --------------------------
@@ -920,11 +875,12 @@ class CpuBackend(Backend):
             return out
         raw = _RAW[x.dtype.itemsize]  # a copy: one kernel per element width
         args = (x.reshape(-1).view(raw), indices.reshape(-1), out.reshape(-1).view(raw), d, q, m)
-        if self._par(out.size, "gather"):
-            K.gather_par(*args, self._rows_per_task(p * m, q))
-        else:
-            K.gather(*args, 0, p * m)
-        self._done()
+        self._run(
+            out.size,
+            "gather",
+            L(K.gather, (*args, 0, p * m), (3, 4, 5, 6, 7)),
+            L(K.gather_par, (*args, self._rows_per_task(p * m, q)), (3, 4, 5, 6)),
+        )
         return out
 
     def scatter_add(
@@ -945,14 +901,15 @@ class CpuBackend(Backend):
         if out.size == 0 or m == 0:
             return out
         args = (updates.reshape(-1), indices.reshape(-1), out.reshape(-1))
-        if self._par(updates.size, "scatter_add"):
-            nt = numba.get_num_threads()
-            per_p = max(1, -(-2 * nt // p))
-            q_chunk = max(-(-q // per_p), min(q, 256))
-            K.scatter_add_par(*args, p, dim, q, m, q_chunk)
-        else:
-            K.scatter_add(*args, dim, q, m, 0, p, 0, q)
-        self._done()
+        nt = numba.get_num_threads()
+        per_p = max(1, -(-2 * nt // p))
+        q_chunk = max(-(-q // per_p), min(q, 256))
+        self._run(
+            updates.size,
+            "scatter_add",
+            L(K.scatter_add, (*args, dim, q, m, 0, p, 0, q), (3, 4, 5, 6, 7, 8, 9)),
+            L(K.scatter_add_par, (*args, p, dim, q, m, q_chunk), (3, 4, 5, 6, 7)),
+        )
         return out
 
     def ravel_indices(
@@ -984,8 +941,8 @@ class CpuBackend(Backend):
         out_shapes: Sequence[tuple],
     ) -> tuple:
         """A fused elementwise chain (``engine.fusion``; contract in ``backends.base``) in one
-        generated numba kernel (``backends.cpu.fusion``): outputs from ``_empty``, one
-        ``_launch``, no host reads."""
+        generated numba kernel (``backends.cpu.fusion``): outputs from ``_empty``, one launch
+        record, no host reads."""
         from backends.cpu import fusion
 
         return fusion.run(self, expr, bufs, in_shapes, shape, out_shapes)
@@ -999,11 +956,13 @@ class CpuBackend(Backend):
             return out
         xf, of = x.reshape(-1), out.reshape(-1)
         zero = _scalars(x.dtype)[0]
-        if p > 1 and self._par(x.size, "softmax"):
-            K.softmax_par(xf, of, p, r, q, log, zero, self._rows_per_task(p, r * q))
+        serial = L(K.softmax, (xf, of, r, q, log, zero, 0, p), (2, 3, 6, 7))
+        if p > 1:
+            per = self._rows_per_task(p, r * q)
+            par = L(K.softmax_par, (xf, of, p, r, q, log, zero, per), (2, 3, 4, 7))
+            self._run(x.size, "softmax", serial, par)
         else:
-            K.softmax(xf, of, r, q, log, zero, 0, p)
-        self._done()
+            self._submit(serial)
         return out
 
     def softmax(self, x: np.ndarray, shape: tuple, dtype: str, axis: int) -> np.ndarray:
@@ -1053,11 +1012,13 @@ class CpuBackend(Backend):
         one = _scalars(out.dtype)[1]
         al = out.dtype.type(alpha)
         of = out.reshape(-1)
-        if m > 1 and self._par(out.size, ("fused_matmul", code, out.dtype.char)):
-            K.bias_act_par(of, bflat, step, m, n, code, al, one, self._rows_per_task(m, n))
+        serial = L(K.bias_act, (of, bflat, step, n, code, al, one, 0, m), (3, 7, 8))
+        if m > 1:
+            per = self._rows_per_task(m, n)
+            par = L(K.bias_act_par, (of, bflat, step, m, n, code, al, one, per), (3, 4, 8))
+            self._run(out.size, ("fused_matmul", code, out.dtype.char), serial, par)
         else:
-            K.bias_act(of, bflat, step, n, code, al, one, 0, m)
-        self._done()
+            self._submit(serial)
         return out
 
     def _cce_args(self, x: np.ndarray, shape: tuple) -> tuple:
@@ -1077,11 +1038,13 @@ class CpuBackend(Backend):
             return out
         tf, xf, of = t.reshape(-1), x.reshape(-1), out.reshape(-1)
         lg = bool(from_logits)
-        if p > 1 and self._par(x.size, ("cce", x.dtype.char)):
-            K.cce_par(tf, xf, of, p, r, lg, eps, hi, zero, self._rows_per_task(p, r))
+        serial = L(K.cce, (tf, xf, of, r, lg, eps, hi, zero, 0, p), (3, 8, 9))
+        if p > 1:
+            per = self._rows_per_task(p, r)
+            par = L(K.cce_par, (tf, xf, of, p, r, lg, eps, hi, zero, per), (3, 4, 9))
+            self._run(x.size, ("cce", x.dtype.char), serial, par)
         else:
-            K.cce(tf, xf, of, r, lg, eps, hi, zero, 0, p)
-        self._done()
+            self._submit(serial)
         return out
 
     def categorical_crossentropy_grad(
@@ -1100,11 +1063,13 @@ class CpuBackend(Backend):
             return out
         args = (dy.reshape(-1), t.reshape(-1), x.reshape(-1), out.reshape(-1))
         lg = bool(from_logits)
-        if p > 1 and self._par(x.size, ("cce_grad", x.dtype.char)):
-            K.cce_grad_par(*args, p, r, lg, eps, hi, zero, self._rows_per_task(p, r))
+        serial = L(K.cce_grad, (*args, r, lg, eps, hi, zero, 0, p), (4, 9, 10))
+        if p > 1:
+            per = self._rows_per_task(p, r)
+            par = L(K.cce_grad_par, (*args, p, r, lg, eps, hi, zero, per), (4, 5, 10))
+            self._run(x.size, ("cce_grad", x.dtype.char), serial, par)
         else:
-            K.cce_grad(*args, r, lg, eps, hi, zero, 0, p)
-        self._done()
+            self._submit(serial)
         return out
 
     # --- fused convolution and max pooling (backends/cpu/conv.py; engine/ops/nn.py) ---------
@@ -1148,11 +1113,12 @@ class CpuBackend(Backend):
         act = 1 if activation == "relu" else 0
         b = _none(x.dtype) if bias is None else bias.reshape(-1)
         args = (x.reshape(-1), f.reshape(-1), b, out.reshape(-1), act, geo)
-        if n > 1 and self._par(out.size * x_shape[3], ("conv2d", x.dtype.char)):
-            self._launch(CV.conv2d_par, *args, n, self._images_per_task(n))
+        serial = L(CV.conv2d, (*args, 0, n), (6, 7))
+        if n > 1:
+            par = L(CV.conv2d_par, (*args, n, self._images_per_task(n)), (6, 7))
+            self._run(out.size * x_shape[3], ("conv2d", x.dtype.char), serial, par)
         else:
-            self._launch(CV.conv2d, *args, 0, n)
-        self._done()
+            self._submit(serial)
         return out
 
     def fused_conv2d(
@@ -1200,11 +1166,12 @@ class CpuBackend(Backend):
         args = (x.reshape(-1), dy.reshape(-1), ob, act, geo, n, blocks, res[:nf], res[nf:])
         if n == 0:
             self._launch(_fill_into, res, 0)
-        elif n > 1 and self._par(dy.size * x_shape[3], ("conv2d_bpf", x.dtype.char)):
-            self._launch(CV.conv2d_filter_grad_par, *args)
+        elif n > 1:
+            serial = L(CV.conv2d_filter_grad, args, (5, 6))
+            par = L(CV.conv2d_filter_grad_par, args, (5, 6))
+            self._run(dy.size * x_shape[3], ("conv2d_bpf", x.dtype.char), serial, par)
         else:
-            self._launch(CV.conv2d_filter_grad, *args)
-        self._done()
+            self._submit(L(CV.conv2d_filter_grad, args, (5, 6)))
         return res
 
     def max_pool(
@@ -1227,11 +1194,12 @@ class CpuBackend(Backend):
         if out.size == 0:
             return out
         args = (x.reshape(-1), out.reshape(-1), geo)
-        if n > 1 and self._par(x.size, ("max_pool", x.dtype.char)):
-            self._launch(CV.max_pool_par, *args, n, self._images_per_task(n))
+        serial = L(CV.max_pool, (*args, 0, n), (3, 4))
+        if n > 1:
+            par = L(CV.max_pool_par, (*args, n, self._images_per_task(n)), (3, 4))
+            self._run(x.size, ("max_pool", x.dtype.char), serial, par)
         else:
-            self._launch(CV.max_pool, *args, 0, n)
-        self._done()
+            self._submit(serial)
         return out
 
     def max_pool_grad(
@@ -1255,11 +1223,12 @@ class CpuBackend(Backend):
         if dx.size == 0:
             return dx
         args = (dy.reshape(-1), x.reshape(-1), out.reshape(-1), dx.reshape(-1), geo)
-        if n > 1 and self._par(x.size, ("max_pool_grad", x.dtype.char)):
-            self._launch(CV.max_pool_grad_par, *args, n, self._images_per_task(n))
+        serial = L(CV.max_pool_grad, (*args, 0, n), (5, 6))
+        if n > 1:
+            par = L(CV.max_pool_grad_par, (*args, n, self._images_per_task(n)), (5, 6))
+            self._run(x.size, ("max_pool_grad", x.dtype.char), serial, par)
         else:
-            self._launch(CV.max_pool_grad, *args, 0, n)
-        self._done()
+            self._submit(serial)
         return dx
 
     @staticmethod
@@ -1283,8 +1252,7 @@ class CpuBackend(Backend):
             raise TypeError(f"{name} needs float buffers, got {dt}")
         values, flag = _opt_hyper(name, hyper)
         h = np.array(values, dt)
-        if self._host_args(h):
-            return ()
+        host = HostScalars(name, h, functools.partial(_pack_scalars, name))
         nslots = _opt_slots(name, flag)
         if len(slots) != nslots:
             raise ValueError(f"{name}: expected {nslots} slot buffers, got {len(slots)}")
@@ -1297,11 +1265,12 @@ class CpuBackend(Backend):
         n = flat[0].size
         if n:
             args = (K.OPT_CODES[name], flag, flat[0], flat[1], *ins, oflat[0], *news, h)
-            if self._par(n, ("opt_update", name, dt.char)):
-                K.opt_update_par(*args, self._block(n))
-            else:
-                K.opt_update(*args, 0, n)
-            self._done()
+            self._run(
+                n,
+                ("opt_update", name, dt.char),
+                L(K.opt_update, (*args, 0, n), (12, 13), host),
+                L(K.opt_update_par, (*args, self._block(n)), (12,), host),
+            )
         return tuple(outs)
 
     def sgd_update(self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper) -> tuple:

@@ -1,7 +1,7 @@
 """Compiled trace programs: a chunk of training steps as one numba function.
 
-A :class:`~backends.cpu.program.Program` replays a step as a Python loop over its recorded
-launches; for a small model that loop (unboxing each launch's arrays, rebuilding views, the
+A :class:`~backends.cpu.program.Program` replays a step as a Python loop over its launch
+records; for a small model that loop (unboxing each launch's arrays, rebuilding views, the
 optimizer's host scalars) is a third of the step. Once a program has run ``COMPILE_AFTER`` steps,
 :func:`compile_program` renders its launches as the body of a numba loop over steps and
 compiles it, so a chunk of ``fit`` steps becomes a single native call:
@@ -17,8 +17,8 @@ compiles it, so a chunk of ``fit`` steps becomes a single native call:
   variables, and for each escaping value a pair of pool buffers the steps alternate between
   (nothing outside can hold them during the call);
 - host scalars (an optimizer's learning rate and bias corrections) are computed before the call
-  for every step of the chunk, by the same refresh and host-effect items the program runs, into
-  a table the loop copies from.
+  for every step of the chunk, by the same host steps and effects the program runs, into a
+  table the loop copies from.
 
 Programs with live ops, kwargs, Python launches other than GEMM/copy/fill/concatenate, or
 views the loop cannot rebuild are not compiled (``GiveUp``; the Python program keeps running
@@ -77,7 +77,21 @@ from backends.cpu import arena
 from backends.cpu import cblas as CB
 from backends.cpu import kernels as K
 from backends.cpu import threads as T
-from backends.cpu.program import _BAKED, _CALL, _HOST, _LIVE, _PATCHED, _REFRESH, GiveUp, _root
+from backends.cpu.program import (
+    Baked,
+    Dyn,
+    EffectStep,
+    GiveUp,
+    HostStep,
+    LaunchStep,
+    LiveStep,
+    Spec,
+    View,
+    free_buffer,
+    is_whole,
+    resolve,
+    root_of,
+)
 from engine import activity
 
 #: Bump when the generated code changes.
@@ -123,9 +137,9 @@ class _Renderer:
         self.gnames: dict[int, str] = {}
         self.lines: list[str] = []
         self.host_arrays: list[np.ndarray] = []  # per table, in refresh order
-        self.refreshes: list[int] = []  # the refresh items the host pass runs
-        self.table_of: dict[int, int] = {}  # refresh item the host pass runs -> its first table
-        self.first_of: dict[int, int] = {}  # every refresh item -> the first table it reads
+        self.refreshes: list[int] = []  # the host steps the host pass runs
+        self.table_of: dict[int, int] = {}  # host step the host pass runs -> its first table
+        self.first_of: dict[int, int] = {}  # every host step -> the first table it reads
         self.groups: list[arena.Group] = []  # optimizer updates merged in place (arena.py)
         self.subst: dict[int, tuple[np.ndarray, int]] = {}  # gradient root -> (arena, offset)
         self.empty: dict[Any, np.ndarray] = {}  # an empty array per dtype (unused slots)
@@ -169,16 +183,16 @@ class _Renderer:
             raise GiveUp("a launch reads the result of a live op")
         return f"pc{p}"
 
-    def expr(self, spec: tuple) -> str:
+    def expr(self, spec: Spec) -> str:
         """Source of the value a launch argument ``spec`` has in a run."""
-        if spec[0] == _BAKED:
-            return self._bake(spec[1])
-        _, index, view = spec
+        if type(spec) is Baked:
+            return self._bake(spec.value)
+        index, view = spec.base, spec.view
         flat = self.base_local(index)
         shape, dtype = self._base_shape(index)
         if view is None:
             view = shape
-        if not view or type(view[0]) is int:
+        if type(view) is not View:
             return f"{flat}.reshape({tuple(view)!r})"
         vshape, vdtype, off, strides = view
         vdtype = np.dtype(vdtype)
@@ -201,9 +215,8 @@ class _Renderer:
         raise GiveUp(f"a launch argument is a strided view ({vshape}, strides {strides})")
 
     # launches ----------------------------------------------------------------------------------
-    def launch(self, fn: Any, specs: list, kspecs: dict, recorded: tuple) -> None:
-        if kspecs:
-            raise GiveUp(f"launch {getattr(fn, '__name__', fn)} takes keyword arguments")
+    def launch(self, step: LaunchStep) -> None:
+        fn, specs, recorded = step.kernel, step.specs, step.metas
         args = [self.expr(s) for s in specs]
         if _is_dispatcher(fn):
             self.lines.append(f"{self._global(fn)}({', '.join(args)})")
@@ -221,8 +234,8 @@ class _Renderer:
         elif getattr(fn, "__name__", "") == "_concat_into" and all(
             r is not None for r in recorded[2:]
         ):
-            axis, lo = specs[1][1], 0
-            if specs[1][0] != _BAKED or not isinstance(axis, int):
+            axis, lo = getattr(specs[1], "value", None), 0
+            if type(specs[1]) is not Baked or not isinstance(axis, int):
                 raise GiveUp("a concatenation along a computed axis")
             for x, r in zip(args[2:], recorded[2:], strict=True):
                 hi = lo + r.shape[axis]
@@ -232,7 +245,7 @@ class _Renderer:
         else:
             raise GiveUp(f"launch {getattr(fn, '__qualname__', fn)} is a Python function")
 
-    def _gemm(self, args: list[str], rec: tuple, specs: list) -> None:
+    def _gemm(self, args: list[str], rec: tuple, specs: tuple[Spec, ...]) -> None:
         a, b, out = rec
         if a.ndim != 2 or b.ndim != 2 or out.ndim != 2:
             raise GiveUp("a batched matmul launch")
@@ -246,7 +259,12 @@ class _Renderer:
         if ta is None or tb is None or not out.c_contiguous:
             raise GiveUp("a matmul launch numpy runs without BLAS")
         sa, sb = specs[0], specs[1]
-        if sa[0] == sb[0] and (sa[1] is sb[1] if sa[0] == _BAKED else sa[1] == sb[1]):
+        same = (
+            sa.value is sb.value
+            if type(sa) is Baked and type(sb) is Baked
+            else type(sa) is Dyn and type(sb) is Dyn and sa.base == sb.base
+        )
+        if same:
             raise GiveUp("a matmul of a buffer with itself (numpy may use syrk)")
         char = a.dtype.char
         g = self._global(CB.get_cblas().fns["cblas_sgemm" if char == "f" else "cblas_dgemm"])
@@ -269,31 +287,31 @@ class _Renderer:
         """Lay out the host-scalar tables; returns each host array's table (by ``id``)."""
         prog = self.prog
         slot: dict[int, int] = {}
-        shared: dict[Any, int] = {}  # host_key -> the refresh item computing its values
-        for j, it in enumerate(prog.items):
-            kind = it[0]
-            if kind == _REFRESH:
-                for h in it[3]:
+        shared: dict[Any, int] = {}  # host key -> the host step computing its values
+        for j, st in enumerate(prog.steps):
+            if type(st) is HostStep:
+                arrays = [s.values for s in st.scalars]
+                for h in arrays:
                     if not isinstance(h, np.ndarray) or h.ndim != 1:
                         raise GiveUp("a host argument is not a 1-D array")
-                key = getattr(it[1], "host_key", None)
+                key = st.key
                 same = shared.get(key) if key is not None else None
-                if same is not None and [h.shape + (h.dtype,) for h in it[3]] != [
-                    h.shape + (h.dtype,) for h in prog.items[same][3]
+                if same is not None and [h.shape + (h.dtype,) for h in arrays] != [
+                    s.values.shape + (s.values.dtype,) for s in prog.steps[same].scalars
                 ]:
                     same = None
                 if same is None:
                     first = self.table_of[j] = len(self.host_arrays)
-                    self.host_arrays += list(it[3])
+                    self.host_arrays += arrays
                     self.refreshes.append(j)
                     if key is not None:
                         shared[key] = j
                 else:
                     first = self.table_of[same]
                 self.first_of[j] = first
-                for t, h in enumerate(it[3]):
+                for t, h in enumerate(arrays):
                     slot[id(h)] = first + t
-            elif kind == _HOST:
+            elif type(st) is EffectStep:
                 shared.clear()  # a host effect may change what the next refresh computes
         return slot
 
@@ -321,24 +339,22 @@ class _Renderer:
         for g in self.groups:
             g.grads = np.empty(g.total, g.dtype)
             for m in g.members:
-                self.subst[id(_root(m.grad))] = (g.grads, m.off)
+                self.subst[id(root_of(m.grad))] = (g.grads, m.off)
         body: list[str] = []
-        for j, it in enumerate(prog.items):
-            kind = it[0]
+        for j, st in enumerate(prog.steps):
             self.lines = []
             if j in merged:
                 if j in emit:
                     self._merged_update(emit[j], self.groups[emit[j]])
-            elif kind in (_CALL, _PATCHED):
-                fn, specs, kspecs, recorded = prog.src[j]
-                self.launch(fn, specs, kspecs, recorded)
-            elif kind == _LIVE:
+            elif type(st) is LaunchStep:
+                self.launch(st)
+            elif type(st) is LiveStep:
                 raise GiveUp("the step has a live op")
-            elif kind == _REFRESH:
+            elif type(st) is HostStep:
                 first = self.first_of[j]
-                for t, h in enumerate(it[3]):
-                    self.lines.append(f"{self._bake(h)}[:] = H[{first + t}][k]")
-            # _HOST also runs before the call (per step); _ASSIGN at the end of the step
+                for t, s in enumerate(st.scalars):
+                    self.lines.append(f"{self._bake(s.values)}[:] = H[{first + t}][k]")
+            # effects also run before the call (per step); assignments at the end of the step
             body += self.lines
         # end of step: carried arguments, variable assignments, pool swaps
         end: list[str] = []
@@ -350,8 +366,8 @@ class _Renderer:
         for p in range(len(prog.pools)):
             end.append(f"pc{p}, po{p} = po{p}, pc{p}")
         for spec in outs:
-            if spec is not None and spec[0] != _BAKED:
-                idx = spec[1]
+            if type(spec) is Dyn:
+                idx = spec.base
                 if idx in self.carried or (self.nargs <= idx < self.nargs + self.nvars):
                     raise GiveUp("an output reads a carried argument or a variable")
         head = []
@@ -388,14 +404,13 @@ class _Renderer:
         src += ["    return 0", ""]
         return "\n".join(src)
 
-    def _whole_pool(self, spec: tuple | None, what: str) -> str:
-        if spec is None or spec[0] == _BAKED:
+    def _whole_pool(self, spec: Spec | None, what: str) -> str:
+        if type(spec) is not Dyn:
             raise GiveUp(f"an {what} is not computed by the step")
-        _, index, view = spec
-        p = self.pool_of.get(index)
+        p = self.pool_of.get(spec.base)
         if p is None:
             raise GiveUp(f"an {what} is not a buffer the step writes")
-        if view is not None and view and type(view[0]) is not int:
+        if not is_whole(spec):
             raise GiveUp(f"an {what} is a strided view of a buffer")
         return f"pc{p}"
 
@@ -457,12 +472,12 @@ class Chunk:
         self.carried = r.carried
         self.baked = tuple(r.baked)
         self.host = r.host_arrays
-        # what runs on the host per step, in order: refreshes (with their first table), effects
+        # what runs on the host per step, in order: host steps (with their first table), effects
         refreshes = set(r.refreshes)
         self.host_items = [
-            (it, r.table_of.get(j))
-            for j, it in enumerate(prog.items)
-            if it[0] == _HOST or j in refreshes
+            (st, r.table_of.get(j))
+            for j, st in enumerate(prog.steps)
+            if type(st) is EffectStep or j in refreshes
         ]
         self.groups = r.groups
         self.arena_pools = arena.new_pools(r.groups)
@@ -608,8 +623,6 @@ class Chunk:
         var_bufs: Sequence[Any],
         last_args: Callable[[], Sequence[Any]],
     ) -> Any:
-        from backends.cpu.program import _free_buffer, _get, _refresh
-
         if not self.compiled and (
             self.failed is not None or (self.worker is not None and self.worker.running())
         ):
@@ -626,8 +639,8 @@ class Chunk:
             d.append(b.reshape(-1))
         pairs = []
         for _, pool in prog.pools:
-            first_buf = _free_buffer(pool)
-            second = _free_buffer(pool)
+            first_buf = free_buffer(pool)
+            second = free_buffer(pool)
             pairs.append((first_buf, second))
             d += [first_buf.reshape(-1), second.reshape(-1)]
         del first_buf, second
@@ -643,15 +656,14 @@ class Chunk:
             t_run = time.perf_counter()
         # host effects and scalars of every step, in the program's order
         tables = [np.empty((n, h.size), h.dtype) for h in self.host]
-        be = prog.backend
         for k in range(n):
-            for it, t in self.host_items:
+            for st, t in self.host_items:
                 if t is None:
-                    it[1]()
+                    st.fn()
                 else:
-                    _refresh(be, it)
-                    for h in it[3]:
-                        tables[t][k] = h
+                    st.run()
+                    for s in st.scalars:
+                        tables[t][k] = s.values
                         t += 1
         # OpenBLAS on one thread; large GEMMs and updates on numba's threads (P of them), or
         # all on one thread while another process holds a core (backends.cpu.threads)
@@ -677,7 +689,7 @@ class Chunk:
                 add_record("chunk_saving", self.lines, max(0.0, 1.0 - step / py))
         # the buffers the last step wrote, as the Python program would return them
         dyn: list[Any] = [None] * prog.nbases
-        if any(s is not None and s[0] != _BAKED and s[1] < nargs for s in prog.outs):
+        if any(type(s) is Dyn and s.base < nargs for s in prog.outs):
             args = last_args()
             for i in range(nargs):
                 if i not in self.carried:
@@ -685,8 +697,8 @@ class Chunk:
         last = (n - 1) % 2
         for (index, _), pair in zip(prog.pools, pairs, strict=True):
             dyn[index] = pair[last]
-        outs = [None if s is None else _get(dyn, s) for s in prog.outs]
-        final = {vi: _get(dyn, s) for vi, s in prog.assign_specs()}
+        outs = [None if s is None else resolve(dyn, s) for s in prog.outs]
+        final = {vi: resolve(dyn, s) for vi, s in prog.assign_specs()}
         for g, roles in zip(self.groups, arenas, strict=True):
             for m in g.members:
                 for a, vi in zip(roles, m.vars, strict=True):
@@ -705,7 +717,7 @@ def _root_of(buf: Any, dtype: Any) -> np.ndarray | None:
     """The flat memory ``buf`` lies in (its base array), or None if unusable."""
     if not isinstance(buf, np.ndarray) or buf.dtype != dtype:
         return None
-    root = _root(buf)
+    root = root_of(buf)
     if not root.flags.c_contiguous or root.dtype != dtype:
         return None
     return root.reshape(-1)
@@ -726,7 +738,7 @@ def _offset(root: np.ndarray, b: Any, shape: tuple, dtype: Any, size: int) -> in
 
 def compile_program(prog: Any, carry: dict[int, int]) -> Chunk:
     """The chunk function of ``prog`` for this ``carry`` pattern; raises ``GiveUp``."""
-    if any(it[0] == _LIVE for it in prog.items):
+    if any(type(st) is LiveStep for st in prog.steps):
         raise GiveUp("the step has a live op")
     try:
         return Chunk(prog, carry)
@@ -800,10 +812,10 @@ def chunk_for(prog: Any, carry: dict[int, int]) -> Chunk | None:
     from backends.cpu import program
 
     key = tuple(sorted(carry.items()))
-    hit = prog._chunks.get(key)
+    hit = prog.chunks.get(key)
     if isinstance(hit, Chunk):
         if hit.failed is not None:
-            prog._chunks[key] = hit.failed
+            prog.chunks[key] = hit.failed
             return None
         return hit
     if isinstance(hit, str) or (isinstance(hit, _Refused) and not hit.stale(prog)):
@@ -811,16 +823,16 @@ def chunk_for(prog: Any, carry: dict[int, int]) -> Chunk | None:
     try:
         chunk = compile_program(prog, carry)
     except GiveUp as e:
-        prog._chunks[key] = str(e)
+        prog.chunks[key] = str(e)
         _log.info("tensorweave: trace program not compiled: %s", e)
         return None
     if program.COMPILE_AFTER == 0 or "TENSORWEAVE_COMPILE_AFTER" in os.environ:
-        prog._chunks[key] = chunk  # compiled without asking (tests, benchmarks): as before
+        prog.chunks[key] = chunk  # compiled without asking (tests, benchmarks): as before
         return chunk
     cached = chunk.cached()
     yes, why = decide(prog, chunk.lines, cached)
     if not yes:
-        prog._chunks[key] = _Refused(prog.steps_run, prog.steps_left)
+        prog.chunks[key] = _Refused(prog.steps_run, prog.steps_left)
         _log.info("tensorweave: trace program not compiled: it does not pay off (%s)", why)
         return None
     _log.info(
@@ -830,7 +842,7 @@ def chunk_for(prog: Any, carry: dict[int, int]) -> Chunk | None:
     )
     if not cached:
         chunk.mode = "background"
-    prog._chunks[key] = chunk
+    prog.chunks[key] = chunk
     return chunk
 
 

@@ -370,9 +370,10 @@ def run(
     shape: tuple,
     out_shapes: Sequence[tuple],
 ) -> tuple:
-    """``CpuBackend.fused_elementwise``: fresh outputs (``be._empty``), one launch
-    (``be._launch``) of the generated kernel; nothing is read on the host."""
+    """``CpuBackend.fused_elementwise``: fresh outputs (``be._empty``), one launch record of
+    the generated kernel, run by the backend's scheduler; nothing is read on the host."""
     from backends.cpu.backend import _strided
+    from backends.cpu.launch import Launch
 
     _, nodes, outs = expr
     n_in = check_fused_elementwise(expr, bufs, in_shapes, out_shapes)
@@ -392,9 +393,11 @@ def run(
         pattern = ("strided", tuple(int(st[k, -1]) for k in range(n_in)))
         extra = (cshape, st)
     serial, par = kernels(expr, pattern)
-    if be._par(n, ("fused", id(serial))):
-        be._launch(par, *oflat, *iflat, *extra, be._block(n))
-    else:
-        be._launch(serial, *oflat, *iflat, *extra, 0, n)
-    be._done()
+    args, at = (*oflat, *iflat, *extra), len(oflat) + len(iflat) + len(extra)
+    be.scheduler.run(
+        n,
+        ("fused", id(serial)),
+        Launch(serial, (*args, 0, n), (at, at + 1)),
+        Launch(par, (*args, be._block(n)), (at,)),
+    )
     return results

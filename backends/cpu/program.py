@@ -1,26 +1,29 @@
-"""Trace programs for the ``cpu`` backend: a replay as a flat list of kernel launches.
+"""Trace programs for the ``cpu`` backend: a replay as a flat list of launch records.
 
 ``engine.trace`` replays a captured step by calling each op's ``invoke`` (a backend method:
 argument checks, strides, a serial/parallel choice, allocations, then one or a few numba or
-BLAS calls). For a small model that Python work is most of a step. A *program* records, during
-one replay, the launches those methods make (``CpuBackend._launch`` and every ``K.<kernel>``
-call) and the buffers they allocate (``CpuBackend._empty``), then replays only the launches:
+BLAS launches). For a small model that Python work is most of a step. A *program* is built from
+one replay whose ops ran under the scheduler's collection (``backends.cpu.schedule``): each op's
+launch records (``backends.cpu.launch.Launch``) and the buffers it allocated. Later runs replay
+only the launches, as typed steps (``LaunchStep``, ``LiveStep``, ``HostStep``, ``AssignStep``,
+``EffectStep``):
 
 - **Baked buffers.** Every buffer allocated during recording and not seen outside the step is
   kept by the program and reused every run (the trace's intermediates and gradients are planned
   once). Launch arguments that are such buffers, or views of them, are stored as they are.
 - **Dynamic buffers.** The step's arguments (the batch), the variables' buffers at the start of
   the step and the results of *live* steps change every run. Arguments that lie in their memory
-  are rebuilt per run as the same view (offset, shape, strides) of the new buffer.
+  are rebuilt per run as the same view (offset, shape, strides) of the new buffer (``Dyn``).
 - **Escaping buffers.** Values the step returns or assigns to variables leave the program. Each
   is drawn per run from a small pool and only reused once nothing outside holds it
   (``sys.getrefcount``), so a tensor a caller kept never changes under it.
-- **Live steps.** An op whose method is not in the backend's ``recordable`` set (host uploads,
-  hence random draws) runs through its ``invoke`` every time, exactly as in a normal replay.
-- **Host arguments.** A recordable method whose launch takes scalars computed on the host per
-  call (an optimizer's learning rate and bias corrections) registers them with
-  ``CpuBackend._host_args``; the program re-runs that op's ``invoke`` in refresh mode, which
-  only rewrites those scalars in place before the launch.
+- **Live steps.** An op that moved data between host and backend (``from_numpy``: random
+  draws), or whose results are neither buffers it allocated nor views of its inputs, runs
+  through its ``invoke`` every time, exactly as in a normal replay.
+- **Host scalars.** A launch whose record carries ``HostScalars`` (an optimizer's learning rate
+  and bias corrections) gets a ``HostStep`` before it: each run asks the op's ``invoke.hyper()``
+  (the optimizer's hyperparameters of the step) and rewrites the scalars in place with the
+  record's packer. An op with host scalars but no ``hyper`` runs live.
 
 Recording gives up (the trace keeps its normal replay, the reason logged) when a buffer the step
 depends on is not C-contiguous or two of them overlap.
@@ -32,14 +35,14 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from sys import getrefcount
-from threading import get_ident
 from time import perf_counter
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from backends.base import PRIMITIVES
+from backends.cpu.launch import HostScalars, Launch
 
 _log = logging.getLogger("tensorweave.trace")
 
@@ -58,7 +61,8 @@ class GiveUp(Exception):
     """Recording cannot produce a correct program; the reason is the message."""
 
 
-def _root(a: np.ndarray) -> np.ndarray:
+def root_of(a: np.ndarray) -> np.ndarray:
+    """The array owning ``a``'s memory (``a`` itself when it owns it)."""
     while isinstance(a.base, np.ndarray):
         a = a.base
     return a
@@ -77,6 +81,193 @@ def _extent(a: np.ndarray) -> tuple[int, int]:
     return lo, hi + a.itemsize
 
 
+# --- where a launch argument comes from in a run ------------------------------------------------
+class Baked(NamedTuple):
+    """The value recorded, used as is every run (a planned buffer, a constant, a size)."""
+
+    value: Any
+
+
+class View(NamedTuple):
+    """A strided or reinterpreting view of a per-run buffer."""
+
+    shape: tuple
+    dtype: np.dtype
+    offset: int  # bytes from the buffer's start
+    strides: tuple
+
+
+class Dyn(NamedTuple):
+    """A per-run buffer ``base`` (an index into the run's buffers: the arguments, then the
+    variables, then pools and live results), whole (``view`` None), reshaped (``view`` a
+    shape) or as a ``View``."""
+
+    base: int
+    view: tuple | View | None = None
+
+
+Spec = Baked | Dyn
+
+
+def resolve(dyn: list, s: Spec) -> Any:
+    """The value of ``s`` in a run whose per-run buffers are ``dyn``."""
+    if type(s) is Baked:
+        return s.value
+    base = dyn[s.base]
+    view = s.view
+    if view is None:
+        return base
+    if type(view) is View:
+        return np.ndarray(
+            view.shape, view.dtype, buffer=base, offset=view.offset, strides=view.strides
+        )
+    return base.reshape(view)
+
+
+def is_whole(s: Spec) -> bool:
+    """True when ``s`` is a whole per-run buffer (possibly reshaped)."""
+    return type(s) is Dyn and type(s.view) is not View
+
+
+class ArgMeta(NamedTuple):
+    """Shape, strides and dtype of a recorded launch argument (not the array: holding a pooled
+    buffer would keep the pool from reusing it)."""
+
+    shape: tuple
+    strides: tuple
+    dtype: np.dtype
+    ndim: int
+    c_contiguous: bool
+
+    @staticmethod
+    def of(a: Any) -> ArgMeta | None:
+        if not isinstance(a, np.ndarray):
+            return None
+        return ArgMeta(a.shape, a.strides, a.dtype, a.ndim, a.flags.c_contiguous)
+
+
+# --- program steps ------------------------------------------------------------------------------
+@dataclass(eq=False)
+class LaunchStep:
+    """A recorded launch, replayed with the per-run buffers patched in."""
+
+    launch: Launch  # as recorded (its args are the recording run's buffers)
+    specs: tuple[Spec, ...]  # where each argument comes from in a run
+    metas: tuple[ArgMeta | None, ...]  # each argument's layout as recorded
+    entry: Callable[..., Any]  # the kernel's compiled entry point for these argument types
+    template: list  # the arguments, per-run ones as None (filled in for the call)
+    patches: tuple[tuple[int, Dyn], ...]  # (argument position, spec) of the per-run ones
+
+    @property
+    def kernel(self) -> Callable[..., Any]:
+        return self.launch.kernel
+
+
+@dataclass(eq=False)
+class HostStep:
+    """Recompute host scalars for the next launches: ``scalars[i].refresh(hyper())``."""
+
+    hyper: Callable[[], dict[str, Any]]
+    scalars: tuple[HostScalars, ...]
+    key: Any  # launches of one key get the same scalars within a step (``invoke.host_key``)
+
+    def run(self) -> None:
+        hyper = self.hyper()
+        for s in self.scalars:
+            s.refresh(hyper)
+
+
+@dataclass(eq=False)
+class LiveStep:
+    """An op run through its ``invoke`` every run; its results become per-run buffers
+    ``first .. first + count - 1``."""
+
+    invoke: Callable[..., Any]
+    specs: tuple[Spec, ...]
+    first: int
+    count: int
+
+
+@dataclass(eq=False)
+class AssignStep:
+    """Variable ``var`` takes the value ``spec``."""
+
+    var: int
+    spec: Spec
+
+
+@dataclass(eq=False)
+class EffectStep:
+    """A host-side effect of the step (an optimizer's step count)."""
+
+    fn: Callable[[], None]
+
+
+Step = LaunchStep | HostStep | LiveStep | AssignStep | EffectStep
+
+
+# --- recording ----------------------------------------------------------------------------------
+@dataclass(eq=False)
+class _OpRecord:
+    invoke: Callable[..., Any]
+    in_bufs: list
+    results: list
+    launches: list[Launch]
+    allocs: list[np.ndarray]
+    host_transfer: bool
+
+
+class Recorder:
+    """Collects one replay's launches; ``finish`` turns them into a ``Program``.
+
+    The engine calls ``begin()`` / ``end(invoke, in_bufs, results)`` around each op,
+    ``assign(var_index, buf)`` and ``host(fn)`` for the other steps, then
+    ``finish(out_bufs)`` (a buffer or None per trace output), and ``close()`` in any case.
+    Between ``begin`` and ``end`` the backend's scheduler collects the launches this thread
+    runs (``Scheduler.collect``); nothing of the backend is replaced."""
+
+    def __init__(self, backend: Any, arg_bufs: Sequence[Any], var_bufs: Sequence[Any]):
+        self.backend = backend
+        self.items: list[_OpRecord | AssignStep | EffectStep] = []
+        self.arg_bufs = list(arg_bufs)
+        self.var_bufs = list(var_bufs)
+        self._open: Any = None  # the scheduler's collection context of the current op
+
+    def begin(self) -> None:
+        self._open = self.backend.scheduler.collect()
+        self._collection = self._open.__enter__()
+
+    def end(self, invoke: Callable, in_bufs: Sequence[Any], results: Sequence[Any]) -> None:
+        c = self._collection
+        self._leave()
+        self.items.append(
+            _OpRecord(invoke, list(in_bufs), list(results), c.launches, c.allocs, c.host_transfer)
+        )
+
+    def _leave(self) -> None:
+        if self._open is not None:
+            ctx, self._open = self._open, None
+            ctx.__exit__(None, None, None)
+
+    def assign(self, var_index: int, buf: Any) -> None:
+        self.items.append(AssignStep(var_index, buf))
+
+    def host(self, fn: Callable[[], None]) -> None:
+        self.items.append(EffectStep(fn))
+
+    def close(self) -> None:
+        """Stop collecting (after ``finish``, or when the replay failed)."""
+        self._leave()
+
+    def finish(self, out_bufs: Sequence[Any]) -> Program:
+        """The program of the recorded replay; raises ``GiveUp`` with a reason."""
+        self.close()
+        prog = _Builder(self, out_bufs).build()
+        prog.backend = self.backend
+        self.items.clear()
+        return prog
+
+
 class _Base:
     """A buffer that changes every run, seen during recording as ``array``."""
 
@@ -88,170 +279,26 @@ class _Base:
         self.lo, self.hi = _extent(array)
 
 
-class ArgMeta:
-    """Shape, strides and dtype of a recorded launch argument (not the array: holding a pooled
-    buffer would keep the pool from reusing it)."""
-
-    __slots__ = ("shape", "strides", "dtype", "ndim", "c_contiguous")
-
-    @staticmethod
-    def of(a: Any) -> Any:
-        if not isinstance(a, np.ndarray):
-            return None
-        m = ArgMeta()
-        m.shape, m.strides, m.dtype, m.ndim = a.shape, a.strides, a.dtype, a.ndim
-        m.c_contiguous = a.flags.c_contiguous
-        return m
-
-
-class _StepRec:
-    """What one op did while recorded."""
-
-    __slots__ = ("entered", "launches", "allocs", "host")
-
-    def __init__(self) -> None:
-        self.entered: set[str] = set()
-        self.launches: list[tuple] = []
-        self.allocs: list[np.ndarray] = []
-        self.host: list[np.ndarray] = []
-
-
-class _KernelProxy:
-    """Stands in for ``backends.cpu.kernels`` while recording: kernel calls become launches."""
-
-    def __init__(self, module: Any, rec: Recorder):
-        self._module = module
-        self._rec = rec
-
-    def __getattr__(self, name: str) -> Any:
-        obj = getattr(self._module, name)
-        if hasattr(obj, "py_func"):  # a numba dispatcher
-            rec = self._rec
-
-            def launch(*args: Any) -> None:
-                rec.launch(obj, args, {})
-
-            return launch
-        return obj
-
-
-class Recorder:
-    """Collects one replay's launches; ``finish`` turns them into a ``Program``.
-
-    The engine calls ``begin()`` / ``end(invoke, in_bufs, results)`` around each op,
-    ``assign(var_index, buf)`` and ``host(fn)`` for the other steps, then
-    ``finish(out_bufs)`` (a buffer or None per trace output)."""
-
-    def __init__(self, backend: Any, arg_bufs: Sequence[Any], var_bufs: Sequence[Any]):
-        self.backend = backend
-        self.items: list[
-            tuple
-        ] = []  # ("op", invoke, in_bufs, results, _StepRec) / ("assign", vi, buf) / ("host", fn)
-        self.cur: _StepRec | None = None
-        self.arg_bufs = list(arg_bufs)
-        self.var_bufs = list(var_bufs)
-        self._kernels: Any = None
-        self._wrapped: list[str] = []
-        self.thread = get_ident()
-
-    # --- hooks from the backend ---------------------------------------------------------
-    # (calls from other threads, e.g. eager ops meanwhile, run as usual and are not recorded)
-    def launch(self, fn: Callable, args: tuple, kwargs: dict) -> None:
-        fn(*args, **kwargs)
-        if self.cur is not None and get_ident() == self.thread:
-            self.cur.launches.append((fn, args, kwargs))
-
-    def allocated(self, a: np.ndarray) -> None:
-        if self.cur is not None and get_ident() == self.thread:
-            self.cur.allocs.append(a)
-
-    def host_args(self, arrays: tuple) -> None:
-        if self.cur is not None and get_ident() == self.thread:
-            self.cur.host.extend(arrays)
-
-    def entered(self, name: str) -> None:
-        if self.cur is not None and get_ident() == self.thread:
-            self.cur.entered.add(name)
-
-    # --- hooks from the engine ----------------------------------------------------------
-    def close(self) -> None:
-        """Stop recording: the backend's methods and kernels are its own again."""
-        be = self.backend
-        with _start_lock:
-            if be._rec is self:
-                from backends.cpu import backend as module
-
-                module.K = self._kernels
-                for name in self._wrapped:
-                    be.__dict__.pop(name, None)
-                be._rec = None
-
-    def begin(self) -> None:
-        self.cur = _StepRec()
-
-    def end(self, invoke: Callable, in_bufs: Sequence[Any], results: Sequence[Any]) -> None:
-        self.items.append(("op", invoke, list(in_bufs), list(results), self.cur))
-        self.cur = None
-
-    def assign(self, var_index: int, buf: Any) -> None:
-        self.items.append(("assign", var_index, buf))
-
-    def host(self, fn: Callable[[], None]) -> None:
-        self.items.append(("host", fn))
-
-    def finish(self, out_bufs: Sequence[Any]) -> Program:
-        """The program of the recorded replay; raises ``GiveUp`` with a reason."""
-        self.close()
-        prog = _Builder(self, out_bufs).build()
-        prog.backend = self.backend
-        self.items.clear()
-        return prog
-
-
-def _marking(rec: Recorder, name: str, method: Callable) -> Callable:
-    def marked(*args: Any, **kwargs: Any) -> Any:
-        rec.entered(name)
-        return method(*args, **kwargs)
-
-    return marked
-
-
-def start(be: Any, arg_bufs: Sequence[Any], var_bufs: Sequence[Any]) -> Recorder | None:
-    """Put backend ``be`` in recording mode for one replay; the engine then calls the
-    recorder's hooks and ``finish`` (or ``close`` when the replay fails). None while another
-    thread records."""
-    from backends.cpu import backend as module
-
-    with _start_lock:  # two threads' first replays must not both install their hooks
-        if be._rec is not None:
-            return None
-        rec = Recorder(be, arg_bufs, var_bufs)
-        rec._kernels = module.K
-        rec._wrapped = []
-        for name in sorted(set(PRIMITIVES) | set(be.fused)):
-            attr = getattr(be, name, None)
-            if callable(attr):
-                be.__dict__[name] = _marking(rec, name, attr)
-                rec._wrapped.append(name)
-        module.K = _KernelProxy(module.K, rec)
-        be._rec = rec
-        return rec
-
-
-_start_lock = threading.Lock()
+def _baked_op(op: _OpRecord) -> bool:
+    """True when ``op`` can be replayed from its launches: no host transfer, and each result is
+    a buffer it allocated or a view of one of its inputs."""
+    if op.host_transfer:
+        return False
+    if any(la.host is not None for la in op.launches) and getattr(op.invoke, "hyper", None) is None:
+        return False  # host scalars nobody can recompute
+    own = {id(root_of(a)) for a in op.allocs}
+    own.update(id(root_of(b)) for b in op.in_bufs if isinstance(b, np.ndarray))
+    return all(not isinstance(r, np.ndarray) or id(root_of(r)) in own for r in op.results)
 
 
 class _Builder:
     def __init__(self, rec: Recorder, out_bufs: Sequence[Any]):
         self.rec = rec
         self.out_bufs = list(out_bufs)
-        self.bases: list[_Base] = []
+        self.bases: list[_Base | None] = []
         self.internal: dict[int, np.ndarray] = {}  # id(root) -> root, allocated by baked ops
         self.pooled: dict[int, int] = {}  # id(root) -> base index of its pool
         self.pool_roots: list[np.ndarray] = []
-
-    def _baked(self, st: _StepRec) -> bool:
-        return bool(st.entered) and st.entered <= self.rec.backend.recordable
 
     def build(self) -> Program:
         rec = self.rec
@@ -261,77 +308,68 @@ class _Builder:
                 what = f"argument {i}" if i < nargs else f"variable {i - nargs}"
                 raise GiveUp(f"{what} is not a C-contiguous numpy buffer")
             self._add_base(a)
-        spans = sorted((b.lo, b.hi) for b in self.bases if b.hi > b.lo)
+        spans = sorted((b.lo, b.hi) for b in self.bases if b is not None and b.hi > b.lo)
         for (_, h0), (l1, _) in zip(spans, spans[1:], strict=False):
             if l1 < h0:
                 raise GiveUp("two of the step's argument or variable buffers overlap")
+        baked = {id(it) for it in rec.items if type(it) is _OpRecord and _baked_op(it)}
         for it in rec.items:
-            if it[0] == "op" and self._baked(it[4]):
-                for a in it[4].allocs:
-                    self.internal[id(_root(a))] = _root(a)
+            if id(it) in baked:
+                for a in it.allocs:
+                    self.internal[id(root_of(a))] = root_of(a)
         # values leaving the program: pooled when they live in memory a baked op allocated
         escaping = [b for b in self.out_bufs if b is not None]
-        escaping += [it[2] for it in rec.items if it[0] == "assign"]
+        escaping += [it.spec for it in rec.items if type(it) is AssignStep]
         for b in escaping:
             if isinstance(b, np.ndarray):
-                r = _root(b)
+                r = root_of(b)
                 if id(r) in self.internal and id(r) not in self.pooled:
                     self.pooled[id(r)] = len(self.bases)
                     self.pool_roots.append(r)
                     self._add_base(r)
-        items: list[tuple] = []
-        srcs: list[tuple | None] = []  # per item: (fn, specs, kspecs, recorded args) of launches
+        steps: list[Step] = []
         for it in rec.items:
-            if it[0] == "assign":
-                items.append((_ASSIGN, it[1], self._spec(it[2])))
-                srcs.append(None)
-            elif it[0] == "host":
-                items.append((_HOST, it[1]))
-                srcs.append(None)
+            if type(it) is AssignStep:
+                steps.append(AssignStep(it.var, self._spec(it.spec)))
+            elif type(it) is EffectStep:
+                steps.append(it)
+            elif id(it) in baked:
+                host = tuple(la.host for la in it.launches if la.host is not None)
+                if host:
+                    key = getattr(it.invoke, "host_key", None)
+                    steps.append(HostStep(it.invoke.hyper, host, key))
+                steps += [self._launch_step(la) for la in it.launches]
             else:
-                _, invoke, in_bufs, results, st = it
-                if self._baked(st):
-                    if st.host:
-                        items.append((_REFRESH, invoke, len(in_bufs), st.host))
-                        srcs.append(None)
-                    for fn, args, kwargs in st.launches:
-                        items.append(self._launch_item(fn, args, kwargs))
-                        specs = [self._spec(a) for a in args]
-                        kspecs = {k: self._spec(v) for k, v in kwargs.items()}
-                        srcs.append((fn, specs, kspecs, [ArgMeta.of(a) for a in args]))
-                else:
-                    specs = [self._spec(b) for b in in_bufs]
-                    first = len(self.bases)
-                    for r in results:
-                        if isinstance(r, np.ndarray):
-                            self._add_base(r)
-                        else:
-                            self.bases.append(None)  # type: ignore[arg-type]
-                    items.append((_LIVE, invoke, specs, first, len(results)))
-                    srcs.append(None)
+                specs = tuple(self._spec(b) for b in it.in_bufs)
+                first = len(self.bases)
+                for r in it.results:
+                    if isinstance(r, np.ndarray):
+                        self._add_base(r)
+                    else:
+                        self.bases.append(None)
+                steps.append(LiveStep(it.invoke, specs, first, len(it.results)))
         outs = [None if b is None else self._spec(b) for b in self.out_bufs]
         return Program(
-            items,
+            steps,
             outs,
             [(a.shape, a.dtype) for a in rec.arg_bufs],
             [(a.shape, a.dtype) for a in rec.var_bufs],
             self.pool_roots,
             len(self.bases),
-            srcs,
         )
 
     def _add_base(self, a: np.ndarray) -> None:
         self.bases.append(_Base(a, len(self.bases)))
 
-    def _spec(self, a: Any) -> tuple:
+    def _spec(self, a: Any) -> Spec:
         """How to find ``a`` in a run: baked as is, or a view of a per-run buffer."""
         if not isinstance(a, np.ndarray):
-            return (_BAKED, a)
+            return Baked(a)
         for b in self.bases:
             if b is None:
                 continue
             if a is b.array:
-                return (_DYN, b.index, None)
+                return Dyn(b.index)
             if a.size == 0:
                 continue
             lo, hi = _extent(a)
@@ -345,43 +383,34 @@ class _Builder:
                     and a.nbytes == b.array.nbytes
                     and a.dtype == b.array.dtype
                 ):
-                    return (_DYN, b.index, a.shape)  # a reshape of the whole buffer
-                return (_DYN, b.index, (a.shape, a.dtype, off, a.strides))
-        if a.size and id(_root(a)) in self.pooled:  # pragma: no cover - bases cover pools
+                    return Dyn(b.index, a.shape)  # a reshape of the whole buffer
+                return Dyn(b.index, View(a.shape, a.dtype, off, a.strides))
+        if a.size and id(root_of(a)) in self.pooled:  # pragma: no cover - bases cover pools
             raise GiveUp("internal error: a pooled buffer outside its base")
-        return (_BAKED, a)
+        return Baked(a)
 
-    def _launch_item(self, fn: Callable, args: tuple, kwargs: dict) -> tuple:
-        fn = _entry_point(fn, args, kwargs)
-        specs = [self._spec(a) for a in args]
-        kspecs = {k: self._spec(v) for k, v in kwargs.items()}
-        patches = [(i, s) for i, s in enumerate(specs) if s[0] == _DYN]
-        kpatches = [(k, s) for k, s in kspecs.items() if s[0] == _DYN]
-        template = [s[1] if s[0] == _BAKED else None for s in specs]
-        kw = {k: (s[1] if s[0] == _BAKED else None) for k, s in kspecs.items()}
-        if not patches and not kpatches:
-            return (_CALL, fn, tuple(template), kw)
-        return (_PATCHED, fn, template, kw, patches, kpatches)
+    def _launch_step(self, launch: Launch) -> LaunchStep:
+        args = launch.args
+        specs = tuple(self._spec(a) for a in args)
+        patches = tuple((i, s) for i, s in enumerate(specs) if type(s) is Dyn)
+        template = [s.value if type(s) is Baked else None for s in specs]
+        metas = tuple(ArgMeta.of(a) for a in args)
+        return LaunchStep(launch, specs, metas, _entry_point(launch), template, patches)
 
 
-def _entry_point(fn: Callable, args: tuple, kwargs: dict) -> Callable:
+def _entry_point(launch: Launch) -> Callable:
     """The compiled overload a numba dispatcher picked for these arguments, called directly:
     a run passes arguments of the same types every time (same dtypes, shapes and layouts),
     so the dispatcher's per-call type matching is skipped."""
+    fn = launch.kernel
     overloads = getattr(fn, "overloads", None)
-    if overloads is None or kwargs:
+    if overloads is None:
         return fn
     try:
-        cres = overloads.get(tuple(fn.typeof_pyval(a) for a in args))
+        cres = overloads.get(tuple(fn.typeof_pyval(a) for a in launch.args))
     except Exception:  # an argument numba cannot type here: keep the dispatcher
         return fn
     return fn if cres is None else cres.entry_point
-
-
-# program item kinds
-_CALL, _PATCHED, _LIVE, _REFRESH, _ASSIGN, _HOST = range(6)
-# spec kinds
-_BAKED, _DYN = 0, 1
 
 
 class Program:
@@ -389,37 +418,41 @@ class Program:
 
     def __init__(
         self,
-        items: list[tuple],
-        outs: list,
+        steps: list[Step],
+        outs: list[Spec | None],
         arg_meta: list,
         var_meta: list,
         pool_roots: list[np.ndarray],
         nbases: int,
-        src: list | None = None,
     ):
-        self.items = items
-        self.src = src if src is not None else [None] * len(items)
+        self.steps = steps
         self.outs = outs
         self.arg_meta = arg_meta
         self.var_meta = var_meta
         self.nbases = nbases
         first_pool = len(arg_meta) + len(var_meta)
+        #: ``(base index, buffers)`` of each escaping value's pool
         self.pools = [(first_pool + i, [r]) for i, r in enumerate(pool_roots)]
         self.backend: Any = None
         self._lock = threading.Lock()  # one run at a time: the planned buffers are shared
         self.steps_run = 0
-        self._chunks: dict[tuple, Any] = {}  # carry pattern -> compiled Chunk or GiveUp reason
+        #: carry pattern -> compiled chunk, or why there is none (``backends.cpu.compiled``)
+        self.chunks: dict[tuple, Any] = {}
         self.py_seconds = 0.0  # time spent in the Python program (for the cost model) ...
         self.py_steps = 0  # ... over this many steps
         self.steps_left: int | None = None  # told by the caller (fit): steps still to run
 
-    def assign_specs(self) -> list[tuple[int, tuple]]:
+    @property
+    def _chunks(self) -> dict[tuple, Any]:  # the name tests and older callers use
+        return self.chunks
+
+    def assign_specs(self) -> list[tuple[int, Spec]]:
         """``(variable index, spec)`` of the step's assignments, in order."""
-        return [(it[1], it[2]) for it in self.items if it[0] == _ASSIGN]
+        return [(s.var, s.spec) for s in self.steps if type(s) is AssignStep]
 
     def _chunk(self, carry: dict[int, int]) -> Any:
         """The compiled chunk for ``carry`` once the program is hot and it is ready, else None
-        (``compiled.chunk_for`` decides, compiles or loads it, and keeps it in ``_chunks``)."""
+        (``compiled.chunk_for`` decides, compiles or loads it, and keeps it in ``chunks``)."""
         if COMPILE_AFTER < 0 or self.steps_run < COMPILE_AFTER:
             return None
         from backends.cpu import compiled
@@ -429,12 +462,12 @@ class Program:
     @property
     def num_launches(self) -> int:
         """Kernel launches (and live ops) per run."""
-        return sum(1 for it in self.items if it[0] in (_CALL, _PATCHED, _LIVE))
+        return sum(1 for s in self.steps if type(s) in (LaunchStep, LiveStep))
 
     @property
     def num_live(self) -> int:
         """Ops that run through their full backend method every run."""
-        return sum(1 for it in self.items if it[0] == _LIVE)
+        return sum(1 for s in self.steps if type(s) is LiveStep)
 
     def run(self, arg_bufs: Sequence[Any], var_bufs: Sequence[Any]) -> tuple[list, list]:
         """One step: the outputs and the ``(variable index, buffer)`` assignments in order."""
@@ -531,80 +564,49 @@ class Program:
                 dyn[i] = b
                 i += 1
         for index, pool in self.pools:
-            dyn[index] = _free_buffer(pool)
+            dyn[index] = free_buffer(pool)
         be = self.backend
         assigns = []
-        for it in self.items:
-            kind = it[0]
-            if kind == _CALL:
-                it[1](*it[2], **it[3])
-            elif kind == _PATCHED:
-                _, fn, args, kw, patches, kpatches = it
+        for st in self.steps:
+            kind = type(st)
+            if kind is LaunchStep:
+                patches = st.patches
+                if not patches:
+                    st.entry(*st.template)
+                    continue
+                args = st.template
                 for pos, s in patches:
-                    base = dyn[s[1]]
-                    view = s[2]
+                    base = dyn[s.base]
+                    view = s.view
                     if view is None:
                         args[pos] = base
-                    elif not view or type(view[0]) is int:
-                        args[pos] = base.reshape(view)
+                    elif type(view) is View:
+                        args[pos] = resolve(dyn, s)
                     else:
-                        args[pos] = _resolve(dyn, s)
-                for k, s in kpatches:
-                    kw[k] = _resolve(dyn, s)
+                        args[pos] = base.reshape(view)
                 try:
-                    fn(*args, **kw)
+                    st.entry(*args)
                 finally:
                     for pos, _ in patches:
                         args[pos] = None
-                    for k, _ in kpatches:
-                        kw[k] = None
-            elif kind == _LIVE:
-                _, invoke, specs, first, nres = it
-                res = invoke(be, *[_get(dyn, s) for s in specs])
-                if nres == 1 and not isinstance(res, (list, tuple)):
-                    dyn[first] = res
+            elif kind is HostStep:
+                st.run()
+            elif kind is LiveStep:
+                res = st.invoke(be, *[resolve(dyn, s) for s in st.specs])
+                if st.count == 1 and not isinstance(res, (list, tuple)):
+                    dyn[st.first] = res
                 else:
                     for j, r in enumerate(res):
-                        dyn[first + j] = r
-            elif kind == _REFRESH:
-                _refresh(be, it)
-            elif kind == _ASSIGN:
-                assigns.append((it[1], _get(dyn, it[2])))
+                        dyn[st.first + j] = r
+            elif kind is AssignStep:
+                assigns.append((st.var, resolve(dyn, st.spec)))
             else:
-                it[1]()
-        outs = [None if s is None else _get(dyn, s) for s in self.outs]
+                st.fn()
+        outs = [None if s is None else resolve(dyn, s) for s in self.outs]
         return outs, assigns
 
 
-def _refresh(be: Any, it: tuple) -> None:
-    """Run a ``_REFRESH`` item: the op's method rewrites its host arrays in place."""
-    _, invoke, nin, host = it
-    tl = be._tl
-    tl.refresh = list(host)
-    try:
-        invoke(be, *([None] * nin))
-    finally:
-        left, tl.refresh = tl.refresh, None
-    if left:
-        raise RuntimeError("a refreshed op registered fewer host arrays than recorded")
-
-
-def _get(dyn: list, s: tuple) -> Any:
-    return s[1] if s[0] == _BAKED else _resolve(dyn, s)
-
-
-def _resolve(dyn: list, s: tuple) -> np.ndarray:
-    base = dyn[s[1]]
-    view = s[2]
-    if view is None:
-        return base
-    if not view or type(view[0]) is int:
-        return base.reshape(view)
-    shape, dtype, off, strides = view
-    return np.ndarray(shape, dtype, buffer=base, offset=off, strides=strides)
-
-
-def _free_buffer(pool: list[np.ndarray]) -> np.ndarray:
+def free_buffer(pool: list[np.ndarray]) -> np.ndarray:
     """A buffer of the pool nothing outside the program holds (a new one if all are held):
     only the pool's list, the loop variable and getrefcount's argument refer to it."""
     for b in pool:
@@ -618,7 +620,7 @@ def _free_buffer(pool: list[np.ndarray]) -> np.ndarray:
 
 
 def _baseline() -> int:
-    """getrefcount of a pooled buffer nobody else holds, measured as ``_free_buffer`` sees it."""
+    """getrefcount of a pooled buffer nobody else holds, measured as ``free_buffer`` sees it."""
     for b in [np.empty(1)]:
         return getrefcount(b)
     raise AssertionError("unreachable")

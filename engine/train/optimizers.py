@@ -618,6 +618,9 @@ class Optimizer:
         # Updates with the same key pass the backend the same host scalars within a step (a
         # trace program computes them once per step: backends.cpu.compiled).
         invoke.host_key = (id(self), kernel, dtype)  # type: ignore[attr-defined]
+        # Where those scalars come from: a trace program recomputes them from this every step
+        # (backends.cpu.launch.HostScalars) instead of calling the backend method again.
+        invoke.hyper = self._hyper  # type: ignore[attr-defined]
         return dispatch.run_multi(
             kernel,
             (var, ops.cast(g, dtype), *slots),
