@@ -63,6 +63,10 @@ def test_complex_real_imag_round_trip(backend):
     assert tw.cast(z, "complex64") is z
     np.testing.assert_array_equal(tw.cast(z, "float32").numpy(), re)
     assert "complex64" in repr(z)
+    # a complex tensor made on another backend moves with its parts, as real tensors do
+    with tw.backend_scope("numpy"):
+        w = tw.tensor(arr)
+    _close(tw.spectral.fft(w * 2.0), np.fft.fft(2.0 * arr.astype(np.complex128)))
 
 
 def test_complex_arithmetic_matches_numpy(backend):
@@ -148,6 +152,8 @@ def test_complex_unsupported_ops_name_complex64(backend):
         tw.complex(z, [1.0, 2.0])
     with pytest.raises(TypeError, match=r"complex values are not supported"):
         tw.tensor([1 + 1j], dtype="float32")
+    with pytest.raises(ValueError, match=r"1e\+300 is too large for float32"):
+        tw.tensor(np.array([1.0 + 1e300j]))  # each part is checked as float32 host values
 
 
 # --- spectral --------------------------------------------------------------------------------
