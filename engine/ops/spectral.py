@@ -178,7 +178,7 @@ def rfft(input: TensorLike, fft_length: int | None = None) -> ComplexTensor:  # 
     ``tf.spectral.rfft``; ``numpy.fft.rfft(x, n=fft_length)``).
 
     Args:
-        input: A real tensor (ints and bools compute in float32), rank >= 1.
+        input: A real tensor, rank >= 1; computed in float32 (other dtypes are cast to it).
         fft_length: The transform length ``n``: the innermost axis is cut to its first ``n``
             values or padded with zeros to ``n`` (default: its length).
 
