@@ -330,13 +330,14 @@ def test_reduction_and_fused_twins(par: bool) -> None:
 
 @pytest.mark.parametrize("name", sorted(K.OPT_UPDATES))
 def test_optimizer_twins_are_exact(name: str) -> None:
-    from backends.cpu.backend import _OPT_HYPER, _opt_slots
+    from backends.cpu.backend import _opt_hyper, _opt_slots
 
     hyper = {
         "sgd_update": {"lr": 0.1},
         "momentum_update": {"lr": 0.1, "momentum": 0.9, "nesterov": True},
         "adam_update": {"lr": 0.01, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-7, "t": 3},
-        "adamax_update": {"lr_t": 0.01, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-7, "t": 3},
+        "adamax_update": {"lr": 0.01, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-7,
+                          "decay": 0.1, "t": 3},
         "rmsprop_update": {"lr": 0.01, "decay": 0.9, "momentum": 0.5, "epsilon": 1e-7,
                            "centered": True},
         "adagrad_update": {"lr": 0.1, "epsilon": 1e-7},
@@ -349,7 +350,7 @@ def test_optimizer_twins_are_exact(name: str) -> None:
         "ftrl_update": {"lr": 0.1, "lr_power": -0.5, "l1": 0.01, "l2": 0.01,
                         "l2_shrinkage": 0.0, "beta": 0.0},
     }[name]  # fmt: skip
-    scalars, flag = _OPT_HYPER[name](**hyper)
+    scalars, flag = _opt_hyper(name, hyper)
     h = np.array(scalars, F)
     k = _opt_slots(name, flag)
     n = 50

@@ -41,6 +41,7 @@ from backends.cpu import threads as T  # noqa: E402
 from backends.cpu import tiers  # noqa: E402
 from backends.cpu.launch import HostScalars, Launch  # noqa: E402
 from backends.cpu.schedule import PARALLEL_THRESHOLD, Scheduler  # noqa: E402
+from engine.train import rules  # noqa: E402
 
 L = Launch
 
@@ -174,93 +175,6 @@ def _scalars(dt: np.dtype) -> tuple:
     return dt.type(0), dt.type(1)
 
 
-def _bias_correction(beta: float, t: float) -> float:
-    """``1 - beta^t`` as the composite computes it on the device: -expm1(t * log(beta)) in
-    float32 (1 when beta <= 0)."""
-    if beta <= 0:
-        return 1.0
-    f32 = np.float32
-    return float(-np.expm1(f32(t) * f32(math.log(beta))))
-
-
-# Optimizer name -> hyper keywords -> (scalars in K.OPT_UPDATES order, flag).
-_OPT_HYPER: dict[str, Any] = {
-    "sgd_update": lambda lr: ((lr,), False),
-    "momentum_update": lambda lr, momentum, nesterov: ((lr, momentum), bool(nesterov)),
-    "adam_update": lambda lr, beta1, beta2, epsilon, t: (
-        (
-            lr,
-            beta1,
-            1 - beta1,
-            beta2,
-            1 - beta2,
-            _bias_correction(beta1, t),
-            _bias_correction(beta2, t),
-            epsilon,
-        ),
-        False,
-    ),
-    "adamax_update": lambda lr_t, beta1, beta2, epsilon, t: (
-        (
-            float(np.float32(lr_t) / np.float32(_bias_correction(beta1, t))),
-            beta1,
-            1 - beta1,
-            beta2,
-            epsilon,
-        ),
-        False,
-    ),
-    "rmsprop_update": lambda lr, decay, momentum, epsilon, centered: (
-        (lr, decay, 1 - decay, momentum, epsilon),
-        bool(centered),
-    ),
-    "adagrad_update": lambda lr, epsilon: ((lr, epsilon), False),
-    "adadelta_update": lambda lr, rho, epsilon: ((lr, rho, 1 - rho, epsilon), False),
-    "adamw_update": lambda lr, weight_decay, beta1, beta2, epsilon, t: (
-        (lr, weight_decay, 1 - beta1, 1 - beta2, _adamw_alpha(lr, beta1, beta2, t), epsilon),
-        False,
-    ),
-    "nadam_update": lambda lr, beta1, beta2, epsilon, t, u_product: (
-        _nadam_scalars(lr, beta1, beta2, epsilon, t, u_product),
-        False,
-    ),
-    "lion_update": lambda lr, beta1, beta2: (
-        (lr, beta1, 1 - beta1, beta2, 1 - beta2),
-        False,
-    ),
-    "ftrl_update": lambda lr, lr_power, l1, l2, l2_shrinkage, beta: (
-        (lr, -lr_power, l1, 2 * (l2 + beta / (2 * lr)), 2 * l2_shrinkage),
-        False,
-    ),
-}
-
-
-def _adamw_alpha(lr: float, beta1: float, beta2: float, t: float) -> float:
-    """AdamW's ``lr*sqrt(1 - b2^t)/(1 - b1^t)`` in float32, as the composite."""
-    f = np.float32
-    bc1, bc2 = f(_bias_correction(beta1, t)), f(_bias_correction(beta2, t))
-    return float(f(f(lr) * np.sqrt(bc2)) / bc1)
-
-
-def _nadam_u(beta1: float, t: float) -> Any:
-    f = np.float32
-    return f(f(beta1) * (f(1.0) - f(0.5) * f(np.power(f(0.96), f(t)))))
-
-
-def _nadam_scalars(
-    lr: float, beta1: float, beta2: float, epsilon: float, t: int, u_product: float
-) -> tuple:
-    """Nadam's per-step scalars (``K.OPT_UPDATES`` order) from the product ``u_product`` of
-    the momentum schedule over the steps before ``t``, in float32 as the composite."""
-    f = np.float32
-    u_t, u_t1 = _nadam_u(beta1, t), _nadam_u(beta1, t + 1)
-    up_t = f(f(u_product) * u_t)
-    up_t1 = f(up_t * u_t1)
-    cm = float(u_t1 / (f(1.0) - up_t1))
-    cg = float((f(1.0) - u_t) / (f(1.0) - up_t))
-    return (1 - beta1, 1 - beta2, cm, cg, _bias_correction(beta2, t), lr, epsilon)
-
-
 def _pack_scalars(name: str, hyper: dict) -> tuple:
     """The host scalars of optimizer update ``name`` for hyperparameters ``hyper`` (what a trace
     program recomputes every step: ``launch.HostScalars``)."""
@@ -268,17 +182,10 @@ def _pack_scalars(name: str, hyper: dict) -> tuple:
 
 
 def _opt_hyper(name: str, hyper: dict) -> tuple:
-    """``_OPT_HYPER[name](**hyper)``, cached: every variable of a step shares the values."""
-    key = (name, *hyper.items())
-    hit = _HYPER_CACHE.get(key)
-    if hit is None:
-        if len(_HYPER_CACHE) > 64:
-            _HYPER_CACHE.clear()
-        hit = _HYPER_CACHE[key] = _OPT_HYPER[name](**hyper)
-    return hit
-
-
-_HYPER_CACHE: dict[tuple, tuple] = {}
+    """(the step's scalars of optimizer update ``name``, in ``K.OPT_UPDATES`` order, and the
+    rule's flag): ``engine.train.rules.scalars``, the packer every backend uses (cached there:
+    every variable of a step shares the values)."""
+    return rules.scalars(name, hyper), rules.rule(name).flag_of(hyper)
 
 
 def _cast_into(out: np.ndarray, x: np.ndarray) -> None:
@@ -327,12 +234,9 @@ def _none(dt: np.dtype) -> np.ndarray:
 
 
 def _opt_slots(name: str, flag: bool) -> int:
-    """Slot buffers optimizer ``name`` takes (centered rmsprop has a third, ``mg``)."""
-    if name == "rmsprop_update":
-        return 3 if flag else 2
-    return {"sgd_update": 0, "momentum_update": 1, "adagrad_update": 1, "lion_update": 1}.get(
-        name, 2
-    )
+    """Slot buffers optimizer ``name`` takes with ``flag`` (centered rmsprop has a third,
+    ``mg``): ``engine.train.rules``."""
+    return rules.slot_count(name, flag)
 
 
 class CpuBackend(Backend):

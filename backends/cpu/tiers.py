@@ -399,68 +399,23 @@ def gather_par(x, idx, out, d, q, m, rows_per_task) -> None:  # noqa: ANN001
         gather(x, idx, out, d, q, m, 0, out.size // q)
 
 
-def _opt_rules() -> dict[int, tuple[Callable, Any]]:
-    """Optimizer code -> (vectorised rule, slot count or a function of ``flag``): the numba
-    rules' own Python source where it has no per-element branch, numpy twins otherwise."""
-    from backends.cpu import kernels as K
-
-    def adamax(flag, p, w, g, a, b, c):  # noqa: ANN001, ANN202
-        m = a * p[1] + g * p[2]
-        ub = b * p[3]
-        ag = np.abs(g)
-        u = np.where((ub >= ag) | (ub != ub), ub, ag)
-        return w - (m / (u + p[4])) * p[0], m, u, c
-
-    def lion(flag, p, w, g, a, b, c):  # noqa: ANN001, ANN202
-        u = a * p[1] + g * p[2]
-        step = np.where(u > 0, p[0], np.where(u < 0, -p[0], u * p[0]))
-        return w - step, a * p[3] + g * p[4], b, c
-
-    def ftrl(flag, p, w, g, a, b, c):  # noqa: ANN001, ANN202
-        lr, q, l1 = p[0], p[1], p[2]
-        g2 = g + w * p[4]
-        na = a + g * g
-        pn = na**q
-        lin = b + (g2 - ((pn - a**q) / lr) * w)
-        quad = pn / lr + p[3]
-        cl = np.where(lin > -l1, lin, -l1)
-        cl = np.where(cl < l1, cl, l1)
-        return (cl - lin) / quad, na, lin, c
-
-    return {
-        0: (K._sgd.py_func, 0),
-        1: (K._momentum.py_func, 1),
-        2: (K._adam.py_func, 2),
-        3: (adamax, 2),
-        4: (K._rmsprop.py_func, None),
-        5: (K._adagrad.py_func, 1),
-        6: (K._adadelta.py_func, 2),
-        7: (K._adamw.py_func, 2),
-        8: (K._nadam.py_func, 2),
-        9: (lion, 1),
-        10: (ftrl, 2),
-    }
-
-
-_RULES: dict[int, tuple[Callable, Any]] = {}
-
-
 def _opt_apply(op, flag, w, g, s0, s1, s2, nw, n0, n1, n2, h) -> None:  # noqa: ANN001
-    from backends.cpu import kernels as K
+    """``opt_update``'s rule evaluated with numpy (``engine.train.rules.apply``): the same
+    operations in the same order and dtype as the rendered numba loop."""
+    from engine.train import rules
 
-    if not _RULES:
-        _RULES.update(_opt_rules())
-    rule, k = _RULES[int(op)]
-    if k is None:
-        k = 3 if flag else 2
-    p = K._opt_params.py_func(op, h)
-    z = w.dtype.type(0)
-    slots = [s if i < k else z for i, s in enumerate((s0, s1, s2))]
+    name = _OPT_NAMES[int(op)]
+    r = rules.rule(name)
+    k = len(r.variant(bool(flag)).slots)
+    env = {s: h[j] for j, s in enumerate(r.packed)}
     with np.errstate(all="ignore"):
-        res = rule(bool(flag), p, w, g, *slots)
+        res = rules.apply(name, bool(flag), w, g, (s0, s1, s2)[:k], env, rules.NUMPY)
     for i, dst in enumerate((n0, n1, n2)[:k]):
         dst[...] = res[i + 1]
     nw[...] = res[0]
+
+
+_OPT_NAMES = list(_K.OPT_UPDATES)
 
 
 def opt_update(op, flag, w, g, s0, s1, s2, nw, n0, n1, n2, h, start, stop) -> None:  # noqa: ANN001

@@ -15,6 +15,7 @@ from backends.crender.fused import (
     render_update_many,
 )
 from backends.crender.kernels import MAX_RANK, REDUCE_COMBINE
+from engine.train import rules
 
 DTYPES = ("float32", "int32", "bool", "float64")
 
@@ -49,9 +50,12 @@ def sources(
         if dt in ("float32", "float64"):
             yield f"softmax_{dt}", render_softmax(d, dt, group)
             for name in UPDATES:
-                yield f"{name}_{dt}", render_update(d, name, dt)
-                for nvars in (1, 2, MANY_MAX):
-                    yield f"{name}_many{nvars}_{dt}", render_update_many(d, name, dt, nvars)
+                for flag in sorted(rules.rule(name).variants):
+                    tag = f"{name}{'_flag' if flag else ''}"
+                    yield f"{tag}_{dt}", render_update(d, name, dt, flag)
+                    for nvars in (1, 2, MANY_MAX):
+                        src = render_update_many(d, name, dt, nvars, flag)
+                        yield f"{tag}_many{nvars}_{dt}", src
     yield "matmul_naive_float32", K.render_naive_matmul(d, "float32")
     for k in (1, 2, 3, MAX_RANK):
         yield f"ravel_indices_{k}", K.render_ravel_indices(d, k)

@@ -1,8 +1,11 @@
 """Optimizers with TensorFlow.js's update rules and defaults (``docs/tfjs-compat.md`` §2).
 
 Each optimizer keeps per-variable slot variables (moments, accumulators) keyed by the
-variable's name, and one ``_update(var, grad, slots)`` that computes the new value of the
-variable and of its slots with engine ops. Two deliberate deviations from TF.js 4.x, where TF.js
+variable's name. Its update rule is written once, in ``engine.train.rules`` (its slots, its
+per-step scalars and the update as small expressions, under the name of its fused ``kernel``):
+``_update`` evaluates that rule with engine ops (the composite, for backends without fused
+kernels), the cpu backend's numba kernels and the rendered backends' C kernels are generated
+from it, and ``rules.scalars`` packs every fused kernel's per-step scalars. Two deliberate deviations from TF.js 4.x, where TF.js
 has bugs: centered RMSProp adds epsilon inside the square root (``sqrt(ms - mg^2 + eps)``; TF.js
 subtracts it and gives NaN for small gradients), and Adadelta follows the published algorithm
 (TF.js reads its accumulators in an order that makes every step equal to plain SGD).
@@ -19,8 +22,8 @@ offers one implements::
 ``w``, ``g`` and each entry of ``slots`` are that backend's buffers (dense, row-major, all of
 ``shape`` and ``dtype``); the method returns fresh buffers ``(new_w, *new_slots)`` in the order
 of ``slots`` (it may not modify its inputs). ``hyper`` holds the Python floats/bools of the
-step, exactly the keywords documented on each class's ``_update`` (``Adam``: ``lr, beta1,
-beta2, epsilon, t``; ``Adamax``: ``lr_t, beta1, beta2, epsilon, t``; ``SGD``: ``lr``;
+step, exactly the inputs of its rule in ``engine.train.rules`` (``Adam``: ``lr, beta1,
+beta2, epsilon, t``; ``Adamax``: ``lr, beta1, beta2, epsilon, decay, t``; ``SGD``: ``lr``;
 ``Momentum``: ``lr, momentum, nesterov``; ``RMSProp``: ``lr, decay, momentum, epsilon,
 centered``; ``Adagrad``: ``lr, epsilon``; ``Adadelta``: ``lr, rho, epsilon``), where ``t`` is the
 1-based step number. Slot order is each class's ``slot_names``. The fused kernel runs through
@@ -43,9 +46,11 @@ Values that change from step to step live in non-trainable scalar variables (``_
 traced training step replays correctly: the learning rate (``learning_rate`` is a Python
 property mirroring it; setting it assigns the variable), and for Adam and Adamax, TF.js-style,
 the 1-based step number ``t`` (float32, exact to 2^24) from which the bias corrections
-``1 - beta^t`` are computed on the device, advanced with an op after each step. The composite ``_update`` takes ``_device_hyper()``,
-where those values are scalar tensors. ``iterations`` is a Python mirror counted on the host
-(also on replay); setting it (``set_weights``) re-derives the device state.
+``1 - beta^t`` are computed on the device, advanced with an op after each step. The composite
+``_update`` takes ``_device_hyper()``: the rule's scalars evaluated with engine ops on that
+state (scalar tensors), the same program ``rules.scalars`` evaluates on the host.
+``iterations`` is a Python mirror counted on the host (also on replay); setting it
+(``set_weights``) re-derives the device state.
 
 Keras 3 additions
 -----------------
@@ -86,6 +91,7 @@ from engine.autodiff import Tape
 from engine.hints import did_you_mean
 from engine.memory import tidy
 from engine.tensor import Tensor, Variable, find_variables
+from engine.train import rules
 from engine.train import schedules as _schedules
 from engine.train.schedules import LearningRateSchedule
 
@@ -139,14 +145,6 @@ def _check_clip(who: str, clip: dict[str, Any]) -> dict[str, float | None]:
             "got " + ", ".join(f"{k}={clip[k]!r}" for k in given)
         )
     return out
-
-
-def _bias_correction(beta: float, t: Tensor) -> Tensor:
-    """``1 - beta^t`` on the device as ``-expm1(t * log(beta))``: float32 ``beta^t`` loses
-    the digits that matter when beta is close to 1."""
-    if beta <= 0:
-        return ops.fill((), 1.0, "float32")
-    return ops.neg(ops.expm1(ops.mul(t, math.log(beta))))
 
 
 class Optimizer:
@@ -321,10 +319,17 @@ class Optimizer:
             }
         return self._state
 
-    def _device_hyper(self, state: dict[str, Variable]) -> dict[str, Any]:
-        """The keyword arguments of this step's composite ``_update`` (scalar tensors for the
-        values that change between steps)."""
-        return {**self._hyper(), "lr": self._device_lr(state)}
+    def _device_hyper(self, state: dict[str, Variable]) -> tuple[dict[str, Any], bool]:
+        """This step's scalars for the composite ``_update`` (``engine.train.rules``: the
+        rule's prep evaluated with engine ops, the step-varying inputs ``lr``, ``t`` and
+        ``u_product`` read from the device state) and the rule's flag."""
+        hyper = self._hyper()
+        hyper["lr"] = self._device_lr(state)
+        for k in ("t", "u_product"):
+            if k in hyper:
+                hyper[k] = state[k]
+        env = rules.scalar_env(self.kernel, hyper, rules.engine_namespace())
+        return env, rules.rule(self.kernel).flag_of(hyper)
 
     def _advance_state(self, state: dict[str, Variable]) -> None:
         """Move the device state on by one step, with ops."""
@@ -408,7 +413,7 @@ class Optimizer:
         state = self._ensure_state()
         with tidy():
             pairs = self._clip_gradients(pairs)
-            hyper: dict[str, Any] | None = None
+            hyper: tuple[dict[str, Any], bool] | None = None
             updates: list[tuple[Variable, list[Variable], list[Tensor]]] = []
             for g, var in pairs:
                 slots = self._get_slots(var)
@@ -419,7 +424,7 @@ class Optimizer:
                 else:
                     if hyper is None:
                         hyper = self._device_hyper(state)
-                    new = self._update(var, ops.cast(g, var.dtype), tuple(slots), **hyper)
+                    new = self._update(var, ops.cast(g, var.dtype), tuple(slots), *hyper)
                 updates.append((var, slots, new))
             if many:
                 updates = self._run_fused_many(pairs)
@@ -590,9 +595,17 @@ class Optimizer:
         """The keyword arguments of this step's fused kernel (Python values)."""
         raise NotImplementedError
 
-    def _update(self, var: Tensor, grad: Tensor, slots: tuple[Tensor, ...], **hyper: Any) -> tuple:
-        """``(new value, *new slots)`` for one variable."""
-        raise NotImplementedError
+    def _update(
+        self,
+        var: Tensor,
+        grad: Tensor,
+        slots: tuple[Tensor, ...],
+        env: dict[str, Any],
+        flag: bool,
+    ) -> tuple:
+        """``(new value, *new slots)`` for one variable: the rule of ``kernel``
+        (``engine.train.rules``) evaluated with engine ops on the scalars ``env``."""
+        return rules.apply(self.kernel, flag, var, grad, slots, env, rules.engine_namespace())
 
     def _initial_slot(self, var: Variable, name: str) -> Tensor:
         return ops.zeros_like(var)
@@ -726,9 +739,6 @@ class SGD(Optimizer):
     def _hyper(self) -> dict[str, Any]:
         return {"lr": self.learning_rate}
 
-    def _update(self, var, grad, slots, *, lr):
-        return (ops.sub(var, ops.mul(grad, lr)),)
-
 
 class Momentum(Optimizer):
     """Momentum: ``a = m*a + g``; ``w -= lr*a``, or with Nesterov ``w -= lr*(g + m*a)``.
@@ -771,12 +781,6 @@ class Momentum(Optimizer):
 
     def _hyper(self) -> dict[str, Any]:
         return {"lr": self.learning_rate, "momentum": self.momentum, "nesterov": self.use_nesterov}
-
-    def _update(self, var, grad, slots, *, lr, momentum, nesterov):
-        (a,) = slots
-        a = ops.add(ops.mul(a, momentum), grad)
-        step = ops.add(grad, ops.mul(a, momentum)) if nesterov else a
-        return ops.sub(var, ops.mul(step, lr)), a
 
 
 class Adam(Optimizer):
@@ -833,26 +837,6 @@ class Adam(Optimizer):
             "t": self.iterations + 1,
         }
 
-    def _device_hyper(self, state: dict[str, Variable]) -> dict[str, Any]:
-        return {
-            "lr": self._device_lr(state),
-            "beta1": self.beta1,
-            "beta2": self.beta2,
-            "epsilon": self.epsilon,
-            "bc1": _bias_correction(self.beta1, state["t"]),
-            "bc2": _bias_correction(self.beta2, state["t"]),
-        }
-
-    def _update(self, var, grad, slots, *, lr, beta1, beta2, epsilon, bc1, bc2):
-        """``bc1``, ``bc2``: the bias corrections ``1 - beta^t`` of this step."""
-        m, v = slots
-        m = ops.add(ops.mul(m, beta1), ops.mul(grad, 1 - beta1))
-        v = ops.add(ops.mul(v, beta2), ops.mul(ops.square(grad), 1 - beta2))
-        m_hat = ops.div(m, bc1)
-        v_hat = ops.div(v, bc2)
-        step = ops.div(m_hat, ops.add(ops.sqrt(v_hat), epsilon))
-        return ops.sub(var, ops.mul(step, lr)), m, v
-
 
 class Adamax(Optimizer):
     """Adamax: ``lr_t = lr/(1+decay*iterations)``; ``m = b1*m + (1-b1)*g``;
@@ -905,30 +889,13 @@ class Adamax(Optimizer):
 
     def _hyper(self) -> dict[str, Any]:
         return {
-            "lr_t": self.learning_rate / (1 + self.decay * self.iterations),
+            "lr": self.learning_rate,
             "beta1": self.beta1,
             "beta2": self.beta2,
             "epsilon": self.epsilon,
+            "decay": self.decay,
             "t": self.iterations + 1,
         }
-
-    def _device_hyper(self, state: dict[str, Variable]) -> dict[str, Any]:
-        t = state["t"]
-        lr_t = ops.div(self._device_lr(state), ops.add(ops.mul(ops.sub(t, 1.0), self.decay), 1.0))
-        return {
-            "beta1": self.beta1,
-            "beta2": self.beta2,
-            "epsilon": self.epsilon,
-            "lr_c": ops.div(lr_t, _bias_correction(self.beta1, t)),
-        }
-
-    def _update(self, var, grad, slots, *, beta1, beta2, epsilon, lr_c):
-        """``lr_c``: this step's ``lr_t / (1 - beta1^t)``."""
-        m, u = slots
-        m = ops.add(ops.mul(m, beta1), ops.mul(grad, 1 - beta1))
-        u = ops.maximum(ops.mul(u, beta2), ops.abs(grad))
-        step = ops.div(m, ops.add(u, epsilon))
-        return ops.sub(var, ops.mul(step, lr_c)), m, u
 
 
 class RMSProp(Optimizer):
@@ -991,18 +958,6 @@ class RMSProp(Optimizer):
             "centered": self.centered,
         }
 
-    def _update(self, var, grad, slots, *, lr, decay, momentum, epsilon, centered):
-        ms, mom = slots[0], slots[1]
-        ms = ops.add(ops.mul(ms, decay), ops.mul(ops.square(grad), 1 - decay))
-        if centered:
-            mg = ops.add(ops.mul(slots[2], decay), ops.mul(grad, 1 - decay))
-            denom = ops.sqrt(ops.add(ops.sub(ms, ops.square(mg)), epsilon))
-        else:
-            denom = ops.sqrt(ops.add(ms, epsilon))
-        mom = ops.add(ops.mul(mom, momentum), ops.div(ops.mul(grad, lr), denom))
-        new = ops.sub(var, mom)
-        return (new, ms, mom, mg) if centered else (new, ms, mom)
-
 
 class Adagrad(Optimizer):
     """Adagrad: ``acc += g^2`` (from ``initial_accumulator_value``);
@@ -1045,12 +1000,6 @@ class Adagrad(Optimizer):
 
     def _hyper(self) -> dict[str, Any]:
         return {"lr": self.learning_rate, "epsilon": EPSILON}
-
-    def _update(self, var, grad, slots, *, lr, epsilon):
-        (acc,) = slots
-        acc = ops.add(acc, ops.square(grad))
-        step = ops.div(grad, ops.sqrt(ops.add(acc, epsilon)))
-        return ops.sub(var, ops.mul(step, lr)), acc
 
 
 class Adadelta(Optimizer):
@@ -1095,15 +1044,6 @@ class Adadelta(Optimizer):
 
     def _hyper(self) -> dict[str, Any]:
         return {"lr": self.learning_rate, "rho": self.rho, "epsilon": self.epsilon}
-
-    def _update(self, var, grad, slots, *, lr, rho, epsilon):
-        acc_g, acc_u = slots
-        acc_g = ops.add(ops.mul(acc_g, rho), ops.mul(ops.square(grad), 1 - rho))
-        upd = ops.mul(
-            ops.div(ops.sqrt(ops.add(acc_u, epsilon)), ops.sqrt(ops.add(acc_g, epsilon))), grad
-        )
-        acc_u = ops.add(ops.mul(acc_u, rho), ops.mul(ops.square(upd), 1 - rho))
-        return ops.sub(var, ops.mul(upd, lr)), acc_g, acc_u
 
 
 # --- Keras 3 optimizers ---------------------------------------------------------------------------
@@ -1185,37 +1125,6 @@ class AdamW(Optimizer):
             "t": self.iterations + 1,
         }
 
-    def _device_hyper(self, state: dict[str, Variable]) -> dict[str, Any]:
-        lr, t = self._device_lr(state), state["t"]
-        alpha = ops.div(
-            ops.mul(lr, ops.sqrt(_bias_correction(self.beta2, t))),
-            _bias_correction(self.beta1, t),
-        )
-        return {
-            "lr": lr,
-            "wd": self.weight_decay,
-            "c1": 1 - self.beta1,
-            "c2": 1 - self.beta2,
-            "alpha": alpha,
-            "epsilon": self.epsilon,
-        }
-
-    def _update(self, var, grad, slots, *, lr, wd, c1, c2, alpha, epsilon):
-        """``alpha``: this step's ``lr*sqrt(1 - b2^t)/(1 - b1^t)``; ``c1``, ``c2``:
-        ``1 - b1``, ``1 - b2``."""
-        m, v = slots
-        w = ops.sub(var, ops.mul(ops.mul(var, wd), lr))
-        m = ops.add(m, ops.mul(ops.sub(grad, m), c1))
-        v = ops.add(v, ops.mul(ops.sub(ops.square(grad), v), c2))
-        step = ops.div(ops.mul(m, alpha), ops.add(ops.sqrt(v), epsilon))
-        return ops.sub(w, step), m, v
-
-
-def _nadam_u(beta1: float, t: float) -> np.float32:
-    """Keras's momentum schedule ``u_t = b1*(1 - 0.5*0.96^t)`` in float32."""
-    f = np.float32
-    return f(f(beta1) * (f(1.0) - f(0.5) * f(np.power(f(0.96), f(t)))))
-
 
 class Nadam(Optimizer):
     """Nadam (Adam with Nesterov momentum), Keras 3's formulas: with
@@ -1275,17 +1184,23 @@ class Nadam(Optimizer):
             k, p = 0, np.float32(1.0)
         while k < n:
             k += 1
-            p = np.float32(p * _nadam_u(self.beta1, k))
+            hyper = {**self._hyper_at(k), "u_product": p}
+            p = rules.scalar_env(self.kernel, hyper)["up_t"]  # U_k = U_{k-1} * u_k
         self._u_cache = (k, p)
         return float(p)
 
-    def _hyper(self) -> dict[str, Any]:
+    def _hyper_at(self, t: int) -> dict[str, Any]:
         return {
             "lr": self.learning_rate,
             "beta1": self.beta1,
             "beta2": self.beta2,
             "epsilon": self.epsilon,
-            "t": self.iterations + 1,
+            "t": t,
+        }
+
+    def _hyper(self) -> dict[str, Any]:
+        return {
+            **self._hyper_at(self.iterations + 1),
             "u_product": self._u_product(self.iterations),
         }
 
@@ -1295,36 +1210,10 @@ class Nadam(Optimizer):
             "u_product": self._u_product(self.iterations),
         }
 
-    def _u(self, t: Any) -> Tensor:
-        return ops.mul(ops.sub(1.0, ops.mul(ops.exp(ops.mul(t, math.log(0.96))), 0.5)), self.beta1)
-
-    def _device_hyper(self, state: dict[str, Variable]) -> dict[str, Any]:
-        t = state["t"]
-        u_t, u_t1 = self._u(t), self._u(ops.add(t, 1.0))
-        up_t = ops.mul(state["u_product"], u_t)
-        up_t1 = ops.mul(up_t, u_t1)
-        return {
-            "lr": self._device_lr(state),
-            "c1": 1 - self.beta1,
-            "c2": 1 - self.beta2,
-            "cm": ops.div(u_t1, ops.sub(1.0, up_t1)),
-            "cg": ops.div(ops.sub(1.0, u_t), ops.sub(1.0, up_t)),
-            "bc2": _bias_correction(self.beta2, t),
-            "epsilon": self.epsilon,
-        }
-
     def _advance_state(self, state: dict[str, Variable]) -> None:
-        state["u_product"].assign(ops.mul(state["u_product"], self._u(state["t"])))
+        # U_t = U_{t-1} * u_t, the rule's up_t (engine.train.rules), on the device
+        state["u_product"].assign(self._device_hyper(state)[0]["up_t"])
         super()._advance_state(state)
-
-    def _update(self, var, grad, slots, *, lr, c1, c2, cm, cg, bc2, epsilon):
-        """``cm = u_{t+1}/(1 - U_{t+1})``, ``cg = (1 - u_t)/(1 - U_t)``, ``bc2 = 1 - b2^t``."""
-        m, v = slots
-        m = ops.add(m, ops.mul(ops.sub(grad, m), c1))
-        v = ops.add(v, ops.mul(ops.sub(ops.square(grad), v), c2))
-        m_hat = ops.add(ops.mul(m, cm), ops.mul(grad, cg))
-        step = ops.div(ops.mul(m_hat, lr), ops.add(ops.sqrt(ops.div(v, bc2)), epsilon))
-        return ops.sub(var, step), m, v
 
 
 class Lion(Optimizer):
@@ -1371,12 +1260,6 @@ class Lion(Optimizer):
 
     def _hyper(self) -> dict[str, Any]:
         return {"lr": self.learning_rate, "beta1": self.beta1, "beta2": self.beta2}
-
-    def _update(self, var, grad, slots, *, lr, beta1, beta2):
-        (m,) = slots
-        u = ops.add(ops.mul(m, beta1), ops.mul(grad, 1.0 - beta1))
-        new = ops.sub(var, ops.mul(ops.sign(u), lr))
-        return new, ops.add(ops.mul(m, beta2), ops.mul(grad, 1.0 - beta2))
 
 
 class Ftrl(Optimizer):
@@ -1471,29 +1354,6 @@ class Ftrl(Optimizer):
             "l2_shrinkage": self.l2_shrinkage_regularization_strength,
             "beta": self.beta,
         }
-
-    def _device_hyper(self, state: dict[str, Variable]) -> dict[str, Any]:
-        lr = self._device_lr(state)
-        l2 = ops.add(ops.div(self.beta, ops.mul(lr, 2.0)), self.l2_regularization_strength)
-        return {
-            "lr": lr,
-            "q": -self.learning_rate_power,
-            "l1": self.l1_regularization_strength,
-            "l2x2": ops.mul(l2, 2.0),
-            "shrink2": 2.0 * self.l2_shrinkage_regularization_strength,
-        }
-
-    def _update(self, var, grad, slots, *, lr, q, l1, l2x2, shrink2):
-        """``q = -learning_rate_power``, ``l2x2 = 2*(l2 + beta/(2*lr))``,
-        ``shrink2 = 2*l2_shrinkage``."""
-        acc, lin = slots
-        g2 = ops.add(grad, ops.mul(var, shrink2))
-        new_acc = ops.add(acc, ops.square(grad))
-        pn = ops.pow(new_acc, q)
-        lin = ops.add(lin, ops.sub(g2, ops.mul(ops.div(ops.sub(pn, ops.pow(acc, q)), lr), var)))
-        quad = ops.add(ops.div(pn, lr), l2x2)
-        new = ops.div(ops.sub(ops.clip_by_value(lin, -l1, l1), lin), quad)
-        return new, new_acc, lin
 
 
 # --- factories (TF.js ``tf.train.*``) ------------------------------------------------------------
