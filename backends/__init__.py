@@ -9,6 +9,10 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
+# backends.base derives the elementwise contract from the engine's op table (engine/optable.py);
+# importing the engine package first keeps ``import backends.base`` free of an import circle.
+import engine as _engine  # noqa: F401
+
 
 def _lazy(module: str, cls: str) -> Callable:
     def factory():

@@ -54,61 +54,19 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-# Elementwise unary ops: name -> meaning (numpy semantics unless stated).
-UNARY_OPS: dict[str, str] = {
-    "neg": "-x",
-    "abs": "|x|",
-    "sign": "sign(x)",
-    "square": "x*x",
-    "sqrt": "sqrt(x)",
-    "rsqrt": "1/sqrt(x)",
-    "exp": "e^x",
-    "log": "natural log",
-    "log1p": "log(1+x)",
-    "expm1": "e^x - 1",
-    "reciprocal": "1/x",
-    "floor": "floor(x)",
-    "ceil": "ceil(x)",
-    "round": "round half to even (as TF.js)",
-    "sin": "sin(x)",
-    "cos": "cos(x)",
-    "tan": "tan(x)",
-    "tanh": "tanh(x)",
-    "sigmoid": "1/(1+e^-x)",
-    "erf": "error function",
-    "relu": "max(x, 0)",
-    "softplus": "log(1+e^x), stable",
-    "logical_not": "bool only",
-    "is_nan": "-> bool",
-    "is_finite": "-> bool",
-}
+from engine import optable as _optable
 
-# Elementwise binary ops with numpy broadcasting.
-BINARY_OPS: dict[str, str] = {
-    "add": "a+b",
-    "sub": "a-b",
-    "mul": "a*b",
-    "div": "a/b (int32: floor division, as TF.js; x/0 -> 0)",
-    "floor_div": "floor(a/b) (int32: x/0 -> 0)",
-    "mod": "a - floor(a/b)*b (sign of b, as numpy/TF.js; int32: x%0 -> 0)",
-    "pow": "a**b",
-    "maximum": "max(a, b)",
-    "minimum": "min(a, b)",
-    "atan2": "atan2(a, b)",
-    "equal": "-> bool",
-    "not_equal": "-> bool",
-    "less": "-> bool",
-    "less_equal": "-> bool",
-    "greater": "-> bool",
-    "greater_equal": "-> bool",
-    "logical_and": "bool only",
-    "logical_or": "bool only",
-    "logical_xor": "bool only",
-}
+# The elementwise ops come from the engine's op table (engine/optable.py): name -> meaning.
+# A backend implements every ``UNARY_OPS`` name in ``unary`` and every ``BINARY_OPS`` name in
+# ``binary`` for the dtype kinds the entry lists (``optable.OPS[name].kinds``: f float, i int32,
+# b bool); tests/test_optable.py checks that every backend does.
+UNARY_OPS: dict[str, str] = {name: op.doc for name, op in _optable.UNARY.items()}
+BINARY_OPS: dict[str, str] = {name: op.doc for name, op in _optable.BINARY.items()}
 
-COMPARISON_OPS = frozenset({"equal", "not_equal", "less", "less_equal", "greater", "greater_equal"})
-LOGICAL_OPS = frozenset({"logical_and", "logical_or", "logical_xor", "logical_not"})
-PREDICATE_OPS = frozenset({"is_nan", "is_finite"})
+COMPARISON_OPS = _optable.COMPARISON_OPS
+LOGICAL_OPS = _optable.LOGICAL_OPS
+PREDICATE_OPS = _optable.PREDICATE_OPS
+INT_UNARY_OPS = _optable.INT_UNARY_OPS
 
 REDUCE_OPS = ("sum", "prod", "max", "min", "any", "all")
 ARG_REDUCE_OPS = ("argmax", "argmin")

@@ -58,12 +58,12 @@ from typing import Any
 from backends.base import (
     BINARY_OPS,
     COMPARISON_OPS,
-    LOGICAL_OPS,
     PREDICATE_OPS,
     UNARY_OPS,
     out_dtype_binary,
     out_dtype_unary,
 )
+from engine.optable import OPS
 
 # Reference and step kinds: the same values as in engine.trace (which imports this module).
 _SLOT, _ARG, _VAR, _CONST = 0, 1, 2, 3
@@ -80,19 +80,15 @@ MAX_RANK = 6
 
 VIEW_OPS = frozenset({"reshape", "identity", "stop_gradient"})
 _FLOATS = ("float32", "float64")
-_INT_UNARY = frozenset({"neg", "abs", "sign", "square", "relu", "is_nan", "is_finite"})
-_ARITH = frozenset(BINARY_OPS) - COMPARISON_OPS - LOGICAL_OPS
-
-#: (op, input dtype) pairs a fused kernel must implement: exactly the unfused kernels' domain.
+#: (op, input dtype) pairs a fused kernel must implement: exactly the unfused kernels' domain,
+#: the dtype kinds of each op-table entry (engine/optable.py). Comparisons on bool other than
+#: (not_)equal never reach a kernel (the engine compares bools as int32).
 FUSABLE: frozenset[tuple[str, str]] = frozenset(
-    [(op, dt) for op in UNARY_OPS if op != "logical_not" for dt in _FLOATS]
-    + [(op, "int32") for op in _INT_UNARY]
-    + [("logical_not", "bool")]
-    + [(op, dt) for op in _ARITH for dt in _FLOATS]
-    + [(op, "int32") for op in _ARITH if op != "atan2"]
-    + [(op, dt) for op in COMPARISON_OPS for dt in (*_FLOATS, "int32")]
-    + [(op, "bool") for op in ("equal", "not_equal")]
-    + [(op, "bool") for op in LOGICAL_OPS if op != "logical_not"]
+    (name, dt)
+    for name, op in OPS.items()
+    for dt in ("float32", "float64", "int32", "bool")
+    if op.supports(dt)
+    and not (name in COMPARISON_OPS and dt == "bool" and name not in ("equal", "not_equal"))
 )
 _DTYPES = frozenset({"float32", "float64", "int32", "bool"})
 

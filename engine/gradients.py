@@ -7,11 +7,9 @@ shape with ``sum_to_shape``.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from engine import ops
+from engine import ops, optable
 from engine.tensor import Tensor
 
 GRADIENTS: dict = {}
@@ -30,36 +28,11 @@ def _float(x: Tensor) -> bool:
     return x.dtype in ("float32", "float64", "float16")
 
 
-# --- unary ------------------------------------------------------------------------------------
-_UNARY = {
-    "neg": lambda dy, x, y: ops.neg(dy),
-    "abs": lambda dy, x, y: ops.mul(dy, ops.sign(x)),
-    "square": lambda dy, x, y: ops.mul(dy, ops.mul(x, 2.0)),
-    "sqrt": lambda dy, x, y: ops.div(dy, ops.mul(y, 2.0)),
-    "rsqrt": lambda dy, x, y: ops.mul(dy, ops.mul(ops.div(y, x), -0.5)),
-    "exp": lambda dy, x, y: ops.mul(dy, y),
-    "log": lambda dy, x, y: ops.div(dy, x),
-    "log1p": lambda dy, x, y: ops.div(dy, ops.add(x, 1.0)),
-    "expm1": lambda dy, x, y: ops.mul(dy, ops.add(y, 1.0)),
-    "reciprocal": lambda dy, x, y: ops.neg(ops.mul(dy, ops.square(y))),
-    "sin": lambda dy, x, y: ops.mul(dy, ops.cos(x)),
-    "cos": lambda dy, x, y: ops.neg(ops.mul(dy, ops.sin(x))),
-    "tan": lambda dy, x, y: ops.mul(dy, ops.add(ops.square(y), 1.0)),
-    "tanh": lambda dy, x, y: ops.mul(dy, ops.sub(1.0, ops.square(y))),
-    "sigmoid": lambda dy, x, y: ops.mul(dy, ops.mul(y, ops.sub(1.0, y))),
-    "erf": lambda dy, x, y: ops.mul(
-        dy, ops.mul(ops.exp(ops.neg(ops.square(x))), 2 / math.sqrt(math.pi))
-    ),
-    "relu": lambda dy, x, y: ops.mul(dy, ops.cast(ops.greater(x, 0), dy.dtype)),
-    "softplus": lambda dy, x, y: ops.mul(dy, ops.sigmoid(x)),
-    "sign": lambda dy, x, y: ops.zeros_like(x),
-    "floor": lambda dy, x, y: ops.zeros_like(x),
-    "ceil": lambda dy, x, y: ops.zeros_like(x),
-    "round": lambda dy, x, y: ops.zeros_like(x),
-}
-
-
+# --- elementwise: the op table's rules (engine/optable.py) -------------------------------------
 def _unary(rule):
+    if rule == optable.ZERO_GRAD:
+        rule = _zero_rule
+
     def fn(dy, inputs, out, attrs):
         (x,) = inputs
         if not _float(x):
@@ -69,103 +42,32 @@ def _unary(rule):
     return fn
 
 
-for _name, _rule in _UNARY.items():
-    GRADIENTS[_name] = _unary(_rule)
+def _zero_rule(dy, x, y):
+    return ops.zeros_like(x)
 
 
-@gradient(
-    "logical_not",
-    "is_nan",
-    "is_finite",
-    "equal",
-    "not_equal",
-    "less",
-    "less_equal",
-    "greater",
-    "greater_equal",
-    "logical_and",
-    "logical_or",
-    "logical_xor",
-    "argmax",
-    "argmin",
-    "any",
-    "all",
-    "one_hot",
-    "fill",
-    "ravel_indices",
-)
-def _none(dy, inputs, out, attrs):
+def _binary(rule):
+    def fn(dy, inputs, out, attrs):
+        a, b = inputs
+        if not _float(a):
+            return [None, None]
+        return list(rule(dy, a, b, out))
+
+    return fn
+
+
+def _no_gradient(dy, inputs, out, attrs):
     return [None] * len(inputs)
 
 
-# --- binary -----------------------------------------------------------------------------------
-@gradient("add")
-def _add(dy, inputs, out, attrs):
-    return [dy, dy]
+for _name, _op in optable.OPS.items():
+    if _op.grad is None:
+        GRADIENTS[_name] = _no_gradient
+    else:
+        GRADIENTS[_name] = (_unary if _op.arity == 1 else _binary)(_op.grad)
 
 
-@gradient("sub")
-def _sub(dy, inputs, out, attrs):
-    return [dy, ops.neg(dy)]
-
-
-@gradient("mul")
-def _mul(dy, inputs, out, attrs):
-    a, b = inputs
-    return [ops.mul(dy, b), ops.mul(dy, a)]
-
-
-@gradient("div")
-def _div(dy, inputs, out, attrs):
-    a, b = inputs
-    if not _float(a):
-        return [None, None]
-    return [ops.div(dy, b), ops.neg(ops.mul(dy, ops.div(out, b)))]
-
-
-@gradient("floor_div")
-def _floor_div(dy, inputs, out, attrs):
-    return [ops.zeros_like(inputs[0]) if _float(inputs[0]) else None, None]
-
-
-@gradient("mod")
-def _mod(dy, inputs, out, attrs):
-    a, b = inputs
-    if not _float(a):
-        return [None, None]
-    return [dy, ops.neg(ops.mul(dy, ops.floor(ops.div(a, b))))]
-
-
-@gradient("pow")
-def _pow(dy, inputs, out, attrs):
-    a, b = inputs
-    if not _float(a):
-        return [None, None]
-    da = ops.mul(dy, ops.mul(b, ops.pow(a, ops.sub(b, 1.0))))
-    safe = ops.where(ops.greater(a, 0), a, ops.ones_like(a))
-    db = ops.mul(dy, ops.where(ops.greater(a, 0), ops.mul(out, ops.log(safe)), ops.zeros_like(out)))
-    return [da, db]
-
-
-@gradient("maximum")
-def _maximum(dy, inputs, out, attrs):
-    a, b = inputs
-    mask = ops.greater_equal(a, b)
-    return [ops.where(mask, dy, 0.0), ops.where(mask, 0.0, dy)]
-
-
-@gradient("minimum")
-def _minimum(dy, inputs, out, attrs):
-    a, b = inputs
-    mask = ops.less_equal(a, b)
-    return [ops.where(mask, dy, 0.0), ops.where(mask, 0.0, dy)]
-
-
-@gradient("atan2")
-def _atan2(dy, inputs, out, attrs):
-    a, b = inputs
-    d = ops.add(ops.square(a), ops.square(b))
-    return [ops.mul(dy, ops.div(b, d)), ops.neg(ops.mul(dy, ops.div(a, d)))]
+gradient("argmax", "argmin", "any", "all", "one_hot", "fill", "ravel_indices")(_no_gradient)
 
 
 @gradient("where")

@@ -19,8 +19,6 @@ Design, to keep numba's first-call compile cost small:
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types, uint64
@@ -41,21 +39,7 @@ _FAST = {
     "fastmath": {"nnan", "nsz", "reassoc"},
 }
 
-# --- op codes (the backend maps names to these) --------------------------------------------
-UNARY_FLOAT = (
-    "neg", "abs", "sign", "square", "sqrt", "rsqrt", "exp", "log", "log1p", "expm1",
-    "reciprocal", "floor", "ceil", "round", "sin", "cos", "tan", "tanh", "sigmoid", "erf",
-    "relu", "softplus",
-)  # fmt: skip
-UNARY_INT = ("neg", "abs", "sign", "square", "relu")
-UNARY_PRED = ("is_nan", "is_finite", "logical_not")
-BINARY_ARITH = (
-    "add", "sub", "mul", "div", "floor_div", "mod", "pow", "maximum", "minimum", "atan2",
-)  # fmt: skip
-BINARY_CMP = (
-    "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
-    "logical_and", "logical_or", "logical_xor",
-)  # fmt: skip
+# --- op codes (the backend maps names to these); the elementwise ones come from the op table
 REDUCE = ("sum", "prod", "max", "min", "any", "all")
 
 
@@ -234,174 +218,6 @@ def _fast_tanh_impl(x):
 
 
 # =============================================================================================
-# Elementwise unary (flat, contiguous)
-# =============================================================================================
-@njit(**_OPTS)
-def _f_softplus(v, one, log2):
-    # numpy's logaddexp(v, 0), in the input precision.
-    if v == 0:
-        return log2
-    if v > 0:
-        return v + np.log1p(np.exp(-v))
-    if v < 0:
-        return np.log1p(np.exp(v))
-    return v  # nan
-
-
-@njit(**_OPTS)
-def _f_call(op, v, one, zero, log2):
-    """The call-bound float unary ops (no SIMD without SVML), one switch per element."""
-    if op == 8:
-        return np.log1p(v)
-    if op == 9:
-        return np.expm1(v)
-    if op == 14:
-        return np.sin(v)
-    if op == 15:
-        return np.cos(v)
-    if op == 16:
-        return np.tan(v)
-    if op == 19:
-        # The reference rounds float64 erf to the output dtype; do exactly that.
-        return math.erf(np.float64(v))
-    return _f_softplus(v, one, log2)
-
-
-@njit(**_OPTS)
-def unary_float(op, x, out, one, start, stop):
-    """Float unary ``op`` (index into UNARY_FLOAT) on ``x[start:stop]``.
-
-    Vectorisable ops (incl. exp/log/tanh/sigmoid through the float32 kernels above) get a loop
-    each; the other libm-bound ones share one loop with a per-element switch (``_f_call``)."""
-    xs = x[start:stop]
-    o = out[start:stop]
-    n = xs.size
-    zero = one - one
-    if op == 0:
-        for i in range(n):
-            o[i] = -xs[i]
-    elif op == 1:
-        for i in range(n):
-            o[i] = abs(xs[i])
-    elif op == 2:
-        for i in range(n):
-            v = xs[i]
-            o[i] = one if v > 0 else (-one if v < 0 else (zero if v == 0 else v))
-    elif op == 3:
-        for i in range(n):
-            o[i] = xs[i] * xs[i]
-    elif op == 4:
-        for i in range(n):
-            o[i] = np.sqrt(xs[i])
-    elif op == 5:
-        for i in range(n):
-            o[i] = one / np.sqrt(xs[i])
-    elif op == 10:
-        for i in range(n):
-            o[i] = one / xs[i]
-    elif op == 11:
-        for i in range(n):
-            o[i] = np.floor(xs[i])
-    elif op == 12:
-        for i in range(n):
-            o[i] = np.ceil(xs[i])
-    elif op == 13:
-        for i in range(n):
-            o[i] = np.rint(xs[i])
-    elif op == 20:
-        for i in range(n):
-            v = xs[i]
-            o[i] = v if (v > zero or v != v) else zero
-    elif op == 6:
-        for i in range(n):
-            o[i] = fast_exp(xs[i])
-    elif op == 17:
-        for i in range(n):
-            o[i] = fast_tanh(xs[i])
-    elif op == 7:
-        for i in range(n):
-            o[i] = fast_log(xs[i])
-    elif op == 18:
-        # The reference's two branches with e = exp(-|x|): 1/(1+e) for x >= 0, e/(1+e) else.
-        for i in range(n):
-            v = xs[i]
-            e = fast_exp(-abs(v))
-            o[i] = (one if v >= 0 else e) / (one + e)
-    else:
-        log2 = np.log(one + one)
-        for i in range(n):
-            o[i] = _f_call(op, xs[i], one, zero, log2)
-
-
-@njit(**_PAR)
-def unary_float_par(op, x, out, one, block):
-    total = x.size
-    for b in prange(_blocks(total, block)):
-        s = b * block
-        unary_float(op, x, out, one, s, min(s + block, total))
-
-
-@njit(**_OPTS)
-def unary_int(op, x, out, start, stop):
-    """Integer unary ``op`` (index into UNARY_INT); arithmetic wraps like numpy int32."""
-    xs = x[start:stop]
-    o = out[start:stop]
-    n = xs.size
-    if op == 0:
-        for i in range(n):
-            o[i] = -np.int64(xs[i])
-    elif op == 1:
-        for i in range(n):
-            o[i] = abs(np.int64(xs[i]))
-    elif op == 2:
-        for i in range(n):
-            v = xs[i]
-            o[i] = 1 if v > 0 else (-1 if v < 0 else 0)
-    elif op == 3:
-        for i in range(n):
-            v = np.int64(xs[i])
-            o[i] = v * v
-    elif op == 4:
-        for i in range(n):
-            v = xs[i]
-            o[i] = v if v > 0 else 0
-
-
-@njit(**_PAR)
-def unary_int_par(op, x, out, block):
-    total = x.size
-    for b in prange(_blocks(total, block)):
-        s = b * block
-        unary_int(op, x, out, s, min(s + block, total))
-
-
-@njit(**_OPTS)
-def unary_pred(op, x, out, start, stop):
-    """Predicates to bool (index into UNARY_PRED): is_nan, is_finite, logical_not."""
-    xs = x[start:stop]
-    o = out[start:stop]
-    n = xs.size
-    if op == 0:
-        for i in range(n):
-            o[i] = xs[i] != xs[i]
-    elif op == 1:
-        for i in range(n):
-            v = xs[i]
-            o[i] = (v - v) == 0
-    else:
-        for i in range(n):
-            o[i] = not xs[i]
-
-
-@njit(**_PAR)
-def unary_pred_par(op, x, out, block):
-    total = x.size
-    for b in prange(_blocks(total, block)):
-        s = b * block
-        unary_pred(op, x, out, s, min(s + block, total))
-
-
-# =============================================================================================
 # Strided iteration over a (collapsed) output shape
 # =============================================================================================
 @njit(**_OPTS)
@@ -458,183 +274,28 @@ def _fdivmod(a, b):
     return fd, mod
 
 
-@njit(**_OPTS)
-def _f_binary_call(op, x, y):
-    """floor_div, mod, pow, atan2 on floats (numpy's definitions, call-bound)."""
-    if op == 4:
-        return _fdivmod(x, y)[0]
-    if op == 5:
-        return np.fmod(x, y) if y == 0 else _fdivmod(x, y)[1]
-    if op == 6:
-        return np.power(x, y)
-    return np.arctan2(x, y)
+# =============================================================================================
+# Elementwise unary and binary kernels: rendered from the engine's op table (engine/optable.py)
+# by backends/cpu/elementwise.py into a module in the cache, which imports the helpers above.
+# Op codes are positions in these name tuples.
+# =============================================================================================
+from backends.cpu import elementwise as _elementwise  # noqa: E402  (needs the helpers above)
 
-
-@njit(**_OPTS)
-def binary_float(op, a, b, out, shape, st, start, stop):
-    """Float arithmetic ``op`` (index into BINARY_ARITH) for flat outputs ``start:stop``."""
-    last = shape.size - 1
-    idx = np.empty(shape.size, np.int64)
-    off = np.empty(2, np.int64)
-    _unravel(shape, st, start, idx, off)
-    sa = st[0, last]
-    sb = st[1, last]
-    pos = start
-    while pos < stop:
-        n = min(shape[last] - idx[last], stop - pos)
-        ia = off[0]
-        ib = off[1]
-        if op == 0:
-            for i in range(n):
-                out[uint64(pos + i)] = a[uint64(ia + i * sa)] + b[uint64(ib + i * sb)]
-        elif op == 1:
-            for i in range(n):
-                out[uint64(pos + i)] = a[uint64(ia + i * sa)] - b[uint64(ib + i * sb)]
-        elif op == 2:
-            for i in range(n):
-                out[uint64(pos + i)] = a[uint64(ia + i * sa)] * b[uint64(ib + i * sb)]
-        elif op == 3:
-            for i in range(n):
-                out[uint64(pos + i)] = a[uint64(ia + i * sa)] / b[uint64(ib + i * sb)]
-        elif op == 7:
-            for i in range(n):
-                x = a[uint64(ia + i * sa)]
-                y = b[uint64(ib + i * sb)]
-                out[uint64(pos + i)] = x if (x >= y or x != x) else y
-        elif op == 8:
-            for i in range(n):
-                x = a[uint64(ia + i * sa)]
-                y = b[uint64(ib + i * sb)]
-                out[uint64(pos + i)] = x if (x <= y or x != x) else y
-        else:
-            for i in range(n):
-                out[uint64(pos + i)] = _f_binary_call(
-                    op, a[uint64(ia + i * sa)], b[uint64(ib + i * sb)]
-                )
-        pos += n
-        _advance(shape, st, idx, off, n)
-
-
-@njit(**_PAR)
-def binary_float_par(op, a, b, out, shape, st, block):
-    total = out.size
-    for k in prange(_blocks(total, block)):
-        s = k * block
-        binary_float(op, a, b, out, shape, st, s, min(s + block, total))
-
-
-@njit(**_OPTS)
-def _i_binary_call(op, x, y):
-    """div/floor_div (floor, x/0 -> 0), mod (sign of divisor, x%0 -> 0), pow (negative
-    exponent -> exponent 0) on int64 values; the caller's int32 store wraps like numpy."""
-    if op == 3 or op == 4:
-        return 0 if y == 0 else x // y
-    if op == 5:
-        return 0 if y == 0 else x % y
-    if op == 6:
-        r = np.int64(1)
-        e = y
-        base = x
-        while e > 0:
-            if e & 1:
-                r *= base
-            base *= base
-            e >>= 1
-        return r
-    return np.int64(np.arctan2(np.float64(x), np.float64(y)))
-
-
-@njit(**_OPTS)
-def binary_int(op, a, b, out, shape, st, start, stop):
-    """Integer arithmetic (index into BINARY_ARITH): wraps like int32; x/0 and x%0 give 0;
-    div and floor_div floor; mod takes the divisor's sign; negative powers use exponent 0."""
-    last = shape.size - 1
-    idx = np.empty(shape.size, np.int64)
-    off = np.empty(2, np.int64)
-    _unravel(shape, st, start, idx, off)
-    sa = st[0, last]
-    sb = st[1, last]
-    pos = start
-    while pos < stop:
-        n = min(shape[last] - idx[last], stop - pos)
-        ia = off[0]
-        ib = off[1]
-        if op == 0:
-            for i in range(n):
-                out[uint64(pos + i)] = a[uint64(ia + i * sa)] + b[uint64(ib + i * sb)]
-        elif op == 1:
-            for i in range(n):
-                out[uint64(pos + i)] = a[uint64(ia + i * sa)] - b[uint64(ib + i * sb)]
-        elif op == 2:
-            for i in range(n):
-                out[uint64(pos + i)] = np.int64(a[uint64(ia + i * sa)]) * np.int64(
-                    b[uint64(ib + i * sb)]
-                )
-        elif op == 7:
-            for i in range(n):
-                out[uint64(pos + i)] = max(a[uint64(ia + i * sa)], b[uint64(ib + i * sb)])
-        elif op == 8:
-            for i in range(n):
-                out[uint64(pos + i)] = min(a[uint64(ia + i * sa)], b[uint64(ib + i * sb)])
-        else:
-            for i in range(n):
-                out[uint64(pos + i)] = _i_binary_call(
-                    op, np.int64(a[uint64(ia + i * sa)]), np.int64(b[uint64(ib + i * sb)])
-                )
-        pos += n
-        _advance(shape, st, idx, off, n)
-
-
-@njit(**_PAR)
-def binary_int_par(op, a, b, out, shape, st, block):
-    total = out.size
-    for k in prange(_blocks(total, block)):
-        s = k * block
-        binary_int(op, a, b, out, shape, st, s, min(s + block, total))
-
-
-@njit(**_OPTS)
-def binary_cmp(op, a, b, out, shape, st, start, stop):
-    """Comparisons and logical ops to bool (index into BINARY_CMP). greater (4) and
-    greater_equal (5) never arrive: the caller swaps the operands of less/less_equal."""
-    last = shape.size - 1
-    idx = np.empty(shape.size, np.int64)
-    off = np.empty(2, np.int64)
-    _unravel(shape, st, start, idx, off)
-    sa = st[0, last]
-    sb = st[1, last]
-    pos = start
-    while pos < stop:
-        n = min(shape[last] - idx[last], stop - pos)
-        ia = off[0]
-        ib = off[1]
-        if op == 0:
-            for i in range(n):
-                out[uint64(pos + i)] = a[uint64(ia + i * sa)] == b[uint64(ib + i * sb)]
-        elif op == 1:
-            for i in range(n):
-                out[uint64(pos + i)] = a[uint64(ia + i * sa)] != b[uint64(ib + i * sb)]
-        elif op == 2:
-            for i in range(n):
-                out[uint64(pos + i)] = a[uint64(ia + i * sa)] < b[uint64(ib + i * sb)]
-        elif op == 3:
-            for i in range(n):
-                out[uint64(pos + i)] = a[uint64(ia + i * sa)] <= b[uint64(ib + i * sb)]
-        else:
-            for i in range(n):
-                x = bool(a[uint64(ia + i * sa)])
-                y = bool(b[uint64(ib + i * sb)])
-                out[uint64(pos + i)] = (x and y) if op == 6 else ((x or y) if op == 7 else x != y)
-        pos += n
-        _advance(shape, st, idx, off, n)
-
-
-@njit(**_PAR)
-def binary_cmp_par(op, a, b, out, shape, st, block):
-    total = out.size
-    for k in prange(_blocks(total, block)):
-        s = k * block
-        binary_cmp(op, a, b, out, shape, st, s, min(s + block, total))
+_ELT = _elementwise.module()
+UNARY_FLOAT: tuple[str, ...] = _ELT.UNARY_FLOAT
+UNARY_INT: tuple[str, ...] = _ELT.UNARY_INT
+UNARY_PRED: tuple[str, ...] = _ELT.UNARY_PRED
+BINARY_ARITH: tuple[str, ...] = _ELT.BINARY_ARITH
+BINARY_CMP: tuple[str, ...] = _ELT.BINARY_CMP
+unary_float, unary_float_par = _ELT.unary_float, _ELT.unary_float_par
+unary_int, unary_int_par = _ELT.unary_int, _ELT.unary_int_par
+unary_pred, unary_pred_par = _ELT.unary_pred, _ELT.unary_pred_par
+binary_float, binary_float_par = _ELT.binary_float, _ELT.binary_float_par
+binary_int, binary_int_par = _ELT.binary_int, _ELT.binary_int_par
+binary_cmp, binary_cmp_par = _ELT.binary_cmp, _ELT.binary_cmp_par
+_f_call, _f_binary_call, _i_binary_call = _ELT._f_call, _ELT._f_binary_call, _ELT._i_binary_call
+#: The table's numba helpers (``_sigmoid``, ``_softplus``, ...), for the fused kernels.
+globals().update({n: getattr(_ELT, n) for n in _elementwise.helper_names()})
 
 
 @njit(**_OPTS)

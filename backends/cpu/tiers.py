@@ -67,6 +67,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from backends.cpu import kernels as _K
 from backends.numpy.backend import float_to_int32
+from engine import optable as _optable
 
 ENV_VAR = "TENSORWEAVE_TIERS"
 #: When the process exits, the worker may go on compiling the signatures still queued (so the
@@ -116,66 +117,19 @@ def _store(out: np.ndarray, res: Any, start: int, stop: int) -> None:
         np.copyto(out[start:stop], res.reshape(-1)[start:stop], casting="unsafe")
 
 
-def _softplus(v: np.ndarray, one: Any) -> np.ndarray:
-    log2 = np.log(one + one)
-    pos = v + np.log1p(np.exp(-v))
-    neg = np.log1p(np.exp(v))
-    return np.where(v == 0, log2, np.where(v > 0, pos, np.where(v < 0, neg, v)))
+def _twin(op: Any) -> Callable[..., np.ndarray]:
+    """The numpy twin of an op-table entry's float kernel (engine/optable.py)."""
+    return op.twin or op.numpy
 
 
-def _erf(v: np.ndarray) -> np.ndarray:
-    import math
-
-    f = np.frompyfunc(math.erf, 1, 1)
-    return f(v.astype(np.float64)).astype(v.dtype)
+#: Twins of the generated kernels' ops (``backends/cpu/elementwise.py``), by op code.
+_UNARY_TWINS = tuple(_twin(_optable.UNARY[n]) for n in _K.UNARY_FLOAT)
+_BINARY_TWINS = tuple(_twin(_optable.BINARY[n]) for n in _K.BINARY_ARITH)
+_CMP_TWINS = tuple(_optable.BINARY[n].numpy for n in _K.BINARY_CMP)
 
 
 def _unary_float_np(op: int, v: np.ndarray, one: Any) -> np.ndarray:
-    zero = one - one
-    if op == 0:
-        return -v
-    if op == 1:
-        return np.abs(v)
-    if op == 2:
-        return np.where(v > 0, one, np.where(v < 0, -one, np.where(v == 0, zero, v)))
-    if op == 3:
-        return v * v
-    if op == 4:
-        return np.sqrt(v)
-    if op == 5:
-        return one / np.sqrt(v)
-    if op == 6:
-        return np.exp(v)
-    if op == 7:
-        return np.log(v)
-    if op == 8:
-        return np.log1p(v)
-    if op == 9:
-        return np.expm1(v)
-    if op == 10:
-        return one / v
-    if op == 11:
-        return np.floor(v)
-    if op == 12:
-        return np.ceil(v)
-    if op == 13:
-        return np.rint(v)
-    if op == 14:
-        return np.sin(v)
-    if op == 15:
-        return np.cos(v)
-    if op == 16:
-        return np.tan(v)
-    if op == 17:
-        return np.tanh(v)
-    if op == 18:
-        e = np.exp(-np.abs(v))
-        return np.where(v >= 0, one, e) / (one + e)
-    if op == 19:
-        return _erf(v)
-    if op == 20:
-        return np.where((v > zero) | (v != v), v, zero)
-    return _softplus(v, one)
+    return _UNARY_TWINS[op](v)
 
 
 def unary_float(op: int, x: np.ndarray, out: np.ndarray, one: Any, start: int, stop: int) -> None:
@@ -188,25 +142,7 @@ def unary_float_par(op: int, x: np.ndarray, out: np.ndarray, one: Any, block: in
 
 
 def _binary_float_np(op: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    if op == 0:
-        return x + y
-    if op == 1:
-        return x - y
-    if op == 2:
-        return x * y
-    if op == 3:
-        return x / y
-    if op == 4:
-        return np.floor_divide(x, y)
-    if op == 5:
-        return np.remainder(x, y)
-    if op == 6:
-        return np.power(x, y)
-    if op == 7:
-        return np.where((x >= y) | (x != x), x, y)
-    if op == 8:
-        return np.where((x <= y) | (x != x), x, y)
-    return np.arctan2(x, y)
+    return _BINARY_TWINS[op](x, y)
 
 
 def binary_float(op, a, b, out, shape, st, start, stop) -> None:  # noqa: ANN001
@@ -220,22 +156,7 @@ def binary_float_par(op, a, b, out, shape, st, block) -> None:  # noqa: ANN001
 
 
 def binary_cmp(op, a, b, out, shape, st, start, stop) -> None:  # noqa: ANN001
-    x, y = _view(a, shape, st, 0), _view(b, shape, st, 1)
-    if op == 0:
-        res = x == y
-    elif op == 1:
-        res = x != y
-    elif op == 2:
-        res = x < y
-    elif op == 3:
-        res = x <= y
-    elif op == 4:
-        res = x > y
-    elif op == 5:
-        res = x >= y
-    else:
-        xb, yb = x.astype(bool), y.astype(bool)
-        res = (xb & yb) if op == 6 else ((xb | yb) if op == 7 else (xb != yb))
+    res = _CMP_TWINS[op](_view(a, shape, st, 0), _view(b, shape, st, 1))
     _store(out, res, start, stop)
 
 
@@ -770,25 +691,6 @@ def install_fused(module: Any, path: str, expr: tuple, pattern: tuple) -> None:
 # =============================================================================================
 # numpy twins of generated fused kernels (backends/cpu/fusion.py's node templates)
 # =============================================================================================
-_F_UNARY = {name: i for i, name in enumerate(_K.UNARY_FLOAT)}
-_F_BINARY = {name: i for i, name in enumerate(_K.BINARY_ARITH)}
-_CMP_NP = {
-    "equal": np.equal,
-    "not_equal": np.not_equal,
-    "less": np.less,
-    "less_equal": np.less_equal,
-    "greater": np.greater,
-    "greater_equal": np.greater_equal,
-}
-_BOOL_NP = {
-    "equal": np.equal,
-    "not_equal": np.not_equal,
-    "logical_and": np.logical_and,
-    "logical_or": np.logical_or,
-    "logical_xor": np.not_equal,
-}
-
-
 def _node_np(op: str, dt: str, arg_dts: list[str], vals: list[np.ndarray]) -> np.ndarray:
     """One fused node in numpy, as fusion.node_expr renders it (float and bool nodes)."""
     if op == "cast":
@@ -800,20 +702,8 @@ def _node_np(op: str, dt: str, arg_dts: list[str], vals: list[np.ndarray]) -> np
         return x.astype(dt)
     if op == "where":
         return np.where(vals[0], vals[1], vals[2])
-    kind = arg_dts[0]
-    if len(vals) == 1:
-        if op == "logical_not":
-            return ~vals[0]
-        if op == "is_nan":
-            return vals[0] != vals[0]
-        if op == "is_finite":
-            return (vals[0] - vals[0]) == 0
-        return _unary_float_np(_F_UNARY[op], vals[0], np.dtype(kind).type(1))
-    if kind == "bool":
-        return _BOOL_NP[op](vals[0], vals[1])
-    if op in _CMP_NP:
-        return _CMP_NP[op](vals[0], vals[1])
-    return _binary_float_np(_F_BINARY[op], vals[0], vals[1])
+    entry = _optable.OPS[op]
+    return (entry.numpy if entry.bool_result else _twin(entry))(*vals)
 
 
 def _twin_ok(expr: tuple) -> bool:
@@ -825,14 +715,8 @@ def _twin_ok(expr: tuple) -> bool:
             return False  # int32 arithmetic wraps and floors unlike numpy: no twin
         if op == "cast" and dt == "int32" and "bool" in kinds:
             continue
-        if op not in ("cast", "where", "logical_not", "is_nan", "is_finite"):
-            if (
-                op not in _F_UNARY
-                and op not in _F_BINARY
-                and op not in _CMP_NP
-                and op not in _BOOL_NP
-            ):
-                return False
+        if op not in ("cast", "where") and op not in _optable.OPS:
+            return False
     return True
 
 

@@ -9,8 +9,6 @@ of a long sum).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from backends.base import (
@@ -20,6 +18,7 @@ from backends.base import (
     numpy_dtype,
     ravel_coordinates,
 )
+from engine import optable as _optable
 
 
 def _c(a):
@@ -27,50 +26,8 @@ def _c(a):
     return np.asarray(a, order="C")
 
 
-_erf = np.vectorize(math.erf, otypes=[np.float64])
-
-
-def _softplus(x):
-    return np.logaddexp(x, np.zeros((), x.dtype)).astype(x.dtype, copy=False)
-
-
-def _sigmoid(x):
-    # Split by sign so neither branch overflows.
-    out = np.empty_like(x)
-    pos = x >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
-    e = np.exp(x[~pos])
-    out[~pos] = e / (1.0 + e)
-    return out
-
-
-UNARY = {
-    "neg": np.negative,
-    "abs": np.abs,
-    "sign": np.sign,
-    "square": np.square,
-    "sqrt": np.sqrt,
-    "rsqrt": lambda x: 1 / np.sqrt(x),
-    "exp": np.exp,
-    "log": np.log,
-    "log1p": np.log1p,
-    "expm1": np.expm1,
-    "reciprocal": np.reciprocal,
-    "floor": np.floor,
-    "ceil": np.ceil,
-    "round": np.rint,
-    "sin": np.sin,
-    "cos": np.cos,
-    "tan": np.tan,
-    "tanh": np.tanh,
-    "sigmoid": _sigmoid,
-    "erf": lambda x: _erf(x).astype(x.dtype),
-    "relu": lambda x: np.maximum(x, np.zeros((), x.dtype)),
-    "softplus": _softplus,
-    "logical_not": np.logical_not,
-    "is_nan": np.isnan,
-    "is_finite": np.isfinite,
-}
+# The elementwise kernels are the op table's numpy references (engine/optable.py).
+UNARY = {name: op.numpy for name, op in _optable.UNARY.items()}
 
 
 def float_to_int32(x: np.ndarray) -> np.ndarray:
@@ -80,48 +37,7 @@ def float_to_int32(x: np.ndarray) -> np.ndarray:
     return np.trunc(y, out=y).astype(np.int32)  # np.where gives an array, 0-d ones too
 
 
-def _int_div(a, b):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.floor_divide(a, np.where(b == 0, 1, b)) * (b != 0)
-
-
-def _float_pow(a, b):
-    """C's pow (as TF.js's Math.pow): numpy computes x ** 0.5 as sqrt(x) when the exponent
-    is a scalar, giving NaN for -inf and -0 for -0 where pow gives +inf and +0."""
-    out = np.power(a, b)
-    fix = (b == 0.5) & ((a == 0) | np.isneginf(a))
-    return np.where(fix, np.abs(a), out) if fix.any() else out
-
-
-def _mod(a, b):
-    if a.dtype.kind == "i":
-        return np.mod(a, np.where(b == 0, 1, b)) * (b != 0)
-    return np.mod(a, b)
-
-
-BINARY = {
-    "add": np.add,
-    "sub": np.subtract,
-    "mul": np.multiply,
-    "div": lambda a, b: _int_div(a, b) if a.dtype.kind == "i" else np.divide(a, b),
-    "floor_div": lambda a, b: _int_div(a, b) if a.dtype.kind == "i" else np.floor_divide(a, b),
-    "mod": _mod,
-    "pow": lambda a, b: (
-        np.power(a, np.where(b < 0, 0, b)) if a.dtype.kind == "i" else _float_pow(a, b)
-    ),
-    "maximum": np.maximum,
-    "minimum": np.minimum,
-    "atan2": np.arctan2,
-    "equal": np.equal,
-    "not_equal": np.not_equal,
-    "less": np.less,
-    "less_equal": np.less_equal,
-    "greater": np.greater,
-    "greater_equal": np.greater_equal,
-    "logical_and": np.logical_and,
-    "logical_or": np.logical_or,
-    "logical_xor": np.logical_xor,
-}
+BINARY = {name: op.numpy for name, op in _optable.BINARY.items()}
 
 REDUCE = {
     "sum": np.sum,

@@ -8,13 +8,11 @@ import numpy as np
 
 from backends.base import LOGICAL_OPS, out_dtype_binary, out_dtype_unary
 from engine import dispatch, dtypes, registry
+from engine.optable import INT_UNARY_OPS  # unary ops with int32 kernels (others: float32)
 from engine.tensor import ComplexTensor, Tensor
 from engine.typing import DTypeLike, ShapeLike, TensorLike
 
 Shape = tuple[int, ...]
-
-#: Unary ops that backends also implement for int32 (every other one runs on floats).
-INT_UNARY_OPS = frozenset({"neg", "abs", "sign", "square", "relu", "is_nan", "is_finite"})
 
 
 def tensor(

@@ -1,7 +1,9 @@
-"""TF.js's remaining elementwise ops as composites: is_inf, div_no_nan, log_sigmoid and step.
+"""TF.js's remaining elementwise ops: is_inf, div_no_nan, log_sigmoid and step.
 
-Each is built from differentiable engine ops (where, div, softplus, ...), so gradients come
-from those ops' rules and the ops run on every backend.
+``is_inf``, ``div_no_nan`` and ``log_sigmoid`` are op-table entries (``engine/optable.py``; one
+kernel each on every backend, gradients as TF.js's) that ``engine.ops.math`` generates; this
+module keeps their import path. ``step`` takes a parameter (``alpha``), so it stays a composite
+of differentiable engine ops.
 """
 
 from __future__ import annotations
@@ -9,89 +11,18 @@ from __future__ import annotations
 import numbers
 
 from engine.ops.activations import _float
-from engine.ops.core import _pair, as_tensor
 from engine.ops.creation import ones_like
-from engine.ops.math import (
-    div,
-    equal,
+from engine.ops.math import (  # type: ignore  (generated from the op table)
+    div_no_nan,
     greater,
-    is_finite,
+    is_inf,
     is_nan,
-    logical_and,
-    logical_not,
+    log_sigmoid,
     mul,
-    neg,
-    softplus,
     where,
 )
 from engine.tensor import Tensor
 from engine.typing import TensorLike
-
-
-def is_inf(x: TensorLike) -> Tensor:
-    """Elementwise: whether ``x`` is ``+inf`` or ``-inf`` (TF.js ``isInf``).
-
-    Args:
-        x: A tensor-like value; int32 and bool values are never infinite (all False).
-
-    Returns:
-        A bool Tensor of ``x``'s shape.
-
-    Example:
-
-    >>> tw.is_inf(tw.tensor([1.0, float("inf"), float("-inf"), float("nan")])).tolist()
-    [False, True, True, False]
-    """
-    x = as_tensor(x)
-    return logical_and(logical_not(is_finite(x)), logical_not(is_nan(x)))
-
-
-def div_no_nan(a: TensorLike, b: TensorLike) -> Tensor:
-    """``a / b``, but 0 wherever ``b == 0`` (TF.js ``divNoNan``), with numpy broadcasting.
-
-    Where ``b == 0`` the result is 0 whatever ``a`` is (``0 / 0``, ``1 / 0`` and ``nan / 0``
-    all give 0), and the gradient there is 0 for both operands. Elsewhere it is ``div``, dtype
-    rules included.
-
-    Args:
-        a: The numerator.
-        b: The denominator; a Python number takes the other operand's dtype.
-
-    Returns:
-        A Tensor of the broadcast shape.
-
-    Raises:
-        ValueError: The shapes cannot be broadcast.
-
-    Example:
-
-    >>> tw.div_no_nan(tw.tensor([1.0, 2.0, 0.0]), tw.tensor([2.0, 0.0, 0.0])).tolist()
-    [0.5, 0.0, 0.0]
-    """
-    a, b = _pair(a, b)
-    zero = equal(b, 0)
-    safe_b = where(zero, ones_like(b), b)  # the division never sees 0, so no inf/NaN gradient
-    q = div(a, safe_b)
-    return where(zero, 0, q)
-
-
-def log_sigmoid(x: TensorLike) -> Tensor:
-    """Elementwise ``log(sigmoid(x))`` (TF.js ``logSigmoid``), as ``-softplus(-x)``: finite
-    for large negative ``x`` where ``log(sigmoid(x))`` would give ``-inf``.
-
-    Args:
-        x: A tensor-like value; ints and bools compute in float32.
-
-    Returns:
-        A Tensor of ``x``'s shape, values ``<= 0``.
-
-    Example:
-
-    >>> [round(v, 4) for v in tw.log_sigmoid(tw.tensor([-200.0, 0.0, 3.0])).tolist()]
-    [-200.0, -0.6931, -0.0486]
-    """
-    x = _float(x)
-    return neg(softplus(neg(x)))
 
 
 def step(x: TensorLike, alpha: float = 0.0) -> Tensor:

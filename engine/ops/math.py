@@ -2,81 +2,44 @@
 
 from __future__ import annotations
 
-from engine import dispatch
+from collections.abc import Callable
+
+from engine import dispatch, optable
 from engine.ops.core import _pair, as_tensor, binary, broadcast_shapes, cast, unary
 from engine.tensor import Tensor
 from engine.typing import TensorLike
 
-#: What each generated op computes, for its docstring (``x``; ``a`` and ``b`` for binary ops).
-_MEANING = {
-    "neg": "``-x``",
-    "abs": "``|x|``",
-    "sign": "-1, 0 or 1 by the sign of ``x``",
-    "square": "``x * x``",
-    "sqrt": "the square root of ``x``",
-    "rsqrt": "``1 / sqrt(x)``",
-    "exp": "``e ** x``",
-    "log": "the natural logarithm of ``x``",
-    "log1p": "``log(1 + x)``, accurate for small ``x``",
-    "expm1": "``exp(x) - 1``, accurate for small ``x``",
-    "reciprocal": "``1 / x``",
-    "floor": "``x`` rounded down",
-    "ceil": "``x`` rounded up",
-    "round": "``x`` rounded to the nearest integer, halves to even (as TF.js)",
-    "sin": "the sine of ``x`` (radians)",
-    "cos": "the cosine of ``x`` (radians)",
-    "tan": "the tangent of ``x`` (radians)",
-    "tanh": "the hyperbolic tangent of ``x``",
-    "sigmoid": "``1 / (1 + exp(-x))``",
-    "erf": "the Gauss error function of ``x``",
-    "relu": "``max(x, 0)``",
-    "softplus": "``log(1 + exp(x))``",
-    "logical_not": "``not x`` (bool)",
-    "is_nan": "whether ``x`` is NaN (bool)",
-    "is_finite": "whether ``x`` is finite (bool)",
-    "add": "``a + b``",
-    "sub": "``a - b``",
-    "mul": "``a * b``",
-    "floor_div": "``floor(a / b)`` (int32 by 0 gives 0 on every backend, as TF.js's CPU backend)",
-    "mod": "``a mod b`` with the sign of ``b``, as TF.js (int32 mod 0 gives 0 on every backend)",
-    "pow": "``a ** b``",
-    "maximum": "the larger of ``a`` and ``b``",
-    "minimum": "the smaller of ``a`` and ``b``",
-    "atan2": "the angle of the point ``(b, a)``: ``atan(a / b)`` in the right quadrant",
-    "equal": "``a == b`` (bool)",
-    "not_equal": "``a != b`` (bool)",
-    "less": "``a < b`` (bool)",
-    "less_equal": "``a <= b`` (bool)",
-    "greater": "``a > b`` (bool)",
-    "greater_equal": "``a >= b`` (bool)",
-    "logical_and": "``a and b`` (bool)",
-    "logical_or": "``a or b`` (bool)",
-    "logical_xor": "``a xor b`` (bool)",
-}
+
+def _examples(op: optable.Op) -> str:
+    return f"\n\n    Example:\n\n    {op.example.replace(chr(10), chr(10) + '    ')}" if op.example else ""
 
 
-def _u(op: str):
+def _u(op: optable.Op) -> Callable[[TensorLike], Tensor]:
+    name = op.name
+
     def fn(x: TensorLike) -> Tensor:
-        return unary(op, x)
+        return unary(name, x)
 
-    fn.__name__ = op
-    fn.__doc__ = f"""Elementwise {_MEANING[op]}.
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"""Elementwise {op.doc}.
 
     Args:
         x: A tensor-like value; ints and bools compute in float32 where the op needs floats.
 
     Returns:
-        A Tensor of ``x``'s shape.
+        A Tensor of ``x``'s shape.{_examples(op)}
     """
     return fn
 
 
-def _b(op: str):
-    def fn(a: TensorLike, b: TensorLike) -> Tensor:
-        return binary(op, a, b)
+def _b(op: optable.Op) -> Callable[[TensorLike, TensorLike], Tensor]:
+    name = op.name
 
-    fn.__name__ = op
-    fn.__doc__ = f"""Elementwise {_MEANING[op]}, with numpy broadcasting.
+    def fn(a: TensorLike, b: TensorLike) -> Tensor:
+        return binary(name, a, b)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"""Elementwise {op.doc}, with numpy broadcasting.
 
     Args:
         a: The first operand.
@@ -86,57 +49,20 @@ def _b(op: str):
         A Tensor of the broadcast shape.
 
     Raises:
-        ValueError: The shapes cannot be broadcast.
+        ValueError: The shapes cannot be broadcast.{_examples(op)}
     """
     return fn
 
 
-neg = _u("neg")
-abs = _u("abs")  # noqa: A001 - public op name
-sign = _u("sign")
-square = _u("square")
-sqrt = _u("sqrt")
-rsqrt = _u("rsqrt")
-exp = _u("exp")
-log = _u("log")
-log1p = _u("log1p")
-expm1 = _u("expm1")
-reciprocal = _u("reciprocal")
-floor = _u("floor")
-ceil = _u("ceil")
-round = _u("round")  # noqa: A001
-sin = _u("sin")
-cos = _u("cos")
-tan = _u("tan")
-tanh = _u("tanh")
-sigmoid = _u("sigmoid")
-erf = _u("erf")
-relu = _u("relu")
-softplus = _u("softplus")
-logical_not = _u("logical_not")
-is_nan = _u("is_nan")
-is_finite = _u("is_finite")
+#: The public functions generated from the op table (``tw.exp``, ``tw.add``, ...).
+GENERATED: tuple[str, ...] = tuple(n for n, op in optable.OPS.items() if op.public)
+for _op in optable.OPS.values():
+    if _op.public:
+        globals()[_op.name] = (_u if _op.arity == 1 else _b)(_op)
+del _op
 
-add = _b("add")
-sub = _b("sub")
-mul = _b("mul")
-floor_div = _b("floor_div")
-mod = _b("mod")
-pow = _b("pow")  # noqa: A001
-maximum = _b("maximum")
-minimum = _b("minimum")
-atan2 = _b("atan2")
-equal = _b("equal")
-not_equal = _b("not_equal")
-less = _b("less")
-less_equal = _b("less_equal")
-greater = _b("greater")
-greater_equal = _b("greater_equal")
-logical_and = _b("logical_and")
-logical_or = _b("logical_or")
-logical_xor = _b("logical_xor")
-
-subtract, multiply = sub, mul
+#: TF.js's long names of ``sub`` and ``mul``.
+subtract, multiply = globals()["sub"], globals()["mul"]
 
 
 def div(a: TensorLike, b: TensorLike) -> Tensor:
@@ -199,7 +125,7 @@ def squared_difference(a: TensorLike, b: TensorLike) -> Tensor:
     >>> tw.squared_difference(tw.tensor([1.0, 5.0]), 3).tolist()
     [4.0, 4.0]
     """
-    return square(sub(a, b))
+    return unary("square", binary("sub", a, b))
 
 
 def where(condition: TensorLike, a: TensorLike, b: TensorLike) -> Tensor:
@@ -261,4 +187,16 @@ def clip_by_value(x: TensorLike, clip_min: TensorLike, clip_max: TensorLike) -> 
             raise ValueError(
                 f"clip_by_value: clip_min ({clip_min}) must be <= clip_max ({clip_max})"
             )
-    return minimum(maximum(x, clip_min), clip_max)
+    return binary("minimum", binary("maximum", x, clip_min), clip_max)
+
+
+__all__ = [
+    *GENERATED,
+    "clip_by_value",
+    "div",
+    "multiply",
+    "real_div",
+    "squared_difference",
+    "subtract",
+    "where",
+]
