@@ -20,7 +20,7 @@ from backends.crender.catalog import sources
 from backends.crender.dialect import CUDA, OPENCL
 from backends.numpy import NumpyBackend
 
-CUDA_ARCH = "compute_70"  # atomicAdd(double*) needs sm_60+
+CUDA_ARCH = "compute_75"  # atomicAdd(double*) needs sm_60+; NVRTC 13 starts at compute_75
 
 
 # -- op table ------------------------------------------------------------------------------
@@ -249,6 +249,15 @@ _INEXACT = {
     "atan2",
     "sqrt",
     "rsqrt",
+    "asin",
+    "acos",
+    "atan",
+    "sinh",
+    "cosh",
+    "asinh",
+    "acosh",
+    "atanh",
+    "log_sigmoid",
 }
 
 

@@ -460,7 +460,7 @@ def _ptx(source: str, name: str) -> str:
     if _NVRTC is not None:
         nv = _NVRTC
         _, prog = nv.nvrtcCreateProgram(source.encode(), f"{name}.cu".encode(), 0, [], [])
-        opts = [b"--gpu-architecture=compute_70"]
+        opts = [b"--gpu-architecture=compute_75"]
         (res,) = nv.nvrtcCompileProgram(prog, len(opts), opts)
         if res != nv.nvrtcResult.NVRTC_SUCCESS:
             _, size = nv.nvrtcGetProgramLogSize(prog)
