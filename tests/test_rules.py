@@ -188,3 +188,15 @@ def test_bad_hyper_and_bad_rules_are_named():
         rules._rule("x_update", "lr", "w = w - g * 0.5 * lr")
     with pytest.raises(ValueError, match="reads undefined 'beta'"):
         rules._rule("x_update", "lr", "w = w - g * beta")
+
+
+@pytest.mark.parametrize("t", [1, 10, 1000])
+def test_the_specialised_host_packer_equals_the_rule_evaluation(t):
+    """``scalars`` runs a packer specialised to the constant inputs: the same values as
+    evaluating the rule's scalar program (``scalar_env``), for every rule."""
+    for name, r in rules.RULES.items():
+        opt = FACTORIES[(name, max(r.variants))]()
+        opt.iterations = t - 1
+        hyper = opt._hyper()
+        env = rules.scalar_env(name, hyper)
+        assert rules.scalars(name, hyper) == tuple(float(env[k]) for k in r.packed), name
