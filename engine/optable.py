@@ -556,8 +556,8 @@ _UNARY_LIST: list[Op] = [
         domain=(Span(-0.95, 0.95),),
         grad_domain=(Span(-0.8, 0.8),),
         numba_call="f",
-        example=">>> [round(v, 4) for v in tw.asin(tw.tensor([-1.0, 0.5, 1.0])).tolist()]\n"
-        "[-1.5708, 0.5236, 1.5708]",
+        example='>>> print(*(f"{v:.4f}" for v in tw.asin(tw.tensor([-1.0, 0.5, 1.0])).tolist()))\n'
+        "-1.5708 0.5236 1.5708",
     ),
     _f(
         "acos",
@@ -569,8 +569,8 @@ _UNARY_LIST: list[Op] = [
         domain=(Span(-0.95, 0.95),),
         grad_domain=(Span(-0.8, 0.8),),
         numba_call="f",
-        example=">>> [round(v, 4) for v in tw.acos(tw.tensor([-1.0, 0.5, 1.0])).tolist()]\n"
-        "[3.1416, 1.0472, 0.0]",
+        example='>>> print(*(f"{v:.4f}" for v in tw.acos(tw.tensor([-1.0, 0.5, 1.0])).tolist()))\n'
+        "3.1416 1.0472 0.0000",
     ),
     _f(
         "atan",
@@ -580,8 +580,8 @@ _UNARY_LIST: list[Op] = [
         "np.arctan({x})",
         lambda dy, x, y: ops.div(dy, ops.add(ops.square(x), 1.0)),
         numba_call="f",
-        example=">>> [round(v, 4) for v in tw.atan(tw.tensor([-1.0, 0.0, 1.0])).tolist()]\n"
-        "[-0.7854, 0.0, 0.7854]",
+        example='>>> print(*(f"{v:.4f}" for v in tw.atan(tw.tensor([-1.0, 0.0, 1.0])).tolist()))\n'
+        "-0.7854 0.0000 0.7854",
     ),
     _f(
         "sinh",
@@ -591,8 +591,8 @@ _UNARY_LIST: list[Op] = [
         "np.sinh({x})",
         _inv(lambda x: ops.cosh(x)),
         numba_call="f",
-        example=">>> [round(v, 4) for v in tw.sinh(tw.tensor([-1.0, 0.0, 2.0])).tolist()]\n"
-        "[-1.1752, 0.0, 3.6269]",
+        example='>>> print(*(f"{v:.4f}" for v in tw.sinh(tw.tensor([-1.0, 0.0, 2.0])).tolist()))\n'
+        "-1.1752 0.0000 3.6269",
     ),
     _f(
         "cosh",
@@ -602,8 +602,8 @@ _UNARY_LIST: list[Op] = [
         "np.cosh({x})",
         _inv(lambda x: ops.sinh(x)),
         numba_call="f",
-        example=">>> [round(v, 4) for v in tw.cosh(tw.tensor([-1.0, 0.0, 2.0])).tolist()]\n"
-        "[1.5431, 1.0, 3.7622]",
+        example='>>> print(*(f"{v:.4f}" for v in tw.cosh(tw.tensor([-1.0, 0.0, 2.0])).tolist()))\n'
+        "1.5431 1.0000 3.7622",
     ),
     _f(
         "asinh",
@@ -613,8 +613,8 @@ _UNARY_LIST: list[Op] = [
         "np.arcsinh({x})",
         lambda dy, x, y: ops.div(dy, ops.sqrt(ops.add(ops.square(x), 1.0))),
         numba_call="f",
-        example=">>> [round(v, 4) for v in tw.asinh(tw.tensor([-1.0, 0.0, 2.0])).tolist()]\n"
-        "[-0.8814, 0.0, 1.4436]",
+        example='>>> print(*(f"{v:.4f}" for v in tw.asinh(tw.tensor([-1.0, 0.0, 2.0])).tolist()))\n'
+        "-0.8814 0.0000 1.4436",
     ),
     _f(
         "acosh",
@@ -623,12 +623,12 @@ _UNARY_LIST: list[Op] = [
         "acosh({x})",
         "np.arccosh({x})",
         # TF.js's dy / sqrt(x^2 - 1), factored so that x^2 cannot overflow
-       lambda dy, x, y: ops.div(dy, ops.mul(ops.sqrt(ops.sub(x, 1.0)), ops.sqrt(ops.add(x, 1.0)))),
+        lambda dy, x, y: ops.div(dy, ops.mul(ops.sqrt(ops.sub(x, 1.0)), ops.sqrt(ops.add(x, 1.0)))),
         domain=(Span(1, 5),),
         grad_domain=(Span(1.5, 3),),
         numba_call="f",
-        example=">>> [round(v, 4) for v in tw.acosh(tw.tensor([1.0, 2.0, 10.0])).tolist()]\n"
-        "[0.0, 1.317, 2.9932]",
+        example='>>> print(*(f"{v:.4f}" for v in tw.acosh(tw.tensor([1.0, 2.0, 10.0])).tolist()))\n'
+        "0.0000 1.3170 2.9932",
     ),
     _f(
         "atanh",
@@ -640,8 +640,8 @@ _UNARY_LIST: list[Op] = [
         domain=(Span(-0.9, 0.9),),
         grad_domain=(Span(-0.7, 0.7),),
         numba_call="f",
-        example=">>> [round(v, 4) for v in tw.atanh(tw.tensor([-0.5, 0.0, 0.5])).tolist()]\n"
-        "[-0.5493, 0.0, 0.5493]",
+        example='>>> print(*(f"{v:.4f}" for v in tw.atanh(tw.tensor([-0.5, 0.0, 0.5])).tolist()))\n'
+        "-0.5493 0.0000 0.5493",
     ),
     _f(
         "log_sigmoid",
@@ -654,8 +654,8 @@ _UNARY_LIST: list[Op] = [
         domain=(Span(-6, 6),),
         numba_call="f",
         twin=lambda v: -_twin_softplus(-v),
-        example=">>> [round(v, 4) for v in tw.log_sigmoid(tw.tensor([-200.0, 0.0, 3.0])).tolist()]"
-        "\n[-200.0, -0.6931, -0.0486]",
+        example='>>> print(*(f"{v:.4f}" for v in tw.log_sigmoid(tw.tensor([-200.0, 0.0, 3.0])).tolist()))\n'
+        "-200.0000 -0.6931 -0.0486",
     ),
     # --- bool results -------------------------------------------------------------------------
     Op(

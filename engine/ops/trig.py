@@ -6,6 +6,11 @@ functions, numpy's on the ``numpy`` backend), gradients as TF.js's (``asin``: ``
 sqrt(1 - x^2)``, ``acosh``: ``dy / sqrt(x^2 - 1)``, ...). ``engine.ops.math`` generates the
 functions; this module keeps their import path. Integer and bool inputs compute in float32,
 as TF.js; outside an op's domain the result is NaN, as numpy's.
+
+>>> print(*(f"{v:.4f}" for v in tw.asinh(tw.tensor([-1.0, 0.0, 2.0])).tolist()))
+-0.8814 0.0000 1.4436
+>>> print(*(f"{v:.4f}" for v in tw.acos(tw.tensor([1.0, 0.5, 2.0])).tolist()))
+0.0000 1.0472 nan
 """
 
 from __future__ import annotations
