@@ -47,7 +47,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -122,7 +122,6 @@ class Op:
     public: bool = True
     #: Doctest lines for the generated function's docstring (``>>>`` and results).
     example: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def bool_result(self) -> bool:
@@ -843,23 +842,30 @@ OPS: dict[str, Op] = {**UNARY, **BINARY}
 
 
 def _check_table() -> None:
-    """Structural checks every entry must pass (import fails otherwise, naming the entry)."""
+    """Structural checks every entry must pass: import fails otherwise, with a ValueError
+    naming the entry and what is wrong."""
     for op in OPS.values():
-        where = f"engine.optable entry {op.name!r}"
-        assert op.family in FAMILIES, f"{where}: family {op.family!r} not in {FAMILIES}"
-        assert op.arity == (1 if op.name in UNARY else 2), f"{where}: arity {op.arity}"
-        assert op.kinds and set(op.kinds) <= set("fib"), f"{where}: kinds {op.kinds!r}"
-        for what, table in (("c", op.c), ("numba", op.numba)):
-            assert set(table) == set(op.kinds), (
-                f"{where}: {what} expressions for kinds {sorted(table)}, expected {op.kinds!r}"
-            )
-        assert set(op.numba_call) <= set(op.kinds), f"{where}: numba_call {op.numba_call!r}"
-        for spans in (op.domain, op.grad_domain):
-            assert spans is None or len(spans) == op.arity, f"{where}: one Span per operand"
-        if op.family == "arith" and "f" in op.kinds:
-            assert op.grad is not None, f"{where}: a float arith op needs a gradient"
-        if op.family == "logical":
-            assert op.kinds == "b", f"{where}: logical ops take bool only"
+        unary = op.name in UNARY
+        problems = [
+            (op.family not in FAMILIES, f"family {op.family!r} is not one of {FAMILIES}"),
+            (op.arity != (1 if unary else 2), f"arity {op.arity} in the {'un' if unary else 'bin'}"
+             "ary table"),
+            (not op.kinds or not set(op.kinds) <= set("fib"), f"kinds {op.kinds!r}: use f, i, b"),
+            (set(op.c) != set(op.kinds), f"c expressions for kinds {sorted(op.c)}, expected "
+             f"one per kind of {op.kinds!r}"),
+            (set(op.numba) != set(op.kinds), f"numba expressions for kinds {sorted(op.numba)}, "
+             f"expected one per kind of {op.kinds!r}"),
+            (not set(op.numba_call) <= set(op.kinds), f"numba_call {op.numba_call!r} names a "
+             f"kind not in {op.kinds!r}"),
+            (any(s is not None and len(s) != op.arity for s in (op.domain, op.grad_domain)),
+             "domain/grad_domain need one Span per operand"),
+            (op.family == "arith" and "f" in op.kinds and op.grad is None,
+             "a float op needs a gradient (ZERO_GRAD for a piecewise-constant one)"),
+            (op.family == "logical" and op.kinds != "b", "logical ops take bool only"),
+        ]  # fmt: skip
+        for bad, what in problems:
+            if bad:
+                raise ValueError(f"engine.optable entry {op.name!r}: {what}")
 
 
 _check_table()
