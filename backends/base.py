@@ -16,7 +16,7 @@ Conventions for every primitive:
 Optional hooks (the engine checks for them): ``prefers(kernel, **shapes)`` says per operand
 shapes whether to use a fused kernel (default: whenever offered); ``trace_recorder(arg_bufs,
 var_bufs)`` compiles a trace's replay into a backend program (engine/trace.py documents the
-recorder's calls; backends/cpu/program.py is the one implementation).
+recorder's calls; backends/cpu/steps/program.py is the one implementation).
 
 A backend may additionally offer fused versions of engine composites (``softmax``,
 ``log_softmax``, ``conv2d``, optimizer updates, ...): it lists their names in ``fused`` and

@@ -6,7 +6,7 @@ Inside it: ``fusion/`` (generated fused-kernel modules), ``programs/`` (compiled
 ``numba/`` (numba's ``cache=True`` machine code for every tensorweave kernel, the package's own
 and the generated ones), ``pocl/`` and ``pyopencl/`` (the OpenCL backend's kernel binaries:
 PoCL's cache unless ``POCL_CACHE_DIR`` is set, PyOpenCL's) and ``compile_times.json`` (how long past compiles took, for the
-compile cost model of ``backends.cpu.compiled``). Nothing is ever written next to the installed
+compile cost model of ``backends.cpu.steps.chunk``). Nothing is ever written next to the installed
 package. ``configure_numba_cache`` points ``NUMBA_CACHE_DIR`` at ``numba/`` unless the user has
 set it; ``backends.cpu`` calls it before it imports numba. Deleting the folder is always safe
 (the next run compiles again).

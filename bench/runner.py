@@ -122,9 +122,9 @@ def _scope(target: Target) -> Iterator[None]:
             yield
         return
     # References and peers run with OpenBLAS as a plain numpy program has it: the cpu backend
-    # shortens its workers' idle spin process-wide (backends.cpu.threads), which would slow
+    # shortens its workers' idle spin process-wide (backends.cpu.native.threads), which would slow
     # their threaded GEMMs (measured: hand-written numpy b32 epoch 150 ms default, 175 ms short).
-    from backends.cpu import threads
+    from backends.cpu.native import threads
 
     ours = threads.set_spin(threads.OPENBLAS_DEFAULT_TIMEOUT)
     try:

@@ -74,6 +74,10 @@ MAX_RETRIES = 3
 #: step-by-step replay (for debugging and for comparing the two).
 PROGRAMS = os.environ.get("TENSORWEAVE_PROGRAMS", "1") != "0"
 
+#: Most consecutive steps a caller should hand ``TraceCache.run_steps`` at once: between two
+#: calls it can report progress and stop (``fit``'s progress bar, ``stop_training``).
+STEPS_PER_CALL = 64
+
 
 class OpMeta(NamedTuple):
     """What a recorded op was: its attrs and the (shape, dtype) of its inputs and outputs."""
@@ -550,6 +554,34 @@ class TraceCache:
         if not retry or n >= MAX_RETRIES:
             self._give_up(key, args, reason or "unknown")
         return out
+
+    def run_steps(
+        self,
+        key: Hashable,
+        args: Callable[[], Sequence[Tensor]],
+        batched: Sequence[int],
+        ranges: Sequence[tuple[int, int]],
+        carry: dict[int, int],
+        steps_left: int | None = None,
+    ) -> Any | None:
+        """Run the traced step of ``key`` once per row range, in one call of what the backend
+        compiled for it: step k takes rows ``ranges[k]`` (axis 0) of ``args()[i]`` for ``i`` in
+        ``batched``, the other arguments whole, except those ``carry`` feeds
+        (``{output index: argument index}``) from step k - 1's outputs. Every range must give
+        the traced shapes. Returns the last step's outputs, or None when nothing ran (no trace
+        of ``key`` yet, the backend compiled nothing for it, a gradient tape or capture is
+        listening, or an argument appears twice): the caller then runs the steps one by one.
+        ``args`` is only called when the steps run. ``steps_left``: how many steps the caller
+        still runs, these included (None: unknown), for the backend's compile cost model."""
+        if _HOOKS and (dispatch.tapes or dispatch.recorders):
+            return None
+        tr = self.traces.get(key)
+        if tr is None or tr.program is None:
+            return None
+        bufs = list(args())
+        if len({id(a) for a in bufs}) != len(bufs):
+            return None
+        return tr.replay_batches(bufs, batched, ranges, carry, steps_left=steps_left)
 
     def _give_up(self, key: Hashable, args: Sequence[Tensor], reason: str) -> None:
         self.eager[key] = reason

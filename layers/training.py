@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import engine as tw
-from engine import Tensor, activity, dispatch, registry
+from engine import Tensor, activity, registry
 from engine.autodiff import Tape
 from engine.dtypes import as_int
-from engine.trace import TraceCache
+from engine.trace import STEPS_PER_CALL, TraceCache
 from engine.typing import DataLike, TensorLike
 from layers import callbacks as cbks
 from layers import losses as losses_mod
@@ -126,10 +126,6 @@ class _Data:
 
 #: Seconds between two reads of the running loss by the progress bar (jit mode).
 PROGRESS_INTERVAL = 0.25
-
-
-#: Most batches one chunked replay runs (jit mode, no batch hooks; see ``_batch_hooks``).
-CHUNK_STEPS = 64
 
 
 def _watching(callbacks: Sequence[Any], hooks: tuple[str, ...]) -> bool:
@@ -935,7 +931,7 @@ class TrainingMixin:
             with activity.working(f"preparing the {kind} step (tracing, compiling kernels)"):
                 return cache(sig, fn, args)
 
-    def _traced_chunk(
+    def _traced_steps(
         self,
         kind: str,
         data: _Data,
@@ -946,30 +942,30 @@ class TrainingMixin:
         steps_left: int | None = None,
     ) -> tuple[Tensor, Tensor] | None:
         """Like ``_traced`` for ``steps`` consecutive batches of ``size`` rows, in one call of
-        the step trace's compiled program: ``rows()`` gives those rows of ``data`` in batch
-        order, and is only called when that trace has a program. None when nothing ran.
-        ``steps_left``: the steps this fit still runs, these included (the backend's compile
-        cost model weighs a compile against them)."""
-        cache = self._traces[kind]
-        if dispatch.tapes or dispatch.recorders:
-            return None
+        the engine's traced execution (``TraceCache.run_steps``): ``rows()`` gives those rows
+        of ``data`` in batch order, and is only called when the steps run. None when nothing
+        ran. ``steps_left``: the steps this fit still runs, these included (the backend's
+        compile cost model weighs a compile against them)."""
         mask = tuple(w is not None for w in data.ws)
         full = [*data.xs, *data.ys, *(w for w in data.ws if w is not None)]
         shapes = [((size,) + t.shape[1:], t.dtype) for t in full]
         shapes.append(((self._n_values,), "float32") if acc is None else (acc.shape, acc.dtype))
-        tr = cache.traces.get(self._signature(kind, shapes, mask))
-        if tr is None or tr.program is None:
-            return None
-        d = rows()
-        if acc is None:
-            acc = tw.zeros([self._n_values])
-        args = [*d.xs, *d.ys, *(w for w in d.ws if w is not None), acc]
-        if len({id(a) for a in args}) != len(args):
-            return None
+        n_args = len(shapes)
+
+        def args() -> list[Tensor]:
+            d = rows()
+            a = acc if acc is not None else tw.zeros([self._n_values])
+            return [*d.xs, *d.ys, *(w for w in d.ws if w is not None), a]
+
         ranges = [(k * size, (k + 1) * size) for k in range(steps)]
         with self._steps_lock():
-            return tr.replay_batches(
-                args, range(len(args) - 1), ranges, {1: len(args) - 1}, steps_left=steps_left
+            return self._traces[kind].run_steps(
+                self._signature(kind, shapes, mask),
+                args,
+                range(n_args - 1),
+                ranges,
+                {1: n_args - 1},
+                steps_left=steps_left,
             )
 
     def _signature(self, kind: str, args: list, mask: tuple) -> tuple:
@@ -1054,10 +1050,10 @@ class TrainingMixin:
             acc = None
             start = 0
             while start < d.n:
-                full = min((d.n - start) // batch_size, CHUNK_STEPS)
-                if full >= 2:  # equal batches in one program call when there is one
+                full = min((d.n - start) // batch_size, STEPS_PER_CALL)
+                if full >= 2:  # equal batches in one call of the traced step when possible
                     first, end = start, start + full * batch_size
-                    res = self._traced_chunk(
+                    res = self._traced_steps(
                         "test",
                         d,
                         functools.partial(d.take, None, first, end),
@@ -1104,7 +1100,7 @@ class TrainingMixin:
 
         Threads: ``predict``/``evaluate`` on this model from other threads during ``fit`` are
         safe: every step of the model holds its lock, so they run between two optimizer steps
-        (or chunks of steps) and see one consistent set of weights, and the fit is unaffected.
+        (or runs of steps) and see one consistent set of weights, and the fit is unaffected.
         A second ``fit`` of the same model while one runs raises ``RuntimeError`` at once.
 
         Data as Keras: arrays ``x``/``y``, or in ``x`` alone a ``layers.data.Dataset``, a
@@ -1240,12 +1236,12 @@ class TrainingMixin:
             run = self._running = _Running(self, cb)
             complete = True
             todo = list(batches.epoch())
-            chunked = self.jit and not run.values and not _batch_hooks(cb.callbacks)
+            together = self.jit and not run.values and not _batch_hooks(cb.callbacks)
             b = 0
             while b < len(todo):
                 # runs of equal-size batches go in one call when nothing watches each batch
                 left = (epochs - epoch - 1) * steps + len(todo) - b  # this fit's steps to go
-                done = run.train_chunk(data, todo[b : b + CHUNK_STEPS], left) if chunked else 0
+                done = run.train_steps(data, todo[b : b + STEPS_PER_CALL], left) if together else 0
                 for k in range(b, b + max(done, 1)):
                     idx, start, stop = todo[k]
                     size = len(idx) if idx is not None else stop - start
@@ -1698,9 +1694,9 @@ class _Running:
             return dict(zip(names, (float(v) for v in shown), strict=False))
         return {}
 
-    def train_chunk(self, data: _Data, todo: list, steps_left: int | None = None) -> int:
-        """Run the leading batches of ``todo`` that share one size in one chunked replay
-        (jit mode); returns how many ran (0: run the next batch on its own). ``steps_left``:
+    def train_steps(self, data: _Data, todo: list, steps_left: int | None = None) -> int:
+        """Run the leading batches of ``todo`` that share one size in one call of the traced
+        step (jit mode); returns how many ran (0: run the next batch on its own). ``steps_left``:
         the steps the fit still runs (for the backend's compile cost model)."""
         sizes = [len(i) if i is not None else stop - start for i, start, stop in todo]
         n = 1
@@ -1721,7 +1717,7 @@ class _Running:
             def rows() -> _Data:
                 return data.take(np.concatenate(idx))
 
-        res = self.model._traced_chunk("train", data, rows, sizes[0], n, self.acc, steps_left)
+        res = self.model._traced_steps("train", data, rows, sizes[0], n, self.acc, steps_left)
         if res is None:
             return 0
         self.acc = res[1]

@@ -1,4 +1,4 @@
-"""numpy's OpenBLAS from numba (``backends/cpu/cblas.py``): the GEMM split over numba's threads
+"""numpy's OpenBLAS from numba (``backends/cpu/native/cblas.py``): the GEMM split over numba's threads
 must equal ``np.matmul`` for every transpose, dtype, split direction and part count."""
 
 from __future__ import annotations
@@ -9,12 +9,11 @@ import pytest
 
 @pytest.fixture(scope="module")
 def cb():
-    from backends.cpu import cblas
-    from backends.cpu.program import GiveUp
+    from backends.cpu.native import cblas
 
     try:
         cblas.get_cblas()
-    except GiveUp as e:
+    except cblas.CblasUnavailable as e:
         pytest.skip(f"no cblas binding: {e}")
     return cblas
 
@@ -67,16 +66,17 @@ def test_cpu_matmul_splits_large_gemms_over_numba_threads(cb, monkeypatch):
     OpenBLAS's thread count."""
     import numba
 
-    from backends.cpu import threads as T
+    from backends.cpu.native import cblas as cblas_mod
+    from backends.cpu.native import threads as T
 
     if numba.get_num_threads() < 2:
         pytest.skip("numba has one thread here: nothing to split")
-    if T._get_blas().ctl is None:
+    if cblas_mod.get_blas().ctl is None:
         pytest.skip("numpy's OpenBLAS is not reachable (no threadpoolctl controller)")
     calls = []
     real = cb.split_gemm
     monkeypatch.setattr(cb, "split_gemm", lambda char: calls.append(char) or real(char))
-    before = T._get_blas().get_threads()
+    before = cblas_mod.get_blas().get_threads()
     rng = np.random.default_rng(0)
     a = rng.normal(size=(300, 256)).astype(np.float32)
     b = rng.normal(size=(300, 200)).astype(np.float32)
@@ -90,4 +90,4 @@ def test_cpu_matmul_splits_large_gemms_over_numba_threads(cb, monkeypatch):
     T.matmul(a, a.T, sq)  # one buffer on both sides: numpy's syrk
     np.testing.assert_allclose(sq, a @ a.T, rtol=1e-5, atol=1e-3)
     assert calls == ["f"]
-    assert T._get_blas().get_threads() == before
+    assert cblas_mod.get_blas().get_threads() == before

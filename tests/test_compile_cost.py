@@ -1,4 +1,4 @@
-"""The compile cost model of ``backends/cpu/compiled.py`` (issue 17 item 3) and the engine's
+"""The compile cost model of ``backends/cpu/steps/chunk.py`` (issue 17 item 3) and the engine's
 "busy" reports (``engine.activity``, item 4).
 
 A short fit never compiles its training loop (counted); a long one compiles it in a worker
@@ -50,7 +50,7 @@ def _chunks(model):
         c
         for t in model._traces["train"].traces.values()
         if t.program is not None
-        for c in t.program._chunks.values()
+        for c in t.program.chunks.values()
     ]
 
 
@@ -58,7 +58,7 @@ class _Count:
     """Counts the compiles and loads of chunks, and the background compiles started."""
 
     def __init__(self, monkeypatch):
-        from backends.cpu import compiled
+        from backends.cpu.steps import chunk as compiled
 
         self.ensured = 0
         self.workers = 0
@@ -79,7 +79,8 @@ class _Count:
 
 
 def test_a_short_fit_does_not_compile(fresh, monkeypatch, caplog):
-    from backends.cpu import compiled, program
+    from backends.cpu.steps import chunk as compiled
+    from backends.cpu.steps import program
 
     monkeypatch.setattr(program, "COMPILE_AFTER", 8)  # ask the cost model early
     count = _Count(monkeypatch)
@@ -102,7 +103,8 @@ def test_a_short_fit_does_not_compile(fresh, monkeypatch, caplog):
 
 
 def test_a_long_fit_compiles_beside_training_and_ends_with_the_same_weights(fresh, monkeypatch):
-    from backends.cpu import compiled, program
+    from backends.cpu.steps import chunk as compiled
+    from backends.cpu.steps import program
 
     monkeypatch.setattr(program, "COMPILE_AFTER", 8)
     monkeypatch.setattr(compiled, "DEFAULT_COMPILE_S", 1e-6)  # every compile pays off
@@ -136,7 +138,7 @@ def test_a_long_fit_compiles_beside_training_and_ends_with_the_same_weights(fres
 
 def test_estimates_follow_recorded_compiles(fresh):
     from backends import cache
-    from backends.cpu import compiled
+    from backends.cpu.steps import chunk as compiled
 
     assert compiled.compile_estimate(100, cached=False) == compiled.DEFAULT_COMPILE_S
     assert compiled.compile_estimate(100, cached=True) == compiled.DEFAULT_LOAD_S

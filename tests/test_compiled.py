@@ -1,4 +1,4 @@
-"""Compiled trace programs (``backends/cpu/compiled.py``): a chunk of steps as one numba loop
+"""Compiled trace programs (``backends/cpu/steps/chunk.py``): a chunk of steps as one numba loop
 must train exactly as the Python program does, keep tensors callers hold intact, and decline
 (with its reason) what it cannot compile."""
 
@@ -41,7 +41,7 @@ def _programs(model):
 
 
 def _fit(model, x, y, compile_after, monkeypatch, epochs=3):
-    from backends.cpu import program
+    from backends.cpu.steps import program
 
     monkeypatch.setattr(program, "COMPILE_AFTER", compile_after)
     return [
@@ -53,15 +53,15 @@ def _fit(model, x, y, compile_after, monkeypatch, epochs=3):
 @pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop"])
 def test_compiled_chunks_train_as_the_python_program(cpu, monkeypatch, optimizer):
     from backends.cpu import kernels as K
-    from backends.cpu.compiled import Chunk
+    from backends.cpu.steps.chunk import Chunk
 
     x, y = _data()
     py, nb = _model(optimizer), _model(optimizer)
     h_py = _fit(py, x, y, -1, monkeypatch)
     h_nb = _fit(nb, x, y, 0, monkeypatch)
-    chunks = [c for p in _programs(nb) for c in p._chunks.values()]
+    chunks = [c for p in _programs(nb) for c in p.chunks.values()]
     assert chunks and all(isinstance(c, Chunk) for c in chunks), chunks
-    assert not any(p._chunks for p in _programs(py))
+    assert not any(p.chunks for p in _programs(py))
     # small GEMMs run on one BLAS thread either way: the same kernels in the same order
     assert h_nb == h_py
     for a, b in zip(nb.get_weights(), py.get_weights(), strict=True):
@@ -98,7 +98,7 @@ def test_a_step_with_live_ops_is_not_compiled(cpu, monkeypatch, caplog):
     with caplog.at_level(logging.INFO, logger="tensorweave.trace"):
         hist = _fit(model, x, y, 0, monkeypatch, epochs=2)
     assert all(np.isfinite(h["loss"][0]) for h in hist)
-    reasons = [r for p in _programs(model) for r in p._chunks.values()]
+    reasons = [r for p in _programs(model) for r in p.chunks.values()]
     assert reasons and all(r == "the step has a live op" for r in reasons), reasons
     assert "not compiled: the step has a live op" in caplog.text
 
@@ -108,7 +108,7 @@ def test_programs_wait_until_hot(cpu, monkeypatch):
     model = _model("sgd")
     _fit(model, x, y, 10_000, monkeypatch, epochs=1)
     progs = _programs(model)
-    assert progs and all(not p._chunks for p in progs)
+    assert progs and all(not p.chunks for p in progs)
     assert sum(p.steps_run for p in progs) > 0
 
 
@@ -117,9 +117,10 @@ def test_large_gemms_and_updates_run_on_numba_threads(cpu, monkeypatch):
     parallel; both train as the Python program (one-thread GEMMs, serial update) does."""
     import numba
 
-    from backends.cpu import cblas, compiled
     from backends.cpu import kernels as K
-    from backends.cpu import threads as T
+    from backends.cpu.native import cblas
+    from backends.cpu.native import threads as T
+    from backends.cpu.steps import chunk as compiled
 
     if numba.get_num_threads() < 2:
         pytest.skip("numba has one thread here: nothing to split")
@@ -143,10 +144,10 @@ def test_large_gemms_and_updates_run_on_numba_threads(cpu, monkeypatch):
     y = tw.tensor(np.eye(5, dtype=np.float32)[rng.integers(0, 5, 192)])
     py, nb = model(), model()
     for m, after in ((py, -1), (nb, 0)):
-        monkeypatch.setattr("backends.cpu.program.COMPILE_AFTER", after)
+        monkeypatch.setattr("backends.cpu.steps.program.COMPILE_AFTER", after)
         for _ in range(3):
             m.fit(x, y, batch_size=64, epochs=1, verbose=0, shuffle=False)
-    (chunk,) = [c for p in _programs(nb) for c in p._chunks.values()]
+    (chunk,) = [c for p in _programs(nb) for c in p.chunks.values()]
     assert f"{_name(chunk, split)}(P, " in chunk.src  # 64x256x160 and its weight gradient
     assert f"{_name(chunk, K.opt_update_ip_par)}(" in chunk.src  # 41,925 parameters
     # each part sums K in OpenBLAS's order; only its blocking may differ: last bits at most

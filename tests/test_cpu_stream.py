@@ -9,7 +9,7 @@ import pytest
 import backends.cpu.backend as B
 import engine as tw
 from backends.cpu import kernels as K
-from backends.cpu import stream as S
+from backends.cpu.native import stream as S
 
 pytestmark = pytest.mark.skipif(
     not S.AVAILABLE, reason="non-temporal store kernels need x86-64 (llvm.x86.sse.sfence)"

@@ -1,4 +1,4 @@
-"""The cpu backend's thread control (backends/cpu/threads.py) and the bench's 4M rows."""
+"""The cpu backend's thread control (backends/cpu/native/threads.py) and the bench's 4M rows."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ pytest.importorskip("numba")
 import numba  # noqa: E402
 
 from backends.cpu import CpuBackend  # noqa: E402
-from backends.cpu import threads as T  # noqa: E402
 from backends.cpu.launch import Launch  # noqa: E402
+from backends.cpu.native import cblas as cblas_mod  # noqa: E402
+from backends.cpu.native import threads as T  # noqa: E402
 from backends.cpu.schedule import band  # noqa: E402
 
 
@@ -103,7 +104,7 @@ def test_cpu_threads_matmul_matches_numpy_and_restores_threads(a_shape, b_shape,
     rng = np.random.default_rng(0)
     a = rng.standard_normal(a_shape).astype(dtype)
     b = rng.standard_normal(b_shape).astype(dtype)
-    ctl = T._get_blas().ctl
+    ctl = cblas_mod.get_blas().ctl
     before = ctl.get_num_threads() if ctl is not None else None
     ref = np.matmul(a.astype(np.float64), b.astype(np.float64))
     out = np.empty(ref.shape, dtype)

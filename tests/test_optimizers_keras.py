@@ -358,8 +358,8 @@ def test_schedule_inside_compiled_chunks(cpu, monkeypatch, name):
     """cpu with compiled programs forced from the first replay: a chunk computes the per-step
     optimizer scalars before its call, so the schedule must still move every step (adamw also
     clips by the global norm inside the chunk)."""
-    from backends.cpu import program
-    from backends.cpu.compiled import Chunk
+    from backends.cpu.steps import program
+    from backends.cpu.steps.chunk import Chunk
 
     monkeypatch.setattr(program, "COMPILE_AFTER", 0)
     sched = S.ExponentialDecay(0.1, decay_steps=3, decay_rate=0.5)
@@ -378,7 +378,7 @@ def test_schedule_inside_compiled_chunks(cpu, monkeypatch, name):
     for _ in range(4):  # as tests/test_compiled.py: later fits run compiled chunks
         model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     traces = model._traces["train"].traces.values()
-    chunks = [c for t in traces if t.program is not None for c in t.program._chunks.values()]
+    chunks = [c for t in traces if t.program is not None for c in t.program.chunks.values()]
     assert chunks and all(isinstance(c, Chunk) for c in chunks), chunks
     assert all(len(c.groups) == 1 for c in chunks)  # the update merged into one arena launch
     assert model.optimizer.iterations == 16

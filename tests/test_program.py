@@ -1,4 +1,4 @@
-"""Trace programs (``backends/cpu/program.py``): a replay compiled into launches on planned
+"""Trace programs (``backends/cpu/steps/program.py``): a replay compiled into launches on planned
 buffers must give what the step-by-step replay gives, and never change a tensor a caller holds."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.fixture
 def chunks(monkeypatch):
     """The step count of every ``Program.run_many``/``run_rows`` call made during the test."""
-    from backends.cpu.program import Program
+    from backends.cpu.steps.program import Program
 
     seen: list[int] = []
     real = Program._run
@@ -96,7 +96,7 @@ def test_outputs_held_by_the_caller_are_never_overwritten(cpu):
 
 
 def test_variable_values_read_between_steps_stay_put(cpu, monkeypatch):
-    from backends.cpu.program import Program
+    from backends.cpu.steps.program import Program
 
     runs = []
     real_run = Program.run

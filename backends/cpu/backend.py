@@ -12,22 +12,13 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-# libgomp's idle threads spin ~300k iterations before sleeping: on a loaded 2-core machine that
-# starved the other processes and made our parallel kernels 5-10x slower than serial ones.
-# Sleeping at once (OMP_WAIT_POLICY=PASSIVE) costs ~25-50 us of wake-up per parallel call.
-# A short spin keeps the wake-up at ~3-5 us and the waste small. Users' settings win; this must
-# happen before numba loads its OpenMP layer (on the first parallel kernel call).
-if "OMP_WAIT_POLICY" not in os.environ:
-    os.environ.setdefault("GOMP_SPINCOUNT", "20000")
+import numba
+import numpy as np
 
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
-
-from backends.base import (  # noqa: E402
+from backends.base import (
     PRIMITIVES,
     Backend,
     check_coordinates,
@@ -35,12 +26,13 @@ from backends.base import (  # noqa: E402
     numpy_dtype,
     ravel_coordinates,
 )
-from backends.cpu import kernels as K  # noqa: E402
-from backends.cpu import stream as S  # noqa: E402
-from backends.cpu import threads as T  # noqa: E402
-from backends.cpu import tiers  # noqa: E402
-from backends.cpu.launch import HostScalars, Launch  # noqa: E402
-from backends.cpu.schedule import PARALLEL_THRESHOLD, Scheduler  # noqa: E402
+from backends.cpu import conv as CV
+from backends.cpu import kernels as K
+from backends.cpu import steps, tiers
+from backends.cpu.launch import HostScalars, Launch
+from backends.cpu.native import stream as S
+from backends.cpu.native import threads as T
+from backends.cpu.schedule import PARALLEL_THRESHOLD, Scheduler
 from engine.train import rules  # noqa: E402
 
 L = Launch
@@ -259,7 +251,7 @@ class CpuBackend(Backend):
             *K.OPT_UPDATES,
         }
     )
-    #: Kernel methods a trace program replays from their launch records (backends/cpu/
+    #: Kernel methods a trace program replays from their launch records (backends/cpu/steps/
     #: program.py): every one but the host transfers, which say so to the scheduler
     #: (``Scheduler.host_transfer``; such an op runs live in programs). Each allocates its
     #: outputs with ``_empty``, computes only through launch records submitted to
@@ -274,6 +266,9 @@ class CpuBackend(Backend):
     }
 
     def __init__(self, parallel_threshold: int = PARALLEL_THRESHOLD, adaptive: bool = True) -> None:
+        # process-wide thread settings, once (libgomp's and OpenBLAS's idle spin; os.environ
+        # is restored: backends.cpu.native.threads.start)
+        T.start()
         #: Runs every launch: the serial/parallel choice, its timing, and the collection of a
         #: traced step's launches (``backends.cpu.schedule``).
         self.scheduler = Scheduler(parallel_threshold, adaptive)
@@ -313,7 +308,7 @@ class CpuBackend(Backend):
             return self.has(kernel) and c * o < CONV_DIRECT_MAX
         return self.has(kernel)
 
-    # --- launches and trace programs (backends/cpu/launch.py, schedule.py, program.py) -------
+    # --- launches and trace programs (backends/cpu/launch.py, schedule.py, steps/) ----------
     def _launch(self, fn: Any, *args: Any) -> None:
         """Submit ``Launch(fn, args)``: numpy/numba work whose effect depends only on the
         contents of its array arguments (a trace program replays exactly these launches)."""
@@ -321,9 +316,7 @@ class CpuBackend(Backend):
 
     def trace_recorder(self, arg_bufs: Sequence[Any], var_bufs: Sequence[Any]) -> Any:
         """Start recording a trace program (engine.trace calls this for one replay)."""
-        from backends.cpu import program
-
-        return program.Recorder(self, arg_bufs, var_bufs)
+        return steps.record(self, arg_bufs, var_bufs)
 
     # --- helpers ----------------------------------------------------------------------------
     @staticmethod
@@ -1005,8 +998,6 @@ class CpuBackend(Backend):
     ) -> np.ndarray:
         """Stride-1 NHWC convolution, optionally + bias and relu, in one pass per image
         (fused engine composite; ``backends.cpu.conv.conv2d``)."""
-        from backends.cpu import conv as CV
-
         if x.dtype not in _FLOATS or f.dtype != x.dtype:
             raise TypeError(f"conv2d needs float operands of one dtype, got {x.dtype}, {f.dtype}")
         geo = self._conv_geo(x_shape, f_shape, pads, dilations)
@@ -1054,8 +1045,6 @@ class CpuBackend(Backend):
     ) -> np.ndarray:
         """Filter gradient (KH*KW*C*O values) then bias gradient (O values) of a stride-1
         convolution, through the relu read from ``out`` when given, in one pass over ``dy``."""
-        from backends.cpu import conv as CV
-
         if x.dtype not in _FLOATS or dy.dtype != x.dtype:
             raise TypeError(f"conv2d_backprop_filter needs float operands, got {x.dtype}")
         n, oh, ow, o = dy_shape
@@ -1088,8 +1077,6 @@ class CpuBackend(Backend):
         pads: tuple,
     ) -> np.ndarray:
         """NHWC max pooling (padding cells never win; NaN does) in one pass."""
-        from backends.cpu import conv as CV
-
         geo, out_shape = self._pool_geo(x_shape, pool, strides, pads)
         if x.dtype not in _FLOATS:
             raise TypeError(f"max_pool needs a float input, got {x.dtype}")
@@ -1119,8 +1106,6 @@ class CpuBackend(Backend):
     ) -> np.ndarray:
         """Gradient of ``max_pool``: each window's ``dy`` to its first cell (row-major window
         order) equal to its max, as TF.js; none in a NaN window."""
-        from backends.cpu import conv as CV
-
         geo, _ = self._pool_geo(x_shape, pool, strides, pads)
         dx = self._empty(x_shape, x.dtype)
         n = x_shape[0]

@@ -6,8 +6,8 @@ small numpy function), its positional arguments in the kernel's order (buffers, 
 as op codes and dtype scalars, sizes, host scalars), which of those arguments are sizes and
 which array holds per-step host scalars. The scheduler (``backends.cpu.schedule``) runs the
 records at once (eager execution) and, while a trace step is being collected, keeps the ones it
-ran; trace programs, compiled chunks and parameter arenas (``backends.cpu.program``,
-``backends.cpu.compiled``, ``backends.cpu.arena``) are passes over those same records.
+ran; trace programs, compiled chunks and parameter arenas (``backends.cpu.steps``: ``program``,
+``chunk``, ``arena``) are passes over those same records.
 
 Rules a kernel launched this way keeps (a program replays the record with other buffers):
 

@@ -3,7 +3,7 @@
 ``python -m backends.cpu.optgen`` (re)writes ``backends/cpu/opt_kernels.py``;
 ``tests/test_rules.py`` fails while that file differs from :func:`render`. The file is checked
 in, not generated into the cache folder at import, so that numba's on-disk cache and the
-compiled chunks' source stamp (``backends.cpu.compiled``, a hash of ``backends/cpu/*.py``) both
+compiled chunks' source stamp (``backends.cpu.steps.chunk``, a hash of ``backends/cpu/**.py``) both
 see a rule change as a changed source file: a kernel compiled from the old rules is never
 loaded for the new ones.
 """

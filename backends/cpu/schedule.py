@@ -13,13 +13,13 @@ runs and times it:
 - otherwise the adaptive chooser: it measures both variants per kernel family and size band
   (the median of each path's last 5 runs), runs the faster one, re-measures the other every
   ``PROBE_EVERY`` calls (4x as rarely when it lost by more than 25%), and stays serial while
-  other processes hold cores (``backends.cpu.threads.load``): a static split over both cores of
+  other processes hold cores (``backends.cpu.native.threads.load``): a static split over both cores of
   a loaded 2-core machine waits for a time slice.
 
 While a step is collected, every launch the scheduler runs on the collecting thread is appended
 to the collection, with the buffers the primitives allocated (:meth:`Scheduler.empty`) and a
 note when the step moved data to or from the host (:meth:`Scheduler.host_transfer`): trace
-programs are built from that list (``backends.cpu.program``). Launches of other threads (eager
+programs are built from that list (``backends.cpu.steps``). Launches of other threads (eager
 ops meanwhile) run as usual and are not collected.
 """
 
@@ -35,6 +35,7 @@ import numba
 import numpy as np
 
 from backends.cpu.launch import Launch, Launches
+from backends.cpu.native import threads
 
 #: Default element count from which kernels run in parallel. Measured on 2 cores (best of 300,
 #: us, serial/parallel): add 64K 10.1/8.5, 32K 5.4/6.3; exp 32K 16.3/11.8; row sums are ~2x
@@ -72,8 +73,6 @@ class Scheduler:
     """Runs launch records for one backend instance (see the module docstring)."""
 
     def __init__(self, parallel_threshold: int = PARALLEL_THRESHOLD, adaptive: bool = True):
-        from backends.cpu import threads
-
         #: Element count from which kernels may run multi-threaded (0: always, huge: never).
         self.parallel_threshold = int(parallel_threshold)
         #: Pick serial or parallel per kernel family by measured speed (False: always parallel

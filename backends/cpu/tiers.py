@@ -42,7 +42,7 @@ Signatures hold dtypes, dimensions and layouts, never sizes (the backend passes 
 buffers and sizes as ``int64`` arguments): a model of other widths or batch size reuses every
 compiled kernel. Kernels not in ``FALLBACKS`` (integer unary/binary ops and matmul,
 scatter_add, cumsum, the split reductions, fused kernels with int32 arithmetic, compiled trace
-chunks, which ``backends.cpu.compiled`` compiles in its own worker) still compile on first
+chunks, which ``backends.cpu.steps.chunk`` compiles in its own worker) still compile on first
 call.
 """
 

@@ -38,7 +38,7 @@ step with one call (and as few launches as it can)::
 
 with ``slots[k]`` the slot buffers of variable ``k``; it returns ``(new_w, *new_slots)`` per
 variable. (The ``cpu`` backend has no such kernel: its compiled trace programs merge the
-per-variable updates into one launch over flat arenas, ``backends/cpu/arena.py``.)
+per-variable updates into one launch over flat arenas, ``backends/cpu/steps/arena.py``.)
 
 Device state
 ------------
@@ -629,7 +629,7 @@ class Optimizer:
             return getattr(be, kernel)(shape, dtype, w, gb, sb, **self._hyper())
 
         # Updates with the same key pass the backend the same host scalars within a step (a
-        # trace program computes them once per step: backends.cpu.compiled).
+        # trace program computes them once per step: backends.cpu.steps.chunk).
         invoke.host_key = (id(self), kernel, dtype)  # type: ignore[attr-defined]
         # Where those scalars come from: a trace program recomputes them from this every step
         # (backends.cpu.launch.HostScalars) instead of calling the backend method again.

@@ -11,13 +11,22 @@ Two problems made the backend's multi-threaded kernels unreliable on a small (2-
   ``sched_yield``) for 2**28 cycles (~0.1 s) before sleeping, fighting numba's threads for the
   cores: a 2-thread GEMM followed by two parallel elementwise kernels took 1.4 ms instead of
   0.24 ms. :func:`configure_openblas` shortens the spin to 2**16 cycles (~25 us, the way
-  ``GOMP_SPINCOUNT`` limits OpenMP's) on the first call of :func:`matmul`, which runs small
+  ``GOMP_SPINCOUNT`` limits OpenMP's) when the backend starts (:func:`start`); :func:`matmul` runs small
   GEMMs (under ``SMALL_GEMM_FLOPS``) on one BLAS thread and larger 2-D ones as one
   single-threaded GEMM per numba thread (``cblas.split_gemm``: 181-193 us for 256^3 against
   193-203 us on OpenBLAS's two threads), so only batched GEMMs still wake OpenBLAS's workers.
 
 Everything degrades to a no-op where it cannot apply (no ``/proc``, no OpenBLAS, no
 threadpoolctl, a user's own ``OPENBLAS_THREAD_TIMEOUT``).
+
+**Process-wide settings** (:func:`start`, called once when a ``CpuBackend`` is made, never on
+import): libgomp's idle spin (``GOMP_SPINCOUNT=20000``, unless the user set it or
+``OMP_WAIT_POLICY``) and OpenBLAS's (2**16 cycles, unless the user set
+``OPENBLAS_THREAD_TIMEOUT``). Both libraries read their environment when they load or are told
+to re-read it, so each variable is set only around that moment and ``os.environ`` is restored
+right after: child processes and the user's code see the environment they had. The settings
+themselves stay for the process (libgomp reads its spin count once; ``set_spin`` changes
+OpenBLAS's). A threading layer numba had already started before the backend keeps its spin.
 """
 
 from __future__ import annotations
@@ -27,9 +36,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
+
+from backends.cpu.native import cblas
+from backends.cpu.native.cblas import Blas, get_blas
 
 #: GEMMs below this many flops (2*m*n*k per batch entry) run on one BLAS thread: a 2-thread
 #: 32x784x128 GEMM saves ~25 us but its workers then slow the next numba kernels by ~100 us.
@@ -127,57 +138,63 @@ class LoadMonitor:
 load = LoadMonitor()
 
 
-class _Blas:
-    """OpenBLAS's thread count through threadpoolctl (None when there is no OpenBLAS)."""
-
-    def __init__(self) -> None:
-        self.ctl: Any = None
-        try:
-            import threadpoolctl
-
-            ctls = threadpoolctl.ThreadpoolController().select(internal_api="openblas")
-            # numpy's own OpenBLAS (scipy, torch... may load others): the one np.matmul calls
-            mine = [c for c in ctls.lib_controllers if "numpy" in c.filepath]
-            for ctl in mine or ctls.lib_controllers[:1]:
-                if ctl.threading_layer == "pthreads":  # the spin/timeout logic below is theirs
-                    self.ctl = ctl
-        except Exception:  # noqa: BLE001 - an optional optimisation only
-            self.ctl = None
-        # the C getter and setter themselves: threadpoolctl's methods cost ~1.5 us a call
-        self.get_threads: Callable[[], int] = lambda: self.ctl.get_num_threads() or 1
-        self.set_threads: Callable[[int], Any] = lambda n: self.ctl.set_num_threads(n)
-        if self.ctl is not None:
-            try:
-                get_c = self.ctl._get_symbol("openblas_get_num_threads")
-                set_c = self.ctl._get_symbol("openblas_set_num_threads")
-                if get_c is not None and set_c is not None:
-                    self.get_threads, self.set_threads = get_c, set_c
-            except Exception:  # noqa: BLE001 - keep threadpoolctl's methods
-                pass
-
-
-_blas: _Blas | None = None
 _configured = False
 
 
-def _get_blas() -> _Blas:
-    global _blas
-    if _blas is None:
-        _blas = _Blas()
-    return _blas
+#: libgomp's idle spin before its threads sleep (iterations; its default is 300,000): on a
+#: loaded 2-core machine the default spin starved the other processes and made our parallel
+#: kernels 5-10x slower than serial ones. Sleeping at once (OMP_WAIT_POLICY=PASSIVE) costs
+#: ~25-50 us of wake-up per parallel call; this short spin keeps it at ~3-5 us.
+GOMP_SPINCOUNT = "20000"
+
+_started: list[bool] = []
+
+
+def start() -> None:
+    """The process-wide settings of the module docstring, once per process (what a
+    ``CpuBackend`` does when it is made). ``os.environ`` is as it was afterwards."""
+    if _started:
+        return
+    _started.append(True)
+    import numba
+
+    if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
+        numba.get_num_threads()  # the user's settings: start the threading layer as is
+    else:
+        with _env("GOMP_SPINCOUNT", GOMP_SPINCOUNT):
+            numba.get_num_threads()  # loads numba's threading layer (and libgomp) now
+    configure_openblas()
+
+
+class _env:
+    """Set environment variable ``name`` to ``value`` inside the block; restore it after."""
+
+    def __init__(self, name: str, value: str):
+        self.name, self.value = name, value
+
+    def __enter__(self) -> None:
+        self.old = os.environ.get(self.name)
+        os.environ[self.name] = self.value
+
+    def __exit__(self, *exc: object) -> None:
+        if self.old is None:
+            os.environ.pop(self.name, None)
+        else:
+            os.environ[self.name] = self.old
 
 
 def configure_openblas(timeout: int = OPENBLAS_TIMEOUT) -> bool:
     """Make OpenBLAS's idle workers sleep after ~2**timeout cycles instead of 2**28.
 
-    OpenBLAS reads ``OPENBLAS_THREAD_TIMEOUT`` when it loads (numpy's import, before us): set it,
-    re-read the environment and stop the worker threads, which restart on the next threaded
-    call with the new timeout. Skipped when the user set a timeout. Returns True if applied."""
+    OpenBLAS reads ``OPENBLAS_THREAD_TIMEOUT`` when it loads (numpy's import, before us): set it
+    while OpenBLAS re-reads its environment (then restore ``os.environ``) and stop the worker
+    threads, which restart on the next threaded call with the new timeout. Skipped when the
+    user set a timeout. Returns True if applied."""
     if _spin:
         return set_spin(timeout)
     if "OPENBLAS_THREAD_TIMEOUT" in os.environ or "GOTO_THREAD_TIMEOUT" in os.environ:
         return False
-    blas = _get_blas()
+    blas = get_blas()
     if blas.ctl is None:
         return False
     lib = blas.ctl.dynlib
@@ -201,9 +218,9 @@ def set_spin(timeout: int) -> bool:
         return False
     if _spin[0] == timeout:
         return True
-    lib = _get_blas().ctl.dynlib
-    os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(int(timeout))
-    lib.openblas_read_env()
+    lib = get_blas().ctl.dynlib
+    with _env("OPENBLAS_THREAD_TIMEOUT", str(int(timeout))):
+        lib.openblas_read_env()
     lib.blas_thread_shutdown_()
     _spin[0] = timeout
     return True
@@ -227,7 +244,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     if not _configured:
         _configured = True
         configure_openblas()
-    blas = _get_blas()
+    blas = get_blas()
     if blas.ctl is None:
         np.matmul(a, b, out=out)
         return
@@ -253,7 +270,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
 _no_split: list[bool] = []
 
 
-def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray, blas: _Blas, current: int) -> bool:
+def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray, blas: Blas, current: int) -> bool:
     """Run a 2-D float GEMM as one single-threaded ``cblas_?gemm`` per numba thread
     (``cblas.split_gemm``) instead of on OpenBLAS's threads, whose idle spin would then hold
     the cores numba's kernels need. False (nothing done) when numpy would not call gemm."""
@@ -265,9 +282,6 @@ def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray, blas: _Blas, current: 
     char = a.dtype.char
     if char not in "fd" or b.dtype.char != char or out.dtype.char != char:
         return False
-    from backends.cpu import cblas
-    from backends.cpu.program import GiveUp
-
     ta, tb = cblas.blasable(a), cblas.blasable(b)
     m, k = a.shape
     n = b.shape[1]
@@ -275,7 +289,7 @@ def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray, blas: _Blas, current: 
         return False  # numpy would use gemv, dot, syrk or no BLAS at all
     try:
         fn = cblas.split_gemm(char)
-    except GiveUp:
+    except cblas.CblasUnavailable:
         _no_split.append(True)
         return False
     blas.set_threads(1)

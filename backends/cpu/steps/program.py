@@ -46,7 +46,7 @@ from backends.cpu.launch import HostScalars, Launch
 
 _log = logging.getLogger("tensorweave.trace")
 
-#: Steps a program runs in Python (and is timed) before ``backends.cpu.compiled``'s cost model
+#: Steps a program runs in Python (and is timed) before ``backends.cpu.steps.chunk``'s cost model
 #: decides whether compiling it into one numba loop pays off; -1 never compiles, 0 compiles at
 #: once without asking the cost model. ``TENSORWEAVE_COMPILE_AFTER`` sets it (and, when set,
 #: compiles after that many steps without asking the cost model).
@@ -226,8 +226,15 @@ class Recorder:
     Between ``begin`` and ``end`` the backend's scheduler collects the launches this thread
     runs (``Scheduler.collect``); nothing of the backend is replaced."""
 
-    def __init__(self, backend: Any, arg_bufs: Sequence[Any], var_bufs: Sequence[Any]):
+    def __init__(
+        self,
+        backend: Any,
+        arg_bufs: Sequence[Any],
+        var_bufs: Sequence[Any],
+        chunker: Callable[[Program, dict[int, int]], Any] | None = None,
+    ):
         self.backend = backend
+        self.chunker = chunker  # given to the program (``Program.chunker``)
         self.items: list[_OpRecord | AssignStep | EffectStep] = []
         self.arg_bufs = list(arg_bufs)
         self.var_bufs = list(var_bufs)
@@ -264,6 +271,7 @@ class Recorder:
         self.close()
         prog = _Builder(self, out_bufs).build()
         prog.backend = self.backend
+        prog.chunker = self.chunker
         self.items.clear()
         return prog
 
@@ -434,17 +442,16 @@ class Program:
         #: ``(base index, buffers)`` of each escaping value's pool
         self.pools = [(first_pool + i, [r]) for i, r in enumerate(pool_roots)]
         self.backend: Any = None
+        #: ``chunker(program, carry)``: the compiled chunk to run now, or None (the Python
+        #: program runs); ``backends.cpu.steps.chunk.chunk_for`` when built by ``steps.record``
+        self.chunker: Callable[[Program, dict[int, int]], Any] | None = None
         self._lock = threading.Lock()  # one run at a time: the planned buffers are shared
         self.steps_run = 0
-        #: carry pattern -> compiled chunk, or why there is none (``backends.cpu.compiled``)
+        #: carry pattern -> compiled chunk, or why there is none (``backends.cpu.steps.chunk``)
         self.chunks: dict[tuple, Any] = {}
         self.py_seconds = 0.0  # time spent in the Python program (for the cost model) ...
         self.py_steps = 0  # ... over this many steps
         self.steps_left: int | None = None  # told by the caller (fit): steps still to run
-
-    @property
-    def _chunks(self) -> dict[tuple, Any]:  # the name tests and older callers use
-        return self.chunks
 
     def assign_specs(self) -> list[tuple[int, Spec]]:
         """``(variable index, spec)`` of the step's assignments, in order."""
@@ -452,12 +459,10 @@ class Program:
 
     def _chunk(self, carry: dict[int, int]) -> Any:
         """The compiled chunk for ``carry`` once the program is hot and it is ready, else None
-        (``compiled.chunk_for`` decides, compiles or loads it, and keeps it in ``chunks``)."""
-        if COMPILE_AFTER < 0 or self.steps_run < COMPILE_AFTER:
+        (the ``chunker`` decides, compiles or loads it, and keeps it in ``chunks``)."""
+        if self.chunker is None or COMPILE_AFTER < 0 or self.steps_run < COMPILE_AFTER:
             return None
-        from backends.cpu import compiled
-
-        return compiled.chunk_for(self, carry)
+        return self.chunker(self, carry)
 
     @property
     def num_launches(self) -> int:

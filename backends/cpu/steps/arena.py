@@ -2,7 +2,7 @@
 
 In a trace program each variable's update is its own ``opt_update`` launch, writing the new
 value and slots into fresh pool buffers that the variables are then rebound to. A compiled
-chunk (``backends.cpu.compiled``) owns its variables for the length of the call, so it can
+chunk (``backends.cpu.steps.chunk``) owns its variables for the length of the call, so it can
 lay out every variable one optimizer updates, and each of their slots, in one flat arena per
 role (values, slot 0, slot 1, ...), at the same offsets as their gradients in a gradient arena,
 and replace the launches by one in-place ``opt_update_ip`` over the whole arena:
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from backends.cpu import kernels as K
-from backends.cpu.program import (
+from backends.cpu.steps.program import (
     AssignStep,
     Baked,
     Dyn,

@@ -1,6 +1,6 @@
 """Compiled trace programs: a chunk of training steps as one numba function.
 
-A :class:`~backends.cpu.program.Program` replays a step as a Python loop over its launch
+A :class:`~backends.cpu.steps.program.Program` replays a step as a Python loop over its launch
 records; for a small model that loop (unboxing each launch's arrays, rebuilding views, the
 optimizer's host scalars) is a third of the step. Once a program has run ``COMPILE_AFTER`` steps,
 :func:`compile_program` renders its launches as the body of a numba loop over steps and
@@ -44,7 +44,7 @@ It compiles only when ``steps left x time saved per step > expected compile time
 
 A chunk in the disk cache is loaded between two chunks of steps (a fraction of a second). One
 that must be compiled never stalls training: a worker process (``python -c ...
-compiled._worker``) compiles it into numba's disk cache while steps go on running the Python
+chunk.worker_main``) compiles it into numba's disk cache while steps go on running the Python
 program, and the chunk is loaded and swapped in between two chunks of steps once the worker is
 done (results are those of the Python program, as always). The savings then only start after
 the compile, so the steps counted are those left once it is expected to finish. A refused
@@ -73,11 +73,13 @@ from typing import Any
 import numba
 import numpy as np
 
-from backends.cpu import arena
-from backends.cpu import cblas as CB
+from backends.cache import add_record, read_records
+from backends.cpu import fusion
 from backends.cpu import kernels as K
-from backends.cpu import threads as T
-from backends.cpu.program import (
+from backends.cpu.native import cblas as CB
+from backends.cpu.native import threads as T
+from backends.cpu.steps import arena, program
+from backends.cpu.steps.program import (
     Baked,
     Dyn,
     EffectStep,
@@ -267,7 +269,11 @@ class _Renderer:
         if same:
             raise GiveUp("a matmul of a buffer with itself (numpy may use syrk)")
         char = a.dtype.char
-        g = self._global(CB.get_cblas().fns["cblas_sgemm" if char == "f" else "cblas_dgemm"])
+        try:
+            g = self._global(CB.get_cblas().fns["cblas_sgemm" if char == "f" else "cblas_dgemm"])
+            split = CB.split_gemm(char) if 2.0 * m * n * k >= SPLIT_GEMM_FLOPS else None
+        except CB.CblasUnavailable as e:
+            raise GiveUp(str(e)) from e
         real = "np.float32" if char == "f" else "np.float64"
         ptrs = [f"{x}.ctypes.data" for x in args]
         tail = f"{ptrs[0]}, {ta[1]}, {ptrs[1]}, {tb[1]}"
@@ -276,7 +282,7 @@ class _Renderer:
         if 2.0 * m * n * k < SPLIT_GEMM_FLOPS:
             self.lines.append(call)
             return
-        split = self._global(CB.split_gemm(char))
+        split = self._global(split)
         self.lines += [
             f"if P > 1: {split}(P, {ta[0]}, {tb[0]}, {m}, {n}, {k}, {tail}, {ptrs[2]}, {n})",
             f"else: {call}",
@@ -417,12 +423,16 @@ class _Renderer:
 
 # --- the compiled chunk -------------------------------------------------------------------------
 def _stamp() -> str:
-    here = os.path.dirname(os.path.abspath(__file__))
+    """A hash of every source file of the cpu backend (``backends/cpu/**.py``)."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     h = hashlib.sha1()
-    for name in sorted(os.listdir(here)):
-        if name.endswith(".py"):
-            with open(os.path.join(here, name), "rb") as f:
-                h.update(f.read())
+    for folder, dirs, files in sorted(os.walk(here)):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith(".py"):
+                h.update(os.path.relpath(os.path.join(folder, name), here).encode())
+                with open(os.path.join(folder, name), "rb") as f:
+                    h.update(f.read())
     return h.hexdigest()
 
 
@@ -437,26 +447,22 @@ def _describe(v: Any) -> str:
 
 def _module_spec(src: str, names: dict[str, Any]) -> tuple[str, str, str]:
     """``(folder, module name, file text)`` of a chunk's source."""
-    from backends.cpu.fusion import cache_dir
-
     ident = "\n".join(f"{k}={_describe(v)}" for k, v in sorted(names.items()))
     digest = hashlib.sha1(f"{GEN_VERSION}\n{_STAMP}\n{ident}\n{src}".encode()).hexdigest()[:24]
     name = f"tw_prog_{digest}"
-    folder = os.path.join(os.path.dirname(cache_dir()), "programs")
+    folder = os.path.join(os.path.dirname(fusion.cache_dir()), "programs")
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError:
-        folder = cache_dir()
+        folder = fusion.cache_dir()
     text = f"# {ident.replace(chr(10), chr(10) + '# ')}\n{src}"
     return folder, name, text
 
 
 def _import(folder: str, name: str, text: str, names: dict[str, Any]) -> Callable:
     """The chunk's numba dispatcher (its module imported; nothing is compiled yet)."""
-    from backends.cpu.fusion import load_module
-
     with _lock:
-        module = load_module(folder, name, text, names)
+        module = fusion.load_module(folder, name, text, names)
     return module.chunk
 
 
@@ -536,8 +542,6 @@ class Chunk:
             self.fn.compile(sig)
         took = time.perf_counter() - t0
         self.compiled = True
-        from backends.cache import add_record
-
         add_record("chunk_load" if cached else "chunk_compile", self.lines, took)
         _log.info(
             "tensorweave: %s %s (%d lines) took %.2f s", what, self.module[1], self.lines, took
@@ -666,8 +670,8 @@ class Chunk:
                         tables[t][k] = s.values
                         t += 1
         # OpenBLAS on one thread; large GEMMs and updates on numba's threads (P of them), or
-        # all on one thread while another process holds a core (backends.cpu.threads)
-        blas = T._get_blas()
+        # all on one thread while another process holds a core (backends.cpu.native.threads)
+        blas = CB.get_blas()
         busy = T.load.free_cores() < (os.cpu_count() or 1) - 0.5
         parts = 1 if busy else numba.get_num_threads()
         threads = blas.get_threads()
@@ -683,8 +687,6 @@ class Chunk:
             self._measure -= 1
             py = prog.py_seconds / prog.py_steps if prog.py_steps else 0.0
             if py > 0 and n >= 8 and self._measure < 3:
-                from backends.cache import add_record
-
                 step = (time.perf_counter() - t_run) / n
                 add_record("chunk_saving", self.lines, max(0.0, 1.0 - step / py))
         # the buffers the last step wrote, as the Python program would return them
@@ -750,8 +752,6 @@ def compile_program(prog: Any, carry: dict[int, int]) -> Chunk:
 
 # --- the cost model -----------------------------------------------------------------------------
 def _records(kind: str) -> list[dict[str, Any]]:
-    from backends.cache import read_records
-
     return [r for r in read_records() if r.get("kind") == kind and r.get("size", 0) > 0]
 
 
@@ -808,9 +808,7 @@ def chunk_for(prog: Any, carry: dict[int, int]) -> Chunk | None:
     """The compiled chunk ``prog`` should run for ``carry`` now, or None (run the Python
     program). Decides once per fit whether compiling pays off (``decide``), starts a
     background compile or loads a cached chunk, and swaps a finished one in; keeps its state
-    in ``prog._chunks``."""
-    from backends.cpu import program
-
+    in ``prog.chunks``."""
     key = tuple(sorted(carry.items()))
     hit = prog.chunks.get(key)
     if isinstance(hit, Chunk):
@@ -906,7 +904,9 @@ class _Worker:
         with os.fdopen(fd, "wb") as f:
             pickle.dump(job, f)
         self.err = tempfile.TemporaryFile()
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        import backends
+
+        root = os.path.dirname(os.path.dirname(os.path.abspath(backends.__file__)))
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
         self.start = time.perf_counter()
@@ -915,7 +915,7 @@ class _Worker:
             [
                 sys.executable,
                 "-c",
-                "from backends.cpu.compiled import _worker; _worker()",
+                "from backends.cpu.steps.chunk import worker_main; worker_main()",
                 self.job,
             ],
             stdin=subprocess.DEVNULL,
@@ -941,8 +941,6 @@ class _Worker:
             os.unlink(self.job)
         if rc == 0:
             took = time.perf_counter() - self.start
-            from backends.cache import add_record
-
             add_record("chunk_compile", self.lines, took)
             _log.info("tensorweave: background compile done in %.1f s", took)
             return True
@@ -970,15 +968,13 @@ def _stop_workers() -> None:
 atexit.register(_stop_workers)
 
 
-def _worker() -> None:
+def worker_main() -> None:
     """Entry point of the background compile (``python -c``): compile one chunk for one
     signature; numba saves the machine code in its disk cache."""
-    from backends.cpu.fusion import load_module
-
     with open(sys.argv[1], "rb") as f:
         job = pickle.load(f)
     with _suppress():
         os.nice(NICE)  # training in the parent goes first
     names = {k: _resolve(spec) for k, spec in job["names"].items()}
-    module = load_module(job["folder"], job["name"], job["text"], names)
+    module = fusion.load_module(job["folder"], job["name"], job["text"], names)
     module.chunk.compile(job["sig"])

@@ -1,7 +1,7 @@
 """numpy's OpenBLAS called from numba: ``cblas_?gemm`` bound by symbol, and a GEMM split
 over numba's threads.
 
-Compiled chunks (``compiled.py``) call BLAS from inside one numba function. OpenBLAS's own
+Compiled chunks (``backends.cpu.steps.chunk``) call BLAS from inside one numba function. OpenBLAS's own
 threads there either sleep between GEMMs (waking them costs as much as the second thread
 saves for a 32x784x128 GEMM) or spin and then starve any parallel numba kernel of its core.
 So a chunk keeps OpenBLAS on one thread and runs a large GEMM as one single-threaded GEMM per
@@ -15,12 +15,56 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from backends.cpu import threads as T
-from backends.cpu.program import GiveUp
+from backends.cpu import fusion
+
+
+class CblasUnavailable(RuntimeError):
+    """numpy's OpenBLAS cannot be called from numba here (the reason is the message)."""
+
+
+class Blas:
+    """OpenBLAS's thread count through threadpoolctl (None when there is no OpenBLAS)."""
+
+    def __init__(self) -> None:
+        self.ctl: Any = None
+        try:
+            import threadpoolctl
+
+            ctls = threadpoolctl.ThreadpoolController().select(internal_api="openblas")
+            # numpy's own OpenBLAS (scipy, torch... may load others): the one np.matmul calls
+            mine = [c for c in ctls.lib_controllers if "numpy" in c.filepath]
+            for ctl in mine or ctls.lib_controllers[:1]:
+                if ctl.threading_layer == "pthreads":  # the spin/timeout logic below is theirs
+                    self.ctl = ctl
+        except Exception:  # noqa: BLE001 - an optional optimisation only
+            self.ctl = None
+        # the C getter and setter themselves: threadpoolctl's methods cost ~1.5 us a call
+        self.get_threads: Callable[[], int] = lambda: self.ctl.get_num_threads() or 1
+        self.set_threads: Callable[[int], Any] = lambda n: self.ctl.set_num_threads(n)
+        if self.ctl is not None:
+            try:
+                get_c = self.ctl._get_symbol("openblas_get_num_threads")
+                set_c = self.ctl._get_symbol("openblas_set_num_threads")
+                if get_c is not None and set_c is not None:
+                    self.get_threads, self.set_threads = get_c, set_c
+            except Exception:  # noqa: BLE001 - keep threadpoolctl's methods
+                pass
+
+
+_blas: Blas | None = None
+
+
+def get_blas() -> Blas:
+    """The process's ``Blas`` (numpy's OpenBLAS through threadpoolctl), made on first use."""
+    global _blas
+    if _blas is None:
+        _blas = Blas()
+    return _blas
 
 
 class Cblas:
@@ -32,9 +76,11 @@ class Cblas:
         import llvmlite.binding as ll
         from numba import types
 
-        blas = T._get_blas()
+        blas = get_blas()
         if blas.ctl is None:
-            raise GiveUp("numpy's OpenBLAS is not reachable (no threadpoolctl controller)")
+            raise CblasUnavailable(
+                "numpy's OpenBLAS is not reachable (no threadpoolctl controller)"
+            )
         sym = blas.ctl._get_symbol
         ilp64 = "64" in (getattr(blas.ctl, "filepath", "") or "").rsplit("/", 1)[-1]
         idx = types.int64 if ilp64 else types.int32
@@ -53,7 +99,7 @@ class Cblas:
         for name, sig in sigs.items():
             f = sym(name)
             if f is None:
-                raise GiveUp(f"numpy's OpenBLAS has no {name}")
+                raise CblasUnavailable(f"numpy's OpenBLAS has no {name}")
             local = f"tensorweave_{name}{'_ilp64' if ilp64 else ''}"
             ll.add_symbol(local, ctypes.cast(f, ctypes.c_void_p).value)
             self.fns[name] = types.ExternalFunction(local, sig)
@@ -110,13 +156,11 @@ def split_gemm(char: str) -> Any:
     ``d``: row-major C = op(A) @ op(B) (alpha 1, beta 0; ``a``, ``b``, ``c`` are addresses) as
     up to ``parts`` single-threaded ``cblas_?gemm`` calls in a numba ``prange``, each part a
     multiple of 16 rows (when M >= 64 * parts) or columns of C."""
-    from backends.cpu.fusion import cache_dir, load_module
-
     fn = "cblas_sgemm" if char == "f" else "cblas_dgemm"
     real = np.float32 if char == "f" else np.float64
     names = {"G": get_cblas().fns[fn], "ONE": real(1.0), "ZERO": real(0.0)}
     names["SZ"] = np.dtype(real).itemsize
-    folder = os.path.join(os.path.dirname(cache_dir()), "programs")
+    folder = os.path.join(os.path.dirname(fusion.cache_dir()), "programs")
     os.makedirs(folder, exist_ok=True)
     text = f"# G = {names['G']}\n{_SPLIT_SRC}"
-    return load_module(folder, f"tw_split_{fn}", text, names).split_gemm
+    return fusion.load_module(folder, f"tw_split_{fn}", text, names).split_gemm

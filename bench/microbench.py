@@ -1,4 +1,4 @@
-"""Quick cpu-vs-numpy backend micro-benchmark (not a test): ``python -m backends.cpu.microbench``.
+"""Quick cpu-vs-numpy backend micro-benchmark (not a test): ``python -m bench.microbench``.
 
 Prints the best (minimum) time of each case on both backends and the speed-up (numpy time / cpu time,
 so > 1 means cpu is faster). Kernels are warmed up (compiled) before timing.

@@ -1,0 +1,102 @@
+"""The ``cpu`` package's layout (issue 16 item 4): every module imports on its own (no import
+circle), and the process environment is the user's: importing the backend changes nothing,
+and starting it only changes what libgomp and OpenBLAS read, restoring ``os.environ`` after."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("numba")
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CPU = ROOT / "backends" / "cpu"
+
+
+def _modules() -> list[str]:
+    names = []
+    for path in sorted(CPU.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        rel = path.relative_to(ROOT).with_suffix("")
+        parts = list(rel.parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        names.append(".".join(parts))
+    return names
+
+
+def _python(code: str, env: dict[str, str] | None = None) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env if env is not None else dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_every_cpu_module_imports_alone():
+    """Each module of ``backends/cpu`` imported first, in a process where nothing of the
+    project is loaded yet (one process; the project's modules are dropped between imports),
+    so a circle broken only by import order would fail here."""
+    modules = _modules()
+    assert {"backends.cpu.launch", "backends.cpu.schedule", "backends.cpu.steps.program"} <= set(
+        modules
+    )
+    code = f"""
+import importlib, sys
+failed = []
+for name in {modules!r}:
+    for key in [k for k in sys.modules if k.split(".")[0] in ("backends", "engine", "layers")]:
+        del sys.modules[key]
+    try:
+        importlib.import_module(name)
+    except Exception as e:
+        failed.append(f"{{name}}: {{type(e).__name__}}: {{e}}")
+print("\\n".join(failed))
+"""
+    out = _python(code).strip()
+    assert out == "", out
+
+
+def test_importing_and_starting_the_backend_keeps_os_environ(tmp_path):
+    """``import backends.cpu`` changes no environment variable (with the numba cache folder
+    given, as ``backends.cache`` otherwise sets ``NUMBA_CACHE_DIR`` for child processes);
+    making a ``CpuBackend`` and running a parallel kernel and a GEMM leaves ``os.environ`` as
+    it was too, GOMP_SPINCOUNT and OPENBLAS_THREAD_TIMEOUT included."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT")
+    }
+    env.setdefault("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+    code = """
+import json, os
+before = dict(os.environ)
+import backends.cpu
+imported = dict(os.environ)
+import numpy as np
+be = backends.cpu.CpuBackend(parallel_threshold=0, adaptive=False)
+x = np.arange(1 << 12, dtype=np.float32)
+be.unary("neg", x, x.shape, "float32")  # a parallel kernel (the threading layer is loaded)
+a = np.ones((64, 64), np.float32)
+be.matmul(a[None], (1, 64, 64), a[None], (1, 64, 64), "float32", False, False)
+started = dict(os.environ)
+print(json.dumps([before == imported, before == started,
+                  sorted(set(imported.items()) ^ set(before.items())),
+                  sorted(set(started.items()) ^ set(before.items()))]))
+"""
+    same_import, same_start, diff_import, diff_start = json.loads(
+        _python(code, env).strip().splitlines()[-1]
+    )
+    assert same_import, diff_import
+    assert same_start, diff_start
