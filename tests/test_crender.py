@@ -4,6 +4,7 @@ rendered kernels match the numpy reference on edge values on every rendered back
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -106,18 +107,38 @@ def test_opencl_source_builds(label):
 
 # -- CUDA sources compile to PTX -----------------------------------------------------------
 def _nvrtc():
+    """``(module, why_not)``: cuda.bindings' NVRTC when it loads, else why it did not."""
     try:
         from cuda.bindings import nvrtc
 
         err, *_ = nvrtc.nvrtcVersion()
         if err != nvrtc.nvrtcResult.NVRTC_SUCCESS:
-            return None
-    except Exception:
-        return None
-    return nvrtc
+            return None, f"nvrtcVersion returned {err}"
+    except Exception as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+    return nvrtc, ""
 
 
-_NVRTC = _nvrtc()
+_NVRTC, _NVRTC_WHY = _nvrtc()
+# The test extra installs cuda-bindings and the NVRTC wheels: there, a compiler that does not
+# load is a broken install and must fail the PTX checks, not skip them silently.
+_BINDINGS = importlib.util.find_spec("cuda") is not None and (
+    importlib.util.find_spec("cuda.bindings") is not None
+)
+
+
+def _need_compiler() -> None:
+    if _NVRTC is not None or _NVCC is not None:
+        return
+    if _BINDINGS:
+        pytest.fail(
+            "cuda.bindings is installed but its NVRTC does not load "
+            f"({_NVRTC_WHY}); install the NVRTC wheel matching cuda-bindings' major version "
+            "(nvidia-cuda-nvrtc-cu12 for 12.x, nvidia-cuda-nvrtc for 13.x)"
+        )
+    pytest.skip("no CUDA compiler: cuda.bindings is not installed and nvcc is absent")
+
+
 _NVCC = shutil.which("nvcc") or (
     "/usr/local/bin/nvcc" if os.path.exists("/usr/local/bin/nvcc") else None
 )
@@ -159,8 +180,7 @@ _CU_SOURCES = dict(sources(CUDA))
 
 @pytest.mark.parametrize("label", sorted(_CU_SOURCES))
 def test_cuda_source_compiles_to_ptx(label):
-    if _NVRTC is None and _NVCC is None:
-        pytest.skip("no CUDA compiler: cuda.bindings.nvrtc cannot load libnvrtc and nvcc is absent")
+    _need_compiler()
     ptx = compile_ptx(_CU_SOURCES[label], label)
     assert ".entry" in ptx
 
@@ -169,8 +189,7 @@ def test_cuda_source_compiles_to_ptx(label):
 def test_cuda_float32_math_stays_single_precision(op):
     # The C++ overloads must pick the float versions (sin/cos/tan are excluded: CUDA's own
     # sinf slow path uses double arithmetic for huge arguments).
-    if _NVRTC is None and _NVCC is None:
-        pytest.skip("no CUDA compiler: cuda.bindings.nvrtc cannot load libnvrtc and nvcc is absent")
+    _need_compiler()
     ptx = compile_ptx(K.render_unary(CUDA, op, "float32"), op)
     assert ".f64" not in ptx
 

@@ -4,11 +4,6 @@ oracle, CUDA sources compiled to PTX, and traced training with fusion against ea
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import tempfile
-
 import numpy as np
 import pytest
 
@@ -442,46 +437,10 @@ def test_cpu_kernels_are_generated_into_the_cache_dir(monkeypatch, tmp_path):
 
 
 # -- CUDA and OpenCL sources ----------------------------------------------------------------
-def _nvrtc():
-    try:
-        from cuda.bindings import nvrtc
-
-        err, *_ = nvrtc.nvrtcVersion()
-        return nvrtc if err == nvrtc.nvrtcResult.NVRTC_SUCCESS else None
-    except Exception:
-        return None
-
-
-_NVRTC = _nvrtc()
-_NVCC = shutil.which("nvcc")
-
-
 def _ptx(source: str, name: str) -> str:
-    if _NVRTC is not None:
-        nv = _NVRTC
-        _, prog = nv.nvrtcCreateProgram(source.encode(), f"{name}.cu".encode(), 0, [], [])
-        opts = [b"--gpu-architecture=compute_75"]
-        (res,) = nv.nvrtcCompileProgram(prog, len(opts), opts)
-        if res != nv.nvrtcResult.NVRTC_SUCCESS:
-            _, size = nv.nvrtcGetProgramLogSize(prog)
-            log = b" " * size
-            nv.nvrtcGetProgramLog(prog, log)
-            raise AssertionError(f"NVRTC failed on {name}:\n{log.decode(errors='replace')}")
-        _, size = nv.nvrtcGetPTXSize(prog)
-        ptx = b" " * size
-        nv.nvrtcGetPTX(prog, ptx)
-        nv.nvrtcDestroyProgram(prog)
-        return ptx.decode(errors="replace")
-    with tempfile.TemporaryDirectory() as tmp:
-        src, out = os.path.join(tmp, f"{name}.cu"), os.path.join(tmp, f"{name}.ptx")
-        with open(src, "w") as fh:
-            fh.write(source)
-        run = subprocess.run([_NVCC, "-ptx", "-arch=sm_70", src, "-o", out], capture_output=True,
-                             text=True)  # fmt: skip
-        if run.returncode:
-            raise AssertionError(f"nvcc failed on {name}:\n{run.stderr}")
-        with open(out) as fh:
-            return fh.read()
+    from test_crender import compile_ptx
+
+    return compile_ptx(source, name)
 
 
 def _all_ops_expr(dt, dtypes=("float32", "int32", "bool", "float64")):
@@ -510,16 +469,18 @@ _SOURCES = {
 
 @pytest.mark.parametrize("label", sorted(_SOURCES))
 def test_cuda_fused_sources_compile_to_ptx(label):
-    if _NVRTC is None and _NVCC is None:
-        pytest.skip("no CUDA compiler: cuda.bindings.nvrtc cannot load libnvrtc and nvcc is absent")
+    from test_crender import _need_compiler
+
+    _need_compiler()
     expr, variant = _SOURCES[label]
     ptx = _ptx(render_fused(CUDA, expr, variant), label)
     assert ".entry fused_" in ptx
 
 
 def test_cuda_fused_float32_stays_single_precision_without_fma():
-    if _NVRTC is None and _NVCC is None:
-        pytest.skip("no CUDA compiler: cuda.bindings.nvrtc cannot load libnvrtc and nvcc is absent")
+    from test_crender import _need_compiler
+
+    _need_compiler()
     f = "float32"
     nodes = [("mul", f, (0, 1)), ("add", f, (2, 1)), ("square", f, (3,)), ("sub", f, (4, 0))]
     for op in ("exp", "log", "sqrt", "tanh", "sigmoid", "softplus", "erf", "relu"):

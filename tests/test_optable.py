@@ -141,10 +141,9 @@ def test_opencl_builds_every_entry(dtype):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "bool"])
 def test_cuda_compiles_every_entry_to_ptx(dtype):
-    from test_crender import _NVCC, _NVRTC, compile_ptx
+    from test_crender import _need_compiler, compile_ptx
 
-    if _NVRTC is None and _NVCC is None:
-        pytest.skip("no CUDA compiler: cuda.bindings.nvrtc cannot load libnvrtc and nvcc is absent")
+    _need_compiler()
     ptx = compile_ptx(_program(CUDA, dtype), f"optable_{dtype}")
     for name, op in optable.OPS.items():
         if op.supports(dtype):

@@ -550,13 +550,12 @@ def test_cpu_in_place_kernel_equals_the_one_pass_kernel(dtype):
 
 def test_cuda_update_kernels_stay_single_precision():
     """float32 kernels must not fall into double arithmetic (``pow`` in Ftrl, ``sqrt``)."""
-    from test_crender import _NVCC, _NVRTC, compile_ptx
+    from test_crender import _need_compiler, compile_ptx
 
     from backends.crender.dialect import CUDA
     from backends.crender.fused import render_update
 
-    if _NVRTC is None and _NVCC is None:
-        pytest.skip("no CUDA compiler: cuda.bindings.nvrtc cannot load libnvrtc and nvcc is absent")
+    _need_compiler()
     for name in NEW_KERNELS:
         ptx = compile_ptx(render_update(CUDA, name, "float32"), name)
         assert ".entry" in ptx and ".f64" not in ptx, name
