@@ -11,7 +11,11 @@ from engine.typing import TensorLike
 
 
 def _examples(op: optable.Op) -> str:
-    return f"\n\n    Example:\n\n    {op.example.replace(chr(10), chr(10) + '    ')}" if op.example else ""
+    return (
+        f"\n\n    Example:\n\n    {op.example.replace(chr(10), chr(10) + '    ')}"
+        if op.example
+        else ""
+    )
 
 
 def _u(op: optable.Op) -> Callable[[TensorLike], Tensor]:
