@@ -1,4 +1,9 @@
-"""Elementwise arithmetic, comparison and logic ops (thin names over the primitives)."""
+"""Elementwise arithmetic, comparison and logic ops (thin names over the primitives).
+
+One function per entry of the op table (``engine/optable.py``) is generated here, with its
+docstring from the entry's ``doc`` and ``example``; ``div`` (its own docstring), ``real_div``,
+``squared_difference``, ``where`` and ``clip_by_value`` are written out.
+"""
 
 from __future__ import annotations
 
