@@ -356,7 +356,7 @@ class CpuBackend(Backend):
                     n,
                     ("unary", op, dt.char),
                     L(K.unary_pred, (code, xf, of, 0, n), (3, 4)),
-                    L(K.unary_pred_par, (code, xf, of, self._block(n)), (3,)),
+                    lambda: L(K.unary_pred_par, (code, xf, of, self._block(n)), (3,)),
                 )
             return out
         out = self._empty(shape, dt)
@@ -370,7 +370,7 @@ class CpuBackend(Backend):
                     n,
                     ("unary", op, dt.char),
                     L(K.unary_float, (code, xf, of, one, 0, n), (4, 5)),
-                    L(K.unary_float_par, (code, xf, of, one, self._block(n)), (4,)),
+                    lambda: L(K.unary_float_par, (code, xf, of, one, self._block(n)), (4,)),
                 )
             return out
         if dt == _INT32:
@@ -386,7 +386,7 @@ class CpuBackend(Backend):
                     n,
                     ("unary", op, dt.char),
                     L(K.unary_int, (code, xf, of, 0, n), (3, 4)),
-                    L(K.unary_int_par, (code, xf, of, self._block(n)), (3,)),
+                    lambda: L(K.unary_int_par, (code, xf, of, self._block(n)), (3,)),
                 )
             return out
         raise TypeError(
@@ -452,7 +452,12 @@ class CpuBackend(Backend):
                 and b.flags.c_contiguous
             ):
                 fn_par = S.arith_stream_par
-            self._run(n, ("binary", op, dt.char), serial, L(fn_par, (*args, self._block(n)), (6,)))
+            self._run(
+                n,
+                ("binary", op, dt.char),
+                serial,
+                lambda: L(fn_par, (*args, self._block(n)), (6,)),
+            )
         return out
 
     def where(
@@ -485,7 +490,7 @@ class CpuBackend(Backend):
                 n,
                 "where",
                 L(K.where, (*args, 0, n), (6, 7)),
-                L(K.where_par, (*args, self._block(n)), (6,)),
+                lambda: L(K.where_par, (*args, self._block(n)), (6,)),
             )
         return out
 
@@ -545,18 +550,24 @@ class CpuBackend(Backend):
                 total,
                 ("reduce", code, x.dtype.char),
                 L(K.reduce_rows_split, (*args, 0, p * k), (3, 4, 5, 8, 9)),
-                L(K.reduce_rows_split_par, args, (3, 4, 5)),
+                lambda: L(K.reduce_rows_split_par, args, (3, 4, 5)),
                 2,
             )
             self._submit(L(K.reduce_rows, (code, partial, out, k, zero, one, 0, p), (3, 6, 7)))
         elif q == 1:
             serial = L(K.reduce_rows, (code, x, out, r, zero, one, 0, p), (3, 6, 7))
-            if p > 1:
-                per = self._rows_per_task(p, r)
-                par = L(K.reduce_rows_par, (code, x, out, r, zero, one, per), (3, 6))
-                self._run(total, ("reduce", code, x.dtype.char), serial, par, 2)
-            else:
-                self._submit(serial)
+            par = (
+                (
+                    lambda: L(
+                        K.reduce_rows_par,
+                        (code, x, out, r, zero, one, self._rows_per_task(p, r)),
+                        (3, 6),
+                    )
+                )
+                if p > 1
+                else None
+            )
+            self._run(total, ("reduce", code, x.dtype.char), serial, par, 2)
         elif p < 8 and r * q > 2 * SPLIT_CHUNK and r >= 4:
             # Few, long reductions over a leading axis: blocks of rows into partial rows, then
             # the partials. Blocking depends on the shape only (serial == parallel, bitwise).
@@ -568,7 +579,7 @@ class CpuBackend(Backend):
                 total,
                 ("reduce", code, x.dtype.char),
                 L(K.reduce_mid_split, (*args, 0, p * k), (3, 4, 5, 6, 7, 8)),
-                L(K.reduce_mid_split_par, args, (3, 4, 5, 6)),
+                lambda: L(K.reduce_mid_split_par, args, (3, 4, 5, 6)),
                 2,
             )
             self._submit(
@@ -581,7 +592,7 @@ class CpuBackend(Backend):
                 total,
                 ("reduce", code, x.dtype.char),
                 L(K.reduce_mid, (code, x, out, r, q, 0, p, 0, q), (3, 4, 5, 6, 7, 8)),
-                L(K.reduce_mid_par, (code, x, out, p, r, q, q_chunk), (3, 4, 5, 6)),
+                lambda: L(K.reduce_mid_par, (code, x, out, p, r, q, q_chunk), (3, 4, 5, 6)),
                 2,
             )
         return out
@@ -628,12 +639,18 @@ class CpuBackend(Backend):
         is_max = op == "argmax"
         bits = xf.view(np.int32) if (q == 1 and x.dtype == np.float32) else _NO_BITS
         serial = L(K.arg_reduce, (is_max, xf, bits, of, r, q, 0, p), (4, 5, 6, 7))
-        if p > 1:
-            per = self._rows_per_task(p, r * q)
-            par = L(K.arg_reduce_par, (is_max, xf, bits, of, p, r, q, per), (4, 5, 6, 7))
-            self._run(x.size, ("arg_reduce", q == 1, x.dtype.char), serial, par, 2)
-        else:
-            self._submit(serial)
+        par = (
+            (
+                lambda: L(
+                    K.arg_reduce_par,
+                    (is_max, xf, bits, of, p, r, q, self._rows_per_task(p, r * q)),
+                    (4, 5, 6, 7),
+                )
+            )
+            if p > 1
+            else None
+        )
+        self._run(x.size, ("arg_reduce", q == 1, x.dtype.char), serial, par, 2)
         return out
 
     def cumsum(
@@ -646,12 +663,18 @@ class CpuBackend(Backend):
         xf, of = x.reshape(-1), out.reshape(-1)
         ex, rev = bool(exclusive), bool(reverse)
         serial = L(K.cumsum, (xf, of, r, q, ex, rev, 0, p), (2, 3, 6, 7))
-        if p > 1:
-            per = self._rows_per_task(p, r * q)
-            par = L(K.cumsum_par, (xf, of, p, r, q, ex, rev, per), (2, 3, 4, 7))
-            self._run(x.size, "cumsum", serial, par)
-        else:
-            self._submit(serial)
+        par = (
+            (
+                lambda: L(
+                    K.cumsum_par,
+                    (xf, of, p, r, q, ex, rev, self._rows_per_task(p, r * q)),
+                    (2, 3, 4, 7),
+                )
+            )
+            if p > 1
+            else None
+        )
+        self._run(x.size, "cumsum", serial, par)
         return out
 
     # --- linear algebra ---------------------------------------------------------------------
@@ -690,12 +713,18 @@ class CpuBackend(Backend):
         args = (a.reshape(-1), b.reshape(-1), out.reshape(-1))
         ta, tb = transpose_a, transpose_b
         serial = L(K.matmul_int, (*args, m, k, n, ta, tb, 0, rows), (3, 4, 5, 8, 9))
-        if rows > 1:
-            per = self._rows_per_task(rows, n * k)
-            par = L(K.matmul_int_par, (*args, batch, m, k, n, ta, tb, per), (3, 4, 5, 6, 9))
-            self._run(rows * n * max(k, 1) // 8, "matmul", serial, par)
-        else:
-            self._submit(serial)
+        par = (
+            (
+                lambda: L(
+                    K.matmul_int_par,
+                    (*args, batch, m, k, n, ta, tb, self._rows_per_task(rows, n * k)),
+                    (3, 4, 5, 6, 9),
+                )
+            )
+            if rows > 1
+            else None
+        )
+        self._run(rows * n * max(k, 1) // 8, "matmul", serial, par)
         return out
 
     # --- data movement (numpy is already one allocation-free pass) --------------------------
@@ -776,7 +805,7 @@ class CpuBackend(Backend):
             out.size,
             "gather",
             L(K.gather, (*args, 0, p * m), (3, 4, 5, 6, 7)),
-            L(K.gather_par, (*args, self._rows_per_task(p * m, q)), (3, 4, 5, 6)),
+            lambda: L(K.gather_par, (*args, self._rows_per_task(p * m, q)), (3, 4, 5, 6)),
         )
         return out
 
@@ -798,14 +827,17 @@ class CpuBackend(Backend):
         if out.size == 0 or m == 0:
             return out
         args = (updates.reshape(-1), indices.reshape(-1), out.reshape(-1))
-        nt = numba.get_num_threads()
-        per_p = max(1, -(-2 * nt // p))
-        q_chunk = max(-(-q // per_p), min(q, 256))
+
+        def parallel() -> Launch:
+            per_p = max(1, -(-2 * numba.get_num_threads() // p))
+            q_chunk = max(-(-q // per_p), min(q, 256))
+            return L(K.scatter_add_par, (*args, p, dim, q, m, q_chunk), (3, 4, 5, 6, 7))
+
         self._run(
             updates.size,
             "scatter_add",
             L(K.scatter_add, (*args, dim, q, m, 0, p, 0, q), (3, 4, 5, 6, 7, 8, 9)),
-            L(K.scatter_add_par, (*args, p, dim, q, m, q_chunk), (3, 4, 5, 6, 7)),
+            parallel,
         )
         return out
 
@@ -854,12 +886,18 @@ class CpuBackend(Backend):
         xf, of = x.reshape(-1), out.reshape(-1)
         zero = _scalars(x.dtype)[0]
         serial = L(K.softmax, (xf, of, r, q, log, zero, 0, p), (2, 3, 6, 7))
-        if p > 1:
-            per = self._rows_per_task(p, r * q)
-            par = L(K.softmax_par, (xf, of, p, r, q, log, zero, per), (2, 3, 4, 7))
-            self._run(x.size, "softmax", serial, par)
-        else:
-            self._submit(serial)
+        par = (
+            (
+                lambda: L(
+                    K.softmax_par,
+                    (xf, of, p, r, q, log, zero, self._rows_per_task(p, r * q)),
+                    (2, 3, 4, 7),
+                )
+            )
+            if p > 1
+            else None
+        )
+        self._run(x.size, "softmax", serial, par)
         return out
 
     def softmax(self, x: np.ndarray, shape: tuple, dtype: str, axis: int) -> np.ndarray:
@@ -910,12 +948,18 @@ class CpuBackend(Backend):
         al = out.dtype.type(alpha)
         of = out.reshape(-1)
         serial = L(K.bias_act, (of, bflat, step, n, code, al, one, 0, m), (3, 7, 8))
-        if m > 1:
-            per = self._rows_per_task(m, n)
-            par = L(K.bias_act_par, (of, bflat, step, m, n, code, al, one, per), (3, 4, 8))
-            self._run(out.size, ("fused_matmul", code, out.dtype.char), serial, par)
-        else:
-            self._submit(serial)
+        par = (
+            (
+                lambda: L(
+                    K.bias_act_par,
+                    (of, bflat, step, m, n, code, al, one, self._rows_per_task(m, n)),
+                    (3, 4, 8),
+                )
+            )
+            if m > 1
+            else None
+        )
+        self._run(out.size, ("fused_matmul", code, out.dtype.char), serial, par)
         return out
 
     def _cce_args(self, x: np.ndarray, shape: tuple) -> tuple:
@@ -936,12 +980,18 @@ class CpuBackend(Backend):
         tf, xf, of = t.reshape(-1), x.reshape(-1), out.reshape(-1)
         lg = bool(from_logits)
         serial = L(K.cce, (tf, xf, of, r, lg, eps, hi, zero, 0, p), (3, 8, 9))
-        if p > 1:
-            per = self._rows_per_task(p, r)
-            par = L(K.cce_par, (tf, xf, of, p, r, lg, eps, hi, zero, per), (3, 4, 9))
-            self._run(x.size, ("cce", x.dtype.char), serial, par)
-        else:
-            self._submit(serial)
+        par = (
+            (
+                lambda: L(
+                    K.cce_par,
+                    (tf, xf, of, p, r, lg, eps, hi, zero, self._rows_per_task(p, r)),
+                    (3, 4, 9),
+                )
+            )
+            if p > 1
+            else None
+        )
+        self._run(x.size, ("cce", x.dtype.char), serial, par)
         return out
 
     def categorical_crossentropy_grad(
@@ -961,12 +1011,18 @@ class CpuBackend(Backend):
         args = (dy.reshape(-1), t.reshape(-1), x.reshape(-1), out.reshape(-1))
         lg = bool(from_logits)
         serial = L(K.cce_grad, (*args, r, lg, eps, hi, zero, 0, p), (4, 9, 10))
-        if p > 1:
-            per = self._rows_per_task(p, r)
-            par = L(K.cce_grad_par, (*args, p, r, lg, eps, hi, zero, per), (4, 5, 10))
-            self._run(x.size, ("cce_grad", x.dtype.char), serial, par)
-        else:
-            self._submit(serial)
+        par = (
+            (
+                lambda: L(
+                    K.cce_grad_par,
+                    (*args, p, r, lg, eps, hi, zero, self._rows_per_task(p, r)),
+                    (4, 5, 10),
+                )
+            )
+            if p > 1
+            else None
+        )
+        self._run(x.size, ("cce_grad", x.dtype.char), serial, par)
         return out
 
     # --- fused convolution and max pooling (backends/cpu/conv.py; engine/ops/nn.py) ---------
@@ -1009,11 +1065,12 @@ class CpuBackend(Backend):
         b = _none(x.dtype) if bias is None else bias.reshape(-1)
         args = (x.reshape(-1), f.reshape(-1), b, out.reshape(-1), act, geo)
         serial = L(CV.conv2d, (*args, 0, n), (6, 7))
-        if n > 1:
-            par = L(CV.conv2d_par, (*args, n, self._images_per_task(n)), (6, 7))
-            self._run(out.size * x_shape[3], ("conv2d", x.dtype.char), serial, par)
-        else:
-            self._submit(serial)
+        par = (
+            (lambda: L(CV.conv2d_par, (*args, n, self._images_per_task(n)), (6, 7)))
+            if n > 1
+            else None
+        )
+        self._run(out.size * x_shape[3], ("conv2d", x.dtype.char), serial, par)
         return out
 
     def fused_conv2d(
@@ -1086,11 +1143,12 @@ class CpuBackend(Backend):
             return out
         args = (x.reshape(-1), out.reshape(-1), geo)
         serial = L(CV.max_pool, (*args, 0, n), (3, 4))
-        if n > 1:
-            par = L(CV.max_pool_par, (*args, n, self._images_per_task(n)), (3, 4))
-            self._run(x.size, ("max_pool", x.dtype.char), serial, par)
-        else:
-            self._submit(serial)
+        par = (
+            (lambda: L(CV.max_pool_par, (*args, n, self._images_per_task(n)), (3, 4)))
+            if n > 1
+            else None
+        )
+        self._run(x.size, ("max_pool", x.dtype.char), serial, par)
         return out
 
     def max_pool_grad(
@@ -1113,11 +1171,12 @@ class CpuBackend(Backend):
             return dx
         args = (dy.reshape(-1), x.reshape(-1), out.reshape(-1), dx.reshape(-1), geo)
         serial = L(CV.max_pool_grad, (*args, 0, n), (5, 6))
-        if n > 1:
-            par = L(CV.max_pool_grad_par, (*args, n, self._images_per_task(n)), (5, 6))
-            self._run(x.size, ("max_pool_grad", x.dtype.char), serial, par)
-        else:
-            self._submit(serial)
+        par = (
+            (lambda: L(CV.max_pool_grad_par, (*args, n, self._images_per_task(n)), (5, 6)))
+            if n > 1
+            else None
+        )
+        self._run(x.size, ("max_pool_grad", x.dtype.char), serial, par)
         return dx
 
     @staticmethod
@@ -1158,7 +1217,7 @@ class CpuBackend(Backend):
                 n,
                 ("opt_update", name, dt.char),
                 L(K.opt_update, (*args, 0, n), (12, 13), host),
-                L(K.opt_update_par, (*args, self._block(n)), (12,), host),
+                lambda: L(K.opt_update_par, (*args, self._block(n)), (12,), host),
             )
         return tuple(outs)
 

@@ -281,6 +281,6 @@ def run(
         n,
         ("fused", id(serial)),
         Launch(serial, (*args, 0, n), (at, at + 1)),
-        Launch(par, (*args, be._block(n)), (at,)),
+        lambda: Launch(par, (*args, be._block(n)), (at,)),
     )
     return results

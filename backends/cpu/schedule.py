@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -69,6 +69,13 @@ class Collection:
         self.host_transfer = False
 
 
+class _Local(threading.local):
+    """Per-thread state: the collection open on this thread (a class default, so reading it
+    is a plain attribute lookup: a missing thread-local attribute costs ~0.3 us)."""
+
+    collection: Collection | None = None
+
+
 class Scheduler:
     """Runs launch records for one backend instance (see the module docstring)."""
 
@@ -83,17 +90,17 @@ class Scheduler:
         self.stats: dict[Any, list] = {}
         #: Other processes' CPU use (``free_cores()``).
         self.load: Any = threads.load
-        self._tl = threading.local()
+        self._tl = _Local()
 
     # --- collecting a trace step ------------------------------------------------------------
     def collecting(self) -> Collection | None:
         """The collection of the current thread's traced op, if one is open."""
-        return getattr(self._tl, "collection", None)
+        return self._tl.collection
 
     @contextmanager
     def collect(self) -> Iterator[Collection]:
         """Collect the launches this thread runs inside the block (one traced op)."""
-        prev = getattr(self._tl, "collection", None)
+        prev = self._tl.collection
         c = self._tl.collection = Collection()
         try:
             yield c
@@ -104,7 +111,7 @@ class Scheduler:
         """A fresh output buffer; a collected op's allocations are noted (a program plans them
         once and reuses them every run)."""
         out = np.empty(shape, dtype)
-        c = getattr(self._tl, "collection", None)
+        c = self._tl.collection
         if c is not None:
             c.allocs.append(out)
         return out
@@ -112,7 +119,7 @@ class Scheduler:
     def host_transfer(self) -> None:
         """Note that the current op moves data between host and backend (an upload of values
         drawn on the host): a program runs such an op in full every step."""
-        c = getattr(self._tl, "collection", None)
+        c = self._tl.collection
         if c is not None:
             c.host_transfer = True
 
@@ -120,36 +127,58 @@ class Scheduler:
     def submit(self, launch: Launch) -> None:
         """Run one launch now (and collect it when a step is collected)."""
         launch.kernel(*launch.args)
-        c = getattr(self._tl, "collection", None)
+        c = self._tl.collection
         if c is not None:
             c.launches.append(launch)
 
     def _submit_all(self, work: Launches) -> None:
-        if isinstance(work, Launch):
+        if type(work) is Launch:
             self.submit(work)
         else:
             for launch in work:
                 self.submit(launch)
 
-    def run(self, n: int, key: Any, serial: Launches, parallel: Launches, scale: int = 1) -> bool:
+    def run(
+        self,
+        n: int,
+        key: Any,
+        serial: Launches,
+        parallel: Launches | Callable[[], Launches] | None,
+        scale: int = 1,
+    ) -> bool:
         """Run ``serial`` or ``parallel`` (the same work over ``n`` elements of kernel family
         ``key``; ``scale`` multiplies the threshold for cheap kernels), timed for the adaptive
-        chooser. Returns True when the parallel variant ran."""
-        if n < scale * self.parallel_threshold or n <= 1:
-            self._submit_all(serial)
+        chooser. ``parallel`` may be None (no parallel variant: ``serial`` runs) or a function
+        returning the parallel records, called only when they run (their block sizes cost a
+        look at numba's thread count, which tiny calls should not pay). Returns True when the
+        parallel variant ran."""
+        if parallel is None or n < scale * self.parallel_threshold or n <= 1:
+            if type(serial) is Launch:  # the common case, kept short: tiny ops are ~2 us
+                serial.kernel(*serial.args)
+                c = self._tl.collection
+                if c is not None:
+                    c.launches.append(serial)
+            else:
+                self._submit_all(serial)
             return False
         if not self.adaptive:
-            self._submit_all(parallel)
+            self._submit_all(parallel() if callable(parallel) else parallel)
             return True
-        if getattr(self._tl, "collection", None) is not None:
+        if self._tl.collection is not None:
             # A trace program keeps this choice for good: a fixed rule, not the chooser's
             # warm-up probes, so the same model gives the same program in every process.
             use_par = n >= scale * RECORD_PAR_MIN
-            self._submit_all(parallel if use_par else serial)
+            if use_par:
+                self._submit_all(parallel() if callable(parallel) else parallel)
+            else:
+                self._submit_all(serial)
             return use_par
         st, use_par = self._choose(n, key)
         t0 = time.perf_counter_ns()
-        self._submit_all(parallel if use_par else serial)
+        if use_par:
+            self._submit_all(parallel() if callable(parallel) else parallel)
+        else:
+            self._submit_all(serial)
         self._record(st, use_par, (time.perf_counter_ns() - t0) / n)
         return use_par
 

@@ -132,7 +132,7 @@ class _Renderer:
         self.prog = prog
         self.nargs = len(prog.arg_meta)
         self.nvars = len(prog.var_meta)
-        self.pool_of = {index: p for p, (index, _) in enumerate(prog.pools)}
+        self.pool_of = {pool.base: p for p, pool in enumerate(prog.pools)}
         self.baked: list[Any] = []
         self.baked_ids: dict[int, int] = {}
         self.globals: dict[str, Any] = {}
@@ -172,7 +172,7 @@ class _Renderer:
         p = self.pool_of.get(index)
         if p is None:
             raise GiveUp("a launch reads the result of a live op")
-        root = prog.pools[p][1][0]
+        root = prog.pools[p].buffers[0]
         return root.shape, root.dtype
 
     def base_local(self, index: int) -> str:
@@ -642,9 +642,9 @@ class Chunk:
             var_cur.append(b)
             d.append(b.reshape(-1))
         pairs = []
-        for _, pool in prog.pools:
-            first_buf = free_buffer(pool)
-            second = free_buffer(pool)
+        for pool in prog.pools:
+            first_buf = free_buffer(pool.buffers)
+            second = free_buffer(pool.buffers)
             pairs.append((first_buf, second))
             d += [first_buf.reshape(-1), second.reshape(-1)]
         del first_buf, second
@@ -697,8 +697,8 @@ class Chunk:
                 if i not in self.carried:
                     dyn[i] = args[i]
         last = (n - 1) % 2
-        for (index, _), pair in zip(prog.pools, pairs, strict=True):
-            dyn[index] = pair[last]
+        for pool, pair in zip(prog.pools, pairs, strict=True):
+            dyn[pool.base] = pair[last]
         outs = [None if s is None else resolve(dyn, s) for s in prog.outs]
         final = {vi: resolve(dyn, s) for vi, s in prog.assign_specs()}
         for g, roles in zip(self.groups, arenas, strict=True):

@@ -129,6 +129,13 @@ def is_whole(s: Spec) -> bool:
     return type(s) is Dyn and type(s.view) is not View
 
 
+class Pool(NamedTuple):
+    """The buffers one escaping value cycles through; ``base`` is its per-run buffer index."""
+
+    base: int
+    buffers: list[np.ndarray]
+
+
 class ArgMeta(NamedTuple):
     """Shape, strides and dtype of a recorded launch argument (not the array: holding a pooled
     buffer would keep the pool from reusing it)."""
@@ -217,6 +224,12 @@ class _OpRecord:
     host_transfer: bool
 
 
+@dataclass(eq=False)
+class _AssignRecord:
+    var: int
+    buf: Any
+
+
 class Recorder:
     """Collects one replay's launches; ``finish`` turns them into a ``Program``.
 
@@ -235,7 +248,7 @@ class Recorder:
     ):
         self.backend = backend
         self.chunker = chunker  # given to the program (``Program.chunker``)
-        self.items: list[_OpRecord | AssignStep | EffectStep] = []
+        self.items: list[_OpRecord | _AssignRecord | EffectStep] = []
         self.arg_bufs = list(arg_bufs)
         self.var_bufs = list(var_bufs)
         self._open: Any = None  # the scheduler's collection context of the current op
@@ -257,7 +270,7 @@ class Recorder:
             ctx.__exit__(None, None, None)
 
     def assign(self, var_index: int, buf: Any) -> None:
-        self.items.append(AssignStep(var_index, buf))
+        self.items.append(_AssignRecord(var_index, buf))
 
     def host(self, fn: Callable[[], None]) -> None:
         self.items.append(EffectStep(fn))
@@ -327,7 +340,7 @@ class _Builder:
                     self.internal[id(root_of(a))] = root_of(a)
         # values leaving the program: pooled when they live in memory a baked op allocated
         escaping = [b for b in self.out_bufs if b is not None]
-        escaping += [it.spec for it in rec.items if type(it) is AssignStep]
+        escaping += [it.buf for it in rec.items if type(it) is _AssignRecord]
         for b in escaping:
             if isinstance(b, np.ndarray):
                 r = root_of(b)
@@ -337,8 +350,8 @@ class _Builder:
                     self._add_base(r)
         steps: list[Step] = []
         for it in rec.items:
-            if type(it) is AssignStep:
-                steps.append(AssignStep(it.var, self._spec(it.spec)))
+            if type(it) is _AssignRecord:
+                steps.append(AssignStep(it.var, self._spec(it.buf)))
             elif type(it) is EffectStep:
                 steps.append(it)
             elif id(it) in baked:
@@ -439,8 +452,8 @@ class Program:
         self.var_meta = var_meta
         self.nbases = nbases
         first_pool = len(arg_meta) + len(var_meta)
-        #: ``(base index, buffers)`` of each escaping value's pool
-        self.pools = [(first_pool + i, [r]) for i, r in enumerate(pool_roots)]
+        #: each escaping value's pool of buffers
+        self.pools = [Pool(first_pool + i, [r]) for i, r in enumerate(pool_roots)]
         self.backend: Any = None
         #: ``chunker(program, carry)``: the compiled chunk to run now, or None (the Python
         #: program runs); ``backends.cpu.steps.chunk.chunk_for`` when built by ``steps.record``
@@ -568,8 +581,8 @@ class Program:
                     b = np.ascontiguousarray(b, dtype=dtype).reshape(shape)
                 dyn[i] = b
                 i += 1
-        for index, pool in self.pools:
-            dyn[index] = free_buffer(pool)
+        for pool in self.pools:
+            dyn[pool.base] = free_buffer(pool.buffers)
         be = self.backend
         assigns = []
         for st in self.steps:
