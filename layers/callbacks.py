@@ -259,8 +259,8 @@ class CallbackList:
 
     def watches(self, *hooks: str) -> bool:
         """True when a callback that needs every batch on its own implements one of
-        ``hooks`` (the progress bar and the history tolerate batches run in chunks)."""
-        return any(not getattr(cb, "_chunk_safe", False) for h in hooks for cb, _ in self._impl[h])
+        ``hooks`` (the progress bar and the history tolerate batches run several at once)."""
+        return any(not getattr(cb, "_runs_ok", False) for h in hooks for cb, _ in self._impl[h])
 
     def _call(self, hook: str, *args: Any) -> None:
         for _, fn in self._impl[hook]:
@@ -319,7 +319,8 @@ class History(Callback):
     run) and ``params``.
     """
 
-    _chunk_safe: ClassVar[bool] = True
+    #: fine with batches run several at once (fit then runs them in one call)
+    _runs_ok: ClassVar[bool] = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -753,7 +754,8 @@ class ProgressBar(Callback):
         interval: Seconds between refreshes of the bar's values.
     """
 
-    _chunk_safe: ClassVar[bool] = True
+    #: fine with batches run several at once (fit then runs them in one call)
+    _runs_ok: ClassVar[bool] = True
 
     def __init__(self, verbose: int = 1, file: Any = None, interval: float = 0.25):
         super().__init__()
@@ -942,7 +944,7 @@ class TensorBoard(Callback):
     with the weight's name (``dense_Dense1/kernel``). With ``update_freq="batch"`` (or an
     integer ``N``: every ``N`` batches) the training batches' values are written too, tagged
     ``batch_<name>`` at the running batch count (those batches then read their values back
-    and do not run in chunks).
+    and do not run several at a time).
 
     Args:
         log_dir: The folder for the event files.
@@ -986,7 +988,7 @@ class TensorBoard(Callback):
         self._every = every
         self._writers: dict[str, Any] = {}
         self._step = 0
-        if every:  # only then a batch hook (so epoch-only logging keeps chunked fits)
+        if every:  # only then a batch hook (epoch-only logging keeps batches running together)
             self.on_train_batch_end = self._batch_end  # type: ignore[method-assign]
 
     def _writer(self, run: str) -> Any:

@@ -106,7 +106,7 @@ class _SyncStop(cbks.Callback):
     uncompiled paths round differently, e.g. while a program compiles in the background,
     could otherwise let them drift apart by float32 ulps)."""
 
-    _chunk_safe = True
+    _runs_ok = True
 
     def __init__(self, owner: DataParallel) -> None:
         super().__init__()

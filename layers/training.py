@@ -132,7 +132,7 @@ def _watching(callbacks: Sequence[Any], hooks: tuple[str, ...]) -> bool:
     """True when a callback other than the progress bar and the history implements one of
     ``hooks`` (under any of its names: ``layers.callbacks.HOOKS``)."""
     return any(
-        not getattr(c, "_chunk_safe", False) and cbks.implementation(c, h) is not None
+        not getattr(c, "_runs_ok", False) and cbks.implementation(c, h) is not None
         for c in callbacks
         for h in hooks
     )

@@ -6,6 +6,14 @@ and the fused softmax/log_softmax run as numba kernels (``backends.cpu.kernels``
 goes to BLAS through numpy's matmul. Pure data movement where numpy is already a single
 allocation-free pass (transpose copy, reshape, slice, concat, pad, cast, fill, one_hot) uses
 numpy directly.
+
+Each primitive checks its arguments, allocates its outputs (``_empty``) and then describes its
+work as launch records (``backends.cpu.launch.Launch``: kernel, positional arguments, the
+positions of the sizes, host scalars). It hands them to the backend's scheduler
+(``backends.cpu.schedule``): ``self._submit(launch)`` for one record, ``self._run(n, key,
+serial, parallel)`` for work with a serial and a parallel variant, where the scheduler alone
+decides which runs and times it. Trace programs are built from the records the scheduler ran
+(``backends.cpu.steps``), so a primitive never knows whether it is being recorded.
 """
 
 from __future__ import annotations
