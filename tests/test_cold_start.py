@@ -244,7 +244,7 @@ def _data(*shape: int) -> np.ndarray:
 
 @pytest.mark.parametrize("par", [False, True])
 def test_elementwise_twins(par: bool) -> None:
-    from backends.cpu.backend import _strided
+    from backends.cpu.launch import broadcast_strides as _strided
 
     x = _data(3, 40)
     x[0, :4] = [np.nan, -0.0, 0.0, np.inf]
@@ -371,7 +371,7 @@ def test_optimizer_twins_are_exact(name: str) -> None:
 @pytest.mark.parametrize("par", [False, True])
 def test_fused_kernel_twins(par: bool) -> None:
     from backends.cpu import fusion
-    from backends.cpu.backend import _strided
+    from backends.cpu.launch import broadcast_strides as _strided
 
     f, b = "float32", "bool"
     expr = (

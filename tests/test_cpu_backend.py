@@ -11,7 +11,7 @@ pytest.importorskip("numba")
 
 import engine as tw  # noqa: E402
 from backends.cpu import CpuBackend  # noqa: E402
-from backends.cpu.backend import _strided  # noqa: E402
+from backends.cpu.launch import broadcast_strides as strided  # noqa: E402
 from backends.cpu.schedule import band  # noqa: E402
 from backends.numpy import NumpyBackend  # noqa: E402
 
@@ -159,11 +159,11 @@ def test_broadcasting_matches_numpy(cpu, ref, rng, sa, sb, threshold):
 
 
 def test_strides_collapse_and_broadcast_with_zero_stride():
-    shape, st = _strided(((4, 5), (4, 5)), (4, 5))
+    shape, st = strided(((4, 5), (4, 5)), (4, 5))
     assert shape.tolist() == [20] and st.tolist() == [[1], [1]]
-    shape, st = _strided(((4, 1), (1, 5)), (4, 5))
+    shape, st = strided(((4, 1), (1, 5)), (4, 5))
     assert shape.tolist() == [4, 5] and st.tolist() == [[1, 0], [0, 1]]
-    shape, st = _strided(((), (1, 1)), (1, 1))
+    shape, st = strided(((), (1, 1)), (1, 1))
     assert shape.tolist() == [1] and st.tolist() == [[0], [0]]
 
 

@@ -9,6 +9,7 @@ import pytest
 import backends.cpu.backend as B
 import engine as tw
 from backends.cpu import kernels as K
+from backends.cpu.launch import broadcast_strides
 from backends.cpu.native import stream as S
 
 pytestmark = pytest.mark.skipif(
@@ -23,7 +24,7 @@ SIZES = (0, 1, 15, 16, 17, 1000, (1 << 20) + 3)
 def _stream(op, a, b, block, out_off=0, serial=False):
     """The streaming kernel into ``out[out_off:]`` of a fresh buffer (misaligned for off > 0)."""
     n = a.size
-    shape, st = B._strided(((n,), (n,)), (n,))
+    shape, st = broadcast_strides(((n,), (n,)), (n,))
     buf = np.full(n + out_off, np.nan, a.dtype)
     out = buf[out_off:]
     code = K.BINARY_ARITH.index(op)

@@ -35,9 +35,9 @@ from backends.base import (
     ravel_coordinates,
 )
 from backends.cpu import conv as CV
+from backends.cpu import fusion, steps, tiers
 from backends.cpu import kernels as K
-from backends.cpu import steps, tiers
-from backends.cpu.launch import HostScalars, Launch
+from backends.cpu.launch import HostScalars, Launch, broadcast_strides
 from backends.cpu.native import stream as S
 from backends.cpu.native import threads as T
 from backends.cpu.schedule import PARALLEL_THRESHOLD, Scheduler
@@ -93,45 +93,6 @@ STREAM_MAX_BYTES = 32 << 20
 #: Rows longer than this reduce in chunks of this many elements (a multiple of the kernels'
 #: 4096-element summation block), in parallel when large enough.
 SPLIT_CHUNK = 1 << 16
-
-
-@functools.lru_cache(maxsize=4096)
-def _strided(shapes: tuple, out_shape: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """Collapsed output dims and per-operand element strides (0 where broadcast).
-
-    Size-1 output dims are dropped and adjacent dims that are contiguous for every operand
-    are merged, so a same-shape op is one flat dimension and a row-vector broadcast is two.
-    """
-    nd = len(out_shape)
-    per_op = []
-    for s in shapes:
-        s = (1,) * (nd - len(s)) + tuple(s)
-        strides = [0] * nd
-        acc = 1
-        for d in range(nd - 1, -1, -1):
-            strides[d] = acc if s[d] != 1 else 0
-            acc *= s[d]
-        per_op.append(strides)
-    dims: list[int] = []
-    cols: list[list[int]] = []
-    for d in range(nd):
-        n = out_shape[d]
-        if n == 1:
-            continue
-        cur = [st[d] for st in per_op]
-        if dims and all(prev == c * n for prev, c in zip(cols[-1], cur, strict=True)):
-            dims[-1] *= n
-            cols[-1] = cur
-        else:
-            dims.append(n)
-            cols.append(cur)
-    if not dims:
-        dims, cols = [1], [[0] * len(shapes)]
-    shape = np.array(dims, np.int64)
-    st = np.ascontiguousarray(np.array(cols, np.int64).T)
-    shape.flags.writeable = False
-    st.flags.writeable = False
-    return shape, st
 
 
 def _prod(xs: Sequence[int]) -> int:
@@ -437,7 +398,7 @@ class CpuBackend(Backend):
         out = self._empty(out_shape, out_dt)
         n = out.size
         if n:
-            shape, st = _strided((a_shape, b_shape), tuple(out_shape))
+            shape, st = broadcast_strides((a_shape, b_shape), tuple(out_shape))
             uf = _NP_ARITH.get(op) if out_dt in _FLOATS else None
             args = (code, a.reshape(-1), b.reshape(-1), out.reshape(-1), shape, st)
             if uf is not None and n >= self.parallel_threshold:
@@ -482,7 +443,7 @@ class CpuBackend(Backend):
         out = self._empty(out_shape, a.dtype)
         n = out.size
         if n:
-            shape, st = _strided((c_shape, a_shape, b_shape), tuple(out_shape))
+            shape, st = broadcast_strides((c_shape, a_shape, b_shape), tuple(out_shape))
             # Pure data movement: run on same-width integer views, so float32 and int32 share
             # one compiled kernel (and bool/uint8, float64/int64).
             raw = _RAW[a.dtype.itemsize]
@@ -880,8 +841,6 @@ class CpuBackend(Backend):
         """A fused elementwise chain (``engine.fusion``; contract in ``backends.base``) in one
         generated numba kernel (``backends.cpu.fusion``): outputs from ``_empty``, one launch
         record, no host reads."""
-        from backends.cpu import fusion
-
         return fusion.run(self, expr, bufs, in_shapes, shape, out_shapes)
 
     def _softmax(self, x: np.ndarray, shape: tuple, axis: int, log: bool) -> np.ndarray:

@@ -37,6 +37,7 @@ from backends.cache import cache_subdir
 from backends.cpu import tiers
 from backends.cpu.elementwise import helper_names
 from backends.cpu.elementwise import load_module as load_module
+from backends.cpu.launch import Launch, broadcast_strides
 from engine import optable
 
 #: Bump when the generated code changes (old files then stop matching their key).
@@ -255,9 +256,6 @@ def run(
 ) -> tuple:
     """``CpuBackend.fused_elementwise``: fresh outputs (``be._empty``), one launch record of
     the generated kernel, run by the backend's scheduler; nothing is read on the host."""
-    from backends.cpu.backend import _strided
-    from backends.cpu.launch import Launch
-
     _, nodes, outs = expr
     n_in = check_fused_elementwise(expr, bufs, in_shapes, out_shapes)
     results = tuple(
@@ -266,7 +264,7 @@ def run(
     n = prod(shape)
     if n == 0:
         return results
-    cshape, st = _strided(tuple(tuple(s) for s in in_shapes), tuple(shape))
+    cshape, st = broadcast_strides(tuple(tuple(s) for s in in_shapes), tuple(shape))
     oflat = [r.reshape(-1) for r in results]
     iflat = [b.reshape(-1) for b in bufs]
     if cshape.size == 1:

@@ -21,6 +21,7 @@ Rules a kernel launched this way keeps (a program replays the record with other 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -73,3 +74,43 @@ Launches = Launch | tuple[Launch, ...]
 def as_tuple(work: Launches) -> tuple[Launch, ...]:
     """``work`` as a tuple of launches."""
     return (work,) if isinstance(work, Launch) else work
+
+
+@functools.lru_cache(maxsize=4096)
+def broadcast_strides(shapes: tuple, out_shape: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """The size arguments of a broadcasting kernel: collapsed output dims and per-operand
+    element strides (0 where broadcast), read-only int64 arrays.
+
+    Size-1 output dims are dropped and adjacent dims that are contiguous for every operand
+    are merged, so a same-shape op is one flat dimension and a row-vector broadcast is two.
+    """
+    nd = len(out_shape)
+    per_op = []
+    for s in shapes:
+        s = (1,) * (nd - len(s)) + tuple(s)
+        strides = [0] * nd
+        acc = 1
+        for d in range(nd - 1, -1, -1):
+            strides[d] = acc if s[d] != 1 else 0
+            acc *= s[d]
+        per_op.append(strides)
+    dims: list[int] = []
+    cols: list[list[int]] = []
+    for d in range(nd):
+        n = out_shape[d]
+        if n == 1:
+            continue
+        cur = [st[d] for st in per_op]
+        if dims and all(prev == c * n for prev, c in zip(cols[-1], cur, strict=True)):
+            dims[-1] *= n
+            cols[-1] = cur
+        else:
+            dims.append(n)
+            cols.append(cur)
+    if not dims:
+        dims, cols = [1], [[0] * len(shapes)]
+    shape = np.array(dims, np.int64)
+    st = np.ascontiguousarray(np.array(cols, np.int64).T)
+    shape.flags.writeable = False
+    st.flags.writeable = False
+    return shape, st
