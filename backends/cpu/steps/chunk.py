@@ -73,6 +73,7 @@ from typing import Any
 import numba
 import numpy as np
 
+import backends
 from backends.cache import add_record, read_records
 from backends.cpu import fusion
 from backends.cpu import kernels as K
@@ -904,8 +905,6 @@ class _Worker:
         with os.fdopen(fd, "wb") as f:
             pickle.dump(job, f)
         self.err = tempfile.TemporaryFile()
-        import backends
-
         root = os.path.dirname(os.path.dirname(os.path.abspath(backends.__file__)))
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
