@@ -147,11 +147,11 @@ def test_cpu_par_runs_serially_while_other_processes_hold_cores():
     # ... then a loaded machine runs serially, probes included
     assert not any(decide() for _ in range(20))
     st = sched.stats[band("k", n)]
-    assert st[4] == 2
+    assert st.runs[1] == 2
     load.free = float(numba.get_num_threads())
-    st[5][:] = st[6][:] = []
-    st[0], st[1] = 2.0, 1.0  # parallel measured faster
-    st[2] = 0  # the next call is not a probe call
+    st.samples[0][:] = st.samples[1][:] = []
+    st.ns[:] = [2.0, 1.0]  # parallel measured faster
+    st.calls = 0  # the next call is not a probe call
     assert decide()
     # adaptive=False (always parallel above the threshold) ignores the load
     forced = CpuBackend(adaptive=False)

@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import numba
@@ -54,6 +55,17 @@ def band(key: Any, n: int) -> tuple:
     4. Per-element times differ by size (1M float32 elements fit in L3, 4M do not): pooled, a
     1M add measured serial-fast made 4M adds run serially, 2x slower."""
     return (key, n.bit_length() >> 1)
+
+
+@dataclass(eq=False)
+class FamilyStats:
+    """What the adaptive chooser measured for one kernel family and size band; the lists are
+    indexed by path, 0 serial and 1 parallel."""
+
+    ns: list[float] = field(default_factory=lambda: [0.0, 0.0])  # median ns/element
+    calls: int = 0
+    runs: list[int] = field(default_factory=lambda: [0, 0])  # the first of each is a warm-up
+    samples: tuple[list[float], list[float]] = field(default_factory=lambda: ([], []))
 
 
 class Collection:
@@ -85,9 +97,8 @@ class Scheduler:
         #: Pick serial or parallel per kernel family by measured speed (False: always parallel
         #: above the threshold).
         self.adaptive = bool(adaptive)
-        #: Per ``band(key, n)``: ns/element serial, parallel (medians); calls; runs serial,
-        #: parallel; the last samples of each.
-        self.stats: dict[Any, list] = {}
+        #: What the chooser measured, per ``band(key, n)``.
+        self.stats: dict[Any, FamilyStats] = {}
         #: Other processes' CPU use (``free_cores()``).
         self.load: Any = threads.load
         self._tl = _Local()
@@ -182,38 +193,39 @@ class Scheduler:
         self._record(st, use_par, (time.perf_counter_ns() - t0) / n)
         return use_par
 
-    def _choose(self, n: int, key: Any) -> tuple[list, bool]:
+    def _choose(self, n: int, key: Any) -> tuple[FamilyStats, bool]:
         k = band(key, n)
         st = self.stats.get(k)
         if st is None:
-            st = self.stats[k] = [0.0, 0.0, 0, 0, 0, [], []]
-        st[2] += 1
-        if st[4] < 2:
+            st = self.stats[k] = FamilyStats()
+        st.calls += 1
+        if st.runs[1] < 2:
             use_par = True  # the first run of each path is a warm-up (it may compile)
-        elif st[3] < 2:
+        elif st.runs[0] < 2:
             use_par = False
         elif self.load.free_cores() < numba.get_num_threads() - 0.5:
             # Other processes hold cores: a static split would wait for a time slice (a 100 us
             # kernel took 1.3 ms), and probing the parallel path would cost as much.
             use_par = False
         else:
-            use_par = st[1] <= st[0]
+            serial, parallel = st.ns
+            use_par = parallel <= serial
             # Re-measure the path not taken; rarely when it lost by far (each probe of the
             # slower path costs the gap: 0.3 ms on a 4M-element add).
-            lo, hi = (st[1], st[0]) if use_par else (st[0], st[1])
+            lo, hi = (parallel, serial) if use_par else (serial, parallel)
             every = PROBE_EVERY if hi < 1.25 * lo else 4 * PROBE_EVERY
-            if st[2] % every == 0:
+            if st.calls % every == 0:
                 use_par = not use_par
         return st, use_par
 
     @staticmethod
-    def _record(st: list, use_par: bool, ns: float) -> None:
+    def _record(st: FamilyStats, use_par: bool, ns: float) -> None:
         i = 1 if use_par else 0
-        st[3 + i] += 1
-        if st[3 + i] == 1:
+        st.runs[i] += 1
+        if st.runs[i] == 1:
             return  # warm-up run, not recorded
-        samples = st[5 + i]
+        samples = st.samples[i]
         samples.append(ns)
         if len(samples) > 5:
             del samples[0]
-        st[i] = sorted(samples)[len(samples) // 2]  # median of the last 5: ignores outliers
+        st.ns[i] = sorted(samples)[len(samples) // 2]  # median of the last 5: ignores outliers
