@@ -1897,6 +1897,42 @@ def test_unsorted_segment_sum(backend, data):
 
 @PROPS
 @given(data=st.data())
+def test_bitwise_and(backend, data):
+    shape = data.draw(shapes(), label="shape")
+    ints = st.integers(-(2**31), 2**31 - 1)
+    a = data.draw(hnp.arrays(np.int32, shape, elements=ints), label="a")
+    b = data.draw(hnp.arrays(np.int32, shape, elements=ints), label="b")  # TF.js: same shape
+    out = tw.bitwise_and(tw.tensor(a, dtype="int32"), tw.tensor(b, dtype="int32"))
+    assert_matches(out, np.bitwise_and(a, b).astype(np.int64), "int32")
+
+
+@PROPS
+@given(data=st.data())
+def test_broadcast_args(backend, data):
+    s0 = data.draw(shapes(), label="s0")
+    s1 = data.draw(st.sampled_from([s0, s0[1:], (1,) * len(s0), ()]), label="s1")
+    s1 = tuple(1 if data.draw(st.booleans()) else d for d in s1)
+    out = tw.broadcast_args(tw.tensor(np.array(s0, np.int32)), tw.tensor(np.array(s1, np.int32)))
+    exp = np.array(np.broadcast_shapes(s0, s1), np.int64)
+    assert_matches(out, exp, "int32")
+
+
+@PROPS
+@given(data=st.data())
+@pytest.mark.parametrize("op", ["setdiff1d", "setdiff1d_async"])
+def test_setdiff1d(backend, op, data):
+    dt = data.draw(st.sampled_from(("float32", "int32")), label="dtype")
+    small = st.integers(-3, 3)
+    x = data.draw(hnp.arrays(np.int32, st.integers(0, 8), elements=small), label="x").astype(dt)
+    y = data.draw(hnp.arrays(np.int32, st.integers(0, 8), elements=small), label="y").astype(dt)
+    values, indices = getattr(tw, op)(tw.tensor(x), tw.tensor(y))
+    keep = ~np.isin(x, y)  # TF.js keeps x's order and duplicates
+    assert_matches(values, x[keep].astype(np.float64 if dt == "float32" else np.int64), dt)
+    assert_matches(indices, np.flatnonzero(keep).astype(np.int64), "int32")
+
+
+@PROPS
+@given(data=st.data())
 @pytest.mark.parametrize("op", ["bincount", "dense_bincount"])
 def test_bincount(backend, op, data):
     rank = 1 if op == "bincount" else data.draw(st.integers(1, 2), label="rank")
@@ -2179,6 +2215,10 @@ PROPERTIES = {
     **_table(test_unary, [*UNARY, "unary"]),  # (+ test_signed_zeros for -0.0 rules)
     **_table(test_binary, [*BINARY_OPS, "binary"]),
     "where": test_where,
+    "bitwise_and": test_bitwise_and,
+    "broadcast_args": test_broadcast_args,
+    "setdiff1d": test_setdiff1d,
+    "setdiff1d_async": test_setdiff1d,
     "clip_by_value": test_clip_by_value,
     **_table(test_activation, ACTIVATIONS),
     "prelu": test_prelu,
@@ -2276,6 +2316,11 @@ EXCLUDED = {
     "FUSED_ACTIVATIONS": "a constant (the activation names); test_fused_matmul and "
     "test_conv2d draw every entry and check the table matches FUSED_ACT",
     "multinomial": "a random sampler: frequencies, seeds and errors in tests/test_multinomial.py",
+    **dict.fromkeys(
+        ["complex", "conj", "imag", "real"],
+        "complex64 constructors and parts: tests/test_spectral.py checks them against numpy's "
+        "complex arithmetic, with gradients and errors, on every backend",
+    ),
     **dict.fromkeys(
         [
             "avg_pool3d",
