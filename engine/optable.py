@@ -834,6 +834,9 @@ _BINARY_LIST: list[Op] = [
        grad_domain=(Span(-2, 2), Span(0.5, 2)), grad_eps=1e-3,
        example=">>> tw.div_no_nan(tw.tensor([1.0, 2.0, 0.0]), tw.tensor([2.0, 0.0, 0.0])).tolist()"
        "\n[0.5, 0.0, 0.0]"),
+    # --- TF.js's bitwiseAnd (int32 only; engine.ops.int_ops keeps its same-shape check) ------
+    Op("bitwise_and", 2, "i", "arith", "``a & b`` bit by bit (two's complement, int32)",
+       np.bitwise_and, {"i": "(({a}) & ({b}))"}, {"i": "({a} & {b})"}, public=False),
 ]  # fmt: skip
 
 UNARY: dict[str, Op] = {op.name: op for op in _UNARY_LIST}

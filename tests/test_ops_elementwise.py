@@ -19,8 +19,17 @@ _SHAPES = {1: [(3, 5)], 2: [(3, 5), (5,)]}
 
 
 def _fn(name):
-    """The public function of an op-table entry (``tw.<name>``)."""
-    return getattr(tw, name)
+    """The public function of an op-table entry (``tw.<name>``); for an entry whose public
+    function is hand-written (``public=False``: ``div``, ``bitwise_and``, whose TF.js wrapper
+    refuses broadcasting), the primitive itself through ``core.unary``/``core.binary``."""
+    op = optable.OPS[name]
+    if op.public:
+        return getattr(tw, name)
+    from engine.ops.core import binary, unary
+
+    if op.arity == 1:
+        return lambda x: unary(name, x)
+    return lambda a, b: binary(name, a, b)
 
 
 def _ref(op, *xs):

@@ -1,10 +1,9 @@
 """Small int32 ops from TF.js: ``bitwise_and`` (TF.js ``bitwiseAnd``) and ``broadcast_args``
 (TF.js ``broadcastArgs``).
 
-``bitwise_and`` runs on the device on every backend as a composite of int32 ``mod``,
-``floor_div``, ``mul``, ``add`` and a ``gather`` from a 256 x 256 byte table (no backend has
-a bitwise primitive; one entry in the elementwise op table would replace it). It has no
-gradient (int32, as TF.js). ``broadcast_args`` works on shape vectors, which are read back
+``bitwise_and`` is one entry of the elementwise op table (``engine.optable``), so every
+backend runs it as one kernel; this wrapper adds TF.js's int32 and same-shape checks. It has
+no gradient (int32, as TF.js). ``broadcast_args`` works on shape vectors, which are read back
 to the host as TF.js's CPU kernel does.
 """
 
@@ -12,9 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.ops.core import as_tensor, tensor
-from engine.ops.math import add, floor_div, mod, mul
-from engine.ops.shape import gather
+from engine.ops.core import as_tensor, binary, tensor
 from engine.tensor import Tensor
 from engine.typing import TensorLike
 
@@ -31,8 +28,7 @@ def bitwise_and(x: TensorLike, y: TensorLike) -> Tensor:
     """Elementwise bitwise AND of two int32 tensors (TF.js ``bitwiseAnd``).
 
     Two's complement, as JavaScript's ``&``: ``-1 & y == y``. Like TF.js, the shapes must be
-    equal (no broadcasting). Runs on the device (byte by byte through a lookup table);
-    int32, so no gradient.
+    equal (no broadcasting). One kernel on every backend; int32, so no gradient.
 
     Args:
         x: An int32 tensor.
@@ -63,17 +59,7 @@ def bitwise_and(x: TensorLike, y: TensorLike) -> Tensor:
         raise ValueError(
             f"bitwise_and: x and y must have the same shape, got {a.shape} and {b.shape}"
         )
-    low, top = tensor(_AND, dtype="int32"), tensor(_AND_TOP, dtype="int32")
-    out = None
-    for k in range(4):
-        table = top if k == 3 else low
-        lo_a, lo_b = mod(a, 256), mod(b, 256)  # the byte k of each (mod takes the divisor's sign)
-        byte = gather(table, add(mul(lo_a, 256), lo_b), 0, _checked=True)
-        term = byte if k == 0 else mul(byte, 1 << (8 * k))
-        out = term if out is None else add(out, term)
-        if k < 3:
-            a, b = floor_div(a, 256), floor_div(b, 256)
-    return out
+    return binary("bitwise_and", a, b)
 
 
 def _shape_vector(s: TensorLike, name: str) -> list[int]:
