@@ -100,3 +100,21 @@ print(json.dumps([before == imported, before == started,
     )
     assert same_import, diff_import
     assert same_start, diff_start
+
+
+def test_layers_run_traced_steps_through_the_engine_only():
+    """``layers/`` hands runs of batches to ``engine.trace`` (``TraceCache.run_steps``) and
+    names none of a backend's programs or chunks (issue 16 item 5)."""
+    import re
+
+    banned = re.compile(
+        r"CHUNK_STEPS|\.program\b|replay_batches|_traced_chunk|train_chunk|backends\.cpu|steps_run"
+    )
+    hits = [
+        f"{path.name}:{n}: {line.strip()}"
+        for path in sorted((ROOT / "layers").glob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if banned.search(line)
+    ]
+    assert hits == [], hits
+    assert "run_steps(" in (ROOT / "layers" / "training.py").read_text()
