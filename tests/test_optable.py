@@ -169,3 +169,14 @@ def test_every_float_entry_has_a_domain_and_a_finite_gradient(name):
         rule = op.grad(tw.ones_like(y), *ts, y)
         for k, gk in enumerate([rule] if op.arity == 1 else rule):
             assert gk is None or np.isfinite(gk.numpy()).all(), f"{name}: gradient {k} not finite"
+
+
+def test_primitive_refuses_a_dtype_without_a_kernel(backend):
+    """An entry's kinds gate the primitive: an int-only entry on floats is a TypeError naming
+    the op and the dtypes it has, never another kernel's result."""
+    from engine.ops.core import binary
+
+    with pytest.raises(
+        TypeError, match=r"bitwise_and is not defined for dtype float32; expected int32"
+    ):
+        binary("bitwise_and", tw.tensor([1.5]), tw.tensor([2.5]))

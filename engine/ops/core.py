@@ -8,7 +8,9 @@ import numpy as np
 
 from backends.base import LOGICAL_OPS, out_dtype_binary, out_dtype_unary
 from engine import dispatch, dtypes, registry
+from engine.optable import BINARY as _BINARY_TABLE
 from engine.optable import INT_UNARY_OPS  # unary ops with int32 kernels (others: float32)
+from engine.optable import KINDS as _KINDS
 from engine.tensor import ComplexTensor, Tensor
 from engine.typing import DTypeLike, ShapeLike, TensorLike
 
@@ -258,6 +260,7 @@ def binary(op: str, a: TensorLike, b: TensorLike) -> Tensor:
 
     Raises:
         ValueError: The shapes cannot be broadcast.
+        TypeError: The op has no kernel for the operands' dtype (``bitwise_and`` on floats).
     """
     if (a.__class__ is not Tensor or b.__class__ is not Tensor) and (
         _is_complex(a) or _is_complex(b)
@@ -272,6 +275,13 @@ def binary(op: str, a: TensorLike, b: TensorLike) -> Tensor:
         a, b = cast(a, "int32"), cast(b, "int32")
     shape = broadcast_shapes(a.shape, b.shape, op)
     dt = a.dtype
+    entry = _BINARY_TABLE.get(op)
+    if entry is not None and _KINDS.get(dt) not in entry.kinds:  # e.g. bitwise_and on floats
+        names = {"f": "float32/float64", "i": "int32", "b": "bool"}
+        raise TypeError(
+            f"{op} is not defined for dtype {dt}; expected "
+            f"{' or '.join(names[k] for k in entry.kinds)}"
+        )
     out_dt = out_dtype_binary(op, dt)
     sa, sb = a.shape, b.shape
     return dispatch.run(
