@@ -56,6 +56,7 @@ set) compiles without asking the cost model, in the process, as before.
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import hashlib
 import logging
@@ -98,7 +99,7 @@ from backends.cpu.steps.program import (
 from engine import activity
 
 #: Bump when the generated code changes.
-GEN_VERSION = 3
+GEN_VERSION = 4
 #: GEMMs of this many flops or more are split over numba's threads (``cblas.split_gemm``): a
 #: 32x784x128 GEMM takes 73 us on one thread, ~45 us as two halves, ~70 us on two OpenBLAS
 #: threads that must be woken up.
@@ -147,8 +148,21 @@ class _Renderer:
         self.subst: dict[int, tuple[np.ndarray, int]] = {}  # gradient root -> (arena, offset)
         self.empty: dict[Any, np.ndarray] = {}  # an empty array per dtype (unused slots)
         self.carried: dict[int, int] = {}  # arg index -> output index (set per compile)
+        #: the sizes the source reads from its ``S`` argument (``z<i>`` locals), one per use, so
+        #: the source names no width or batch size and serves every model of this structure
+        self.sizes: list[int] = []
 
     # names -------------------------------------------------------------------------------------
+    def _size(self, v: Any) -> str:
+        """A run-time size (the local ``z<i>`` read from ``S``), never a literal in the source."""
+        self.sizes.append(int(v))
+        return f"z{len(self.sizes) - 1}"
+
+    def _shape(self, shape: Sequence[int]) -> str:
+        """Source of a shape tuple of run-time sizes (``()`` for a 0-d view)."""
+        dims = [self._size(d) for d in shape]
+        return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
+
     def _bake(self, v: Any) -> str:
         i = self.baked_ids.get(id(v))
         if i is None:
@@ -196,7 +210,7 @@ class _Renderer:
         if view is None:
             view = shape
         if type(view) is not View:
-            return f"{flat}.reshape({tuple(view)!r})"
+            return f"{flat}.reshape({self._shape(view)})"
         vshape, vdtype, off, strides = view
         vdtype = np.dtype(vdtype)
         if vdtype != np.dtype(dtype):  # a reinterpreting view: the whole base as vdtype first
@@ -212,9 +226,11 @@ class _Renderer:
         n = int(np.prod(vshape))
         c_strides = tuple(int(s) for s in np.empty(vshape, dtype).strides)
         if tuple(strides) == c_strides:
-            return f"{flat}[{o}:{o + n}].reshape({tuple(vshape)!r})"
+            lo, hi = self._size(o), self._size(o + n)
+            return f"{flat}[{lo}:{hi}].reshape({self._shape(vshape)})"
         if len(vshape) == 2 and tuple(strides) == (sz, vshape[0] * sz):
-            return f"{flat}[{o}:{o + n}].reshape({(vshape[1], vshape[0])!r}).T"
+            lo, hi = self._size(o), self._size(o + n)
+            return f"{flat}[{lo}:{hi}].reshape({self._shape((vshape[1], vshape[0]))}).T"
         raise GiveUp(f"a launch argument is a strided view ({vshape}, strides {strides})")
 
     # launches ----------------------------------------------------------------------------------
@@ -232,9 +248,9 @@ class _Renderer:
             and recorded[0].shape == recorded[1].shape
         ):
             self.lines.append(f"{args[0]}[...] = {args[1]}")
-        elif getattr(fn, "__name__", "") == "_fill_into" and len(args) == 2:
+        elif getattr(fn, "__name__", "") == "fill_into" and len(args) == 2:
             self.lines.append(f"{args[0]}[...] = {args[1]}")
-        elif getattr(fn, "__name__", "") == "_concat_into" and all(
+        elif getattr(fn, "__name__", "") == "concat_into" and all(
             r is not None for r in recorded[2:]
         ):
             axis, lo = getattr(specs[1], "value", None), 0
@@ -242,7 +258,7 @@ class _Renderer:
                 raise GiveUp("a concatenation along a computed axis")
             for x, r in zip(args[2:], recorded[2:], strict=True):
                 hi = lo + r.shape[axis]
-                index = ", ".join([":"] * axis + [f"{lo}:{hi}"])
+                index = ", ".join([":"] * axis + [f"{self._size(lo)}:{self._size(hi)}"])
                 self.lines.append(f"{args[0]}[{index}] = {x}")
                 lo = hi
         else:
@@ -272,20 +288,21 @@ class _Renderer:
         char = a.dtype.char
         try:
             g = self._global(CB.get_cblas().fns["cblas_sgemm" if char == "f" else "cblas_dgemm"])
-            split = CB.split_gemm(char) if 2.0 * m * n * k >= SPLIT_GEMM_FLOPS else None
+            split = self._global(CB.split_gemm(char))
         except CB.CblasUnavailable as e:
             raise GiveUp(str(e)) from e
         real = "np.float32" if char == "f" else "np.float64"
         ptrs = [f"{x}.ctypes.data" for x in args]
-        tail = f"{ptrs[0]}, {ta[1]}, {ptrs[1]}, {tb[1]}"
-        call = f"{g}(101, {ta[0]}, {tb[0]}, {m}, {n}, {k}, {real}(1.0), {tail}, {real}(0.0), "
-        call += f"{ptrs[2]}, {n})"
-        if 2.0 * m * n * k < SPLIT_GEMM_FLOPS:
-            self.lines.append(call)
-            return
-        split = self._global(split)
+        # sizes, leading dimensions and whether to split are run-time values (``S``)
+        zm, zn, zk = self._size(m), self._size(n), self._size(k)
+        dims = f"{zm}, {zn}, {zk}"
+        tail = f"{ptrs[0]}, {self._size(ta[1])}, {ptrs[1]}, {self._size(tb[1])}"
+        ldc = self._size(n)
+        big = self._size(2.0 * m * n * k >= SPLIT_GEMM_FLOPS)
+        call = f"{g}(101, {ta[0]}, {tb[0]}, {dims}, {real}(1.0), {tail}, {real}(0.0), "
+        call += f"{ptrs[2]}, {ldc})"
         self.lines += [
-            f"if P > 1: {split}(P, {ta[0]}, {tb[0]}, {m}, {n}, {k}, {tail}, {ptrs[2]}, {n})",
+            f"if P > 1 and {big}: {split}(P, {ta[0]}, {tb[0]}, {dims}, {tail}, {ptrs[2]}, {ldc})",
             f"else: {call}",
         ]
 
@@ -328,12 +345,11 @@ class _Renderer:
         slots = [f"w{gi}_{r}" for r in range(1, 1 + g.nslots)] + [empty] * (3 - g.nslots)
         args = f"{g.op}, {g.flag}, w{gi}_0, {self._bake(g.grads)}, {', '.join(slots)}, "
         args += self._bake(g.h)
-        serial = f"{self._global(K.opt_update_ip)}({args}, 0, {g.total})"
-        if g.block is None and g.total < PAR_UPDATE_MIN:
-            self.lines.append(serial)
-            return
+        total = self._size(g.total)
+        serial = f"{self._global(K.opt_update_ip)}({args}, 0, {total})"
+        big = self._size(g.block is not None or g.total >= PAR_UPDATE_MIN)
         par = self._global(K.opt_update_ip_par)
-        self.lines += [f"if P > 1: {par}({args}, -(-{g.total} // P))", f"else: {serial}"]
+        self.lines += [f"if P > 1 and {big}: {par}({args}, -(-{total} // P))", f"else: {serial}"]
 
     def render(self, carry: dict[int, int]) -> str:
         prog = self.prog
@@ -390,15 +406,19 @@ class _Renderer:
             head += [f"w{gi}_{r} = D[{first + r}]" for r in range(1 + g.nslots)]
             first += 1 + g.nslots
             for m in g.members:
+                lo, hi = self._size(m.off), self._size(m.off + m.size)
                 for r, vi in enumerate(m.vars):
-                    head.append(f"v{vi} = w{gi}_{r}[{m.off}:{m.off + m.size}]")
+                    head.append(f"v{vi} = w{gi}_{r}[{lo}:{hi}]")
         loop = ["for k in range(n):"]
         for i in range(self.nargs):
             if i not in self.carried:
-                size = int(np.prod(prog.arg_meta[i][0]))
+                size = self._size(np.prod(prog.arg_meta[i][0]))
                 loop.append(f"    a{i} = R{i}[O[{i}, k]:O[{i}, k] + {size}]")
         loop += ["    " + s for s in body + end]
-        params = ", ".join(["n", "P", "D", "O", "B", "H"] + [f"R{i}" for i in range(self.nargs)])
+        params = ", ".join(
+            ["n", "P", "D", "O", "B", "H", "S"] + [f"R{i}" for i in range(self.nargs)]
+        )
+        head = [f"z{i} = S[{i}]" for i in range(len(self.sizes))] + head
         src = [
             "import numpy as np",
             "from numba import njit",
@@ -460,11 +480,43 @@ def _module_spec(src: str, names: dict[str, Any]) -> tuple[str, str, str]:
     return folder, name, text
 
 
+#: chunk dispatchers imported in this process, by module name: a program of a structure seen
+#: before (other widths, batch size or sample count: the same source) runs the machine code
+#: already in the process
+_imported: dict[str, Callable] = {}
+
+
 def _import(folder: str, name: str, text: str, names: dict[str, Any]) -> Callable:
-    """The chunk's numba dispatcher (its module imported; nothing is compiled yet)."""
+    """The chunk's numba dispatcher (its module imported once per process; nothing is compiled
+    yet)."""
     with _lock:
-        module = fusion.load_module(folder, name, text, names)
-    return module.chunk
+        fn = _imported.get(name)
+        if fn is None:
+            fn = _imported[name] = fusion.load_module(folder, name, text, names).chunk
+    return fn
+
+
+#: What chunks did to get their machine code, counted over the process (tests, ``bench``):
+#: ``"compiled"`` (here, forced), ``"loaded"`` (from numba's disk cache), ``"reused"`` (already
+#: in the process: a program of a structure seen before), ``"background"`` (worker processes
+#: started). ``"worker_compiled"`` counts signatures the workers compiled (not cached before).
+events: collections.Counter[str] = collections.Counter()
+
+
+def _in_process(fn: Any, sig: tuple) -> bool:
+    """True when ``fn`` (a numba dispatcher) holds machine code for ``sig`` in this process."""
+    return tuple(sig) in fn.overloads
+
+
+def _on_disk(fn: Any, sig: tuple) -> bool:
+    """True when numba's disk cache holds ``fn``'s machine code for ``sig`` (a load, not a
+    compile)."""
+    try:
+        cache = fn._cache
+        index = cache._cache_file._load_index()
+        return cache._index_key(sig, fn.targetctx.codegen()) in index
+    except Exception:
+        return False
 
 
 class Chunk:
@@ -478,6 +530,10 @@ class Chunk:
         self.prog = prog
         self.carried = r.carried
         self.baked = tuple(r.baked)
+        #: the run-time sizes the source reads (``S``): widths, batch rows, offsets, GEMM
+        #: dimensions, as recorded; the source itself holds none, so models of one structure
+        #: and other sizes share one compiled chunk
+        self.sizes = np.array(r.sizes, np.int64)
         self.host = r.host_arrays
         # what runs on the host per step, in order: host steps (with their first table), effects
         refreshes = set(r.refreshes)
@@ -511,24 +567,20 @@ class Chunk:
             return False
 
     def _ensure(self, args: tuple) -> bool:
-        """Compile or load the machine code for ``args`` unless done; False while a background
-        compile runs (or after it failed: ``failed`` says why)."""
+        """Get the machine code for ``args`` into the process unless done: reuse it (already
+        here), load it (in numba's disk cache) or, in ``"now"`` mode only, compile it. Else
+        (``"background"`` mode, or machine code that is not on disk after all) a worker
+        process compiles it and this returns False until the worker is done (or failed:
+        ``failed`` says why); training never waits for a compiler."""
         if self.compiled:
             return True
         if self.failed is not None:
             return False
-        if self.mode == "background" and self.worker is not None and self.worker.running():
+        if self.worker is not None and self.worker.running():
             return False
         sig = tuple(numba.typeof(a) for a in args)
-        if self.mode == "background":
-            if self.worker is None:
-                try:
-                    self.worker = _Worker(self, sig)
-                except Exception as e:  # no worker: the Python program goes on
-                    self.failed = f"the background compile could not start: {e}"
-                    _log.info("tensorweave: trace program not compiled: %s", self.failed)
-                    return False
-                return False
+        here = _in_process(self.fn, sig)
+        if self.worker is not None:
             done = self.worker.poll()
             if done is None:
                 return False
@@ -536,14 +588,37 @@ class Chunk:
                 self.failed = f"the background compile failed: {done}"
                 _log.info("tensorweave: trace program not compiled: %s", self.failed)
                 return False
-        cached = self.mode == "background" or self.cached()
-        what = "loading the compiled training loop" if cached else "compiling the training loop"
+            if not here and not _on_disk(self.fn, sig):
+                self.failed = "the background compile left no machine code for this signature"
+                _log.info("tensorweave: trace program not compiled: %s", self.failed)
+                return False
+        elif not here and (self.mode == "background" or not _on_disk(self.fn, sig)):
+            if self.mode == "now" and (
+                program.COMPILE_AFTER == 0 or "TENSORWEAVE_COMPILE_AFTER" in os.environ
+            ):
+                pass  # forced (tests, benchmarks): compile here, as before
+            else:
+                try:
+                    self.worker = _Worker(self, sig)
+                    events["background"] += 1
+                except Exception as e:  # no worker: the Python program goes on
+                    self.failed = f"the background compile could not start: {e}"
+                    _log.info("tensorweave: trace program not compiled: %s", self.failed)
+                return False
+        kind = "reused" if here else "loaded" if _on_disk(self.fn, sig) else "compiled"
+        what = {
+            "reused": "reusing the compiled training loop",
+            "loaded": "loading the compiled training loop",
+            "compiled": "compiling the training loop",
+        }[kind]
         t0 = time.perf_counter()
         with activity.working(what):
             self.fn.compile(sig)
         took = time.perf_counter() - t0
         self.compiled = True
-        add_record("chunk_load" if cached else "chunk_compile", self.lines, took)
+        events[kind] += 1
+        if kind != "reused":
+            add_record("chunk_load" if kind == "loaded" else "chunk_compile", self.lines, took)
         _log.info(
             "tensorweave: %s %s (%d lines) took %.2f s", what, self.module[1], self.lines, took
         )
@@ -655,7 +730,7 @@ class Chunk:
             # host tables have n rows; their types do not depend on n
             probe = tuple(np.empty((1, h.size), h.dtype) for h in self.host)
             parts0 = numba.get_num_threads()
-            if not self._ensure((n, parts0, tuple(d), offs, self.baked, probe, *roots)):
+            if not self._ensure((n, parts0, tuple(d), offs, self.baked, probe, self.sizes, *roots)):
                 return None  # not ready: the Python program runs these steps
         if self._measure:
             t_run = time.perf_counter()
@@ -679,7 +754,7 @@ class Chunk:
         if threads > 1:
             blas.set_threads(1)
         try:
-            self.fn(n, parts, tuple(d), offs, self.baked, tuple(tables), *roots)
+            self.fn(n, parts, tuple(d), offs, self.baked, tuple(tables), self.sizes, *roots)
         finally:
             if threads > 1:
                 blas.set_threads(threads)
@@ -796,9 +871,11 @@ def decide(prog: Any, lines: int, cached: bool) -> tuple[bool, str]:
     cost = compile_estimate(lines, cached)
     # a compile runs beside training: its savings start once it is done
     during = 0.0 if cached or per_step <= 0 else cost / per_step
-    gain = max(0.0, left - during) * saved
+    counted = max(0.0, left - during)
+    gain = counted * saved
+    minus = f" - {min(during, left):.0f} run during the compile" if during else ""
     why = (
-        f"{left} steps left x {saved * 1e3:.3f} ms saved per step = {gain:.2f} s "
+        f"({left} steps left{minus}) x {saved * 1e3:.3f} ms saved per step = {gain:.2f} s "
         f"{'>' if gain > cost else '<='} {cost:.2f} s expected to "
         f"{'load it' if cached else 'compile it'}"
     )
@@ -827,6 +904,10 @@ def chunk_for(prog: Any, carry: dict[int, int]) -> Chunk | None:
         return None
     if program.COMPILE_AFTER == 0 or "TENSORWEAVE_COMPILE_AFTER" in os.environ:
         prog.chunks[key] = chunk  # compiled without asking (tests, benchmarks): as before
+        return chunk
+    if chunk.fn.overloads:  # the same source (structure) already runs in this process: free
+        _log.info("tensorweave: trace program reuses the training loop compiled in this process")
+        prog.chunks[key] = chunk
         return chunk
     cached = chunk.cached()
     yes, why = decide(prog, chunk.lines, cached)
