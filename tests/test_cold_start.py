@@ -334,7 +334,7 @@ def test_reduction_and_fused_twins(par: bool) -> None:
 
 @pytest.mark.parametrize("name", sorted(K.OPT_UPDATES))
 def test_optimizer_twins_are_exact(name: str) -> None:
-    from backends.cpu.backend import _opt_hyper, _opt_slots
+    from backends.cpu.primitives.optim import opt_hyper, opt_slots
 
     hyper = {
         "sgd_update": {"lr": 0.1},
@@ -354,9 +354,9 @@ def test_optimizer_twins_are_exact(name: str) -> None:
         "ftrl_update": {"lr": 0.1, "lr_power": -0.5, "l1": 0.01, "l2": 0.01,
                         "l2_shrinkage": 0.0, "beta": 0.0},
     }[name]  # fmt: skip
-    scalars, flag = _opt_hyper(name, hyper)
+    scalars, flag = opt_hyper(name, hyper)
     h = np.array(scalars, F)
-    k = _opt_slots(name, flag)
+    k = opt_slots(name, flag)
     n = 50
     w, g = _data(n), _data(n)
     slots = [np.abs(_data(n)) + F(0.1) if i < k else np.empty(0, F) for i in range(3)]

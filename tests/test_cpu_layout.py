@@ -49,9 +49,13 @@ def test_every_cpu_module_imports_alone():
     project is loaded yet (one process; the project's modules are dropped between imports),
     so a circle broken only by import order would fail here."""
     modules = _modules()
-    assert {"backends.cpu.launch", "backends.cpu.schedule", "backends.cpu.steps.program"} <= set(
-        modules
-    )
+    assert {
+        "backends.cpu.launch",
+        "backends.cpu.schedule",
+        "backends.cpu.steps.program",
+        *(f"backends.cpu.primitives.{m}" for m in PRIMITIVE_MODULES.values()),
+        "backends.cpu.primitives.common",
+    } <= set(modules)
     code = f"""
 import importlib, sys
 failed = []
@@ -66,6 +70,75 @@ print("\\n".join(failed))
 """
     out = _python(code).strip()
     assert out == "", out
+
+
+#: Where each family of primitives lives (``backends/cpu/primitives/<module>.py``).
+PRIMITIVE_MODULES = {
+    "from_numpy": "memory",
+    "to_numpy": "memory",
+    "fill": "memory",
+    "unary": "elementwise",
+    "binary": "elementwise",
+    "where": "elementwise",
+    "cast": "elementwise",
+    "fused_elementwise": "elementwise",
+    "reduce": "reduce",
+    "arg_reduce": "reduce",
+    "cumsum": "reduce",
+    "matmul": "matmul",
+    "fused_matmul": "matmul",
+    "transpose": "layout",
+    "reshape": "layout",
+    "slice": "layout",
+    "concat": "layout",
+    "pad": "layout",
+    "gather": "gather_scatter",
+    "scatter_add": "gather_scatter",
+    "ravel_indices": "gather_scatter",
+    "one_hot": "gather_scatter",
+    "softmax": "nn",
+    "log_softmax": "nn",
+    "categorical_crossentropy": "nn",
+    "categorical_crossentropy_grad": "nn",
+    "conv2d": "nn",
+    "fused_conv2d": "nn",
+    "conv2d_backprop_filter": "nn",
+    "max_pool": "nn",
+    "max_pool_grad": "nn",
+}
+
+
+def test_each_primitive_lives_in_the_module_named_for_its_concern():
+    """Every primitive and fused kernel ``CpuBackend`` offers is defined in
+    ``backends/cpu/primitives/<concern>.py`` (the optimizer updates in ``optim.py``), none in
+    ``backend.py``, and no primitive is left to ``Backend``'s raising stub."""
+    from backends.base import PRIMITIVES
+    from backends.cpu import CpuBackend
+    from backends.cpu import kernels as K
+
+    assert CpuBackend.missing_primitives() == []
+    expected = dict(PRIMITIVE_MODULES, **{name: "optim" for name in K.OPT_UPDATES})
+    offered = set(PRIMITIVES) | set(CpuBackend.fused)
+    assert offered == set(expected), sorted(offered ^ set(expected))
+    wrong = {
+        name: getattr(CpuBackend, name).__module__
+        for name, module in expected.items()
+        if getattr(CpuBackend, name).__module__ != f"backends.cpu.primitives.{module}"
+    }
+    assert wrong == {}, wrong
+
+
+def test_compiled_chunks_know_the_primitives_numpy_helpers():
+    """``steps/chunk.py`` inlines some numpy launches, recognised by function name; those names
+    are the primitives' helpers (a rename there would silently stop chunks compiling)."""
+    import re
+
+    from backends.cpu.primitives import common, layout
+
+    source = (CPU / "steps" / "chunk.py").read_text()
+    named = set(re.findall(r'getattr\(fn, "__name__", ""\) == "(\w+)"', source))
+    helpers = {common.fill_into.__name__, layout.concat_into.__name__}
+    assert named == helpers, (named, helpers)
 
 
 def test_importing_and_starting_the_backend_keeps_os_environ(tmp_path):

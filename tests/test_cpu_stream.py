@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import backends.cpu.backend as B
+import backends.cpu.primitives.elementwise as E
 import engine as tw
+from backends.cpu import CpuBackend
 from backends.cpu import kernels as K
 from backends.cpu.launch import broadcast_strides
 from backends.cpu.native import stream as S
@@ -76,14 +77,14 @@ def streaming(monkeypatch):
         calls.append(args[3].nbytes)
         kernel(*args)
 
-    monkeypatch.setattr(B, "STREAM_MIN_BYTES", 1 << 20)
+    monkeypatch.setattr(E, "STREAM_MIN_BYTES", 1 << 20)
     monkeypatch.setattr(S, "arith_stream_par", spy)
     return calls
 
 
 def test_backend_streams_only_same_shape_arithmetic_in_its_window(rng, streaming):
     n = (1 << 20) // 4 + 5  # float32 elements: just above the lowered threshold
-    be = B.CpuBackend(adaptive=False)
+    be = CpuBackend(adaptive=False)
     be.parallel_threshold = 0
     a = rng.standard_normal(n).astype(np.float32)
     b = rng.standard_normal(n).astype(np.float32)
@@ -95,7 +96,7 @@ def test_backend_streams_only_same_shape_arithmetic_in_its_window(rng, streaming
     _same_bits(be.binary("maximum", a, (n,), b, (n,), (n,), "float32"), np.maximum(a, b))
     small = a[:1000]
     _same_bits(be.binary("sub", small, (1000,), small, (1000,), (1000,), "float32"), small - small)
-    big = np.zeros(B.STREAM_MAX_BYTES // 4, np.float32)  # from 32 MiB: plain stores
+    big = np.zeros(E.STREAM_MAX_BYTES // 4, np.float32)  # from 32 MiB: plain stores
     _same_bits(be.binary("add", big, big.shape, big, big.shape, big.shape, "float32"), big)
     assert len(streaming) == 2
 

@@ -525,13 +525,13 @@ def test_rendered_update_equals_update_many(backend):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_cpu_in_place_kernel_equals_the_one_pass_kernel(dtype):
     """The arena form (``opt_update_ip``, what compiled chunks launch) of the new codes."""
-    from backends.cpu import backend as B
     from backends.cpu import kernels as K
+    from backends.cpu.primitives.optim import opt_hyper
 
     rng = np.random.default_rng(4)
     n = 517
     for name, (nslots, hyper) in NEW_KERNELS.items():
-        values, flag = B._opt_hyper(name, hyper)
+        values, flag = opt_hyper(name, hyper)
         assert len(values) == len(K.OPT_UPDATES[name])
         h = np.array(values, dtype)
         w, g = (rng.standard_normal(n).astype(dtype) for _ in range(2))

@@ -123,7 +123,7 @@ def test_update_equals_a_float64_evaluation_of_its_rule(backend, name, flag):
 def test_cpu_and_rendered_backends_pack_identical_scalars(t):
     """The cpu and opencl/cuda backends get their scalars from the one packer: identical
     values, and the bias corrections are ``1 - beta^t`` to float32 precision."""
-    from backends.cpu.backend import _opt_hyper
+    from backends.cpu.primitives.optim import opt_hyper
     from backends.crender.fused import FusedOps
 
     class Host:  # the rendered backends' scalar conversion, without a device
@@ -148,7 +148,7 @@ def test_cpu_and_rendered_backends_pack_identical_scalars(t):
         },
     }  # fmt: skip
     for name, hyper in hypers.items():
-        cpu = np.array(_opt_hyper(name, hyper)[0], np.float32)
+        cpu = np.array(opt_hyper(name, hyper)[0], np.float32)
         rendered, _ = Host()._update_scalars(name, "float32", hyper)
         np.testing.assert_array_equal(cpu, np.array(rendered, np.float32), err_msg=name)
     env = rules.scalar_env("adam_update", hypers["adam_update"])

@@ -2,8 +2,11 @@
 
 The package, by concern:
 
-- ``backend``: ``CpuBackend``, the primitives. Each checks its arguments, allocates its
-  outputs and describes its work as launch records (``launch``);
+- ``backend``: ``CpuBackend``: start-up, capability flags, registry glue;
+- ``primitives``: the primitives, one module per concern (``memory``, ``elementwise``,
+  ``reduce``, ``matmul``, ``layout``, ``gather_scatter``, ``nn``, ``optim``), mixins of
+  ``CpuBackend``. Each checks its arguments, allocates its outputs and describes its work as
+  launch records (``launch``);
 - ``schedule``: runs launch records, choosing and timing the serial or parallel variant, and
   collects a traced op's launches for the step compiler;
 - ``kernels``, ``conv``, ``fusion``, ``tiers``: the numba kernels, generated fused kernels and

@@ -1,6 +1,6 @@
 """Launch records: what the ``cpu`` backend's primitives ask the machine to do.
 
-Every primitive (``backends.cpu.backend``) checks its arguments, allocates its outputs and then
+Every primitive (``backends.cpu.primitives``) checks its arguments, allocates its outputs and then
 describes its work as :class:`Launch` records: the kernel (a numba dispatcher, a BLAS call or a
 small numpy function), its positional arguments in the kernel's order (buffers, constants such
 as op codes and dtype scalars, sizes, host scalars), which of those arguments are sizes and
