@@ -323,7 +323,8 @@ class Part:
     floor_us: float | None
     flops: float = 0.0
     bytes: float = 0.0
-    numpy_us: float | None = None  # GEMM: numpy's matmul on the same shapes, 1 BLAS thread
+    numpy_us: float | None = None  # GEMM: numpy's matmul on the matmuls' shapes, 1 BLAS thread
+    matmul_us: float | None = None  # GEMM: the matmuls' own time (the rest is conv kernels)
 
 
 @dataclass
@@ -552,12 +553,12 @@ def profile(
             floor = flops / gf * 1e6
         elif name in ("elementwise", "reduction", "update", "gather"):
             floor = nbytes / bw * 1e6
-        np_us = None
+        np_us = mm_us = None
         if name == "gemm":
-            np_us = sum(
-                numpy_cache[_gkey(s.gemm)] * s.calls / steps for s in mine if s.gemm is not None
-            ) + sum(s.ns / 1e3 * per_step for s in mine if s.gemm is None)
-        parts.append(Part(name, LABELS[name], us, ncalls, floor, flops, nbytes, np_us))
+            mm = [s for s in mine if s.gemm is not None]
+            np_us = sum(numpy_cache[_gkey(s.gemm)] * s.calls * per_step for s in mm)
+            mm_us = sum(s.ns for s in mm) / 1e3 * per_step
+        parts.append(Part(name, LABELS[name], us, ncalls, floor, flops, nbytes, np_us, mm_us))
         timed_sum += us
     rest = total_us - timed_sum
     py_us = py_secs[k] / steps * 1e6 - wrapper_us
@@ -643,7 +644,10 @@ def format_profile(p: Profile, launches: bool = False) -> str:
         ratio = f"{part.us / part.floor_us:.1f}x" if part.floor_us and part.floor_us > 0 else "-"
         note = ""
         if part.name == "gemm":
-            note = f"{part.flops / 1e6:.1f} MFLOP; numpy 1 thr same shapes {_fmt(part.numpy_us)} us"
+            note = (
+                f"{part.flops / 1e6:.1f} MFLOP; matmuls {_fmt(part.matmul_us)} us, numpy "
+                f"1 thr same shapes {_fmt(part.numpy_us)} us"
+            )
         elif part.floor_us is not None:
             note = f"{part.bytes / 1e3:.0f} kB moved"
         elif part.name == "python":
