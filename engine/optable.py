@@ -27,7 +27,7 @@ render. Expression conventions:
 - numba (``numba``): ``{x}`` / ``{a}``/``{b}`` are plain local names (they may appear more than
   once), ``{one}`` and ``{zero}`` the operand dtype's 1 and 0 (float kinds; a numba ``1.0``
   literal is float64 and would promote float32 arithmetic). The names available are ``np``,
-  ``math``, the vectorisable ``fast_exp``/``fast_log``/``fast_tanh``, ``_fdivmod`` (numpy's
+  ``math``, the vectorisable ``fast_exp``/``fast_log``/``fast_tanh``, ``float_divmod`` (numpy's
   float divmod) and every function that an entry's ``numba_helpers`` defines (numba source,
   each function decorated ``@njit(**_OPTS)``). Int expressions compute in int64 and are stored
   wrapped to int32, as numpy's int32 arithmetic wraps. Expressions of the bool-result families
@@ -726,7 +726,7 @@ _BINARY_LIST: list[Op] = [
        "``floor(a / b)`` (int32 by 0 gives 0 on every backend, as TF.js's CPU backend)",
        lambda a, b: _int_div(a, b) if a.dtype.kind == "i" else np.floor_divide(a, b),
        {"f": "tw_floordiv{S}({a}, {b})", "i": "tw_floordiv_i({a}, {b})"},
-       {"f": "_fdivmod({a}, {b})[0]", "i": _NB_IDIV},
+       {"f": "float_divmod({a}, {b})[0]", "i": _NB_IDIV},
        lambda dy, a, b, y: [ops.zeros_like(a), None],
        numba_call="fi", domain=(Span(-3, 3), Span(0.3, 3, signed=True)),
        grad_domain=(Span(0.1, 0.9), Span(1.3, 1.9)),
@@ -744,7 +744,7 @@ _BINARY_LIST: list[Op] = [
     Op("mod", 2, "fi", "arith",
        "``a mod b`` with the sign of ``b``, as TF.js (int32 mod 0 gives 0 on every backend)",
        _mod, {"f": "tw_mod{S}({a}, {b})", "i": "tw_mod_i({a}, {b})"},
-       {"f": "(np.fmod({a}, {b}) if {b} == 0 else _fdivmod({a}, {b})[1])",
+       {"f": "(np.fmod({a}, {b}) if {b} == 0 else float_divmod({a}, {b})[1])",
         "i": "(0 if {b} == 0 else np.int64({a}) % np.int64({b}))"},
        lambda dy, a, b, y: [dy, ops.neg(ops.mul(dy, ops.floor(ops.div(a, b))))],
        numba_call="fi", domain=(Span(-3, 3), Span(0.3, 3, signed=True)),

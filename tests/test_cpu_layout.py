@@ -128,6 +128,32 @@ def test_each_primitive_lives_in_the_module_named_for_its_concern():
     assert wrong == {}, wrong
 
 
+def test_no_private_name_crosses_a_cpu_module():
+    """No module of ``backends/cpu`` imports another's underscore name or reads one as an
+    attribute of a module it imported (issue 16 item 3)."""
+    import re
+
+    one_line = re.compile(r"^\s*from (backends\.cpu[\w.]*) import ([^(\n]+)$", re.M)
+    grouped = re.compile(r"^\s*from (backends\.cpu[\w.]*) import \(([^)]*)\)", re.M)
+    hits = []
+    for path in sorted(CPU.rglob("*.py")):
+        text = path.read_text()
+        modules = set()
+        for source, names in one_line.findall(text) + grouped.findall(text):
+            for item in names.split("#")[0].replace("\n", " ").split(","):
+                name, _, alias = item.strip().partition(" as ")
+                if name.startswith("_"):
+                    hits.append(f"{path.name}: from {source} import {name}")
+                modules.add(alias or name)
+        for name in filter(None, modules):
+            hits += [
+                f"{path.name}: {name}.{attr}"
+                for attr in re.findall(rf"\b{name}\.(_[a-z]\w*)", text)
+                if not attr.startswith("__")
+            ]
+    assert hits == [], hits
+
+
 def test_compiled_chunks_know_the_primitives_numpy_helpers():
     """``steps/chunk.py`` inlines some numpy launches, recognised by function name; those names
     are the primitives' helpers (a rename there would silently stop chunks compiling)."""

@@ -222,7 +222,7 @@ def test_cache_dir_follows_tensorweave_cache(tmp_path):
         "import os, numba.core.config as c\n"
         "from backends.cpu import fusion\n"
         "print(os.environ['NUMBA_CACHE_DIR']); print(c.CACHE_DIR); print(fusion.cache_dir())\n"
-        "print(fusion._f2i._cache._cache_path)\n"  # a cache=True kernel of the package itself
+        "print(fusion.float_to_int32._cache._cache_path)\n"  # a cache=True kernel of the package itself
     )
     root = tmp_path / "twcache"
     proc = _run(code, env={"TENSORWEAVE_CACHE": str(root), "NUMBA_CACHE_DIR": None}, cwd=tmp_path)

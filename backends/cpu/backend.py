@@ -40,17 +40,14 @@ from backends.base import PRIMITIVES, Backend
 from backends.cpu import kernels as K
 from backends.cpu import steps, tiers
 from backends.cpu.native import threads as T
-from backends.cpu.primitives import (
-    ElementwisePrimitives,
-    GatherScatterPrimitives,
-    LayoutPrimitives,
-    MatmulPrimitives,
-    MemoryPrimitives,
-    NNPrimitives,
-    OptimizerUpdates,
-    ReducePrimitives,
-)
-from backends.cpu.primitives.nn import CONV_DIRECT_MAX
+from backends.cpu.primitives.elementwise import ElementwisePrimitives
+from backends.cpu.primitives.gather_scatter import GatherScatterPrimitives
+from backends.cpu.primitives.layout import LayoutPrimitives
+from backends.cpu.primitives.matmul import MatmulPrimitives
+from backends.cpu.primitives.memory import MemoryPrimitives
+from backends.cpu.primitives.nn import CONV_DIRECT_MAX, NNPrimitives
+from backends.cpu.primitives.optim import OptimizerUpdates
+from backends.cpu.primitives.reduce import ReducePrimitives
 from backends.cpu.schedule import PARALLEL_THRESHOLD, Scheduler
 
 # Kernels not compiled yet run on numpy while a worker process compiles them (tiers.py).

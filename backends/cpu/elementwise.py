@@ -59,13 +59,13 @@ import numpy as np
 from numba import njit, prange, uint64
 
 from backends.cpu.kernels import (
-    _advance,
-    _blocks,
-    _fdivmod,
-    _unravel,
+    advance_offsets,
     fast_exp,
     fast_log,
     fast_tanh,
+    float_divmod,
+    n_blocks,
+    unravel_offsets,
 )
 
 _OPTS = {{"cache": True, "error_model": "numpy", "nogil": True}}
@@ -119,7 +119,7 @@ def _flat_kernel(
     src += ["@njit(**_PAR)", f"def {name}_par(op, x, out, {params}block):"]
     src += [
         "    total = x.size",
-        "    for b in prange(_blocks(total, block)):",
+        "    for b in prange(n_blocks(total, block)):",
         "        s = b * block",
         f"        {name}(op, x, out, {params}s, min(s + block, total))",
     ]
@@ -135,7 +135,7 @@ def _strided_kernel(
         "    last = shape.size - 1",
         "    idx = np.empty(shape.size, np.int64)",
         "    off = np.empty(2, np.int64)",
-        "    _unravel(shape, st, start, idx, off)",
+        "    unravel_offsets(shape, st, start, idx, off)",
         "    sa = st[0, last]",
         "    sb = st[1, last]",
         "    pos = start",
@@ -161,11 +161,11 @@ def _strided_kernel(
     if call:
         src += ["        else:", "            for i in range(n):", *load]
         src.append(f"                out[uint64(pos + i)] = {call}")
-    src += ["        pos += n", "        _advance(shape, st, idx, off, n)", ""]
+    src += ["        pos += n", "        advance_offsets(shape, st, idx, off, n)", ""]
     src += ["@njit(**_PAR)", f"def {name}_par(op, a, b, out, shape, st, block):"]
     src += [
         "    total = out.size",
-        "    for k in prange(_blocks(total, block)):",
+        "    for k in prange(n_blocks(total, block)):",
         "        s = k * block",
         f"        {name}(op, a, b, out, shape, st, s, min(s + block, total))",
     ]

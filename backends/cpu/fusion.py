@@ -38,6 +38,7 @@ from backends.cpu import tiers
 from backends.cpu.elementwise import helper_names
 from backends.cpu.elementwise import load_module as load_module
 from backends.cpu.launch import Launch, broadcast_strides
+from backends.cpu.primitives.common import elements_per_task
 from engine import optable
 
 #: Bump when the generated code changes (old files then stop matching their key).
@@ -57,15 +58,15 @@ import math
 import numpy as np
 from numba import njit, prange, uint64
 
-from backends.cpu.fusion import _f2i
+from backends.cpu.fusion import float_to_int32
 from backends.cpu.kernels import (
-    _advance,
-    _blocks,
-    _fdivmod,
-    _unravel,
+    advance_offsets,
     fast_exp,
     fast_log,
     fast_tanh,
+    float_divmod,
+    n_blocks,
+    unravel_offsets,
 )
 from backends.cpu.kernels import {helpers}
 
@@ -76,7 +77,7 @@ _PAR = {{"cache": True, "error_model": "numpy", "nogil": True, "parallel": True}
 
 # --- helpers the generated kernels call (compiled with them, cached on disk) -----------------
 @njit(cache=True, error_model="numpy", nogil=True)
-def _f2i(v):
+def float_to_int32(v):
     """The engine's float -> int32 cast (README "Numerics"): truncation toward zero, NaN -> 0,
     out of range (infinities too) saturates to INT32_MIN / INT32_MAX."""
     if v != v:
@@ -100,7 +101,7 @@ def node_expr(op: str, dtype: str, arg_dtypes: Sequence[str], args: Sequence[str
         if dtype == "bool":
             return f"{x} != 0"
         if dtype == "int32" and src in ("float32", "float64"):
-            return f"_f2i({x})"
+            return f"float_to_int32({x})"
         return x
     if op == "where":
         return f"({args[1]} if {args[0]} else {args[2]})"
@@ -160,7 +161,7 @@ def render(expr: tuple, pattern: tuple) -> str:
             "    last = shape.size - 1",
             "    idx = np.empty(shape.size, np.int64)",
             f"    off = np.empty({n_in}, np.int64)",
-            "    _unravel(shape, st, start, idx, off)",
+            "    unravel_offsets(shape, st, start, idx, off)",
             "    pos = start",
             "    while pos < stop:",
             "        n = min(shape[last] - idx[last], stop - pos)",
@@ -183,7 +184,7 @@ def render(expr: tuple, pattern: tuple) -> str:
                 load.append(f"v{k} = i{k}[uint64(b{k} + j * s{k})]")
         store = [f"o{k}[uint64(pos + j)] = v{v}" for k, v in enumerate(outs)]
         src += _body(expr, load, store, "            ")
-        src += ["        pos += n", "        _advance(shape, st, idx, off, n)"]
+        src += ["        pos += n", "        advance_offsets(shape, st, idx, off, n)"]
         extra = "shape, st, "
     args = ", ".join([*o, *i])
     src.append(
@@ -192,7 +193,7 @@ def render(expr: tuple, pattern: tuple) -> str:
 @njit(**_PAR)
 def kernel_par({args}, {extra}block):
     total = o0.size
-    for b in prange(_blocks(total, block)):
+    for b in prange(n_blocks(total, block)):
         s = b * block
         kernel({args}, {extra}s, min(s + block, total))
 """
@@ -247,19 +248,20 @@ def kernels(expr: tuple, pattern: tuple) -> tuple[Any, Any]:
 
 # --- the backend method -----------------------------------------------------------------------
 def run(
-    be: Any,
+    scheduler: Any,
     expr: tuple,
     bufs: Sequence[Any],
     in_shapes: Sequence[tuple],
     shape: tuple,
     out_shapes: Sequence[tuple],
 ) -> tuple:
-    """``CpuBackend.fused_elementwise``: fresh outputs (``be._empty``), one launch record of
-    the generated kernel, run by the backend's scheduler; nothing is read on the host."""
+    """``CpuBackend.fused_elementwise``: fresh outputs (``scheduler.empty``), one launch record
+    of the generated kernel, run by the backend's ``scheduler``; nothing is read on the host."""
     _, nodes, outs = expr
     n_in = check_fused_elementwise(expr, bufs, in_shapes, out_shapes)
     results = tuple(
-        be._empty(s, numpy_dtype(nodes[v - n_in][1])) for s, v in zip(out_shapes, outs, strict=True)
+        scheduler.empty(s, numpy_dtype(nodes[v - n_in][1]))
+        for s, v in zip(out_shapes, outs, strict=True)
     )
     n = prod(shape)
     if n == 0:
@@ -275,10 +277,10 @@ def run(
         extra = (cshape, st)
     serial, par = kernels(expr, pattern)
     args, at = (*oflat, *iflat, *extra), len(oflat) + len(iflat) + len(extra)
-    be.scheduler.run(
+    scheduler.run(
         n,
         ("fused", id(serial)),
         Launch(serial, (*args, 0, n), (at, at + 1)),
-        lambda: Launch(par, (*args, be._block(n)), (at,)),
+        lambda: Launch(par, (*args, elements_per_task(n)), (at,)),
     )
     return results

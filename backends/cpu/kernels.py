@@ -44,7 +44,7 @@ REDUCE = ("sum", "prod", "max", "min", "any", "all")
 
 
 @njit(**_OPTS)
-def _blocks(total, block):
+def n_blocks(total, block):
     return (total + block - 1) // block
 
 
@@ -221,7 +221,7 @@ def _fast_tanh_impl(x):
 # Strided iteration over a (collapsed) output shape
 # =============================================================================================
 @njit(**_OPTS)
-def _unravel(shape, st, start, idx, off):
+def unravel_offsets(shape, st, start, idx, off):
     """Multi-index of flat ``start`` into ``idx`` and each operand's offset into ``off``."""
     rem = start
     for k in range(off.size):
@@ -235,7 +235,7 @@ def _unravel(shape, st, start, idx, off):
 
 
 @njit(**_OPTS)
-def _advance(shape, st, idx, off, n):
+def advance_offsets(shape, st, idx, off, n):
     """Move the odometer ``n`` steps along the last dimension (never past its end)."""
     last = shape.size - 1
     idx[last] += n
@@ -253,7 +253,7 @@ def _advance(shape, st, idx, off, n):
 
 
 @njit(**_OPTS)
-def _fdivmod(a, b):
+def float_divmod(a, b):
     """numpy's npy_divmod for floats: (floor quotient, remainder with the sign of b)."""
     mod = np.fmod(a, b)
     if b == 0:
@@ -304,7 +304,7 @@ def where(c, a, b, out, shape, st, start, stop):
     last = shape.size - 1
     idx = np.empty(shape.size, np.int64)
     off = np.empty(3, np.int64)
-    _unravel(shape, st, start, idx, off)
+    unravel_offsets(shape, st, start, idx, off)
     sc = st[0, last]
     sa = st[1, last]
     sb = st[2, last]
@@ -319,13 +319,13 @@ def where(c, a, b, out, shape, st, start, stop):
                 a[uint64(ia + i * sa)] if c[uint64(ic + i * sc)] else b[uint64(ib + i * sb)]
             )
         pos += n
-        _advance(shape, st, idx, off, n)
+        advance_offsets(shape, st, idx, off, n)
 
 
 @njit(**_PAR)
 def where_par(c, a, b, out, shape, st, block):
     total = out.size
-    for k in prange(_blocks(total, block)):
+    for k in prange(n_blocks(total, block)):
         s = k * block
         where(c, a, b, out, shape, st, s, min(s + block, total))
 
@@ -412,7 +412,7 @@ def reduce_f32_extreme_rows(is_max, b, out, r, start, stop):
 @njit(**_PAR)
 def reduce_f32_extreme_rows_par(is_max, b, out, r, rows_per_task):
     total = out.size
-    for k in prange(_blocks(total, rows_per_task)):
+    for k in prange(n_blocks(total, rows_per_task)):
         s = k * rows_per_task
         reduce_f32_extreme_rows(is_max, b, out, r, s, min(s + rows_per_task, total))
 
@@ -579,7 +579,7 @@ def reduce_rows(op, x, out, r, zero, one, start, stop):
 @njit(**_RED_PAR)
 def reduce_rows_par(op, x, out, r, zero, one, rows_per_task):
     total = out.size
-    for k in prange(_blocks(total, rows_per_task)):
+    for k in prange(n_blocks(total, rows_per_task)):
         s = k * rows_per_task
         reduce_rows(op, x, out, r, zero, one, s, min(s + rows_per_task, total))
 
@@ -637,7 +637,7 @@ def reduce_mid_split_par(op, x, partial, r, q, k, chunk_rows):
 
 @njit(**_RED_PAR)
 def reduce_mid_par(op, x, out, p_rows, r, q, q_chunk):
-    nqc = _blocks(q, q_chunk)
+    nqc = n_blocks(q, q_chunk)
     for t in prange(p_rows * nqc):
         p = t // nqc
         c = t % nqc
@@ -684,7 +684,7 @@ def arg_reduce(is_max, x, bits, out, r, q, p0, p1):
 
 @njit(**_PAR)
 def arg_reduce_par(is_max, x, bits, out, p_rows, r, q, rows_per_task):
-    for k in prange(_blocks(p_rows, rows_per_task)):
+    for k in prange(n_blocks(p_rows, rows_per_task)):
         s = k * rows_per_task
         arg_reduce(is_max, x, bits, out, r, q, s, min(s + rows_per_task, p_rows))
 
@@ -717,7 +717,7 @@ def cumsum(x, out, r, q, exclusive, reverse, p0, p1):
 
 @njit(**_PAR)
 def cumsum_par(x, out, p_rows, r, q, exclusive, reverse, rows_per_task):
-    for k in prange(_blocks(p_rows, rows_per_task)):
+    for k in prange(n_blocks(p_rows, rows_per_task)):
         s = k * rows_per_task
         cumsum(x, out, r, q, exclusive, reverse, s, min(s + rows_per_task, p_rows))
 
@@ -744,7 +744,7 @@ def gather(x, idx, out, d, q, m, t0, t1):
 @njit(**_PAR)
 def gather_par(x, idx, out, d, q, m, rows_per_task):
     total = out.size // q
-    for k in prange(_blocks(total, rows_per_task)):
+    for k in prange(n_blocks(total, rows_per_task)):
         s = k * rows_per_task
         gather(x, idx, out, d, q, m, s, min(s + rows_per_task, total))
 
@@ -764,7 +764,7 @@ def scatter_add(u, idx, out, d, q, m, p0, p1, q0, q1):
 
 @njit(**_PAR)
 def scatter_add_par(u, idx, out, p_rows, d, q, m, q_chunk):
-    nqc = _blocks(q, q_chunk)
+    nqc = n_blocks(q, q_chunk)
     for t in prange(p_rows * nqc):
         p = t // nqc
         c = t % nqc
@@ -801,7 +801,7 @@ def matmul_int(a, b, out, m, k, n, ta, tb, t0, t1):
 @njit(**_PAR)
 def matmul_int_par(a, b, out, batch, m, k, n, ta, tb, rows_per_task):
     total = batch * m
-    for c in prange(_blocks(total, rows_per_task)):
+    for c in prange(n_blocks(total, rows_per_task)):
         s = c * rows_per_task
         matmul_int(a, b, out, m, k, n, ta, tb, s, min(s + rows_per_task, total))
 
@@ -861,7 +861,7 @@ def softmax(x, out, r, q, log, zero, p0, p1):
 
 @njit(**_PAR)
 def softmax_par(x, out, p_rows, r, q, log, zero, rows_per_task):
-    for k in prange(_blocks(p_rows, rows_per_task)):
+    for k in prange(n_blocks(p_rows, rows_per_task)):
         s = k * rows_per_task
         softmax(x, out, r, q, log, zero, s, min(s + rows_per_task, p_rows))
 
@@ -922,7 +922,7 @@ def bias_act(out, bias, bias_step, n, act, alpha, one, r0, r1):
 
 @njit(**_PAR)
 def bias_act_par(out, bias, bias_step, m, n, act, alpha, one, rows_per_task):
-    for k in prange(_blocks(m, rows_per_task)):
+    for k in prange(n_blocks(m, rows_per_task)):
         s = k * rows_per_task
         bias_act(out, bias, bias_step, n, act, alpha, one, s, min(s + rows_per_task, m))
 
@@ -963,7 +963,7 @@ def cce(t, x, out, r, logits, eps, one_m_eps, zero, p0, p1):
 
 @njit(**_RED_PAR)
 def cce_par(t, x, out, p_rows, r, logits, eps, one_m_eps, zero, rows_per_task):
-    for k in prange(_blocks(p_rows, rows_per_task)):
+    for k in prange(n_blocks(p_rows, rows_per_task)):
         s = k * rows_per_task
         cce(t, x, out, r, logits, eps, one_m_eps, zero, s, min(s + rows_per_task, p_rows))
 
@@ -997,7 +997,7 @@ def cce_grad(dy, t, x, out, r, logits, eps, one_m_eps, zero, p0, p1):
 
 @njit(**_RED_PAR)
 def cce_grad_par(dy, t, x, out, p_rows, r, logits, eps, one_m_eps, zero, rows_per_task):
-    for k in prange(_blocks(p_rows, rows_per_task)):
+    for k in prange(n_blocks(p_rows, rows_per_task)):
         s = k * rows_per_task
         cce_grad(dy, t, x, out, r, logits, eps, one_m_eps, zero, s, min(s + rows_per_task, p_rows))
 

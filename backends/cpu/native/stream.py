@@ -23,7 +23,7 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from backends.cpu.kernels import _blocks, binary_float
+from backends.cpu.kernels import binary_float, n_blocks
 
 #: Streaming kernels can be compiled here (x86-64: ``sfence`` and ``movnt*``).
 AVAILABLE: bool = platform.machine() in ("x86_64", "AMD64")
@@ -156,6 +156,6 @@ def arith_stream(op, a, b, out, shape, st, start, stop):
 def arith_stream_par(op, a, b, out, shape, st, block):
     """``arith_stream`` over blocks of ``block`` elements in parallel."""
     total = out.size
-    for k in prange(_blocks(total, block)):
+    for k in prange(n_blocks(total, block)):
         s = k * block
         arith_stream(op, a, b, out, shape, st, s, min(s + block, total))

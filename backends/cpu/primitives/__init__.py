@@ -15,24 +15,7 @@
 The kernels they launch are in ``backends.cpu.kernels`` (elementwise, reductions, gather,
 softmax, optimizer updates), ``backends.cpu.conv`` (convolution, pooling) and
 ``backends.cpu.fusion`` (generated fused chains).
+
+The package itself imports nothing, so a kernel module may use ``common`` without importing
+every primitive.
 """
-
-from backends.cpu.primitives.elementwise import ElementwisePrimitives
-from backends.cpu.primitives.gather_scatter import GatherScatterPrimitives
-from backends.cpu.primitives.layout import LayoutPrimitives
-from backends.cpu.primitives.matmul import MatmulPrimitives
-from backends.cpu.primitives.memory import MemoryPrimitives
-from backends.cpu.primitives.nn import NNPrimitives
-from backends.cpu.primitives.optim import OptimizerUpdates
-from backends.cpu.primitives.reduce import ReducePrimitives
-
-__all__ = [
-    "ElementwisePrimitives",
-    "GatherScatterPrimitives",
-    "LayoutPrimitives",
-    "MatmulPrimitives",
-    "MemoryPrimitives",
-    "NNPrimitives",
-    "OptimizerUpdates",
-    "ReducePrimitives",
-]

@@ -47,6 +47,21 @@ def scalars(dt: np.dtype) -> tuple:
     return dt.type(0), dt.type(1)
 
 
+def elements_per_task(total: int) -> int:
+    """Elements per parallel task of a flat kernel: about 4 tasks per thread, each at least
+    ``MIN_BLOCK``."""
+    tasks = 4 * numba.get_num_threads()
+    return max(MIN_BLOCK, -(-total // tasks))
+
+
+def rows_per_task(rows: int, row_len: int) -> int:
+    """Rows per parallel task: about 4 tasks per thread, each at least MIN_BLOCK elements."""
+    tasks = 4 * numba.get_num_threads()
+    by_count = -(-rows // tasks)
+    by_size = -(-MIN_BLOCK // max(row_len, 1))
+    return max(1, by_count, by_size)
+
+
 def fill_into(out: np.ndarray, value: Any) -> None:
     """Set every element of ``out`` to ``value`` (a launch; compiled chunks inline it)."""
     out.fill(value)
@@ -71,16 +86,5 @@ class PrimitiveBase:
         contents of its array arguments (a trace program replays exactly these launches)."""
         self.scheduler.submit(Launch(fn, args))
 
-    @staticmethod
-    def _block(total: int) -> int:
-        """Elements per parallel task: about 4 tasks per thread, each at least MIN_BLOCK."""
-        tasks = 4 * numba.get_num_threads()
-        return max(MIN_BLOCK, -(-total // tasks))
-
-    @staticmethod
-    def _rows_per_task(rows: int, row_len: int) -> int:
-        """Rows per parallel task: about 4 tasks per thread, each at least MIN_BLOCK elements."""
-        tasks = 4 * numba.get_num_threads()
-        by_count = -(-rows // tasks)
-        by_size = -(-MIN_BLOCK // max(row_len, 1))
-        return max(1, by_count, by_size)
+    _block = staticmethod(elements_per_task)
+    _rows_per_task = staticmethod(rows_per_task)

@@ -228,4 +228,4 @@ class ElementwisePrimitives(PrimitiveBase):
         """A fused elementwise chain (``engine.fusion``; contract in ``backends.base``) in one
         generated numba kernel (``backends.cpu.fusion``): outputs from ``_empty``, one launch
         record, no host reads."""
-        return fusion.run(self, expr, bufs, in_shapes, shape, out_shapes)
+        return fusion.run(self.scheduler, expr, bufs, in_shapes, shape, out_shapes)
