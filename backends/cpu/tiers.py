@@ -310,8 +310,12 @@ def arg_reduce_par(is_max, x, bits, out, p_rows, r, q, rows_per_task) -> None:  
 def gather(x, idx, out, d, q, m, t0, t1) -> None:  # noqa: ANN001
     # out[p, i, :] = x[p, idx[i], :] for flat rows t = p*m + i in [t0, t1) (indices checked)
     if t1 > t0 and q > 0:
+        x3 = x.reshape(-1, d, q)
+        if t0 == 0 and t1 * q == out.size:  # all rows (the epoch's shuffle): one take
+            np.take(x3, idx[:m], axis=1, out=out.reshape(x3.shape[0], m, q))
+            return
         rows = out.reshape(-1, q)
-        full = x.reshape(-1, d, q)[:, idx[:m], :].reshape(-1, q)
+        full = x3[:, idx[:m], :].reshape(-1, q)
         rows[t0:t1] = full[t0:t1]
 
 
@@ -321,19 +325,79 @@ def gather_par(x, idx, out, d, q, m, rows_per_task) -> None:  # noqa: ANN001
 
 
 def _opt_apply(op, flag, w, g, s0, s1, s2, nw, n0, n1, n2, h) -> None:  # noqa: ANN001
-    """``opt_update``'s rule evaluated with numpy (``engine.train.rules.apply``): the same
-    operations in the same order and dtype as the rendered numba loop."""
-    from engine.train import rules
-
+    """``opt_update``'s rule evaluated with numpy: the same operations in the same order and
+    dtype as the rendered numba loop (``_opt_twin``)."""
     name = _OPT_NAMES[int(op)]
-    r = rules.rule(name)
-    k = len(r.variant(bool(flag)).slots)
-    env = {s: h[j] for j, s in enumerate(r.packed)}
+    fn = _opt_twins.get((name, bool(flag)))
+    if fn is None:
+        fn = _opt_twins[name, bool(flag)] = _opt_twin(name, bool(flag))
     with np.errstate(all="ignore"):
-        res = rules.apply(name, bool(flag), w, g, (s0, s1, s2)[:k], env, rules.NUMPY)
-    for i, dst in enumerate((n0, n1, n2)[:k]):
+        res = fn(w, g, s0, s1, s2, h)
+    for i, dst in enumerate((n0, n1, n2)[: len(res) - 1]):
         dst[...] = res[i + 1]
     nw[...] = res[0]
+
+
+_opt_twins: dict[tuple[str, bool], Callable[..., tuple]] = {}
+
+
+def _opt_twin(name: str, flag: bool) -> Callable[..., tuple]:
+    """``rules.apply(name, flag, ..., rules.NUMPY)`` as a generated Python function of
+    ``(w, g, s0, s1, s2, h)`` returning ``(new w, *new slots)``: each operation the evaluator
+    runs on an array or a numpy scalar, in the same order and types (operations on Python
+    numbers only are folded now, in Python floats, as the evaluator folds them), without the
+    evaluator's per-node dispatch (~0.3 ms a call for Adam)."""
+    from engine.train import rules
+
+    r = rules.rule(name)
+    var = r.variant(flag)
+    env: dict[str, Any] = {"w": ("code", "w"), "g": ("code", "g")}
+    for j, slot in enumerate(var.slots):
+        env[slot] = ("code", f"s{j}")
+    lines = []
+    for j, p in enumerate(r.packed):
+        env[p] = ("code", f"h{j}")
+        lines.append(f"    h{j} = h[{j}]")
+
+    def emit(op: str, args: list[Any]) -> Any:
+        if all(not isinstance(a, tuple) for a in args):
+            return float(rules.PYTHON(op, *args))
+        code = [a[1] if isinstance(a, tuple) else repr(a) for a in args]
+        if op == "neg":
+            text = f"-{code[0]}"
+        elif op in rules._NP_SPELL:
+            text = rules._NP_SPELL[op].format(*code)
+        else:
+            text = f"{code[0]} {op} {code[1]}"
+        local = f"_{len(lines)}"
+        lines.append(f"    {local} = {text}")
+        return ("code", local)
+
+    def walk(node: Any) -> Any:
+        kind = node[0]
+        if kind == "name":
+            return env[node[1]]
+        if kind == "const":
+            return node[1]
+        if kind == "call" and node[1] == "bias":
+            beta = walk(node[2])
+            if not isinstance(beta, tuple) and beta <= 0:
+                return 1.0
+            t = walk(node[3])
+            if not isinstance(beta, tuple) and not isinstance(t, tuple):
+                return rules._py_bias(beta, t)
+            return emit("neg", [emit("expm1", [emit("*", [t, emit("log", [beta])])])])
+        op = node[1] if kind == "call" else kind
+        return emit(op, [walk(a) for a in (node[2:] if kind == "call" else node[1:])])
+
+    for target, expr in var.body:
+        env[target] = walk(expr)
+    outs = [env[k] for k in ("w", *var.slots)]
+    text = ", ".join(v[1] if isinstance(v, tuple) else repr(v) for v in outs)
+    src = "\n".join(["def update(w, g, s0, s1, s2, h):", *lines, f"    return ({text},)"])
+    scope: dict[str, Any] = {"np": np}
+    exec(compile(src, f"<tiers twin {name}>", "exec"), scope)  # noqa: S102 (our own text)
+    return scope["update"]
 
 
 _OPT_NAMES = list(_K.OPT_UPDATES)
@@ -406,10 +470,16 @@ class _Entry:
     generated module) and its compile priority (0 first: serial kernels; 1: ``prange``
     twins, which the backend's chooser may never pick)."""
 
-    __slots__ = ("name", "disp", "twin", "spec", "priority")
+    __slots__ = ("name", "disp", "twin", "spec", "priority", "counted")
 
     def __init__(self, name: str, disp: Any, twin: Callable, spec: tuple, priority: int):
         self.name, self.disp, self.twin, self.spec, self.priority = name, disp, twin, spec, priority
+
+        def counted(*args: Any) -> Any:  # the twin called directly (``entry_for``), counted
+            _fallbacks[name] += 1
+            return twin(*args)
+
+        self.counted = counted
 
 
 #: signature id -> "queued" | "pending" | "done" | "failed"; ids index ``_keys``
@@ -429,6 +499,9 @@ _fallbacks = _stats["fallback"]
 _installed: dict[int, _Entry] = {}  # id(dispatcher) -> its entry
 _worker: list[Any] = []  # [_Worker] once started
 _worker_failed: list[str] = []
+#: Bumped whenever the worker reports a signature (done or failed): trace programs that call
+#: twins directly (``entry_for``) look again between two steps when it changed.
+generation = 0
 
 
 def stats() -> dict[str, dict[str, int]]:
@@ -526,8 +599,10 @@ class _Worker:
                     _worker_failed.append("the compile worker exited")
                 return
             entry, sig = _keys[ident]
+            global generation
             with _lock:
                 _state[ident] = "done" if ok else "failed"
+                generation += 1
                 if _inflight and _inflight[0] == ident:
                     _inflight.clear()
                 _send_next(self)
@@ -651,6 +726,30 @@ def _miss(entry: _Entry, args: tuple) -> Callable:
     return _compile_here(entry.disp, args)
 
 
+def entry_for(disp: Any, args: tuple) -> tuple[Callable, bool]:
+    """What a replay of a launch of ``disp`` with ``args`` (the kind of arguments it was
+    recorded with) should call, skipping numba's type dispatch: ``(entry point, False)`` when
+    the machine code is in the process or in numba's disk cache (loaded now: milliseconds);
+    ``(numpy twin, True)`` while the worker compiles it (ask again once ``generation``
+    changed: the swap to compiled code happens between two steps); else ``(disp, False)``
+    (not tiered, or failed in the worker: numba's own dispatch)."""
+    entry = _installed.get(id(disp))
+    if entry is None:
+        return disp, False
+    key = _ids.get((entry, *map(_arg_key, args)))
+    if key is None:
+        return disp, False
+    st = _state.get(key)
+    if st == "pending" or st == "queued":
+        return entry.counted, True
+    if st == "done":
+        hit = _try_load(disp, _keys[key][1])
+        if hit is not None:
+            _stats["loaded"][entry.name] += 1
+            return hit, False
+    return disp, False
+
+
 def _hook(entry: _Entry) -> None:
     """Route ``entry.disp``'s compile-on-miss through :func:`_miss` (numba's C dispatcher
     calls ``self._compile_for_args`` when no compiled signature matches a call)."""
@@ -673,6 +772,60 @@ def install(kernels: Any) -> None:
         if disp is None or id(disp) in _installed:
             continue
         _hook(_Entry(name, disp, twin, ("K", name), 1 if name.endswith("_par") else 0))
+    install_split()
+
+
+def _split_twin(char: str) -> Callable[..., None] | None:
+    """The twin of ``cblas.split_gemm(char)``: the same GEMM (addresses, leading dimensions)
+    as one ``cblas_?gemm`` call through ctypes on ``parts`` OpenBLAS threads, as ``np.matmul``
+    runs it (a last-bit difference at most, as the split itself). None without OpenBLAS."""
+    import ctypes
+
+    from backends.cpu.native import cblas
+
+    blas = cblas.get_blas()
+    if blas.ctl is None:
+        return None
+    name = "cblas_sgemm" if char == "f" else "cblas_dgemm"
+    sym = blas.ctl._get_symbol(name)
+    if sym is None:
+        return None
+    ilp64 = "64" in (getattr(blas.ctl, "filepath", "") or "").rsplit("/", 1)[-1]
+    idx = ctypes.c_int64 if ilp64 else ctypes.c_int32
+    real = ctypes.c_float if char == "f" else ctypes.c_double
+    ci, p = ctypes.c_int32, ctypes.c_void_p
+    proto = ctypes.CFUNCTYPE(None, ci, ci, ci, idx, idx, idx, real, p, idx, p, idx, real, p, idx)
+    gemm = proto(ctypes.cast(sym, ctypes.c_void_p).value)
+
+    def split_gemm(parts, ta, tb, m, n, k, a, lda, b, ldb, c, ldc) -> None:  # noqa: ANN001
+        current = blas.get_threads()
+        if parts > current:
+            blas.set_threads(int(parts))
+        try:
+            gemm(101, ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc)
+        finally:
+            if parts > current:
+                blas.set_threads(current)
+
+    return split_gemm
+
+
+def install_split() -> None:
+    """Tier ``backends.cpu.native.cblas.split_gemm`` (a large GEMM over numba's threads, ~2 s
+    to compile): until the worker compiled it, a call runs one OpenBLAS GEMM (``_split_twin``).
+    Nothing happens without numpy's OpenBLAS (the split is then never used)."""
+    try:
+        from backends.cpu.native import cblas
+
+        for char in "fd":
+            disp = cblas.split_gemm(char)
+            if id(disp) in _installed:
+                continue
+            twin = _split_twin(char)
+            if twin is not None:
+                _hook(_Entry("split_gemm", disp, twin, ("split", char), 0))
+    except Exception as e:  # noqa: BLE001 - no OpenBLAS reachable: nothing to tier
+        _log.debug("tensorweave: split_gemm not tiered: %s", e)
 
 
 def install_fused(module: Any, path: str, expr: tuple, pattern: tuple) -> None:
@@ -776,6 +929,10 @@ def _serve() -> None:
         try:
             if spec[0] == "K":
                 disp = getattr(K, spec[1])
+            elif spec[0] == "split":
+                from backends.cpu.native import cblas
+
+                disp = cblas.split_gemm(spec[1])
             else:
                 _, path, name, attr = spec
                 mod = modules.get(path)

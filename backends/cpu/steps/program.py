@@ -42,6 +42,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from backends.cpu import tiers
 from backends.cpu.launch import HostScalars, Launch
 
 _log = logging.getLogger("tensorweave.trace")
@@ -164,6 +165,8 @@ class LaunchStep:
     entry: Callable[..., Any]  # the kernel's compiled entry point for these argument types
     template: list  # the arguments, per-run ones as None (filled in for the call)
     patches: tuple[tuple[int, Dyn], ...]  # (argument position, spec) of the per-run ones
+    #: ``entry`` is the kernel's numpy twin while tiers' worker compiles it (``tiers.py``)
+    twin: bool = False
 
     @property
     def kernel(self) -> Callable[..., Any]:
@@ -416,22 +419,26 @@ class _Builder:
         patches = tuple((i, s) for i, s in enumerate(specs) if type(s) is Dyn)
         template = [s.value if type(s) is Baked else None for s in specs]
         metas = tuple(ArgMeta.of(a) for a in args)
-        return LaunchStep(launch, specs, metas, _entry_point(launch), template, patches)
+        entry, twin = _entry_point(launch)
+        return LaunchStep(launch, specs, metas, entry, template, patches, twin)
 
 
-def _entry_point(launch: Launch) -> Callable:
+def _entry_point(launch: Launch) -> tuple[Callable, bool]:
     """The compiled overload a numba dispatcher picked for these arguments, called directly:
     a run passes arguments of the same types every time (same dtypes, shapes and layouts),
-    so the dispatcher's per-call type matching is skipped."""
+    so the dispatcher's per-call type matching is skipped. While tiers' worker compiles it,
+    the kernel's numpy twin, called directly too (then True)."""
     fn = launch.kernel
     overloads = getattr(fn, "overloads", None)
     if overloads is None:
-        return fn
+        return fn, False
     try:
         cres = overloads.get(tuple(fn.typeof_pyval(a) for a in launch.args))
     except Exception:  # an argument numba cannot type here: keep the dispatcher
-        return fn
-    return fn if cres is None else cres.entry_point
+        return fn, False
+    if cres is not None:
+        return cres.entry_point, False
+    return tiers.entry_for(fn, launch.args)
 
 
 class Program:
@@ -465,6 +472,10 @@ class Program:
         self.py_seconds = 0.0  # time spent in the Python program (for the cost model) ...
         self.py_steps = 0  # ... over this many steps
         self.steps_left: int | None = None  # told by the caller (fit): steps still to run
+        #: launches running a numpy twin, and tiers' generation they were resolved at: once
+        #: the worker reports, they are resolved again between two steps (``_retier``)
+        self._twins = [s for s in steps if type(s) is LaunchStep and s.twin]
+        self._tier_gen = tiers.generation
 
     def assign_specs(self) -> list[tuple[int, Spec]]:
         """``(variable index, spec)`` of the step's assignments, in order."""
@@ -559,6 +570,8 @@ class Program:
         outs: list = []
         try:
             for k, arg_bufs in enumerate(steps):
+                if self._twins and tiers.generation != self._tier_gen:
+                    self._retier()
                 if k and carry:
                     arg_bufs = list(arg_bufs)
                     for o, a in carry.items():
@@ -571,6 +584,18 @@ class Program:
             e.completed_assigns = list(final.items())  # type: ignore[attr-defined]
             raise
         return outs, list(final.items())
+
+    def _retier(self) -> None:
+        """Between two steps: launches that ran numpy twins call the compiled kernels the
+        worker finished (loaded from numba's disk cache), the others keep their twins."""
+        self._tier_gen = tiers.generation
+        left = []
+        for st in self._twins:
+            entry, twin = tiers.entry_for(st.kernel, st.launch.args)
+            st.entry, st.twin = entry, twin
+            if twin:
+                left.append(st)
+        self._twins = left
 
     def _step(self, arg_bufs: Sequence[Any], var_bufs: Sequence[Any]) -> tuple[list, list]:
         dyn: list[Any] = [None] * self.nbases
