@@ -7,9 +7,11 @@ Inside it: ``fusion/`` (generated fused-kernel modules), ``programs/`` (compiled
 and the generated ones), ``pocl/`` and ``pyopencl/`` (the OpenCL backend's kernel binaries:
 PoCL's cache unless ``POCL_CACHE_DIR`` is set, PyOpenCL's) and ``compile_times.json`` (how long past compiles took, for the
 compile cost model of ``backends.cpu.steps.chunk``). Nothing is ever written next to the installed
-package. ``configure_numba_cache`` points ``NUMBA_CACHE_DIR`` at ``numba/`` unless the user has
-set it; ``backends.cpu`` calls it before it imports numba. Deleting the folder is always safe
-(the next run compiles again).
+package. ``install_numba_cache`` sends numba's machine code for tensorweave's kernels to
+``numba/`` unless the user has set ``NUMBA_CACHE_DIR`` (no environment variable or numba setting
+is changed; ``backends.cpu`` calls it before it imports a kernel module), and ``child_env`` hands
+the folder to the compile workers. Deleting the folder is always safe (the next run compiles
+again).
 
 Robustness: every file tensorweave writes here is written whole to a temporary file and moved
 into place (``atomic_write``), so a reader never sees half a file and two processes sharing the
@@ -25,7 +27,6 @@ import contextlib
 import json
 import logging
 import os
-import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -68,20 +69,70 @@ def cache_subdir(name: str) -> str:
     return path
 
 
-def configure_numba_cache() -> str:
-    """Point numba's kernel cache (``cache=True``) at ``<cache root>/numba`` unless
-    ``NUMBA_CACHE_DIR`` is already set; returns the folder numba will use. Without this numba
-    writes into ``__pycache__`` beside the package's sources (inside site-packages)."""
-    current = os.environ.get(NUMBA_ENV_VAR, "")
-    if current:
-        return current
-    path = cache_subdir("numba")
-    os.environ[NUMBA_ENV_VAR] = path
-    if "numba" in sys.modules:  # imported before us: make its config read the variable now
-        from numba.core import config
+def numba_cache_dir() -> str:
+    """The folder numba's ``cache=True`` machine code of tensorweave's kernels goes to: the
+    user's ``NUMBA_CACHE_DIR`` (numba's ``config.CACHE_DIR``) when set, else
+    ``<cache root>/numba`` (created)."""
+    from numba.core import config
 
-        config.reload_config()
-    return path
+    return config.CACHE_DIR or cache_subdir("numba")
+
+
+def _tensorweave_file(path: str) -> bool:
+    """True for a source file of this package (``backends/``) or one it generated (under the
+    cache root or the per-process fallback folder)."""
+    path = os.path.abspath(path)
+    roots = [_PACKAGE, cache_root(), *_fallback]
+    return any(path.startswith(os.path.abspath(r) + os.sep) for r in roots)
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+_locator: list[Any] = []
+
+
+def install_numba_cache() -> None:
+    """Send numba's ``cache=True`` machine code for tensorweave's kernels (the package's own and
+    the generated modules') to ``<cache root>/numba`` instead of ``__pycache__`` beside the
+    sources (inside site-packages), unless the user set ``NUMBA_CACHE_DIR``, which then wins.
+
+    It changes no environment variable and no numba setting: it puts a cache locator for
+    tensorweave's own files first in numba's list, so other code's numba functions cache where
+    numba puts them by default. numba fixes a function's cache folder when the function is
+    decorated, so this runs before any kernel module is imported (``backends.cpu`` calls it
+    first). A child process that should share the folder gets it from ``child_env``.
+    Idempotent."""
+    if _locator:
+        return
+    from numba.core import caching, config
+
+    class TensorweaveCacheLocator(caching.UserProvidedCacheLocator):
+        """numba's locator for a user-given folder, with ``numba_cache_dir()`` as the folder,
+        for tensorweave's files only and only while ``NUMBA_CACHE_DIR`` is unset."""
+
+        def __init__(self, py_func: Any, py_file: str) -> None:
+            self._py_file = py_file
+            self._lineno = py_func.__code__.co_firstlineno
+            sub = self.get_suitable_cache_subpath(py_file)
+            self._cache_path = os.path.join(numba_cache_dir(), sub)
+
+        @classmethod
+        def from_function(cls, py_func: Any, py_file: str) -> Any:
+            if config.CACHE_DIR or not _tensorweave_file(py_file):
+                return None  # numba's own locators decide
+            return super(caching.UserProvidedCacheLocator, cls).from_function(py_func, py_file)
+
+    caching.CacheImpl._locator_classes.insert(0, TensorweaveCacheLocator)
+    _locator.append(TensorweaveCacheLocator)
+
+
+def child_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """A copy of ``base`` (default ``os.environ``) for a child process of tensorweave's (the
+    compile workers) with ``NUMBA_CACHE_DIR`` set to ``numba_cache_dir()``, so the child caches
+    machine code where this process looks for it (the per-process fallback folder too).
+    ``os.environ`` itself is not changed."""
+    env = dict(os.environ if base is None else base)
+    env[NUMBA_ENV_VAR] = numba_cache_dir()
+    return env
 
 
 def configure_opencl_cache() -> str:
@@ -181,8 +232,9 @@ def add_record(kind: str, size: int, seconds: float, keep: int = 200) -> None:
 
 # --- numba's own cache files ----------------------------------------------------------------------
 def _ours(path: str) -> bool:
-    root = os.environ.get(NUMBA_ENV_VAR, "")
-    return bool(root) and os.path.abspath(path).startswith(os.path.abspath(root) + os.sep)
+    """True for a file under the folder numba caches tensorweave's kernels in."""
+    root = numba_cache_dir()
+    return os.path.abspath(path).startswith(os.path.abspath(root) + os.sep)
 
 
 def _discard_numba_entry(cache_file: Any, why: str) -> None:
@@ -224,8 +276,8 @@ def _file_lock(path: str) -> Iterator[None]:
 
 
 def harden_numba_cache() -> None:
-    """Make numba's on-disk cache (for files under ``NUMBA_CACHE_DIR`` when tensorweave set it
-    or the user did) survive bad files and concurrent writers:
+    """Make numba's on-disk cache (for files under ``numba_cache_dir()``: tensorweave's folder,
+    or the user's ``NUMBA_CACHE_DIR``) survive bad files and concurrent writers:
 
     - an index (``.nbi``) or data (``.nbc``) file numba cannot read (truncated, garbled: numba
       raises ``UnpicklingError``/``EOFError``) is removed with one warning and the function is

@@ -159,3 +159,25 @@ def test_unreadable_records_warn_once_and_read_empty(tmp_path, monkeypatch, capl
     assert len([r for r in caplog.records if "rebuilt" in r.getMessage()]) == 1
     cache.add_record("chunk_compile", 10, 1.5)
     assert cache.read_records() == [{"kind": "chunk_compile", "size": 10, "seconds": 1.5}]
+
+
+def test_child_env_hands_the_numba_folder_to_workers_without_touching_os_environ(
+    tmp_path, monkeypatch
+):
+    """The compile workers cache where this process looks (``child_env``); ``os.environ`` keeps
+    the user's values, and a user's ``NUMBA_CACHE_DIR`` (numba's ``config.CACHE_DIR``) wins."""
+    from numba.core import config
+
+    from backends import cache
+
+    monkeypatch.setenv("TENSORWEAVE_CACHE", str(tmp_path / "tw"))
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setattr(config, "CACHE_DIR", "")
+    before = dict(os.environ)
+    env = cache.child_env()
+    assert env["NUMBA_CACHE_DIR"] == cache.numba_cache_dir() == str(tmp_path / "tw" / "numba")
+    assert {k: v for k, v in env.items() if k != "NUMBA_CACHE_DIR"} == before
+    assert dict(os.environ) == before
+    assert cache.child_env({"A": "1"}) == {"A": "1", "NUMBA_CACHE_DIR": env["NUMBA_CACHE_DIR"]}
+    monkeypatch.setattr(config, "CACHE_DIR", str(tmp_path / "mine"))
+    assert cache.child_env()["NUMBA_CACHE_DIR"] == str(tmp_path / "mine")

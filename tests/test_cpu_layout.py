@@ -167,17 +167,14 @@ def test_compiled_chunks_know_the_primitives_numpy_helpers():
     assert named == helpers, (named, helpers)
 
 
-def test_importing_and_starting_the_backend_keeps_os_environ(tmp_path):
-    """``import backends.cpu`` changes no environment variable (with the numba cache folder
-    given, as ``backends.cache`` otherwise sets ``NUMBA_CACHE_DIR`` for child processes);
-    making a ``CpuBackend`` and running a parallel kernel and a GEMM leaves ``os.environ`` as
-    it was too, GOMP_SPINCOUNT and OPENBLAS_THREAD_TIMEOUT included."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT")
-    }
-    env.setdefault("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+def test_importing_and_starting_the_backend_keeps_os_environ():
+    """``import backends.cpu`` changes no environment variable, ``NUMBA_CACHE_DIR`` included
+    (numba's folder for the package's kernels is set by a cache locator, and the compile workers
+    get it in their own environment: ``backends.cache``); making a ``CpuBackend`` and running a
+    parallel kernel and a GEMM leaves ``os.environ`` as it was too, GOMP_SPINCOUNT,
+    OPENBLAS_THREAD_TIMEOUT and threadpoolctl's KMP_DUPLICATE_LIB_OK included."""
+    unset = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT", "NUMBA_CACHE_DIR")
+    env = {k: v for k, v in os.environ.items() if k not in (*unset, "KMP_DUPLICATE_LIB_OK")}
     code = """
 import json, os
 before = dict(os.environ)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import json
 import logging
 import os
 import re
@@ -218,27 +219,53 @@ def test_backend_names_ignore_case(keep_active_backend):
 
 # --- caches and data follow the environment ------------------------------------------------------
 def test_cache_dir_follows_tensorweave_cache(tmp_path):
+    """numba's machine code for the package's kernels and the generated ones goes under
+    ``$TENSORWEAVE_CACHE/numba`` while importing changes no environment variable and no numba
+    setting: another module's ``cache=True`` function caches where numba puts it by default, and
+    the compile workers get the folder in their own environment (``cache.child_env``)."""
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "userfn.py").write_text(
+        "from numba import njit\n\n@njit(cache=True)\ndef f(x):\n    return x + 1\n"
+    )
     code = (
-        "import os, numba.core.config as c\n"
-        "from backends.cpu import fusion\n"
-        "print(os.environ['NUMBA_CACHE_DIR']); print(c.CACHE_DIR); print(fusion.cache_dir())\n"
-        "print(fusion.float_to_int32._cache._cache_path)\n"  # a cache=True kernel of the package itself
+        "import json, os, sys\n"
+        "before = dict(os.environ)\n"
+        "import numba.core.config as c\n"
+        "from backends import cache\n"
+        "from backends.cpu import fusion, kernels as K\n"
+        "import userfn\n"
+        "print(json.dumps([before == dict(os.environ), os.environ.get('NUMBA_CACHE_DIR'),\n"
+        "    c.CACHE_DIR, fusion.cache_dir(), fusion.float_to_int32._cache._cache_path,\n"
+        "    K.unary_float._cache._cache_path, userfn.f._cache._cache_path,\n"
+        "    cache.child_env()['NUMBA_CACHE_DIR']]))\n"
     )
     root = tmp_path / "twcache"
-    proc = _run(code, env={"TENSORWEAVE_CACHE": str(root), "NUMBA_CACHE_DIR": None}, cwd=tmp_path)
+    path = os.pathsep.join(filter(None, [str(user), os.environ.get("PYTHONPATH")]))
+    env = {"TENSORWEAVE_CACHE": str(root), "NUMBA_CACHE_DIR": None, "PYTHONPATH": path}
+    proc = _run(code, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    numba_env, numba_config, fusion_dir, kernel_cache = proc.stdout.split("\n")[:4]
-    assert numba_env == numba_config == str(root / "numba")
+    same, numba_env, numba_config, fusion_dir, own, generated, users, child = json.loads(
+        proc.stdout.strip().splitlines()[-1]
+    )
+    assert same and numba_env is None and numba_config == ""
     assert fusion_dir == str(root / "fusion")
-    assert kernel_cache.startswith(str(root / "numba"))  # not __pycache__ beside the sources
+    assert own.startswith(str(root / "numba"))  # not __pycache__ beside the sources
+    assert generated.startswith(str(root / "numba"))  # the op-table module in the cache
+    assert users == str(user / "__pycache__")  # numba's default for other code
+    assert child == str(root / "numba")
     # a user's NUMBA_CACHE_DIR wins, even when numba was imported first
     mine = tmp_path / "mine"
     proc = _run(
-        "import numba, os\nfrom backends.cpu import fusion\nprint(os.environ['NUMBA_CACHE_DIR'])",
+        "import numba, os\nfrom backends.cpu import fusion\nfrom backends import cache\n"
+        "print(os.environ['NUMBA_CACHE_DIR'], fusion.float_to_int32._cache._cache_path)\n"
+        "print(cache.child_env()['NUMBA_CACHE_DIR'])",
         env={"TENSORWEAVE_CACHE": str(root), "NUMBA_CACHE_DIR": str(mine)},
         cwd=tmp_path,
     )
-    assert proc.returncode == 0 and proc.stdout.strip() == str(mine), proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    (given, kernel_cache), (child,) = (line.split() for line in proc.stdout.splitlines()[-2:])
+    assert given == child == str(mine) and kernel_cache.startswith(str(mine))
 
 
 def test_cache_root_defaults_to_the_user_cache_dir(monkeypatch, tmp_path):

@@ -16,17 +16,21 @@ The package, by concern:
 - ``steps``: the step compiler, passes over a traced step's launch records: ``program``,
   ``chunk`` (compiled loops over many steps) and ``arena`` (merged optimizer updates).
 
-Environment: importing the package sets ``NUMBA_CACHE_DIR`` (unless set) so numba's kernel
-cache, and the compile workers', lives under the tensorweave cache; nothing else. A
-``CpuBackend`` sets libgomp's and OpenBLAS's idle spin when it starts, restoring ``os.environ``
-at once (``native.threads.start``).
+Environment: importing the package changes no environment variable and no numba setting. It
+sends numba's machine code for tensorweave's own kernels to ``<cache root>/numba`` unless
+``NUMBA_CACHE_DIR`` is set (``backends.cache.install_numba_cache``: a cache locator for the
+package's files only; numba fixes a function's cache folder when the function is defined, so this
+runs at import, before any kernel module), and the compile workers get the folder in their
+environment (``backends.cache.child_env``). A ``CpuBackend`` sets libgomp's and OpenBLAS's idle
+spin when it starts, restoring ``os.environ`` at once (``native.threads.start``).
 """
 
-from backends.cache import configure_numba_cache, harden_numba_cache
+from backends.cache import harden_numba_cache, install_numba_cache
 
-# numba's cache=True kernels go under the tensorweave cache, never into site-packages; this must
-# run before numba is imported (backends.cpu.backend imports it)
-configure_numba_cache()
+# numba's cache=True kernels of this package go under the tensorweave cache, never into
+# site-packages; this must run before a kernel module is imported (backends.cpu.backend imports
+# them)
+install_numba_cache()
 harden_numba_cache()
 
 from backends.cpu.backend import CpuBackend  # noqa: E402

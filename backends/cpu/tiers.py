@@ -65,6 +65,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from backends.cache import child_env
 from backends.cpu import kernels as _K
 from backends.numpy.backend import float_to_int32
 from engine import optable as _optable
@@ -561,7 +562,7 @@ class _Worker:
     training script that has no ``if __name__ == "__main__"`` guard."""
 
     def __init__(self) -> None:
-        env = dict(os.environ)
+        env = child_env()  # os.environ and the numba cache folder this process uses
         env[ENV_VAR] = "0"  # the worker compiles; it never tiers
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")

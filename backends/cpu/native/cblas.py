@@ -33,8 +33,13 @@ class Blas:
     def __init__(self) -> None:
         self.ctl: Any = None
         try:
+            # threadpoolctl's import sets KMP_DUPLICATE_LIB_OK for the whole process (Intel's
+            # OpenMP reads it when it loads; nothing here loads it): the user's value is kept
+            kmp = os.environ.get("KMP_DUPLICATE_LIB_OK")
             import threadpoolctl
 
+            if kmp is None:
+                os.environ.pop("KMP_DUPLICATE_LIB_OK", None)
             ctls = threadpoolctl.ThreadpoolController().select(internal_api="openblas")
             # numpy's own OpenBLAS (scipy, torch... may load others): the one np.matmul calls
             mine = [c for c in ctls.lib_controllers if "numpy" in c.filepath]

@@ -75,7 +75,7 @@ import numba
 import numpy as np
 
 import backends
-from backends.cache import add_record, read_records
+from backends.cache import add_record, child_env, read_records
 from backends.cpu import fusion
 from backends.cpu import kernels as K
 from backends.cpu.native import cblas as CB
@@ -987,7 +987,7 @@ class _Worker:
             pickle.dump(job, f)
         self.err = tempfile.TemporaryFile()
         root = os.path.dirname(os.path.dirname(os.path.abspath(backends.__file__)))
-        env = dict(os.environ)
+        env = child_env()  # os.environ and the numba cache folder this process uses
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
         self.start = time.perf_counter()
         self.lines = chunk.lines
