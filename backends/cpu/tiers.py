@@ -123,10 +123,15 @@ def _twin(op: Any) -> Callable[..., np.ndarray]:
     return op.twin or op.numpy
 
 
-#: Twins of the generated kernels' ops (``backends/cpu/elementwise.py``), by op code.
+#: Twins of the generated kernels' ops (``backends/cpu/elementwise.py``), by op code. Integer
+#: and predicate kernels use the op table's numpy reference (the numpy backend's kernel, cast
+#: to the output dtype as that backend casts), which the cpu kernels match exactly.
 _UNARY_TWINS = tuple(_twin(_optable.UNARY[n]) for n in _K.UNARY_FLOAT)
 _BINARY_TWINS = tuple(_twin(_optable.BINARY[n]) for n in _K.BINARY_ARITH)
 _CMP_TWINS = tuple(_optable.BINARY[n].numpy for n in _K.BINARY_CMP)
+_UNARY_INT_TWINS = tuple(_optable.UNARY[n].numpy for n in _K.UNARY_INT)
+_UNARY_PRED_TWINS = tuple(_optable.UNARY[n].numpy for n in _K.UNARY_PRED)
+_BINARY_INT_TWINS = tuple(_optable.BINARY[n].numpy for n in _K.BINARY_ARITH)
 
 
 def _unary_float_np(op: int, v: np.ndarray, one: Any) -> np.ndarray:
@@ -140,6 +145,34 @@ def unary_float(op: int, x: np.ndarray, out: np.ndarray, one: Any, start: int, s
 
 def unary_float_par(op: int, x: np.ndarray, out: np.ndarray, one: Any, block: int) -> None:
     unary_float(op, x, out, one, 0, x.size)
+
+
+def unary_int(op: int, x: np.ndarray, out: np.ndarray, start: int, stop: int) -> None:
+    with np.errstate(all="ignore"):
+        _store(out[start:stop], _UNARY_INT_TWINS[op](x[start:stop]), 0, stop - start)
+
+
+def unary_int_par(op: int, x: np.ndarray, out: np.ndarray, block: int) -> None:
+    unary_int(op, x, out, 0, x.size)
+
+
+def unary_pred(op: int, x: np.ndarray, out: np.ndarray, start: int, stop: int) -> None:
+    with np.errstate(all="ignore"):
+        _store(out[start:stop], _UNARY_PRED_TWINS[op](x[start:stop]), 0, stop - start)
+
+
+def unary_pred_par(op: int, x: np.ndarray, out: np.ndarray, block: int) -> None:
+    unary_pred(op, x, out, 0, x.size)
+
+
+def binary_int(op, a, b, out, shape, st, start, stop) -> None:  # noqa: ANN001
+    with np.errstate(all="ignore"):
+        res = _BINARY_INT_TWINS[op](_view(a, shape, st, 0), _view(b, shape, st, 1))
+    _store(out, res, start, stop)
+
+
+def binary_int_par(op, a, b, out, shape, st, block) -> None:  # noqa: ANN001
+    binary_int(op, a, b, out, shape, st, 0, out.size)
 
 
 def _binary_float_np(op: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -205,6 +238,104 @@ def reduce_mid(op, x, out, r, q, p0, p1, q0, q1) -> None:  # noqa: ANN001
 
 def reduce_mid_par(op, x, out, p_rows, r, q, q_chunk) -> None:  # noqa: ANN001
     reduce_mid(op, x, out, r, q, 0, p_rows, 0, q)
+
+
+def _chunked(x2: np.ndarray, chunk: int) -> list[np.ndarray]:
+    """The rows of ``x2`` (n, r) cut into chunks of ``chunk`` along axis 1, as
+    ``(n, chunks, chunk)`` blocks: the whole ones, then the shorter last one."""
+    r = x2.shape[1]
+    whole = r // chunk
+    parts = [x2[:, : whole * chunk].reshape(x2.shape[0], whole, chunk)] if whole else []
+    if whole * chunk < r:
+        parts.append(x2[:, whole * chunk :].reshape(x2.shape[0], 1, r - whole * chunk))
+    return parts
+
+
+def reduce_rows_split(op, x, partial, r, k, chunk, zero, one, t0, t1) -> None:  # noqa: ANN001
+    # partial[p*k + c] = reduce of chunk c of row p (rows of r elements, chunks of ``chunk``)
+    if t1 <= t0:
+        return
+    rows = partial.size // k
+    with np.errstate(all="ignore"):
+        res = [
+            _reduce_axis1(op, blk.reshape(-1, blk.shape[2]), partial.dtype).reshape(rows, -1)
+            for blk in _chunked(x[: rows * r].reshape(rows, r), chunk)
+        ]
+    partial[t0:t1] = np.concatenate(res, axis=1).reshape(-1)[t0:t1]
+
+
+def reduce_rows_split_par(op, x, partial, r, k, chunk, zero, one) -> None:  # noqa: ANN001
+    reduce_rows_split(op, x, partial, r, k, chunk, zero, one, 0, partial.size)
+
+
+def reduce_mid_split(op, x, partial, r, q, k, chunk_rows, t0, t1) -> None:  # noqa: ANN001
+    # partial[p, c, :] = reduce over rows [c*chunk_rows, ...) of x[p, :, :] for t = p*k + c
+    if t1 <= t0:
+        return
+    rows = partial.size // (k * q)
+    x3 = x[: rows * r * q].reshape(rows, r, q)
+    res = []
+    with np.errstate(all="ignore"):
+        for c in range(k):
+            blk = x3[:, c * chunk_rows : min(r, (c + 1) * chunk_rows), :]
+            res.append(_reduce_axis1(op, blk, partial.dtype))
+    full = np.stack(res, axis=1).reshape(-1)
+    partial[t0 * q : t1 * q] = full[t0 * q : t1 * q]
+
+
+def reduce_mid_split_par(op, x, partial, r, q, k, chunk_rows) -> None:  # noqa: ANN001
+    reduce_mid_split(op, x, partial, r, q, k, chunk_rows, 0, partial.size // q)
+
+
+def cumsum(x, out, r, q, exclusive, reverse, p0, p1) -> None:  # noqa: ANN001
+    # sequential along axis 1 of (P, R, Q), as the kernel adds: the same values
+    if p1 <= p0 or r == 0:
+        return
+    xs = x.reshape(-1, r, q)[p0:p1]
+    os_ = out.reshape(-1, r, q)[p0:p1]
+    if reverse:
+        xs, os_ = xs[:, ::-1], os_[:, ::-1]
+    with np.errstate(all="ignore"):
+        if exclusive:
+            os_[:, 0] = 0
+            if r > 1:
+                os_[:, 1:] = np.add.accumulate(xs[:, :-1], axis=1, dtype=out.dtype)
+        else:
+            os_[...] = np.add.accumulate(xs, axis=1, dtype=out.dtype)
+
+
+def cumsum_par(x, out, p_rows, r, q, exclusive, reverse, rows_per_task) -> None:  # noqa: ANN001
+    cumsum(x, out, r, q, exclusive, reverse, 0, p_rows)
+
+
+def scatter_add(u, idx, out, d, q, m, p0, p1, q0, q1) -> None:  # noqa: ANN001
+    # out[p, idx[i], j] += u[p, i, j] in index order (numpy's add.at: the same sums)
+    if p1 > p0 and q1 > q0 and m > 0:
+        o = out.reshape(-1, d, q)[p0:p1, :, q0:q1]
+        src = u.reshape(-1, m, q)[p0:p1, :, q0:q1]
+        with np.errstate(all="ignore"):
+            np.add.at(o, (slice(None), idx[:m]), src)
+
+
+def scatter_add_par(u, idx, out, p_rows, d, q, m, q_chunk) -> None:  # noqa: ANN001
+    scatter_add(u, idx, out, d, q, m, 0, p_rows, 0, q)
+
+
+def matmul_int(a, b, out, m, k, n, ta, tb, t0, t1) -> None:  # noqa: ANN001
+    # out[bi] = op(a[bi]) @ op(b[bi]) for flat output rows t = bi*m + i in [t0, t1); int32
+    # products and sums wrap modulo 2**32 in any order: the kernel's values
+    if t1 <= t0 or n == 0:
+        return
+    b0, b1 = t0 // m, (t1 - 1) // m + 1
+    a3 = a.reshape(-1, k, m).transpose(0, 2, 1) if ta else a.reshape(-1, m, k)
+    b3 = b.reshape(-1, n, k).transpose(0, 2, 1) if tb else b.reshape(-1, k, n)
+    with np.errstate(all="ignore"):
+        res = np.matmul(a3[b0:b1], b3[b0:b1]).astype(out.dtype, copy=False)
+    out.reshape(-1, n)[t0:t1] = res.reshape(-1, n)[t0 - b0 * m : t1 - b0 * m]
+
+
+def matmul_int_par(a, b, out, batch, m, k, n, ta, tb, rows_per_task) -> None:  # noqa: ANN001
+    matmul_int(a, b, out, m, k, n, ta, tb, 0, batch * m)
 
 
 def softmax(x, out, r, q, log, zero, p0, p1) -> None:  # noqa: ANN001
@@ -429,6 +560,22 @@ FALLBACKS: dict[str, Callable[..., None]] = {
     for f in (
         unary_float,
         unary_float_par,
+        unary_int,
+        unary_int_par,
+        unary_pred,
+        unary_pred_par,
+        binary_int,
+        binary_int_par,
+        reduce_rows_split,
+        reduce_rows_split_par,
+        reduce_mid_split,
+        reduce_mid_split_par,
+        cumsum,
+        cumsum_par,
+        scatter_add,
+        scatter_add_par,
+        matmul_int,
+        matmul_int_par,
         binary_float,
         binary_float_par,
         binary_cmp,
