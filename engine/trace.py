@@ -87,8 +87,36 @@ class OpMeta(NamedTuple):
     outputs: tuple[tuple[tuple[int, ...], str], ...]
 
 
+class ReplayOp(NamedTuple):
+    """A planned step of ``Trace.steps``: run ``invoke(backend, *buffers of ins)`` into the
+    slots ``outs`` (several when ``multi``), then free the slots ``frees``."""
+
+    invoke: Callable
+    ins: tuple[tuple[int, int], ...]
+    outs: tuple[int, ...]
+    multi: bool
+    frees: tuple[int, ...]
+
+
+class ReplayAssign(NamedTuple):
+    """A planned step of ``Trace.steps``: variable ``var`` takes the value ``ref`` names, then
+    the slots ``frees`` are freed."""
+
+    var: int
+    ref: tuple[int, int]
+    frees: tuple[int, ...]
+
+
+class ReplayHost(NamedTuple):
+    """A planned step of ``Trace.steps``: call ``fn()`` (Python-side state, e.g. counters)."""
+
+    fn: Callable[[], None]
+
+
 class _Recorder:
-    """Listens to dispatch during one capture and builds the step list."""
+    """Listens to dispatch during one capture and builds the step list (``(_OP, name, invoke,
+    ins, slots, multi, meta)``, ``(_ASSIGN, var, ref)``, ``(_HOST, fn)``: the format
+    ``engine.fusion.fuse`` rewrites)."""
 
     def __init__(self, args: Sequence[Tensor], backend: str):
         self.backend = backend
@@ -212,9 +240,11 @@ class Trace:
     @property
     def num_kernels(self) -> int:
         """Kernel launches per replay."""
-        return sum(1 for s in self.steps if s[0] == _OP)
+        return sum(1 for s in self.steps if type(s) is ReplayOp)
 
-    def _plan(self, steps: list[tuple], out_refs: list) -> list[tuple]:
+    def _plan(
+        self, steps: list[tuple], out_refs: list
+    ) -> list[ReplayOp | ReplayAssign | ReplayHost]:
         """Drop ops whose results are never used, and free each slot after its last use."""
         live = {r[1] for r in out_refs if r is not None and r[0] == _SLOT}
         kept: list[tuple] = []
@@ -242,16 +272,16 @@ class Trace:
         for slot, pos in last.items():
             if slot not in keep_to_end:
                 frees.setdefault(pos, []).append(slot)
-        out = []
+        out: list[ReplayOp | ReplayAssign | ReplayHost] = []
         for pos, st in enumerate(kept):
             f = tuple(frees.get(pos, ()))
             if st[0] == _OP:
                 _, name, invoke, ins, outs, multi, _meta = st
-                out.append((_OP, invoke, ins, outs, multi, f))
+                out.append(ReplayOp(invoke, ins, outs, multi, f))
             elif st[0] == _ASSIGN:
-                out.append((_ASSIGN, st[1], st[2], f))
+                out.append(ReplayAssign(st[1], st[2], f))
             else:
-                out.append(st)
+                out.append(ReplayHost(st[1]))
         return out
 
     def replay(self, args: Sequence[Tensor]) -> Any:
@@ -387,9 +417,9 @@ class Trace:
             return vars_[i]._live()
 
         for st in self.steps:
-            kind = st[0]
-            if kind == _OP:
-                _, invoke, ins, outs, multi, frees = st
+            kind = type(st)
+            if kind is ReplayOp:
+                invoke, ins, outs, multi, frees = st
                 bufs = [
                     slots[i]
                     if k == _SLOT
@@ -411,16 +441,16 @@ class Trace:
                         slots[o] = b
                 else:
                     slots[outs[0]] = res
-            elif kind == _ASSIGN:
-                _, vi, r, frees = st
+            elif kind is ReplayAssign:
+                vi, r, frees = st
                 s = storage_of(r)
                 if hook is not None:
                     hook.assign(vi, s.buf)
                 _set_storage(vars_[vi], s)
             else:
                 if hook is not None:
-                    hook.host(st[1])
-                st[1]()
+                    hook.host(st.fn)
+                st.fn()
                 continue
             for i in frees:
                 slots[i] = None
