@@ -76,6 +76,7 @@ def test_cpu_matmul_splits_large_gemms_over_numba_threads(cb, monkeypatch):
     calls = []
     real = cb.split_gemm
     monkeypatch.setattr(cb, "split_gemm", lambda char: calls.append(char) or real(char))
+    monkeypatch.setattr(T, "load", _Load(0.0))  # an idle machine (the split's condition)
     before = cblas_mod.get_blas().get_threads()
     rng = np.random.default_rng(0)
     a = rng.normal(size=(300, 256)).astype(np.float32)
@@ -91,3 +92,41 @@ def test_cpu_matmul_splits_large_gemms_over_numba_threads(cb, monkeypatch):
     np.testing.assert_allclose(sq, a @ a.T, rtol=1e-5, atol=1e-3)
     assert calls == ["f"]
     assert cblas_mod.get_blas().get_threads() == before
+
+
+class _Load:
+    """A stand-in for ``threads.load``: other processes use ``cpus`` CPUs."""
+
+    def __init__(self, cpus: float):
+        self.cpus = cpus
+
+    def foreign(self) -> float:
+        return self.cpus
+
+
+def test_cpu_matmul_runs_on_one_thread_while_another_process_holds_a_core(cb, monkeypatch):
+    """Under load a large GEMM is neither split nor given OpenBLAS's threads (a static split
+    waits for a time slice): one BLAS thread, the thread count restored after."""
+    from backends.cpu.native import cblas as cblas_mod
+    from backends.cpu.native import threads as T
+
+    blas = cblas_mod.get_blas()
+    if blas.ctl is None:
+        pytest.skip("numpy's OpenBLAS is not reachable (no threadpoolctl controller)")
+    calls, seen = [], []
+    monkeypatch.setattr(cb, "split_gemm", lambda char: calls.append(char))
+    monkeypatch.setattr(T, "load", _Load(1.5))
+    real_matmul = np.matmul
+    monkeypatch.setattr(
+        np, "matmul", lambda *a, **k: seen.append(blas.get_threads()) or real_matmul(*a, **k)
+    )
+    before = blas.get_threads()
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(256, 784)).astype(np.float32)
+    b = rng.normal(size=(784, 128)).astype(np.float32)
+    out = np.empty((256, 128), np.float32)
+    T.matmul(a, b, out)  # 51 MFLOP: split on an idle machine
+    np.testing.assert_allclose(out, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3)
+    assert calls == []
+    assert seen == [1]
+    assert blas.get_threads() == before

@@ -15,6 +15,8 @@ Two problems made the backend's multi-threaded kernels unreliable on a small (2-
   GEMMs (under ``SMALL_GEMM_FLOPS``) on one BLAS thread and larger 2-D ones as one
   single-threaded GEMM per numba thread (``cblas.split_gemm``: 181-193 us for 256^3 against
   193-203 us on OpenBLAS's two threads), so only batched GEMMs still wake OpenBLAS's workers.
+  While other processes hold a core (:data:`load`), larger GEMMs run on one BLAS thread too
+  (as the compiled chunks' do): a split waits for a time slice.
 
 Everything degrades to a no-op where it cannot apply (no ``/proc``, no OpenBLAS, no
 threadpoolctl, a user's own ``OPENBLAS_THREAD_TIMEOUT``).
@@ -239,7 +241,11 @@ def blas_threads_for(flops: float, current: int) -> int:
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     """``np.matmul(a, b, out=out)`` on the BLAS thread count :func:`blas_threads_for` picks
-    (restored afterwards, so other code in the process sees its own setting)."""
+    (restored afterwards, so other code in the process sees its own setting); a 2-D float GEMM
+    it gives several threads runs as ``cblas.split_gemm`` over numba's threads, or on one
+    BLAS thread while another process holds a core (``load``). The split and the one-thread
+    call may differ in the last bits, so, like a compiled chunk's, such a GEMM's bits can
+    depend on the machine's load; GEMMs under ``SMALL_GEMM_FLOPS`` never do."""
     global _configured
     if not _configured:
         _configured = True
@@ -253,8 +259,15 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     flops = 2.0 * m * n * k * (out.size // max(m * n, 1))
     current = blas.get_threads() or 1
     want = blas_threads_for(flops, current)
-    if want > 1 and _split(a, b, out, blas, current):
-        return
+    if want > 1:
+        if load.foreign() > 0.5:
+            # Another process holds a core: a static split over every core (ours or
+            # OpenBLAS's) waits for a time slice; one thread is 2-3x faster then (a
+            # 256x784x128 GEMM on a loaded 2-core machine: 0.42 ms against 1.4 ms split).
+            # The compiled chunks (backends.cpu.steps.chunk) choose the same way.
+            want = 1
+        elif _split(a, b, out, blas, current):
+            return
     # NaN/Inf operands are legal input (IEEE results, as every backend): no RuntimeWarning
     with np.errstate(invalid="ignore", over="ignore"):
         if want == current:
