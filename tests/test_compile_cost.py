@@ -125,7 +125,7 @@ def test_a_long_fit_compiles_beside_training_and_ends_with_the_same_weights(fres
         time.sleep(0.2)
     assert chunk.worker.proc.poll() == 0, "the background compile failed or took over 240 s"
     m.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)  # swapped in
-    assert chunk.compiled and count.ensured == 1 and count.workers == 1
+    assert chunk.compiled and count.ensured == 1 and count.workers == 1, (chunk.failed, chunk.worker.poll() if chunk.worker else None)
     assert m.optimizer.iterations == ref.optimizer.iterations == 3 * 25
     for a, b in zip(m.get_weights(), ref.get_weights(), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -84,7 +84,9 @@ TOLERANCE = 1e-5
 _log = logging.getLogger("tensorweave.tiers")
 
 
-def _drain_seconds() -> float:
+def drain_seconds() -> float:
+    """How long compile workers may go on filling the cache after the process exits
+    (``TENSORWEAVE_TIERS_DRAIN``, else ``DRAIN_SECONDS``; 0: they end with it)."""
     try:
         return float(os.environ.get("TENSORWEAVE_TIERS_DRAIN", DRAIN_SECONDS))
     except ValueError:
@@ -623,9 +625,13 @@ class _Entry:
     def __init__(self, name: str, disp: Any, twin: Callable, spec: tuple, priority: int):
         self.name, self.disp, self.twin, self.spec, self.priority = name, disp, twin, spec, priority
 
-        def counted(*args: Any) -> Any:  # the twin called directly (``entry_for``), counted
+        def counted(*args: Any) -> Any:  # a twin call, counted and timed (``_send_next``)
             _fallbacks[name] += 1
-            return twin(*args)
+            t0 = time.perf_counter()
+            try:
+                return twin(*args)
+            finally:
+                _twin_seconds[name] += time.perf_counter() - t0
 
         self.counted = counted
 
@@ -644,6 +650,7 @@ _stats: dict[str, collections.Counter] = {
     "sync": collections.Counter(),
 }
 _fallbacks = _stats["fallback"]
+_twin_seconds: collections.Counter = collections.Counter()  # kernel name -> seconds in twins
 _installed: dict[int, _Entry] = {}  # id(dispatcher) -> its entry
 _worker: list[Any] = []  # [_Worker] once started
 _worker_failed: list[str] = []
@@ -766,7 +773,7 @@ class _Worker:
         """At exit: hand the worker every queued signature and a deadline, then close its
         input. It compiles them into the cache for the next process (for at most
         ``DRAIN_SECONDS``), then exits; with ``DRAIN_SECONDS`` 0 it is ended now."""
-        drain = _drain_seconds()
+        drain = drain_seconds()
         with _lock:
             if drain > 0:
                 while _queue:
@@ -785,10 +792,25 @@ class _Worker:
                 self.proc.wait()
 
 
+def _next_queued() -> int:
+    """Remove and return the most urgent queued signature: serial kernels before ``prange``
+    twins, then the kernel whose twins took the most time so far (the compile that saves
+    training the most), then the first asked for (``_lock`` held)."""
+    best = min(
+        range(len(_queue)),
+        key=lambda j: (_queue[j][0], -_twin_seconds[_keys[_queue[j][1]][0].name], _queue[j][1]),
+    )
+    _, ident = _queue[best]
+    _queue[best] = _queue[-1]
+    _queue.pop()
+    heapq.heapify(_queue)
+    return ident
+
+
 def _send_next(w: _Worker) -> None:
     """Send the most urgent queued signature when the worker is free (``_lock`` held)."""
     while not _inflight and _queue:
-        _, ident = heapq.heappop(_queue)
+        ident = _next_queued()
         if w.send(ident):
             _state[ident] = "pending"
             _inflight.append(ident)
@@ -838,8 +860,7 @@ def _miss(entry: _Entry, args: tuple) -> Callable:
     key = _ids.get(fast)
     st = None if key is None else _state.get(key)
     if st == "pending" or st == "queued":  # while the worker compiles: no typing, no locks
-        _fallbacks[entry.name] += 1
-        return entry.twin
+        return entry.counted
     if not enabled():
         return _compile_here(entry.disp, args)
     if key is None:
@@ -867,8 +888,7 @@ def _miss(entry: _Entry, args: tuple) -> Callable:
                     _send_next(w)
             st = _state[key]
     if st == "pending" or st == "queued":
-        _fallbacks[entry.name] += 1
-        return entry.twin
+        return entry.counted
     # failed in (or never reached) the worker, or the cache file did not appear: as numba would
     _stats["sync"][entry.name] += 1
     return _compile_here(entry.disp, args)

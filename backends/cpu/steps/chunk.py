@@ -62,6 +62,7 @@ import hashlib
 import logging
 import os
 import pickle
+import signal
 import statistics
 import subprocess
 import sys
@@ -75,7 +76,7 @@ import numba
 import numpy as np
 
 import backends
-from backends.cache import add_record, child_env, read_records
+from backends.cache import add_record, cache_subdir, child_env, read_records
 from backends.cpu import fusion
 from backends.cpu import kernels as K
 from backends.cpu.native import cblas as CB
@@ -471,11 +472,8 @@ def _module_spec(src: str, names: dict[str, Any]) -> tuple[str, str, str]:
     ident = "\n".join(f"{k}={_describe(v)}" for k, v in sorted(names.items()))
     digest = hashlib.sha1(f"{GEN_VERSION}\n{_STAMP}\n{ident}\n{src}".encode()).hexdigest()[:24]
     name = f"tw_prog_{digest}"
-    folder = os.path.join(os.path.dirname(fusion.cache_dir()), "programs")
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError:
-        folder = fusion.cache_dir()
+    # the cache root of now (the worker's numba cache folder follows it: backends.cache)
+    folder = cache_subdir("programs")
     text = f"# {ident.replace(chr(10), chr(10) + '# ')}\n{src}"
     return folder, name, text
 
@@ -483,16 +481,16 @@ def _module_spec(src: str, names: dict[str, Any]) -> tuple[str, str, str]:
 #: chunk dispatchers imported in this process, by module name: a program of a structure seen
 #: before (other widths, batch size or sample count: the same source) runs the machine code
 #: already in the process
-_imported: dict[str, Callable] = {}
+_imported: dict[tuple[str, str], Callable] = {}
 
 
 def _import(folder: str, name: str, text: str, names: dict[str, Any]) -> Callable:
     """The chunk's numba dispatcher (its module imported once per process; nothing is compiled
     yet)."""
     with _lock:
-        fn = _imported.get(name)
+        fn = _imported.get((folder, name))
         if fn is None:
-            fn = _imported[name] = fusion.load_module(folder, name, text, names).chunk
+            fn = _imported[folder, name] = fusion.load_module(folder, name, text, names).chunk
     return fn
 
 
@@ -1039,8 +1037,18 @@ def _suppress() -> Any:
     return contextlib.suppress(OSError)
 
 
+#: Longest a background compile may run (seconds): the worker ends itself after it.
+WORKER_LIMIT_S = 600
+
+
 def _stop_workers() -> None:
-    """At exit: a compile still running is stopped (its process would outlive ours)."""
+    """At exit: a compile still running finishes into numba's disk cache for the next process
+    (at the lowest priority, for at most ``WORKER_LIMIT_S``; a short script's compile then
+    serves the next run), unless ``TENSORWEAVE_TIERS_DRAIN`` is 0: then it is stopped."""
+    from backends.cpu import tiers
+
+    if tiers.drain_seconds() > 0:
+        return
     for w in list(_workers):
         w.stop()
 
@@ -1054,7 +1062,11 @@ def worker_main() -> None:
     with open(sys.argv[1], "rb") as f:
         job = pickle.load(f)
     with _suppress():
+        os.unlink(sys.argv[1])  # read: the parent may exit before this compile ends
+    with _suppress():
         os.nice(NICE)  # training in the parent goes first
+    if hasattr(signal, "alarm"):
+        signal.alarm(WORKER_LIMIT_S)  # never outlive a stuck compile by long
     names = {k: _resolve(spec) for k, spec in job["names"].items()}
     module = fusion.load_module(job["folder"], job["name"], job["text"], names)
     module.chunk.compile(job["sig"])
