@@ -19,6 +19,11 @@ compiler:
 3. when the worker reports the signature done, the kernel's next call loads it from the cache
    and runs compiled from then on (numba dispatches it natively; the hook is not called again).
 
+Trace programs (``backends.cpu.steps.program``) call a pending kernel's twin directly
+(``entry_for``: no failed numba dispatch per call) and, when ``generation`` changes, look again
+between two steps, so the swap to compiled code happens between steps. The worker takes the
+queued signature whose kernel's twins have cost the most time so far (serial kernels first).
+
 The worker compiles one signature at a time, serial kernels before their ``prange`` twins. When
 the process exits, it hands the worker what is still queued: the worker fills the cache for the
 next process for at most ``DRAIN_SECONDS`` (``TENSORWEAVE_TIERS_DRAIN``; 0: it ends with the
@@ -40,10 +45,11 @@ with ``TENSORWEAVE_TIERS=0``.
 
 Signatures hold dtypes, dimensions and layouts, never sizes (the backend passes flat 1-D
 buffers and sizes as ``int64`` arguments): a model of other widths or batch size reuses every
-compiled kernel. Kernels not in ``FALLBACKS`` (integer unary/binary ops and matmul,
-scatter_add, cumsum, the split reductions, fused kernels with int32 arithmetic, compiled trace
-chunks, which ``backends.cpu.steps.chunk`` compiles in its own worker) still compile on first
-call.
+compiled kernel. ``cblas.split_gemm`` (a large GEMM over numba's threads) is tiered too
+(``install_split``: one OpenBLAS call meanwhile). Kernels without a twin still compile on first
+call: the float32 max/min bit-trick reductions (``reduce_f32_extreme_*``), the convolution and
+pooling kernels (``backends/cpu/conv.py``) and fused kernels with int32 arithmetic; compiled
+trace chunks have their own worker (``backends.cpu.steps.chunk``).
 """
 
 from __future__ import annotations

@@ -13,6 +13,11 @@ compiles it, so a chunk of ``fit`` steps becomes a single native call:
   split over numba's threads instead (``cblas.split_gemm``), and so is a large optimizer
   update, unless another process holds a core. Small models are bit-identical to the
   program; split GEMMs may differ from a multi-threaded OpenBLAS call in the last bit;
+- sizes (GEMM dimensions and leading dimensions, view offsets and shapes, batch rows, arena
+  offsets, whether a GEMM or update is large enough to split) are read from a run-time
+  ``int64`` array (``S``, locals ``z<i>``), never written into the source: the source and its
+  cache key hold structure and dtypes, so a model of other widths, input width, batch size or
+  sample count runs the machine code of the first (``events`` counts compiles, loads, reuses);
 - per-step buffers are flat 1-D locals: the batch (a slice of the epoch's array per step), the
   variables, and for each escaping value a pair of pool buffers the steps alternate between
   (nothing outside can hold them during the call);
@@ -46,7 +51,11 @@ A chunk in the disk cache is loaded between two chunks of steps (a fraction of a
 that must be compiled never stalls training: a worker process (``python -c ...
 chunk.worker_main``) compiles it into numba's disk cache while steps go on running the Python
 program, and the chunk is loaded and swapped in between two chunks of steps once the worker is
-done (results are those of the Python program, as always). The savings then only start after
+done (results are those of the Python program, as always). A compile still running when the
+process exits finishes into the cache for the next process (``_stop_workers``). A chunk is never
+compiled on the training thread unless compiling is forced (``COMPILE_AFTER`` 0 or the
+environment variable): machine code the disk cache turns out not to hold for the signature
+is compiled by a worker too. The savings then only start after
 the compile, so the steps counted are those left once it is expected to finish. A refused
 compile is logged (INFO on ``tensorweave.trace``) with the numbers, and asked again when a
 later fit brings more steps. ``program.COMPILE_AFTER = 0`` (or ``TENSORWEAVE_COMPILE_AFTER``
