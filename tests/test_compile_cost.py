@@ -125,7 +125,10 @@ def test_a_long_fit_compiles_beside_training_and_ends_with_the_same_weights(fres
         time.sleep(0.2)
     assert chunk.worker.proc.poll() == 0, "the background compile failed or took over 240 s"
     m.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)  # swapped in
-    assert chunk.compiled and count.ensured == 1 and count.workers == 1, (chunk.failed, chunk.worker.poll() if chunk.worker else None)
+    assert chunk.compiled and count.ensured == 1 and count.workers == 1, (
+        chunk.failed,
+        chunk.worker.poll() if chunk.worker else None,
+    )
     assert m.optimizer.iterations == ref.optimizer.iterations == 3 * 25
     for a, b in zip(m.get_weights(), ref.get_weights(), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
@@ -181,3 +184,23 @@ def test_long_work_shows_in_the_progress_bar_and_the_log(monkeypatch, caplog):
     bar.on_train_end()
     assert "loading the compiled training loop" in (shown or ""), shown
     assert "loading the compiled training loop" in out.getvalue()
+
+
+def test_the_cost_line_adds_up(fresh):
+    """The logged reason multiplies the steps it counts: those left minus those run while the
+    compile goes on beside training (it read '2373 steps left x 1.045 ms = 0.00 s')."""
+    import re
+    from types import SimpleNamespace
+
+    from backends.cpu.steps import chunk as compiled
+
+    for left, expect in ((3_000, False), (100_000, True)):
+        prog = SimpleNamespace(py_seconds=0.5, py_steps=1000, steps_left=left, steps_run=100)
+        yes, why = compiled.decide(prog, 100, cached=False)
+        assert yes is expect, why
+        m = re.match(r"\((\d+) steps left - (\d+) run during the compile\) x ([\d.]+) ms", why)
+        assert m, why
+        steps = int(m[1]) - int(m[2])
+        gain = float(re.search(r"= ([\d.]+) s", why)[1])
+        assert gain == pytest.approx(steps * float(m[3]) / 1e3, abs=0.01), why
+        assert int(m[1]) == left and int(m[2]) == min(left, 20_000), why
