@@ -241,7 +241,7 @@ def _restorer(st: Any, attr: str, orig: Any) -> Callable[[], None]:
     return lambda: setattr(st, attr, orig)
 
 
-def wrapper_overhead_ns(n: int = 20000) -> float:
+def wrapper_overhead_ns(n: int = 4000, rounds: int = 15) -> float:
     """What one timing wrapper adds to a call (ns), measured on a no-op function."""
     slot = Slot("host", "noop", "")
 
@@ -250,7 +250,7 @@ def wrapper_overhead_ns(n: int = 20000) -> float:
 
     wrapped = _timed(noop, slot)
     bare = timed = math.inf  # the best of each loop alone: a difference of noisy pairs can be < 0
-    for _ in range(5):
+    for _ in range(rounds):
         t0 = time.perf_counter_ns()
         for _ in range(n):
             noop(1, 2)
