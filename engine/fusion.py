@@ -1,9 +1,9 @@
 """Fusion of recorded elementwise chains into one generated kernel per chain (issue 10).
 
 ``fuse(steps, backend, outputs)`` rewrites the raw step list of an ``engine.trace`` capture
-(``(_OP, name, invoke, ins, slots, multi, meta)``, ``(_ASSIGN, var, ref)``, ``(_HOST, fn)``) when
+(the named tuples of ``engine.trace_steps``: ``RecOp``, ``RecAssign``, ``RecHost``) when
 the backend offers ``fused_elementwise`` (``backends.base``): each group of elementwise ops
-found below becomes ONE ``_OP`` step named ``"fused_elementwise"`` whose invoke calls
+found below becomes ONE ``RecOp`` step named ``"fused_elementwise"`` whose invoke calls
 ``be.fused_elementwise(expr, bufs, in_shapes, shape, out_shapes)``. Other backends, and
 ``TENSORWEAVE_FUSION=0``, get the steps unchanged.
 
@@ -64,10 +64,11 @@ from backends.base import (
     out_dtype_unary,
 )
 from engine.optable import OPS
+from engine.trace_steps import ARG, ASSIGN, CONST, HOST, OP, SLOT, VAR, RecOp, Ref
 
-# Reference and step kinds: the same values as in engine.trace (which imports this module).
-_SLOT, _ARG, _VAR, _CONST = 0, 1, 2, 3
-_OP, _ASSIGN, _HOST = 0, 1, 2
+# Reference and step kinds (engine.trace_steps, shared with engine.trace)
+_SLOT, _ARG, _VAR, _CONST = SLOT, ARG, VAR, CONST
+_OP, _ASSIGN, _HOST = OP, ASSIGN, HOST
 
 #: ``TENSORWEAVE_FUSION=0`` turns the pass off (for debugging and before/after comparisons).
 ENABLED = os.environ.get("TENSORWEAVE_FUSION", "1") != "0"
@@ -106,9 +107,9 @@ def _broadcasts(shape: Sequence[int], out: Sequence[int]) -> bool:
     return all(s == 1 or s == o for s, o in zip(shape, out[pad:], strict=True))
 
 
-def _compute_node(st: tuple) -> tuple[str, str] | None:
+def _compute_node(st: RecOp) -> tuple[str, str] | None:
     """``(op, result dtype)`` when the recorded op is a fusable elementwise compute op."""
-    _, name, _, ins, slots, multi, meta = st
+    name, ins, slots, multi, meta = st.name, st.ins, st.slots, st.multi, st.meta
     if multi or len(slots) != 1 or len(meta.outputs) != 1 or len(ins) != len(meta.inputs):
         return None
     out_shape, out_dt = meta.outputs[0]
@@ -133,8 +134,8 @@ def _compute_node(st: tuple) -> tuple[str, str] | None:
     return (name, out_dt) if ok else None
 
 
-def _is_view(st: tuple) -> bool:
-    _, name, _, ins, slots, multi, meta = st
+def _is_view(st: RecOp) -> bool:
+    name, ins, slots, multi, meta = st.name, st.ins, st.slots, st.multi, st.meta
     if name not in VIEW_OPS or multi or len(ins) != 1 or len(slots) != 1:
         return False
     if len(meta.inputs) != 1 or len(meta.outputs) != 1:
@@ -169,7 +170,7 @@ def fuse(steps: list[tuple], backend: str, outputs: Iterable[Any] | None = None)
         return steps
     out_slots = None
     if outputs is not None:
-        out_slots = {r[1] for r in outputs if r is not None and r[0] == _SLOT}
+        out_slots = {r.index for r in outputs if r is not None and r.kind == _SLOT}
     return fuse_steps(steps, out_slots)
 
 
@@ -190,24 +191,24 @@ def fuse_steps(steps: list[tuple], out_slots: set[int] | None) -> list[tuple]:
     uses: dict[int, list[int]] = {}
     assigns: dict[int, list[int]] = {}
     for p, st in enumerate(steps):
-        if st[0] == _OP:
-            for r in st[3]:
-                if r[0] == _SLOT:
-                    uses.setdefault(r[1], []).append(p)
-            for s in st[4]:
+        if st.kind == _OP:
+            for r in st.ins:
+                if r.kind == _SLOT:
+                    uses.setdefault(r.index, []).append(p)
+            for s in st.slots:
                 producer[s] = p
-        elif st[0] == _ASSIGN:
-            assigns.setdefault(st[1], []).append(p)
-            if st[2][0] == _SLOT:
-                uses.setdefault(st[2][1], []).append(p)
+        elif st.kind == _ASSIGN:
+            assigns.setdefault(st.var, []).append(p)
+            if st.ref.kind == _SLOT:
+                uses.setdefault(st.ref.index, []).append(p)
 
     group_of: dict[int, _Group] = {}
     node_of: dict[int, tuple[str, str]] = {}
 
-    def member_group(ref: tuple[int, int]) -> _Group | None:
-        if ref[0] != _SLOT:
+    def member_group(ref: Ref) -> _Group | None:
+        if ref.kind != _SLOT:
             return None
-        p = producer.get(ref[1])
+        p = producer.get(ref.index)
         return None if p is None else group_of.get(p)
 
     def legal(groups: list[_Group], pos: int) -> bool:
@@ -217,28 +218,28 @@ def fuse_steps(steps: list[tuple], out_slots: set[int] | None) -> list[tuple]:
             return False
         ext = set()
         for q in nodes:
-            for r in steps[q][3]:
-                if not (r[0] == _SLOT and producer.get(r[1]) in members):
+            for r in steps[q].ins:
+                if not (r.kind == _SLOT and producer.get(r.index) in members):
                     ext.add(r)
         if len(ext) > MAX_INPUTS:
             return False
         for q in members:
             if q == pos:
                 continue
-            for s in steps[q][4]:
+            for s in steps[q].slots:
                 if any(u < pos and u not in members for u in uses.get(s, ())):
                     return False
         for q in nodes:
-            for r in steps[q][3]:
-                if r[0] == _VAR and any(q < a < pos for a in assigns.get(r[1], ())):
+            for r in steps[q].ins:
+                if r.kind == _VAR and any(q < a < pos for a in assigns.get(r.index, ())):
                     return False
         return True
 
     for p, st in enumerate(steps):
-        if st[0] != _OP:
+        if st.kind != _OP:
             continue
         if _is_view(st):
-            g = member_group(st[3][0])
+            g = member_group(st.ins[0])
             if g is not None:
                 g.views.append(p)
                 group_of[p] = g
@@ -246,12 +247,12 @@ def fuse_steps(steps: list[tuple], out_slots: set[int] | None) -> list[tuple]:
         node = _compute_node(st)
         if node is None:
             continue
-        q = _squeeze(st[6].outputs[0][0])
+        q = _squeeze(st.meta.outputs[0][0])
         if len(q) > MAX_RANK:
             continue
         node_of[p] = node
         cands: list[_Group] = []
-        for r in st[3]:
+        for r in st.ins:
             g = member_group(r)
             if g is not None and g.q == q and all(g is not c for c in cands):
                 cands.append(g)
@@ -311,19 +312,19 @@ def _build(
     # which member results leave the group
     needed: set[int] = set()  # positions
     for m in members:
-        s = steps[m][4][0]
+        s = steps[m].slots[0]
         outside = any(u not in members for u in uses.get(s, ()))
         if outside or out_slots is None or s in out_slots:
             needed.add(m)
     for v in sorted(g.views, reverse=True):  # a needed view needs its source
         if v in needed:
-            needed.add(producer[steps[v][3][0][1]])
+            needed.add(producer[steps[v].ins[0].index])
 
     nodes_set = set(g.nodes)
 
     def source(pos: int) -> int:  # the compute member a view chain aliases
         while pos not in nodes_set:
-            pos = producer[steps[pos][3][0][1]]
+            pos = producer[steps[pos].ins[0].index]
         return pos
 
     inputs: list[tuple] = []  # (ref, eff_shape, dtype)
@@ -332,10 +333,10 @@ def _build(
     raw_nodes: list[tuple] = []
     for q in g.nodes:
         st = steps[q]
-        consumer = st[6].outputs[0][0]
+        consumer = st.meta.outputs[0][0]
         args: list[tuple[str, int]] = []
-        for r, (shape, dt) in zip(st[3], st[6].inputs, strict=True):
-            p = producer.get(r[1]) if r[0] == _SLOT else None
+        for r, (shape, dt) in zip(st.ins, st.meta.inputs, strict=True):
+            p = producer.get(r.index) if r.kind == _SLOT else None
             if p is not None and p in members:
                 args.append(("n", node_index[source(p)]))
                 continue
@@ -360,18 +361,18 @@ def _build(
         tuple(n_in + node_index[q] for q in out_pos),
     )
     in_shapes = tuple(e for _, e, _ in inputs)
-    out_meta = tuple(tuple(steps[q][6].outputs[0]) for q in out_pos)
+    out_meta = tuple(tuple(steps[q].meta.outputs[0]) for q in out_pos)
     out_shapes = tuple(tuple(s) for s, _ in out_meta)
     multi = len(out_pos) != 1
     invoke = _invoke(expr, in_shapes, g.q, out_shapes, multi)
     meta = OpMeta(
-        {"expr": expr, "shape": g.q, "ops": tuple(steps[q][1] for q in g.nodes)},
+        {"expr": expr, "shape": g.q, "ops": tuple(steps[q].name for q in g.nodes)},
         tuple(zip(in_shapes, (dt for _, _, dt in inputs), strict=True)),
         out_meta,
     )
     ins = tuple(r for r, _, _ in inputs)
-    slots = tuple(steps[q][4][0] for q in out_pos)
-    result = [(_OP, KERNEL, invoke, ins, slots, multi, meta)] if out_pos else []
+    slots = tuple(steps[q].slots[0] for q in out_pos)
+    result = [RecOp(_OP, KERNEL, invoke, ins, slots, multi, meta)] if out_pos else []
     result += [steps[v] for v in g.views if v in needed]
     return result
 

@@ -47,6 +47,19 @@ from engine import dispatch, fusion, registry
 from engine.memory import HOOKS as _HOOKS
 from engine.memory import Storage, count_tensor
 from engine.tensor import Tensor, Variable, _ids
+from engine.trace_steps import (
+    ARG,
+    ASSIGN,
+    CONST,
+    HOST,
+    OP,
+    SLOT,
+    VAR,
+    RecAssign,
+    RecHost,
+    RecOp,
+    Ref,
+)
 
 log = logging.getLogger("tensorweave.trace")
 
@@ -62,10 +75,9 @@ EFFECT_KERNELS = frozenset(
     }
 )
 
-# reference kinds of an op input / output / assigned value
-_SLOT, _ARG, _VAR, _CONST = 0, 1, 2, 3
-# step kinds
-_OP, _ASSIGN, _HOST = 0, 1, 2
+# reference and step kinds (engine.trace_steps)
+_SLOT, _ARG, _VAR, _CONST = SLOT, ARG, VAR, CONST
+_OP, _ASSIGN, _HOST = OP, ASSIGN, HOST
 
 #: How many captures of one signature may be retried (each fails only by creating variables).
 MAX_RETRIES = 3
@@ -92,7 +104,7 @@ class ReplayOp(NamedTuple):
     slots ``outs`` (several when ``multi``), then free the slots ``frees``."""
 
     invoke: Callable
-    ins: tuple[tuple[int, int], ...]
+    ins: tuple[Ref, ...]
     outs: tuple[int, ...]
     multi: bool
     frees: tuple[int, ...]
@@ -103,7 +115,7 @@ class ReplayAssign(NamedTuple):
     the slots ``frees`` are freed."""
 
     var: int
-    ref: tuple[int, int]
+    ref: Ref
     frees: tuple[int, ...]
 
 
@@ -114,9 +126,9 @@ class ReplayHost(NamedTuple):
 
 
 class _Recorder:
-    """Listens to dispatch during one capture and builds the step list (``(_OP, name, invoke,
-    ins, slots, multi, meta)``, ``(_ASSIGN, var, ref)``, ``(_HOST, fn)``: the format
-    ``engine.fusion.fuse`` rewrites)."""
+    """Listens to dispatch during one capture and builds the step list (``RecOp``,
+    ``RecAssign``, ``RecHost`` of ``engine.trace_steps``: the records ``engine.fusion.fuse``
+    rewrites)."""
 
     def __init__(self, args: Sequence[Tensor], backend: str):
         self.backend = backend
@@ -128,7 +140,7 @@ class _Recorder:
         self.consts: list[Storage] = []
         self.var_of: dict[int, int] = {}
         self.vars: list[Variable] = []
-        self.steps: list[tuple] = []
+        self.steps: list[RecOp | RecAssign | RecHost] = []
         self.failed: str | None = None
         self.retry = False
 
@@ -145,7 +157,7 @@ class _Recorder:
         if self.failed:
             return
         ins = tuple(self._ref(t) for t in inputs)
-        if name not in EFFECT_KERNELS and all(r[0] == _CONST for r in ins):
+        if name not in EFFECT_KERNELS and all(r.kind == _CONST for r in ins):
             for o in outs:  # a pure function of constants: fold it, keeping its result
                 self.upload(o)
             return
@@ -159,7 +171,7 @@ class _Recorder:
             tuple((t.shape, t.dtype) for t in inputs),
             tuple((o.shape, o.dtype) for o in outs),
         )
-        self.steps.append((_OP, name, invoke, ins, tuple(slots), multi, meta))
+        self.steps.append(RecOp(_OP, name, invoke, ins, tuple(slots), multi, meta))
 
     def upload(self, t: Tensor) -> None:
         if not self.failed:
@@ -168,7 +180,7 @@ class _Recorder:
 
     def assign(self, var: Variable, value: Tensor) -> None:
         if not self.failed:
-            self.steps.append((_ASSIGN, self._var(var), self._ref(value)))
+            self.steps.append(RecAssign(_ASSIGN, self._var(var), self._ref(value)))
 
     def host_read(self, t: Tensor) -> None:
         if not self.failed:
@@ -182,7 +194,7 @@ class _Recorder:
     def host_effect(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` again at this point of every replay (Python-side state, e.g. counters)."""
         if not self.failed:
-            self.steps.append((_HOST, fn))
+            self.steps.append(RecHost(_HOST, fn))
 
     # --- references ----------------------------------------------------------------------------
     def _var(self, v: Variable) -> int:
@@ -192,28 +204,28 @@ class _Recorder:
             self.vars.append(v)
         return i
 
-    def _ref(self, t: Tensor) -> tuple[int, int]:
+    def _ref(self, t: Tensor) -> Ref:
         i = self.arg_of.get(t.id)
         if i is not None:
-            return (_ARG, i)
+            return Ref(_ARG, i)
         i = self.slot_of.get(t.id)
         if i is not None:
-            return (_SLOT, i)
+            return Ref(_SLOT, i)
         if isinstance(t, Variable):
-            return (_VAR, self._var(t))
+            return Ref(_VAR, self._var(t))
         i = self.const_of.get(t.id)
         if i is not None:
-            return (_CONST, i)
+            return Ref(_CONST, i)
         if t.id >= self.start_id:
             self.failed = f"a tensor of shape {t.shape} was made outside engine.dispatch"
-            return (_CONST, 0)
+            return Ref(_CONST, 0)
         s = t._live()
         if s.backend != self.backend:
             t.buffer_on(self.backend)
             s = t._live()
         self.const_of[t.id] = len(self.consts)
         self.consts.append(s)
-        return (_CONST, self.const_of[t.id])
+        return Ref(_CONST, self.const_of[t.id])
 
 
 class Trace:
@@ -243,31 +255,31 @@ class Trace:
         return sum(1 for s in self.steps if type(s) is ReplayOp)
 
     def _plan(
-        self, steps: list[tuple], out_refs: list
+        self, steps: list[RecOp | RecAssign | RecHost], out_refs: list
     ) -> list[ReplayOp | ReplayAssign | ReplayHost]:
         """Drop ops whose results are never used, and free each slot after its last use."""
-        live = {r[1] for r in out_refs if r is not None and r[0] == _SLOT}
-        kept: list[tuple] = []
+        live = {r.index for r in out_refs if r is not None and r.kind == _SLOT}
+        kept: list[RecOp | RecAssign | RecHost] = []
         for st in reversed(steps):
-            if st[0] == _OP:
-                if st[1] not in EFFECT_KERNELS and not any(o in live for o in st[4]):
+            if st.kind == _OP:
+                if st.name not in EFFECT_KERNELS and not any(o in live for o in st.slots):
                     continue
-                live.update(r[1] for r in st[3] if r[0] == _SLOT)
-            elif st[0] == _ASSIGN and st[2][0] == _SLOT:
-                live.add(st[2][1])
+                live.update(r.index for r in st.ins if r.kind == _SLOT)
+            elif st.kind == _ASSIGN and st.ref.kind == _SLOT:
+                live.add(st.ref.index)
             kept.append(st)
         kept.reverse()
-        keep_to_end = {r[1] for r in out_refs if r is not None and r[0] == _SLOT}
+        keep_to_end = {r.index for r in out_refs if r is not None and r.kind == _SLOT}
         last: dict[int, int] = {}
         for pos, st in enumerate(kept):
-            if st[0] == _OP:
-                for r in st[3]:
-                    if r[0] == _SLOT:
-                        last[r[1]] = pos
-                for o in st[4]:
+            if st.kind == _OP:
+                for r in st.ins:
+                    if r.kind == _SLOT:
+                        last[r.index] = pos
+                for o in st.slots:
                     last.setdefault(o, pos)
-            elif st[0] == _ASSIGN and st[2][0] == _SLOT:
-                last[st[2][1]] = pos
+            elif st.kind == _ASSIGN and st.ref.kind == _SLOT:
+                last[st.ref.index] = pos
         frees: dict[int, list[int]] = {}
         for slot, pos in last.items():
             if slot not in keep_to_end:
@@ -275,13 +287,12 @@ class Trace:
         out: list[ReplayOp | ReplayAssign | ReplayHost] = []
         for pos, st in enumerate(kept):
             f = tuple(frees.get(pos, ()))
-            if st[0] == _OP:
-                _, name, invoke, ins, outs, multi, _meta = st
-                out.append(ReplayOp(invoke, ins, outs, multi, f))
-            elif st[0] == _ASSIGN:
-                out.append(ReplayAssign(st[1], st[2], f))
+            if st.kind == _OP:
+                out.append(ReplayOp(st.invoke, st.ins, st.slots, st.multi, f))
+            elif st.kind == _ASSIGN:
+                out.append(ReplayAssign(st.var, st.ref, f))
             else:
-                out.append(ReplayHost(st[1]))
+                out.append(ReplayHost(st.fn))
         return out
 
     def replay(self, args: Sequence[Tensor]) -> Any:
@@ -402,7 +413,7 @@ class Trace:
         consts = self.const_bufs
         vars_ = self.vars
 
-        def storage_of(r: tuple[int, int]) -> Storage:
+        def storage_of(r: Ref) -> Storage:
             k, i = r
             if k == _SLOT:
                 s = wrapped.get(i)

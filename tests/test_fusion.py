@@ -108,7 +108,7 @@ def test_reductions_and_shape_changes_break_chains(numpy_scope, monkeypatch):
 
     raw, tr = _raw(fn, [tw.tensor(np.ones((2, 3), np.float32)), tw.tensor(1.0)], monkeypatch)
     new = fusion.fuse_steps(raw, _out_slots(tr))
-    assert [st[6].attrs["ops"] for st in _fused(new)] == [("mul", "add")]
+    assert [st.meta.attrs["ops"] for st in _fused(new)] == [("mul", "add")]
     assert "exp" in _names(new) and "sum" in _names(new)
     mul_s = [st for st in new if st[0] == trace._OP and st[1] == "mul"]
     assert len(mul_s) == 1 and mul_s[0][6].outputs[0][0] == ()
@@ -131,7 +131,7 @@ def test_a_member_reading_a_variable_is_not_moved_past_its_assignment(numpy_scop
     raw, tr = _raw(before, [tw.tensor([3.0, 4.0])], monkeypatch)
     assert not _fused(fusion.fuse_steps(raw, _out_slots(tr)))
     raw, tr = _raw(after, [tw.tensor([3.0, 4.0])], monkeypatch)
-    assert [st[6].attrs["ops"] for st in _fused(fusion.fuse_steps(raw, _out_slots(tr)))] == [
+    assert [st.meta.attrs["ops"] for st in _fused(fusion.fuse_steps(raw, _out_slots(tr)))] == [
         ("mul", "add")
     ]
 
