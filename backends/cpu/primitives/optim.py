@@ -73,60 +73,19 @@ class OptimizerUpdates(PrimitiveBase):
             )
         return tuple(outs)
 
-    def sgd_update(self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper) -> tuple:
-        """``w - g*lr`` in one pass."""
-        return self._update("sgd_update", shape, dtype, w, g, slots, hyper)
 
-    def momentum_update(
-        self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper
-    ) -> tuple:
-        """Momentum (optionally Nesterov): new value and accumulator in one pass."""
-        return self._update("momentum_update", shape, dtype, w, g, slots, hyper)
+def _method(name: str) -> Any:
+    def update(self: Any, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper: Any):
+        return self._update(name, shape, dtype, w, g, slots, hyper)
 
-    def adam_update(self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper) -> tuple:
-        """Adam: new value, m and v in one pass."""
-        return self._update("adam_update", shape, dtype, w, g, slots, hyper)
+    update.__name__ = update.__qualname__ = name
+    update.__doc__ = (
+        f"``{name}`` (engine.train.rules) in one pass (``K.opt_update``): fresh buffers "
+        "``(new_w, *new_slots)``."
+    )
+    return update
 
-    def adamax_update(
-        self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper
-    ) -> tuple:
-        """Adamax: new value, m and u in one pass."""
-        return self._update("adamax_update", shape, dtype, w, g, slots, hyper)
 
-    def rmsprop_update(
-        self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper
-    ) -> tuple:
-        """RMSProp (optionally centered): new value, ms, mom (and mg) in one pass."""
-        return self._update("rmsprop_update", shape, dtype, w, g, slots, hyper)
-
-    def adagrad_update(
-        self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper
-    ) -> tuple:
-        """Adagrad: new value and accumulator in one pass."""
-        return self._update("adagrad_update", shape, dtype, w, g, slots, hyper)
-
-    def adadelta_update(
-        self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper
-    ) -> tuple:
-        """Adadelta: new value and both accumulators in one pass."""
-        return self._update("adadelta_update", shape, dtype, w, g, slots, hyper)
-
-    def adamw_update(
-        self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper
-    ) -> tuple:
-        """AdamW (Keras 3): new value, m and v in one pass."""
-        return self._update("adamw_update", shape, dtype, w, g, slots, hyper)
-
-    def nadam_update(
-        self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper
-    ) -> tuple:
-        """Nadam (Keras 3): new value, m and v in one pass."""
-        return self._update("nadam_update", shape, dtype, w, g, slots, hyper)
-
-    def lion_update(self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper) -> tuple:
-        """Lion (Keras 3): new value and momentum in one pass."""
-        return self._update("lion_update", shape, dtype, w, g, slots, hyper)
-
-    def ftrl_update(self, shape: tuple, dtype: str, w: Any, g: Any, slots: tuple, **hyper) -> tuple:
-        """FTRL (Keras 3): new value, accumulator and linear term in one pass."""
-        return self._update("ftrl_update", shape, dtype, w, g, slots, hyper)
+# One method per rule (as crender's FusedOps): a rule added to engine.train.rules is offered here.
+for _name in K.OPT_UPDATES:
+    setattr(OptimizerUpdates, _name, _method(_name))
