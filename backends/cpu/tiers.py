@@ -499,36 +499,7 @@ def _opt_twin(name: str, flag: bool) -> Callable[..., tuple]:
         env[p] = ("code", f"h{j}")
         lines.append(f"    h{j} = h[{j}]")
 
-    def emit(op: str, args: list[Any]) -> Any:
-        if all(not isinstance(a, tuple) for a in args):
-            return float(rules.PYTHON(op, *args))
-        code = [a[1] if isinstance(a, tuple) else repr(a) for a in args]
-        if op == "neg":
-            text = f"-{code[0]}"
-        elif op in rules._NP_SPELL:
-            text = rules._NP_SPELL[op].format(*code)
-        else:
-            text = f"{code[0]} {op} {code[1]}"
-        local = f"_{len(lines)}"
-        lines.append(f"    {local} = {text}")
-        return ("code", local)
-
-    def walk(node: Any) -> Any:
-        kind = node[0]
-        if kind == "name":
-            return env[node[1]]
-        if kind == "const":
-            return node[1]
-        if kind == "call" and node[1] == "bias":
-            beta = walk(node[2])
-            if not isinstance(beta, tuple) and beta <= 0:
-                return 1.0
-            t = walk(node[3])
-            if not isinstance(beta, tuple) and not isinstance(t, tuple):
-                return rules._py_bias(beta, t)
-            return emit("neg", [emit("expm1", [emit("*", [t, emit("log", [beta])])])])
-        op = node[1] if kind == "call" else kind
-        return emit(op, [walk(a) for a in (node[2:] if kind == "call" else node[1:])])
+    walk = rules.NumpyWriter(env, lines).walk
 
     for target, expr in var.body:
         env[target] = walk(expr)

@@ -558,6 +558,51 @@ _NP_SPELL = {
 }
 
 
+class NumpyWriter:
+    """Writes a rule expression as straight-line numpy source: operations on Python numbers
+    only are folded now (in Python floats, as :func:`evaluate` folds them), every other one
+    becomes a statement ``_<i> = <numpy expression>`` appended to ``lines``, in the order and
+    with the operations :func:`evaluate` would run. ``env`` maps names to a Python number or
+    ``("code", <source name>)``; :meth:`walk` returns the same for an expression. Used by the
+    specialised host packers here and by the cpu backend's optimizer twins
+    (``backends.cpu.tiers``)."""
+
+    def __init__(self, env: dict[str, Any], lines: list[str]):
+        self.env, self.lines = env, lines
+
+    def emit(self, op: str, args: list[Any]) -> Any:
+        if all(not isinstance(a, tuple) for a in args):
+            return float(PYTHON(op, *args))
+        code = [a[1] if isinstance(a, tuple) else repr(a) for a in args]
+        if op == "neg":
+            text = f"-{code[0]}"
+        elif op in _NP_SPELL:
+            text = _NP_SPELL[op].format(*code)
+        else:
+            text = f"{code[0]} {op} {code[1]}"
+        name = f"_{len(self.lines)}"
+        self.lines.append(f"    {name} = {text}")
+        return ("code", name)
+
+    def walk(self, node: Node) -> Any:
+        kind = node[0]
+        if kind == "name":
+            return self.env[node[1]]
+        if kind == "const":
+            return node[1]
+        if kind == "call" and node[1] == "bias":
+            beta = self.walk(node[2])
+            if not isinstance(beta, tuple) and beta <= 0:
+                return 1.0
+            t = self.walk(node[3])
+            if not isinstance(beta, tuple) and not isinstance(t, tuple):
+                return _py_bias(beta, t)
+            emit = self.emit
+            return emit("neg", [emit("expm1", [emit("*", [t, emit("log", [beta])])])])
+        op = node[1] if kind == "call" else kind
+        return self.emit(op, [self.walk(a) for a in (node[2:] if kind == "call" else node[1:])])
+
+
 def _packer(kernel: str, consts: tuple[tuple[str, Any], ...]) -> Callable[..., tuple[float, ...]]:
     """``kernel``'s prep program specialised to the constant inputs ``consts``: a generated
     Python function of the step inputs (each float32) returning the packed scalars. Constant
@@ -570,36 +615,7 @@ def _packer(kernel: str, consts: tuple[tuple[str, Any], ...]) -> Callable[..., t
     for k in steps:
         env[k] = ("code", k)
     lines: list[str] = []
-
-    def emit(op: str, args: list[Any]) -> Any:
-        if all(not isinstance(a, tuple) for a in args):
-            return float(PYTHON(op, *args))
-        code = [a[1] if isinstance(a, tuple) else repr(a) for a in args]
-        if op == "neg":
-            text = f"-{code[0]}"
-        elif op in _NP_SPELL:
-            text = _NP_SPELL[op].format(*code)
-        else:
-            text = f"{code[0]} {op} {code[1]}"
-        name = f"_{len(lines)}"
-        lines.append(f"    {name} = {text}")
-        return ("code", name)
-
-    def walk(node: Node) -> Any:
-        kind = node[0]
-        if kind == "name":
-            return env[node[1]]
-        if kind == "const":
-            return node[1]
-        if kind == "call" and node[1] == "bias":
-            beta, t = walk(node[2]), walk(node[3])
-            if not isinstance(beta, tuple) and beta <= 0:
-                return 1.0
-            if not isinstance(beta, tuple) and not isinstance(t, tuple):
-                return _py_bias(beta, t)
-            return emit("neg", [emit("expm1", [emit("*", [t, emit("log", [beta])])])])
-        op = node[1] if kind == "call" else kind
-        return emit(op, [walk(a) for a in (node[2:] if kind == "call" else node[1:])])
+    walk = NumpyWriter(env, lines).walk
 
     for target, expr in r.prep:
         env[target] = walk(expr)
