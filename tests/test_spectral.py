@@ -414,3 +414,31 @@ def test_docstring_examples_run(module):
             optionflags=doctest.NORMALIZE_WHITESPACE,
         )
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("op", ["fft", "ifft", "rfft", "irfft"])
+def test_a_huge_length_is_refused_before_allocating(op):
+    """``fft_length`` comes from the user: a transform whose DFT matrices would exceed the
+    limit is a ValueError naming the length, raised before the matrices are built."""
+    import tracemalloc
+
+    from engine.ops import spectral
+
+    n = 10**6
+    if op in ("fft", "ifft"):
+        x = tw.complex(tw.zeros([n]), tw.zeros([n]))
+        call = lambda: getattr(tw.spectral, op)(x)  # noqa: E731
+    elif op == "rfft":  # (a short input with a long fft_length needs only a few matrix rows)
+        call = lambda: tw.spectral.rfft(tw.zeros([n]), n)  # noqa: E731
+    else:
+        z = tw.complex(tw.zeros([n // 2 + 1]), tw.zeros([n // 2 + 1]))
+        call = lambda: tw.spectral.irfft(z, n)  # noqa: E731
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=rf"length-{n} transform needs .* above the limit"):
+            call()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20, peak
+    assert spectral.MAX_DFT_ENTRIES == 2**26

@@ -8,7 +8,8 @@ Results match ``numpy.fft`` within float32 rounding of the largest magnitude (me
 2e-7 of it at n = 64 and below 2e-6 at n = 1000 on the numpy, cpu and opencl backends, 4e-7 at
 n = 4096 on numpy). The matrices take ``8 n m`` bytes (``n`` in, ``m`` out; 128 MiB for a
 4096-point ``fft``), so lengths up to a few thousand are practical; the most recent ones (up to
-256 MiB) are kept on the host for reuse.
+256 MiB) are kept on the host for reuse. Matrices beyond ``MAX_DFT_ENTRIES`` (an 8192-point
+``fft``; a user's ``fft_length`` decides the size) are refused with a ValueError.
 
 Complex tensors are ``engine.tensor.ComplexTensor`` (``engine.ops.complex_ops``).
 """
@@ -30,6 +31,10 @@ __all__ = ["fft", "ifft", "irfft", "rfft"]
 _CACHE: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
 _CACHE_BYTES = 256 * 2**20  # host bytes of DFT matrices kept for reuse
 _LOCK = threading.Lock()
+#: The largest DFT matrix built (rows x cols entries): 2**26, a 8192-point ``fft`` (512 MiB of
+#: float32 matrices, ~2.5 GiB of float64 temporaries while building them). A longer length is
+#: refused before anything is allocated instead of exhausting memory.
+MAX_DFT_ENTRIES = 2**26
 
 
 def _matrices(kind: str, rows: int, n: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
@@ -39,6 +44,13 @@ def _matrices(kind: str, rows: int, n: int, cols: int) -> tuple[np.ndarray, np.n
     ``"irdft"``: ``w_j cos / n`` and ``-w_j sin / n`` with ``w_j`` = 1 for the zero (and, for
     even ``n``, the Nyquist) frequency and 2 for the others, which mirror the omitted half.
     """
+    if rows * cols > MAX_DFT_ENTRIES:
+        raise ValueError(
+            f"spectral: a length-{n} transform needs {rows} x {cols} DFT matrices "
+            f"({2 * 4 * rows * cols / 2**30:.1f} GiB of float32), above the limit of "
+            f"{MAX_DFT_ENTRIES} entries (an 8192-point fft); these transforms are direct O(n^2) "
+            "DFTs, as TF.js's WebGL backend computes them"
+        )
     key = (kind, rows, n, cols)
     with _LOCK:
         hit = _CACHE.get(key)
