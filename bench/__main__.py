@@ -328,6 +328,8 @@ def _header(
         f"machine ceilings: numpy BLAS {ceilings['blas_gflops']:.1f} GFLOP/s (float32 "
         f"{ceilings['blas_size']}^3 matmul), memory copy {ceilings['memcpy_gbps']:.1f} GB/s "
         "(read + write)",
+        f"cpu backend's GEMMs: {ceilings.get('cpu_gemm_gflops', float('nan')):.1f} GFLOP/s "
+        f"(float32, same sizes); {ceilings.get('cpu_gemm_blas', 'unknown')}",
     ]
     for t in info:
         if t["kind"] == "reference":

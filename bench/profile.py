@@ -10,11 +10,13 @@ step into parts, each against its floor measured in the same run::
 
 Parts (µs per step; a step is one ``fit`` batch, the ragged last batch included):
 
-- **GEMM/conv**: BLAS matmuls (``threads.matmul``: numpy's OpenBLAS) and the conv kernels;
-  floor: their FLOPs at numpy's float32 matmul peak on this machine (``bench.runner``'s
-  ceiling: best of 1024² and 2048², every BLAS thread). ``numpy 1 thr`` is ``np.matmul`` on
-  fresh operands of the same shapes and layouts on one BLAS thread (what the program's small
-  GEMMs run on), the best of many calls: what those shapes cost at best on this BLAS.
+- **GEMM/conv**: BLAS matmuls (``threads.matmul``: the backend's OpenBLAS,
+  ``cblas.get_gemm``) and the conv kernels; floor: their FLOPs at that library's float32 peak
+  on this machine (``bench.runner.cpu_gemm_gflops``: best of 1024² and 2048² split over
+  numba's threads; numpy's own matmul peak is printed beside it, and is the floor when the
+  backend calls numpy's OpenBLAS). ``numpy 1 thr`` is ``np.matmul`` on fresh operands of the
+  same shapes and layouts on one BLAS thread, the best of many calls: what those shapes cost
+  at best on numpy's BLAS.
 - **elementwise/fused**, **reductions/softmax/pool**, **optimizer update**, **gather/one-hot**:
   numba kernels by name; floor: the bytes of their array arguments (each read or written
   once) at this machine's memory-copy speed for a cache-resident buffer (``np.copyto`` of
@@ -441,7 +443,11 @@ def profile(
     say("measuring this machine's ceilings (numpy sgemm, memory copy)")
     ceil = runner.measure_ceilings(quick=quick_ceilings)
     ceilings = {
-        "sgemm_gflops": float(ceil["blas_gflops"]),
+        # the floor is the peak of the library the backend's GEMMs call (its private
+        # OpenBLAS, or numpy's); numpy's own peak is kept beside it
+        "sgemm_gflops": float(ceil.get("cpu_gemm_gflops") or ceil["blas_gflops"]),
+        "numpy_sgemm_gflops": float(ceil["blas_gflops"]),
+        "gemm_blas": str(ceil.get("cpu_gemm_blas", "")),
         "copy_gbps": copy_gbps(),
         "dram_copy_gbps": float(ceil["memcpy_gbps"]),
     }
@@ -628,9 +634,11 @@ def format_profile(p: Profile, launches: bool = False) -> str:
         f"bench.profile: {p.model} ({MODELS[p.model][1]}), batch {p.batch_size}, "
         f"{p.samples:,} samples = {p.steps_per_epoch} steps/epoch, cpu backend, "
         f"{p.epochs} plain + {p.epochs} instrumented epochs (medians)",
-        f"floors: numpy sgemm peak {c['sgemm_gflops']:.0f} GFLOP/s; memory copy "
+        f"floors: the backend's sgemm peak {c['sgemm_gflops']:.0f} GFLOP/s (numpy's "
+        f"{c.get('numpy_sgemm_gflops', c['sgemm_gflops']):.0f}); memory copy "
         f"{c['copy_gbps']:.0f} GB/s ({COPY_BYTES >> 20} MiB, cache-resident; DRAM "
         f"{c['dram_copy_gbps']:.0f} GB/s)",
+        f"GEMMs: {c.get('gemm_blas') or 'unknown'}",
         f"load average {p.load['loadavg_start']} -> {p.load['loadavg_end']}; other processes "
         f"kept {_fmt(p.load['other_cpus'], 2)} CPUs busy during the run",
         "",

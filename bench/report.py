@@ -11,7 +11,9 @@ JSON schema (``schema_version`` 1; keys are stable, new keys may be added)::
       "exit_code": 0,                   # 1 when any result is wrong or errored
       "machine": {"platform": str, "python": str, "numpy": str, "cpu_count": int,
                   "cpu_model": str,
-                  "ceilings": {"blas_gflops": float, "blas_size": int,
+                  "ceilings": {"blas_gflops": float, "blas_size": int,   # numpy's matmul
+                               "cpu_gemm_gflops": float,  # the cpu backend's OpenBLAS
+                               "cpu_gemm_blas": str,      # which (backends/cpu/native/cblas.py)
                                "memcpy_gbps": float,   # DRAM: the copy is 4 L3s or more
                                "memcpy_bytes": int, "l3_bytes": int | null}},
       "sampling": {"repeats": int, "max_repeats": int,  # start / cap of the samples per row

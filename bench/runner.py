@@ -290,6 +290,36 @@ def memcpy_bytes(l3: int | None) -> int:
     return int(min(512 << 20, max(128 << 20, 4 * (l3 or 0))))
 
 
+def cpu_gemm_gflops(sizes: tuple[int, ...], numpy_gflops: float) -> tuple[float, str]:
+    """The cpu backend's float32 GEMM peak (GFLOP/s, best of square ``sizes``) and which
+    OpenBLAS it calls (``cblas.describe``). With its private OpenBLAS that is a split over
+    numba's threads, as the backend runs a large GEMM; with numpy's, ``numpy_gflops``."""
+    try:
+        import numba
+
+        from backends.cpu.native import cblas
+
+        g = cblas.get_gemm()
+        desc = cblas.describe()
+        if not g.private:
+            return numpy_gflops, desc
+        split = cblas.split_gemm("f")
+        parts = numba.get_num_threads()
+    except Exception as e:  # noqa: BLE001 - reported, not fatal: a ceiling is context only
+        return math.nan, f"unavailable: {e}"
+    best = 0.0
+    for n in sizes:
+        a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+        c = np.empty_like(a)
+        p = a.ctypes.data
+        for i in range(6):  # the first is a warm-up (and the split's compile)
+            t0 = time.perf_counter()
+            split(parts, 111, 111, n, n, n, p, n, p, n, c.ctypes.data, n)
+            if i:
+                best = max(best, 2.0 * n**3 / (time.perf_counter() - t0) / 1e9)
+    return best, desc
+
+
 def measure_ceilings(quick: bool) -> dict[str, Any]:
     """The host's own ceilings, measured now: numpy BLAS float32 matmul and memory copy.
 
@@ -316,9 +346,12 @@ def measure_ceilings(quick: bool) -> dict[str, Any]:
         t0 = time.perf_counter()
         np.copyto(dst, src)
         best_copy = min(best_copy, time.perf_counter() - t0)
+    tw_gflops, tw_blas = cpu_gemm_gflops((512, 1024) if quick else (1024, 2048), gflops)
     return {
         "blas_gflops": gflops,
         "blas_size": size,
+        "cpu_gemm_gflops": tw_gflops,
+        "cpu_gemm_blas": tw_blas,
         "memcpy_gbps": 2.0 * nbytes / best_copy / 1e9,  # read + write, like the GB/s rows
         "memcpy_bytes": nbytes,
         "l3_bytes": l3,

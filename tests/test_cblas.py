@@ -1,5 +1,6 @@
-"""numpy's OpenBLAS from numba (``backends/cpu/native/cblas.py``): the GEMM split over numba's threads
-must equal ``np.matmul`` for every transpose, dtype, split direction and part count."""
+"""OpenBLAS from numba (``backends/cpu/native/cblas.py``): the GEMM split over numba's threads
+must equal ``np.matmul`` for every transpose, dtype, split direction and part count; which
+library the GEMMs call is ``tests/test_blas_choice.py``."""
 
 from __future__ import annotations
 
@@ -16,6 +17,14 @@ def cb():
     except cblas.CblasUnavailable as e:
         pytest.skip(f"no cblas binding: {e}")
     return cblas
+
+
+@pytest.fixture
+def numpy_gemm(monkeypatch):
+    """The GEMM library set to numpy's OpenBLAS (``TENSORWEAVE_BLAS=numpy``) for one test."""
+    from backends.cpu.native import cblas
+
+    monkeypatch.setattr(cblas, "_gemm", [cblas.get_blas()])
 
 
 def _operand(rng, rows, cols, trans, dtype):
@@ -60,7 +69,7 @@ def test_blasable_names_numpys_layouts(cb):
     assert cb.blasable(np.zeros((6, 8), np.float32)[:, ::2]) is None
 
 
-def test_cpu_matmul_splits_large_gemms_over_numba_threads(cb, monkeypatch):
+def test_cpu_matmul_splits_large_gemms_over_numba_threads(cb, numpy_gemm, monkeypatch):
     """``threads.matmul`` runs GEMMs from SMALL_GEMM_FLOPS as ``split_gemm`` (OpenBLAS's own
     threads stay idle), leaves small ones and syrk-like products to numpy, and restores
     OpenBLAS's thread count."""
@@ -104,7 +113,9 @@ class _Load:
         return self.cpus
 
 
-def test_cpu_matmul_runs_on_one_thread_while_another_process_holds_a_core(cb, monkeypatch):
+def test_cpu_matmul_runs_on_one_thread_while_another_process_holds_a_core(
+    cb, numpy_gemm, monkeypatch
+):
     """Under load a large GEMM is neither split nor given OpenBLAS's threads (a static split
     waits for a time slice): one BLAS thread, the thread count restored after."""
     from backends.cpu.native import cblas as cblas_mod

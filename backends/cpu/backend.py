@@ -39,6 +39,7 @@ import numba
 from backends.base import PRIMITIVES, Backend
 from backends.cpu import kernels as K
 from backends.cpu import steps, tiers
+from backends.cpu.native import cblas
 from backends.cpu.native import threads as T
 from backends.cpu.primitives.elementwise import ElementwisePrimitives
 from backends.cpu.primitives.gather_scatter import GatherScatterPrimitives
@@ -105,6 +106,9 @@ class CpuBackend(
         # process-wide thread settings, once (libgomp's and OpenBLAS's idle spin; os.environ
         # is restored: backends.cpu.native.threads.start)
         T.start()
+        # the OpenBLAS the GEMMs call, chosen now: a bad TENSORWEAVE_BLAS, or a private copy
+        # asked for and unusable, makes the backend unavailable with the reason (cblas.py)
+        cblas.get_gemm()
         #: Runs every launch: the serial/parallel choice, its timing, and the collection of a
         #: traced step's launches (``backends.cpu.schedule``).
         self.scheduler = Scheduler(parallel_threshold, adaptive)
@@ -134,7 +138,10 @@ class CpuBackend(
         self.scheduler.adaptive = bool(value)
 
     def device_info(self) -> str:
-        return f"host CPU via numba {numba.__version__} ({numba.get_num_threads()} threads)"
+        return (
+            f"host CPU via numba {numba.__version__} ({numba.get_num_threads()} threads); "
+            f"GEMMs: {cblas.describe()}"
+        )
 
     def prefers(self, kernel: str, **shapes: Any) -> bool:
         """The direct conv kernels below ``CONV_DIRECT_MAX`` input x output channels; im2col +

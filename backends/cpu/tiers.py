@@ -924,23 +924,15 @@ def _split_twin(char: str) -> Callable[..., None] | None:
     """The twin of ``cblas.split_gemm(char)``: the same GEMM (addresses, leading dimensions)
     as one ``cblas_?gemm`` call through ctypes on ``parts`` OpenBLAS threads, as ``np.matmul``
     runs it (a last-bit difference at most, as the split itself). None without OpenBLAS."""
-    import ctypes
-
     from backends.cpu.native import cblas
 
-    blas = cblas.get_blas()
+    blas = cblas.get_gemm()
     if blas.ctl is None:
         return None
-    name = "cblas_sgemm" if char == "f" else "cblas_dgemm"
-    sym = blas.ctl._get_symbol(name)
-    if sym is None:
+    try:
+        gemm = cblas.c_gemm(char)
+    except cblas.CblasUnavailable:
         return None
-    ilp64 = "64" in (getattr(blas.ctl, "filepath", "") or "").rsplit("/", 1)[-1]
-    idx = ctypes.c_int64 if ilp64 else ctypes.c_int32
-    real = ctypes.c_float if char == "f" else ctypes.c_double
-    ci, p = ctypes.c_int32, ctypes.c_void_p
-    proto = ctypes.CFUNCTYPE(None, ci, ci, ci, idx, idx, idx, real, p, idx, p, idx, real, p, idx)
-    gemm = proto(ctypes.cast(sym, ctypes.c_void_p).value)
 
     def split_gemm(parts, ta, tb, m, n, k, a, lda, b, ldb, c, ldc) -> None:  # noqa: ANN001
         current = blas.get_threads()

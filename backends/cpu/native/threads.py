@@ -168,6 +168,35 @@ def start() -> None:
     configure_openblas()
 
 
+class scoped_env:
+    """Set (or, for None, remove) several environment variables inside the block; restore
+    them after. One lock: two threads loading libraries at once see their own settings."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, values: dict[str, str | None]):
+        self.values = values
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        self.old = {k: os.environ.get(k) for k in self.values}
+        for k, v in self.values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            for k, v in self.old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        finally:
+            self._lock.release()
+
+
 class _env:
     """Set environment variable ``name`` to ``value`` inside the block; restore it after."""
 
@@ -250,6 +279,12 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     if not _configured:
         _configured = True
         configure_openblas()
+    gemm = cblas.get_gemm()
+    if gemm.private:
+        ops = cblas.gemm_operands(a, b, out)
+        if ops is not None:
+            _private_gemm(a, b, out, ops)
+            return
     blas = get_blas()
     if blas.ctl is None:
         np.matmul(a, b, out=out)
@@ -278,6 +313,22 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
             np.matmul(a, b, out=out)
         finally:
             blas.set_threads(current)
+
+
+def _private_gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, ops: tuple) -> None:
+    """``a @ b -> out`` in the private OpenBLAS (``cblas.get_gemm``, always one thread there):
+    from ``SMALL_GEMM_FLOPS`` split over numba's threads (``cblas.split_gemm``) unless
+    another process holds a core, else one call."""
+    import numba
+
+    ta, lda, tb, ldb, m, n, k = ops
+    char = a.dtype.char
+    parts = numba.get_num_threads()
+    a_p, b_p, c_p = a.ctypes.data, b.ctypes.data, out.ctypes.data
+    if parts > 1 and 2.0 * m * n * k >= SMALL_GEMM_FLOPS and load.foreign() <= 0.5:
+        cblas.split_gemm(char)(parts, ta, tb, m, n, k, a_p, lda, b_p, ldb, c_p, n)
+        return
+    cblas.c_gemm(char)(101, ta, tb, m, n, k, 1.0, a_p, lda, b_p, ldb, 0.0, c_p, n)
 
 
 _no_split: list[bool] = []

@@ -7,7 +7,8 @@ optimizer's host scalars) is a third of the step. Once a program has run ``COMPI
 compiles it, so a chunk of ``fit`` steps becomes a single native call:
 
 - numba kernels are called as they were recorded (the same dispatchers, the same arguments);
-- GEMMs call the ``cblas_?gemm`` of numpy's own OpenBLAS (by symbol, ``cblas.py``) with the
+- GEMMs call the ``cblas_?gemm`` of the backend's OpenBLAS (``cblas.get_gemm``: a private
+  copy with kernels picked for the CPU, or numpy's; by symbol) with the
   arguments ``np.matmul`` passes it (row-major, the same transposes and leading dimensions).
   OpenBLAS runs on one thread for the whole call; a GEMM of ``SPLIT_GEMM_FLOPS`` or more is
   split over numba's threads instead (``cblas.split_gemm``), and so is a large optimizer
@@ -754,7 +755,7 @@ class Chunk:
                         t += 1
         # OpenBLAS on one thread; large GEMMs and updates on numba's threads (P of them), or
         # all on one thread while another process holds a core (backends.cpu.native.threads)
-        blas = CB.get_blas()
+        blas = CB.get_gemm()
         busy = T.load.free_cores() < (os.cpu_count() or 1) - 0.5
         parts = 1 if busy else numba.get_num_threads()
         threads = blas.get_threads()
@@ -960,8 +961,12 @@ def _resolve(spec: tuple) -> Any:
     if kind == "split":
         return CB.split_gemm(spec[1])
     if kind == "blas":
-        (fn,) = [f for f in CB.get_cblas().fns.values() if f.symbol == spec[1]]
-        return fn
+        fns = [f for f in CB.get_cblas().fns.values() if f.symbol == spec[1]]
+        if len(fns) != 1:
+            raise GiveUp(
+                f"the chunk calls {spec[1]}, which this process's BLAS lacks ({CB.describe()})"
+            )
+        return fns[0]
     if kind == "file":
         _, mod, path, attr = spec
         module = sys.modules.get(mod)
