@@ -257,6 +257,11 @@ class CallbackList:
             found = [(cb, implementation(cb, hook)) for cb in self.callbacks]
             self._impl[hook] = [(cb, fn) for cb, fn in found if fn is not None]
 
+    def implements(self, *hooks: str) -> bool:
+        """True when any callback (the progress bar and the history included) implements one
+        of ``hooks``: with none, calling them does nothing and may be skipped."""
+        return any(self._impl[h] for h in hooks)
+
     def watches(self, *hooks: str) -> bool:
         """True when a callback that needs every batch on its own implements one of
         ``hooks`` (the progress bar and the history tolerate batches run several at once)."""

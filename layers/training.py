@@ -1237,19 +1237,23 @@ class TrainingMixin:
             complete = True
             todo = list(batches.epoch())
             together = self.jit and not run.values and not _batch_hooks(cb.callbacks)
+            # no batch hook at all (no progress bar either): a run of batches needs no calls
+            hooked = cb.implements("on_train_batch_begin", "on_train_batch_end")
             b = 0
             while b < len(todo):
                 # runs of equal-size batches go in one call when nothing watches each batch
                 left = (epochs - epoch - 1) * steps + len(todo) - b  # this fit's steps to go
                 done = run.train_steps(data, todo[b : b + STEPS_PER_CALL], left) if together else 0
-                for k in range(b, b + max(done, 1)):
+                for k in range(b, b + max(done, 1)) if done == 0 or hooked else ():
                     idx, start, stop = todo[k]
                     size = len(idx) if idx is not None else stop - start
-                    cb.on_batch_begin(k, {"batch": k, "size": size})
+                    if hooked:
+                        cb.on_batch_begin(k, {"batch": k, "size": size})
                     logs = {"batch": k, "size": size}
                     if not done:
                         logs.update(run.train(data.take(idx, start, stop)))
-                    cb.on_batch_end(k, logs)
+                    if hooked:
+                        cb.on_batch_end(k, logs)
                 b += max(done, 1)
                 if self.stop_training and b < steps:
                     complete = False

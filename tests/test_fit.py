@@ -587,3 +587,29 @@ def test_train_on_batch_and_evaluate_types(backend):
         tw.tensor(x), y.tolist(), epochs=1, verbose=0, validation_data=(tw.tensor(x), tw.tensor(y))
     )
     assert set(h.history) == {"loss", "acc", "val_loss", "val_acc"}
+
+
+def test_batch_hooks_are_called_only_when_a_callback_has_one(backend, monkeypatch):
+    """With no batch hook anywhere (no progress bar, only epoch hooks), fit makes no
+    per-batch callback calls; a callback with a batch hook gets every batch, in order."""
+    calls = []
+    real = cbks.CallbackList._call
+
+    def counting(self, hook, *args):
+        if "batch" in hook:
+            calls.append(hook)
+        return real(self, hook, *args)
+
+    monkeypatch.setattr(cbks.CallbackList, "_call", counting)
+    x, y = _data(n=64)
+    m = _model()
+    m.compile(optimizer="sgd", loss="categoricalCrossentropy")
+    ends = []
+    m.fit(x, y, batch_size=8, epochs=1, verbose=0,
+          callbacks=[cbks.lambda_callback(on_epoch_end=lambda e, logs: ends.append(e))])  # fmt: skip
+    assert ends == [0] and calls == []
+    seen = []
+    m.fit(x, y, batch_size=8, epochs=1, verbose=0,
+          callbacks=[cbks.lambda_callback(on_batch_end=lambda b, logs: seen.append(b))])  # fmt: skip
+    assert seen == list(range(8))
+    assert calls.count("on_train_batch_end") == 8

@@ -395,4 +395,6 @@ def split_gemm(char: str) -> Any:
     folder = os.path.join(os.path.dirname(fusion.cache_dir()), "programs")
     os.makedirs(folder, exist_ok=True)
     text = f"# G = {names['G']}\n{_SPLIT_SRC}"
-    return fusion.load_module(folder, f"tw_split_{fn}", text, names).split_gemm
+    # named by the bound symbol (its integer width): each library's split is its own file
+    name = f"tw_split_{names['G'].symbol}"
+    return fusion.load_module(folder, name, text, names).split_gemm

@@ -47,6 +47,11 @@ from backends.cpu.native.cblas import Blas, get_blas
 #: GEMMs below this many flops (2*m*n*k per batch entry) run on one BLAS thread: a 2-thread
 #: 32x784x128 GEMM saves ~25 us but its workers then slow the next numba kernels by ~100 us.
 SMALL_GEMM_FLOPS = 16e6
+#: GEMMs from this many flops run in the private OpenBLAS (``cblas.get_gemm``) split over
+#: numba's threads, as the compiled chunks' (``steps.chunk.SPLIT_GEMM_FLOPS``): no OpenBLAS
+#: worker is woken, so the split pays from a smaller size than ``SMALL_GEMM_FLOPS`` (a
+#: 32x784x128 GEMM, SkylakeX kernels: 41 us on one thread, 23 us in two halves).
+PRIVATE_SPLIT_FLOPS = 2e6
 #: OpenBLAS worker spin before sleeping, as log2(cycles) (OpenBLAS's default is 28).
 OPENBLAS_TIMEOUT = 16
 #: OpenBLAS's own default (what a process that never imported tensorweave has).
@@ -317,7 +322,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
 
 def _private_gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, ops: tuple) -> None:
     """``a @ b -> out`` in the private OpenBLAS (``cblas.get_gemm``, always one thread there):
-    from ``SMALL_GEMM_FLOPS`` split over numba's threads (``cblas.split_gemm``) unless
+    from ``PRIVATE_SPLIT_FLOPS`` split over numba's threads (``cblas.split_gemm``) unless
     another process holds a core, else one call."""
     import numba
 
@@ -325,7 +330,7 @@ def _private_gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, ops: tuple) -> 
     char = a.dtype.char
     parts = numba.get_num_threads()
     a_p, b_p, c_p = a.ctypes.data, b.ctypes.data, out.ctypes.data
-    if parts > 1 and 2.0 * m * n * k >= SMALL_GEMM_FLOPS and load.foreign() <= 0.5:
+    if parts > 1 and 2.0 * m * n * k >= PRIVATE_SPLIT_FLOPS and load.foreign() <= 0.5:
         cblas.split_gemm(char)(parts, ta, tb, m, n, k, a_p, lda, b_p, ldb, c_p, n)
         return
     cblas.c_gemm(char)(101, ta, tb, m, n, k, 1.0, a_p, lda, b_p, ldb, 0.0, c_p, n)

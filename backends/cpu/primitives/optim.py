@@ -23,7 +23,7 @@ from engine.train import rules
 def pack_scalars(name: str, hyper: dict) -> tuple:
     """The host scalars of optimizer update ``name`` for hyperparameters ``hyper`` (what a trace
     program recomputes every step: ``launch.HostScalars``)."""
-    return opt_hyper(name, hyper)[0]
+    return rules.scalars(name, hyper)
 
 
 def opt_hyper(name: str, hyper: dict) -> tuple:

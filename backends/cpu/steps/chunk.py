@@ -113,8 +113,9 @@ from engine import activity
 GEN_VERSION = 4
 #: GEMMs of this many flops or more are split over numba's threads (``cblas.split_gemm``): a
 #: 32x784x128 GEMM takes 73 us on one thread, ~45 us as two halves, ~70 us on two OpenBLAS
-#: threads that must be woken up.
-SPLIT_GEMM_FLOPS = 2e6
+#: threads that must be woken up (Haswell kernels; SkylakeX: 41 us, 23 us). The Python
+#: program's GEMMs in the private OpenBLAS split from the same size.
+SPLIT_GEMM_FLOPS = T.PRIVATE_SPLIT_FLOPS
 #: Merged optimizer updates of this many elements or more run in parallel (``opt_update_ip_par``).
 PAR_UPDATE_MIN = 1 << 15
 #: Cost model defaults (module docstring): seconds of a compile nothing recorded can estimate,
@@ -743,15 +744,27 @@ class Chunk:
         if self._measure:
             t_run = time.perf_counter()
         # host effects and scalars of every step, in the program's order
+        # (straight into the tables: launches of one update kernel in a step share the packed
+        # values, as ``HostStep.run`` would write them into each launch's array)
         tables = [np.empty((n, h.size), h.dtype) for h in self.host]
+        items = self.host_items
         for k in range(n):
-            for st, t in self.host_items:
+            for st, t in items:
                 if t is None:
                     st.fn()
-                else:
-                    st.run()
+                    continue
+                hyper = st.hyper()
+                kernel, values = None, None
+                for s in st.scalars:
+                    if s.kernel != kernel:
+                        kernel, values = s.kernel, s.pack(hyper)
+                    tables[t][k] = values
+                    t += 1
+        if n:  # each launch's array holds the last step's values, as after HostStep.run
+            for st, t in items:
+                if t is not None:
                     for s in st.scalars:
-                        tables[t][k] = s.values
+                        np.copyto(s.values, tables[t][n - 1])
                         t += 1
         # OpenBLAS on one thread; large GEMMs and updates on numba's threads (P of them), or
         # all on one thread while another process holds a core (backends.cpu.native.threads)
@@ -943,7 +956,7 @@ def _name_spec(v: Any) -> tuple:
     if _is_dispatcher(v):
         mod = v.py_func.__module__
         if mod.startswith("tw_split_"):
-            return ("split", "f" if mod.endswith("sgemm") else "d")
+            return ("split", "f" if "sgemm" in mod else "d")
         if mod.startswith("tw_"):  # a generated module (fused kernels)
             return ("file", mod, v.py_func.__code__.co_filename, v.py_func.__name__)
         return ("module", mod, v.py_func.__qualname__)

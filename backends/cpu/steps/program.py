@@ -183,8 +183,11 @@ class HostStep:
 
     def run(self) -> None:
         hyper = self.hyper()
-        for s in self.scalars:
-            s.refresh(hyper)
+        kernel, values = None, None
+        for s in self.scalars:  # one update kernel's launches share the step's values
+            if s.kernel != kernel:
+                kernel, values = s.kernel, s.pack(hyper)
+            np.copyto(s.values, values)
 
 
 @dataclass(eq=False)
