@@ -179,7 +179,8 @@ def legend(
         l3 = ceilings.get("l3_bytes")
         cached = [r for r in above if r.fits_in_l3]
         out.append(
-            f"* of ceil above 100 %: the ceilings are numpy's BLAS matmul and a "
+            f"* of ceil above 100 %: the ceilings are numpy's BLAS matmul (the cpu backend's "
+            f"own OpenBLAS for its rows) and a "
             f"{ceilings['memcpy_bytes'] >> 20} MiB memory copy (DRAM bandwidth, read + write). "
             "Data that fits in a cache moves faster than DRAM"
             + (

@@ -162,6 +162,9 @@ def test_private_copy_runs_on_one_thread_and_serves_the_backends_gemms(fresh, mo
     assert run((3, 20, 30), (3, 30, 40), 0.0) == ["numpy"]  # batched: numpy's
     assert run((1, 30), (30, 40), 0.0) == ["numpy"]  # gemv-shaped: numpy's
     assert g.get_threads() == 1
+    g.set_threads(2)  # as threadpoolctl's threadpool_limits does to every OpenBLAS
+    assert run((32, 60), (60, 128), 0.0) == ["one"]
+    assert g.get_threads() == 1
 
 
 def test_self_check_catches_a_wrong_or_missing_gemm(fresh):

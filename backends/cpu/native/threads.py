@@ -329,6 +329,9 @@ def _private_gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, ops: tuple) -> 
     ta, lda, tb, ldb, m, n, k = ops
     char = a.dtype.char
     parts = numba.get_num_threads()
+    gemm = cblas.get_gemm()
+    if gemm.get_threads() != 1:  # threadpoolctl's limits reach every OpenBLAS, ours included
+        gemm.set_threads(1)
     a_p, b_p, c_p = a.ctypes.data, b.ctypes.data, out.ctypes.data
     if parts > 1 and 2.0 * m * n * k >= PRIVATE_SPLIT_FLOPS and load.foreign() <= 0.5:
         cblas.split_gemm(char)(parts, ta, tb, m, n, k, a_p, lda, b_p, ldb, c_p, n)
