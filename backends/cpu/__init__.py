@@ -11,7 +11,8 @@ The package, by concern:
   collects a traced op's launches for the step compiler;
 - ``kernels``, ``conv``, ``fusion``, ``tiers``: the numba kernels, generated fused kernels and
   their numpy twins while a worker compiles them;
-- ``native``: numpy's OpenBLAS from numba (``cblas``), thread and load control (``threads``),
+- ``native``: OpenBLAS from numba (``cblas``: a private copy with kernels picked for the CPU,
+  or numpy's), thread and load control (``threads``),
   streaming stores (``stream``);
 - ``steps``: the step compiler, passes over a traced step's launch records: ``program``,
   ``chunk`` (compiled loops over many steps) and ``arena`` (merged optimizer updates).

@@ -950,7 +950,7 @@ def _split_twin(char: str) -> Callable[..., None] | None:
 def install_split() -> None:
     """Tier ``backends.cpu.native.cblas.split_gemm`` (a large GEMM over numba's threads, ~2 s
     to compile): until the worker compiled it, a call runs one OpenBLAS GEMM (``_split_twin``).
-    Nothing happens without numpy's OpenBLAS (the split is then never used)."""
+    Nothing happens without an OpenBLAS (the split is then never used)."""
     try:
         from backends.cpu.native import cblas
 
