@@ -594,3 +594,25 @@ def test_jax_scan_peer_matches_the_jitted_step():
     np.testing.assert_allclose(runs[0][0], runs[1][0], rtol=1e-5)
     for a, b in zip(runs[0][1], runs[1][1], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_cpu_gflops_rows_are_measured_against_the_backends_own_blas():
+    """The cpu backend's GFLOP/s rows are a fraction of its own OpenBLAS's peak
+    (``cpu_gemm_gflops``), every other row of numpy's matmul peak; without a measured peak
+    (NaN) the cpu rows fall back to numpy's."""
+
+    class W:
+        flops = 2e9
+
+    def row(target):
+        return runner.Result(
+            "matmul_1k", "matmul", target, "backend", "ok", "GFLOP/s", 1e-4, median_s=0.01
+        )
+
+    rows = [row("cpu"), row("numpy")]
+    runner.fill_derived(rows, {"matmul_1k": W()}, {**CEILINGS, "cpu_gemm_gflops": 400.0})
+    assert rows[0].fraction_of_ceiling == pytest.approx(200.0 / 400.0)
+    assert rows[1].fraction_of_ceiling == pytest.approx(200.0 / 100.0)
+    rows = [row("cpu")]
+    runner.fill_derived(rows, {"matmul_1k": W()}, {**CEILINGS, "cpu_gemm_gflops": math.nan})
+    assert rows[0].fraction_of_ceiling == pytest.approx(2.0)
