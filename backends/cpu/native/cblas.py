@@ -97,7 +97,9 @@ def _numpy_controller() -> Any:
         ctls = _threadpoolctl().ThreadpoolController().select(internal_api="openblas")
         # numpy's own OpenBLAS (scipy, torch, tensorweave's private copy... may load others)
         mine = [c for c in ctls.lib_controllers if "numpy" in c.filepath]
-        for c in mine or ctls.lib_controllers[:1]:
+        # never the private copy (get_gemm), whatever numpy was built with
+        others = [c for c in ctls.lib_controllers if "scipy_openblas32" not in c.filepath]
+        for c in mine or others[:1]:
             if c.threading_layer == "pthreads":  # threads.py's spin logic is theirs
                 ctl = c
     except Exception:  # noqa: BLE001 - an optional optimisation only
