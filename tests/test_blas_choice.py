@@ -85,7 +85,7 @@ def test_missing_copy_falls_back_quietly_under_auto_and_fails_when_asked_for(fre
 
 
 def test_a_copy_failing_its_self_check_is_a_warning_and_numpys_is_used(fresh, monkeypatch):
-    def broken(blas, lib):
+    def broken(blas):
         raise fresh.BlasChoiceError("the private OpenBLAS (X kernels) failed its self-check")
 
     if not HAVE_PRIVATE:
@@ -177,7 +177,7 @@ def test_self_check_catches_a_wrong_or_missing_gemm(fresh):
     noop = proto(lambda *args: None)
 
     class Fake:
-        corename = "Fake"
+        corename, ilp64, ctl = "Fake", False, None
 
         def __init__(self, fn):
             self.fn = fn
@@ -186,6 +186,6 @@ def test_self_check_catches_a_wrong_or_missing_gemm(fresh):
             return self.fn
 
     with pytest.raises(fresh.BlasChoiceError, match="Fake kernels.*self-check.*max error inf"):
-        fresh._self_check(Fake(noop), None)
+        fresh._self_check(Fake(noop))
     with pytest.raises(fresh.BlasChoiceError, match="no cblas_sgemm"):
-        fresh._self_check(Fake(None), None)
+        fresh._self_check(Fake(None))

@@ -43,7 +43,7 @@ from backends.cpu import fusion
 
 
 class CblasUnavailable(RuntimeError):
-    """numpy's OpenBLAS cannot be called from numba here (the reason is the message)."""
+    """OpenBLAS cannot be called from numba here (the reason is the message)."""
 
 
 #: ``TENSORWEAVE_BLAS`` values (module docstring).
@@ -161,6 +161,9 @@ def _private_path() -> str:
     return found[0]
 
 
+_loaded: list[Any] = []  # the private library's handle, held for the process
+
+
 def _private_blas() -> Blas:
     """Load the private OpenBLAS with its kernels picked from the CPU (or
     ``TENSORWEAVE_BLAS_CORETYPE``), one thread, a short idle spin; check one GEMM against
@@ -174,7 +177,7 @@ def _private_blas() -> Blas:
         env["OPENBLAS_THREAD_TIMEOUT"] = "16"
     with scoped_env(env):
         try:
-            lib = ctypes.CDLL(path, mode=ctypes.RTLD_LOCAL)
+            _loaded.append(ctypes.CDLL(path, mode=ctypes.RTLD_LOCAL))
         except OSError as e:
             raise BlasChoiceError(f"cannot load {path}: {e}") from e
     real = os.path.realpath(path)
@@ -184,18 +187,16 @@ def _private_blas() -> Blas:
         raise BlasChoiceError(f"threadpoolctl does not see {path} after loading it")
     blas = Blas(mine[0], private=True)
     blas.set_threads(1)
-    _self_check(blas, lib)
+    _self_check(blas)
     return blas
 
 
-def _self_check(blas: Blas, lib: Any) -> None:
+def _self_check(blas: Blas) -> None:
     """One 67x45x131 sgemm (odd sizes: every kernel edge) against float64 numpy."""
-    f = blas.symbol("cblas_sgemm")
-    if f is None:
-        raise BlasChoiceError("the private OpenBLAS has no cblas_sgemm")
-    ci, p, fl = ctypes.c_int32, ctypes.c_void_p, ctypes.c_float
-    proto = ctypes.CFUNCTYPE(None, ci, ci, ci, ci, ci, ci, fl, p, ci, p, ci, fl, p, ci)
-    gemm = proto(ctypes.cast(f, ctypes.c_void_p).value)
+    try:
+        gemm = _ctypes_gemm(blas, "f")
+    except CblasUnavailable as e:
+        raise BlasChoiceError(f"the private OpenBLAS: {e}") from e
     rng = np.random.default_rng(0)
     m, n, k = 67, 45, 131
     a = rng.standard_normal((m, k)).astype(np.float32)
@@ -316,7 +317,11 @@ def c_gemm(char: str) -> Callable[..., None]:
     ctypes (the program path's one-thread GEMM and ``tiers``' twin of ``split_gemm``):
     ``(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)`` with addresses for
     ``a``, ``b``, ``c``. Raises CblasUnavailable without OpenBLAS."""
-    blas = get_gemm()
+    return _ctypes_gemm(get_gemm(), char)
+
+
+def _ctypes_gemm(blas: Blas, char: str) -> Callable[..., None]:
+    """``blas``'s ``cblas_?gemm`` as a ctypes function (:func:`c_gemm`)."""
     name = "cblas_sgemm" if char == "f" else "cblas_dgemm"
     sym = blas.symbol(name)
     if sym is None:

@@ -168,16 +168,16 @@ def start() -> None:
     if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
         numba.get_num_threads()  # the user's settings: start the threading layer as is
     else:
-        with _env("GOMP_SPINCOUNT", GOMP_SPINCOUNT):
+        with scoped_env({"GOMP_SPINCOUNT": GOMP_SPINCOUNT}):
             numba.get_num_threads()  # loads numba's threading layer (and libgomp) now
     configure_openblas()
 
 
 class scoped_env:
-    """Set (or, for None, remove) several environment variables inside the block; restore
-    them after. One lock: two threads loading libraries at once see their own settings."""
+    """Set (or, for None, remove) environment variables inside the block; restore them after.
+    One lock: two threads loading libraries at once see their own settings."""
 
-    _lock = threading.Lock()
+    _lock = threading.RLock()
 
     def __init__(self, values: dict[str, str | None]):
         self.values = values
@@ -200,23 +200,6 @@ class scoped_env:
                     os.environ[k] = v
         finally:
             self._lock.release()
-
-
-class _env:
-    """Set environment variable ``name`` to ``value`` inside the block; restore it after."""
-
-    def __init__(self, name: str, value: str):
-        self.name, self.value = name, value
-
-    def __enter__(self) -> None:
-        self.old = os.environ.get(self.name)
-        os.environ[self.name] = self.value
-
-    def __exit__(self, *exc: object) -> None:
-        if self.old is None:
-            os.environ.pop(self.name, None)
-        else:
-            os.environ[self.name] = self.old
 
 
 def configure_openblas(timeout: int = OPENBLAS_TIMEOUT) -> bool:
@@ -255,7 +238,7 @@ def set_spin(timeout: int) -> bool:
     if _spin[0] == timeout:
         return True
     lib = get_blas().ctl.dynlib
-    with _env("OPENBLAS_THREAD_TIMEOUT", str(int(timeout))):
+    with scoped_env({"OPENBLAS_THREAD_TIMEOUT": str(int(timeout))}):
         lib.openblas_read_env()
     lib.blas_thread_shutdown_()
     _spin[0] = timeout
@@ -288,7 +271,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     if gemm.private:
         ops = cblas.gemm_operands(a, b, out)
         if ops is not None:
-            _private_gemm(a, b, out, ops)
+            _private_gemm(a, b, out, ops, gemm)
             return
     blas = get_blas()
     if blas.ctl is None:
@@ -320,7 +303,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
             blas.set_threads(current)
 
 
-def _private_gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, ops: tuple) -> None:
+def _private_gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, ops: tuple, gemm: Blas) -> None:
     """``a @ b -> out`` in the private OpenBLAS (``cblas.get_gemm``, always one thread there):
     from ``PRIVATE_SPLIT_FLOPS`` split over numba's threads (``cblas.split_gemm``) unless
     another process holds a core, else one call."""
@@ -329,7 +312,6 @@ def _private_gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, ops: tuple) -> 
     ta, lda, tb, ldb, m, n, k = ops
     char = a.dtype.char
     parts = numba.get_num_threads()
-    gemm = cblas.get_gemm()
     if gemm.get_threads() != 1:  # threadpoolctl's limits reach every OpenBLAS, ours included
         gemm.set_threads(1)
     a_p, b_p, c_p = a.ctypes.data, b.ctypes.data, out.ctypes.data
@@ -349,16 +331,13 @@ def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray, blas: Blas, current: i
     import numba
 
     parts = numba.get_num_threads()
-    if _no_split or parts < 2 or a.ndim != 2 or b.ndim != 2 or not out.flags.c_contiguous:
+    if _no_split or parts < 2:
         return False
-    char = a.dtype.char
-    if char not in "fd" or b.dtype.char != char or out.dtype.char != char:
-        return False
-    ta, tb = cblas.blasable(a), cblas.blasable(b)
-    m, k = a.shape
-    n = b.shape[1]
-    if ta is None or tb is None or min(m, n, k) <= 1 or np.shares_memory(a, b):
+    ops = cblas.gemm_operands(a, b, out)
+    if ops is None:
         return False  # numpy would use gemv, dot, syrk or no BLAS at all
+    ta, lda, tb, ldb, m, n, k = ops
+    char = a.dtype.char
     try:
         fn = cblas.split_gemm(char)
     except cblas.CblasUnavailable:
@@ -366,20 +345,7 @@ def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray, blas: Blas, current: i
         return False
     blas.set_threads(1)
     try:
-        fn(
-            parts,
-            ta[0],
-            tb[0],
-            m,
-            n,
-            k,
-            a.ctypes.data,
-            ta[1],
-            b.ctypes.data,
-            tb[1],
-            out.ctypes.data,
-            n,
-        )
+        fn(parts, ta, tb, m, n, k, a.ctypes.data, lda, b.ctypes.data, ldb, out.ctypes.data, n)
     finally:
         blas.set_threads(current)
     return True

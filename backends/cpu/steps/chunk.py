@@ -744,8 +744,7 @@ class Chunk:
         if self._measure:
             t_run = time.perf_counter()
         # host effects and scalars of every step, in the program's order
-        # (straight into the tables: launches of one update kernel in a step share the packed
-        # values, as ``HostStep.run`` would write them into each launch's array)
+        # (``HostStep.packed``, straight into the tables)
         tables = [np.empty((n, h.size), h.dtype) for h in self.host]
         items = self.host_items
         for k in range(n):
@@ -753,11 +752,7 @@ class Chunk:
                 if t is None:
                     st.fn()
                     continue
-                hyper = st.hyper()
-                kernel, values = None, None
-                for s in st.scalars:
-                    if s.kernel != kernel:
-                        kernel, values = s.kernel, s.pack(hyper)
+                for values in st.packed():
                     tables[t][k] = values
                     t += 1
         if n:  # each launch's array holds the last step's values, as after HostStep.run

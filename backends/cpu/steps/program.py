@@ -181,12 +181,19 @@ class HostStep:
     scalars: tuple[HostScalars, ...]
     key: Any  # launches of one key get the same scalars within a step (``invoke.host_key``)
 
-    def run(self) -> None:
+    def packed(self) -> list:
+        """This step's values for each of ``scalars``, in order: packed once per update kernel
+        (the launches of one kernel in a step share them)."""
         hyper = self.hyper()
-        kernel, values = None, None
-        for s in self.scalars:  # one update kernel's launches share the step's values
+        out, kernel, values = [], None, None
+        for s in self.scalars:
             if s.kernel != kernel:
                 kernel, values = s.kernel, s.pack(hyper)
+            out.append(values)
+        return out
+
+    def run(self) -> None:
+        for s, values in zip(self.scalars, self.packed(), strict=True):
             np.copyto(s.values, values)
 
 
