@@ -189,3 +189,32 @@ def test_self_check_catches_a_wrong_or_missing_gemm(fresh):
         fresh._self_check(Fake(noop))
     with pytest.raises(fresh.BlasChoiceError, match="no cblas_sgemm"):
         fresh._self_check(Fake(None))
+
+
+@pytest.mark.skipif(not HAVE_PRIVATE, reason="scipy-openblas32 is not installed")
+def test_a_core_pin_openblas_does_not_apply_is_a_warning_naming_it():
+    """OpenBLAS ignores an unknown core name silently; tensorweave says so, with the value
+    and the kernels that run instead."""
+    code = (
+        "import warnings\n"
+        "warnings.simplefilter('always')\n"
+        "from backends.cpu.native import cblas\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        "    cblas._gemm.clear()\n"
+        "    g = cblas.get_gemm()\n"
+        "print(g.private, [str(x.message) for x in w])\n"
+    )
+    env = dict(os.environ, TENSORWEAVE_BLAS_CORETYPE="NoSuchCore")
+    env.pop("TENSORWEAVE_BLAS", None)
+    out = subprocess.run(
+        [sys.executable, "-W", "always", "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    text = out.stdout + out.stderr
+    assert "TENSORWEAVE_BLAS_CORETYPE='NoSuchCore' was not applied" in text

@@ -188,6 +188,18 @@ def _private_blas() -> Blas:
     blas = Blas(mine[0], private=True)
     blas.set_threads(1)
     _self_check(blas)
+    if core and blas.corename.lower() != core.lower():
+        # OpenBLAS ignores a name it does not know, and maps some to a family it has
+        import warnings
+
+        warnings.warn(
+            f"tensorweave: TENSORWEAVE_BLAS_CORETYPE={core!r} was not applied as given: the "
+            f"private OpenBLAS runs its {blas.corename} kernels (an unknown name, or one this "
+            "build maps to another family; OPENBLAS_CORETYPE's names, e.g. 'Haswell', "
+            "'SkylakeX', 'Zen')",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return blas
 
 
