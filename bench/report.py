@@ -12,7 +12,7 @@ JSON schema (``schema_version`` 1; keys are stable, new keys may be added)::
       "machine": {"platform": str, "python": str, "numpy": str, "cpu_count": int,
                   "cpu_model": str,
                   "ceilings": {"blas_gflops": float, "blas_size": int,   # numpy's matmul
-                               "cpu_gemm_gflops": float,  # the cpu backend's OpenBLAS
+                               "cpu_gemm_gflops": float | null,  # the cpu backend's BLAS
                                "cpu_gemm_blas": str,      # which (backends/cpu/native/cblas.py)
                                "memcpy_gbps": float,   # DRAM: the copy is 4 L3s or more
                                "memcpy_bytes": int, "l3_bytes": int | null}},

@@ -294,10 +294,16 @@ def memcpy_bytes(l3: int | None) -> int:
     return int(min(512 << 20, max(128 << 20, 4 * (l3 or 0))))
 
 
-def cpu_gemm_gflops(sizes: tuple[int, ...], numpy_gflops: float) -> tuple[float, str]:
+def ceiling_sizes(quick: bool) -> tuple[int, int]:
+    """The square matmul sizes the GEMM ceilings are the best of."""
+    return (512, 1024) if quick else (1024, 2048)
+
+
+def cpu_gemm_gflops(sizes: tuple[int, ...], numpy_gflops: float) -> tuple[float | None, str]:
     """The cpu backend's float32 GEMM peak (GFLOP/s, best of square ``sizes``) and which
     OpenBLAS it calls (``cblas.describe``). With its private OpenBLAS that is a split over
-    numba's threads, as the backend runs a large GEMM; with numpy's, ``numpy_gflops``."""
+    numba's threads, as the backend runs a large GEMM; with numpy's, ``numpy_gflops``; None
+    (and the reason) when the backend cannot run."""
     try:
         import numba
 
@@ -310,7 +316,7 @@ def cpu_gemm_gflops(sizes: tuple[int, ...], numpy_gflops: float) -> tuple[float,
         split = cblas.split_gemm("f")
         parts = numba.get_num_threads()
     except Exception as e:  # noqa: BLE001 - reported, not fatal: a ceiling is context only
-        return math.nan, f"unavailable: {e}"
+        return None, f"unavailable: {e}"
     best = 0.0
     for n in sizes:
         a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
@@ -324,14 +330,14 @@ def cpu_gemm_gflops(sizes: tuple[int, ...], numpy_gflops: float) -> tuple[float,
     return best, desc
 
 
-def measure_ceilings(quick: bool) -> dict[str, Any]:
+def measure_ceilings(quick: bool, cpu_gemm: bool = True) -> dict[str, Any]:
     """The host's own ceilings, measured now: numpy BLAS float32 matmul and memory copy.
 
     The copy's buffer is well over the L3 cache (:func:`memcpy_bytes`), so ``memcpy_gbps`` is
     DRAM bandwidth: rows whose data fits in a cache can go faster than this "ceiling".
     """
     gflops, size = 0.0, 0
-    for n in (512, 1024) if quick else (1024, 2048):
+    for n in ceiling_sizes(quick):
         a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
         a @ a  # warm-up (thread pool start)
         for _ in range(5):
@@ -350,7 +356,10 @@ def measure_ceilings(quick: bool) -> dict[str, Any]:
         t0 = time.perf_counter()
         np.copyto(dst, src)
         best_copy = min(best_copy, time.perf_counter() - t0)
-    tw_gflops, tw_blas = cpu_gemm_gflops((512, 1024) if quick else (1024, 2048), gflops)
+    tw_gflops: float | None = None
+    tw_blas = "not measured"
+    if cpu_gemm:  # (``python -m bench`` measures it after its rows: see its main)
+        tw_gflops, tw_blas = cpu_gemm_gflops(ceiling_sizes(quick), gflops)
     return {
         "blas_gflops": gflops,
         "blas_size": size,
